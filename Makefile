@@ -1,0 +1,103 @@
+# Phalanx - one hand-written Makefile.  `make V=1` shows commands.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+CC ?= gcc
+PKG_CONFIG ?= pkg-config
+BUILD ?= build
+CFLAGS ?= -O2 -g
+PX_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP \
+	-Ilib -I$(BUILD)
+PKGS := libzmq lmdb libprotobuf-c libnftnl libmnl libuv \
+	libnetfilter_conntrack libnetfilter_log
+DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
+	libprotobuf-c-dev protobuf-c-compiler libnftnl-dev libmnl-dev \
+	libuv1-dev libnetfilter-conntrack-dev libnetfilter-log-dev \
+	nftables conntrack iproute2 python3 procps
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+pc = $(shell $(PKG_CONFIG) --cflags --libs $(1) 2>/dev/null)
+
+PROTO_C := $(BUILD)/phalanx.pb-c.c
+LIB_SRC := lib/px.c lib/addr.c lib/limit.c lib/policy.c lib/wire.c \
+	lib/codec.c
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/phalanx.pb-c.o
+STORE_SRC := $(wildcard store/*.c)
+NODE_SRC := $(wildcard node/*.c)
+CTL_SRC := $(wildcard ctl/*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+
+BINS := $(BUILD)/phalanx-store $(BUILD)/phalanx-node $(BUILD)/phalanxctl
+
+all: $(BINS)
+
+$(BUILD)/phalanx.pb-c.c $(BUILD)/phalanx.pb-c.h: proto/phalanx.proto
+	@mkdir -p $(BUILD)
+	@echo "  PROTOC  $<"
+	$(Q)protoc-c --c_out=$(BUILD) --proto_path=proto $<
+
+$(BUILD)/%.o: %.c $(BUILD)/phalanx.pb-c.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(PX_CFLAGS) -c $< -o $@
+
+$(BUILD)/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -std=c11 -I$(BUILD) -c $< -o $@
+
+$(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c)
+
+$(BUILD)/phalanx-node: $(NODE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl libuv)
+
+$(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+
+$(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+
+$(BUILD)/nftload: $(BUILD)/tests/bench/nftload.o $(BUILD)/node/nft.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
+
+# Install build and test dependencies from Debian (root).
+deps:
+	@if [ -n "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(DEB_PKGS) 2>/dev/null | grep -v '^ii' ; \
+		dpkg-query -W $(DEB_PKGS) >/dev/null 2>&1 || echo missing)" ]; then \
+		echo "  DEPS    apt-get install"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends $(DEB_PKGS); \
+	fi
+
+check: deps
+	$(MAKE) all $(BUILD)/unit-tests
+	tests/run
+
+lab: deps all
+	tests/lab/lab up
+
+bench: deps all $(BUILD)/nftload
+	tests/bench/run
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/phalanx-store $(BUILD)/phalanx-node $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(BUILD)/phalanxctl $(DESTDIR)$(BINDIR)/
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all deps check lab bench install clean
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

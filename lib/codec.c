@@ -1,0 +1,365 @@
+/* codec.c - policy <-> protobuf. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "px.h"
+#include "wire.h"
+
+static int apply_setop(px_policy_t *p, const Phalanx__SetOp *op, size_t *bad)
+{
+	px_entries_t in, none;
+	px_set_t *s;
+	int rc;
+
+	if (!px_setname_valid(op->set))
+		return PX_ESETNAME;
+	switch (op->kind) {
+	case PHALANX__SET_OP__KIND__CREATE:
+		px_policy_add_set(p, op->set);
+		return 0;
+	case PHALANX__SET_OP__KIND__DESTROY:
+		px_policy_del_set(p, op->set);
+		return 0;
+	case PHALANX__SET_OP__KIND__ADD:
+	case PHALANX__SET_OP__KIND__DEL:
+		break;
+	default:
+		return PX_EBADREQ;
+	}
+	s = px_policy_find(p, op->set);
+	if (!s)
+		return PX_ENOSET;
+	px_entries_init(&in);
+	px_entries_init(&none);
+	rc = px_wire_unpack_entries(op->entries, op->n_entries, &in, bad);
+	if (rc == 0) {
+		px_entries_normalize(&in);
+		if (op->kind == PHALANX__SET_OP__KIND__ADD)
+			px_entries_apply(&s->entries, &in, &none);
+		else
+			px_entries_apply(&s->entries, &none, &in);
+	}
+	px_entries_free(&in);
+	return rc;
+}
+
+int px_policy_apply_setops(px_policy_t *p, Phalanx__SetOp *const *ops,
+			   size_t n, size_t *bad)
+{
+	size_t i, dummy;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		rc = apply_setop(p, ops[i], bad ? bad : &dummy);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int px_policy_apply_limitops(px_policy_t *p, Phalanx__LimitOp *const *ops,
+			     size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const Phalanx__LimitOp *op = ops[i];
+		int id = px_limit_find(op->name);
+		px_mode_t mode;
+
+		if (id < 0)
+			return id;
+		if (op->tier[0]) {
+			if (!px_policy_find(p, op->tier))
+				return PX_ENOSET;
+			if (op->value && (op->value < px_limit_defs[id].min ||
+					  op->value > px_limit_defs[id].max))
+				return PX_ERANGE;
+			px_limits_set_tier(&p->limits, id, op->tier, op->value);
+			continue;
+		}
+		if (op->value < px_limit_defs[id].min ||
+		    op->value > px_limit_defs[id].max)
+			return PX_ERANGE;
+		p->limits.value[id] = op->value;
+		if (op->mode[0]) {
+			if (px_mode_parse(op->mode, &mode) < 0)
+				return PX_EBADREQ;
+			p->limits.mode[id] = mode;
+		}
+	}
+	return 0;
+}
+
+void px_limitops_build(const px_limits_t *l, Phalanx__LimitOp ***ops,
+		       size_t *n)
+{
+	size_t i, k = 0;
+
+	*ops = xcalloc(PX_LIM_COUNT + l->ntiers, sizeof(**ops));
+	for (i = 0; i < PX_LIM_COUNT + l->ntiers; i++) {
+		Phalanx__LimitOp *op = xmalloc(sizeof(*op));
+
+		phalanx__limit_op__init(op);
+		if (i < PX_LIM_COUNT) {
+			op->name = (char *)px_limit_defs[i].name;
+			op->value = l->value[i];
+			op->mode = (char *)px_mode_name(l->mode[i]);
+		} else {
+			const px_tier_t *t = &l->tiers[i - PX_LIM_COUNT];
+
+			op->name = (char *)px_limit_defs[t->id].name;
+			op->tier = (char *)t->set;
+			op->value = t->value;
+		}
+		(*ops)[k++] = op;
+	}
+	*n = k;
+}
+
+void px_limitops_free(Phalanx__LimitOp **ops, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(ops[i]);
+	free(ops);
+}
+
+/* One chunk under construction: at most max entries across its ops. */
+typedef struct {
+	Phalanx__SnapshotChunk c;
+	Phalanx__SetOp **ops;
+	size_t nops, cap, entries, max;
+	ProtobufCBinaryData **bins;
+	uint8_t **bufs;
+} chunker_t;
+
+static void chunker_reset(chunker_t *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->nops; i++) {
+		free(k->bins[i]);
+		free(k->bufs[i]);
+		free(k->ops[i]);
+	}
+	k->nops = 0;
+	k->entries = 0;
+	k->c.limits = NULL;
+	k->c.n_limits = 0;
+}
+
+static void chunker_op(chunker_t *k, int kind, const char *set,
+		       const px_entry_t *v, size_t n)
+{
+	Phalanx__SetOp *op = xmalloc(sizeof(*op));
+
+	if (k->nops == k->cap) {
+		k->cap = k->cap ? k->cap * 2 : 8;
+		k->ops = xrealloc(k->ops, k->cap * sizeof(*k->ops));
+		k->bins = xrealloc(k->bins, k->cap * sizeof(*k->bins));
+		k->bufs = xrealloc(k->bufs, k->cap * sizeof(*k->bufs));
+	}
+	phalanx__set_op__init(op);
+	op->kind = kind;
+	op->set = (char *)set;
+	px_wire_pack_entries(v, n, &k->bins[k->nops], &k->bufs[k->nops]);
+	op->entries = k->bins[k->nops];
+	op->n_entries = n;
+	k->ops[k->nops++] = op;
+	k->entries += n;
+}
+
+static int chunker_flush(chunker_t *k, bool last, px_chunk_cb cb, void *arg)
+{
+	int rc;
+
+	k->c.sets = k->ops;
+	k->c.n_sets = k->nops;
+	k->c.last = last;
+	rc = cb(&k->c, arg);
+	chunker_reset(k);
+	k->c.seq++;
+	return rc;
+}
+
+int px_policy_chunks(const px_policy_t *p, size_t max_entries,
+		     px_chunk_cb cb, void *arg)
+{
+	Phalanx__LimitOp **lops = NULL;
+	chunker_t k;
+	size_t i, nl = 0;
+	int rc = 0;
+
+	memset(&k, 0, sizeof(k));
+	phalanx__snapshot_chunk__init(&k.c);
+	k.c.version = p->version;
+	k.max = max_entries ? max_entries : SIZE_MAX;
+	px_limitops_build(&p->limits, &lops, &nl);
+	for (i = 0; i < p->nsets; i++)
+		chunker_op(&k, PHALANX__SET_OP__KIND__CREATE, p->sets[i].name,
+			   NULL, 0);
+	k.c.limits = lops;
+	k.c.n_limits = nl;
+	for (i = 0; i < p->nsets && rc >= 0; i++) {
+		const px_entries_t *e = &p->sets[i].entries;
+		size_t off = 0;
+
+		while (off < e->n && rc >= 0) {
+			size_t room = k.max - k.entries;
+			size_t take = e->n - off < room ? e->n - off : room;
+
+			chunker_op(&k, PHALANX__SET_OP__KIND__ADD,
+				   p->sets[i].name, e->v + off, take);
+			off += take;
+			if (k.entries == k.max)
+				rc = chunker_flush(&k, false, cb, arg);
+		}
+	}
+	if (rc >= 0)
+		rc = chunker_flush(&k, true, cb, arg);
+	chunker_reset(&k);
+	free(k.ops);
+	free(k.bins);
+	free(k.bufs);
+	px_limitops_free(lops, nl);
+	return rc;
+}
+
+int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c)
+{
+	int rc;
+
+	if (c->seq == 0) {
+		px_policy_free(p);
+		memset(p, 0, sizeof(*p));
+		px_limits_init(&p->limits);
+	}
+	p->version = c->version;
+	rc = px_policy_apply_setops(p, c->sets, c->n_sets, NULL);
+	if (rc == 0)
+		rc = px_policy_apply_limitops(p, c->limits, c->n_limits);
+	return rc;
+}
+
+/* Cache file: "PXC1" then one packed Envelope holding a single chunk. */
+static const char cache_magic[4] = { 'P', 'X', 'C', '1' };
+
+typedef struct {
+	int fd;
+	uint64_t epoch;
+} save_arg_t;
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int save_chunk(Phalanx__SnapshotChunk *c, void *arg)
+{
+	save_arg_t *a = arg;
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	uint8_t *buf;
+	size_t n;
+	int rc;
+
+	env.proto_version = PX_PROTO_VERSION;
+	env.epoch = a->epoch;
+	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
+	env.snapshot_chunk = c;
+	n = phalanx__envelope__get_packed_size(&env);
+	buf = xmalloc(n);
+	phalanx__envelope__pack(&env, buf);
+	rc = write_all(a->fd, cache_magic, sizeof(cache_magic));
+	if (rc == 0)
+		rc = write_all(a->fd, buf, n);
+	free(buf);
+	return rc;
+}
+
+int px_policy_save(const char *path, const px_policy_t *p)
+{
+	char tmp[4096];
+	save_arg_t a = { -1, p->epoch };
+	int rc = -1;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	a.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (a.fd < 0)
+		return -errno;
+	rc = px_policy_chunks(p, 0, save_chunk, &a);
+	if (rc == 0 && fsync(a.fd) < 0)
+		rc = -errno;
+	if (close(a.fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+int px_policy_load(const char *path, px_policy_t *p)
+{
+	Phalanx__Envelope *env = NULL;
+	struct stat st;
+	uint8_t *buf = NULL;
+	ssize_t r;
+	size_t got = 0;
+	int fd, rc = PX_EDECODE;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (st.st_size < 4 || st.st_size > PX_MSG_MAX * 2)
+		goto out;
+	buf = xmalloc((size_t)st.st_size);
+	while (got < (size_t)st.st_size) {
+		r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			goto out;
+		got += (size_t)r;
+	}
+	if (memcmp(buf, cache_magic, 4) != 0)
+		goto out;
+	env = phalanx__envelope__unpack(NULL, got - 4, buf + 4);
+	if (!env || env->proto_version != PX_PROTO_VERSION ||
+	    env->body_case != PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK ||
+	    env->snapshot_chunk->seq != 0 || !env->snapshot_chunk->last)
+		goto out;
+	rc = px_policy_apply_chunk(p, env->snapshot_chunk);
+	if (rc == 0)
+		p->epoch = env->epoch;
+out:
+	if (env)
+		phalanx__envelope__free_unpacked(env, NULL);
+	free(buf);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,40 @@
+/* codec.h - policy <-> protobuf: changes, snapshot chunks, cache file.
+ * Everything decoded here is validated as hostile input. */
+#ifndef PX_CODEC_H
+#define PX_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "phalanx.pb-c.h"
+#include "policy.h"
+
+/* Apply the operations of one Change part to p.  On error p may hold
+ * part of the change: apply to a copy and drop it on failure.  *bad (may
+ * be NULL) gets the 1-based index of the offending entry. */
+int px_policy_apply_setops(px_policy_t *p, Phalanx__SetOp *const *ops,
+			   size_t n, size_t *bad);
+int px_policy_apply_limitops(px_policy_t *p, Phalanx__LimitOp *const *ops,
+			     size_t n);
+
+/* Emit p as SnapshotChunks of at most max_entries entries each (0: one
+ * chunk).  cb gets each chunk, valid only during the call; a negative
+ * return from cb stops and is returned. */
+typedef int (*px_chunk_cb)(Phalanx__SnapshotChunk *c, void *arg);
+int px_policy_chunks(const px_policy_t *p, size_t max_entries,
+		     px_chunk_cb cb, void *arg);
+/* Apply chunk c to p, which starts from an empty policy for seq 0. */
+int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c);
+
+/* The member's cache: written to path.tmp, fsync'd, renamed, so a crash
+ * leaves the old or the new file.  load fails closed on any defect. */
+int px_policy_save(const char *path, const px_policy_t *p);
+int px_policy_load(const char *path, px_policy_t *p);
+
+/* Build LimitOps describing p's limits (values, modes, tiers).  The
+ * array and ops are owned by the caller: px_limitops_free(). */
+void px_limitops_build(const px_limits_t *l, Phalanx__LimitOp ***ops,
+		       size_t *n);
+void px_limitops_free(Phalanx__LimitOp **ops, size_t n);
+
+#endif

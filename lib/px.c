@@ -1,0 +1,201 @@
+/* px.c - error names, allocation, logging, number parsing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "px.h"
+
+static const struct {
+	int code;
+	const char *text;
+} errors[] = {
+	{ PX_EPROTO_VERSION, "unknown protocol version" },
+	{ PX_EDECODE, "message failed to decode" },
+	{ PX_EBADADDR, "not an address or prefix" },
+	{ PX_EHOSTBITS, "prefix has host bits set" },
+	{ PX_ENOSET, "no such set" },
+	{ PX_ENOLIMIT, "no such limit" },
+	{ PX_ERANGE, "value out of range" },
+	{ PX_EEPOCH, "message from an older store epoch" },
+	{ PX_ESETNAME, "invalid set name (want [a-z0-9][a-z0-9_-]{0,31})" },
+	{ PX_EOVERLAP, "prefix overlaps another prefix of the set" },
+	{ PX_EEXIST, "already exists" },
+	{ PX_EBADREQ, "malformed request" },
+	{ PX_ETIMEOUT, "timed out" },
+	{ PX_EKERNEL, "kernel lost part of a batch" },
+	{ PX_EPROTECTED, "built-in object cannot be removed" },
+};
+
+const char *px_strerror(int err)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
+		if (errors[i].code == err)
+			return errors[i].text;
+	if (err < 0 && err > PX_ERR_BASE)
+		return strerror(-err);
+	return "unknown error";
+}
+
+static void oom(size_t n)
+{
+	fprintf(stderr, "fatal: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		oom(n);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		oom(n * size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom(n);
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		oom(strlen(s));
+	return p;
+}
+
+static const char *log_prog = "phalanx";
+static int log_verbose;
+
+void px_log_init(const char *prog, int verbose)
+{
+	log_prog = prog;
+	log_verbose = verbose;
+}
+
+void px_log(int level, const char *fmt, ...)
+{
+	static const char *names[] = { "error", "warning", "info", "debug" };
+	char ts[32];
+	struct timespec now;
+	struct tm tm;
+	va_list ap;
+
+	if (level == PX_LOG_DEBUG && !log_verbose)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	flockfile(stderr);
+	fprintf(stderr, "%s.%03ldZ %s %s: ", ts, now.tv_nsec / 1000000,
+		log_prog, names[level]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	funlockfile(stderr);
+}
+
+static uint64_t clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t px_now_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
+}
+
+uint64_t px_mono_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+int px_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return PX_EBADREQ;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0')
+		return PX_EBADREQ;
+	if (errno == ERANGE || v < min || v > max)
+		return PX_ERANGE;
+	*out = v;
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+			   end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+int px_config_load(const char *path, px_config_cb set, void *arg)
+{
+	char *line = NULL, *key, *value, *eq;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	FILE *f;
+	int rc = 0;
+
+	f = fopen(path, "re");
+	if (!f) {
+		rc = -errno;
+		px_log(PX_LOG_ERR, "config %s: %s", path, strerror(errno));
+		return rc;
+	}
+	while (rc == 0 && getline(&line, &cap, f) >= 0) {
+		lineno++;
+		key = trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			px_log(PX_LOG_ERR, "config %s: line %u: expected "
+			       "`key = value': `%s'", path, lineno, key);
+			rc = PX_EBADREQ;
+			break;
+		}
+		*eq = '\0';
+		key = trim(key);
+		value = trim(eq + 1);
+		rc = set(key, value, arg);
+		if (rc < 0)
+			px_log(PX_LOG_ERR, "config %s: line %u: %s: `%s': %s",
+			       path, lineno, key, value, px_strerror(rc));
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}

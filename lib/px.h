@@ -1,0 +1,59 @@
+/* px.h - shared basics: error codes, allocation, logging. */
+#ifndef PX_H
+#define PX_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Functions return 0 or a negative errno; project errors live below
+ * PX_ERR_BASE and are named by px_strerror(). */
+#define PX_ERR_BASE (-10000)
+enum {
+	PX_EPROTO_VERSION = PX_ERR_BASE - 1, /* unknown protocol version */
+	PX_EDECODE = PX_ERR_BASE - 2,        /* message failed to decode */
+	PX_EBADADDR = PX_ERR_BASE - 3,       /* not an address or prefix */
+	PX_EHOSTBITS = PX_ERR_BASE - 4,      /* prefix has host bits set */
+	PX_ENOSET = PX_ERR_BASE - 5,         /* unknown set */
+	PX_ENOLIMIT = PX_ERR_BASE - 6,       /* unknown limit */
+	PX_ERANGE = PX_ERR_BASE - 7,         /* value out of range */
+	PX_EEPOCH = PX_ERR_BASE - 8,         /* message from an older epoch */
+	PX_ESETNAME = PX_ERR_BASE - 9,       /* invalid set name */
+	PX_EOVERLAP = PX_ERR_BASE - 10,      /* prefix overlaps another */
+	PX_EEXIST = PX_ERR_BASE - 11,        /* already exists */
+	PX_EBADREQ = PX_ERR_BASE - 12,       /* malformed request */
+	PX_ETIMEOUT = PX_ERR_BASE - 13,      /* no answer in time */
+	PX_EKERNEL = PX_ERR_BASE - 14,       /* kernel refused or lost data */
+	PX_EPROTECTED = PX_ERR_BASE - 15,    /* built-in object */
+};
+
+const char *px_strerror(int err);
+
+/* Daemons abort on out-of-memory: these never return NULL. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* Logging: one line per event to stderr, "LEVEL component: message".
+ * px_log_init() names the program; debug lines only if verbose. */
+enum { PX_LOG_ERR, PX_LOG_WARN, PX_LOG_INFO, PX_LOG_DEBUG };
+void px_log_init(const char *prog, int verbose);
+void px_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Milliseconds of CLOCK_REALTIME and CLOCK_MONOTONIC. */
+uint64_t px_now_ms(void);
+uint64_t px_mono_ms(void);
+
+/* Parse an unsigned decimal integer in [min, max]; 0 or PX_ERANGE /
+ * PX_EBADREQ.  No sign, no trailing characters. */
+int px_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Read a "key = value" config file (# comments, blank lines).  set() is
+ * called per line and returns 0 or a negative error; the first error
+ * stops the read and is logged with the file name and line number. */
+typedef int (*px_config_cb)(const char *key, const char *value, void *arg);
+int px_config_load(const char *path, px_config_cb set, void *arg);
+
+#endif

@@ -1,0 +1,146 @@
+/* wire.c - Envelope framing over ZeroMQ, endpoints, entry packing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "px.h"
+#include "wire.h"
+
+int px_endpoint(const char *base, int which, char *out, size_t len)
+{
+	const char *colon = strrchr(base, ':');
+	uint64_t port;
+	int n;
+
+	if (strncmp(base, "tcp://", 6) != 0 || !colon || colon < base + 6)
+		return PX_EBADREQ;
+	if (px_parse_u64(colon + 1, 1, 65535 - 2, &port) < 0)
+		return PX_EBADREQ;
+	n = snprintf(out, len, "%.*s:%u", (int)(colon - base), base,
+		     (unsigned)(port + (uint64_t)which));
+	return n < 0 || (size_t)n >= len ? PX_EBADREQ : 0;
+}
+
+int px_wire_send(void *sock, const px_rid_t *rid, Phalanx__Envelope *env)
+{
+	zmq_msg_t msg;
+	size_t n;
+	int rc = -1;
+
+	env->proto_version = PX_PROTO_VERSION;
+	n = phalanx__envelope__get_packed_size(env);
+	if (zmq_msg_init_size(&msg, n) != 0)
+		return -errno;
+	phalanx__envelope__pack(env, zmq_msg_data(&msg));
+	if (rid && zmq_send(sock, rid->id, rid->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+		rc = -errno;
+		zmq_msg_close(&msg);
+		goto out;
+	}
+	if (zmq_msg_send(&msg, sock, ZMQ_DONTWAIT) < 0) {
+		rc = -errno;
+		zmq_msg_close(&msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+static void drain_more(void *sock)
+{
+	int more = 0;
+	size_t sz = sizeof(more);
+	zmq_msg_t m;
+
+	while (zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &sz) == 0 && more) {
+		zmq_msg_init(&m);
+		zmq_msg_recv(&m, sock, 0);
+		zmq_msg_close(&m);
+	}
+}
+
+int px_wire_recv(void *sock, int flags, px_rid_t *rid,
+		 Phalanx__Envelope **out)
+{
+	Phalanx__Envelope *env = NULL;
+	zmq_msg_t msg;
+	int rc;
+
+	*out = NULL;
+	if (rid) {
+		rc = zmq_recv(sock, rid->id, sizeof(rid->id), flags);
+		if (rc < 0)
+			return -errno;
+		rid->len = (size_t)rc > sizeof(rid->id) ? sizeof(rid->id) : (size_t)rc;
+		flags = 0; /* the rest of a multipart message is already here */
+	}
+	zmq_msg_init(&msg);
+	if (zmq_msg_recv(&msg, sock, flags) < 0) {
+		rc = -errno;
+		zmq_msg_close(&msg);
+		return rc;
+	}
+	drain_more(sock);
+	env = phalanx__envelope__unpack(NULL, zmq_msg_size(&msg),
+					zmq_msg_data(&msg));
+	if (!env) {
+		px_log(PX_LOG_WARN, "refused a message of %zu bytes: %s",
+		       zmq_msg_size(&msg), px_strerror(PX_EDECODE));
+		zmq_msg_close(&msg);
+		return PX_EDECODE;
+	}
+	zmq_msg_close(&msg);
+	if (env->proto_version != PX_PROTO_VERSION) {
+		px_log(PX_LOG_WARN,
+		       "refused a message with protocol version %u (this "
+		       "build speaks %u)", env->proto_version,
+		       PX_PROTO_VERSION);
+		phalanx__envelope__free_unpacked(env, NULL);
+		return PX_EPROTO_VERSION;
+	}
+	*out = env;
+	return 0;
+}
+
+void px_wire_free(Phalanx__Envelope *env)
+{
+	if (env)
+		phalanx__envelope__free_unpacked(env, NULL);
+}
+
+void px_wire_pack_entries(const px_entry_t *v, size_t n,
+			  ProtobufCBinaryData **bins, uint8_t **buf)
+{
+	uint8_t *p;
+	size_t i;
+
+	*bins = xcalloc(n, sizeof(**bins));
+	*buf = p = xmalloc(n * PX_ENTRY_WIRE_MAX);
+	for (i = 0; i < n; i++) {
+		(*bins)[i].data = p;
+		(*bins)[i].len = px_entry_encode(&v[i], p);
+		p += (*bins)[i].len;
+	}
+}
+
+int px_wire_unpack_entries(const ProtobufCBinaryData *bins, size_t n,
+			   px_entries_t *out, size_t *bad)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		px_entry_t e;
+
+		rc = px_entry_decode(bins[i].data, bins[i].len, &e);
+		if (rc < 0) {
+			*bad = i + 1;
+			return rc;
+		}
+		px_entries_push(out, &e);
+	}
+	return 0;
+}

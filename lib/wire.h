@@ -1,0 +1,56 @@
+/* wire.h - the message layer shared by the three binaries: one
+ * phalanx.Envelope per ZeroMQ message (after the routing frame on
+ * ROUTER sockets), endpoint naming, entry packing. */
+#ifndef PX_WIRE_H
+#define PX_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "phalanx.pb-c.h"
+
+#define PX_PROTO_VERSION 1
+
+/* A store listens on three consecutive ports of one base endpoint:
+ *   base+0  ctl      ROUTER  (phalanxctl REQ)
+ *   base+1  sync     ROUTER  (member DEALER: snapshots, heartbeats)
+ *   base+2  pub      PUB     (changes, store heartbeats)
+ * Everyone is configured with the base, e.g. tcp://192.0.2.10:7700. */
+#define PX_PORT_DEFAULT 7700
+enum { PX_EP_CTL = 0, PX_EP_SYNC = 1, PX_EP_PUB = 2 };
+/* Derive endpoint `which` from base into out (size len).  Accepts
+ * tcp://HOST:PORT and tcp://[V6]:PORT; 0 or PX_EBADREQ. */
+int px_endpoint(const char *base, int which, char *out, size_t len);
+
+/* Largest message a daemon accepts (ZMQ_MAXMSGSIZE): room for a
+ * 1,000,000-entry IPv6 import (18 B + 2 B framing an entry). */
+#define PX_MSG_MAX (64LL << 20)
+/* Entries per Change part / SnapshotChunk: bounds every message. */
+#define PX_CHUNK_ENTRIES 65536
+
+typedef struct {
+	uint8_t id[256];
+	size_t len;
+} px_rid_t;
+
+/* Encode env (proto_version is set here) and send it; rid (may be NULL)
+ * is sent first as the routing frame.  0 or -errno. */
+int px_wire_send(void *sock, const px_rid_t *rid, Phalanx__Envelope *env);
+/* Receive one message (flags: 0 or ZMQ_DONTWAIT).  rid is filled on
+ * ROUTER sockets (pass NULL otherwise).  Returns 0 with *out owned by
+ * the caller (px_wire_free), -EAGAIN, or PX_EDECODE / PX_EPROTO_VERSION
+ * after logging what was refused; the message is consumed either way. */
+int px_wire_recv(void *sock, int flags, px_rid_t *rid,
+		 Phalanx__Envelope **out);
+void px_wire_free(Phalanx__Envelope *env);
+
+/* Pack n entries into a ProtobufCBinaryData array backed by one buffer:
+ * *bins and *buf are the caller's to free(). */
+void px_wire_pack_entries(const px_entry_t *v, size_t n,
+			  ProtobufCBinaryData **bins, uint8_t **buf);
+/* Decode and validate; on error *bad is the 1-based index. */
+int px_wire_unpack_entries(const ProtobufCBinaryData *bins, size_t n,
+			   px_entries_t *out, size_t *bad);
+
+#endif

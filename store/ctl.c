@@ -1,0 +1,454 @@
+/* ctl.c - phalanxctl requests: validate against a copy of the policy,
+ * commit to LMDB, answer with the new version, then publish. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "codec.h"
+#include "px.h"
+#include "store.h"
+
+#define FLOOD_EXCEPTIONS "flood-exceptions"
+
+/* What a request did, for the reply and the log. */
+typedef struct {
+	int status;
+	char error[512];
+	uint64_t bad_entry;
+} result_t;
+
+static int fail(result_t *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(result_t *r, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->status = status;
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+static const char *op_name(int op)
+{
+	switch (op) {
+	case PHALANX__CTL_REQUEST__OP__SET_ADD: return "exceptions add";
+	case PHALANX__CTL_REQUEST__OP__SET_DEL: return "exceptions del";
+	case PHALANX__CTL_REQUEST__OP__SET_IMPORT: return "exceptions import";
+	case PHALANX__CTL_REQUEST__OP__SET_CREATE: return "exceptions create";
+	case PHALANX__CTL_REQUEST__OP__SET_DESTROY: return "exceptions destroy";
+	case PHALANX__CTL_REQUEST__OP__LIMIT_SET: return "limits set";
+	default: return "request";
+	}
+}
+
+/* Index (1-based) in the request of an entry equal to e, else 0. */
+static uint64_t request_index(const px_entries_t *req, const px_entry_t *e)
+{
+	size_t i;
+
+	for (i = 0; i < req->n; i++)
+		if (px_entry_cmp(&req->v[i], e) == 0)
+			return i + 1;
+	return 0;
+}
+
+static int check_overlap(result_t *r, const char *set, const px_entries_t *s,
+			 const px_entries_t *req)
+{
+	const px_entry_t *a, *b;
+	char as[PX_ENTRY_STR_MAX], bs[PX_ENTRY_STR_MAX];
+
+	if (px_entries_check_overlap(s, &a, &b) == 0)
+		return 0;
+	px_entry_format(a, as, sizeof(as));
+	px_entry_format(b, bs, sizeof(bs));
+	r->bad_entry = request_index(req, b);
+	if (!r->bad_entry) {
+		const px_entry_t *t = a;
+
+		a = b;
+		b = t;
+		r->bad_entry = request_index(req, b);
+		return fail(r, PX_EOVERLAP, "%s overlaps %s in set %s", as, bs,
+			    set);
+	}
+	return fail(r, PX_EOVERLAP, "%s overlaps %s in set %s", bs, as, set);
+}
+
+/* Apply a set request to next; ops/no-op detection is done by diffing. */
+static int set_request(result_t *r, px_policy_t *next,
+		       const Phalanx__CtlRequest *req)
+{
+	px_entries_t in, none;
+	px_set_t *s;
+	size_t bad = 0, i;
+	int rc = 0;
+
+	if (!px_setname_valid(req->set))
+		return fail(r, PX_ESETNAME, "invalid set name `%.40s'", req->set);
+	s = px_policy_find(next, req->set);
+	if (req->op == PHALANX__CTL_REQUEST__OP__SET_CREATE) {
+		if (s)
+			return fail(r, PX_EEXIST, "set %s already exists", req->set);
+		px_policy_add_set(next, req->set);
+		return 0;
+	}
+	if (!s)
+		return fail(r, PX_ENOSET, "no set named %s", req->set);
+	if (req->op == PHALANX__CTL_REQUEST__OP__SET_DESTROY) {
+		if (strcmp(req->set, FLOOD_EXCEPTIONS) == 0)
+			return fail(r, PX_EPROTECTED, "set %s always exists",
+				    req->set);
+		px_policy_del_set(next, req->set);
+		return 0;
+	}
+	px_entries_init(&in);
+	px_entries_init(&none);
+	rc = px_wire_unpack_entries(req->entries, req->n_entries, &in, &bad);
+	if (rc < 0) {
+		r->bad_entry = bad;
+		fail(r, rc, "entry %zu: %s", bad, px_strerror(rc));
+		goto out;
+	}
+	switch (req->op) {
+	case PHALANX__CTL_REQUEST__OP__SET_ADD:
+	case PHALANX__CTL_REQUEST__OP__SET_IMPORT: {
+		px_entries_t sorted;
+
+		px_entries_copy(&sorted, &in);
+		px_entries_normalize(&sorted);
+		if (req->op == PHALANX__CTL_REQUEST__OP__SET_ADD) {
+			px_entries_apply(&s->entries, &sorted, &none);
+			px_entries_free(&sorted);
+		} else {
+			px_entries_free(&s->entries);
+			s->entries = sorted;
+		}
+		rc = check_overlap(r, req->set, &s->entries, &in);
+		break;
+	}
+	case PHALANX__CTL_REQUEST__OP__SET_DEL:
+		for (i = 0; i < in.n; i++) {
+			char es[PX_ENTRY_STR_MAX];
+
+			if (px_entries_contains(&s->entries, &in.v[i]))
+				continue;
+			px_entry_format(&in.v[i], es, sizeof(es));
+			r->bad_entry = i + 1;
+			rc = fail(r, -ENOENT, "%s is not in set %s", es, req->set);
+			goto out;
+		}
+		px_entries_normalize(&in);
+		px_entries_apply(&s->entries, &none, &in);
+		break;
+	default:
+		rc = fail(r, PX_EBADREQ, "unknown operation %d", req->op);
+	}
+out:
+	px_entries_free(&in);
+	return rc;
+}
+
+static int limit_request(result_t *r, px_policy_t *next,
+			 const Phalanx__CtlRequest *req)
+{
+	Phalanx__LimitOp *op = req->limit;
+	int rc;
+
+	if (!op)
+		return fail(r, PX_EBADREQ, "limits set: no limit given");
+	rc = px_policy_apply_limitops(next, &op, 1);
+	if (rc < 0)
+		return fail(r, rc, "limits set %.40s%s%.40s %llu: %s", op->name,
+			    op->tier[0] ? " --set " : "", op->tier,
+			    (unsigned long long)op->value, px_strerror(rc));
+	return 0;
+}
+
+/* The diff between the live policy and next, as db ops and pub ops. */
+typedef struct {
+	px_db_op_t *db;
+	px_pubop_t *pub;
+	px_entries_t *lists; /* owned add/del lists */
+	size_t n, nlists;
+	uint64_t added, deleted;
+} diff_t;
+
+static void diff_push(diff_t *d, int kind, const char *set,
+		      px_entries_t *list)
+{
+	static const int pubkind[] = {
+		[PX_DB_CREATE] = PHALANX__SET_OP__KIND__CREATE,
+		[PX_DB_DESTROY] = PHALANX__SET_OP__KIND__DESTROY,
+		[PX_DB_ADD] = PHALANX__SET_OP__KIND__ADD,
+		[PX_DB_DEL] = PHALANX__SET_OP__KIND__DEL,
+	};
+
+	d->db = xrealloc(d->db, (d->n + 1) * sizeof(*d->db));
+	d->pub = xrealloc(d->pub, (d->n + 1) * sizeof(*d->pub));
+	d->db[d->n] = (px_db_op_t){ kind, set, list };
+	d->pub[d->n] = (px_pubop_t){ pubkind[kind], set, list ? list->v : NULL,
+				     list ? list->n : 0 };
+	d->n++;
+}
+
+static void diff_build(diff_t *d, const px_policy_t *cur,
+		       const px_policy_t *next)
+{
+	size_t i;
+
+	memset(d, 0, sizeof(*d));
+	/* Two lists per set at most; allocate up front so pointers into
+	 * d->lists stay valid. */
+	d->lists = xcalloc(2 * (cur->nsets + next->nsets) + 1,
+			   sizeof(*d->lists));
+	for (i = 0; i < cur->nsets; i++)
+		if (!px_policy_find(next, cur->sets[i].name))
+			diff_push(d, PX_DB_DESTROY, cur->sets[i].name, NULL);
+	for (i = 0; i < next->nsets; i++) {
+		const px_set_t *ns = &next->sets[i];
+		const px_set_t *cs = px_policy_find(cur, ns->name);
+		static const px_entries_t empty;
+		px_entries_t *add = &d->lists[d->nlists++];
+		px_entries_t *del = &d->lists[d->nlists++];
+
+		if (!cs)
+			diff_push(d, PX_DB_CREATE, ns->name, NULL);
+		px_entries_diff(cs ? &cs->entries : &empty, &ns->entries, add, del);
+		if (del->n)
+			diff_push(d, PX_DB_DEL, ns->name, del);
+		if (add->n)
+			diff_push(d, PX_DB_ADD, ns->name, add);
+		d->added += add->n;
+		d->deleted += del->n;
+	}
+}
+
+static void diff_free(diff_t *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nlists; i++)
+		px_entries_free(&d->lists[i]);
+	free(d->lists);
+	free(d->db);
+	free(d->pub);
+}
+
+static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
+			  result_t *r)
+{
+	px_policy_t next;
+	diff_t d;
+	bool is_limit = req->op == PHALANX__CTL_REQUEST__OP__LIMIT_SET;
+	uint64_t version = st->policy.version + 1;
+	int rc;
+
+	px_policy_copy(&next, &st->policy);
+	rc = is_limit ? limit_request(r, &next, req)
+		      : set_request(r, &next, req);
+	if (rc < 0) {
+		px_log(PX_LOG_INFO, "%s refused, nothing changed: %s",
+		       op_name(req->op), r->error);
+		px_policy_free(&next);
+		return;
+	}
+	diff_build(&d, &st->policy, &next);
+	if (d.n == 0 && !is_limit) {
+		px_log(PX_LOG_INFO, "%s %s: no change, still version %llu",
+		       op_name(req->op), req->set,
+		       (unsigned long long)st->policy.version);
+		goto out;
+	}
+	rc = px_db_commit(st->db, version, next.epoch, d.db, d.n,
+			  is_limit ? &next.limits : NULL);
+	if (rc < 0) {
+		fail(r, PX_EKERNEL, "commit failed, nothing changed: %s",
+		     px_db_strerror(rc));
+		r->status = rc;
+		px_log(PX_LOG_ERR, "%s: version %llu: commit failed: %s",
+		       op_name(req->op), (unsigned long long)version,
+		       px_db_strerror(rc));
+		goto out;
+	}
+	next.version = version;
+	px_policy_free(&st->policy);
+	st->policy = next;
+	memset(&next, 0, sizeof(next));
+	px_log(PX_LOG_INFO, "version %llu committed: %s %s (+%llu -%llu entries)",
+	       (unsigned long long)version, op_name(req->op),
+	       is_limit ? req->limit->name : req->set,
+	       (unsigned long long)d.added, (unsigned long long)d.deleted);
+	/* Publishing after the reply is sent is the documented order, but
+	 * a ROUTER reply only leaves when the loop next runs anyway; doing
+	 * both here keeps one place that owns the diff. */
+	if (is_limit) {
+		Phalanx__LimitOp *lop = req->limit;
+
+		px_store_publish(st, version, d.pub, d.n, &lop, 1);
+	} else {
+		px_store_publish(st, version, d.pub, d.n, NULL, 0);
+	}
+out:
+	diff_free(&d);
+	px_policy_free(&next);
+}
+
+static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
+			 Phalanx__MemberStatus **ms, Phalanx__SetInfo **si)
+{
+	uint64_t now = px_now_ms();
+	size_t i;
+
+	for (i = 0; i < st->nmembers; i++) {
+		const px_member_t *m = &st->members[i];
+
+		phalanx__member_status__init(ms[i]);
+		ms[i]->member = (char *)m->id;
+		ms[i]->applied_version = m->applied;
+		ms[i]->last_heartbeat_ms = m->last_hb_ms;
+		ms[i]->up = px_member_up(st, m, now);
+		ms[i]->health = m->health;
+		ms[i]->detail = (char *)m->detail;
+	}
+	rep->members = ms;
+	rep->n_members = st->nmembers;
+	for (i = 0; i < st->policy.nsets; i++) {
+		phalanx__set_info__init(si[i]);
+		si[i]->name = st->policy.sets[i].name;
+		si[i]->count = st->policy.sets[i].entries.n;
+	}
+	rep->sets = si;
+	rep->n_sets = st->policy.nsets;
+	rep->now_ms = now;
+}
+
+void px_store_ctl(px_store_t *st)
+{
+	Phalanx__Envelope *env = NULL, out = PHALANX__ENVELOPE__INIT;
+	Phalanx__CtlReply rep = PHALANX__CTL_REPLY__INIT;
+	Phalanx__MemberStatus *msv = NULL, **ms = NULL;
+	Phalanx__SetInfo *siv = NULL, **si = NULL;
+	Phalanx__LimitInfo *liv = NULL, **li = NULL;
+	Phalanx__LimitOp **tiers = NULL, **ltiers = NULL;
+	ProtobufCBinaryData *bins = NULL;
+	uint8_t *buf = NULL;
+	result_t r = { 0, "", 0 };
+	px_rid_t rid;
+	size_t i, ntiers = 0;
+	int rc;
+
+	rc = px_wire_recv(st->ctl, ZMQ_DONTWAIT, &rid, &env);
+	if (rc == -EAGAIN)
+		return;
+	if (rc < 0) {
+		fail(&r, rc, "request refused: %s", px_strerror(rc));
+		goto reply;
+	}
+	if (env->body_case != PHALANX__ENVELOPE__BODY_CTL_REQUEST) {
+		fail(&r, PX_EBADREQ, "expected a ctl request");
+		goto reply;
+	}
+	ms = xcalloc(st->nmembers + 1, sizeof(*ms));
+	msv = xcalloc(st->nmembers + 1, sizeof(*msv));
+	for (i = 0; i < st->nmembers; i++)
+		ms[i] = &msv[i];
+	si = xcalloc(st->policy.nsets + 1, sizeof(*si));
+	siv = xcalloc(st->policy.nsets + 1, sizeof(*siv));
+	for (i = 0; i < st->policy.nsets; i++)
+		si[i] = &siv[i];
+	switch (env->ctl_request->op) {
+	case PHALANX__CTL_REQUEST__OP__STATUS:
+		status_reply(st, &rep, ms, si);
+		break;
+	case PHALANX__CTL_REQUEST__OP__SET_LIST: {
+		const char *name = env->ctl_request->set;
+		const px_set_t *s;
+
+		status_reply(st, &rep, ms, si);
+		rep.n_members = 0;
+		if (!name[0])
+			break;
+		s = px_policy_find(&st->policy, name);
+		if (!s) {
+			fail(&r, PX_ENOSET, "no set named %.40s", name);
+			break;
+		}
+		px_wire_pack_entries(s->entries.v, s->entries.n, &bins, &buf);
+		rep.entries = bins;
+		rep.n_entries = s->entries.n;
+		rep.sets = &si[s - st->policy.sets];
+		rep.n_sets = 1;
+		break;
+	}
+	case PHALANX__CTL_REQUEST__OP__LIMIT_SHOW: {
+		const px_limits_t *l = &st->policy.limits;
+
+		li = xcalloc(PX_LIM_COUNT, sizeof(*li));
+		liv = xcalloc(PX_LIM_COUNT, sizeof(*liv));
+		px_limitops_build(l, &tiers, &ntiers);
+		ltiers = xcalloc(ntiers + 1, sizeof(*ltiers));
+		for (i = 0; i < PX_LIM_COUNT; i++) {
+			size_t t, k = 0;
+
+			li[i] = &liv[i];
+			phalanx__limit_info__init(li[i]);
+			li[i]->name = (char *)px_limit_defs[i].name;
+			li[i]->value = l->value[i];
+			li[i]->mode = (char *)px_mode_name(l->mode[i]);
+			li[i]->tiers = ltiers;
+			/* tiers[] lists the defaults first, then tier ops:
+			 * hand each limit its own slice of ltiers. */
+			for (t = PX_LIM_COUNT; t < ntiers; t++)
+				if (strcmp(tiers[t]->name, li[i]->name) == 0)
+					ltiers[k++] = tiers[t];
+			li[i]->n_tiers = k;
+			ltiers += k;
+		}
+		ltiers -= ntiers - PX_LIM_COUNT;
+		rep.limits = li;
+		rep.n_limits = PX_LIM_COUNT;
+		break;
+	}
+	case PHALANX__CTL_REQUEST__OP__SET_ADD:
+	case PHALANX__CTL_REQUEST__OP__SET_DEL:
+	case PHALANX__CTL_REQUEST__OP__SET_IMPORT:
+	case PHALANX__CTL_REQUEST__OP__SET_CREATE:
+	case PHALANX__CTL_REQUEST__OP__SET_DESTROY:
+	case PHALANX__CTL_REQUEST__OP__LIMIT_SET:
+		write_request(st, env->ctl_request, &r);
+		break;
+	default:
+		fail(&r, PX_EBADREQ, "unknown request %d", env->ctl_request->op);
+	}
+reply:
+	rep.status = r.status;
+	rep.error = r.error;
+	rep.bad_entry = r.bad_entry;
+	rep.version = st->policy.version;
+	rep.epoch = st->policy.epoch;
+	out.epoch = st->policy.epoch;
+	out.body_case = PHALANX__ENVELOPE__BODY_CTL_REPLY;
+	out.ctl_reply = &rep;
+	if (rc != -EAGAIN) {
+		rc = px_wire_send(st->ctl, &rid, &out);
+		if (rc < 0)
+			px_log(PX_LOG_WARN, "ctl reply lost: %s", px_strerror(rc));
+	}
+	px_limitops_free(tiers, ntiers);
+	free(ltiers);
+	free(li);
+	free(liv);
+	free(bins);
+	free(buf);
+	free(ms);
+	free(msv);
+	free(si);
+	free(siv);
+	px_wire_free(env);
+}

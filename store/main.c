@@ -1,0 +1,232 @@
+/* main.c - phalanx-store: options, sockets and the loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "px.h"
+#include "store.h"
+
+#define HEARTBEAT_MS 1000
+
+typedef struct {
+	char db[4096];
+	char listen[256];
+	char log[4096];
+	uint64_t member_timeout_ms;
+	uint64_t map_mb;
+	int verbose;
+} options_t;
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: phalanx-store [options]\n"
+"\n"
+"The Phalanx configuration store: holds the array policy in LMDB, answers\n"
+"phalanxctl, serves snapshots and publishes every change to the members.\n"
+"\n"
+"  --db DIR               LMDB directory (default /var/lib/phalanx/store)\n"
+"  --listen tcp://H:P     base endpoint; ctl on P, sync on P+1, changes on P+2\n"
+"                         (default tcp://0.0.0.0:7700)\n"
+"  --member-timeout MS    a member is down after MS without heartbeat (3000)\n"
+"  --map-size MB          largest database size (4096)\n"
+"  --config FILE          read `key = value' lines with the same names\n"
+"  --log FILE             append log lines to FILE instead of stderr\n"
+"  -v, --verbose          debug logging\n"
+"  -h, --help             this text\n");
+}
+
+static int set_option(const char *key, const char *value, void *arg)
+{
+	options_t *o = arg;
+
+	if (strcmp(key, "db") == 0)
+		snprintf(o->db, sizeof(o->db), "%s", value);
+	else if (strcmp(key, "listen") == 0)
+		snprintf(o->listen, sizeof(o->listen), "%s", value);
+	else if (strcmp(key, "log") == 0)
+		snprintf(o->log, sizeof(o->log), "%s", value);
+	else if (strcmp(key, "member-timeout") == 0)
+		return px_parse_u64(value, 100, 3600000, &o->member_timeout_ms);
+	else if (strcmp(key, "map-size") == 0)
+		return px_parse_u64(value, 1, 1 << 20, &o->map_mb);
+	else
+		return PX_EBADREQ;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, options_t *o)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "member-timeout", required_argument, NULL, 't' },
+		{ "map-size", required_argument, NULL, 'm' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "log", required_argument, NULL, 'L' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		const char *key = NULL;
+
+		switch (c) {
+		case 'd': key = "db"; break;
+		case 'l': key = "listen"; break;
+		case 't': key = "member-timeout"; break;
+		case 'm': key = "map-size"; break;
+		case 'L': key = "log"; break;
+		case 'c':
+			if (px_config_load(optarg, set_option, o) < 0)
+				return 1;
+			continue;
+		case 'v': o->verbose = 1; continue;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return 2;
+		}
+		rc = set_option(key, optarg, o);
+		if (rc < 0) {
+			fprintf(stderr, "phalanx-store: --%s `%s': %s\n", key,
+				optarg, px_strerror(rc));
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "phalanx-store: unexpected argument `%s'\n",
+			argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+static void *bind_socket(void *ctx, int type, const char *base, int which)
+{
+	char ep[300];
+	void *s = zmq_socket(ctx, type);
+	int zero = 0, hwm = 100000;
+	int64_t max = PX_MSG_MAX;
+
+	if (!s)
+		return NULL;
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+	/* Change parts are at most PX_CHUNK_ENTRIES entries; a deep queue
+	 * rides out a slow member, and past it members resnapshot. */
+	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	if (px_endpoint(base, which, ep, sizeof(ep)) < 0 ||
+	    zmq_bind(s, ep) < 0) {
+		px_log(PX_LOG_ERR, "cannot listen on %s: %s", ep,
+		       zmq_strerror(errno));
+		zmq_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	options_t o = { "/var/lib/phalanx/store", "tcp://0.0.0.0:7700", "",
+			3000, 4096, 0 };
+	px_store_t st;
+	uint64_t next_hb;
+	int rc, status = 1;
+
+	if ((rc = parse_args(argc, argv, &o)) != 0)
+		return rc;
+	if (o.log[0]) {
+		int fd = open(o.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+		if (fd < 0 || dup2(fd, 2) < 0) {
+			fprintf(stderr, "phalanx-store: --log %s: %s\n", o.log,
+				strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	px_log_init("phalanx-store", o.verbose);
+	memset(&st, 0, sizeof(st));
+	st.member_timeout_ms = o.member_timeout_ms;
+	px_policy_init(&st.policy);
+	rc = px_db_open(&st.db, o.db, (size_t)o.map_mb << 20);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "database %s: %s", o.db, px_db_strerror(rc));
+		goto out;
+	}
+	rc = px_db_load(st.db, &st.policy);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "database %s: cannot load: %s", o.db,
+		       rc <= PX_ERR_BASE ? px_strerror(rc) : px_db_strerror(rc));
+		goto out;
+	}
+	st.zctx = zmq_ctx_new();
+	st.ctl = bind_socket(st.zctx, ZMQ_ROUTER, o.listen, PX_EP_CTL);
+	st.sync = bind_socket(st.zctx, ZMQ_ROUTER, o.listen, PX_EP_SYNC);
+	st.pub = bind_socket(st.zctx, ZMQ_PUB, o.listen, PX_EP_PUB);
+	if (!st.ctl || !st.sync || !st.pub)
+		goto out;
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	px_log(PX_LOG_INFO, "listening on %s (+1 sync, +2 changes), database %s "
+	       "at version %llu, epoch %llu, %zu sets", o.listen, o.db,
+	       (unsigned long long)st.policy.version,
+	       (unsigned long long)st.policy.epoch, st.policy.nsets);
+	next_hb = px_mono_ms();
+	while (!stopping) {
+		zmq_pollitem_t items[] = {
+			{ st.ctl, 0, ZMQ_POLLIN, 0 },
+			{ st.sync, 0, ZMQ_POLLIN, 0 },
+		};
+		uint64_t now = px_mono_ms();
+		long wait = now >= next_hb ? 0 : (long)(next_hb - now);
+
+		if (zmq_poll(items, 2, wait) < 0) {
+			if (errno == EINTR)
+				continue;
+			px_log(PX_LOG_ERR, "poll: %s", zmq_strerror(errno));
+			goto out;
+		}
+		if (items[0].revents & ZMQ_POLLIN)
+			px_store_ctl(&st);
+		if (items[1].revents & ZMQ_POLLIN)
+			px_store_sync(&st);
+		if (px_mono_ms() >= next_hb) {
+			px_store_heartbeat(&st);
+			next_hb = px_mono_ms() + HEARTBEAT_MS;
+		}
+	}
+	px_log(PX_LOG_INFO, "stopping at version %llu",
+	       (unsigned long long)st.policy.version);
+	status = 0;
+out:
+	if (st.ctl)
+		zmq_close(st.ctl);
+	if (st.sync)
+		zmq_close(st.sync);
+	if (st.pub)
+		zmq_close(st.pub);
+	if (st.zctx)
+		zmq_ctx_term(st.zctx);
+	px_db_close(st.db);
+	px_policy_free(&st.policy);
+	free(st.members);
+	return status;
+}

@@ -1,0 +1,56 @@
+/* store.h - the store's state, shared by its files:
+ *   main.c  options, sockets, the loop
+ *   ctl.c   phalanxctl requests: validate, commit, reply, publish
+ *   sync.c  members: heartbeats, snapshots, the change stream */
+#ifndef PX_STORE_H
+#define PX_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "policy.h"
+#include "wire.h"
+
+#define PX_MEMBER_ID_MAX 63
+
+typedef struct {
+	char id[PX_MEMBER_ID_MAX + 1];
+	uint64_t applied;
+	uint64_t last_hb_ms;
+	int health;
+	char detail[256];
+	bool store_lost;
+} px_member_t;
+
+typedef struct {
+	px_db_t *db;
+	px_policy_t policy;
+	void *zctx, *ctl, *sync, *pub;
+	px_member_t *members;
+	size_t nmembers;
+	uint64_t member_timeout_ms;
+} px_store_t;
+
+/* Handle one message waiting on the ctl socket. */
+void px_store_ctl(px_store_t *st);
+/* Handle one message waiting on the sync socket. */
+void px_store_sync(px_store_t *st);
+/* Publish the store heartbeat. */
+void px_store_heartbeat(px_store_t *st);
+
+/* One published operation: entries [v, v+n) of a set. */
+typedef struct {
+	int kind; /* PHALANX__SET_OP__KIND__* */
+	const char *set;
+	const px_entry_t *v;
+	size_t n;
+} px_pubop_t;
+
+/* Publish version `version` as Change parts of at most
+ * PX_CHUNK_ENTRIES entries; limits ops go in part 1. */
+void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
+		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits);
+bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now);
+
+#endif

@@ -1,0 +1,241 @@
+/* sync.c - members: heartbeats in, snapshots out, the change stream. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "codec.h"
+#include "px.h"
+#include "store.h"
+
+bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now)
+{
+	return now - m->last_hb_ms <= st->member_timeout_ms;
+}
+
+static bool member_id_valid(const char *id)
+{
+	size_t i, n = strlen(id);
+
+	if (n == 0 || n > PX_MEMBER_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static px_member_t *member_get(px_store_t *st, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < st->nmembers; i++)
+		if (strcmp(st->members[i].id, id) == 0)
+			return &st->members[i];
+	st->members = xrealloc(st->members,
+			       (st->nmembers + 1) * sizeof(*st->members));
+	memset(&st->members[st->nmembers], 0, sizeof(*st->members));
+	strcpy(st->members[st->nmembers].id, id);
+	px_log(PX_LOG_INFO, "member %s: first heartbeat", id);
+	return &st->members[st->nmembers++];
+}
+
+static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
+{
+	uint64_t now = px_now_ms();
+	px_member_t *m;
+	bool was_up;
+
+	if (!member_id_valid(hb->member)) {
+		px_log(PX_LOG_WARN, "refused a heartbeat with an invalid "
+		       "member id");
+		return;
+	}
+	m = member_get(st, hb->member);
+	was_up = m->last_hb_ms && px_member_up(st, m, now);
+	if (m->last_hb_ms && !was_up)
+		px_log(PX_LOG_INFO, "member %s: up again, applied version "
+		       "%llu", m->id, (unsigned long long)hb->applied_version);
+	if ((int)hb->health != m->health)
+		px_log(hb->health ? PX_LOG_WARN : PX_LOG_INFO,
+		       "member %s: health %s%s%s", m->id,
+		       hb->health == 0 ? "ok" : hb->health == 1 ? "degraded" : "failed",
+		       hb->detail[0] ? ": " : "", hb->detail);
+	m->applied = hb->applied_version;
+	m->last_hb_ms = now;
+	m->health = hb->health;
+	m->store_lost = hb->store_lost;
+	snprintf(m->detail, sizeof(m->detail), "%s", hb->detail);
+}
+
+typedef struct {
+	px_store_t *st;
+	const px_rid_t *rid;
+	int sent;
+} snap_arg_t;
+
+static int send_chunk(Phalanx__SnapshotChunk *c, void *arg)
+{
+	snap_arg_t *a = arg;
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	int rc;
+
+	env.epoch = a->st->policy.epoch;
+	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
+	env.snapshot_chunk = c;
+	rc = px_wire_send(a->st->sync, a->rid, &env);
+	if (rc == 0)
+		a->sent++;
+	return rc;
+}
+
+static void snapshot_out(px_store_t *st, const px_rid_t *rid,
+			 const Phalanx__SnapshotRequest *req)
+{
+	snap_arg_t a = { st, rid, 0 };
+	int rc;
+
+	rc = px_policy_chunks(&st->policy, PX_CHUNK_ENTRIES, send_chunk, &a);
+	if (rc < 0)
+		px_log(PX_LOG_WARN, "snapshot for %s: sent %d chunks, then: %s",
+		       member_id_valid(req->member) ? req->member : "?",
+		       a.sent, px_strerror(rc));
+	else
+		px_log(PX_LOG_INFO, "snapshot of version %llu for %s: %d chunks",
+		       (unsigned long long)st->policy.version,
+		       member_id_valid(req->member) ? req->member : "?", a.sent);
+}
+
+void px_store_sync(px_store_t *st)
+{
+	Phalanx__Envelope *env;
+	px_rid_t rid;
+
+	if (px_wire_recv(st->sync, ZMQ_DONTWAIT, &rid, &env) < 0)
+		return;
+	switch (env->body_case) {
+	case PHALANX__ENVELOPE__BODY_HEARTBEAT:
+		heartbeat_in(st, env->heartbeat);
+		break;
+	case PHALANX__ENVELOPE__BODY_SNAPSHOT_REQUEST:
+		snapshot_out(st, &rid, env->snapshot_request);
+		break;
+	default:
+		px_log(PX_LOG_WARN, "sync socket: refused a message of type %d",
+		       env->body_case);
+	}
+	px_wire_free(env);
+}
+
+void px_store_heartbeat(px_store_t *st)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	Phalanx__StoreHeartbeat hb = PHALANX__STORE_HEARTBEAT__INIT;
+	uint64_t now = px_now_ms();
+	size_t i;
+
+	hb.version = st->policy.version;
+	hb.time_ms = now;
+	env.epoch = st->policy.epoch;
+	env.body_case = PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT;
+	env.store_heartbeat = &hb;
+	px_wire_send(st->pub, NULL, &env);
+	for (i = 0; i < st->nmembers; i++) {
+		px_member_t *m = &st->members[i];
+
+		/* Log the transition to down once: last_hb_ms is in the
+		 * window (timeout, timeout + 1 s] exactly one tick. */
+		if (now - m->last_hb_ms > st->member_timeout_ms &&
+		    now - m->last_hb_ms <= st->member_timeout_ms + 1000)
+			px_log(PX_LOG_WARN, "member %s: no heartbeat for %llu ms, "
+			       "marked down (applied version %llu)", m->id,
+			       (unsigned long long)(now - m->last_hb_ms),
+			       (unsigned long long)m->applied);
+	}
+}
+
+static void publish_part(px_store_t *st, Phalanx__Change *c)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	int rc;
+
+	env.epoch = st->policy.epoch;
+	env.body_case = PHALANX__ENVELOPE__BODY_CHANGE;
+	env.change = c;
+	rc = px_wire_send(st->pub, NULL, &env);
+	if (rc < 0)
+		px_log(PX_LOG_WARN, "publish version %llu part %u: %s "
+		       "(members will resnapshot)",
+		       (unsigned long long)c->version, c->part, px_strerror(rc));
+}
+
+void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
+		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits)
+{
+	Phalanx__Change c = PHALANX__CHANGE__INIT;
+	Phalanx__SetOp *sops = xcalloc(nops ? nops : 1, sizeof(*sops));
+	Phalanx__SetOp **sptr = xcalloc(nops ? nops : 1, sizeof(*sptr));
+	ProtobufCBinaryData **bins = xcalloc(nops ? nops : 1, sizeof(*bins));
+	uint8_t **bufs = xcalloc(nops ? nops : 1, sizeof(*bufs));
+	size_t total = 0, i, off, room;
+	uint32_t nparts, part = 1;
+
+	for (i = 0; i < nops; i++)
+		total += ops[i].n;
+	nparts = (uint32_t)((total + PX_CHUNK_ENTRIES - 1) / PX_CHUNK_ENTRIES);
+	if (nparts == 0)
+		nparts = 1;
+	c.version = version;
+	c.nparts = nparts;
+	c.limits = limits;
+	c.n_limits = nlimits;
+	i = 0;
+	off = 0;
+	/* Fill each part with up to PX_CHUNK_ENTRIES entries, splitting an
+	 * operation across parts where it does not fit. */
+	while (part <= nparts) {
+		size_t k = 0, j;
+
+		room = PX_CHUNK_ENTRIES;
+		while (i < nops) {
+			size_t take = ops[i].n - off < room ? ops[i].n - off : room;
+
+			if (take == 0 && ops[i].n != 0)
+				break;
+			phalanx__set_op__init(&sops[k]);
+			sops[k].kind = ops[i].kind;
+			sops[k].set = (char *)ops[i].set;
+			px_wire_pack_entries(ops[i].v + off, take, &bins[k],
+					     &bufs[k]);
+			sops[k].entries = bins[k];
+			sops[k].n_entries = take;
+			sptr[k] = &sops[k];
+			k++;
+			room -= take;
+			off += take;
+			if (off == ops[i].n) {
+				i++;
+				off = 0;
+			}
+		}
+		c.part = part;
+		c.sets = sptr;
+		c.n_sets = k;
+		publish_part(st, &c);
+		for (j = 0; j < k; j++) {
+			free(bins[j]);
+			free(bufs[j]);
+		}
+		c.limits = NULL;
+		c.n_limits = 0;
+		part++;
+	}
+	free(sops);
+	free(sptr);
+	free(bins);
+	free(bufs);
+}
