@@ -8,7 +8,7 @@ PKG_CONFIG ?= pkg-config
 BUILD ?= build
 CFLAGS ?= -O2 -g
 PX_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP \
-	-Ilib -I$(BUILD)
+	-Ilib -I$(BUILD) -Inode
 PKGS := libzmq lmdb libprotobuf-c libnftnl libmnl libuv \
 	libnetfilter_conntrack libnetfilter_log
 DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
@@ -63,7 +63,7 @@ $(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
-$(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+$(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/node/seq.o $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 

@@ -1,0 +1,483 @@
+/* client.c - finding the store, one request and its reply, --wait.
+ *
+ * One ZMQ_REQ socket per run.  A REQ socket refuses a second send until
+ * the first is answered; ZMQ_REQ_RELAXED lifts that and ZMQ_REQ_CORRELATE
+ * drops a late reply to an earlier request, so a socket survives a
+ * timeout (today every timeout ends the run, but the socket stays
+ * correct if that changes). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "client.h"
+#include "ctl.h"
+#include "json.h"
+#include "px.h"
+#include "wire.h"
+
+#define CONFIG_DEFAULT "/etc/phalanx/phalanxctl.conf"
+#define WAIT_POLL_MS 100 /* STATUS polls while waiting for members */
+
+static const char *str(const char *s)
+{
+	return s ? s : "";
+}
+
+static char *trim(char *s)
+{
+	char *end;
+
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' ||
+			   end[-1] == '\r' || end[-1] == '\n'))
+		*--end = '\0';
+	return s;
+}
+
+/* Complete a store address: "tcp://" and the default port may be left
+ * out ("192.0.2.10", "[2001:db8::1]", "fw-store:7700").  0 or
+ * PX_EBADREQ. */
+static int endpoint_complete(const char *in, char *out, size_t len)
+{
+	const char *host = in, *close;
+	int has_port, n;
+
+	if (strncmp(in, "tcp://", 6) == 0)
+		host = in + 6;
+	else if (strstr(in, "://"))
+		return PX_EBADREQ; /* only tcp reaches another host */
+	if (!*host || strpbrk(host, " \t/"))
+		return PX_EBADREQ;
+	if (host[0] == '[') {
+		close = strchr(host, ']');
+		if (!close || close == host + 1)
+			return PX_EBADREQ;
+		has_port = close[1] == ':';
+		if (!has_port && close[1] != '\0')
+			return PX_EBADREQ;
+	} else {
+		const char *colon = strchr(host, ':');
+
+		/* A bare IPv6 address would lose its last group as a port. */
+		if (colon && strchr(colon + 1, ':'))
+			return PX_EBADREQ;
+		if (colon == host)
+			return PX_EBADREQ;
+		has_port = colon != NULL;
+	}
+	if (has_port)
+		n = snprintf(out, len, "tcp://%s", host);
+	else
+		n = snprintf(out, len, "tcp://%s:%d", host, PX_PORT_DEFAULT);
+	return n < 0 || (size_t)n >= len ? PX_EBADREQ : 0;
+}
+
+/* Read `store = ENDPOINT' from path into out.  Returns 0 if found, 1 if
+ * the file does not exist (and may not: !must_exist) or names no store,
+ * or a negative errno after printing why the file is bad: a bad config
+ * fails closed. */
+static int config_store(const px_ctl_t *ctl, const char *path,
+			int must_exist, char *out, size_t len)
+{
+	FILE *f;
+	char *line = NULL, *key, *val, *eq, *hash;
+	char q[PX_CTL_QUOTE_MAX];
+	size_t cap = 0, lineno = 0;
+	int rc = 1;
+
+	f = fopen(path, "r");
+	if (!f) {
+		rc = -errno;
+		if (rc == -ENOENT && !must_exist)
+			return 1;
+		px_ctl_fail(ctl, "cannot read the config file %s: %s", path,
+			    strerror(-rc));
+		return rc;
+	}
+	while (getline(&line, &cap, f) != -1) {
+		lineno++;
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		key = trim(line);
+		if (!*key)
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			px_ctl_quote(q, sizeof(q), key);
+			px_ctl_fail(ctl, "%s: line %zu: want `key = value': `%s'",
+				    path, lineno, q);
+			rc = PX_EBADREQ;
+			goto out;
+		}
+		*eq = '\0';
+		key = trim(key);
+		val = trim(eq + 1);
+		if (strcmp(key, "store") != 0) {
+			px_ctl_quote(q, sizeof(q), key);
+			px_ctl_fail(ctl, "%s: line %zu: unknown key (the only "
+				    "one is store): `%s'", path, lineno, q);
+			rc = PX_EBADREQ;
+			goto out;
+		}
+		if (endpoint_complete(val, out, len) < 0) {
+			px_ctl_quote(q, sizeof(q), val);
+			px_ctl_fail(ctl, "%s: line %zu: store: not an endpoint "
+				    "(want tcp://HOST:PORT): `%s'", path,
+				    lineno, q);
+			rc = PX_EBADREQ;
+			goto out;
+		}
+		rc = 0;
+	}
+	if (ferror(f)) {
+		rc = -EIO;
+		px_ctl_fail(ctl, "cannot read the config file %s", path);
+	}
+out:
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* --store, else $PHALANX_STORE, else the config file. */
+static int find_store(px_ctl_t *ctl)
+{
+	const char *base = ctl->store, *from = "--store", *path;
+	char q[PX_CTL_QUOTE_MAX];
+	int rc, must_exist = 1;
+
+	if (!base) {
+		base = getenv("PHALANX_STORE");
+		from = "PHALANX_STORE";
+		if (base && !*base)
+			base = NULL;
+	}
+	if (base) {
+		if (endpoint_complete(base, ctl->base, sizeof(ctl->base)) < 0) {
+			px_ctl_quote(q, sizeof(q), base);
+			px_ctl_fail(ctl, "%s: not a store endpoint (want "
+				    "tcp://HOST:PORT): `%s'", from, q);
+			return PX_EBADREQ;
+		}
+		return 0;
+	}
+	path = ctl->config;
+	if (!path) {
+		path = getenv("PHALANX_CONFIG");
+		if (!path || !*path) {
+			path = CONFIG_DEFAULT;
+			must_exist = 0;
+		}
+	}
+	rc = config_store(ctl, path, must_exist, ctl->base, sizeof(ctl->base));
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		px_ctl_fail(NULL, "no store configured: give --store "
+			    "tcp://HOST:%d, set PHALANX_STORE, or write "
+			    "`store = tcp://HOST:%d' in %s", PX_PORT_DEFAULT,
+			    PX_PORT_DEFAULT, path);
+		return PX_EBADREQ;
+	}
+	return 0;
+}
+
+static int open_socket(px_ctl_t *ctl)
+{
+	int zero = 0, one = 1, rc;
+	int64_t unlimited = -1;
+
+	rc = find_store(ctl);
+	if (rc < 0)
+		return rc;
+	if (px_endpoint(ctl->base, PX_EP_CTL, ctl->ep, sizeof(ctl->ep)) < 0) {
+		px_ctl_fail(ctl, "not a store endpoint (the port must be "
+			    "1..65533): `%s'", ctl->base);
+		return PX_EBADREQ;
+	}
+	ctl->zctx = zmq_ctx_new();
+	if (!ctl->zctx) {
+		rc = -errno;
+		px_ctl_fail(ctl, "zmq_ctx_new: %s", zmq_strerror(errno));
+		return rc;
+	}
+	ctl->sock = zmq_socket(ctl->zctx, ZMQ_REQ);
+	if (!ctl->sock) {
+		rc = -errno;
+		px_ctl_fail(ctl, "zmq_socket: %s", zmq_strerror(errno));
+		return rc;
+	}
+	/* The reply to a list of a 1M-entry set is one large message. */
+	if (zmq_setsockopt(ctl->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+	    zmq_setsockopt(ctl->sock, ZMQ_MAXMSGSIZE, &unlimited,
+			   sizeof(unlimited)) != 0 ||
+	    zmq_setsockopt(ctl->sock, ZMQ_REQ_RELAXED, &one, sizeof(one)) != 0 ||
+	    zmq_setsockopt(ctl->sock, ZMQ_REQ_CORRELATE, &one,
+			   sizeof(one)) != 0) {
+		rc = -errno;
+		px_ctl_fail(ctl, "zmq_setsockopt: %s", zmq_strerror(errno));
+		return rc;
+	}
+	if (zmq_connect(ctl->sock, ctl->ep) != 0) {
+		rc = -errno;
+		px_ctl_fail(ctl, "cannot connect to the store at %s: %s",
+			    ctl->base, zmq_strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+void px_ctl_close(px_ctl_t *ctl)
+{
+	if (ctl->sock)
+		zmq_close(ctl->sock);
+	if (ctl->zctx)
+		zmq_ctx_term(ctl->zctx);
+	ctl->sock = ctl->zctx = NULL;
+}
+
+int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
+		Phalanx__Envelope **out)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT, *in = NULL;
+	uint64_t deadline, now;
+	int rc;
+
+	*out = NULL;
+	if (!ctl->sock && (rc = open_socket(ctl)) < 0)
+		goto out;
+	env.body_case = PHALANX__ENVELOPE__BODY_CTL_REQUEST;
+	env.ctl_request = req;
+	rc = px_wire_send(ctl->sock, NULL, &env);
+	if (rc < 0) {
+		px_ctl_fail(ctl, "cannot send to the store at %s: %s",
+			    ctl->base, zmq_strerror(-rc));
+		goto out;
+	}
+	deadline = px_mono_ms() + ctl->timeout_ms;
+	for (;;) {
+		zmq_pollitem_t it = { ctl->sock, 0, ZMQ_POLLIN, 0 };
+		int n;
+
+		now = px_mono_ms();
+		if (now >= deadline) {
+			rc = PX_ETIMEOUT;
+			px_ctl_fail(NULL, "no answer from the store at %s "
+				    "within %llu s", ctl->base,
+				    (unsigned long long)(ctl->timeout_ms / 1000));
+			goto out;
+		}
+		n = zmq_poll(&it, 1, (long)(deadline - now));
+		if (n < 0) {
+			rc = -errno;
+			if (rc == -EINTR)
+				continue;
+			px_ctl_fail(ctl, "zmq_poll: %s", zmq_strerror(-rc));
+			goto out;
+		}
+		if (n == 0)
+			continue;
+		rc = px_wire_recv(ctl->sock, ZMQ_DONTWAIT, NULL, &in);
+		if (rc == -EAGAIN || rc == -EINTR)
+			continue;
+		if (rc < 0) {
+			px_ctl_fail(ctl, "the store at %s sent a reply this "
+				    "build cannot read: %s", ctl->base,
+				    px_strerror(rc));
+			goto out;
+		}
+		break;
+	}
+	if (in->body_case != PHALANX__ENVELOPE__BODY_CTL_REPLY ||
+	    !in->ctl_reply) {
+		rc = PX_EDECODE;
+		px_ctl_fail(ctl, "the store at %s answered with something "
+			    "other than a ctl reply", ctl->base);
+		goto out;
+	}
+	*out = in;
+	in = NULL;
+	rc = 0;
+out:
+	px_wire_free(in);
+	return rc;
+}
+
+const char *px_ctl_reply_error(const Phalanx__CtlReply *r)
+{
+	if (r->error && r->error[0])
+		return r->error;
+	return px_strerror(r->status);
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+enum { M_APPLIED, M_PENDING, M_SKIPPED };
+
+static int member_class(const Phalanx__MemberStatus *m, uint64_t version)
+{
+	if (!m->up)
+		return M_SKIPPED;
+	return m->applied_version >= version ? M_APPLIED : M_PENDING;
+}
+
+/* "fw2 (at 41), fw4 (at 0)" for the members of one class; malloc'd. */
+static char *member_list(const Phalanx__CtlReply *r, uint64_t version,
+			 int cls, int with_version)
+{
+	char *buf = NULL;
+	size_t len = 0, i;
+	int first = 1;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return px_ctl_asprintf("?");
+	for (i = 0; i < r->n_members; i++) {
+		const Phalanx__MemberStatus *m = r->members[i];
+
+		if (member_class(m, version) != cls)
+			continue;
+		fprintf(f, "%s%s", first ? "" : ", ", str(m->member));
+		if (with_version)
+			fprintf(f, " (at %llu)",
+				(unsigned long long)m->applied_version);
+		first = 0;
+	}
+	fclose(f);
+	return buf;
+}
+
+static void json_members(const Phalanx__CtlReply *r, uint64_t version,
+			 int cls)
+{
+	size_t i;
+	int first = 1;
+
+	putchar('[');
+	for (i = 0; i < r->n_members; i++) {
+		const Phalanx__MemberStatus *m = r->members[i];
+
+		if (member_class(m, version) != cls)
+			continue;
+		printf("%s{\"member\":", first ? "" : ",");
+		px_json_str(stdout, m->member);
+		printf(",\"applied_version\":%llu}",
+		       (unsigned long long)m->applied_version);
+		first = 0;
+	}
+	putchar(']');
+}
+
+static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
+		       uint64_t version, size_t up, size_t applied)
+{
+	char *done = member_list(r, version, M_APPLIED, 0);
+	char *late = member_list(r, version, M_PENDING, 1);
+	char *down = member_list(r, version, M_SKIPPED, 1);
+	int ok = applied == up, rc;
+
+	px_ctl_progress_end();
+	if (ctl->json) {
+		printf("{\"version\":%llu,\"waited\":true,\"ok\":%s,\"applied\":",
+		       (unsigned long long)version, ok ? "true" : "false");
+		json_members(r, version, M_APPLIED);
+		fputs(",\"pending\":", stdout);
+		json_members(r, version, M_PENDING);
+		fputs(",\"skipped\":", stdout);
+		json_members(r, version, M_SKIPPED);
+		fputs("}\n", stdout);
+	}
+	if (!ok) {
+		rc = px_ctl_fail(ctl, "version %llu not applied within %llu s "
+				 "by %s%s%s", (unsigned long long)version,
+				 (unsigned long long)(ctl->wait_ms / 1000),
+				 late, *down ? "; skipped (down): " : "", down);
+	} else {
+		rc = PX_EXIT_OK;
+		if (ctl->json)
+			;
+		else if (up == 0)
+			printf("version %llu: no member is up to apply it%s%s\n",
+			       (unsigned long long)version,
+			       *down ? "; skipped (down): " : "", down);
+		else
+			printf("version %llu applied by %s%s%s\n",
+			       (unsigned long long)version, done,
+			       *down ? "; skipped (down): " : "", down);
+	}
+	free(done);
+	free(late);
+	free(down);
+	return rc;
+}
+
+int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
+{
+	Phalanx__Envelope *env = NULL;
+	uint64_t deadline, now;
+	int rc = PX_EXIT_FAIL;
+
+	if (!ctl->wait) {
+		if (ctl->json)
+			printf("{\"version\":%llu,\"waited\":false,"
+			       "\"applied\":[]}\n", (unsigned long long)version);
+		else
+			printf("version %llu\n", (unsigned long long)version);
+		return PX_EXIT_OK;
+	}
+	deadline = px_mono_ms() + ctl->wait_ms;
+	for (;;) {
+		Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+		const Phalanx__CtlReply *r;
+		size_t i, up = 0, applied = 0;
+
+		req.op = PHALANX__CTL_REQUEST__OP__STATUS;
+		req.set = "";
+		px_wire_free(env);
+		env = NULL;
+		if (px_ctl_call(ctl, &req, &env) < 0) {
+			px_ctl_fail(ctl, "version %llu was committed, but "
+				    "whether members applied it is unknown",
+				    (unsigned long long)version);
+			goto out;
+		}
+		r = env->ctl_reply;
+		if (r->status != 0) {
+			px_ctl_fail(ctl, "version %llu was committed, but the "
+				    "store refused its status: %s",
+				    (unsigned long long)version,
+				    px_ctl_reply_error(r));
+			goto out;
+		}
+		for (i = 0; i < r->n_members; i++) {
+			int cls = member_class(r->members[i], version);
+
+			up += cls != M_SKIPPED;
+			applied += cls == M_APPLIED;
+		}
+		now = px_mono_ms();
+		if (applied == up || now >= deadline) {
+			rc = wait_report(ctl, r, version, up, applied);
+			goto out;
+		}
+		px_ctl_progress("waiting for members: %zu/%zu applied version "
+				"%llu", applied, up, (unsigned long long)version);
+		sleep_ms(deadline - now < WAIT_POLL_MS ? deadline - now :
+			 WAIT_POLL_MS);
+	}
+out:
+	px_wire_free(env);
+	return rc;
+}

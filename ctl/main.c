@@ -1,0 +1,441 @@
+/* main.c - phalanxctl: option parsing, the command table, usage.
+ *
+ * Options may come before or after the command words; both tables below
+ * drive parsing and every usage and help text. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "ctl.h"
+#include "px.h"
+
+#define WRITE_DETAILS \
+	"Prints the store version of the change (\"version 42\").  With\n" \
+	"--wait, waits until every member that is up has applied it: exit 0\n" \
+	"when they all have, exit 1 naming those that have not when the time\n" \
+	"runs out.  Members that are down are reported as skipped.\n"
+
+static const px_ctl_cmd_t commands[] = {
+	{ "status", "",
+	  "store version and epoch, and each member's state",
+	  "Shows the store's version and epoch, and for each member the\n"
+	  "version it has applied, the age of its last heartbeat (store\n"
+	  "clock), whether the store counts it as up, and its health.\n",
+	  px_cmd_status, 0, 0, 0 },
+	{ "exceptions list", "[SET]",
+	  "the exception sets, or the entries of SET",
+	  "Without SET: every exception set and its number of entries.\n"
+	  "With SET: its entries, one a line.\n",
+	  px_cmd_exceptions_list, 0, 0, 1 },
+	{ "exceptions add", "SET ADDR|PREFIX...",
+	  "add addresses or prefixes to SET",
+	  "Adds IPv4/IPv6 addresses and prefixes (192.0.2.1, 192.0.2.0/24,\n"
+	  "2001:db8::/32) to SET.  Every value is checked before anything is\n"
+	  "sent; one bad value changes nothing.\n\n" WRITE_DETAILS,
+	  px_cmd_exceptions_add, PX_OPT_WAIT, 2, -1 },
+	{ "exceptions del", "SET ADDR|PREFIX...",
+	  "remove addresses or prefixes from SET",
+	  "Removes the given entries from SET.  Every value is checked before\n"
+	  "anything is sent; one bad value changes nothing.\n\n" WRITE_DETAILS,
+	  px_cmd_exceptions_del, PX_OPT_WAIT, 2, -1 },
+	{ "exceptions import", "SET FILE|-",
+	  "replace the entries of SET with those of FILE",
+	  "Replaces the entries of SET atomically with those read from FILE\n"
+	  "(- for standard input): one address or prefix a line, surrounding\n"
+	  "whitespace trimmed, blank lines and # comments ignored.  Any bad\n"
+	  "line changes nothing; errors name the line.  Progress is shown on\n"
+	  "standard error if it is a terminal.\n\n" WRITE_DETAILS,
+	  px_cmd_exceptions_import, PX_OPT_WAIT, 2, 2 },
+	{ "exceptions create", "SET",
+	  "create an empty exception set",
+	  "Creates the exception set SET: a name of [a-z0-9][a-z0-9_-]{0,31}.\n"
+	  "\n" WRITE_DETAILS,
+	  px_cmd_exceptions_create, PX_OPT_WAIT, 1, 1 },
+	{ "exceptions destroy", "SET",
+	  "destroy an exception set and its limit tiers",
+	  "Destroys the exception set SET.  flood-exceptions always exists and\n"
+	  "cannot be destroyed.\n\n" WRITE_DETAILS,
+	  px_cmd_exceptions_destroy, PX_OPT_WAIT, 1, 1 },
+	{ "limits show", "",
+	  "the flood-mitigation limits, their exception tiers and modes",
+	  "Shows every limit: value and unit, the custom values of exception\n"
+	  "tiers (flood-exceptions=6000), mode, where it is enforced, and what\n"
+	  "it counts.\n",
+	  px_cmd_limits_show, 0, 0, 0 },
+	{ "limits set", "NAME VALUE",
+	  "set a limit, its mode, or the value of an exception tier",
+	  "Sets limit NAME to VALUE: a number in the limit's unit; rates also\n"
+	  "take N/minute or N/second (17/second is 1020/minute).  --mode\n"
+	  "enforce|observe changes the mode (observe counts but never drops).\n"
+	  "--set EXCEPTION_SET sets the custom limit of that exception tier\n"
+	  "instead; VALUE 0 with --set removes the tier.\n\n" WRITE_DETAILS,
+	  px_cmd_limits_set, PX_OPT_WAIT | PX_OPT_MODE | PX_OPT_SET, 2, 2 },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
+       OPT_MODE, OPT_SET, NOPTS };
+enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
+
+static const struct {
+	const char *name;
+	int arg;
+	const char *metavar;
+	unsigned scope;    /* 0: global, else the PX_OPT_* a command accepts */
+	const char *help;
+} options[NOPTS] = {
+	[OPT_STORE] = { "store", ARG_REQUIRED, "ENDPOINT", 0,
+		"the store, e.g. tcp://192.0.2.10:7700 (else $PHALANX_STORE,\n"
+		"else `store = ENDPOINT' in the config file)" },
+	[OPT_CONFIG] = { "config", ARG_REQUIRED, "FILE", 0,
+		"config file (else $PHALANX_CONFIG, else\n"
+		"/etc/phalanx/phalanxctl.conf)" },
+	[OPT_JSON] = { "json", ARG_NONE, NULL, 0,
+		"print the result as JSON" },
+	[OPT_TIMEOUT] = { "timeout", ARG_REQUIRED, "SECONDS", 0,
+		"how long to wait for each answer of the store (default 10)" },
+	[OPT_HELP] = { "help", ARG_NONE, NULL, 0,
+		"this help; `phalanxctl COMMAND --help' for one command" },
+	[OPT_WAIT] = { "wait", ARG_OPTIONAL, "SECONDS", PX_OPT_WAIT,
+		"after the write, wait until every member that is up has\n"
+		"applied it (default 30 s)" },
+	[OPT_MODE] = { "mode", ARG_REQUIRED, "enforce|observe", PX_OPT_MODE,
+		"enforce drops what exceeds the limit, observe only counts" },
+	[OPT_SET] = { "set", ARG_REQUIRED, "EXCEPTION_SET", PX_OPT_SET,
+		"set the limit of that exception tier (VALUE 0 removes it)" },
+};
+
+/* The parsed command line. */
+typedef struct {
+	const char *val[NOPTS];
+	int seen[NOPTS];
+	char **pos;          /* non-option words */
+	int npos;
+	char *error;         /* first malformed option, reported later */
+} cmdline_t;
+
+static void print_option(FILE *f, int i)
+{
+	const char *h = options[i].help;
+	char left[64];
+	const char *nl;
+
+	if (options[i].arg == ARG_REQUIRED)
+		snprintf(left, sizeof(left), "--%s %s", options[i].name,
+			 options[i].metavar);
+	else if (options[i].arg == ARG_OPTIONAL)
+		snprintf(left, sizeof(left), "--%s[=%s]", options[i].name,
+			 options[i].metavar);
+	else if (i == OPT_HELP)
+		snprintf(left, sizeof(left), "-h, --help");
+	else
+		snprintf(left, sizeof(left), "--%s", options[i].name);
+	/* Continuation lines of the help are indented under the first. */
+	fprintf(f, "  %-24s ", left);
+	while ((nl = strchr(h, '\n')) != NULL) {
+		fprintf(f, "%.*s\n%27s", (int)(nl - h), h, "");
+		h = nl + 1;
+	}
+	fprintf(f, "%s\n", h);
+}
+
+static void print_synopsis(FILE *f, const px_ctl_cmd_t *c)
+{
+	char left[64];
+
+	snprintf(left, sizeof(left), "%s%s%s", c->name, c->args[0] ? " " : "",
+		 c->args);
+	fprintf(f, "  %-38s %s\n", left, c->help);
+}
+
+/* group: NULL for every command, else only that group's. */
+static void usage(FILE *f, const char *group)
+{
+	size_t glen = group ? strlen(group) : 0;
+	size_t i;
+	int o;
+
+	fprintf(f, "usage: phalanxctl [OPTIONS] %s%sCOMMAND [ARGS]\n\n",
+		group ? group : "", group ? " " : "");
+	fputs("Controls a Phalanx firewall array through its store.\n\n"
+	      "commands:\n", f);
+	for (i = 0; i < NCOMMANDS; i++)
+		if (!group || (strncmp(commands[i].name, group, glen) == 0 &&
+			       commands[i].name[glen] == ' '))
+			print_synopsis(f, &commands[i]);
+	fputs("\noptions (before or after the command):\n", f);
+	for (o = 0; o < NOPTS; o++)
+		if (options[o].scope == 0)
+			print_option(f, o);
+	fputs("\noptions of writes (add, del, import, create, destroy, "
+	      "limits set):\n", f);
+	print_option(f, OPT_WAIT);
+	fputs("\nexit status: 0 ok, 1 failed, 2 usage error\n", f);
+}
+
+static void command_help(FILE *f, const px_ctl_cmd_t *c)
+{
+	int o;
+
+	fprintf(f, "usage: phalanxctl %s%s%s", c->name, c->args[0] ? " " : "",
+		c->args);
+	for (o = 0; o < NOPTS; o++) {
+		if (!options[o].scope || !(c->opts & options[o].scope))
+			continue;
+		if (options[o].arg == ARG_OPTIONAL)
+			fprintf(f, " [--%s[=%s]]", options[o].name,
+				options[o].metavar);
+		else
+			fprintf(f, " [--%s %s]", options[o].name,
+				options[o].metavar);
+	}
+	fprintf(f, "\n\n%s\noptions:\n", c->details);
+	for (o = 0; o < NOPTS; o++)
+		if (options[o].scope && (c->opts & options[o].scope))
+			print_option(f, o);
+	for (o = 0; o < NOPTS; o++)
+		if (!options[o].scope)
+			print_option(f, o);
+}
+
+static void parse_error(cmdline_t *cl, const char *fmt, const char *arg)
+{
+	char q[PX_CTL_QUOTE_MAX];
+
+	if (cl->error)
+		return;
+	px_ctl_quote(q, sizeof(q), arg);
+	cl->error = px_ctl_asprintf(fmt, q);
+}
+
+static void parse(cmdline_t *cl, int argc, char **argv)
+{
+	int i, o, dashdash = 0;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *name, *eq;
+		size_t len;
+
+		if (dashdash || a[0] != '-' || a[1] == '\0') {
+			cl->pos[cl->npos++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			dashdash = 1;
+			continue;
+		}
+		if (strcmp(a, "-h") == 0) {
+			cl->seen[OPT_HELP] = 1;
+			continue;
+		}
+		if (a[1] != '-') {
+			parse_error(cl, "unknown option `%s'", a);
+			continue;
+		}
+		name = a + 2;
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		for (o = 0; o < NOPTS; o++)
+			if (strlen(options[o].name) == len &&
+			    strncmp(options[o].name, name, len) == 0)
+				break;
+		if (o == NOPTS) {
+			parse_error(cl, "unknown option `%s'", a);
+			continue;
+		}
+		cl->seen[o] = 1;
+		switch (options[o].arg) {
+		case ARG_NONE:
+			if (eq)
+				parse_error(cl, "option takes no value: `%s'", a);
+			break;
+		case ARG_OPTIONAL:
+			cl->val[o] = eq ? eq + 1 : NULL;
+			break;
+		case ARG_REQUIRED:
+			if (eq)
+				cl->val[o] = eq + 1;
+			else if (i + 1 < argc)
+				cl->val[o] = argv[++i];
+			else
+				parse_error(cl, "option needs a value: `%s'", a);
+			break;
+		}
+	}
+}
+
+/* Match the leading words of pos against the table.  *group is set when
+ * pos[0] names a group ("exceptions") even if no command matched. */
+static const px_ctl_cmd_t *find_command(const cmdline_t *cl, int *used,
+					const char **group)
+{
+	size_t i;
+
+	*group = NULL;
+	if (cl->npos == 0)
+		return NULL;
+	for (i = 0; i < NCOMMANDS; i++) {
+		const char *n = commands[i].name, *sp = strchr(n, ' ');
+		size_t w1 = sp ? (size_t)(sp - n) : strlen(n);
+
+		if (strlen(cl->pos[0]) != w1 || strncmp(cl->pos[0], n, w1) != 0)
+			continue;
+		if (!sp) {
+			*used = 1;
+			return &commands[i];
+		}
+		*group = n;
+		if (cl->npos >= 2 && strcmp(cl->pos[1], sp + 1) == 0) {
+			*used = 2;
+			return &commands[i];
+		}
+	}
+	return NULL;
+}
+
+/* Name of argument i of a synopsis, for "missing argument SET". */
+static void arg_name(const char *args, int i, char *buf, size_t len)
+{
+	const char *p = args, *end;
+	size_t n, o = 0;
+
+	while (i-- > 0 && (p = strchr(p, ' ')) != NULL)
+		p++;
+	if (!p) {
+		snprintf(buf, len, "ARG");
+		return;
+	}
+	end = strchr(p, ' ');
+	n = end ? (size_t)(end - p) : strlen(p);
+	for (; n > 0 && o + 1 < len; p++, n--)
+		if (*p != '[' && *p != ']' && *p != '.')
+			buf[o++] = *p;
+	buf[o] = '\0';
+}
+
+static int parse_seconds(px_ctl_t *ctl, const char *opt, const char *s,
+			 uint64_t min, uint64_t *ms)
+{
+	char q[PX_CTL_QUOTE_MAX];
+	uint64_t v;
+
+	/* A day bounds every wait a person would ask for. */
+	if (px_parse_u64(s, min, 86400, &v) < 0) {
+		px_ctl_quote(q, sizeof(q), s);
+		return px_ctl_usage(ctl, "--%s: not a number of seconds "
+				    "(%llu..86400): `%s'", opt,
+				    (unsigned long long)min, q);
+	}
+	*ms = v * 1000;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	px_ctl_t ctl;
+	cmdline_t cl;
+	const px_ctl_cmd_t *cmd;
+	const char *group;
+	char q[PX_CTL_QUOTE_MAX], name[32];
+	int used = 0, nargs, o, rc = PX_EXIT_USAGE;
+
+	memset(&ctl, 0, sizeof(ctl));
+	memset(&cl, 0, sizeof(cl));
+	px_log_init("phalanxctl", 0);
+	cl.pos = xcalloc((size_t)argc, sizeof(*cl.pos));
+	parse(&cl, argc, argv);
+	cmd = find_command(&cl, &used, &group);
+
+	if (!cmd && group && cl.npos >= 2) {
+		px_ctl_quote(q, sizeof(q), cl.pos[1]);
+		rc = px_ctl_usage(NULL, "unknown command `%.*s %s'",
+				  (int)strcspn(group, " "), group, q);
+		goto out;
+	}
+	if (!cmd && cl.npos >= 1 && !group) {
+		px_ctl_quote(q, sizeof(q), cl.pos[0]);
+		rc = px_ctl_usage(NULL, "unknown command `%s'", q);
+		goto out;
+	}
+	if (cl.seen[OPT_HELP]) {
+		if (cmd) {
+			command_help(stdout, cmd);
+		} else if (group) {
+			char g[32];
+
+			snprintf(g, sizeof(g), "%.*s", (int)strcspn(group, " "),
+				 group);
+			usage(stdout, g);
+		} else {
+			usage(stdout, NULL);
+		}
+		rc = PX_EXIT_OK;
+		goto out;
+	}
+	if (cmd)
+		ctl.cmd = cmd->name;
+	if (cl.error) {
+		rc = px_ctl_usage(&ctl, "%s", cl.error);
+		goto out;
+	}
+	if (!cmd && group) {
+		ctl.cmd = NULL;
+		rc = px_ctl_usage(NULL, "%.*s: missing subcommand",
+				  (int)strcspn(group, " "), group);
+		goto out;
+	}
+	if (!cmd) {
+		rc = px_ctl_usage(NULL, "missing command (status, exceptions, "
+				  "limits)");
+		goto out;
+	}
+	for (o = 0; o < NOPTS; o++) {
+		if (cl.seen[o] && options[o].scope &&
+		    !(cmd->opts & options[o].scope)) {
+			rc = px_ctl_usage(&ctl, "option --%s does not apply "
+					  "here", options[o].name);
+			goto out;
+		}
+	}
+	nargs = cl.npos - used;
+	if (nargs < cmd->min_args) {
+		arg_name(cmd->args, nargs, name, sizeof(name));
+		rc = px_ctl_usage(&ctl, "missing argument %s", name);
+		goto out;
+	}
+	if (cmd->max_args >= 0 && nargs > cmd->max_args) {
+		px_ctl_quote(q, sizeof(q), cl.pos[used + cmd->max_args]);
+		rc = px_ctl_usage(&ctl, "unexpected argument `%s'", q);
+		goto out;
+	}
+
+	ctl.store = cl.val[OPT_STORE];
+	ctl.config = cl.val[OPT_CONFIG];
+	ctl.json = cl.seen[OPT_JSON];
+	ctl.timeout_ms = PX_CTL_TIMEOUT_S * 1000;
+	if (cl.seen[OPT_TIMEOUT] &&
+	    (rc = parse_seconds(&ctl, "timeout", cl.val[OPT_TIMEOUT], 1,
+				&ctl.timeout_ms)) != 0)
+		goto out;
+	ctl.wait = cl.seen[OPT_WAIT];
+	ctl.wait_ms = PX_CTL_WAIT_S * 1000;
+	if (cl.val[OPT_WAIT] &&
+	    (rc = parse_seconds(&ctl, "wait", cl.val[OPT_WAIT], 0,
+				&ctl.wait_ms)) != 0)
+		goto out;
+	ctl.mode = cl.val[OPT_MODE];
+	ctl.set = cl.val[OPT_SET];
+
+	rc = cmd->fn(&ctl, nargs, cl.pos + used);
+	px_ctl_progress_end();
+	if (fflush(stdout) != 0 || ferror(stdout))
+		rc = px_ctl_fail(&ctl, "writing the output: %s",
+				 strerror(errno));
+out:
+	px_ctl_close(&ctl);
+	free(cl.error);
+	free(cl.pos);
+	return rc;
+}

@@ -1,0 +1,112 @@
+/* msg.c - phalanxctl's messages: errors, usage errors, progress. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "px.h"
+
+static int progress_shown;
+
+static void vmessage(const px_ctl_t *ctl, const char *fmt, va_list ap)
+{
+	px_ctl_progress_end();
+	fputs("phalanxctl: ", stderr);
+	if (ctl && ctl->cmd)
+		fprintf(stderr, "%s: ", ctl->cmd);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int px_ctl_fail(const px_ctl_t *ctl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(ctl, fmt, ap);
+	va_end(ap);
+	return PX_EXIT_FAIL;
+}
+
+int px_ctl_usage(const px_ctl_t *ctl, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmessage(ctl, fmt, ap);
+	va_end(ap);
+	if (ctl && ctl->cmd)
+		fprintf(stderr, "try phalanxctl %s --help\n", ctl->cmd);
+	else
+		fputs("try phalanxctl --help\n", stderr);
+	return PX_EXIT_USAGE;
+}
+
+void px_ctl_quote(char *buf, size_t len, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	/* Room for one escape (4) plus "..." (3) plus NUL. */
+	for (; *s && o + 8 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c < 0x7f) {
+			buf[o++] = (char)c;
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		}
+	}
+	if (*s) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+}
+
+void px_ctl_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!isatty(STDERR_FILENO))
+		return;
+	/* \r and "erase to end of line": the line is rewritten in place. */
+	fputs("\r\033[K", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+	progress_shown = 1;
+}
+
+void px_ctl_progress_end(void)
+{
+	if (!progress_shown)
+		return;
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
+	progress_shown = 0;
+}
+
+char *px_ctl_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	s = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}

@@ -1,0 +1,229 @@
+/* main.c - phalanx-node: options, startup from the cache, the loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "node.h"
+#include "px.h"
+#include "wire.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: phalanx-node --id NAME --store tcp://HOST:PORT [options]\n"
+"\n"
+"The Phalanx member agent: applies the array policy to nftables and keeps\n"
+"enforcing the last applied policy when the store is away.\n"
+"\n"
+"  --id NAME              member name, e.g. fw1 ([A-Za-z0-9._-], 1-63)\n"
+"  --store tcp://H:P      the store's base endpoint (sync P+1, changes P+2)\n"
+"  --cache FILE           last applied policy (default\n"
+"                         /var/lib/phalanx/node.cache)\n"
+"  --table NAME           nftables table, family inet (default phalanx)\n"
+"  --store-timeout MS     the store is lost after MS of silence (3000)\n"
+"  --mgmt PREFIX          management network (accepted; used by quotas)\n"
+"  --config FILE          read `key = value' lines with the same names\n"
+"  --log FILE             append log lines to FILE instead of stderr\n"
+"  -v, --verbose          debug logging\n"
+"  -h, --help             this text\n");
+}
+
+static int copy_opt(char *dst, size_t len, const char *value)
+{
+	if (strlen(value) >= len || !value[0])
+		return PX_ERANGE;
+	strcpy(dst, value);
+	return 0;
+}
+
+static int set_option(const char *key, const char *value, void *arg)
+{
+	px_node_opts_t *o = arg;
+
+	if (strcmp(key, "id") == 0)
+		return copy_opt(o->id, sizeof(o->id), value);
+	if (strcmp(key, "store") == 0) {
+		char ep[300];
+
+		if (px_endpoint(value, 0, ep, sizeof(ep)) < 0)
+			return PX_EBADREQ;
+		return copy_opt(o->store, sizeof(o->store), value);
+	}
+	if (strcmp(key, "cache") == 0)
+		return copy_opt(o->cache, sizeof(o->cache), value);
+	if (strcmp(key, "table") == 0)
+		return px_setname_valid(value) ?
+			copy_opt(o->table, sizeof(o->table), value) : PX_EBADREQ;
+	if (strcmp(key, "log") == 0)
+		return copy_opt(o->log, sizeof(o->log), value);
+	if (strcmp(key, "store-timeout") == 0)
+		return px_parse_u64(value, 100, 3600000, &o->store_timeout_ms);
+	if (strcmp(key, "mgmt") == 0) {
+		px_entry_t e;
+
+		return px_entry_parse(value, &e);
+	}
+	return PX_EBADREQ;
+}
+
+static int parse_args(int argc, char **argv, px_node_opts_t *o)
+{
+	static const struct option longopts[] = {
+		{ "id", required_argument, NULL, 'i' },
+		{ "store", required_argument, NULL, 's' },
+		{ "cache", required_argument, NULL, 'C' },
+		{ "table", required_argument, NULL, 'T' },
+		{ "store-timeout", required_argument, NULL, 't' },
+		{ "mgmt", required_argument, NULL, 'M' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "log", required_argument, NULL, 'L' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		const char *key = NULL;
+		size_t i;
+
+		if (c == 'c') {
+			if (px_config_load(optarg, set_option, o) < 0)
+				return 1;
+			continue;
+		}
+		if (c == 'v') {
+			o->verbose = 1;
+			continue;
+		}
+		if (c == 'h') {
+			usage(stdout);
+			exit(0);
+		}
+		for (i = 0; longopts[i].name; i++)
+			if (longopts[i].val == c)
+				key = longopts[i].name;
+		if (!key) {
+			usage(stderr);
+			return 2;
+		}
+		rc = set_option(key, optarg, o);
+		if (rc < 0) {
+			fprintf(stderr, "phalanx-node: --%s `%s': %s\n", key,
+				optarg, px_strerror(rc));
+			return 2;
+		}
+	}
+	if (optind != argc || !o->id[0] || !o->store[0]) {
+		fprintf(stderr, "phalanx-node: %s\n", optind != argc ?
+			"unexpected argument" : "--id and --store are required");
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	px_log(PX_LOG_INFO, "signal %d: stopping; table %s stays in the "
+	       "kernel at version %llu", sig, ((px_node_t *)h->data)->o.table,
+	       (unsigned long long)((px_node_t *)h->data)->applied.version);
+	uv_stop(h->loop);
+}
+
+/* Startup: put the cached policy in the kernel before talking to the
+ * store, so a member that reboots while the store is away enforces
+ * what it enforced before. */
+static int restore(px_node_t *n)
+{
+	px_policy_t cached;
+	int rc;
+
+	px_policy_init(&cached);
+	rc = px_policy_load(n->o.cache, &cached);
+	if (rc == -ENOENT) {
+		px_log(PX_LOG_INFO, "no cache at %s: starting empty until the "
+		       "first snapshot", n->o.cache);
+	} else if (rc < 0) {
+		px_log(PX_LOG_ERR, "cache %s is unreadable (%s): ignoring it, "
+		       "starting empty until the first snapshot", n->o.cache,
+		       px_strerror(rc));
+	}
+	if (rc < 0) {
+		px_policy_free(&cached);
+		px_policy_init(&cached);
+	}
+	rc = px_node_apply(n, &cached, true);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "cannot install table inet %s: %s",
+		       n->o.table, px_strerror(rc));
+		px_policy_free(&cached);
+		return rc;
+	}
+	if (n->applied.version)
+		px_log(PX_LOG_INFO, "restored version %llu from cache %s",
+		       (unsigned long long)n->applied.version, n->o.cache);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	px_node_t n;
+	uv_signal_t sigterm, sigint;
+	int rc;
+
+	memset(&n, 0, sizeof(n));
+	strcpy(n.o.cache, "/var/lib/phalanx/node.cache");
+	strcpy(n.o.table, "phalanx");
+	n.o.store_timeout_ms = 3000;
+	if ((rc = parse_args(argc, argv, &n.o)) != 0)
+		return rc;
+	if (n.o.log[0]) {
+		int fd = open(n.o.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+			      0640);
+
+		if (fd < 0 || dup2(fd, 2) < 0) {
+			fprintf(stderr, "phalanx-node: --log %s: %s\n", n.o.log,
+				strerror(errno));
+			return 1;
+		}
+		close(fd);
+	}
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	px_log_init("phalanx-node", n.o.verbose);
+	px_policy_init(&n.applied);
+	n.applied.version = 0;
+	n.loop = uv_default_loop();
+	rc = px_nft_open(&n.nft, n.o.table);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "netlink: %s", px_strerror(rc));
+		return 1;
+	}
+	if (restore(&n) < 0 || px_node_sync_start(&n) < 0) {
+		px_nft_close(n.nft);
+		return 1;
+	}
+	uv_signal_init(n.loop, &sigterm);
+	uv_signal_init(n.loop, &sigint);
+	sigterm.data = sigint.data = &n;
+	uv_signal_start(&sigterm, on_signal, SIGTERM);
+	uv_signal_start(&sigint, on_signal, SIGINT);
+	px_log(PX_LOG_INFO, "member %s up: table inet %s at version %llu, "
+	       "store %s", n.o.id, n.o.table,
+	       (unsigned long long)n.applied.version, n.o.store);
+	uv_run(n.loop, UV_RUN_DEFAULT);
+	px_node_sync_stop(&n);
+	uv_close((uv_handle_t *)&sigterm, NULL);
+	uv_close((uv_handle_t *)&sigint, NULL);
+	uv_run(n.loop, UV_RUN_NOWAIT);
+	px_nft_close(n.nft);
+	px_policy_free(&n.applied);
+	px_policy_free(&n.pending);
+	px_policy_free(&n.snap);
+	return 0;
+}

@@ -1,0 +1,952 @@
+/* nft.c - all nftables I/O of a member: one netlink batch per policy
+ * version.  Tables, sets and chains go through libnftnl objects; set
+ * elements are written with libmnl directly because a bulk load carries a
+ * million of them and one libnftnl object each would double the build time. */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "nft.h"
+#include "px.h"
+
+/* The element nest of one message has a 16-bit length: past ~4,095 IPv4
+ * elements it wraps and the kernel inserts a few elements while reporting
+ * success.  1,000 keeps the largest case (IPv6 ranges, 48 bytes an
+ * element) at 48 KB, well inside 64 KB. */
+#define ELEMS_PER_MSG 1000
+
+/* Worst case of one element on the wire: list nest 4 + flags 8 + key nest
+ * 4 + IPv6 value 20 + userdata 4 + 8 (6 bytes padded) = 48. */
+#define ELEM_MAX 64
+
+/* Header, nfgenmsg, table name (at most NFT_TABLE_MAXNAMELEN = 256), set
+ * name, set id and the element nest of one element message. */
+#define MSG_OVERHEAD 1024
+
+/* A table, set or chain message: two names of at most 256 bytes and a few
+ * u32 attributes. */
+#define OBJ_MSG_MAX 2048
+
+/* Verify sizes by dump only after bulk loads: the truncation it guards
+ * against needs thousands of elements, and a dump of a big set costs far
+ * more than the change that triggered it. */
+#define VERIFY_MIN 10000
+
+/* What one ack costs against SO_RCVBUF: a 52-byte skb is charged its
+ * truesize (data rounded to a slab plus sk_buff and shared info, under
+ * 1 KiB); 2 KiB leaves room for extended-ack strings. */
+#define ACK_TRUESIZE 2048
+
+/* Initial batch buffer; it doubles as needed (a 1M-host load is ~20 MB). */
+#define BATCH_INIT (64 * 1024)
+
+/* Dumps come in skbs of at most 32 KiB (the kernel caps max_recvmsg_len
+ * there), so this buffer never truncates one. */
+#define DUMP_BUF (64 * 1024)
+
+/* A dump is restarted when the set changed under it (NLM_F_DUMP_INTR);
+ * only this member writes the table, so more than a few means a bug. */
+#define DUMP_RETRIES 5
+
+/* nftables' datatype ids TYPE_IPADDR and TYPE_IP6ADDR: nft reads them to
+ * print the elements. */
+#define KEYTYPE_IPV4 7
+#define KEYTYPE_IPV6 8
+
+/* nftables' BYTEORDER_BIG_ENDIAN, kept in the set userdata as nft does so
+ * that `nft list` prints the keys. */
+#define NFT_BYTEORDER_BIG_ENDIAN 2
+
+/* Error lines logged for one rejected batch; the kernel reports every
+ * failing message and a broken batch can fail all of them. */
+#define NACK_LOG_MAX 3
+
+enum { KIND_V4, KIND_N4, KIND_V6, KIND_N6, KIND_COUNT };
+
+static const struct kind {
+	const char *suffix;
+	uint32_t key_type, key_len, flags;
+	bool interval;
+} kinds[KIND_COUNT] = {
+	[KIND_V4] = { ".v4", KEYTYPE_IPV4, 4, 0, false },
+	[KIND_N4] = { ".n4", KEYTYPE_IPV4, 4, NFT_SET_INTERVAL, true },
+	[KIND_V6] = { ".v6", KEYTYPE_IPV6, 16, 0, false },
+	[KIND_N6] = { ".n6", KEYTYPE_IPV6, 16, NFT_SET_INTERVAL, true },
+};
+
+#define KSET_NAME_MAX (PX_SETNAME_MAX + 4)
+
+struct px_nft {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	int sndbuf, rcvbuf; /* as getsockopt reports them (doubled) */
+	char table[NFT_TABLE_MAXNAMELEN];
+};
+
+struct msginfo {
+	uint16_t type;
+	char obj[KSET_NAME_MAX + 1];
+};
+
+/* One batch: begin marker at seq0, message i at seq0 + 1 + i, end
+ * marker after the last.  Every message asks for an ack. */
+struct batch {
+	char *buf;
+	size_t len, cap;
+	uint32_t seq0;
+	struct msginfo *info;
+	size_t n, ncap;
+	uint32_t next_set_id;
+	const void *open_ud; /* userdata marking a range open at the top */
+	uint32_t open_udlen;
+};
+
+/* What one logical set needs. */
+struct change {
+	const char *name;
+	const px_entries_t *add, *del;
+	px_entries_t own_add, own_del;
+	bool create, drop;
+	size_t nnew[KIND_COUNT], nold[KIND_COUNT];
+	size_t nadd[KIND_COUNT], ndel[KIND_COUNT];
+	uint32_t set_id[KIND_COUNT];
+};
+
+static void oom(void)
+{
+	px_log(PX_LOG_ERR, "nft: out of memory");
+	abort();
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int kind_of(const px_entry_t *e)
+{
+	return (e->family == 6 ? KIND_V6 : KIND_V4) + (e->prefix ? 1 : 0);
+}
+
+static void count_kinds(const px_entries_t *s, size_t out[KIND_COUNT])
+{
+	for (size_t i = 0; s && i < s->n; i++)
+		out[kind_of(&s->v[i])]++;
+}
+
+static void kset_name(char *buf, const char *set, int k)
+{
+	snprintf(buf, KSET_NAME_MAX + 1, "%s%s", set, kinds[k].suffix);
+}
+
+static const char *msg_name(uint16_t type)
+{
+	switch (type) {
+	case NFT_MSG_NEWTABLE: return "add table";
+	case NFT_MSG_DELTABLE: return "delete table";
+	case NFT_MSG_NEWCHAIN: return "add chain";
+	case NFT_MSG_NEWSET: return "add set";
+	case NFT_MSG_DELSET: return "delete set";
+	case NFT_MSG_NEWSETELEM: return "add elements to";
+	case NFT_MSG_DELSETELEM: return "delete elements from";
+	default: return "message";
+	}
+}
+
+/* --- batch buffer ------------------------------------------------------ */
+
+static void batch_reserve(struct batch *b, size_t n)
+{
+	if (b->cap - b->len >= n)
+		return;
+	while (b->cap - b->len < n)
+		b->cap *= 2;
+	b->buf = xrealloc(b->buf, b->cap);
+}
+
+static void batch_init(struct batch *b, uint32_t seq0)
+{
+	struct nlmsghdr *nlh;
+
+	memset(b, 0, sizeof(*b));
+	b->cap = BATCH_INIT;
+	b->buf = xmalloc(b->cap);
+	b->seq0 = seq0;
+	b->next_set_id = 1;
+	nlh = nftnl_batch_begin(b->buf, seq0);
+	b->len = NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void batch_free(struct batch *b)
+{
+	free(b->buf);
+	free(b->info);
+}
+
+/* Start a message of at most max bytes; the caller fills it and calls
+ * msg_end() before starting the next. */
+static struct nlmsghdr *msg_start(struct batch *b, size_t max, uint16_t type,
+				  uint16_t flags, const char *obj)
+{
+	struct msginfo *mi;
+
+	batch_reserve(b, max);
+	if (b->n == b->ncap) {
+		b->ncap = b->ncap ? b->ncap * 2 : 64;
+		b->info = xrealloc(b->info, b->ncap * sizeof(*b->info));
+	}
+	mi = &b->info[b->n++];
+	mi->type = type;
+	snprintf(mi->obj, sizeof(mi->obj), "%s", obj);
+	return nftnl_nlmsg_build_hdr(b->buf + b->len, type, NFPROTO_INET,
+				     flags | NLM_F_ACK,
+				     b->seq0 + (uint32_t)b->n);
+}
+
+static void msg_end(struct batch *b, struct nlmsghdr *nlh)
+{
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void batch_finish(struct batch *b)
+{
+	struct nlmsghdr *nlh;
+
+	batch_reserve(b, MNL_NLMSG_HDRLEN + sizeof(struct nfgenmsg));
+	nlh = nftnl_batch_end(b->buf + b->len, b->seq0 + (uint32_t)b->n + 1);
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+/* --- objects ----------------------------------------------------------- */
+
+static void put_table(struct batch *b, const char *table, uint16_t type,
+		      uint16_t flags)
+{
+	struct nftnl_table *t;
+	struct nlmsghdr *nlh;
+
+	t = nftnl_table_alloc();
+	if (!t)
+		oom();
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+	nlh = msg_start(b, OBJ_MSG_MAX, type, flags, "table");
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	msg_end(b, nlh);
+	nftnl_table_free(t);
+}
+
+static void put_set(struct batch *b, const char *table, const char *set,
+		    int k, uint16_t type, uint32_t id)
+{
+	struct nftnl_udata_buf *ud = NULL;
+	char name[KSET_NAME_MAX + 1];
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+
+	kset_name(name, set, k);
+	s = nftnl_set_alloc();
+	if (!s)
+		oom();
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	if (type == NFT_MSG_NEWSET) {
+		ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+		if (!ud ||
+		    !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER,
+					 NFT_BYTEORDER_BIG_ENDIAN))
+			oom();
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, kinds[k].flags);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, kinds[k].key_type);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, kinds[k].key_len);
+		nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+		nftnl_set_set_data(s, NFTNL_SET_USERDATA,
+				   nftnl_udata_buf_data(ud),
+				   nftnl_udata_buf_len(ud));
+	}
+	nlh = msg_start(b, OBJ_MSG_MAX, type,
+			type == NFT_MSG_NEWSET ? NLM_F_CREATE : 0, name);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	msg_end(b, nlh);
+	nftnl_set_free(s);
+	if (ud)
+		nftnl_udata_buf_free(ud);
+}
+
+/* The base chains.  Rules will be added here; the chains exist from the
+ * first apply so that they can be referenced. */
+static void build_chains(struct batch *b, const char *table)
+{
+	static const struct {
+		const char *name;
+		uint32_t hook;
+	} base[] = {
+		{ "input", NF_INET_LOCAL_IN },
+		{ "forward", NF_INET_FORWARD },
+	};
+
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
+		struct nftnl_chain *c;
+		struct nlmsghdr *nlh;
+
+		c = nftnl_chain_alloc();
+		if (!c)
+			oom();
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, base[i].name);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, base[i].hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+		nlh = msg_start(b, OBJ_MSG_MAX, NFT_MSG_NEWCHAIN, NLM_F_CREATE,
+				base[i].name);
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		msg_end(b, nlh);
+		nftnl_chain_free(c);
+	}
+}
+
+/* --- elements ---------------------------------------------------------- */
+
+/* a := a + 1 as a big-endian number; false if it wrapped. */
+static bool addr_next(uint8_t *a, size_t len)
+{
+	for (size_t i = len; i-- > 0;)
+		if (++a[i] != 0)
+			return true;
+	return false;
+}
+
+static void put_elem(struct nlmsghdr *nlh, uint16_t idx, const uint8_t *key,
+		     uint32_t len, uint32_t flags, const void *ud,
+		     uint32_t udlen)
+{
+	struct nlattr *elem, *nkey;
+
+	/* Nested list entries are numbered, as libnftnl does. */
+	elem = mnl_attr_nest_start(nlh, idx);
+	if (flags)
+		mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS, htonl(flags));
+	nkey = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, len, key);
+	mnl_attr_nest_end(nlh, nkey);
+	if (ud)
+		mnl_attr_put(nlh, NFTA_SET_ELEM_USERDATA, udlen, ud);
+	mnl_attr_nest_end(nlh, elem);
+}
+
+struct elem_msg {
+	struct nlmsghdr *nlh;
+	struct nlattr *list;
+	uint16_t nelems;
+};
+
+static void elem_msg_start(struct batch *b, struct elem_msg *m, uint16_t type,
+			   const char *table, const char *kset, uint32_t id)
+{
+	m->nlh = msg_start(b, MSG_OVERHEAD + (size_t)ELEMS_PER_MSG * ELEM_MAX,
+			   type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0,
+			   kset);
+	mnl_attr_put_strz(m->nlh, NFTA_SET_ELEM_LIST_TABLE, table);
+	mnl_attr_put_strz(m->nlh, NFTA_SET_ELEM_LIST_SET, kset);
+	if (id)
+		mnl_attr_put_u32(m->nlh, NFTA_SET_ELEM_LIST_SET_ID, htonl(id));
+	m->list = mnl_attr_nest_start(m->nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	m->nelems = 0;
+}
+
+static void elem_msg_end(struct batch *b, struct elem_msg *m)
+{
+	mnl_attr_nest_end(m->nlh, m->list);
+	msg_end(b, m->nlh);
+	m->nlh = NULL;
+}
+
+/* Add or delete the entries of s that belong to kernel set kind k, at
+ * most ELEMS_PER_MSG elements a message and never splitting a range from
+ * its end.  A prefix is the range [first, last + 1): a start element and
+ * an interval-end element, or a start alone, marked open in its userdata,
+ * when last is the top of the address space.  first_segment adds the
+ * all-zero interval end that nft puts first in an empty interval set. */
+static void put_elems(struct batch *b, uint16_t type, const char *table,
+		      const char *kset, uint32_t id, int k,
+		      const px_entries_t *s, bool first_segment)
+{
+	static const uint8_t zero[16];
+	const struct kind *kd = &kinds[k];
+	struct elem_msg m = { 0 };
+
+	first_segment = first_segment && kd->interval;
+	for (size_t i = 0; i < s->n; i++) {
+		const px_entry_t *e = &s->v[i];
+		bool open = false, segment = false;
+		uint8_t end[16];
+		uint16_t need = 1;
+
+		if (kind_of(e) != k)
+			continue;
+		if (kd->interval) {
+			px_entry_last(e, end);
+			open = !addr_next(end, kd->key_len);
+			need = open ? 1 : 2;
+		}
+		if (first_segment) {
+			/* Entries are sorted: this one is the lowest. */
+			segment = memcmp(e->addr, zero, kd->key_len) != 0;
+			need += segment;
+			first_segment = false;
+		}
+		if (m.nlh && m.nelems + need > ELEMS_PER_MSG)
+			elem_msg_end(b, &m);
+		if (!m.nlh)
+			elem_msg_start(b, &m, type, table, kset, id);
+		if (segment)
+			put_elem(m.nlh, ++m.nelems, zero, kd->key_len,
+				 NFT_SET_ELEM_INTERVAL_END, NULL, 0);
+		put_elem(m.nlh, ++m.nelems, e->addr, kd->key_len, 0,
+			 open ? b->open_ud : NULL, b->open_udlen);
+		if (kd->interval && !open)
+			put_elem(m.nlh, ++m.nelems, end, kd->key_len,
+				 NFT_SET_ELEM_INTERVAL_END, NULL, 0);
+	}
+	if (m.nlh)
+		elem_msg_end(b, &m);
+}
+
+/* --- socket ------------------------------------------------------------ */
+
+static ssize_t recv_nl(px_nft_t *nft, void *buf, size_t len, int flags)
+{
+	struct sockaddr_nl addr;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_name = &addr,
+		.msg_namelen = sizeof(addr),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	ssize_t n;
+
+	n = recvmsg(mnl_socket_get_fd(nft->nl), &msg, flags);
+	if (n < 0)
+		return -errno;
+	if (msg.msg_flags & MSG_TRUNC)
+		return -ENOSPC;
+	if (addr.nl_pid != 0)
+		return 0;
+	return n;
+}
+
+/* Raise a socket buffer to at least want bytes (as getsockopt counts
+ * them).  The FORCE variants pass net.core.[rw]mem_max; we have
+ * CAP_NET_ADMIN since we write nftables at all. */
+static int grow_buf(px_nft_t *nft, int *cur, int opt, int optforce,
+		    size_t want)
+{
+	int fd = mnl_socket_get_fd(nft->nl);
+	socklen_t len = sizeof(*cur);
+	int val;
+
+	if (want <= (size_t)*cur)
+		return 0;
+	if (want > INT_MAX)
+		return -EMSGSIZE;
+	/* The kernel doubles the value for bookkeeping overhead. */
+	val = (int)(want / 2 + 1);
+	if (setsockopt(fd, SOL_SOCKET, optforce, &val, sizeof(val)) < 0 &&
+	    setsockopt(fd, SOL_SOCKET, opt, &val, sizeof(val)) < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, opt, cur, &len) < 0)
+		return -errno;
+	return (size_t)*cur >= want ? 0 : -ENOBUFS;
+}
+
+static void log_nack(const struct batch *b, const struct nlmsghdr *nlh,
+		     const struct nlmsgerr *e)
+{
+	const char *what = "batch", *obj = "", *detail = NULL;
+	uint32_t i = nlh->nlmsg_seq - b->seq0;
+	const struct nlattr *attr;
+	unsigned int off;
+
+	if (i >= 1 && i <= b->n) {
+		what = msg_name(b->info[i - 1].type);
+		obj = b->info[i - 1].obj;
+	}
+	if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
+		off = sizeof(*e);
+		if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+			off += e->msg.nlmsg_len - MNL_NLMSG_HDRLEN;
+		mnl_attr_for_each(attr, nlh, off) {
+			if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+			    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+				detail = mnl_attr_get_str(attr);
+		}
+	}
+	px_log(PX_LOG_ERR, "nft: kernel refused batch: %s %s: %s%s%s%s", what,
+	       obj, strerror(-e->error), detail ? " (" : "",
+	       detail ? detail : "", detail ? ")" : "");
+}
+
+/* Send the batch in one sendmsg (nfnetlink handles a batch only within
+ * one skb) and read every ack.  nfnetlink processes the whole batch
+ * before sendmsg returns, so every ack is queued by then and a
+ * non-blocking read that finds nothing means nothing more is coming. */
+static int batch_commit(px_nft_t *nft, struct batch *b)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	size_t acked = 0, nacks = 0;
+	bool lost = false;
+	int rc = -1, err = 0;
+	ssize_t n;
+
+	rc = grow_buf(nft, &nft->sndbuf, SO_SNDBUF, SO_SNDBUFFORCE,
+		      b->len + MNL_SOCKET_BUFFER_SIZE);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "nft: cannot raise send buffer to %zu: %s",
+		       b->len, strerror(-rc));
+		goto out;
+	}
+	rc = grow_buf(nft, &nft->rcvbuf, SO_RCVBUF, SO_RCVBUFFORCE,
+		      (b->n + 2) * (size_t)ACK_TRUESIZE);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "nft: cannot raise receive buffer: %s",
+		       strerror(-rc));
+		goto out;
+	}
+	n = mnl_socket_sendto(nft->nl, b->buf, b->len);
+	if (n < 0) {
+		rc = -errno;
+		px_log(PX_LOG_ERR, "nft: sending a %zu-byte batch: %s", b->len,
+		       strerror(errno));
+		goto out;
+	}
+	while (acked < b->n) {
+		const struct nlmsghdr *nlh;
+		int len;
+
+		n = recv_nl(nft, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == -EAGAIN || n == -EWOULDBLOCK)
+			break;
+		if (n == -EINTR)
+			continue;
+		if (n == -ENOBUFS) {
+			lost = true;
+			continue;
+		}
+		if (n < 0) {
+			rc = (int)n;
+			px_log(PX_LOG_ERR, "nft: reading acks: %s",
+			       strerror(-rc));
+			goto out;
+		}
+		len = (int)n;
+		for (nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+			if (nlh->nlmsg_type != NLMSG_ERROR ||
+			    nlh->nlmsg_pid != nft->portid ||
+			    mnl_nlmsg_get_payload_len(nlh) < sizeof(*e) ||
+			    nlh->nlmsg_seq - b->seq0 > b->n + 1)
+				continue;
+			acked++;
+			if (e->error == 0)
+				continue;
+			if (!err)
+				err = e->error;
+			if (nacks++ < NACK_LOG_MAX)
+				log_nack(b, nlh, e);
+		}
+	}
+	if (nacks > NACK_LOG_MAX)
+		px_log(PX_LOG_ERR, "nft: ... and %zu more refusals",
+		       nacks - NACK_LOG_MAX);
+	if (err) {
+		rc = err;
+		goto out;
+	}
+	if (acked < b->n) {
+		/* Without a refusal we cannot tell whether it committed. */
+		px_log(PX_LOG_ERR, "nft: %zu of %zu acks missing%s; kernel "
+		       "state unknown", b->n - acked, b->n,
+		       lost ? " (receive buffer overrun)" : "");
+		rc = PX_EKERNEL;
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+/* --- dumps ------------------------------------------------------------- */
+
+static int count_cb(const struct nlmsghdr *nlh, void *data)
+{
+	uint64_t *count = data;
+	const struct nlattr *attr, *elem, *a;
+
+	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES ||
+	    NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWSETELEM)
+		return MNL_CB_OK;
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(elem, attr) {
+			bool end = false;
+
+			mnl_attr_for_each_nested(a, elem) {
+				if (mnl_attr_get_type(a) ==
+					    NFTA_SET_ELEM_FLAGS &&
+				    mnl_attr_validate(a, MNL_TYPE_U32) == 0 &&
+				    ntohl(mnl_attr_get_u32(a)) &
+					    NFT_SET_ELEM_INTERVAL_END)
+					end = true;
+			}
+			if (!end)
+				(*count)++;
+		}
+	}
+	return MNL_CB_OK;
+}
+
+static int count_once(px_nft_t *nft, const char *kset, char *buf,
+		      uint64_t *count)
+{
+	uint32_t seq = nft->seq++;
+	struct nlmsghdr *nlh;
+	int rc = -1;
+	ssize_t n;
+
+	*count = 0;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET,
+				    NLM_F_DUMP, seq);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, nft->table);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, kset);
+	if (mnl_socket_sendto(nft->nl, nlh, nlh->nlmsg_len) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (;;) {
+		n = recv_nl(nft, buf, DUMP_BUF, 0);
+		if (n == -EINTR)
+			continue;
+		if (n < 0) {
+			rc = (int)n;
+			goto out;
+		}
+		rc = mnl_cb_run(buf, (size_t)n, seq, nft->portid, count_cb,
+				count);
+		if (rc == MNL_CB_ERROR) {
+			rc = -errno;
+			goto out;
+		}
+		if (rc == MNL_CB_STOP)
+			break;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int px_nft_count(px_nft_t *nft, const char *kset, uint64_t *count)
+{
+	char *buf = xmalloc(DUMP_BUF);
+	int rc = -EINTR;
+
+	for (int i = 0; i < DUMP_RETRIES && rc == -EINTR; i++)
+		rc = count_once(nft, kset, buf, count);
+	free(buf);
+	return rc;
+}
+
+/* --- apply ------------------------------------------------------------- */
+
+static void changes_free(struct change *ch, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		px_entries_free(&ch[i].own_add);
+		px_entries_free(&ch[i].own_del);
+	}
+	free(ch);
+}
+
+/* Work out what each logical set needs: created with all its entries,
+ * dropped, or the diff between old and new. */
+static size_t plan(const px_policy_t *old, const px_policy_t *new_,
+		   struct change **out)
+{
+	size_t max = new_->nsets + (old ? old->nsets : 0), n = 0;
+	struct change *ch = xcalloc(max ? max : 1, sizeof(*ch));
+
+	for (size_t i = 0; i < new_->nsets; i++) {
+		const px_set_t *ns = &new_->sets[i];
+		const px_set_t *os = old ? px_policy_find(old, ns->name) : NULL;
+		struct change *c = &ch[n++];
+
+		c->name = ns->name;
+		px_entries_init(&c->own_add);
+		px_entries_init(&c->own_del);
+		count_kinds(&ns->entries, c->nnew);
+		if (!os) {
+			c->create = true;
+			c->add = &ns->entries;
+		} else {
+			px_entries_diff(&os->entries, &ns->entries,
+					&c->own_add, &c->own_del);
+			c->add = &c->own_add;
+			c->del = &c->own_del;
+			count_kinds(&os->entries, c->nold);
+		}
+		count_kinds(c->add, c->nadd);
+		count_kinds(c->del, c->ndel);
+	}
+	for (size_t i = 0; old && i < old->nsets; i++) {
+		const px_set_t *os = &old->sets[i];
+		struct change *c;
+
+		if (px_policy_find(new_, os->name))
+			continue;
+		c = &ch[n++];
+		c->name = os->name;
+		c->drop = true;
+		px_entries_init(&c->own_add);
+		px_entries_init(&c->own_del);
+		count_kinds(&os->entries, c->nold);
+		count_kinds(&os->entries, c->ndel);
+	}
+	*out = ch;
+	return n;
+}
+
+static void build(px_nft_t *nft, struct batch *b, bool rebuild,
+		  struct change *ch, size_t nch)
+{
+	char kset[KSET_NAME_MAX + 1];
+
+	if (rebuild) {
+		/* Adding first makes the delete succeed whether or not the
+		 * table exists; all three commit together. */
+		put_table(b, nft->table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		put_table(b, nft->table, NFT_MSG_DELTABLE, 0);
+		put_table(b, nft->table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	}
+	for (size_t i = 0; i < nch; i++) {
+		for (int k = 0; k < KIND_COUNT; k++) {
+			if (ch[i].drop)
+				put_set(b, nft->table, ch[i].name, k,
+					NFT_MSG_DELSET, 0);
+			if (!ch[i].create)
+				continue;
+			ch[i].set_id[k] = b->next_set_id++;
+			put_set(b, nft->table, ch[i].name, k, NFT_MSG_NEWSET,
+				ch[i].set_id[k]);
+		}
+	}
+	if (rebuild)
+		build_chains(b, nft->table);
+	/* Deletions before additions: a range replaced by one with the same
+	 * start must leave the tree before its successor goes in. */
+	for (size_t i = 0; i < nch; i++) {
+		for (int k = 0; k < KIND_COUNT; k++) {
+			if (ch[i].drop || !ch[i].ndel[k])
+				continue;
+			kset_name(kset, ch[i].name, k);
+			put_elems(b, NFT_MSG_DELSETELEM, nft->table, kset, 0, k,
+				  ch[i].del, false);
+		}
+	}
+	for (size_t i = 0; i < nch; i++) {
+		for (int k = 0; k < KIND_COUNT; k++) {
+			if (!ch[i].nadd[k])
+				continue;
+			kset_name(kset, ch[i].name, k);
+			put_elems(b, NFT_MSG_NEWSETELEM, nft->table, kset,
+				  ch[i].set_id[k], k, ch[i].add,
+				  ch[i].nold[k] == 0);
+		}
+	}
+	batch_finish(b);
+}
+
+/* A message whose element list wrapped its 16-bit length is accepted
+ * with most elements missing; after bulk loads count what went in. */
+static int verify(px_nft_t *nft, const struct change *ch, size_t nch)
+{
+	char kset[KSET_NAME_MAX + 1];
+	uint64_t have;
+	int rc = -1;
+
+	for (size_t i = 0; i < nch; i++) {
+		for (int k = 0; k < KIND_COUNT; k++) {
+			if (ch[i].nadd[k] <= VERIFY_MIN)
+				continue;
+			kset_name(kset, ch[i].name, k);
+			rc = px_nft_count(nft, kset, &have);
+			if (rc < 0) {
+				px_log(PX_LOG_ERR, "nft: counting %s after "
+				       "load: %s", kset, strerror(-rc));
+				rc = PX_EKERNEL;
+				goto out;
+			}
+			if (have != ch[i].nnew[k]) {
+				px_log(PX_LOG_ERR, "nft: %s holds %llu "
+				       "elements, expected %zu", kset,
+				       (unsigned long long)have,
+				       ch[i].nnew[k]);
+				rc = PX_EKERNEL;
+				goto out;
+			}
+		}
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
+		 const px_policy_t *new_, px_nft_stats_t *stats)
+{
+	struct nftnl_udata_buf *ud = NULL;
+	uint64_t t0 = now_usec(), t1;
+	struct change *ch = NULL;
+	struct batch b = { 0 };
+	size_t nch = 0;
+	int rc = -1;
+
+	nch = plan(old, new_, &ch);
+	ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+	if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_ELEM_FLAGS,
+					NFTNL_SET_ELEM_F_INTERVAL_OPEN))
+		oom();
+	batch_init(&b, nft->seq);
+	b.open_ud = nftnl_udata_buf_data(ud);
+	b.open_udlen = nftnl_udata_buf_len(ud);
+	build(nft, &b, old == NULL, ch, nch);
+	nft->seq += (uint32_t)b.n + 2;
+	rc = b.n ? batch_commit(nft, &b) : 0;
+	t1 = now_usec();
+	if (stats) {
+		memset(stats, 0, sizeof(*stats));
+		for (size_t i = 0; i < nch; i++) {
+			for (int k = 0; k < KIND_COUNT; k++) {
+				stats->elems_added += ch[i].nadd[k];
+				stats->elems_deleted += ch[i].ndel[k];
+			}
+		}
+		stats->messages = (uint32_t)b.n;
+		stats->batch_bytes = b.len;
+		stats->usec = t1 - t0;
+	}
+	if (rc < 0)
+		goto out;
+	rc = verify(nft, ch, nch);
+out:
+	batch_free(&b);
+	if (ud)
+		nftnl_udata_buf_free(ud);
+	changes_free(ch, nch);
+	return rc;
+}
+
+int px_nft_delete_table(px_nft_t *nft)
+{
+	struct batch b;
+	int rc = -1;
+
+	batch_init(&b, nft->seq);
+	put_table(&b, nft->table, NFT_MSG_DELTABLE, 0);
+	batch_finish(&b);
+	nft->seq += (uint32_t)b.n + 2;
+	rc = batch_commit(nft, &b);
+	if (rc == -ENOENT)
+		rc = 0;
+	batch_free(&b);
+	return rc;
+}
+
+/* --- open / close ------------------------------------------------------ */
+
+int px_nft_open(px_nft_t **out, const char *table)
+{
+	px_nft_t *nft = NULL;
+	socklen_t len;
+	int one = 1, fd, rc = -1;
+
+	*out = NULL;
+	if (!table || !table[0] || strlen(table) >= NFT_TABLE_MAXNAMELEN) {
+		rc = -EINVAL;
+		goto out;
+	}
+	nft = xcalloc(1, sizeof(*nft));
+	snprintf(nft->table, sizeof(nft->table), "%s", table);
+	nft->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!nft->nl) {
+		rc = -errno;
+		goto out;
+	}
+	if (mnl_socket_bind(nft->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	nft->portid = mnl_socket_get_portid(nft->nl);
+	/* Refusals would otherwise echo the whole refused message, up to
+	 * 64 KB each, into the receive buffer. */
+	if (mnl_socket_setsockopt(nft->nl, NETLINK_CAP_ACK, &one,
+				  sizeof(one)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* Optional: only adds a reason string to refusals. */
+	mnl_socket_setsockopt(nft->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	fd = mnl_socket_get_fd(nft->nl);
+	len = sizeof(nft->sndbuf);
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &nft->sndbuf, &len) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	len = sizeof(nft->rcvbuf);
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &nft->rcvbuf, &len) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* Distinct from the sequence numbers of earlier runs, so replies to
+	 * a previous process on a reused port id are not taken for ours. */
+	nft->seq = (uint32_t)time(NULL);
+	*out = nft;
+	nft = NULL;
+	rc = 0;
+out:
+	px_nft_close(nft);
+	return rc;
+}
+
+void px_nft_close(px_nft_t *nft)
+{
+	if (!nft)
+		return;
+	if (nft->nl)
+		mnl_socket_close(nft->nl);
+	free(nft);
+}

@@ -1,0 +1,62 @@
+/* node.h - the member agent's state, shared by its files:
+ *   main.c  options, startup from the cache, signals, the loop
+ *   sync.c  the store: snapshots, the change stream, heartbeats, apply
+ *   seq.c   version sequencing (pure)
+ *   nft.c   all nftables I/O */
+#ifndef PX_NODE_H
+#define PX_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "nft.h"
+#include "policy.h"
+#include "seq.h"
+
+typedef struct {
+	char id[64];
+	char store[256];
+	char cache[4096];
+	char table[64];
+	char log[4096];
+	uint64_t store_timeout_ms;
+	int verbose;
+} px_node_opts_t;
+
+typedef struct px_node {
+	px_node_opts_t o;
+	uv_loop_t *loop;
+	px_nft_t *nft;
+	px_policy_t applied;       /* what the kernel holds */
+	px_policy_t pending;       /* change being assembled */
+	px_seq_t seq;
+	uint64_t epoch;            /* highest store epoch seen */
+
+	void *zctx, *sync, *sub;
+	uv_poll_t sync_poll, sub_poll;
+	uv_timer_t tick;
+
+	/* Snapshot in progress: chunks assemble into snap. */
+	bool snapping;
+	px_policy_t snap;
+	uint32_t snap_next;
+	uint64_t snap_started_ms;
+
+	/* Store liveness (monotonic ms). */
+	uint64_t store_seen_ms;
+	bool store_lost;
+	uint64_t behind_since_ms;
+
+	int health; /* PHALANX__HEARTBEAT__HEALTH__* */
+	char detail[256];
+} px_node_t;
+
+int px_node_sync_start(px_node_t *n);
+void px_node_sync_stop(px_node_t *n);
+/* Apply target to the kernel (old NULL rebuilds), save the cache and
+ * make it the applied policy.  0 or negative error; on error nothing
+ * changes. */
+int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild);
+
+#endif

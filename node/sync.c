@@ -1,0 +1,378 @@
+/* sync.c - the member's side of the store protocol. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "codec.h"
+#include "node.h"
+#include "px.h"
+#include "wire.h"
+
+#define TICK_MS 1000
+/* A snapshot that has not finished in this long is asked for again. */
+#define SNAPSHOT_RETRY_MS 10000
+/* Behind the store's heartbeat version with nothing arriving for this
+ * long: a change was lost (PUB drops silently), so resnapshot. */
+#define BEHIND_GRACE_MS 1500
+
+static void set_health(px_node_t *n, int health, const char *detail)
+{
+	if (n->health != health || strcmp(n->detail, detail) != 0)
+		px_log(health ? PX_LOG_WARN : PX_LOG_INFO, "health: %s%s%s",
+		       health == 0 ? "ok" : health == 1 ? "degraded" : "failed",
+		       detail[0] ? ": " : "", detail);
+	n->health = health;
+	snprintf(n->detail, sizeof(n->detail), "%s", detail);
+}
+
+int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
+{
+	px_nft_stats_t st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	rc = px_nft_apply(n->nft, rebuild ? NULL : &n->applied, target, &st);
+	if (rc == PX_EKERNEL && !rebuild) {
+		px_log(PX_LOG_WARN, "version %llu: kernel check failed, "
+		       "rebuilding the table", (unsigned long long)target->version);
+		rc = px_nft_apply(n->nft, NULL, target, &st);
+	}
+	if (rc < 0) {
+		char d[200];
+
+		snprintf(d, sizeof(d), "apply of version %llu failed: %s",
+			 (unsigned long long)target->version, px_strerror(rc));
+		px_log(PX_LOG_ERR, "%s; kernel keeps version %llu", d,
+		       (unsigned long long)n->applied.version);
+		set_health(n, 1, d);
+		return rc;
+	}
+	px_log(PX_LOG_INFO, "applied version %llu%s: +%llu -%llu elements, "
+	       "%u messages, %zu bytes, %.1f ms",
+	       (unsigned long long)target->version, rebuild ? " (rebuild)" : "",
+	       (unsigned long long)st.elems_added,
+	       (unsigned long long)st.elems_deleted, st.messages,
+	       st.batch_bytes, st.usec / 1000.0);
+	px_policy_free(&n->applied);
+	n->applied = *target;
+	memset(target, 0, sizeof(*target));
+	n->seq.applied = n->applied.version;
+	rc = px_policy_save(n->o.cache, &n->applied);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "cache %s not written: %s (kernel holds "
+		       "version %llu)", n->o.cache, px_strerror(rc),
+		       (unsigned long long)n->applied.version);
+	if (n->health && strncmp(n->detail, "apply", 5) == 0)
+		set_health(n, n->store_lost ? 1 : 0,
+			   n->store_lost ? "store lost" : "");
+	return 0;
+}
+
+static void send_env(px_node_t *n, void *sock, Phalanx__Envelope *env)
+{
+	int rc = px_wire_send(sock, NULL, env);
+
+	/* EAGAIN: ZMQ_IMMEDIATE and no store connected; the next tick
+	 * tries again, nothing to queue. */
+	if (rc < 0 && rc != -EAGAIN)
+		px_log(PX_LOG_WARN, "send to store: %s", px_strerror(rc));
+	(void)n;
+}
+
+static void request_snapshot(px_node_t *n, const char *why)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	Phalanx__SnapshotRequest req = PHALANX__SNAPSHOT_REQUEST__INIT;
+
+	px_log(PX_LOG_INFO, "requesting a snapshot: %s", why);
+	px_policy_free(&n->snap);
+	n->snapping = true;
+	n->snap_next = 0;
+	n->snap_started_ms = px_mono_ms();
+	px_policy_free(&n->pending);
+	px_seq_done(&n->seq, false);
+	req.member = n->o.id;
+	env.epoch = n->epoch;
+	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_REQUEST;
+	env.snapshot_request = &req;
+	send_env(n, n->sync, &env);
+}
+
+static void send_heartbeat(px_node_t *n)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	Phalanx__Heartbeat hb = PHALANX__HEARTBEAT__INIT;
+
+	hb.member = n->o.id;
+	hb.applied_version = n->applied.version;
+	hb.health = n->health;
+	hb.detail = n->detail;
+	hb.store_lost = n->store_lost;
+	env.epoch = n->epoch;
+	env.body_case = PHALANX__ENVELOPE__BODY_HEARTBEAT;
+	env.heartbeat = &hb;
+	send_env(n, n->sync, &env);
+}
+
+static void store_seen(px_node_t *n)
+{
+	n->store_seen_ms = px_mono_ms();
+	if (n->store_lost) {
+		n->store_lost = false;
+		px_log(PX_LOG_INFO, "store is back; resyncing from version %llu",
+		       (unsigned long long)n->applied.version);
+		set_health(n, 0, "");
+	}
+}
+
+static void on_change(px_node_t *n, const Phalanx__Change *c)
+{
+	size_t bad = 0;
+	int rc;
+
+	if (n->snapping)
+		return; /* the snapshot will cover it, or the gap check will */
+	switch (px_seq_check(&n->seq, c->version, c->part, c->nparts)) {
+	case PX_SEQ_IGNORE:
+		return;
+	case PX_SEQ_GAP:
+		{
+			char why[128];
+
+			snprintf(why, sizeof(why), "gap: at version %llu, got "
+				 "version %llu part %u/%u",
+				 (unsigned long long)n->applied.version,
+				 (unsigned long long)c->version, c->part,
+				 c->nparts);
+			request_snapshot(n, why);
+		}
+		return;
+	case PX_SEQ_START:
+		px_policy_free(&n->pending);
+		px_policy_copy(&n->pending, &n->applied);
+		break;
+	case PX_SEQ_CONTINUE:
+		break;
+	}
+	rc = px_policy_apply_setops(&n->pending, c->sets, c->n_sets, &bad);
+	if (rc == 0)
+		rc = px_policy_apply_limitops(&n->pending, c->limits, c->n_limits);
+	if (rc < 0) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "version %llu part %u refused: %s",
+			 (unsigned long long)c->version, c->part, px_strerror(rc));
+		request_snapshot(n, why);
+		return;
+	}
+	if (!px_seq_complete(&n->seq))
+		return;
+	n->pending.version = c->version;
+	rc = px_node_apply(n, &n->pending, false);
+	px_seq_done(&n->seq, rc == 0);
+	px_policy_free(&n->pending);
+}
+
+static void on_chunk(px_node_t *n, const Phalanx__SnapshotChunk *c)
+{
+	int rc;
+
+	if (!n->snapping || c->seq != n->snap_next) {
+		if (n->snapping)
+			request_snapshot(n, "snapshot chunk missing");
+		return;
+	}
+	rc = px_policy_apply_chunk(&n->snap, c);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "snapshot chunk %u refused: %s", c->seq,
+		       px_strerror(rc));
+		n->snapping = false;
+		return;
+	}
+	n->snap_next++;
+	if (!c->last)
+		return;
+	n->snapping = false;
+	n->snap.epoch = n->epoch;
+	if (n->snap.version < n->applied.version)
+		px_log(PX_LOG_WARN, "snapshot version %llu is older than the "
+		       "applied %llu: taking the store's word",
+		       (unsigned long long)n->snap.version,
+		       (unsigned long long)n->applied.version);
+	px_node_apply(n, &n->snap, false);
+	px_policy_free(&n->snap);
+}
+
+static void on_message(px_node_t *n, Phalanx__Envelope *env)
+{
+	if (env->epoch < n->epoch) {
+		px_log(PX_LOG_WARN, "refused a message of store epoch %llu "
+		       "(current epoch %llu)", (unsigned long long)env->epoch,
+		       (unsigned long long)n->epoch);
+		return;
+	}
+	n->epoch = env->epoch;
+	store_seen(n);
+	switch (env->body_case) {
+	case PHALANX__ENVELOPE__BODY_CHANGE:
+		on_change(n, env->change);
+		n->behind_since_ms = 0;
+		break;
+	case PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK:
+		on_chunk(n, env->snapshot_chunk);
+		break;
+	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
+		if (!px_seq_behind(&n->seq, env->store_heartbeat->version) ||
+		    n->snapping) {
+			n->behind_since_ms = 0;
+		} else if (!n->behind_since_ms) {
+			n->behind_since_ms = px_mono_ms();
+		} else if (px_mono_ms() - n->behind_since_ms > BEHIND_GRACE_MS) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "store is at version %llu, "
+				 "member at %llu",
+				 (unsigned long long)env->store_heartbeat->version,
+				 (unsigned long long)n->applied.version);
+			n->behind_since_ms = 0;
+			request_snapshot(n, why);
+		}
+		break;
+	default:
+		px_log(PX_LOG_WARN, "refused a message of type %d from the store",
+		       env->body_case);
+	}
+}
+
+/* ZMQ_FD is edge-triggered: on every wake, read until ZMQ_EVENTS says
+ * there is nothing more, or the next edge may never come. */
+static void drain(px_node_t *n, void *sock)
+{
+	for (;;) {
+		Phalanx__Envelope *env;
+		int events = 0;
+		size_t sz = sizeof(events);
+		int rc;
+
+		if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &sz) < 0 ||
+		    !(events & ZMQ_POLLIN))
+			return;
+		rc = px_wire_recv(sock, ZMQ_DONTWAIT, NULL, &env);
+		if (rc == -EAGAIN)
+			return;
+		if (rc < 0)
+			continue; /* refused and logged by px_wire_recv */
+		on_message(n, env);
+		px_wire_free(env);
+	}
+}
+
+static void on_sync(uv_poll_t *h, int status, int events)
+{
+	(void)status;
+	(void)events;
+	drain(h->data, ((px_node_t *)h->data)->sync);
+}
+
+static void on_sub(uv_poll_t *h, int status, int events)
+{
+	(void)status;
+	(void)events;
+	drain(h->data, ((px_node_t *)h->data)->sub);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	px_node_t *n = t->data;
+	uint64_t now = px_mono_ms();
+
+	if (!n->store_lost && now - n->store_seen_ms > n->o.store_timeout_ms) {
+		n->store_lost = true;
+		px_log(PX_LOG_WARN, "store %s silent for %llu ms: enforcing "
+		       "version %llu until it is back", n->o.store,
+		       (unsigned long long)(now - n->store_seen_ms),
+		       (unsigned long long)n->applied.version);
+		set_health(n, 1, "store lost");
+	}
+	if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
+		request_snapshot(n, "previous snapshot did not complete");
+	send_heartbeat(n);
+	/* Edges can be consumed by zmq_send on the same socket; a periodic
+	 * drain makes sure nothing waits for a wake that already passed. */
+	drain(n, n->sync);
+	drain(n, n->sub);
+}
+
+static void *open_socket(px_node_t *n, int type, int which)
+{
+	char ep[300];
+	void *s = zmq_socket(n->zctx, type);
+	int zero = 0, one = 1, ivl = 200;
+	int64_t max = PX_MSG_MAX;
+
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+	/* Reconnect fast: a store that restarts is back within a second. */
+	zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+	if (type == ZMQ_DEALER)
+		zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
+	if (type == ZMQ_SUB)
+		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	px_endpoint(n->o.store, which, ep, sizeof(ep));
+	if (zmq_connect(s, ep) < 0) {
+		px_log(PX_LOG_ERR, "connect %s: %s", ep, zmq_strerror(errno));
+		zmq_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int poll_socket(px_node_t *n, void *sock, uv_poll_t *p, uv_poll_cb cb)
+{
+	int fd;
+	size_t sz = sizeof(fd);
+
+	if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) < 0)
+		return -errno;
+	uv_poll_init(n->loop, p, fd);
+	p->data = n;
+	return uv_poll_start(p, UV_READABLE, cb);
+}
+
+int px_node_sync_start(px_node_t *n)
+{
+	n->zctx = zmq_ctx_new();
+	n->sync = open_socket(n, ZMQ_DEALER, PX_EP_SYNC);
+	n->sub = open_socket(n, ZMQ_SUB, PX_EP_PUB);
+	if (!n->sync || !n->sub)
+		return -EINVAL;
+	poll_socket(n, n->sync, &n->sync_poll, on_sync);
+	poll_socket(n, n->sub, &n->sub_poll, on_sub);
+	uv_timer_init(n->loop, &n->tick);
+	n->tick.data = n;
+	uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
+	n->store_seen_ms = px_mono_ms();
+	n->seq.applied = n->applied.version;
+	/* Subscribe first, then ask: changes that arrive while the snapshot
+	 * streams are covered by it or caught by the heartbeat check. */
+	request_snapshot(n, "startup");
+	return 0;
+}
+
+void px_node_sync_stop(px_node_t *n)
+{
+	if (!n->zctx)
+		return;
+	uv_poll_stop(&n->sync_poll);
+	uv_poll_stop(&n->sub_poll);
+	uv_timer_stop(&n->tick);
+	uv_close((uv_handle_t *)&n->sync_poll, NULL);
+	uv_close((uv_handle_t *)&n->sub_poll, NULL);
+	uv_close((uv_handle_t *)&n->tick, NULL);
+	zmq_close(n->sync);
+	zmq_close(n->sub);
+	zmq_ctx_term(n->zctx);
+	n->zctx = NULL;
+}

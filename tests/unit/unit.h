@@ -1,0 +1,53 @@
+/* unit.h - a small test registry.  Asserts are never compiled out; a
+ * failing check says what it expected and what it saw. */
+#ifndef PX_UNIT_H
+#define PX_UNIT_H
+
+#include <stdio.h>
+#include <string.h>
+
+typedef void (*px_test_fn)(void);
+void px_test_register(const char *name, px_test_fn fn);
+void px_test_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+extern int px_test_failed;
+
+#define TEST(name)                                                       \
+	static void name(void);                                          \
+	__attribute__((constructor)) static void reg_##name(void)        \
+	{                                                                \
+		px_test_register(#name, name);                           \
+	}                                                                \
+	static void name(void)
+
+#define CHECK(cond)                                                      \
+	do {                                                             \
+		if (!(cond)) {                                           \
+			px_test_fail(__FILE__, __LINE__, "%s", #cond);   \
+			return;                                          \
+		}                                                        \
+	} while (0)
+
+#define CHECK_INT(seen, want)                                            \
+	do {                                                             \
+		long long s_ = (long long)(seen), w_ = (long long)(want);\
+		if (s_ != w_) {                                          \
+			px_test_fail(__FILE__, __LINE__,                 \
+				     "%s: expected %lld, saw %lld", #seen,\
+				     w_, s_);                            \
+			return;                                          \
+		}                                                        \
+	} while (0)
+
+#define CHECK_STR(seen, want)                                            \
+	do {                                                             \
+		const char *s_ = (seen), *w_ = (want);                   \
+		if (strcmp(s_, w_) != 0) {                               \
+			px_test_fail(__FILE__, __LINE__,                 \
+				     "%s: expected `%s', saw `%s'", #seen,\
+				     w_, s_);                            \
+			return;                                          \
+		}                                                        \
+	} while (0)
+
+#endif
