@@ -14,7 +14,7 @@ PKGS := libzmq lmdb libprotobuf-c libnftnl libmnl libuv \
 DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
 	libprotobuf-c-dev protobuf-c-compiler libnftnl-dev libmnl-dev \
 	libuv1-dev libnetfilter-conntrack-dev libnetfilter-log-dev \
-	nftables conntrack iproute2 python3 procps
+	nftables conntrack iproute2 python3 procps curl
 
 ifeq ($(V),1)
 Q :=
@@ -71,6 +71,10 @@ $(BUILD)/nftload: $(BUILD)/tests/bench/nftload.o $(BUILD)/node/nft.o $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
 
+$(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(BUILD)/node/nft.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
+
 # Install build and test dependencies from Debian (root).
 deps:
 	@if [ -n "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(DEB_PKGS) 2>/dev/null | grep -v '^ii' ; \
@@ -81,7 +85,7 @@ deps:
 	fi
 
 check: deps
-	$(MAKE) all $(BUILD)/unit-tests
+	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/nftcount
 	tests/run
 
 lab: deps all

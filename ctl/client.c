@@ -1,10 +1,13 @@
 /* client.c - finding the store, one request and its reply, --wait.
  *
- * One ZMQ_REQ socket per run.  A REQ socket refuses a second send until
- * the first is answered; ZMQ_REQ_RELAXED lifts that and ZMQ_REQ_CORRELATE
- * drops a late reply to an earlier request, so a socket survives a
- * timeout (today every timeout ends the run, but the socket stays
- * correct if that changes). */
+ * The socket is a ZMQ_DEALER, not a REQ: the store's ROUTER reads
+ * [routing id][Envelope] and answers the same way (lib/wire.c, as for
+ * the members' DEALERs), while a REQ would put an empty delimiter frame
+ * where the store expects the Envelope and drop the reply that lacks
+ * one.  The receive side skips such a delimiter anyway, so a store that
+ * speaks REQ framing is understood too.  A DEALER has no send/receive
+ * lockstep to break on a timeout; every timeout ends the run, so no
+ * late reply can be taken for the answer to a later request. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,7 +193,7 @@ static int find_store(px_ctl_t *ctl)
 
 static int open_socket(px_ctl_t *ctl)
 {
-	int zero = 0, one = 1, rc;
+	int zero = 0, rc;
 	int64_t unlimited = -1;
 
 	rc = find_store(ctl);
@@ -207,7 +210,7 @@ static int open_socket(px_ctl_t *ctl)
 		px_ctl_fail(ctl, "zmq_ctx_new: %s", zmq_strerror(errno));
 		return rc;
 	}
-	ctl->sock = zmq_socket(ctl->zctx, ZMQ_REQ);
+	ctl->sock = zmq_socket(ctl->zctx, ZMQ_DEALER);
 	if (!ctl->sock) {
 		rc = -errno;
 		px_ctl_fail(ctl, "zmq_socket: %s", zmq_strerror(errno));
@@ -216,10 +219,7 @@ static int open_socket(px_ctl_t *ctl)
 	/* The reply to a list of a 1M-entry set is one large message. */
 	if (zmq_setsockopt(ctl->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_setsockopt(ctl->sock, ZMQ_MAXMSGSIZE, &unlimited,
-			   sizeof(unlimited)) != 0 ||
-	    zmq_setsockopt(ctl->sock, ZMQ_REQ_RELAXED, &one, sizeof(one)) != 0 ||
-	    zmq_setsockopt(ctl->sock, ZMQ_REQ_CORRELATE, &one,
-			   sizeof(one)) != 0) {
+			   sizeof(unlimited)) != 0) {
 		rc = -errno;
 		px_ctl_fail(ctl, "zmq_setsockopt: %s", zmq_strerror(errno));
 		return rc;
@@ -240,6 +240,51 @@ void px_ctl_close(px_ctl_t *ctl)
 	if (ctl->zctx)
 		zmq_ctx_term(ctl->zctx);
 	ctl->sock = ctl->zctx = NULL;
+}
+
+/* px_wire_recv for one reply, except that empty frames before the
+ * Envelope (a REQ-style delimiter) are skipped.  0, -EAGAIN, or
+ * PX_EDECODE / PX_EPROTO_VERSION; the message is consumed either way. */
+static int recv_reply(void *sock, Phalanx__Envelope **out)
+{
+	Phalanx__Envelope *env;
+	zmq_msg_t msg;
+	int more, rc;
+
+	*out = NULL;
+	for (;;) {
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0) {
+			rc = -errno;
+			zmq_msg_close(&msg);
+			return rc;
+		}
+		more = zmq_msg_more(&msg);
+		if (zmq_msg_size(&msg) > 0 || !more)
+			break;
+		zmq_msg_close(&msg);
+	}
+	while (more) {
+		zmq_msg_t rest;
+
+		zmq_msg_init(&rest);
+		if (zmq_msg_recv(&rest, sock, 0) < 0)
+			more = 0;
+		else
+			more = zmq_msg_more(&rest);
+		zmq_msg_close(&rest);
+	}
+	env = phalanx__envelope__unpack(NULL, zmq_msg_size(&msg),
+					zmq_msg_data(&msg));
+	zmq_msg_close(&msg);
+	if (!env)
+		return PX_EDECODE;
+	if (env->proto_version != PX_PROTO_VERSION) {
+		phalanx__envelope__free_unpacked(env, NULL);
+		return PX_EPROTO_VERSION;
+	}
+	*out = env;
+	return 0;
 }
 
 int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
@@ -283,7 +328,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		}
 		if (n == 0)
 			continue;
-		rc = px_wire_recv(ctl->sock, ZMQ_DONTWAIT, NULL, &in);
+		rc = recv_reply(ctl->sock, &in);
 		if (rc == -EAGAIN || rc == -EINTR)
 			continue;
 		if (rc < 0) {

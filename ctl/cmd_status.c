@@ -6,6 +6,7 @@
 #include "client.h"
 #include "ctl.h"
 #include "json.h"
+#include "wire.h"
 
 static const char *str(const char *s)
 {

@@ -19,13 +19,13 @@
 
 static const px_ctl_cmd_t commands[] = {
 	{ "status", "",
-	  "store version and epoch, and each member's state",
+	  "store version, epoch, and members' state",
 	  "Shows the store's version and epoch, and for each member the\n"
 	  "version it has applied, the age of its last heartbeat (store\n"
 	  "clock), whether the store counts it as up, and its health.\n",
 	  px_cmd_status, 0, 0, 0 },
 	{ "exceptions list", "[SET]",
-	  "the exception sets, or the entries of SET",
+	  "the sets, or the entries of SET",
 	  "Without SET: every exception set and its number of entries.\n"
 	  "With SET: its entries, one a line.\n",
 	  px_cmd_exceptions_list, 0, 0, 1 },
@@ -41,7 +41,7 @@ static const px_ctl_cmd_t commands[] = {
 	  "anything is sent; one bad value changes nothing.\n\n" WRITE_DETAILS,
 	  px_cmd_exceptions_del, PX_OPT_WAIT, 2, -1 },
 	{ "exceptions import", "SET FILE|-",
-	  "replace the entries of SET with those of FILE",
+	  "replace SET with the entries of FILE",
 	  "Replaces the entries of SET atomically with those read from FILE\n"
 	  "(- for standard input): one address or prefix a line, surrounding\n"
 	  "whitespace trimmed, blank lines and # comments ignored.  Any bad\n"
@@ -54,18 +54,18 @@ static const px_ctl_cmd_t commands[] = {
 	  "\n" WRITE_DETAILS,
 	  px_cmd_exceptions_create, PX_OPT_WAIT, 1, 1 },
 	{ "exceptions destroy", "SET",
-	  "destroy an exception set and its limit tiers",
+	  "destroy an exception set",
 	  "Destroys the exception set SET.  flood-exceptions always exists and\n"
 	  "cannot be destroyed.\n\n" WRITE_DETAILS,
 	  px_cmd_exceptions_destroy, PX_OPT_WAIT, 1, 1 },
 	{ "limits show", "",
-	  "the flood-mitigation limits, their exception tiers and modes",
+	  "flood limits, exception tiers, modes",
 	  "Shows every limit: value and unit, the custom values of exception\n"
 	  "tiers (flood-exceptions=6000), mode, where it is enforced, and what\n"
 	  "it counts.\n",
 	  px_cmd_limits_show, 0, 0, 0 },
 	{ "limits set", "NAME VALUE",
-	  "set a limit, its mode, or the value of an exception tier",
+	  "set a limit, its mode or a tier",
 	  "Sets limit NAME to VALUE: a number in the limit's unit; rates also\n"
 	  "take N/minute or N/second (17/second is 1020/minute).  --mode\n"
 	  "enforce|observe changes the mode (observe counts but never drops).\n"
@@ -87,24 +87,29 @@ static const struct {
 	const char *help;
 } options[NOPTS] = {
 	[OPT_STORE] = { "store", ARG_REQUIRED, "ENDPOINT", 0,
-		"the store, e.g. tcp://192.0.2.10:7700 (else $PHALANX_STORE,\n"
-		"else `store = ENDPOINT' in the config file)" },
+		"the store, e.g. tcp://192.0.2.10:7700 (else\n"
+		"$PHALANX_STORE, else `store = ENDPOINT' in\n"
+		"the config file)" },
 	[OPT_CONFIG] = { "config", ARG_REQUIRED, "FILE", 0,
 		"config file (else $PHALANX_CONFIG, else\n"
 		"/etc/phalanx/phalanxctl.conf)" },
 	[OPT_JSON] = { "json", ARG_NONE, NULL, 0,
 		"print the result as JSON" },
 	[OPT_TIMEOUT] = { "timeout", ARG_REQUIRED, "SECONDS", 0,
-		"how long to wait for each answer of the store (default 10)" },
+		"how long to wait for each answer of the\n"
+		"store (default 10)" },
 	[OPT_HELP] = { "help", ARG_NONE, NULL, 0,
-		"this help; `phalanxctl COMMAND --help' for one command" },
+		"this help; `phalanxctl COMMAND --help' for\n"
+		"one command" },
 	[OPT_WAIT] = { "wait", ARG_OPTIONAL, "SECONDS", PX_OPT_WAIT,
-		"after the write, wait until every member that is up has\n"
-		"applied it (default 30 s)" },
+		"after the write, wait until every member\n"
+		"that is up has applied it (default 30 s)" },
 	[OPT_MODE] = { "mode", ARG_REQUIRED, "enforce|observe", PX_OPT_MODE,
-		"enforce drops what exceeds the limit, observe only counts" },
+		"enforce drops what exceeds the limit,\n"
+		"observe only counts" },
 	[OPT_SET] = { "set", ARG_REQUIRED, "EXCEPTION_SET", PX_OPT_SET,
-		"set the limit of that exception tier (VALUE 0 removes it)" },
+		"set the limit of that exception tier\n"
+		"(VALUE 0 removes the tier)" },
 };
 
 /* The parsed command line. */
@@ -147,7 +152,7 @@ static void print_synopsis(FILE *f, const px_ctl_cmd_t *c)
 
 	snprintf(left, sizeof(left), "%s%s%s", c->name, c->args[0] ? " " : "",
 		 c->args);
-	fprintf(f, "  %-38s %s\n", left, c->help);
+	fprintf(f, "  %-34s %s\n", left, c->help);
 }
 
 /* group: NULL for every command, else only that group's. */
@@ -157,8 +162,11 @@ static void usage(FILE *f, const char *group)
 	size_t i;
 	int o;
 
-	fprintf(f, "usage: phalanxctl [OPTIONS] %s%sCOMMAND [ARGS]\n\n",
-		group ? group : "", group ? " " : "");
+	if (group)
+		fprintf(f, "usage: phalanxctl [OPTIONS] %s SUBCOMMAND [ARGS]\n\n",
+			group);
+	else
+		fputs("usage: phalanxctl [OPTIONS] COMMAND [ARGS]\n\n", f);
 	fputs("Controls a Phalanx firewall array through its store.\n\n"
 	      "commands:\n", f);
 	for (i = 0; i < NCOMMANDS; i++)
@@ -218,7 +226,9 @@ static void parse(cmdline_t *cl, int argc, char **argv)
 		const char *a = argv[i], *name, *eq;
 		size_t len;
 
-		if (dashdash || a[0] != '-' || a[1] == '\0') {
+		/* "-" is standard input; "-5" a (bad) value, not an option. */
+		if (dashdash || a[0] != '-' || a[1] == '\0' ||
+		    (a[1] >= '0' && a[1] <= '9')) {
 			cl->pos[cl->npos++] = argv[i];
 			continue;
 		}
@@ -295,6 +305,21 @@ static const px_ctl_cmd_t *find_command(const cmdline_t *cl, int *used,
 	return NULL;
 }
 
+/* "list, add, del" for group; returns buf. */
+static const char *subcommands(const char *group, char *buf, size_t len)
+{
+	size_t glen = strlen(group), i, o = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NCOMMANDS && o < len; i++)
+		if (strncmp(commands[i].name, group, glen) == 0 &&
+		    commands[i].name[glen] == ' ')
+			o += (size_t)snprintf(buf + o, len - o, "%s%s",
+					      o ? ", " : "",
+					      commands[i].name + glen + 1);
+	return buf;
+}
+
 /* Name of argument i of a synopsis, for "missing argument SET". */
 static void arg_name(const char *args, int i, char *buf, size_t len)
 {
@@ -338,7 +363,7 @@ int main(int argc, char **argv)
 	cmdline_t cl;
 	const px_ctl_cmd_t *cmd;
 	const char *group;
-	char q[PX_CTL_QUOTE_MAX], name[32];
+	char q[PX_CTL_QUOTE_MAX], name[32], gname[32] = "", subs[128];
 	int used = 0, nargs, o, rc = PX_EXIT_USAGE;
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -348,10 +373,14 @@ int main(int argc, char **argv)
 	parse(&cl, argc, argv);
 	cmd = find_command(&cl, &used, &group);
 
+	if (group)
+		snprintf(gname, sizeof(gname), "%.*s", (int)strcspn(group, " "),
+			 group);
 	if (!cmd && group && cl.npos >= 2) {
 		px_ctl_quote(q, sizeof(q), cl.pos[1]);
-		rc = px_ctl_usage(NULL, "unknown command `%.*s %s'",
-				  (int)strcspn(group, " "), group, q);
+		ctl.cmd = gname;
+		rc = px_ctl_usage(&ctl, "unknown subcommand `%s' (want %s)", q,
+				  subcommands(gname, subs, sizeof(subs)));
 		goto out;
 	}
 	if (!cmd && cl.npos >= 1 && !group) {
@@ -363,11 +392,7 @@ int main(int argc, char **argv)
 		if (cmd) {
 			command_help(stdout, cmd);
 		} else if (group) {
-			char g[32];
-
-			snprintf(g, sizeof(g), "%.*s", (int)strcspn(group, " "),
-				 group);
-			usage(stdout, g);
+			usage(stdout, gname);
 		} else {
 			usage(stdout, NULL);
 		}
@@ -381,9 +406,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!cmd && group) {
-		ctl.cmd = NULL;
-		rc = px_ctl_usage(NULL, "%.*s: missing subcommand",
-				  (int)strcspn(group, " "), group);
+		ctl.cmd = gname;
+		rc = px_ctl_usage(&ctl, "missing subcommand (%s)",
+				  subcommands(gname, subs, sizeof(subs)));
 		goto out;
 	}
 	if (!cmd) {

@@ -34,7 +34,8 @@ int px_wire_send(void *sock, const px_rid_t *rid, Phalanx__Envelope *env)
 	if (zmq_msg_init_size(&msg, n) != 0)
 		return -errno;
 	phalanx__envelope__pack(env, zmq_msg_data(&msg));
-	if (rid && zmq_send(sock, rid->id, rid->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+	if (rid && (zmq_send(sock, rid->id, rid->len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    (rid->delimited && zmq_send(sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0))) {
 		rc = -errno;
 		zmq_msg_close(&msg);
 		goto out;
@@ -75,6 +76,7 @@ int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 		if (rc < 0)
 			return -errno;
 		rid->len = (size_t)rc > sizeof(rid->id) ? sizeof(rid->id) : (size_t)rc;
+		rid->delimited = 0;
 		flags = 0; /* the rest of a multipart message is already here */
 	}
 	zmq_msg_init(&msg);
@@ -82,6 +84,14 @@ int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 		rc = -errno;
 		zmq_msg_close(&msg);
 		return rc;
+	}
+	if (rid && zmq_msg_size(&msg) == 0 && zmq_msg_more(&msg)) {
+		rid->delimited = 1;
+		if (zmq_msg_recv(&msg, sock, 0) < 0) {
+			rc = -errno;
+			zmq_msg_close(&msg);
+			return rc;
+		}
 	}
 	drain_more(sock);
 	env = phalanx__envelope__unpack(NULL, zmq_msg_size(&msg),

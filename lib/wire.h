@@ -29,9 +29,12 @@ int px_endpoint(const char *base, int which, char *out, size_t len);
 /* Entries per Change part / SnapshotChunk: bounds every message. */
 #define PX_CHUNK_ENTRIES 65536
 
+/* A ROUTER peer: its routing id, and whether it framed its message
+ * with the empty delimiter REQ sockets add (the reply must too). */
 typedef struct {
 	uint8_t id[256];
 	size_t len;
+	int delimited;
 } px_rid_t;
 
 /* Encode env (proto_version is set here) and send it; rid (may be NULL)

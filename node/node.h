@@ -38,7 +38,7 @@ typedef struct px_node {
 	uv_timer_t tick;
 
 	/* Snapshot in progress: chunks assemble into snap. */
-	bool snapping;
+	bool snapping, snap_sent;
 	px_policy_t snap;
 	uint32_t snap_next;
 	uint64_t snap_started_ms;

@@ -70,7 +70,7 @@ int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
 	return 0;
 }
 
-static void send_env(px_node_t *n, void *sock, Phalanx__Envelope *env)
+static bool send_env(void *sock, Phalanx__Envelope *env)
 {
 	int rc = px_wire_send(sock, NULL, env);
 
@@ -78,7 +78,7 @@ static void send_env(px_node_t *n, void *sock, Phalanx__Envelope *env)
 	 * tries again, nothing to queue. */
 	if (rc < 0 && rc != -EAGAIN)
 		px_log(PX_LOG_WARN, "send to store: %s", px_strerror(rc));
-	(void)n;
+	return rc == 0;
 }
 
 static void request_snapshot(px_node_t *n, const char *why)
@@ -86,7 +86,10 @@ static void request_snapshot(px_node_t *n, const char *why)
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__SnapshotRequest req = PHALANX__SNAPSHOT_REQUEST__INIT;
 
-	px_log(PX_LOG_INFO, "requesting a snapshot: %s", why);
+	if (!n->snapping || n->snap_sent)
+		px_log(PX_LOG_INFO, "requesting a snapshot: %s", why);
+	else
+		px_log(PX_LOG_DEBUG, "requesting a snapshot: %s", why);
 	px_policy_free(&n->snap);
 	n->snapping = true;
 	n->snap_next = 0;
@@ -97,7 +100,7 @@ static void request_snapshot(px_node_t *n, const char *why)
 	env.epoch = n->epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_REQUEST;
 	env.snapshot_request = &req;
-	send_env(n, n->sync, &env);
+	n->snap_sent = send_env(n->sync, &env);
 }
 
 static void send_heartbeat(px_node_t *n)
@@ -113,7 +116,7 @@ static void send_heartbeat(px_node_t *n)
 	env.epoch = n->epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
-	send_env(n, n->sync, &env);
+	send_env(n->sync, &env);
 }
 
 static void store_seen(px_node_t *n)
@@ -296,7 +299,9 @@ static void on_tick(uv_timer_t *t)
 		       (unsigned long long)n->applied.version);
 		set_health(n, 1, "store lost");
 	}
-	if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
+	if (n->snapping && !n->snap_sent)
+		request_snapshot(n, "store not connected yet, asking again");
+	else if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
 		request_snapshot(n, "previous snapshot did not complete");
 	send_heartbeat(n);
 	/* Edges can be consumed by zmq_send on the same socket; a periodic

@@ -1,0 +1,55 @@
+# testlib.sh - helpers for lab tests (sourced).  A test prints one line:
+# "PASS name", "FAIL name: expected ..., saw ..." or "SKIP name: why".
+LAB=${LAB:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lab}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+export PHALANX_LAB_STATE=${PHALANX_LAB_STATE:-/run/phalanx-lab-test-$$}
+export PHALANX_LAB_PREFIX=${PHALANX_LAB_PREFIX:-pxt$$}
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+skip() { echo "SKIP $1: $2"; }
+
+lab() { "$LAB" "$@"; }
+ctl() { "$LAB" ctl "$@"; }
+
+# wait_until SECONDS CMD...: poll CMD every 50 ms; 0 once it succeeds.
+wait_until() {
+	local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+	shift
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ $(( $(date +%s%N) / 1000000 )) -ge $deadline ] && return 1
+		sleep 0.05
+	done
+}
+
+# has_elem NS SET ADDR: the element is in the member's kernel set (one
+# lookup, no dump of a large set).
+has_elem() {
+	lab exec "$1" nft get element inet phalanx "$2" "{ $3 }" >/dev/null 2>&1
+}
+
+# every_member CMD ARGS...: CMD fwK ARGS for each member.
+every_member() {
+	local k
+	for ((k = 1; k <= MEMBERS; k++)); do "$@" "fw$k" || return 1; done
+}
+
+store_version() {
+	ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])'
+}
+
+lab_setup() {
+	MEMBERS=${1:-2}
+	trap 'lab down >/dev/null 2>&1' EXIT
+	if ! lab up --members "$MEMBERS" >"$PHALANX_LAB_STATE.up.log" 2>&1; then
+		echo "FAIL lab_up: lab up failed:"
+		sed 's/^/    /' "$PHALANX_LAB_STATE.up.log"
+		tail -20 "$PHALANX_LAB_STATE"/*.log 2>/dev/null | sed 's/^/    /'
+		exit 1
+	fi
+	rm -f "$PHALANX_LAB_STATE.up.log"
+}
+
+# Show a daemon's log tail under a failure.
+show_log() { tail -"${2:-15}" "$PHALANX_LAB_STATE/$1.log" | sed 's/^/    /'; }
