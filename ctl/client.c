@@ -354,11 +354,21 @@ out:
 	return rc;
 }
 
-const char *px_ctl_reply_error(const Phalanx__CtlReply *r)
+const char *px_ctl_reply_error(const px_ctl_t *ctl,
+			       const Phalanx__CtlReply *r)
 {
-	if (r->error && r->error[0])
-		return r->error;
-	return px_strerror(r->status);
+	const char *e = r->error;
+	size_t n = ctl->cmd ? strlen(ctl->cmd) : 0;
+
+	if (!e || !e[0])
+		return px_strerror(r->status);
+	/* Our messages already start with the command. */
+	if (n && strncmp(e, ctl->cmd, n) == 0 && (e[n] == ' ' || e[n] == ':')) {
+		e += n + 1;
+		while (*e == ' ')
+			e++;
+	}
+	return e[0] ? e : px_strerror(r->status);
 }
 
 static void sleep_ms(uint64_t ms)
@@ -503,7 +513,7 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 			px_ctl_fail(ctl, "version %llu was committed, but the "
 				    "store refused its status: %s",
 				    (unsigned long long)version,
-				    px_ctl_reply_error(r));
+				    px_ctl_reply_error(ctl, r));
 			goto out;
 		}
 		for (i = 0; i < r->n_members; i++) {

@@ -19,8 +19,10 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 /* Close the socket and context; safe to call twice. */
 void px_ctl_close(px_ctl_t *ctl);
 
-/* The store's text for a refused request (its own, else px_strerror). */
-const char *px_ctl_reply_error(const Phalanx__CtlReply *r);
+/* The store's text for a refused request (its own, else px_strerror),
+ * without a leading command name that would repeat ctl->cmd. */
+const char *px_ctl_reply_error(const px_ctl_t *ctl,
+			       const Phalanx__CtlReply *r);
 
 /* Finish a write the store acknowledged at version: print "version N"
  * (or JSON), or with --wait poll STATUS until every member that is up

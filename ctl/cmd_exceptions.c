@@ -69,7 +69,7 @@ static int check_set(const px_ctl_t *ctl, const char *name)
 static int refused(const px_ctl_t *ctl, const Phalanx__CtlReply *r,
 		   const char *set, const batch_t *b)
 {
-	const char *err = px_ctl_reply_error(r);
+	const char *err = px_ctl_reply_error(ctl, r);
 	char where[40], val[PX_CTL_QUOTE_MAX], pwhere[40], pval[PX_CTL_QUOTE_MAX];
 	char partner[200] = "";
 	size_t k, j;
@@ -144,13 +144,14 @@ out:
 	return rc;
 }
 
+/* s: n bytes (a line may hold NULs). */
 static int bad_value(const px_ctl_t *ctl, const char *where, int err,
-		     const char *s, size_t *nbad)
+		     const char *s, size_t n, size_t *nbad)
 {
 	char q[PX_CTL_QUOTE_MAX];
 
 	if ((*nbad)++ < BAD_SHOWN) {
-		px_ctl_quote(q, sizeof(q), s);
+		px_ctl_quote_mem(q, sizeof(q), s, n);
 		px_ctl_fail(ctl, "%s%s: `%s'", where, px_strerror(err), q);
 	}
 	return err;
@@ -181,7 +182,7 @@ static int add_or_del(px_ctl_t *ctl, int argc, char **argv, int op)
 		int err = px_entry_parse(argv[i], &e);
 
 		if (err < 0)
-			bad_value(ctl, "", err, argv[i], &nbad);
+			bad_value(ctl, "", err, argv[i], strlen(argv[i]), &nbad);
 		else
 			px_entries_push(&b.e, &e);
 	}
@@ -253,10 +254,13 @@ static int read_entries(const px_ctl_t *ctl, const char *path, batch_t *b)
 		lineno++;
 		/* The clock is read every 16384 lines: a tenth of a second
 		 * between updates keeps the terminal cheap. */
-		if (tty && (lineno & 0x3fff) == 0 && px_mono_ms() - shown >= 100) {
+		if (tty && (lineno & 0x3fff) == 0 &&
+		    px_mono_ms() - shown >= 100) {
 			px_ctl_progress("reading %s: %zu lines", name, lineno);
 			shown = px_mono_ms();
 		}
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
 		hash = memchr(line, '#', (size_t)n);
 		if (hash) {
 			*hash = '\0';
@@ -264,13 +268,19 @@ static int read_entries(const px_ctl_t *ctl, const char *path, batch_t *b)
 		}
 		/* A NUL inside the line would hide the rest of it. */
 		nul = memchr(line, '\0', (size_t)n) != NULL;
-		s = trim(line, (size_t)n);
-		if (!*s && !nul)
+		if (nul) {
+			snprintf(where, sizeof(where), "line %zu: ", lineno);
+			bad_value(ctl, where, PX_EBADADDR, line, (size_t)n,
+				  &nbad);
 			continue;
-		snprintf(where, sizeof(where), "line %zu: ", lineno);
-		err = nul ? PX_EBADADDR : px_entry_parse(s, &e);
+		}
+		s = trim(line, (size_t)n);
+		if (!*s)
+			continue;
+		err = px_entry_parse(s, &e);
 		if (err < 0) {
-			bad_value(ctl, where, err, s, &nbad);
+			snprintf(where, sizeof(where), "line %zu: ", lineno);
+			bad_value(ctl, where, err, s, strlen(s), &nbad);
 			continue;
 		}
 		push_line(b, &e, lineno);
@@ -409,15 +419,16 @@ int px_cmd_exceptions_list(px_ctl_t *ctl, int argc, char **argv)
 		goto out;
 	if (env->ctl_reply->status != 0) {
 		char q[PX_CTL_QUOTE_MAX];
+		const char *err;
 
 		/* "no such set" alone would not say which. */
 		px_ctl_quote(q, sizeof(q), set);
+		err = px_ctl_reply_error(ctl, env->ctl_reply);
 		if (argc && env->ctl_reply->status == PX_ENOSET &&
-		    !strstr(px_ctl_reply_error(env->ctl_reply), set))
-			px_ctl_fail(ctl, "%s: `%s'",
-				    px_ctl_reply_error(env->ctl_reply), q);
+		    !strstr(err, set))
+			px_ctl_fail(ctl, "%s: `%s'", err, q);
 		else
-			px_ctl_fail(ctl, "%s", px_ctl_reply_error(env->ctl_reply));
+			px_ctl_fail(ctl, "%s", err);
 		goto out;
 	}
 	if (argc) {

@@ -64,7 +64,8 @@ static void show_json(const Phalanx__CtlReply *r)
 
 		printf("%s{\"name\":", i ? "," : "");
 		px_json_str(stdout, li->name);
-		printf(",\"value\":%llu,\"unit\":", (unsigned long long)li->value);
+		printf(",\"value\":%llu,\"unit\":",
+		       (unsigned long long)li->value);
 		px_json_str(stdout, d ? d->unit : "");
 		fputs(",\"mode\":", stdout);
 		px_json_str(stdout, li->mode);
@@ -145,7 +146,7 @@ int px_cmd_limits_show(px_ctl_t *ctl, int argc, char **argv)
 	if (px_ctl_call(ctl, &req, &env) < 0)
 		goto out;
 	if (env->ctl_reply->status != 0) {
-		px_ctl_fail(ctl, "%s", px_ctl_reply_error(env->ctl_reply));
+		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, env->ctl_reply));
 		goto out;
 	}
 	if (ctl->json)
@@ -237,7 +238,7 @@ int px_cmd_limits_set(px_ctl_t *ctl, int argc, char **argv)
 		goto out;
 	r = env->ctl_reply;
 	if (r->status != 0) {
-		const char *e = px_ctl_reply_error(r);
+		const char *e = px_ctl_reply_error(ctl, r);
 
 		/* Name the tier's set the store did not find. */
 		if (r->status == PX_ENOSET && ctl->set && !strstr(e, ctl->set)) {

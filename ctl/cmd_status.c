@@ -26,6 +26,14 @@ static const char *health_name(int h)
 	return "unknown";
 }
 
+static uint64_t age_ms(const Phalanx__CtlReply *r,
+		       const Phalanx__MemberStatus *m)
+{
+	/* A heartbeat stamped after now_ms is clock noise: call it fresh. */
+	return r->now_ms > m->last_heartbeat_ms ?
+		r->now_ms - m->last_heartbeat_ms : 0;
+}
+
 /* "0.4s ago", "3m07s ago", "2h05m ago", "never". */
 static void age_format(const Phalanx__CtlReply *r,
 		       const Phalanx__MemberStatus *m, char *buf, size_t len)
@@ -36,9 +44,7 @@ static void age_format(const Phalanx__CtlReply *r,
 		snprintf(buf, len, "never");
 		return;
 	}
-	/* A heartbeat stamped after now_ms is clock noise: call it fresh. */
-	ms = r->now_ms > m->last_heartbeat_ms ?
-		r->now_ms - m->last_heartbeat_ms : 0;
+	ms = age_ms(r, m);
 	if (ms < 100000)
 		snprintf(buf, len, "%.1fs ago", (double)ms / 1000.0);
 	else if (ms < 6000000)
@@ -70,8 +76,7 @@ static void print_json(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 		       (unsigned long long)m->last_heartbeat_ms);
 		if (m->last_heartbeat_ms)
 			printf("\"heartbeat_age_ms\":%llu,",
-			       (unsigned long long)(r->now_ms > m->last_heartbeat_ms ?
-				r->now_ms - m->last_heartbeat_ms : 0));
+			       (unsigned long long)age_ms(r, m));
 		else
 			fputs("\"heartbeat_age_ms\":null,", stdout);
 		printf("\"up\":%s,\"health\":\"%s\",\"detail\":",
@@ -91,7 +96,7 @@ static void print_json(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 static void print_human(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 {
 	size_t i, w = strlen("MEMBER");
-	char age[32], applied[24];
+	char age[32], applied[24], detail[1024];
 
 	printf("store     %s  version %llu  epoch %llu\n", ctl->base,
 	       (unsigned long long)r->version, (unsigned long long)r->epoch);
@@ -113,8 +118,12 @@ static void print_human(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 		/* Health only when it has something to say. */
 		if (m->health != PHALANX__HEARTBEAT__HEALTH__OK)
 			printf(", %s", health_name(m->health));
-		if (m->detail && m->detail[0])
-			printf(": %s", m->detail);
+		/* The detail is a member's free text: keep control bytes
+		 * away from the terminal. */
+		if (m->detail && m->detail[0]) {
+			px_ctl_quote(detail, sizeof(detail), m->detail);
+			printf(": %s", detail);
+		}
 		putchar('\n');
 	}
 	fputs("sets: ", stdout);
@@ -142,7 +151,7 @@ int px_cmd_status(px_ctl_t *ctl, int argc, char **argv)
 		goto out;
 	r = env->ctl_reply;
 	if (r->status != 0) {
-		px_ctl_fail(ctl, "%s", px_ctl_reply_error(r));
+		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, r));
 		goto out;
 	}
 	if (ctl->json)

@@ -78,6 +78,8 @@ int px_ctl_usage(const px_ctl_t *ctl, const char *fmt, ...)
  * non-ASCII bytes become \xNN, and long values are cut with "...", so
  * a binary file cannot garble the terminal. */
 void px_ctl_quote(char *buf, size_t len, const char *s);
+/* The same for n bytes that may include NULs. */
+void px_ctl_quote_mem(char *buf, size_t len, const char *s, size_t n);
 #define PX_CTL_QUOTE_MAX 100
 
 /* One status line on stderr, rewritten in place; only if stderr is a

@@ -46,11 +46,17 @@ int px_ctl_usage(const px_ctl_t *ctl, const char *fmt, ...)
 
 void px_ctl_quote(char *buf, size_t len, const char *s)
 {
+	px_ctl_quote_mem(buf, len, s, strlen(s));
+}
+
+void px_ctl_quote_mem(char *buf, size_t len, const char *s, size_t n)
+{
 	static const char hex[] = "0123456789abcdef";
+	const char *end = s + n;
 	size_t o = 0;
 
 	/* Room for one escape (4) plus "..." (3) plus NUL. */
-	for (; *s && o + 8 < len; s++) {
+	for (; s < end && o + 8 < len; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c >= 0x20 && c < 0x7f) {
@@ -62,7 +68,7 @@ void px_ctl_quote(char *buf, size_t len, const char *s)
 			buf[o++] = hex[c & 15];
 		}
 	}
-	if (*s) {
+	if (s < end) {
 		memcpy(buf + o, "...", 3);
 		o += 3;
 	}
@@ -100,13 +106,10 @@ char *px_ctl_asprintf(const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
+	/* Only out-of-memory fails here; xstrdup aborts on that too. */
 	if (n < 0)
-		n = 0;
-	s = xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+		s = xstrdup("");
 	return s;
 }

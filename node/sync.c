@@ -12,7 +12,7 @@
 
 #define TICK_MS 1000
 /* A snapshot that has not finished in this long is asked for again. */
-#define SNAPSHOT_RETRY_MS 10000
+#define SNAPSHOT_RETRY_MS 5000
 /* Behind the store's heartbeat version with nothing arriving for this
  * long: a change was lost (PUB drops silently), so resnapshot. */
 #define BEHIND_GRACE_MS 1500
@@ -127,6 +127,9 @@ static void store_seen(px_node_t *n)
 		px_log(PX_LOG_INFO, "store is back; resyncing from version %llu",
 		       (unsigned long long)n->applied.version);
 		set_health(n, 0, "");
+		/* A request sent while it was away went nowhere. */
+		if (n->snapping)
+			request_snapshot(n, "store is back");
 	}
 }
 

@@ -53,10 +53,10 @@ wait_until 10 has_elem fw2 $SET.v4 192.0.2.203 || fail restart_catches_up "fw2 r
 
 # --- a table that is not Phalanx's is left untouched ----------------------
 t=foreign_table_untouched
-lab exec fw1 nft -f - <<'NFT'
+lab exec fw1 nft -f - <<'NFT' || fail $t "could not create the foreign table"
 table inet foreign {
-	set keep { type ipv4_addr; elements = { 10.9.9.9 } }
-	chain c { type filter hook input priority 10; policy accept; ip saddr @keep counter }
+	set keep { type ipv4_addr; elements = { 10.9.9.9 }; }
+	chain c { type filter hook input priority 10; policy accept; ip saddr @keep counter; }
 }
 NFT
 before=$(lab exec fw1 nft list table inet foreign)

@@ -39,9 +39,18 @@ store_version() {
 	ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])'
 }
 
+# Keep the daemons' logs of the last run for a look after a failure.
+LOGS_KEEP=${PHALANX_TEST_LOGS:-/tmp/phalanx-test-logs}/$(basename "$0" .sh)
+lab_teardown() {
+	rm -rf "$LOGS_KEEP"
+	mkdir -p "$LOGS_KEEP"
+	cp "$PHALANX_LAB_STATE"/*.log "$LOGS_KEEP"/ 2>/dev/null
+	lab down >/dev/null 2>&1
+}
+
 lab_setup() {
 	MEMBERS=${1:-2}
-	trap 'lab down >/dev/null 2>&1' EXIT
+	trap lab_teardown EXIT
 	if ! lab up --members "$MEMBERS" >"$PHALANX_LAB_STATE.up.log" 2>&1; then
 		echo "FAIL lab_up: lab up failed:"
 		sed 's/^/    /' "$PHALANX_LAB_STATE.up.log"
