@@ -37,8 +37,12 @@ typedef struct px_node {
 	uv_poll_t sync_poll, sub_poll;
 	uv_timer_t tick;
 
-	/* Snapshot in progress: chunks assemble into snap. */
+	/* Snapshot in progress: chunks assemble into snap; changes that
+	 * arrive meanwhile are held and replayed on top of it. */
 	bool snapping, snap_sent;
+	uv_timer_t snap_retry;
+	struct Phalanx__Envelope *held[256];
+	size_t nheld;
 	px_policy_t snap;
 	uint32_t snap_next;
 	uint64_t snap_started_ms;

@@ -81,6 +81,16 @@ static bool send_env(void *sock, Phalanx__Envelope *env)
 	return rc == 0;
 }
 
+static void request_snapshot(px_node_t *n, const char *why);
+
+static void on_snap_retry(uv_timer_t *t)
+{
+	px_node_t *n = t->data;
+
+	if (n->snapping && !n->snap_sent)
+		request_snapshot(n, "store not connected yet, asking again");
+}
+
 static void request_snapshot(px_node_t *n, const char *why)
 {
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
@@ -101,6 +111,10 @@ static void request_snapshot(px_node_t *n, const char *why)
 	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_REQUEST;
 	env.snapshot_request = &req;
 	n->snap_sent = send_env(n->sync, &env);
+	/* Not connected yet (ZMQ_IMMEDIATE): ask again shortly rather than
+	 * at the next tick, so a starting member syncs at once. */
+	if (!n->snap_sent)
+		uv_timer_start(&n->snap_retry, on_snap_retry, 100, 0);
 }
 
 static void send_heartbeat(px_node_t *n)
@@ -133,13 +147,19 @@ static void store_seen(px_node_t *n)
 	}
 }
 
+static void drop_held(px_node_t *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nheld; i++)
+		px_wire_free(n->held[i]);
+	n->nheld = 0;
+}
+
 static void on_change(px_node_t *n, const Phalanx__Change *c)
 {
 	size_t bad = 0;
 	int rc;
-
-	if (n->snapping)
-		return; /* the snapshot will cover it, or the gap check will */
 	switch (px_seq_check(&n->seq, c->version, c->part, c->nparts)) {
 	case PX_SEQ_IGNORE:
 		return;
@@ -181,6 +201,20 @@ static void on_change(px_node_t *n, const Phalanx__Change *c)
 	px_policy_free(&n->pending);
 }
 
+/* Changes held during a snapshot: those it already covers are ignored
+ * by the sequencing, the rest apply on top. */
+static void replay_held(px_node_t *n)
+{
+	size_t i, k = n->nheld;
+
+	n->nheld = 0;
+	for (i = 0; i < k; i++) {
+		if (!n->snapping)
+			on_change(n, n->held[i]->change);
+		px_wire_free(n->held[i]);
+	}
+}
+
 static void on_chunk(px_node_t *n, const Phalanx__SnapshotChunk *c)
 {
 	int rc;
@@ -209,23 +243,35 @@ static void on_chunk(px_node_t *n, const Phalanx__SnapshotChunk *c)
 		       (unsigned long long)n->applied.version);
 	px_node_apply(n, &n->snap, false);
 	px_policy_free(&n->snap);
+	replay_held(n);
 }
 
-static void on_message(px_node_t *n, Phalanx__Envelope *env)
+/* Returns true if it kept env (the caller must not free it). */
+static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 {
 	if (env->epoch < n->epoch) {
 		px_log(PX_LOG_WARN, "refused a message of store epoch %llu "
 		       "(current epoch %llu)", (unsigned long long)env->epoch,
 		       (unsigned long long)n->epoch);
-		return;
+		return false;
 	}
 	n->epoch = env->epoch;
 	store_seen(n);
 	switch (env->body_case) {
 	case PHALANX__ENVELOPE__BODY_CHANGE:
-		on_change(n, env->change);
 		n->behind_since_ms = 0;
-		break;
+		if (!n->snapping) {
+			on_change(n, env->change);
+			break;
+		}
+		if (n->nheld == sizeof(n->held) / sizeof(n->held[0])) {
+			/* Bounded: past this the heartbeat check resyncs. */
+			px_log(PX_LOG_WARN, "more than %zu changes during a "
+			       "snapshot: dropping them", n->nheld);
+			drop_held(n);
+		}
+		n->held[n->nheld++] = env;
+		return true;
 	case PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK:
 		on_chunk(n, env->snapshot_chunk);
 		break;
@@ -250,6 +296,7 @@ static void on_message(px_node_t *n, Phalanx__Envelope *env)
 		px_log(PX_LOG_WARN, "refused a message of type %d from the store",
 		       env->body_case);
 	}
+	return false;
 }
 
 /* ZMQ_FD is edge-triggered: on every wake, read until ZMQ_EVENTS says
@@ -270,8 +317,8 @@ static void drain(px_node_t *n, void *sock)
 			return;
 		if (rc < 0)
 			continue; /* refused and logged by px_wire_recv */
-		on_message(n, env);
-		px_wire_free(env);
+		if (!on_message(n, env))
+			px_wire_free(env);
 	}
 }
 
@@ -358,6 +405,8 @@ int px_node_sync_start(px_node_t *n)
 		return -EINVAL;
 	poll_socket(n, n->sync, &n->sync_poll, on_sync);
 	poll_socket(n, n->sub, &n->sub_poll, on_sub);
+	uv_timer_init(n->loop, &n->snap_retry);
+	n->snap_retry.data = n;
 	uv_timer_init(n->loop, &n->tick);
 	n->tick.data = n;
 	uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
@@ -376,6 +425,9 @@ void px_node_sync_stop(px_node_t *n)
 	uv_poll_stop(&n->sync_poll);
 	uv_poll_stop(&n->sub_poll);
 	uv_timer_stop(&n->tick);
+	uv_timer_stop(&n->snap_retry);
+	uv_close((uv_handle_t *)&n->snap_retry, NULL);
+	drop_held(n);
 	uv_close((uv_handle_t *)&n->sync_poll, NULL);
 	uv_close((uv_handle_t *)&n->sub_poll, NULL);
 	uv_close((uv_handle_t *)&n->tick, NULL);

@@ -11,7 +11,7 @@
 
 struct px_db {
 	MDB_env *env;
-	MDB_dbi meta, sets, entries;
+	MDB_dbi meta, sets, entries, members;
 };
 
 /* LMDB's errors are positive (and MDB_* below -30000): keep them apart
@@ -32,13 +32,14 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 		goto fail;
 	}
 	if ((rc = mdb_env_create(&db->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(db->env, 4)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(db->env, 5)) != 0 ||
 	    (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0 ||
 	    (rc = mdb_env_open(db->env, dir, 0, 0600)) != 0 ||
 	    (rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &db->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "sets", MDB_CREATE, &db->sets)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &db->entries)) != 0)
+	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &db->entries)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &db->members)) != 0)
 		goto fail_lmdb;
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		txn = NULL;
@@ -280,4 +281,50 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 fail:
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+int px_db_member_put(px_db_t *db, const char *id, uint64_t applied)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0)
+		return -rc;
+	if ((rc = put_u64(txn, db->members, id, applied)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return -mdb_txn_commit(txn);
+}
+
+int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, d;
+	int rc;
+
+	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return -rc;
+	if ((rc = mdb_cursor_open(txn, db->members, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return -rc;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		char id[64];
+		uint64_t v;
+
+		/* Skip what this version could not have written. */
+		if (k.mv_size == 0 || k.mv_size >= sizeof(id) ||
+		    d.mv_size != sizeof(v))
+			continue;
+		memcpy(id, k.mv_data, k.mv_size);
+		id[k.mv_size] = '\0';
+		memcpy(&v, d.mv_data, sizeof(v));
+		cb(id, v, arg);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc == MDB_NOTFOUND ? 0 : -rc;
 }

@@ -5,7 +5,8 @@
  *   meta     "version" -> u64, "epoch" -> u64, "limits" -> packed
  *            SnapshotChunk holding only LimitOps
  *   sets     set name -> ""
- *   entries  set name, NUL, px_entry_t bytes -> ""  */
+ *   entries  set name, NUL, px_entry_t bytes -> ""
+ *   members  member id -> u64 version it last reported  */
 #ifndef PX_DB_H
 #define PX_DB_H
 
@@ -37,5 +38,11 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		 const px_db_op_t *ops,
 		 size_t nops, const px_limits_t *limits);
 const char *px_db_strerror(int rc);
+
+/* Remember a member (so that after a restart the store still knows whom
+ * `phalanxctl --wait` waits for), and list them: cb(id, applied, arg). */
+int px_db_member_put(px_db_t *db, const char *id, uint64_t applied);
+typedef void (*px_db_member_cb)(const char *id, uint64_t applied, void *arg);
+int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg);
 
 #endif

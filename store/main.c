@@ -176,6 +176,7 @@ int main(int argc, char **argv)
 		       rc <= PX_ERR_BASE ? px_strerror(rc) : px_db_strerror(rc));
 		goto out;
 	}
+	px_store_members_load(&st);
 	st.zctx = zmq_ctx_new();
 	st.ctl = bind_socket(st.zctx, ZMQ_ROUTER, o.listen, PX_EP_CTL);
 	st.sync = bind_socket(st.zctx, ZMQ_ROUTER, o.listen, PX_EP_SYNC);

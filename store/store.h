@@ -36,6 +36,8 @@ typedef struct {
 void px_store_ctl(px_store_t *st);
 /* Handle one message waiting on the sync socket. */
 void px_store_sync(px_store_t *st);
+/* Load the members the database remembers. */
+void px_store_members_load(px_store_t *st);
 /* Publish the store heartbeat. */
 void px_store_heartbeat(px_store_t *st);
 

@@ -40,8 +40,32 @@ static px_member_t *member_get(px_store_t *st, const char *id)
 			       (st->nmembers + 1) * sizeof(*st->members));
 	memset(&st->members[st->nmembers], 0, sizeof(*st->members));
 	strcpy(st->members[st->nmembers].id, id);
-	px_log(PX_LOG_INFO, "member %s: first heartbeat", id);
 	return &st->members[st->nmembers++];
+}
+
+static void member_known(const char *id, uint64_t applied, void *arg)
+{
+	px_store_t *st = arg;
+	px_member_t *m;
+
+	if (!member_id_valid(id))
+		return;
+	m = member_get(st, id);
+	m->applied = applied;
+	/* Counted as up for one timeout after the store starts: they are
+	 * most likely running, and `--wait` must wait for them. */
+	m->last_hb_ms = px_now_ms();
+}
+
+void px_store_members_load(px_store_t *st)
+{
+	int rc = px_db_members(st->db, member_known, st);
+
+	if (rc < 0)
+		px_log(PX_LOG_WARN, "member list: %s", px_db_strerror(rc));
+	else if (st->nmembers)
+		px_log(PX_LOG_INFO, "%zu known members, expecting their "
+		       "heartbeats", st->nmembers);
 }
 
 static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
@@ -56,6 +80,13 @@ static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 		return;
 	}
 	m = member_get(st, hb->member);
+	if (!m->last_hb_ms) {
+		int rc = px_db_member_put(st->db, m->id, hb->applied_version);
+
+		px_log(PX_LOG_INFO, "member %s: first heartbeat%s%s", m->id,
+		       rc < 0 ? "; not remembered: " : "",
+		       rc < 0 ? px_db_strerror(rc) : "");
+	}
 	was_up = m->last_hb_ms && px_member_up(st, m, now);
 	if (m->last_hb_ms && !was_up)
 		px_log(PX_LOG_INFO, "member %s: up again, applied version "
