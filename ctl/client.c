@@ -371,6 +371,52 @@ const char *px_ctl_reply_error(const px_ctl_t *ctl,
 	return e[0] ? e : px_strerror(r->status);
 }
 
+int px_ctl_read(px_ctl_t *ctl, int op, Phalanx__Envelope **out)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+
+	req.op = op;
+	req.set = "";
+	if (px_ctl_call(ctl, &req, out) < 0)
+		return -1;
+	if ((*out)->ctl_reply->status != 0) {
+		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, (*out)->ctl_reply));
+		px_wire_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int px_ctl_write(px_ctl_t *ctl, Phalanx__CtlRequest *req, const char *opt,
+		 const char *set)
+{
+	Phalanx__Envelope *env = NULL;
+	const Phalanx__CtlReply *r;
+	char q[PX_CTL_QUOTE_MAX];
+	int rc = PX_EXIT_FAIL;
+
+	if (px_ctl_call(ctl, req, &env) < 0)
+		goto out;
+	r = env->ctl_reply;
+	if (r->status != 0) {
+		const char *e = px_ctl_reply_error(ctl, r);
+
+		/* "no such set" alone would not say which. */
+		if (r->status == PX_ENOSET && opt && set && !strstr(e, set)) {
+			px_ctl_quote(q, sizeof(q), set);
+			px_ctl_fail(ctl, "%s: %s: `%s'", opt, e, q);
+		} else {
+			px_ctl_fail(ctl, "%s", e);
+		}
+		goto out;
+	}
+	rc = px_ctl_write_done(ctl, r->version);
+out:
+	px_wire_free(env);
+	return rc;
+}
+
 static void sleep_ms(uint64_t ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };

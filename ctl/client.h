@@ -24,6 +24,18 @@ void px_ctl_close(px_ctl_t *ctl);
 const char *px_ctl_reply_error(const px_ctl_t *ctl,
 			       const Phalanx__CtlReply *r);
 
+/* A read that ends the command if refused: send a request for op and
+ * return 0 with *out (the caller's: px_wire_free) holding a reply with
+ * status 0, or -1 after printing why there is none. */
+int px_ctl_read(px_ctl_t *ctl, int op, Phalanx__Envelope **out);
+
+/* Send the write req and finish it (px_ctl_write_done).  A refusal is
+ * printed; if it is "no such set" and opt (may be NULL) is the option
+ * that gave set, the message names the option and quotes the set.
+ * Returns the exit status. */
+int px_ctl_write(px_ctl_t *ctl, Phalanx__CtlRequest *req, const char *opt,
+		 const char *set);
+
 /* Finish a write the store acknowledged at version: print "version N"
  * (or JSON), or with --wait poll STATUS until every member that is up
  * has applied it.  Returns the exit status. */

@@ -1,6 +1,7 @@
 /* cmd_limits.c - phalanxctl limits show|set.  Units, ranges and
  * descriptions come from px_limit_defs, the table the store and the
  * members enforce. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,16 @@ static char *tiers_text(const Phalanx__LimitInfo *li)
 	return buf;
 }
 
-static void show_json(const Phalanx__CtlReply *r)
+/* A setting (block-time ...) has no tiers and no mode; a limit this
+ * build does not know is shown as a quota. */
+static bool is_setting(const Phalanx__LimitInfo *li)
+{
+	const px_limit_def_t *d = def_of(li->name);
+
+	return d && d->setting;
+}
+
+static void show_json(const Phalanx__CtlReply *r, const Phalanx__CtlReply *st)
 {
 	size_t i, j;
 
@@ -61,14 +71,17 @@ static void show_json(const Phalanx__CtlReply *r)
 	for (i = 0; i < r->n_limits; i++) {
 		const Phalanx__LimitInfo *li = r->limits[i];
 		const px_limit_def_t *d = def_of(li->name);
+		bool setting = is_setting(li);
 
 		printf("%s{\"name\":", i ? "," : "");
 		px_json_str(stdout, li->name);
-		printf(",\"value\":%llu,\"unit\":",
-		       (unsigned long long)li->value);
+		printf(",\"setting\":%s,\"value\":%llu,\"unit\":",
+		       setting ? "true" : "false", (unsigned long long)li->value);
 		px_json_str(stdout, d ? d->unit : "");
-		fputs(",\"mode\":", stdout);
-		px_json_str(stdout, li->mode);
+		if (!setting) {
+			fputs(",\"mode\":", stdout);
+			px_json_str(stdout, li->mode);
+		}
 		fputs(",\"enforced\":", stdout);
 		px_json_str(stdout, d ? d->enforced : "");
 		fputs(",\"description\":", stdout);
@@ -78,35 +91,45 @@ static void show_json(const Phalanx__CtlReply *r)
 			       (unsigned long long)d->min,
 			       (unsigned long long)d->max,
 			       (unsigned long long)d->def);
-		fputs(",\"tiers\":[", stdout);
-		for (j = 0; j < li->n_tiers; j++) {
-			printf("%s{\"set\":", j ? "," : "");
-			px_json_str(stdout, li->tiers[j]->tier);
-			printf(",\"value\":%llu}",
-			       (unsigned long long)li->tiers[j]->value);
+		if (!setting) {
+			fputs(",\"tiers\":[", stdout);
+			for (j = 0; j < li->n_tiers; j++) {
+				printf("%s{\"set\":", j ? "," : "");
+				px_json_str(stdout, li->tiers[j]->tier);
+				printf(",\"value\":%llu}",
+				       (unsigned long long)li->tiers[j]->value);
+			}
+			putchar(']');
 		}
-		fputs("]}", stdout);
+		putchar('}');
 	}
-	fputs("]}\n", stdout);
+	fputs("],\"activity\":", stdout);
+	px_ctl_activity_json(st, PX_ACT_UP);
+	fputs("}\n", stdout);
 }
 
 enum { COL_NAME, COL_VALUE, COL_TIERS, COL_MODE, COL_ENFORCED, COL_HELP,
        NCOLS };
 
-static void show_table(const Phalanx__CtlReply *r)
+/* Quotas in a table, then what the members' quotas did, then the
+ * settings, which have no tiers and no mode: name, value, what it is. */
+static void show_table(const Phalanx__CtlReply *r, const Phalanx__CtlReply *st)
 {
 	static const char *const head[NCOLS] = { "LIMIT", "VALUE",
 		"EXCEPTIONS", "MODE", "ENFORCED", "DESCRIPTION" };
 	char **cell = xcalloc(r->n_limits * NCOLS + 1, sizeof(*cell));
-	size_t w[NCOLS], i;
+	size_t w[NCOLS], sw[NCOLS], i, nsettings = 0;
 	int c;
 
-	for (c = 0; c < NCOLS; c++)
+	for (c = 0; c < NCOLS; c++) {
 		w[c] = strlen(head[c]);
+		sw[c] = 0;
+	}
 	for (i = 0; i < r->n_limits; i++) {
 		const Phalanx__LimitInfo *li = r->limits[i];
 		const px_limit_def_t *d = def_of(li->name);
 		char **row = cell + i * NCOLS;
+		bool setting = is_setting(li);
 
 		row[COL_NAME] = px_ctl_asprintf("%s", str(li->name));
 		row[COL_VALUE] = with_unit(d, li->value);
@@ -114,9 +137,13 @@ static void show_table(const Phalanx__CtlReply *r)
 		row[COL_MODE] = px_ctl_asprintf("%s", str(li->mode));
 		row[COL_ENFORCED] = px_ctl_asprintf("%s", d ? d->enforced : "?");
 		row[COL_HELP] = px_ctl_asprintf("%s", d ? d->help : "");
-		for (c = 0; c < NCOLS; c++)
-			if (strlen(row[c]) > w[c])
-				w[c] = strlen(row[c]);
+		nsettings += setting;
+		for (c = 0; c < NCOLS; c++) {
+			size_t *width = setting ? &sw[c] : &w[c];
+
+			if (strlen(row[c]) > *width)
+				*width = strlen(row[c]);
+		}
 	}
 	for (c = 0; c < NCOLS - 1; c++)
 		printf("%-*s  ", (int)w[c], head[c]);
@@ -124,9 +151,22 @@ static void show_table(const Phalanx__CtlReply *r)
 	for (i = 0; i < r->n_limits; i++) {
 		char **row = cell + i * NCOLS;
 
+		if (is_setting(r->limits[i]))
+			continue;
 		for (c = 0; c < NCOLS - 1; c++)
 			printf("%-*s  ", (int)w[c], row[c]);
 		printf("%s\n", row[NCOLS - 1]);
+	}
+	px_ctl_activity_print(st, PX_ACT_UP);
+	if (nsettings)
+		fputs("settings:\n", stdout);
+	for (i = 0; i < r->n_limits; i++) {
+		char **row = cell + i * NCOLS;
+
+		if (is_setting(r->limits[i]))
+			printf("  %-*s  %-*s  %s\n", (int)sw[COL_NAME],
+			       row[COL_NAME], (int)sw[COL_VALUE],
+			       row[COL_VALUE], row[COL_HELP]);
 	}
 	for (i = 0; i < r->n_limits * NCOLS; i++)
 		free(cell[i]);
@@ -135,26 +175,22 @@ static void show_table(const Phalanx__CtlReply *r)
 
 int px_cmd_limits_show(px_ctl_t *ctl, int argc, char **argv)
 {
-	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
-	Phalanx__Envelope *env = NULL;
+	Phalanx__Envelope *env = NULL, *status = NULL;
 	int rc = PX_EXIT_FAIL;
 
 	(void)argc;
 	(void)argv;
-	req.op = PHALANX__CTL_REQUEST__OP__LIMIT_SHOW;
-	req.set = "";
-	if (px_ctl_call(ctl, &req, &env) < 0)
+	/* The members' counts travel in their heartbeats: STATUS has them. */
+	if (px_ctl_read(ctl, PHALANX__CTL_REQUEST__OP__LIMIT_SHOW, &env) < 0 ||
+	    px_ctl_read(ctl, PHALANX__CTL_REQUEST__OP__STATUS, &status) < 0)
 		goto out;
-	if (env->ctl_reply->status != 0) {
-		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, env->ctl_reply));
-		goto out;
-	}
 	if (ctl->json)
-		show_json(env->ctl_reply);
+		show_json(env->ctl_reply, status->ctl_reply);
 	else
-		show_table(env->ctl_reply);
+		show_table(env->ctl_reply, status->ctl_reply);
 	rc = PX_EXIT_OK;
 out:
+	px_wire_free(status);
 	px_wire_free(env);
 	return rc;
 }
@@ -206,6 +242,16 @@ int px_cmd_limits_set(px_ctl_t *ctl, int argc, char **argv)
 	id = px_limit_find(argv[0]);
 	if (id < 0)
 		return unknown_limit(ctl, argv[0]);
+	/* A setting is one array-wide value: the store refuses a mode or a
+	 * tier for it, and a tier for a quota without exception tiers. */
+	if (px_limit_defs[id].setting && (ctl->mode || ctl->set))
+		return px_ctl_usage(ctl, "--%s: %s is a setting, not a quota: "
+				    "it has no %s", ctl->mode ? "mode" : "set",
+				    px_limit_defs[id].name, ctl->mode ? "mode" :
+				    "exception tiers");
+	if (ctl->set && !px_limit_defs[id].exc_def)
+		return px_ctl_usage(ctl, "--set: %s has no exception tiers",
+				    px_limit_defs[id].name);
 	/* A tier has a value only; the mode belongs to the limit. */
 	if (ctl->set && ctl->mode)
 		return px_ctl_usage(ctl, "--mode applies to the limit, not to "

@@ -82,6 +82,8 @@ static void print_json(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 		printf("\"up\":%s,\"health\":\"%s\",\"detail\":",
 		       m->up ? "true" : "false", health_name(m->health));
 		px_json_str(stdout, m->detail);
+		fputs(",\"quotas\":", stdout);
+		px_ctl_quotas_json(m);
 		putchar('}');
 	}
 	fputs("],\"sets\":[", stdout);
@@ -126,6 +128,7 @@ static void print_human(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 		}
 		putchar('\n');
 	}
+	px_ctl_activity_print(r, PX_ACT_NONZERO);
 	fputs("sets: ", stdout);
 	if (r->n_sets == 0)
 		fputs("none", stdout);

@@ -19,6 +19,15 @@ enum {
 	PX_OPT_WAIT = 1 << 0, /* --wait[=SECONDS]: every write */
 	PX_OPT_MODE = 1 << 1, /* --mode enforce|observe */
 	PX_OPT_SET = 1 << 2,  /* --set EXCEPTION_SET */
+	PX_OPT_ACTION = 1 << 3,     /* --action allow|deny */
+	PX_OPT_PROTO = 1 << 4,      /* --proto tcp|udp|icmp|any */
+	PX_OPT_SRC_SET = 1 << 5,    /* --src-set SET */
+	PX_OPT_DST = 1 << 6,        /* --dst ADDR|PREFIX */
+	PX_OPT_PORT = 1 << 7,       /* --port N */
+	PX_OPT_RATE = 1 << 8,       /* --rate N/minute|N/second|N */
+	PX_OPT_BEFORE = 1 << 9,     /* --before RULE */
+	PX_OPT_LIMIT = 1 << 10,     /* --limit N */
+	PX_OPT_EXEMPT_SET = 1 << 11, /* --exempt-set SET */
 };
 
 #define PX_CTL_TIMEOUT_S 10 /* default --timeout */
@@ -35,6 +44,9 @@ typedef struct {
 	uint64_t wait_ms;
 	const char *mode;     /* --mode, or NULL */
 	const char *set;      /* --set, or NULL */
+	/* rules add, services add: each NULL when not given. */
+	const char *action, *proto, *src_set, *dst, *port, *rate, *before;
+	const char *limit, *exempt_set;
 
 	/* Connection, opened by the first request (client.c). */
 	char base[PX_CTL_ENDPOINT_MAX];  /* store base, as shown to people */
@@ -51,6 +63,7 @@ typedef struct {
 	const char *details;  /* the rest of `COMMAND --help' */
 	px_ctl_cmd_fn fn;
 	unsigned opts;        /* PX_OPT_* it accepts */
+	unsigned required;    /* those of opts it must be given */
 	int min_args, max_args; /* max -1: unlimited */
 } px_ctl_cmd_t;
 
@@ -65,6 +78,29 @@ int px_cmd_exceptions_create(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_exceptions_destroy(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_limits_show(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_limits_set(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_rules_list(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_rules_add(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_rules_del(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_services_list(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_services_add(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_services_del(px_ctl_t *ctl, int argc, char **argv);
+
+/* Quota activity the members report (MemberStatus.quotas), shown by
+ * status and limits show (activity.c).  Which counts to show: */
+enum {
+	PX_ACT_UP = 1 << 0,      /* only members that are up */
+	PX_ACT_NONZERO = 1 << 1, /* only quotas that blocked or would have */
+};
+/* Print the title "quota activity:" and one line per member and quota
+ * that pass filter: "  fw1  tcp-connect-rate  blocked 12  would-block 0
+ * recent: 198.51.100.5".  Prints nothing at all when no count passes. */
+void px_ctl_activity_print(const Phalanx__CtlReply *r, unsigned filter);
+/* The same as a JSON array of {"member","quota","blocked","would_block",
+ * "sources"} objects. */
+void px_ctl_activity_json(const Phalanx__CtlReply *r, unsigned filter);
+/* Every quota count of one member as a JSON array of {"quota",
+ * "blocked","would_block","sources"} objects. */
+void px_ctl_quotas_json(const Phalanx__MemberStatus *m);
 
 /* "phalanxctl: CMD: message" on stderr; returns PX_EXIT_FAIL. */
 int px_ctl_fail(const px_ctl_t *ctl, const char *fmt, ...)
@@ -81,6 +117,12 @@ void px_ctl_quote(char *buf, size_t len, const char *s);
 /* The same for n bytes that may include NULs. */
 void px_ctl_quote_mem(char *buf, size_t len, const char *s, size_t n);
 #define PX_CTL_QUOTE_MAX 100
+
+/* Check the name of a rule, service or set (px_setname_valid): 0, or
+ * PX_ESETNAME after "OPT: invalid KIND name (want ...): `NAME'" (opt:
+ * "--src-set", or NULL for an argument). */
+int px_ctl_check_name(const px_ctl_t *ctl, const char *opt, const char *kind,
+		      const char *name);
 
 /* One status line on stderr, rewritten in place; only if stderr is a
  * terminal.  px_ctl_progress_end() erases it (done before any error). */

@@ -23,23 +23,23 @@ static const px_ctl_cmd_t commands[] = {
 	  "Shows the store's version and epoch, and for each member the\n"
 	  "version it has applied, the age of its last heartbeat (store\n"
 	  "clock), whether the store counts it as up, and its health.\n",
-	  px_cmd_status, 0, 0, 0 },
+	  px_cmd_status, 0, 0, 0, 0 },
 	{ "exceptions list", "[SET]",
 	  "the sets, or the entries of SET",
 	  "Without SET: every exception set and its number of entries.\n"
 	  "With SET: its entries, one a line.\n",
-	  px_cmd_exceptions_list, 0, 0, 1 },
+	  px_cmd_exceptions_list, 0, 0, 0, 1 },
 	{ "exceptions add", "SET ADDR|PREFIX...",
 	  "add addresses or prefixes to SET",
 	  "Adds IPv4/IPv6 addresses and prefixes (192.0.2.1, 192.0.2.0/24,\n"
 	  "2001:db8::/32) to SET.  Every value is checked before anything is\n"
 	  "sent; one bad value changes nothing.\n\n" WRITE_DETAILS,
-	  px_cmd_exceptions_add, PX_OPT_WAIT, 2, -1 },
+	  px_cmd_exceptions_add, PX_OPT_WAIT, 0, 2, -1 },
 	{ "exceptions del", "SET ADDR|PREFIX...",
 	  "remove addresses or prefixes from SET",
 	  "Removes the given entries from SET.  Every value is checked before\n"
 	  "anything is sent; one bad value changes nothing.\n\n" WRITE_DETAILS,
-	  px_cmd_exceptions_del, PX_OPT_WAIT, 2, -1 },
+	  px_cmd_exceptions_del, PX_OPT_WAIT, 0, 2, -1 },
 	{ "exceptions import", "SET FILE|-",
 	  "replace SET with the entries of FILE",
 	  "Replaces the entries of SET atomically with those read from FILE\n"
@@ -47,36 +47,89 @@ static const px_ctl_cmd_t commands[] = {
 	  "whitespace trimmed, blank lines and # comments ignored.  Any bad\n"
 	  "line changes nothing; errors name the line.  Progress is shown on\n"
 	  "standard error if it is a terminal.\n\n" WRITE_DETAILS,
-	  px_cmd_exceptions_import, PX_OPT_WAIT, 2, 2 },
+	  px_cmd_exceptions_import, PX_OPT_WAIT, 0, 2, 2 },
 	{ "exceptions create", "SET",
 	  "create an empty exception set",
 	  "Creates the exception set SET: a name of [a-z0-9][a-z0-9_-]{0,31}.\n"
 	  "\n" WRITE_DETAILS,
-	  px_cmd_exceptions_create, PX_OPT_WAIT, 1, 1 },
+	  px_cmd_exceptions_create, PX_OPT_WAIT, 0, 1, 1 },
 	{ "exceptions destroy", "SET",
 	  "destroy an exception set",
 	  "Destroys the exception set SET.  flood-exceptions always exists and\n"
 	  "cannot be destroyed.\n\n" WRITE_DETAILS,
-	  px_cmd_exceptions_destroy, PX_OPT_WAIT, 1, 1 },
+	  px_cmd_exceptions_destroy, PX_OPT_WAIT, 0, 1, 1 },
 	{ "limits show", "",
 	  "flood limits, exception tiers, modes",
-	  "Shows every limit: value and unit, the custom values of exception\n"
+	  "Shows every quota: value and unit, the custom values of exception\n"
 	  "tiers (flood-exceptions=6000), mode, where it is enforced, and what\n"
-	  "it counts.\n",
-	  px_cmd_limits_show, 0, 0, 0 },
+	  "it counts.  Then, for each member that is up and reports them, what\n"
+	  "each quota did since the member started: sources blocked, what\n"
+	  "observe mode would have blocked, and the most recent sources.  Then\n"
+	  "the settings (block-time, ipv6-source-prefix): array-wide values\n"
+	  "with no exception tiers and no mode.\n",
+	  px_cmd_limits_show, 0, 0, 0, 0 },
 	{ "limits set", "NAME VALUE",
 	  "set a limit, its mode or a tier",
 	  "Sets limit NAME to VALUE: a number in the limit's unit; rates also\n"
 	  "take N/minute or N/second (17/second is 1020/minute).  --mode\n"
 	  "enforce|observe changes the mode (observe counts but never drops).\n"
 	  "--set EXCEPTION_SET sets the custom limit of that exception tier\n"
-	  "instead; VALUE 0 with --set removes the tier.\n\n" WRITE_DETAILS,
-	  px_cmd_limits_set, PX_OPT_WAIT | PX_OPT_MODE | PX_OPT_SET, 2, 2 },
+	  "instead; VALUE 0 with --set removes the tier.  Settings\n"
+	  "(block-time, ipv6-source-prefix) take a value only: no --mode, no\n"
+	  "--set.\n\n" WRITE_DETAILS,
+	  px_cmd_limits_set, PX_OPT_WAIT | PX_OPT_MODE | PX_OPT_SET, 0, 2, 2 },
+	{ "rules list", "",
+	  "the filtering rules, in order",
+	  "Shows the rules in evaluation order: the first rule that matches a\n"
+	  "new session decides.  SOURCE is an exception set and DESTINATION an\n"
+	  "address or prefix, `any' when the rule does not narrow them.  RATE\n"
+	  "is the new-sessions-per-minute quota of a non-TCP rule; `(default)'\n"
+	  "marks a rule that follows the nontcp-session-rate limit.\n",
+	  px_cmd_rules_list, 0, 0, 0, 0 },
+	{ "rules add", "NAME",
+	  "add a filtering rule",
+	  "Adds rule NAME (a name of [a-z0-9][a-z0-9_-]{0,31}) at the end of\n"
+	  "the list, or before rule RULE with --before.  The other options\n"
+	  "narrow what the rule matches; left out, they match anything.\n"
+	  "--port applies to tcp and udp rules only, --rate to non-TCP rules\n"
+	  "(udp, icmp, any): new sessions per minute, as N, N/minute or\n"
+	  "N/second (default: the nontcp-session-rate limit).  --src-set names\n"
+	  "an exception set, which must exist.  Every value is checked before\n"
+	  "anything is sent.\n\n" WRITE_DETAILS,
+	  px_cmd_rules_add, PX_OPT_WAIT | PX_OPT_ACTION | PX_OPT_PROTO |
+	  PX_OPT_SRC_SET | PX_OPT_DST | PX_OPT_PORT | PX_OPT_RATE |
+	  PX_OPT_BEFORE, PX_OPT_ACTION, 1, 1 },
+	{ "rules del", "NAME",
+	  "remove a filtering rule",
+	  "Removes rule NAME; the rules after it move up.\n\n" WRITE_DETAILS,
+	  px_cmd_rules_del, PX_OPT_WAIT, 0, 1, 1 },
+	{ "services list", "",
+	  "published services, connection limits",
+	  "Shows every published service: its address and port, the limit of\n"
+	  "concurrent connections to it, and the exception set whose sources\n"
+	  "the limit does not count (- for none).\n",
+	  px_cmd_services_list, 0, 0, 0, 0 },
+	{ "services add", "NAME",
+	  "publish a service with a connection limit",
+	  "Publishes service NAME (a name of [a-z0-9][a-z0-9_-]{0,31}): at\n"
+	  "most --limit (1..1000000) concurrent connections to the address\n"
+	  "--dst (a host, not a prefix) and --port (1..65535).  Connections\n"
+	  "from sources in the exception set --exempt-set, which must exist,\n"
+	  "are not counted.  Every value is checked before anything is sent.\n"
+	  "\n" WRITE_DETAILS,
+	  px_cmd_services_add, PX_OPT_WAIT | PX_OPT_DST | PX_OPT_PORT |
+	  PX_OPT_LIMIT | PX_OPT_EXEMPT_SET,
+	  PX_OPT_DST | PX_OPT_PORT | PX_OPT_LIMIT, 1, 1 },
+	{ "services del", "NAME",
+	  "remove a published service",
+	  "Removes service NAME and its connection limit.\n\n" WRITE_DETAILS,
+	  px_cmd_services_del, PX_OPT_WAIT, 0, 1, 1 },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
-       OPT_MODE, OPT_SET, NOPTS };
+       OPT_MODE, OPT_SET, OPT_ACTION, OPT_PROTO, OPT_SRC_SET, OPT_DST,
+       OPT_PORT, OPT_RATE, OPT_BEFORE, OPT_LIMIT, OPT_EXEMPT_SET, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 static const struct {
@@ -110,6 +163,33 @@ static const struct {
 	[OPT_SET] = { "set", ARG_REQUIRED, "EXCEPTION_SET", PX_OPT_SET,
 		"set the limit of that exception tier\n"
 		"(VALUE 0 removes the tier)" },
+	[OPT_ACTION] = { "action", ARG_REQUIRED, "allow|deny", PX_OPT_ACTION,
+		"what the rule does with a new session\n"
+		"it matches" },
+	[OPT_PROTO] = { "proto", ARG_REQUIRED, "tcp|udp|icmp|any", PX_OPT_PROTO,
+		"protocol the rule matches (default any;\n"
+		"icmp is ICMP and ICMPv6)" },
+	[OPT_SRC_SET] = { "src-set", ARG_REQUIRED, "SET", PX_OPT_SRC_SET,
+		"match only sources in this exception set" },
+	[OPT_DST] = { "dst", ARG_REQUIRED, "ADDR|PREFIX", PX_OPT_DST,
+		"destination address or prefix (a\n"
+		"service's is an address)" },
+	[OPT_PORT] = { "port", ARG_REQUIRED, "N", PX_OPT_PORT,
+		"destination port, 1..65535 (rules: tcp\n"
+		"and udp only)" },
+	[OPT_RATE] = { "rate", ARG_REQUIRED, "N/minute|N/second|N", PX_OPT_RATE,
+		"new sessions per minute of a non-TCP\n"
+		"rule (default: nontcp-session-rate)" },
+	[OPT_BEFORE] = { "before", ARG_REQUIRED, "RULE", PX_OPT_BEFORE,
+		"insert before rule RULE (default: at the\n"
+		"end)" },
+	[OPT_LIMIT] = { "limit", ARG_REQUIRED, "N", PX_OPT_LIMIT,
+		"concurrent connections to the service,\n"
+		"1..1000000" },
+	[OPT_EXEMPT_SET] = { "exempt-set", ARG_REQUIRED, "SET",
+		PX_OPT_EXEMPT_SET,
+		"the limit does not count sources in this\n"
+		"exception set" },
 };
 
 /* The parsed command line. */
@@ -137,8 +217,12 @@ static void print_option(FILE *f, int i)
 		snprintf(left, sizeof(left), "-h, --help");
 	else
 		snprintf(left, sizeof(left), "--%s", options[i].name);
-	/* Continuation lines of the help are indented under the first. */
-	fprintf(f, "  %-24s ", left);
+	/* Continuation lines of the help are indented under the first; a
+	 * synopsis too wide for its column gets a line of its own. */
+	if (strlen(left) > 24)
+		fprintf(f, "  %s\n%27s", left, "");
+	else
+		fprintf(f, "  %-24s ", left);
 	while ((nl = strchr(h, '\n')) != NULL) {
 		fprintf(f, "%.*s\n%27s", (int)(nl - h), h, "");
 		h = nl + 1;
@@ -189,8 +273,13 @@ static void command_help(FILE *f, const px_ctl_cmd_t *c)
 
 	fprintf(f, "usage: phalanxctl %s%s%s", c->name, c->args[0] ? " " : "",
 		c->args);
+	for (o = 0; o < NOPTS; o++)
+		if (options[o].scope && (c->required & options[o].scope))
+			fprintf(f, " --%s %s", options[o].name,
+				options[o].metavar);
 	for (o = 0; o < NOPTS; o++) {
-		if (!options[o].scope || !(c->opts & options[o].scope))
+		if (!options[o].scope || !(c->opts & options[o].scope) ||
+		    (c->required & options[o].scope))
 			continue;
 		if (options[o].arg == ARG_OPTIONAL)
 			fprintf(f, " [--%s[=%s]]", options[o].name,
@@ -320,6 +409,25 @@ static const char *subcommands(const char *group, char *buf, size_t len)
 	return buf;
 }
 
+/* "status, exceptions, limits ..." (first words, in table order);
+ * returns buf. */
+static const char *groups(char *buf, size_t len)
+{
+	size_t i, o = 0, w, prev = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NCOMMANDS && o < len; i++) {
+		w = strcspn(commands[i].name, " ");
+		if (i && w == prev &&
+		    strncmp(commands[i].name, commands[i - 1].name, w) == 0)
+			continue;
+		o += (size_t)snprintf(buf + o, len - o, "%s%.*s", o ? ", " : "",
+				      (int)w, commands[i].name);
+		prev = w;
+	}
+	return buf;
+}
+
 /* Name of argument i of a synopsis, for "missing argument SET". */
 static void arg_name(const char *args, int i, char *buf, size_t len)
 {
@@ -412,8 +520,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (!cmd) {
-		rc = px_ctl_usage(NULL, "missing command (status, exceptions, "
-				  "limits)");
+		rc = px_ctl_usage(NULL, "missing command (%s)",
+				  groups(subs, sizeof(subs)));
 		goto out;
 	}
 	for (o = 0; o < NOPTS; o++) {
@@ -435,6 +543,14 @@ int main(int argc, char **argv)
 		rc = px_ctl_usage(&ctl, "unexpected argument `%s'", q);
 		goto out;
 	}
+	for (o = 0; o < NOPTS; o++) {
+		if (options[o].scope && (cmd->required & options[o].scope) &&
+		    !cl.seen[o]) {
+			rc = px_ctl_usage(&ctl, "missing option --%s %s",
+					  options[o].name, options[o].metavar);
+			goto out;
+		}
+	}
 
 	ctl.store = cl.val[OPT_STORE];
 	ctl.config = cl.val[OPT_CONFIG];
@@ -452,6 +568,15 @@ int main(int argc, char **argv)
 		goto out;
 	ctl.mode = cl.val[OPT_MODE];
 	ctl.set = cl.val[OPT_SET];
+	ctl.action = cl.val[OPT_ACTION];
+	ctl.proto = cl.val[OPT_PROTO];
+	ctl.src_set = cl.val[OPT_SRC_SET];
+	ctl.dst = cl.val[OPT_DST];
+	ctl.port = cl.val[OPT_PORT];
+	ctl.rate = cl.val[OPT_RATE];
+	ctl.before = cl.val[OPT_BEFORE];
+	ctl.limit = cl.val[OPT_LIMIT];
+	ctl.exempt_set = cl.val[OPT_EXEMPT_SET];
 
 	rc = cmd->fn(&ctl, nargs, cl.pos + used);
 	px_ctl_progress_end();

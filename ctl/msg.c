@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "ctl.h"
 #include "px.h"
 
@@ -73,6 +74,20 @@ void px_ctl_quote_mem(char *buf, size_t len, const char *s, size_t n)
 		o += 3;
 	}
 	buf[o] = '\0';
+}
+
+int px_ctl_check_name(const px_ctl_t *ctl, const char *opt, const char *kind,
+		      const char *name)
+{
+	char q[PX_CTL_QUOTE_MAX];
+
+	if (px_setname_valid(name))
+		return 0;
+	px_ctl_quote(q, sizeof(q), name);
+	px_ctl_fail(ctl, "%s%sinvalid %s name (want [a-z0-9][a-z0-9_-]{0,%d}): "
+		    "`%s'", opt ? opt : "", opt ? ": " : "", kind,
+		    PX_SETNAME_MAX - 1, q);
+	return PX_ESETNAME;
 }
 
 void px_ctl_progress(const char *fmt, ...)

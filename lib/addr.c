@@ -217,6 +217,34 @@ bool px_entries_contains(const px_entries_t *s, const px_entry_t *e)
 	       bsearch(e, s->v, s->n, sizeof(*s->v), px_entry_cmp) != NULL;
 }
 
+const px_entry_t *px_entries_covering(const px_entries_t *s,
+				      const px_entry_t *h)
+{
+	px_entry_t key = *h;
+	size_t lo = 0, hi = s->n;
+	uint8_t last[16];
+
+	/* Prefixes are disjoint and sorted by start: the only candidate is
+	 * the last prefix starting at or before h. */
+	key.prefix = 1;
+	key.plen = 255;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (px_entry_cmp(&s->v[mid], &key) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	h = &s->v[lo - 1];
+	if (!h->prefix || h->family != key.family)
+		return NULL;
+	px_entry_last(h, last);
+	return memcmp(key.addr, last, 16) <= 0 ? h : NULL;
+}
+
 void px_entries_diff(const px_entries_t *old, const px_entries_t *new_,
 		     px_entries_t *add, px_entries_t *del)
 {

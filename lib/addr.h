@@ -51,6 +51,10 @@ void px_entries_copy(px_entries_t *dst, const px_entries_t *src);
 /* Sort and drop duplicates. */
 void px_entries_normalize(px_entries_t *s);
 bool px_entries_contains(const px_entries_t *s, const px_entry_t *e);
+/* The prefix of a sorted, overlap-free set that covers host h, or NULL.
+ * O(log n). */
+const px_entry_t *px_entries_covering(const px_entries_t *s,
+				      const px_entry_t *h);
 /* For sorted sets: what to add to and delete from old to get new. */
 void px_entries_diff(const px_entries_t *old, const px_entries_t *new_,
 		     px_entries_t *add, px_entries_t *del);

@@ -76,6 +76,8 @@ int px_policy_apply_limitops(px_policy_t *p, Phalanx__LimitOp *const *ops,
 		if (id < 0)
 			return id;
 		if (op->tier[0]) {
+			if (px_limit_defs[id].setting || !px_limit_defs[id].exc_def)
+				return PX_EBADREQ;
 			if (!px_policy_find(p, op->tier))
 				return PX_ENOSET;
 			if (op->value && (op->value < px_limit_defs[id].min ||
@@ -89,7 +91,8 @@ int px_policy_apply_limitops(px_policy_t *p, Phalanx__LimitOp *const *ops,
 			return PX_ERANGE;
 		p->limits.value[id] = op->value;
 		if (op->mode[0]) {
-			if (px_mode_parse(op->mode, &mode) < 0)
+			if (px_mode_parse(op->mode, &mode) < 0 ||
+			    (px_limit_defs[id].setting && mode != PX_MODE_ENFORCE))
 				return PX_EBADREQ;
 			p->limits.mode[id] = mode;
 		}
@@ -132,6 +135,178 @@ void px_limitops_free(Phalanx__LimitOp **ops, size_t n)
 	free(ops);
 }
 
+int px_rule_from_proto(const px_policy_t *p, const Phalanx__Rule *in,
+		       px_rule_t *out)
+{
+	int proto;
+
+	memset(out, 0, sizeof(*out));
+	if (!px_setname_valid(in->name))
+		return PX_ESETNAME;
+	strcpy(out->name, in->name);
+	if (in->action != PHALANX__RULE__ACTION__ALLOW &&
+	    in->action != PHALANX__RULE__ACTION__DENY)
+		return PX_EBADREQ;
+	out->action = in->action == PHALANX__RULE__ACTION__DENY ? PX_DENY : PX_ALLOW;
+	proto = px_proto_parse(in->proto[0] ? in->proto : "any");
+	if (proto < 0)
+		return proto;
+	out->proto = proto;
+	if (in->src_set[0]) {
+		if (!px_policy_find(p, in->src_set))
+			return PX_ENOSET;
+		strcpy(out->src_set, in->src_set);
+	}
+	if (in->dst.len) {
+		int rc = px_entry_decode(in->dst.data, in->dst.len, &out->dst);
+
+		if (rc < 0)
+			return rc;
+		out->has_dst = true;
+	}
+	if (in->port > 65535 ||
+	    (in->port && proto != PX_PROTO_TCP && proto != PX_PROTO_UDP))
+		return PX_ERANGE;
+	out->port = (uint16_t)in->port;
+	if (in->rate > px_limit_defs[PX_LIM_NONTCP_SESSION_RATE].max)
+		return PX_ERANGE;
+	out->rate = in->rate;
+	return 0;
+}
+
+int px_service_from_proto(const px_policy_t *p, const Phalanx__Service *in,
+			  px_service_t *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!px_setname_valid(in->name))
+		return PX_ESETNAME;
+	strcpy(out->name, in->name);
+	rc = px_entry_decode(in->dst.data, in->dst.len, &out->dst);
+	if (rc < 0)
+		return rc;
+	if (out->dst.prefix)
+		return PX_EBADADDR;
+	if (in->port == 0 || in->port > 65535 || in->limit == 0 ||
+	    in->limit > 1000000)
+		return PX_ERANGE;
+	out->port = (uint16_t)in->port;
+	out->limit = in->limit;
+	if (in->exempt_set[0]) {
+		if (!px_policy_find(p, in->exempt_set))
+			return PX_ENOSET;
+		strcpy(out->exempt_set, in->exempt_set);
+	}
+	return 0;
+}
+
+int px_policy_apply_lists(px_policy_t *p, bool rules_set,
+			  Phalanx__Rule *const *rules, size_t nrules,
+			  bool services_set, Phalanx__Service *const *svcs,
+			  size_t nsvcs)
+{
+	px_rule_t *rv = NULL;
+	px_service_t *sv = NULL;
+	size_t i, j;
+	int rc = 0;
+
+	if (nrules > PX_RULES_MAX || nsvcs > PX_SERVICES_MAX)
+		return PX_ERANGE;
+	if (rules_set) {
+		rv = xcalloc(nrules, sizeof(*rv));
+		for (i = 0; i < nrules && rc == 0; i++) {
+			rc = px_rule_from_proto(p, rules[i], &rv[i]);
+			for (j = 0; j < i && rc == 0; j++)
+				if (strcmp(rv[j].name, rv[i].name) == 0)
+					rc = PX_EEXIST;
+		}
+	}
+	if (services_set && rc == 0) {
+		sv = xcalloc(nsvcs, sizeof(*sv));
+		for (i = 0; i < nsvcs && rc == 0; i++) {
+			rc = px_service_from_proto(p, svcs[i], &sv[i]);
+			for (j = 0; j < i && rc == 0; j++)
+				if (strcmp(sv[j].name, sv[i].name) == 0)
+					rc = PX_EEXIST;
+		}
+	}
+	if (rc < 0) {
+		free(rv);
+		free(sv);
+		return rc;
+	}
+	if (rules_set) {
+		free(p->rules);
+		p->rules = rv;
+		p->nrules = nrules;
+	}
+	if (services_set) {
+		free(p->services);
+		p->services = sv;
+		p->nservices = nsvcs;
+	}
+	return 0;
+}
+
+void px_lists_build(const px_policy_t *p, px_lists_t *l)
+{
+	uint8_t *b;
+	size_t i;
+
+	memset(l, 0, sizeof(*l));
+	l->nrules = p->nrules;
+	l->nservices = p->nservices;
+	l->rv = xcalloc(p->nrules, sizeof(*l->rv));
+	l->rules = xcalloc(p->nrules, sizeof(*l->rules));
+	l->sv = xcalloc(p->nservices, sizeof(*l->sv));
+	l->services = xcalloc(p->nservices, sizeof(*l->services));
+	l->buf = b = xmalloc((p->nrules + p->nservices) * PX_ENTRY_WIRE_MAX);
+	for (i = 0; i < p->nrules; i++) {
+		const px_rule_t *r = &p->rules[i];
+		Phalanx__Rule *o = &l->rv[i];
+
+		phalanx__rule__init(o);
+		o->name = (char *)r->name;
+		o->action = r->action == PX_DENY ? PHALANX__RULE__ACTION__DENY
+						 : PHALANX__RULE__ACTION__ALLOW;
+		o->proto = (char *)px_proto_name(r->proto);
+		o->src_set = (char *)r->src_set;
+		if (r->has_dst) {
+			o->dst.data = b;
+			o->dst.len = px_entry_encode(&r->dst, b);
+			b += o->dst.len;
+		}
+		o->port = r->port;
+		o->rate = r->rate;
+		l->rules[i] = o;
+	}
+	for (i = 0; i < p->nservices; i++) {
+		const px_service_t *s = &p->services[i];
+		Phalanx__Service *o = &l->sv[i];
+
+		phalanx__service__init(o);
+		o->name = (char *)s->name;
+		o->dst.data = b;
+		o->dst.len = px_entry_encode(&s->dst, b);
+		b += o->dst.len;
+		o->port = s->port;
+		o->limit = s->limit;
+		o->exempt_set = (char *)s->exempt_set;
+		l->services[i] = o;
+	}
+}
+
+void px_lists_free(px_lists_t *l)
+{
+	free(l->rv);
+	free(l->rules);
+	free(l->sv);
+	free(l->services);
+	free(l->buf);
+	memset(l, 0, sizeof(*l));
+}
+
 /* One chunk under construction: at most max entries across its ops. */
 typedef struct {
 	Phalanx__SnapshotChunk c;
@@ -154,6 +329,8 @@ static void chunker_reset(chunker_t *k)
 	k->entries = 0;
 	k->c.limits = NULL;
 	k->c.n_limits = 0;
+	k->c.rules_set = k->c.services_set = false;
+	k->c.n_rules = k->c.n_services = 0;
 }
 
 static void chunker_op(chunker_t *k, int kind, const char *set,
@@ -194,6 +371,7 @@ int px_policy_chunks(const px_policy_t *p, size_t max_entries,
 		     px_chunk_cb cb, void *arg)
 {
 	Phalanx__LimitOp **lops = NULL;
+	px_lists_t lists;
 	chunker_t k;
 	size_t i, nl = 0;
 	int rc = 0;
@@ -203,6 +381,12 @@ int px_policy_chunks(const px_policy_t *p, size_t max_entries,
 	k.c.version = p->version;
 	k.max = max_entries ? max_entries : SIZE_MAX;
 	px_limitops_build(&p->limits, &lops, &nl);
+	px_lists_build(p, &lists);
+	k.c.rules_set = k.c.services_set = true;
+	k.c.rules = lists.rules;
+	k.c.n_rules = lists.nrules;
+	k.c.services = lists.services;
+	k.c.n_services = lists.nservices;
 	for (i = 0; i < p->nsets; i++)
 		chunker_op(&k, PHALANX__SET_OP__KIND__CREATE, p->sets[i].name,
 			   NULL, 0);
@@ -230,6 +414,7 @@ int px_policy_chunks(const px_policy_t *p, size_t max_entries,
 	free(k.bins);
 	free(k.bufs);
 	px_limitops_free(lops, nl);
+	px_lists_free(&lists);
 	return rc;
 }
 
@@ -246,6 +431,10 @@ int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c)
 	rc = px_policy_apply_setops(p, c->sets, c->n_sets, NULL);
 	if (rc == 0)
 		rc = px_policy_apply_limitops(p, c->limits, c->n_limits);
+	if (rc == 0)
+		rc = px_policy_apply_lists(p, c->rules_set, c->rules, c->n_rules,
+					   c->services_set, c->services,
+					   c->n_services);
 	return rc;
 }
 

@@ -37,4 +37,25 @@ void px_limitops_build(const px_limits_t *l, Phalanx__LimitOp ***ops,
 		       size_t *n);
 void px_limitops_free(Phalanx__LimitOp **ops, size_t n);
 
+/* Rules and services: validate one against p (its sets must exist). */
+int px_rule_from_proto(const px_policy_t *p, const Phalanx__Rule *in,
+		       px_rule_t *out);
+int px_service_from_proto(const px_policy_t *p, const Phalanx__Service *in,
+			  px_service_t *out);
+/* Replace p's rules and/or services with validated lists. */
+int px_policy_apply_lists(px_policy_t *p, bool rules_set,
+			  Phalanx__Rule *const *rules, size_t nrules,
+			  bool services_set, Phalanx__Service *const *svcs,
+			  size_t nsvcs);
+
+/* p's rules and services as protobuf, for a Change, chunk or reply. */
+typedef struct {
+	Phalanx__Rule *rv, **rules;
+	Phalanx__Service *sv, **services;
+	uint8_t *buf;
+	size_t nrules, nservices;
+} px_lists_t;
+void px_lists_build(const px_policy_t *p, px_lists_t *l);
+void px_lists_free(px_lists_t *l);
+
 #endif

@@ -29,6 +29,14 @@ const px_limit_def_t px_limit_defs[PX_LIM_COUNT] = {
 	[PX_LIM_DENIED_PACKET_RATE] = { "denied-packet-rate", 600, 600, 1,
 		100000000, "/minute", "watcher (alert only)",
 		"denied packets per minute per source IP" },
+	/* ISA blocks a source over a rate quota for one minute. */
+	[PX_LIM_BLOCK_TIME] = { "block-time", 60, 0, 1, 86400, "seconds",
+		"kernel", "how long a source over a rate quota is refused",
+		true },
+	/* One IPv6 host can own a whole /64: count sources by prefix. */
+	[PX_LIM_IPV6_PREFIX] = { "ipv6-source-prefix", 64, 0, 32, 128, "bits",
+		"kernel, watcher", "IPv6 sources are counted per prefix of "
+		"this length", true },
 };
 
 int px_limit_find(const char *name)

@@ -19,6 +19,8 @@ typedef enum {
 	PX_LIM_NONTCP_SESSION_RATE,
 	PX_LIM_UDP_CONCURRENT,
 	PX_LIM_DENIED_PACKET_RATE,
+	PX_LIM_BLOCK_TIME,      /* settings: no tiers, no mode */
+	PX_LIM_IPV6_PREFIX,
 	PX_LIM_COUNT
 } px_limit_id_t;
 
@@ -30,6 +32,7 @@ typedef struct {
 	const char *unit;       /* "/minute", "connections" ... */
 	const char *enforced;   /* "kernel" or "watcher" */
 	const char *help;
+	bool setting;           /* array-wide setting, not a quota */
 } px_limit_def_t;
 
 extern const px_limit_def_t px_limit_defs[PX_LIM_COUNT];

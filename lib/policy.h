@@ -4,6 +4,7 @@
 #ifndef PX_POLICY_H
 #define PX_POLICY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -14,11 +15,44 @@ typedef struct {
 	px_entries_t entries; /* sorted, unique */
 } px_set_t;
 
+typedef enum { PX_ALLOW = 0, PX_DENY = 1 } px_action_t;
+
+/* Protocols of the rule model (IP protocol numbers; ICMP means ICMP or
+ * ICMPv6, 0 any). */
+enum { PX_PROTO_ANY = 0, PX_PROTO_ICMP = 1, PX_PROTO_TCP = 6,
+       PX_PROTO_UDP = 17 };
+
+typedef struct {
+	char name[PX_SETNAME_MAX + 1];
+	px_action_t action;
+	int proto;
+	char src_set[PX_SETNAME_MAX + 1]; /* "" any */
+	bool has_dst;
+	px_entry_t dst;
+	uint16_t port;                    /* 0 any */
+	uint64_t rate;                    /* per minute, 0 = default */
+} px_rule_t;
+
+typedef struct {
+	char name[PX_SETNAME_MAX + 1];
+	px_entry_t dst; /* a host */
+	uint16_t port;
+	uint64_t limit;
+	char exempt_set[PX_SETNAME_MAX + 1];
+} px_service_t;
+
+#define PX_RULES_MAX 256
+#define PX_SERVICES_MAX 64
+
 typedef struct {
 	uint64_t version, epoch;
 	px_set_t *sets; /* sorted by name */
 	size_t nsets;
 	px_limits_t limits;
+	px_rule_t *rules; /* in evaluation order */
+	size_t nrules;
+	px_service_t *services;
+	size_t nservices;
 } px_policy_t;
 
 void px_policy_init(px_policy_t *p);  /* empty, with flood-exceptions */
@@ -28,5 +62,15 @@ px_set_t *px_policy_find(const px_policy_t *p, const char *name);
 /* Create an empty set (returns the existing one if present). */
 px_set_t *px_policy_add_set(px_policy_t *p, const char *name);
 void px_policy_del_set(px_policy_t *p, const char *name);
+/* Whether a rule or service names the set (it cannot be destroyed). */
+bool px_policy_set_in_use(const px_policy_t *p, const char *name);
+int px_proto_parse(const char *s);   /* PX_PROTO_* or PX_EBADREQ */
+const char *px_proto_name(int proto);
+
+/* The exception tiers of a source, in evaluation order: flood-exceptions
+ * first, then the other sets by name.  Returns the first set containing
+ * addr (host or covering prefix), or NULL. */
+const px_set_t *px_policy_tier_of(const px_policy_t *p, int family,
+				  const uint8_t *addr);
 
 #endif

@@ -105,7 +105,7 @@ struct px_nft {
 
 struct msginfo {
 	uint16_t type;
-	char obj[KSET_NAME_MAX + 1];
+	char obj[64]; /* for error messages only: may be truncated */
 };
 
 /* One batch: begin marker at seq0, message i at seq0 + 1 + i, end
@@ -280,7 +280,7 @@ static void put_table(struct batch *b, const char *table, uint16_t type,
 	if (!t)
 		oom();
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
-	nlh = msg_start(b, OBJ_MSG_MAX, type, flags, "table");
+	nlh = msg_start(b, OBJ_MSG_MAX, type, flags, table);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	msg_end(b, nlh);
 	nftnl_table_free(t);
@@ -532,8 +532,9 @@ static void log_nack(const struct batch *b, const struct nlmsghdr *nlh,
 /* Send the batch in one sendmsg (nfnetlink handles a batch only within
  * one skb) and read every ack.  nfnetlink processes the whole batch
  * before sendmsg returns, so every ack is queued by then and a
- * non-blocking read that finds nothing means nothing more is coming. */
-static int batch_commit(px_nft_t *nft, struct batch *b)
+ * non-blocking read that finds nothing means nothing more is coming.
+ * A refusal with error `expected' is returned without being logged. */
+static int batch_commit(px_nft_t *nft, struct batch *b, int expected)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	size_t acked = 0, nacks = 0;
@@ -596,7 +597,7 @@ static int batch_commit(px_nft_t *nft, struct batch *b)
 				continue;
 			if (!err)
 				err = e->error;
-			if (nacks++ < NACK_LOG_MAX)
+			if (e->error != expected && nacks++ < NACK_LOG_MAX)
 				log_nack(b, nlh, e);
 		}
 	}
@@ -1001,7 +1002,7 @@ int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 	b.open_udlen = nftnl_udata_buf_len(ud);
 	build(nft, &b, old == NULL, ch, nch);
 	nft->seq += (uint32_t)b.n + 2;
-	rc = b.n ? batch_commit(nft, &b) : 0;
+	rc = b.n ? batch_commit(nft, &b, 0) : 0;
 	t1 = now_usec();
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
@@ -1035,7 +1036,7 @@ int px_nft_delete_table(px_nft_t *nft)
 	put_table(&b, nft->table, NFT_MSG_DELTABLE, 0);
 	batch_finish(&b);
 	nft->seq += (uint32_t)b.n + 2;
-	rc = batch_commit(nft, &b);
+	rc = batch_commit(nft, &b, -ENOENT);
 	if (rc == -ENOENT)
 		rc = 0;
 	batch_free(&b);

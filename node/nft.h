@@ -12,6 +12,7 @@
 #ifndef PX_NFT_H
 #define PX_NFT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,14 @@ void px_nft_close(px_nft_t *nft); /* NULL is a no-op */
  * caller should rebuild).  stats may be NULL. */
 int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 		 const px_policy_t *new_, px_nft_stats_t *stats);
+
+/* Add or delete one element of a kernel set of the table, in its own
+ * small batch: for the watcher's block sets ("halfopen_block4",
+ * "halfopen_block6").  addr is 4 or 16 bytes by family (4 or 6);
+ * timeout_ms > 0 gives the element that timeout (0: the set's default).
+ * EEXIST on add and ENOENT on delete count as success. */
+int px_nft_elem(px_nft_t *nft, const char *kset, int family,
+		const uint8_t *addr, uint64_t timeout_ms, bool add);
 
 /* Delete the table (member shutdown with --flush-on-exit). */
 int px_nft_delete_table(px_nft_t *nft);

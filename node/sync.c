@@ -185,6 +185,10 @@ static void on_change(px_node_t *n, const Phalanx__Change *c)
 	rc = px_policy_apply_setops(&n->pending, c->sets, c->n_sets, &bad);
 	if (rc == 0)
 		rc = px_policy_apply_limitops(&n->pending, c->limits, c->n_limits);
+	if (rc == 0)
+		rc = px_policy_apply_lists(&n->pending, c->rules_set, c->rules,
+					   c->n_rules, c->services_set,
+					   c->services, c->n_services);
 	if (rc < 0) {
 		char why[160];
 

@@ -42,6 +42,10 @@ static const char *op_name(int op)
 	case PHALANX__CTL_REQUEST__OP__SET_CREATE: return "exceptions create";
 	case PHALANX__CTL_REQUEST__OP__SET_DESTROY: return "exceptions destroy";
 	case PHALANX__CTL_REQUEST__OP__LIMIT_SET: return "limits set";
+	case PHALANX__CTL_REQUEST__OP__RULE_ADD: return "rules add";
+	case PHALANX__CTL_REQUEST__OP__RULE_DEL: return "rules del";
+	case PHALANX__CTL_REQUEST__OP__SERVICE_ADD: return "services add";
+	case PHALANX__CTL_REQUEST__OP__SERVICE_DEL: return "services del";
 	default: return "request";
 	}
 }
@@ -104,6 +108,9 @@ static int set_request(result_t *r, px_policy_t *next,
 		if (strcmp(req->set, FLOOD_EXCEPTIONS) == 0)
 			return fail(r, PX_EPROTECTED, "set %s always exists",
 				    req->set);
+		if (px_policy_set_in_use(next, req->set))
+			return fail(r, -EBUSY, "set %s is used by a rule or "
+				    "service", req->set);
 		px_policy_del_set(next, req->set);
 		return 0;
 	}
@@ -240,39 +247,137 @@ static void diff_free(diff_t *d)
 	free(d->pub);
 }
 
+static int rule_request(result_t *r, px_policy_t *next,
+			const Phalanx__CtlRequest *req)
+{
+	bool is_rule = req->op == PHALANX__CTL_REQUEST__OP__RULE_ADD ||
+		       req->op == PHALANX__CTL_REQUEST__OP__RULE_DEL;
+	size_t n = is_rule ? next->nrules : next->nservices, i, at = n;
+	const char *what = is_rule ? "rule" : "service";
+	int rc;
+
+	if (req->op == PHALANX__CTL_REQUEST__OP__RULE_DEL ||
+	    req->op == PHALANX__CTL_REQUEST__OP__SERVICE_DEL) {
+		for (i = 0; i < n; i++) {
+			const char *name = is_rule ? next->rules[i].name
+						   : next->services[i].name;
+
+			if (strcmp(name, req->name) == 0)
+				break;
+		}
+		if (i == n)
+			return fail(r, -ENOENT, "no %s named %.40s", what,
+				    req->name);
+		if (is_rule)
+			memmove(&next->rules[i], &next->rules[i + 1],
+				(n - i - 1) * sizeof(*next->rules));
+		else
+			memmove(&next->services[i], &next->services[i + 1],
+				(n - i - 1) * sizeof(*next->services));
+		if (is_rule)
+			next->nrules--;
+		else
+			next->nservices--;
+		return 0;
+	}
+	if (n >= (is_rule ? PX_RULES_MAX : PX_SERVICES_MAX))
+		return fail(r, PX_ERANGE, "at most %d %ss", is_rule ?
+			    PX_RULES_MAX : PX_SERVICES_MAX, what);
+	if (is_rule) {
+		px_rule_t nr;
+
+		if (!req->rule)
+			return fail(r, PX_EBADREQ, "rules add: no rule given");
+		rc = px_rule_from_proto(next, req->rule, &nr);
+		if (rc < 0)
+			return fail(r, rc, "rule %.40s: %s", req->rule->name,
+				    px_strerror(rc));
+		for (i = 0; i < n; i++) {
+			if (strcmp(next->rules[i].name, nr.name) == 0)
+				return fail(r, PX_EEXIST, "rule %s already "
+					    "exists", nr.name);
+			if (req->before[0] && at == n &&
+			    strcmp(next->rules[i].name, req->before) == 0)
+				at = i;
+		}
+		if (req->before[0] && at == n)
+			return fail(r, -ENOENT, "no rule named %.40s to insert "
+				    "before", req->before);
+		next->rules = xrealloc(next->rules, (n + 1) * sizeof(nr));
+		memmove(&next->rules[at + 1], &next->rules[at],
+			(n - at) * sizeof(nr));
+		next->rules[at] = nr;
+		next->nrules++;
+	} else {
+		px_service_t ns;
+
+		if (!req->service)
+			return fail(r, PX_EBADREQ, "services add: no service");
+		rc = px_service_from_proto(next, req->service, &ns);
+		if (rc < 0)
+			return fail(r, rc, "service %.40s: %s",
+				    req->service->name, px_strerror(rc));
+		for (i = 0; i < n; i++)
+			if (strcmp(next->services[i].name, ns.name) == 0)
+				return fail(r, PX_EEXIST, "service %s already "
+					    "exists", ns.name);
+		next->services = xrealloc(next->services, (n + 1) * sizeof(ns));
+		next->services[n] = ns;
+		next->nservices++;
+	}
+	return 0;
+}
+
+/* A committed change waiting to be published once the reply is out. */
+typedef struct {
+	bool ready;
+	uint64_t version;
+	diff_t d;
+	Phalanx__LimitOp *limit;
+	bool lists;
+} publish_t;
+
 static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
-			  result_t *r)
+			  result_t *r, publish_t *pub)
 {
 	px_policy_t next;
-	diff_t d;
-	bool is_limit = req->op == PHALANX__CTL_REQUEST__OP__LIMIT_SET;
+	diff_t *d = &pub->d;
+	int op = req->op;
+	bool is_limit = op == PHALANX__CTL_REQUEST__OP__LIMIT_SET;
+	bool is_list = op == PHALANX__CTL_REQUEST__OP__RULE_ADD ||
+		       op == PHALANX__CTL_REQUEST__OP__RULE_DEL ||
+		       op == PHALANX__CTL_REQUEST__OP__SERVICE_ADD ||
+		       op == PHALANX__CTL_REQUEST__OP__SERVICE_DEL;
 	uint64_t version = st->policy.version + 1;
 	int rc;
 
 	px_policy_copy(&next, &st->policy);
-	rc = is_limit ? limit_request(r, &next, req)
-		      : set_request(r, &next, req);
+	if (is_limit)
+		rc = limit_request(r, &next, req);
+	else if (is_list)
+		rc = rule_request(r, &next, req);
+	else
+		rc = set_request(r, &next, req);
 	if (rc < 0) {
 		px_log(PX_LOG_INFO, "%s refused, nothing changed: %s",
-		       op_name(req->op), r->error);
+		       op_name(op), r->error);
 		px_policy_free(&next);
 		return;
 	}
-	diff_build(&d, &st->policy, &next);
-	if (d.n == 0 && !is_limit) {
+	diff_build(d, &st->policy, &next);
+	if (d->n == 0 && !is_limit && !is_list) {
 		px_log(PX_LOG_INFO, "%s %s: no change, still version %llu",
-		       op_name(req->op), req->set,
+		       op_name(op), req->set,
 		       (unsigned long long)st->policy.version);
 		goto out;
 	}
-	rc = px_db_commit(st->db, version, next.epoch, d.db, d.n,
-			  is_limit ? &next.limits : NULL);
+	rc = px_db_commit(st->db, version, next.epoch, d->db, d->n,
+			  is_limit || is_list ? &next : NULL);
 	if (rc < 0) {
-		fail(r, PX_EKERNEL, "commit failed, nothing changed: %s",
+		fail(r, rc, "commit failed, nothing changed: %s",
 		     px_db_strerror(rc));
-		r->status = rc;
 		px_log(PX_LOG_ERR, "%s: version %llu: commit failed: %s",
-		       op_name(req->op), (unsigned long long)version,
+		       op_name(op), (unsigned long long)version,
 		       px_db_strerror(rc));
 		goto out;
 	}
@@ -281,22 +386,38 @@ static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
 	st->policy = next;
 	memset(&next, 0, sizeof(next));
 	px_log(PX_LOG_INFO, "version %llu committed: %s %s (+%llu -%llu entries)",
-	       (unsigned long long)version, op_name(req->op),
-	       is_limit ? req->limit->name : req->set,
-	       (unsigned long long)d.added, (unsigned long long)d.deleted);
-	/* Publishing after the reply is sent is the documented order, but
-	 * a ROUTER reply only leaves when the loop next runs anyway; doing
-	 * both here keeps one place that owns the diff. */
-	if (is_limit) {
-		Phalanx__LimitOp *lop = req->limit;
-
-		px_store_publish(st, version, d.pub, d.n, &lop, 1);
-	} else {
-		px_store_publish(st, version, d.pub, d.n, NULL, 0);
-	}
-out:
-	diff_free(&d);
+	       (unsigned long long)version, op_name(op),
+	       is_limit ? req->limit->name : is_list ? req->name : req->set,
+	       (unsigned long long)d->added, (unsigned long long)d->deleted);
+	pub->ready = true;
+	pub->version = version;
+	pub->limit = is_limit ? req->limit : NULL;
+	pub->lists = is_list;
 	px_policy_free(&next);
+	return;
+out:
+	diff_free(d);
+	memset(d, 0, sizeof(*d));
+	px_policy_free(&next);
+}
+
+/* Committed, acknowledged, then published: a member never sees a
+ * version the store could still lose. */
+static void publish(px_store_t *st, publish_t *pub)
+{
+	px_lists_t lists;
+
+	if (!pub->ready)
+		return;
+	memset(&lists, 0, sizeof(lists));
+	if (pub->lists)
+		px_lists_build(&st->policy, &lists);
+	px_store_publish(st, pub->version, pub->d.pub, pub->d.n,
+			 pub->limit ? &pub->limit : NULL, pub->limit ? 1 : 0,
+			 pub->lists ? &lists : NULL);
+	if (pub->lists)
+		px_lists_free(&lists);
+	diff_free(&pub->d);
 }
 
 static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
@@ -339,10 +460,14 @@ void px_store_ctl(px_store_t *st)
 	ProtobufCBinaryData *bins = NULL;
 	uint8_t *buf = NULL;
 	result_t r = { 0, "", 0 };
+	publish_t pub;
+	px_lists_t lists;
 	px_rid_t rid;
 	size_t i, ntiers = 0;
 	int rc;
 
+	memset(&pub, 0, sizeof(pub));
+	memset(&lists, 0, sizeof(lists));
 	rc = px_wire_recv(st->ctl, ZMQ_DONTWAIT, &rid, &env);
 	if (rc == -EAGAIN)
 		return;
@@ -415,13 +540,25 @@ void px_store_ctl(px_store_t *st)
 		rep.n_limits = PX_LIM_COUNT;
 		break;
 	}
+	case PHALANX__CTL_REQUEST__OP__RULE_LIST:
+	case PHALANX__CTL_REQUEST__OP__SERVICE_LIST:
+		px_lists_build(&st->policy, &lists);
+		rep.rules = lists.rules;
+		rep.n_rules = lists.nrules;
+		rep.services = lists.services;
+		rep.n_services = lists.nservices;
+		break;
 	case PHALANX__CTL_REQUEST__OP__SET_ADD:
 	case PHALANX__CTL_REQUEST__OP__SET_DEL:
 	case PHALANX__CTL_REQUEST__OP__SET_IMPORT:
 	case PHALANX__CTL_REQUEST__OP__SET_CREATE:
 	case PHALANX__CTL_REQUEST__OP__SET_DESTROY:
 	case PHALANX__CTL_REQUEST__OP__LIMIT_SET:
-		write_request(st, env->ctl_request, &r);
+	case PHALANX__CTL_REQUEST__OP__RULE_ADD:
+	case PHALANX__CTL_REQUEST__OP__RULE_DEL:
+	case PHALANX__CTL_REQUEST__OP__SERVICE_ADD:
+	case PHALANX__CTL_REQUEST__OP__SERVICE_DEL:
+		write_request(st, env->ctl_request, &r, &pub);
 		break;
 	default:
 		fail(&r, PX_EBADREQ, "unknown request %d", env->ctl_request->op);
@@ -440,6 +577,8 @@ reply:
 		if (rc < 0)
 			px_log(PX_LOG_WARN, "ctl reply lost: %s", px_strerror(rc));
 	}
+	publish(st, &pub);
+	px_lists_free(&lists);
 	px_limitops_free(tiers, ntiers);
 	free(ltiers);
 	free(li);

@@ -102,27 +102,41 @@ static int load_limits(MDB_txn *txn, px_db_t *db, px_policy_t *p)
 	if (!c)
 		return PX_EDECODE;
 	rc = px_policy_apply_limitops(p, c->limits, c->n_limits);
+	if (rc == 0)
+		rc = px_policy_apply_lists(p, c->rules_set, c->rules, c->n_rules,
+					   c->services_set, c->services,
+					   c->n_services);
 	phalanx__snapshot_chunk__free_unpacked(c, NULL);
 	return rc;
 }
 
-static int save_limits(MDB_txn *txn, px_db_t *db, const px_limits_t *l)
+/* Limits, rules and services are small: one record holding a
+ * SnapshotChunk with just those. */
+static int save_limits(MDB_txn *txn, px_db_t *db, const px_policy_t *p)
 {
 	Phalanx__SnapshotChunk c = PHALANX__SNAPSHOT_CHUNK__INIT;
 	MDB_val k = { 6, "limits" }, d;
 	Phalanx__LimitOp **ops;
+	px_lists_t lists;
 	size_t n;
 	int rc;
 
-	px_limitops_build(l, &ops, &n);
+	px_limitops_build(&p->limits, &ops, &n);
+	px_lists_build(p, &lists);
 	c.limits = ops;
 	c.n_limits = n;
+	c.rules_set = c.services_set = true;
+	c.rules = lists.rules;
+	c.n_rules = lists.nrules;
+	c.services = lists.services;
+	c.n_services = lists.nservices;
 	d.mv_size = phalanx__snapshot_chunk__get_packed_size(&c);
 	d.mv_data = xmalloc(d.mv_size);
 	phalanx__snapshot_chunk__pack(&c, d.mv_data);
 	rc = -mdb_put(txn, db->meta, &k, &d, 0);
 	free(d.mv_data);
 	px_limitops_free(ops, n);
+	px_lists_free(&lists);
 	return rc;
 }
 
@@ -232,7 +246,7 @@ static int destroy_set(MDB_txn *txn, px_db_t *db, const char *set)
 
 int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		 const px_db_op_t *ops,
-		 size_t nops, const px_limits_t *limits)
+		 size_t nops, const px_policy_t *meta)
 {
 	uint8_t key[PX_SETNAME_MAX + 1 + sizeof(px_entry_t)];
 	MDB_txn *txn = NULL;
@@ -270,7 +284,7 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		if (rc != 0)
 			goto fail;
 	}
-	if (limits && (rc = save_limits(txn, db, limits)) != 0)
+	if (meta && (rc = save_limits(txn, db, meta)) != 0)
 		goto fail;
 	if ((rc = put_u64(txn, db->meta, "version", version)) != 0 ||
 	    (rc = put_u64(txn, db->meta, "epoch", epoch)) != 0)

@@ -3,7 +3,7 @@
  *
  * Layout (one environment, four named databases):
  *   meta     "version" -> u64, "epoch" -> u64, "limits" -> packed
- *            SnapshotChunk holding only LimitOps
+ *            SnapshotChunk holding limits, rules and services
  *   sets     set name -> ""
  *   entries  set name, NUL, px_entry_t bytes -> ""
  *   members  member id -> u64 version it last reported  */
@@ -32,11 +32,11 @@ void px_db_close(px_db_t *db);
 /* Read the whole policy.  A new database gets version 0, epoch 1 and
  * the set flood-exceptions. */
 int px_db_load(px_db_t *db, px_policy_t *p);
-/* Commit ops and (if limits != NULL) the limits as version, in one
- * durable transaction: all or nothing. */
+/* Commit ops and (if meta != NULL) meta's limits, rules and services
+ * as version, in one durable transaction: all or nothing. */
 int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		 const px_db_op_t *ops,
-		 size_t nops, const px_limits_t *limits);
+		 size_t nops, const px_policy_t *meta);
 const char *px_db_strerror(int rc);
 
 /* Remember a member (so that after a restart the store still knows whom

@@ -10,6 +10,7 @@
 
 #include "db.h"
 #include "policy.h"
+#include "codec.h"
 #include "wire.h"
 
 #define PX_MEMBER_ID_MAX 63
@@ -50,9 +51,11 @@ typedef struct {
 } px_pubop_t;
 
 /* Publish version `version` as Change parts of at most
- * PX_CHUNK_ENTRIES entries; limits ops go in part 1. */
+ * PX_CHUNK_ENTRIES entries; limits ops and the rule and service lists
+ * (when lists != NULL) go in part 1. */
 void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
-		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits);
+		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits,
+		      const px_lists_t *lists);
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now);
 
 #endif

@@ -205,7 +205,8 @@ static void publish_part(px_store_t *st, Phalanx__Change *c)
 }
 
 void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
-		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits)
+		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits,
+		      const px_lists_t *lists)
 {
 	Phalanx__Change c = PHALANX__CHANGE__INIT;
 	Phalanx__SetOp *sops = xcalloc(nops ? nops : 1, sizeof(*sops));
@@ -224,6 +225,13 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 	c.nparts = nparts;
 	c.limits = limits;
 	c.n_limits = nlimits;
+	if (lists) {
+		c.rules_set = c.services_set = true;
+		c.rules = lists->rules;
+		c.n_rules = lists->nrules;
+		c.services = lists->services;
+		c.n_services = lists->nservices;
+	}
 	i = 0;
 	off = 0;
 	/* Fill each part with up to PX_CHUNK_ENTRIES entries, splitting an
@@ -263,6 +271,8 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		}
 		c.limits = NULL;
 		c.n_limits = 0;
+		c.rules_set = c.services_set = false;
+		c.n_rules = c.n_services = 0;
 		part++;
 	}
 	free(sops);

@@ -1,13 +1,16 @@
 /* nftload - bulk-load benchmark for node/nft.c.
  *
  * nftload N [--prefixes] [--v6] [--table NAME] [--keep]
+ * nftload --count KSET [--table NAME]
  *
  * Builds a policy whose set flood-exceptions holds N hosts (or N disjoint,
  * non-adjacent prefixes), rebuilds the table with it in one batch, counts
  * the kernel set back, then times a one-entry add and a one-entry delete
- * and counts again.  Prints key=value lines; exit status 0 if every count
- * matched, 1 if not, 2 on usage errors.  Run it in a network namespace:
- * it replaces the table it is given (default "phalanx"). */
+ * and counts again.  --count only counts one kernel set of a table (the
+ * benchmark script checks the `nft -f' peer with it).  Prints key=value
+ * lines; exit status 0 if every count matched, 1 if not, 2 on usage
+ * errors.  Run it in a network namespace: it replaces the table it is
+ * given (default "phalanx"). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,7 @@ struct opts {
 	uint64_t n;
 	bool prefixes, v6, keep;
 	const char *table;
+	const char *count; /* --count KSET */
 };
 
 static uint64_t now_usec(void)
@@ -101,7 +105,8 @@ static const char *kset_suffix(const struct opts *o)
 static int usage(void)
 {
 	fprintf(stderr, "usage: nftload N [--prefixes] [--v6] "
-		"[--table NAME] [--keep]\n");
+		"[--table NAME] [--keep]\n"
+		"       nftload --count KSET [--table NAME]\n");
 	return 2;
 }
 
@@ -109,12 +114,14 @@ static int parse(int argc, char **argv, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->table = "phalanx";
-	if (argc < 2 || px_parse_u64(argv[1], 1, N_MAX, &o->n) != 0) {
+	if (argc >= 3 && strcmp(argv[1], "--count") == 0) {
+		o->count = argv[2];
+	} else if (argc < 2 || px_parse_u64(argv[1], 1, N_MAX, &o->n) != 0) {
 		fprintf(stderr, "nftload: N: want 1..%u, got `%s'\n", N_MAX,
 			argc < 2 ? "" : argv[1]);
 		return -1;
 	}
-	for (int i = 2; i < argc; i++) {
+	for (int i = o->count ? 3 : 2; i < argc; i++) {
 		if (strcmp(argv[i], "--prefixes") == 0)
 			o->prefixes = true;
 		else if (strcmp(argv[i], "--v6") == 0)
@@ -126,7 +133,27 @@ static int parse(int argc, char **argv, struct opts *o)
 		else
 			return -1;
 	}
+	if (o->count && (o->prefixes || o->v6 || o->keep))
+		return -1;
 	return 0;
+}
+
+static int count_only(const struct opts *o)
+{
+	px_nft_t *nft = NULL;
+	uint64_t n = 0, t0 = now_usec();
+	int rc = px_nft_open(&nft, o->table);
+
+	if (rc == 0)
+		rc = px_nft_count(nft, o->count, &n);
+	if (rc < 0)
+		fprintf(stderr, "nftload: counting %s in %s: %s\n", o->count,
+			o->table, px_strerror(rc));
+	else
+		printf("count=%llu\ncount_ms=%.1f\n", (unsigned long long)n,
+		       (double)(now_usec() - t0) / 1000);
+	px_nft_close(nft);
+	return rc < 0 ? 1 : 0;
 }
 
 /* Count the set and print it as key=value; 0 if it holds want. */
@@ -184,6 +211,8 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &o) < 0)
 		return usage();
 	px_log_init("nftload", 0);
+	if (o.count)
+		return count_only(&o);
 	px_policy_init(&base);
 	snprintf(kset, sizeof(kset), "%s%s", SET, kset_suffix(&o));
 

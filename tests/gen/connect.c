@@ -180,7 +180,7 @@ int gen_cmd_connect(const gen_opts_t *o)
 	}
 	if (r.nslots > o->count)
 		r.nslots = o->count;
-	if (gen_check_sources(o, SOCK_STREAM) < 0)
+	if (gen_check_sources(o) < 0)
 		return GEN_EXIT_USAGE;
 	gen_timers_init(&r.connecting);
 	gen_timers_init(&r.holding);

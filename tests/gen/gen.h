@@ -211,7 +211,7 @@ void gen_close_fin(int fd);
 
 /* Checks that every source can be bound here; prints an error naming the
  * address otherwise and returns -EADDRNOTAVAIL (or -errno). */
-int gen_check_sources(const gen_opts_t *o, int type);
+int gen_check_sources(const gen_opts_t *o);
 
 /* ---- http.c: the HTTP/1.1 response parser hold also uses.
  * Streaming, line by line: only the status line and the Content-Length,

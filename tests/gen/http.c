@@ -478,7 +478,7 @@ int gen_cmd_http(const gen_opts_t *o)
 			"(RLIMIT_NOFILE)", o->conns, o->fd_budget);
 		return GEN_EXIT_USAGE;
 	}
-	if (gen_check_sources(o, SOCK_STREAM) < 0)
+	if (gen_check_sources(o) < 0)
 		return GEN_EXIT_USAGE;
 	len = gen_http_request(o, o->path, r.req, sizeof(r.req));
 	if (len < 0) {
@@ -516,10 +516,11 @@ int gen_cmd_http(const gen_opts_t *o)
 		}
 		while ((t = gen_timers_first(&r.timers)) && t->due <= now)
 			on_timer(&r, (conn_t *)t);
-		while (next < o->requests && r.rlen > 0 &&
-		       gen_pace_due(start_us, next, o->rate) <= now) {
+		while (next < o->requests &&
+		       gen_pace_due(start_us, next, o->rate) <= now &&
+		       (c = dequeue(&r))) {
 			next++;
-			if (assign(&r, dequeue(&r), now) < 0)
+			if (assign(&r, c, now) < 0)
 				goto out;
 		}
 		if (next == o->requests && r.busy == 0)

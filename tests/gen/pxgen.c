@@ -1,9 +1,7 @@
 /* pxgen.c - the lab traffic generator: command table, option table,
  * parsing and usage.  One file per subcommand does the traffic
- * (connect.c, hold.c, http.c, udp.c, synflood.c).
- *
- * Build: cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
- *        -o build/pxgen tests/gen/\*.c */
+ * (connect.c, hold.c, http.c, udp.c, synflood.c); util.c has what they
+ * share.  Build and examples: tests/gen/README.md. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +25,7 @@ static const struct option {
 } options[GEN_NOPTS] = {
 #define O(f) offsetof(gen_opts_t, f)
 	[GEN_O_DST] = { "dst", "ADDR", K_ADDR, O(dst), 0, 0,
-		"destination (IPv4 or IPv6); nothing is sent elsewhere" },
+		"destination (IPv4 or IPv6); nothing is sent\nelsewhere" },
 	[GEN_O_PORT] = { "port", "N", K_ULONG, O(port), 1, 65535,
 		"destination port" },
 	[GEN_O_SRC] = { "src", "A[,B...]", K_ADDRS, O(src), 0, 0,
@@ -42,7 +40,9 @@ static const struct option {
 		"keep each connection (socket) open this long" },
 	[GEN_O_CONNECT_TIMEOUT_MS] = { "connect-timeout-ms", "MS", K_ULONG,
 		O(connect_timeout_ms), 1, 600000,
-		"a handshake not done by then is a timeout\n(default 1000)" },
+		"a handshake not done by then is a timeout\n"
+		"(default 1000; hold: 3000, so that a SYN lost\n"
+		"to a full accept queue is sent again at 1 s)" },
 	[GEN_O_REPLY_TIMEOUT_MS] = { "reply-timeout-ms", "MS", K_ULONG,
 		O(reply_timeout_ms), 1, 600000,
 		"wait this long for an answer (default 1000)" },
@@ -97,6 +97,7 @@ static const struct command {
 	uint64_t allowed;
 	uint64_t required;
 	unsigned long default_port;  /* 0: --port required */
+	unsigned long connect_timeout_ms;
 	const char *keys;
 } commands[] = {
 	{ "connect", gen_cmd_connect,
@@ -110,7 +111,7 @@ static const struct command {
 	  COMMON | B(GEN_O_SRC) | B(GEN_O_COUNT) | B(GEN_O_RATE) |
 	  B(GEN_O_HOLD_MS) | B(GEN_O_CONNECT_TIMEOUT_MS) | B(GEN_O_PARALLEL) |
 	  B(GEN_O_FIRST_FAILURE) | B(GEN_O_PER_SOURCE),
-	  B(GEN_O_DST) | B(GEN_O_PORT) | B(GEN_O_COUNT), 0,
+	  B(GEN_O_DST) | B(GEN_O_PORT) | B(GEN_O_COUNT), 0, 1000,
 	  "attempted established refused timeout error eaddrnotavail\n"
 	  "closed_early (peer closed or reset during --hold-ms)\n"
 	  "unfinished (still connecting at --timeout)\n"
@@ -129,7 +130,7 @@ static const struct command {
 	  B(GEN_O_CONNECT_TIMEOUT_MS) | B(GEN_O_REPLY_TIMEOUT_MS) |
 	  B(GEN_O_SECONDS) | B(GEN_O_CHECK_EVERY_MS) | B(GEN_O_CHECK) |
 	  B(GEN_O_UNTIL_FILE) | B(GEN_O_READY_FILE) | B(GEN_O_PER_SOURCE),
-	  B(GEN_O_DST) | B(GEN_O_PORT) | B(GEN_O_COUNT), 0,
+	  B(GEN_O_DST) | B(GEN_O_PORT) | B(GEN_O_COUNT), 0, 3000,
 	  "attempted established refused timeout error eaddrnotavail\n"
 	  "alive_at_end died (= died_reset + died_closed + died_silent)\n"
 	  "missed_checks conns_missed unfinished checks held_ms\n"
@@ -144,7 +145,7 @@ static const struct command {
 	  COMMON | B(GEN_O_SRC) | B(GEN_O_REQUESTS) | B(GEN_O_CONNS) |
 	  B(GEN_O_RATE) | B(GEN_O_PATH) | B(GEN_O_CONNECT_TIMEOUT_MS) |
 	  B(GEN_O_REPLY_TIMEOUT_MS) | B(GEN_O_PER_SOURCE),
-	  B(GEN_O_DST) | B(GEN_O_REQUESTS), 80,
+	  B(GEN_O_DST) | B(GEN_O_REQUESTS), 80, 1000,
 	  "requests ok (200) failed (= non200 + no answer) non200\n"
 	  "conns_opened conns_failed reconnects reset closed\n"
 	  "response_timeout unfinished errno.NAME" },
@@ -161,7 +162,7 @@ static const struct command {
 	  B(GEN_O_PROBE_AFTER_MS) | B(GEN_O_HOLD_MS) |
 	  B(GEN_O_REPLY_TIMEOUT_MS) | B(GEN_O_READY_FILE) |
 	  B(GEN_O_PER_SOURCE),
-	  B(GEN_O_DST) | B(GEN_O_SESSIONS), 7,
+	  B(GEN_O_DST) | B(GEN_O_SESSIONS), 7, 0,
 	  "sessions answered refused error unanswered_indices\n"
 	  "probe_answered probe_lost probe_lost_indices (with a probe)\n"
 	  "unfinished errno.NAME" },
@@ -172,7 +173,7 @@ static const struct command {
 	  "random source ports and sequence numbers, correct checksums, through\n"
 	  "a raw socket (needs CAP_NET_RAW).  IPv4 and IPv6.\n",
 	  COMMON | B(GEN_O_COUNT) | B(GEN_O_SPOOF) | B(GEN_O_RATE),
-	  B(GEN_O_DST) | B(GEN_O_PORT) | B(GEN_O_COUNT) | B(GEN_O_SPOOF), 0,
+	  B(GEN_O_DST) | B(GEN_O_PORT) | B(GEN_O_COUNT) | B(GEN_O_SPOOF), 0, 0,
 	  "sent errors errno.NAME" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -380,9 +381,15 @@ int main(int argc, char **argv)
 			argv[1]);
 		return GEN_EXIT_USAGE;
 	}
+	/* --help wins over everything else on the line */
+	for (int a = 2; a < argc; a++)
+		if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+			usage_cmd(stdout, c);
+			return GEN_EXIT_OK;
+		}
 	o.cmd = c->name;
 	o.timeout_s = 30;
-	o.connect_timeout_ms = 1000;
+	o.connect_timeout_ms = c->connect_timeout_ms;
 	o.reply_timeout_ms = 1000;
 	o.check_every_ms = 500;
 	o.conns = 1;

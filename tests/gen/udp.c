@@ -225,7 +225,7 @@ int gen_cmd_udp(const gen_opts_t *o)
 	run_t r;
 	int64_t start_us, deadline, now;
 	size_t i;
-	int rc = GEN_EXIT_FAIL, end = 0, probe = o->probe_after_ms > 0;
+	int rc = GEN_EXIT_FAIL, end = 0, err, probe = o->probe_after_ms > 0;
 	unsigned char *lost = NULL;
 	char ready[256];
 
@@ -237,7 +237,7 @@ int gen_cmd_udp(const gen_opts_t *o)
 			"available (RLIMIT_NOFILE)", o->sessions, o->fd_budget);
 		return GEN_EXIT_USAGE;
 	}
-	if (gen_check_sources(o, SOCK_DGRAM) < 0)
+	if (gen_check_sources(o) < 0)
 		return GEN_EXIT_USAGE;
 	gen_timers_init(&r.timers);
 	r.s = calloc(o->sessions, sizeof(*r.s));
@@ -281,9 +281,10 @@ int gen_cmd_udp(const gen_opts_t *o)
 	if (end == 0 && o->ready_file) {
 		snprintf(ready, sizeof(ready), "sessions=%zu\nanswered=%lu\n",
 			 r.n, gen_count_total(&r.counts, C_ANSWERED));
-		if (gen_write_file(o->ready_file, ready) < 0)
+		err = gen_write_file(o->ready_file, ready);
+		if (err < 0)
 			gen_err(o, "--ready-file %s: %s", o->ready_file,
-				strerror(errno));
+				strerror(-err));
 	}
 	if (end == 0 && o->hold_ms) {
 		now = gen_now_us();

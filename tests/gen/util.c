@@ -482,20 +482,24 @@ void gen_close_fin(int fd)
 	close(fd);
 }
 
-int gen_check_sources(const gen_opts_t *o, int type)
+int gen_check_sources(const gen_opts_t *o)
 {
 	size_t i;
-	int fd, rc;
+	int fd, rc, one = 1;
 
 	for (i = 0; i < o->src.n; i++) {
 		const gen_addr_t *a = &o->src.a[i];
 
-		fd = socket(a->family, type | SOCK_CLOEXEC, 0);
+		fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			rc = -errno;
 			gen_err(o, "socket: %s", strerror(-rc));
 			return rc;
 		}
+		/* the address alone: with every port in use (TIME_WAIT after a
+		 * big run) the address is still fine, attempts report it */
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+				 sizeof(one));
 		if (bind(fd, &a->u.sa, a->len) < 0) {
 			rc = -errno;
 			close(fd);
