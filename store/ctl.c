@@ -420,6 +420,61 @@ static void publish(px_store_t *st, publish_t *pub)
 	diff_free(&pub->d);
 }
 
+/* Quota activity of the members for a status reply: one allocation
+ * the caller frees it with quota_reply_free(). */
+typedef struct {
+	Phalanx__QuotaCount *qv, **qp;
+	ProtobufCBinaryData *bins;
+	uint8_t *buf;
+} quota_reply_t;
+
+static void quota_reply(const px_store_t *st, Phalanx__MemberStatus **ms,
+			quota_reply_t *q)
+{
+	size_t n = st->nmembers * PX_LIM_COUNT, i, k = 0, b = 0;
+	uint8_t *p;
+
+	q->qv = xcalloc(n, sizeof(*q->qv));
+	q->qp = xcalloc(n, sizeof(*q->qp));
+	q->bins = xcalloc(n * PX_QUOTA_SOURCES, sizeof(*q->bins));
+	q->buf = p = xmalloc(n * PX_QUOTA_SOURCES * PX_ENTRY_WIRE_MAX + 1);
+	for (i = 0; i < st->nmembers; i++) {
+		const px_member_t *m = &st->members[i];
+		int id;
+
+		ms[i]->quotas = &q->qp[k];
+		for (id = 0; id < PX_LIM_COUNT; id++) {
+			const px_member_quota_t *mq = &m->quotas[id];
+			Phalanx__QuotaCount *c = &q->qv[k];
+			size_t j;
+
+			if (!mq->blocked && !mq->would_block)
+				continue;
+			phalanx__quota_count__init(c);
+			c->quota = (char *)px_limit_defs[id].name;
+			c->blocked = mq->blocked;
+			c->would_block = mq->would_block;
+			c->sources = &q->bins[b];
+			for (j = 0; j < mq->nsources; j++) {
+				q->bins[b].data = p;
+				q->bins[b].len = px_entry_encode(&mq->sources[j], p);
+				p += q->bins[b++].len;
+			}
+			c->n_sources = mq->nsources;
+			q->qp[k++] = c;
+			ms[i]->n_quotas++;
+		}
+	}
+}
+
+static void quota_reply_free(quota_reply_t *q)
+{
+	free(q->qv);
+	free(q->qp);
+	free(q->bins);
+	free(q->buf);
+}
+
 static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
 			 Phalanx__MemberStatus **ms, Phalanx__SetInfo **si)
 {
@@ -462,11 +517,13 @@ void px_store_ctl(px_store_t *st)
 	result_t r = { 0, "", 0 };
 	publish_t pub;
 	px_lists_t lists;
+	quota_reply_t quotas;
 	px_rid_t rid;
 	size_t i, ntiers = 0;
 	int rc;
 
 	memset(&pub, 0, sizeof(pub));
+	memset(&quotas, 0, sizeof(quotas));
 	memset(&lists, 0, sizeof(lists));
 	rc = px_wire_recv(st->ctl, ZMQ_DONTWAIT, &rid, &env);
 	if (rc == -EAGAIN)
@@ -490,6 +547,7 @@ void px_store_ctl(px_store_t *st)
 	switch (env->ctl_request->op) {
 	case PHALANX__CTL_REQUEST__OP__STATUS:
 		status_reply(st, &rep, ms, si);
+		quota_reply(st, ms, &quotas);
 		break;
 	case PHALANX__CTL_REQUEST__OP__SET_LIST: {
 		const char *name = env->ctl_request->set;
@@ -579,6 +637,7 @@ reply:
 	}
 	publish(st, &pub);
 	px_lists_free(&lists);
+	quota_reply_free(&quotas);
 	px_limitops_free(tiers, ntiers);
 	free(ltiers);
 	free(li);

@@ -15,8 +15,18 @@
 
 #define PX_MEMBER_ID_MAX 63
 
+#define PX_QUOTA_SOURCES 16
+
+/* What one quota did on a member, as its last heartbeat said. */
+typedef struct {
+	uint64_t blocked, would_block;
+	px_entry_t sources[PX_QUOTA_SOURCES];
+	size_t nsources;
+} px_member_quota_t;
+
 typedef struct {
 	char id[PX_MEMBER_ID_MAX + 1];
+	px_member_quota_t quotas[PX_LIM_COUNT];
 	uint64_t applied;
 	uint64_t last_hb_ms;
 	int health;

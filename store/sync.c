@@ -68,6 +68,30 @@ void px_store_members_load(px_store_t *st)
 		       "heartbeats", st->nmembers);
 }
 
+/* Hostile input: unknown quota names and undecodable sources are
+ * skipped, counts are taken as they come. */
+static void quotas_in(px_member_t *m, const Phalanx__Heartbeat *hb)
+{
+	size_t i, j;
+
+	memset(m->quotas, 0, sizeof(m->quotas));
+	for (i = 0; i < hb->n_quotas; i++) {
+		const Phalanx__QuotaCount *q = hb->quotas[i];
+		int id = px_limit_find(q->quota);
+		px_member_quota_t *mq;
+
+		if (id < 0)
+			continue;
+		mq = &m->quotas[id];
+		mq->blocked = q->blocked;
+		mq->would_block = q->would_block;
+		for (j = 0; j < q->n_sources && mq->nsources < PX_QUOTA_SOURCES; j++)
+			if (px_entry_decode(q->sources[j].data, q->sources[j].len,
+					    &mq->sources[mq->nsources]) == 0)
+				mq->nsources++;
+	}
+}
+
 static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 {
 	uint64_t now = px_now_ms();
@@ -96,6 +120,7 @@ static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 		       "member %s: health %s%s%s", m->id,
 		       hb->health == 0 ? "ok" : hb->health == 1 ? "degraded" : "failed",
 		       hb->detail[0] ? ": " : "", hb->detail);
+	quotas_in(m, hb);
 	m->applied = hb->applied_version;
 	m->last_hb_ms = now;
 	m->health = hb->health;
