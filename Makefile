@@ -75,6 +75,12 @@ $(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(BUILD)/node/nft.o $(LIB_OBJ
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
 
+# The lab's traffic generator: libc only.
+$(BUILD)/pxgen: $(wildcard tests/gen/*.c) $(wildcard tests/gen/*.h)
+	@mkdir -p $(BUILD)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $(filter %.c,$^)
+
 # Install build and test dependencies from Debian (root).
 deps:
 	@if [ -n "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(DEB_PKGS) 2>/dev/null | grep -v '^ii' ; \
@@ -85,7 +91,7 @@ deps:
 	fi
 
 check: deps
-	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/nftcount
+	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen
 	tests/run
 
 lab: deps all

@@ -11,7 +11,6 @@
  * lines; exit status 0 if every count matched, 1 if not, 2 on usage
  * errors.  Run it in a network namespace: it replaces the table it is
  * given (default "phalanx"). */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +19,10 @@
 #include "../../node/nft.h"
 #include "px.h"
 
-/* Largest N: hosts come from 10.0.0.0/8 (2^24), IPv4 prefixes are /24s
- * 512 addresses apart from 16.0.0.0 ((2^32 - 2^28) / 512 > 2^23). */
-#define N_MAX (1u << 23)
+/* Largest N, with room for the one extra entry: hosts come from
+ * 10.0.0.0/8 (2^24 of them), IPv4 prefixes are /24s 512 addresses apart
+ * from 16.0.0.0 ((2^32 - 2^28) / 512, about 7.8M, fit). */
+#define N_MAX (1u << 22)
 
 #define SET "flood-exceptions"
 

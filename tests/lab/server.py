@@ -298,11 +298,13 @@ async def main(args):
         if args.http:
             sock = make_tcp_socket(host, args.http, args.backlog)
             servers.append(await asyncio.start_server(
-                lambda r, w: http_conn(r, w, args.http_idle), sock=sock, limit=MAX_HEADER))
+                lambda r, w: http_conn(r, w, args.http_idle), sock=sock, limit=MAX_HEADER,
+                backlog=args.backlog))
         if args.https:
             sock = make_tcp_socket(host, args.https, args.backlog)
             servers.append(await asyncio.start_server(
-                lambda r, w: tcp_conn(r, w, args.hold_idle), sock=sock))
+                lambda r, w: tcp_conn(r, w, args.hold_idle), sock=sock,
+                backlog=args.backlog))
         if args.udp:
             sock = make_udp_socket(host, args.udp)
             t, _ = await loop.create_datagram_endpoint(UdpEcho, sock=sock)

@@ -1,0 +1,76 @@
+/* ct.h - the conntrack watcher: all conntrack I/O of a member (libmnl
+ * sockets, libnetfilter_conntrack messages, libuv owns the fds).
+ *
+ * It follows the kernel's conntrack events (NEW, UPDATE, DESTROY; TCP and
+ * UDP, IPv4 and IPv6) and enforces the two quotas the kernel cannot hold
+ * (quota.h): more than tcp-half-open half-open connections from a source
+ * put the source in the block set "halfopen_block4" / "halfopen_block6" of
+ * the member's table with a 10 s timeout, renewed every 3 s while it stays
+ * over and deleted when it is back at or under the limit; more than
+ * udp-concurrent UDP sessions from a source end its oldest sessions
+ * (conntrack entries destroyed) until it is at the limit.
+ *
+ * The block sets are nft.c's: this file only adds and deletes elements
+ * with px_nft_elem().  Assumptions about them (docs/nft-layout.md):
+ *   - halfopen_block4 is keyed by the IPv4 source address;
+ *   - halfopen_block6 is keyed by the IPv6 source address masked to the
+ *     policy's ipv6-source-prefix bits (default 64): the rule must match
+ *     `ip6 saddr and <that mask> @halfopen_block6`;
+ *   - both have `flags timeout`, and px_nft_elem(add) on an element that
+ *     is already there renews its timeout (kernel 6.18 does when the
+ *     element carries NFTA_SET_ELEM_EXPIRATION as well as the timeout).
+ *
+ * Losing events (ENOBUFS) only delays decisions: the receive buffer grows
+ * (8 MB, doubling up to 64 MB), and the tables are rebuilt from a full
+ * conntrack dump (a bounded synchronous read, at most one every 5 s).
+ * The watcher runs in the member's network namespace and needs
+ * CAP_NET_ADMIN. */
+#ifndef PX_CT_H
+#define PX_CT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "addr.h"
+#include "nft.h"
+#include "policy.h"
+#include "quota.h"
+
+typedef struct px_watcher px_watcher_t;
+
+typedef struct {
+	px_quota_stats_t quota;  /* per quota: blocked, would_block, active,
+				  * recent sources; sources and sessions
+				  * tracked, what the caps turned away */
+	uint64_t events;         /* conntrack events received */
+	uint64_t events_lost;    /* times the kernel dropped events (ENOBUFS) */
+	uint64_t resyncs;        /* full dumps taken (the first included) */
+	uint64_t last_resync_ms; /* how long the last dump took */
+	uint64_t nft_errors;     /* block set changes the kernel refused */
+	uint64_t destroy_errors; /* session ends the kernel refused (other
+				  * than "already gone") */
+	uint32_t rcvbuf;         /* event socket receive buffer, bytes */
+} px_watcher_stats_t;
+
+/* Subscribe to conntrack events, take the first dump and start watching
+ * on loop.  nft: the member's table handle (the caller keeps it open
+ * until px_watcher_stop).  mgmt: management prefixes, never limited
+ * (copied; NULL for none).  policy: copied (see px_watcher_policy).
+ * Returns NULL after logging why (no CAP_NET_ADMIN, no conntrack). */
+px_watcher_t *px_watcher_start(uv_loop_t *loop, px_nft_t *nft,
+			       const px_entries_t *mgmt,
+			       const px_policy_t *policy);
+
+/* A new policy was applied: limits, modes, tiers and exception sets are
+ * copied from it (the caller may free it afterwards); every source is
+ * decided again at once. */
+void px_watcher_policy(px_watcher_t *w, const px_policy_t *policy);
+
+void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out);
+
+/* Delete the block elements it added, close its sockets and free it once
+ * libuv has closed its handles (run the loop once more, e.g.
+ * uv_run(loop, UV_RUN_NOWAIT)).  NULL is a no-op. */
+void px_watcher_stop(px_watcher_t *w);
+
+#endif
