@@ -566,7 +566,7 @@ static void schedule_resync(px_watcher_t *w, const char *why,
 	if (w->last_resync_at && now < w->last_resync_at + RESYNC_GAP_MS)
 		wait = w->last_resync_at + RESYNC_GAP_MS - now;
 	if (wait) {
-		px_log(PX_LOG_WARN, "%s: resyncing from a dump in %.1f s", detail,
+		px_log(PX_LOG_WARN, "%s, resyncing from a dump in %.1f s", detail,
 		       wait / 1000.0);
 		w->resync_pending = true;
 		uv_timer_start(&w->resync_timer, on_resync_timer, wait, 0);

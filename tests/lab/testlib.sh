@@ -23,11 +23,10 @@ wait_until() {
 	done
 }
 
-# has_elem NS SET ADDR: the element is in the member's kernel set (one
-# lookup, no dump of a large set).
-has_elem() {
-	lab exec "$1" nft get element inet phalanx "$2" "{ $3 }" >/dev/null 2>&1
-}
+# has_elem NS SET ADDR: the element is in the member's kernel set: one
+# netlink lookup (`nft get element' takes 10 s on a 1M-entry set and was
+# seen answering "absent" for elements that are there).
+has_elem() { in_set "$@"; }
 
 # every_member CMD ARGS...: CMD fwK ARGS for each member.
 every_member() {
@@ -62,3 +61,17 @@ lab_setup() {
 
 # Show a daemon's log tail under a failure.
 show_log() { tail -"${2:-15}" "$PHALANX_LAB_STATE/$1.log" | sed 's/^/    /'; }
+
+# gen NS ARGS...: run the traffic generator in namespace NS; key=value out.
+gen() { local ns=$1; shift; lab exec "$ns" "$REPO/build/pxgen" "$@" 2>&1; }
+# kv KEY <<<"$out": the value of KEY in pxgen output.
+kv() { sed -n "s/^$1=//p" | head -1; }
+
+# in_set NS KSET ADDR: one kernel lookup (nft get element is slow and
+# unreliable on 1M-entry sets).
+in_set() {
+	lab exec "$1" "$REPO/build/nftcount" phalanx "$2" --has "$3" 2>/dev/null | grep -q " yes$"
+}
+
+# client_ip K I: the I-th (0-based) source address of clientK.
+client_ip() { echo "198.51.100.$(( ($1 - 1) * 32 + 2 + $2 ))"; }
