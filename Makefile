@@ -14,7 +14,7 @@ PKGS := libzmq lmdb libprotobuf-c libnftnl libmnl libuv \
 DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
 	libprotobuf-c-dev protobuf-c-compiler libnftnl-dev libmnl-dev \
 	libuv1-dev libnetfilter-conntrack-dev libnetfilter-log-dev \
-	nftables conntrack iproute2 python3 procps curl
+	nftables conntrack iproute2 python3 procps curl clang libclang-rt-14-dev
 
 ifeq ($(V),1)
 Q :=
@@ -84,6 +84,22 @@ $(BUILD)/pxgen: $(wildcard tests/gen/*.c) $(wildcard tests/gen/*.h)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $(filter %.c,$^)
 
+# Fuzz harnesses (libFuzzer, clang): `make fuzz` builds them, then e.g.
+# build/fuzz/fuzz_envelope -max_total_time=60.  `make check` replays the
+# seed corpus through them.
+FUZZ := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*.c))
+FUZZ_CC ?= clang
+FUZZ_LIB := $(LIB_SRC) $(PROTO_C)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(BUILD)/phalanx.pb-c.h
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Ilib -I$(BUILD) \
+		-fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) \
+		$(call pc,libzmq libprotobuf-c)
+
+fuzz: $(FUZZ)
+
 # Install build and test dependencies from Debian (root).
 deps:
 	@if [ -n "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(DEB_PKGS) 2>/dev/null | grep -v '^ii' ; \
@@ -94,7 +110,7 @@ deps:
 	fi
 
 check: deps
-	$(MAKE) all $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen
+	$(MAKE) all fuzz $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen
 	tests/run
 
 lab: deps all
@@ -111,6 +127,6 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check lab bench install clean
+.PHONY: all deps check lab bench fuzz install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

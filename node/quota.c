@@ -436,7 +436,7 @@ static struct conn *conn_find(const px_quota_t *q, const px_ct_tuple_t *t)
 	return NULL;
 }
 
-static void conn_add(px_quota_t *q, const px_ct_t *ct, int kind)
+static struct conn *conn_add(px_quota_t *q, const px_ct_t *ct, int kind)
 {
 	struct source *s;
 	struct conn *c;
@@ -444,15 +444,15 @@ static void conn_add(px_quota_t *q, const px_ct_t *ct, int kind)
 	size_t b;
 
 	if (px_quota_exempt(q, ct->t.family, ct->t.src))
-		return;
+		return NULL;
 	if (q->nconns >= q->c.max_conns) {
 		q->st.conns_dropped++;
-		return;
+		return NULL;
 	}
 	px_quota_source_of(ct->t.family, ct->t.src, q->v6_plen, &key);
 	s = source_get(q, &key);
 	if (!s)
-		return;
+		return NULL;
 	c = xcalloc(1, sizeof(*c));
 	c->t = ct->t;
 	c->born = ct->born;
@@ -471,6 +471,7 @@ static void conn_add(px_quota_t *q, const px_ct_t *ct, int kind)
 	s->n[kind]++;
 	touch(q, s);
 	mark_dirty(q, s);
+	return c;
 }
 
 static void conn_del(px_quota_t *q, struct conn *c)
@@ -737,6 +738,7 @@ void px_quota_set_local(px_quota_t *q, const px_entries_t *local)
 struct order {
 	uint64_t born;
 	size_t i;
+	bool ghost;
 };
 
 static int order_cmp(const void *a, const void *b)
@@ -771,8 +773,8 @@ static void drop_all_conns(px_quota_t *q)
 
 void px_quota_resync(px_quota_t *q, px_ct_t *v, size_t n, uint64_t now_ms)
 {
-	struct order *o = xmalloc(n * sizeof(*o));
-	struct source *s;
+	struct order *o = xmalloc((n ? n : 1) * sizeof(*o));
+	bool observe = observing(q, PX_Q_UDP);
 	size_t i;
 
 	(void)now_ms;
@@ -781,31 +783,28 @@ void px_quota_resync(px_quota_t *q, px_ct_t *v, size_t n, uint64_t now_ms)
 
 		o[i].born = c ? c->born : v[i].born;
 		o[i].i = i;
+		o[i].ghost = c && !c->src;
 	}
 	qsort(o, n, sizeof(*o), order_cmp);
 	drop_all_conns(q);
 	for (i = 0; i < n; i++) {
 		px_ct_t *ct = &v[o[i].i];
+		struct conn *c = NULL;
 
 		ct->born = o[i].born;
-		if ((ct->t.family != 4 && ct->t.family != 6))
+		if (ct->t.family != 4 && ct->t.family != 6)
 			continue;
 		if (ct->t.proto == 6 && half_open(ct->tcp_state))
-			conn_add(q, ct, PX_Q_HALF_OPEN);
+			c = conn_add(q, ct, PX_Q_HALF_OPEN);
 		else if (ct->t.proto == 17)
-			conn_add(q, ct, PX_Q_UDP);
+			c = conn_add(q, ct, PX_Q_UDP);
+		/* Observe mode counted these already: ghosts again, not
+		 * counted twice.  In enforce mode they are ended for real. */
+		if (c && o[i].ghost && observe)
+			conn_unlist(c);
 	}
 	free(o);
 	mark_all_dirty(q);
-	if (!observing(q, PX_Q_UDP))
-		return;
-	/* Observe mode already counted the sessions it would have ended:
-	 * they become ghosts again without being counted twice. */
-	for (s = q->lru_head; s; s = s->lru_next) {
-		source_limits(q, s);
-		while (s->n[PX_Q_UDP] > s->limit[PX_Q_UDP])
-			conn_unlist(s->head[PX_Q_UDP]);
-	}
 }
 
 /* ---- life cycle, stats ---- */

@@ -597,3 +597,54 @@ TEST(quota_held_back_block_is_reported)
 	px_quota_actions_free(&a);
 	px_quota_free(q);
 }
+
+TEST(quota_observe_resync_counts_once)
+{
+	px_quota_t *q = quota(0, 2, PX_MODE_OBSERVE);
+	px_quota_actions_t a;
+	px_quota_stats_t st;
+	px_ct_t dump[5];
+	px_policy_t p;
+	int i;
+
+	px_quota_actions_init(&a);
+	/* The first dump: 4 sessions, 2 over the limit, counted. */
+	for (i = 0; i < 4; i++)
+		dump[i] = conn("198.51.100.7", 17, (uint16_t)(i + 1),
+			       (uint32_t)(i + 1));
+	px_quota_resync(q, dump, 4, 0);
+	px_quota_decide(q, 0, &a);
+	CHECK_INT(a.n, 1);
+	CHECK_INT(a.v[0].n, 2);
+	px_quota_stats(q, &st);
+	CHECK_INT(st.q[PX_Q_UDP].would_block, 2);
+	/* Again with one new session: only that one is new over the limit. */
+	for (i = 0; i < 5; i++)
+		dump[i] = conn("198.51.100.7", 17, (uint16_t)(i + 1),
+			       (uint32_t)(i + 1));
+	px_quota_actions_clear(&a);
+	px_quota_resync(q, dump, 5, 0);
+	px_quota_decide(q, 0, &a);
+	CHECK_INT(a.n, 1);
+	CHECK_INT(a.v[0].n, 1);
+	px_quota_stats(q, &st);
+	CHECK_INT(st.q[PX_Q_UDP].would_block, 3);
+	/* To enforce: the sessions observe mode only counted are ended. */
+	px_policy_init(&p);
+	p.limits.value[PX_LIM_UDP_CONCURRENT] = 2;
+	CHECK(px_quota_set_policy(q, &p));
+	px_policy_free(&p);
+	for (i = 0; i < 5; i++)
+		dump[i] = conn("198.51.100.7", 17, (uint16_t)(i + 1),
+			       (uint32_t)(i + 1));
+	px_quota_actions_clear(&a);
+	px_quota_resync(q, dump, 5, 0);
+	px_quota_decide(q, 0, &a);
+	CHECK_INT(a.n, 1);
+	CHECK(a.v[0].apply);
+	CHECK_INT(a.v[0].n, 3);
+	CHECK_INT(a.sessions[a.v[0].first].sport, 1);
+	CHECK_INT(a.sessions[a.v[0].first + 2].sport, 3);
+	px_quota_actions_free(&a);
+	px_quota_free(q);
+}
