@@ -14,7 +14,8 @@ PKGS := libzmq lmdb libprotobuf-c libnftnl libmnl libuv \
 DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
 	libprotobuf-c-dev protobuf-c-compiler libnftnl-dev libmnl-dev \
 	libuv1-dev libnetfilter-conntrack-dev libnetfilter-log-dev \
-	nftables conntrack iproute2 python3 procps curl clang libclang-rt-14-dev
+	nftables conntrack iproute2 python3 procps curl clang libclang-rt-14-dev \
+	libmicrohttpd-dev
 
 ifeq ($(V),1)
 Q :=
@@ -51,9 +52,9 @@ $(BUILD)/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) -std=c11 -I$(BUILD) -c $< -o $@
 
-$(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+$(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/node/alert.o $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
 
 $(BUILD)/phalanx-node: $(NODE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
@@ -64,7 +65,7 @@ $(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
 # Unit tests link the pure logic of the member (no I/O files).
-UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c))
+UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/alert.c node/outbox.c))
 
 $(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(UNIT_NODE) $(LIB_OBJ)
 	@echo "  LD      $@"

@@ -28,6 +28,15 @@ enum {
 	PX_OPT_BEFORE = 1 << 9,     /* --before RULE */
 	PX_OPT_LIMIT = 1 << 10,     /* --limit N */
 	PX_OPT_EXEMPT_SET = 1 << 11, /* --exempt-set SET */
+	/* alerts (cmd_alerts.c) */
+	PX_OPT_MEMBER = 1 << 12,    /* --member M */
+	PX_OPT_TYPE = 1 << 13,      /* --type T */
+	PX_OPT_ACTIVE = 1 << 14,    /* --active */
+	PX_OPT_SINCE = 1 << 15,     /* --since TIME */
+	PX_OPT_ALL = 1 << 16,       /* --all */
+	PX_OPT_COUNT = 1 << 17,     /* --count N */
+	PX_OPT_ENABLE = 1 << 18,    /* --enable, --disable */
+	PX_OPT_RESET = 1 << 19,     /* --reset auto|manual */
 };
 
 #define PX_CTL_TIMEOUT_S 10 /* default --timeout */
@@ -47,6 +56,10 @@ typedef struct {
 	/* rules add, services add: each NULL when not given. */
 	const char *action, *proto, *src_set, *dst, *port, *rate, *before;
 	const char *limit, *exempt_set;
+	/* alerts: each NULL / false when not given. */
+	const char *member, *type, *since, *count, *reset;
+	bool active, all, enable, disable;
+	bool timeout_given;   /* --timeout was given (alerts watch: total) */
 
 	/* Connection, opened by the first request (client.c). */
 	char base[PX_CTL_ENDPOINT_MAX];  /* store base, as shown to people */
@@ -84,6 +97,10 @@ int px_cmd_rules_del(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_services_list(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_services_add(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_services_del(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_alerts_list(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_alerts_watch(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_alerts_reset(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_alerts_define(px_ctl_t *ctl, int argc, char **argv);
 
 /* Quota activity the members report (MemberStatus.quotas), shown by
  * status and limits show (activity.c).  Which counts to show: */

@@ -124,12 +124,51 @@ static const px_ctl_cmd_t commands[] = {
 	  "remove a published service",
 	  "Removes service NAME and its connection limit.\n\n" WRITE_DETAILS,
 	  px_cmd_services_del, PX_OPT_WAIT, 0, 1, 1 },
+	{ "alerts list", "",
+	  "the alerts of the whole array",
+	  "Lists the alerts the store keeps (the newest 100,000), oldest first:\n"
+	  "store sequence number (#N), time, member, type, state, source,\n"
+	  "count and limit, whether it is active, its id and text.  An alert\n"
+	  "is active from `exceeded' until `recovered' (auto reset) or until\n"
+	  "`alerts reset' (manual reset).  \"(N suppressed before)\" counts the\n"
+	  "alerts the member's global cap dropped just before this one.\n",
+	  px_cmd_alerts_list, PX_OPT_ACTIVE | PX_OPT_SINCE | PX_OPT_MEMBER |
+	  PX_OPT_TYPE, 0, 0, 0 },
+	{ "alerts watch", "",
+	  "new alerts of the whole array, live",
+	  "Prints the alerts of every member as the store receives them, until\n"
+	  "interrupted, --count N alerts, or --timeout SECONDS (here the whole\n"
+	  "watch; without it the watch runs until interrupted).  Polls the\n"
+	  "store every 200 ms and rides out a store restart.  With --json, one\n"
+	  "JSON object a line.\n",
+	  px_cmd_alerts_watch, PX_OPT_MEMBER | PX_OPT_TYPE | PX_OPT_COUNT, 0,
+	  0, 0 },
+	{ "alerts reset", "[ID]",
+	  "end an active alert (manual reset)",
+	  "Ends the active alert ID (its id, e.g. fw1:3:17, or its store\n"
+	  "number N, shown as #N by `alerts list'), or every active alert\n"
+	  "with --all.\n"
+	  "A manual-reset alert stays active until this; the next excess of\n"
+	  "its source raises it again.  The reset is recorded in the history.\n",
+	  px_cmd_alerts_reset, PX_OPT_ALL, 0, 0, 1 },
+	{ "alerts define", "[TYPE]",
+	  "enable, disable, auto or manual reset",
+	  "Without TYPE: every alert type, whether it is enabled and its reset\n"
+	  "mode.  With TYPE: --enable or --disable it, --reset auto|manual.\n"
+	  "Definitions hold for the whole array: members stop raising a\n"
+	  "disabled type within a second, and the store drops any that still\n"
+	  "arrive.  Auto reset: an alert ends when its source stops exceeding.\n"
+	  "Manual reset: it stays active, and is not raised again, until\n"
+	  "`alerts reset'.\n",
+	  px_cmd_alerts_define, PX_OPT_ENABLE | PX_OPT_RESET, 0, 0, 1 },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_MODE, OPT_SET, OPT_ACTION, OPT_PROTO, OPT_SRC_SET, OPT_DST,
-       OPT_PORT, OPT_RATE, OPT_BEFORE, OPT_LIMIT, OPT_EXEMPT_SET, NOPTS };
+       OPT_PORT, OPT_RATE, OPT_BEFORE, OPT_LIMIT, OPT_EXEMPT_SET,
+       OPT_MEMBER, OPT_TYPE, OPT_ACTIVE, OPT_SINCE, OPT_ALL, OPT_COUNT,
+       OPT_ENABLE, OPT_DISABLE, OPT_RESET, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 static const struct {
@@ -190,6 +229,29 @@ static const struct {
 		PX_OPT_EXEMPT_SET,
 		"the limit does not count sources in this\n"
 		"exception set" },
+	[OPT_MEMBER] = { "member", ARG_REQUIRED, "M", PX_OPT_MEMBER,
+		"only alerts of member M" },
+	[OPT_TYPE] = { "type", ARG_REQUIRED, "T", PX_OPT_TYPE,
+		"only alerts of type T (a quota name,\n"
+		"events-lost, store-lost ...)" },
+	[OPT_ACTIVE] = { "active", ARG_NONE, NULL, PX_OPT_ACTIVE,
+		"only active alerts" },
+	[OPT_SINCE] = { "since", ARG_REQUIRED, "TIME", PX_OPT_SINCE,
+		"only alerts raised since TIME: 30s, 10m,\n"
+		"2h, 1d ago, YYYY-MM-DD[THH:MM[:SS]] local\n"
+		"time, or @EPOCH_SECONDS" },
+	[OPT_ALL] = { "all", ARG_NONE, NULL, PX_OPT_ALL,
+		"every active alert" },
+	[OPT_COUNT] = { "count", ARG_REQUIRED, "N", PX_OPT_COUNT,
+		"stop after N alerts" },
+	[OPT_ENABLE] = { "enable", ARG_NONE, NULL, PX_OPT_ENABLE,
+		"raise alerts of the type" },
+	[OPT_DISABLE] = { "disable", ARG_NONE, NULL, PX_OPT_ENABLE,
+		"raise no alerts of the type" },
+	[OPT_RESET] = { "reset", ARG_REQUIRED, "auto|manual", PX_OPT_RESET,
+		"auto: an alert ends when the excess does;\n"
+		"manual: it stays active until `alerts\n"
+		"reset'" },
 };
 
 /* The parsed command line. */
@@ -556,6 +618,7 @@ int main(int argc, char **argv)
 	ctl.config = cl.val[OPT_CONFIG];
 	ctl.json = cl.seen[OPT_JSON];
 	ctl.timeout_ms = PX_CTL_TIMEOUT_S * 1000;
+	ctl.timeout_given = cl.seen[OPT_TIMEOUT];
 	if (cl.seen[OPT_TIMEOUT] &&
 	    (rc = parse_seconds(&ctl, "timeout", cl.val[OPT_TIMEOUT], 1,
 				&ctl.timeout_ms)) != 0)
@@ -577,6 +640,15 @@ int main(int argc, char **argv)
 	ctl.before = cl.val[OPT_BEFORE];
 	ctl.limit = cl.val[OPT_LIMIT];
 	ctl.exempt_set = cl.val[OPT_EXEMPT_SET];
+	ctl.member = cl.val[OPT_MEMBER];
+	ctl.type = cl.val[OPT_TYPE];
+	ctl.since = cl.val[OPT_SINCE];
+	ctl.count = cl.val[OPT_COUNT];
+	ctl.reset = cl.val[OPT_RESET];
+	ctl.active = cl.seen[OPT_ACTIVE];
+	ctl.all = cl.seen[OPT_ALL];
+	ctl.enable = cl.seen[OPT_ENABLE];
+	ctl.disable = cl.seen[OPT_DISABLE];
 
 	rc = cmd->fn(&ctl, nargs, cl.pos + used);
 	px_ctl_progress_end();

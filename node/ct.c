@@ -87,6 +87,8 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static long read_sysctl(const char *name);
+
 static const char *kset_of(int family)
 {
 	return family == 4 ? "halfopen_block4" : "halfopen_block6";
@@ -173,7 +175,7 @@ static int on_event_msg(const struct nlmsghdr *nlh, void *data)
 	w->st.events++;
 	nc = nfct_or_die();
 	if (nfct_nlmsg_parse(nlh, nc) == 0 && ct_from_nfct(nc, &ct) == 0)
-		px_quota_event(w->q, type, &ct, px_mono_ms());
+		px_quota_event(w->q, type, &ct);
 	nfct_destroy(nc);
 	return MNL_CB_OK;
 }
@@ -257,7 +259,7 @@ static int poll_error(uv_poll_t *h, uv_poll_cb cb)
 static void on_del_answer(uv_poll_t *h, int status, int events)
 {
 	px_watcher_t *w = h->data;
-	uint8_t buf[8192];
+	uint32_t buf[2048]; /* aligned for struct nlmsghdr */
 
 	(void)events;
 	if (status < 0)
@@ -403,6 +405,7 @@ static void act(px_watcher_t *w)
 struct dump_ctx {
 	px_ct_t *v;
 	size_t n, cap, max, skipped;
+	bool stamps; /* net.netfilter.nf_conntrack_timestamp is on */
 };
 
 static int on_dump_msg(const struct nlmsghdr *nlh, void *data)
@@ -415,6 +418,10 @@ static int on_dump_msg(const struct nlmsghdr *nlh, void *data)
 	    (ct.t.proto == IPPROTO_UDP || ct.tcp_state == PX_TCP_SYN_SENT ||
 	     ct.tcp_state == PX_TCP_SYN_RECV ||
 	     ct.tcp_state == PX_TCP_SYN_SENT2)) {
+		/* With timestamps on, an entry without one predates the
+		 * setting: older than any with one. */
+		if (d->stamps && !nfct_attr_is_set(nc, ATTR_TIMESTAMP_START))
+			ct.born = 0;
 		if (d->n == d->max) {
 			d->skipped++;
 		} else {
@@ -513,7 +520,7 @@ static void discard_events(px_watcher_t *w)
 
 static int resync(px_watcher_t *w, const char *why)
 {
-	struct dump_ctx d = { NULL, 0, 0, 0, 0 };
+	struct dump_ctx d = { NULL, 0, 0, 0, 0, false };
 	uint64_t t0 = px_mono_ms();
 	px_quota_stats_t qs;
 	int rc;
@@ -522,6 +529,7 @@ static int resync(px_watcher_t *w, const char *why)
 	w->last_resync_at = t0;
 	discard_events(w);
 	d.max = w->max_conns; /* the quota table cannot hold more */
+	d.stamps = read_sysctl("nf_conntrack_timestamp") == 1;
 	rc = dump(&d);
 	if (rc < 0) {
 		px_log(PX_LOG_ERR, "conntrack dump (%s) failed: %s%s", why,
@@ -530,7 +538,7 @@ static int resync(px_watcher_t *w, const char *why)
 		free(d.v);
 		return rc;
 	}
-	px_quota_resync(w->q, d.v, d.n, px_mono_ms());
+	px_quota_resync(w->q, d.v, d.n);
 	free(d.v);
 	w->st.resyncs++;
 	w->st.last_resync_ms = px_mono_ms() - t0;
@@ -947,6 +955,13 @@ void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out)
 {
 	*out = w->st;
 	px_quota_stats(w->q, &out->quota);
+}
+
+void px_watcher_set_rcvbuf(px_watcher_t *w, uint32_t bytes)
+{
+	set_rcvbuf(w, bytes);
+	px_log(PX_LOG_INFO, "conntrack events: receive buffer set to %u KB",
+	       w->st.rcvbuf >> 10);
 }
 
 void px_watcher_stop(px_watcher_t *w)

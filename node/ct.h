@@ -68,6 +68,11 @@ void px_watcher_policy(px_watcher_t *w, const px_policy_t *policy);
 
 void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out);
 
+/* Set the event socket's receive buffer to bytes from now on (it still
+ * doubles on each loss, up to the cap).  For tests of the event-loss path
+ * (phalanx-node --ct-rcvbuf); the default start is 8 MB. */
+void px_watcher_set_rcvbuf(px_watcher_t *w, uint32_t bytes);
+
 /* Delete the block elements it added, close its sockets and free it once
  * libuv has closed its handles (run the loop once more, e.g.
  * uv_run(loop, UV_RUN_NOWAIT)).  NULL is a no-op. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerting.h"
 #include "codec.h"
 #include "node.h"
 #include "px.h"
@@ -26,11 +27,12 @@ static void usage(FILE *f)
 "                         /var/lib/phalanx/node.cache)\n"
 "  --table NAME           nftables table, family inet (default phalanx)\n"
 "  --store-timeout MS     the store is lost after MS of silence (3000)\n"
-"  --mgmt PREFIX          management network (accepted; used by quotas)\n"
+"  --mgmt PREFIX          management network, never limited (repeatable)\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
+"%s"
 "  -v, --verbose          debug logging\n"
-"  -h, --help             this text\n");
+"  -h, --help             this text\n", px_alerting_usage);
 }
 
 static int copy_opt(char *dst, size_t len, const char *value)
@@ -65,10 +67,13 @@ static int set_option(const char *key, const char *value, void *arg)
 		return px_parse_u64(value, 100, 3600000, &o->store_timeout_ms);
 	if (strcmp(key, "mgmt") == 0) {
 		px_entry_t e;
+		int rc = px_entry_parse(value, &e);
 
-		return px_entry_parse(value, &e);
+		if (rc == 0)
+			px_entries_push(&o->mgmt, &e);
+		return rc;
 	}
-	return PX_EBADREQ;
+	return px_alerting_option(o, key, value);
 }
 
 static int parse_args(int argc, char **argv, px_node_opts_t *o)
@@ -82,6 +87,9 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		{ "mgmt", required_argument, NULL, 'M' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "log", required_argument, NULL, 'L' },
+		{ "alert-window-ms", required_argument, NULL, 'W' },
+		{ "alert-rate", required_argument, NULL, 'R' },
+		{ "ct-rcvbuf", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -181,8 +189,10 @@ int main(int argc, char **argv)
 	strcpy(n.o.cache, "/var/lib/phalanx/node.cache");
 	strcpy(n.o.table, "phalanx");
 	n.o.store_timeout_ms = 3000;
+	px_entries_init(&n.o.mgmt);
 	if ((rc = parse_args(argc, argv, &n.o)) != 0)
 		return rc;
+	px_entries_normalize(&n.o.mgmt);
 	if (n.o.log[0]) {
 		int fd = open(n.o.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
 			      0640);
@@ -204,7 +214,24 @@ int main(int argc, char **argv)
 		px_log(PX_LOG_ERR, "netlink: %s", px_strerror(rc));
 		return 1;
 	}
-	if (restore(&n) < 0 || px_node_sync_start(&n) < 0) {
+	rc = px_nft_set_mgmt(n.nft, &n.o.mgmt);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "management prefixes: %s", px_strerror(rc));
+		px_nft_close(n.nft);
+		return 1;
+	}
+	if (restore(&n) < 0) {
+		px_nft_close(n.nft);
+		return 1;
+	}
+	/* Without conntrack events the kernel still enforces every quota
+	 * it holds; only half-open and UDP eviction are lost. */
+	n.watcher = px_watcher_start(n.loop, n.nft, &n.o.mgmt, &n.applied);
+	if (!n.watcher)
+		px_log(PX_LOG_ERR, "conntrack watcher not running: tcp-half-open "
+		       "and udp-concurrent are not enforced");
+	if (px_node_sync_start(&n) < 0) {
+		px_watcher_stop(n.watcher);
 		px_nft_close(n.nft);
 		return 1;
 	}
@@ -218,6 +245,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)n.applied.version, n.o.store);
 	uv_run(n.loop, UV_RUN_DEFAULT);
 	px_node_sync_stop(&n);
+	px_watcher_stop(n.watcher);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);
 	uv_run(n.loop, UV_RUN_NOWAIT);
@@ -225,5 +253,6 @@ int main(int argc, char **argv)
 	px_policy_free(&n.applied);
 	px_policy_free(&n.pending);
 	px_policy_free(&n.snap);
+	px_entries_free(&n.o.mgmt);
 	return 0;
 }

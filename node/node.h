@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "ct.h"
 #include "nft.h"
 #include "policy.h"
 #include "seq.h"
@@ -21,6 +22,8 @@ typedef struct {
 	char table[64];
 	char log[4096];
 	uint64_t store_timeout_ms;
+	uint64_t alert_window_ms, alert_rate, ct_rcvbuf; /* alerting.c; 0: default */
+	px_entries_t mgmt;     /* never limited */
 	int verbose;
 } px_node_opts_t;
 
@@ -28,6 +31,8 @@ typedef struct px_node {
 	px_node_opts_t o;
 	uv_loop_t *loop;
 	px_nft_t *nft;
+	px_watcher_t *watcher;     /* NULL if conntrack is unavailable */
+	struct px_alerting *alerting; /* alerting.c */
 	px_policy_t applied;       /* what the kernel holds */
 	px_policy_t pending;       /* change being assembled */
 	px_seq_t seq;

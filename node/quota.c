@@ -491,12 +491,10 @@ static bool half_open(uint8_t state)
 	       state == PX_TCP_SYN_SENT2;
 }
 
-void px_quota_event(px_quota_t *q, px_ct_type_t type, const px_ct_t *ct,
-		    uint64_t now_ms)
+void px_quota_event(px_quota_t *q, px_ct_type_t type, const px_ct_t *ct)
 {
 	struct conn *c;
 
-	(void)now_ms;
 	if ((ct->t.proto != 6 && ct->t.proto != 17) ||
 	    (ct->t.family != 4 && ct->t.family != 6))
 		return;
@@ -771,13 +769,12 @@ static void drop_all_conns(px_quota_t *q)
 	}
 }
 
-void px_quota_resync(px_quota_t *q, px_ct_t *v, size_t n, uint64_t now_ms)
+void px_quota_resync(px_quota_t *q, px_ct_t *v, size_t n)
 {
 	struct order *o = xmalloc((n ? n : 1) * sizeof(*o));
 	bool observe = observing(q, PX_Q_UDP);
 	size_t i;
 
-	(void)now_ms;
 	for (i = 0; i < n; i++) {
 		const struct conn *c = conn_find(q, &v[i].t);
 

@@ -164,14 +164,13 @@ bool px_quota_exempt(const px_quota_t *q, int family, const uint8_t *addr);
 /* One conntrack event.  Only TCP and UDP matter; anything else is
  * ignored.  NEW and DESTROY of what is already known / unknown are
  * ignored, so replays and the watcher's own evictions are harmless. */
-void px_quota_event(px_quota_t *q, px_ct_type_t type, const px_ct_t *ct,
-		    uint64_t now_ms);
+void px_quota_event(px_quota_t *q, px_ct_type_t type, const px_ct_t *ct);
 
 /* Replace everything tracked by a full dump, v[0..n) in any order.
  * Sessions already known keep their age (v[i].born is overwritten with
  * it); the others are ordered by born, then by their order in v.  Sources stay blocked until
  * the next px_quota_decide says otherwise. */
-void px_quota_resync(px_quota_t *q, px_ct_t *v, size_t n, uint64_t now_ms);
+void px_quota_resync(px_quota_t *q, px_ct_t *v, size_t n);
 
 /* Decide for every source that changed since the last call, and renew or
  * report blocks that are due at now_ms (call at least every second).

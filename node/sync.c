@@ -5,6 +5,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "alerting.h"
 #include "codec.h"
 #include "node.h"
 #include "px.h"
@@ -59,6 +60,8 @@ int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
 	n->applied = *target;
 	memset(target, 0, sizeof(*target));
 	n->seq.applied = n->applied.version;
+	if (n->watcher)
+		px_watcher_policy(n->watcher, &n->applied);
 	rc = px_policy_save(n->o.cache, &n->applied);
 	if (rc < 0)
 		px_log(PX_LOG_ERR, "cache %s not written: %s (kernel holds "
@@ -117,16 +120,138 @@ static void request_snapshot(px_node_t *n, const char *why)
 		uv_timer_start(&n->snap_retry, on_snap_retry, 100, 0);
 }
 
+/* Quota activity for the heartbeat: the watcher's quotas here, the
+ * kernel's from its named counters (quota_kernel). */
+typedef struct {
+	Phalanx__QuotaCount qv[PX_LIM_COUNT], *qp[PX_LIM_COUNT];
+	ProtobufCBinaryData bins[PX_LIM_COUNT][PX_QUOTA_RECENT];
+	uint8_t buf[PX_LIM_COUNT][PX_QUOTA_RECENT][PX_ENTRY_WIRE_MAX];
+	uint64_t blocked[PX_LIM_COUNT], would[PX_LIM_COUNT];
+	px_entry_t src[PX_LIM_COUNT][PX_QUOTA_RECENT];
+	size_t nsrc[PX_LIM_COUNT];
+} quota_report_t;
+
+static void quota_watcher(px_node_t *n, quota_report_t *r)
+{
+	px_watcher_stats_t ws;
+	int q;
+
+	if (!n->watcher)
+		return;
+	px_watcher_stats(n->watcher, &ws);
+	for (q = 0; q < PX_Q_COUNT; q++) {
+		const px_quota_count_t *c = &ws.quota.q[q];
+		int id = px_quota_limit_id(q);
+
+		r->blocked[id] += c->blocked;
+		r->would[id] += c->would_block;
+		r->nsrc[id] = c->nrecent;
+		memcpy(r->src[id], c->recent, c->nrecent * sizeof(px_entry_t));
+	}
+}
+
+static void on_counter(const char *name, uint64_t packets, void *arg)
+{
+	quota_report_t *r = arg;
+	bool would = strncmp(name, "would_", 6) == 0;
+	int id;
+
+	if (!would && strncmp(name, "blocked_", 8) != 0)
+		return;
+	id = px_limit_find(name + (would ? 6 : 8));
+	if (id < 0)
+		return;
+	if (would)
+		r->would[id] += packets;
+	else
+		r->blocked[id] += packets;
+}
+
+/* The block set of a kernel quota ("tcp_block"), NULL if it has none. */
+static const char *block_set(int id)
+{
+	switch (id) {
+	case PX_LIM_TCP_CONNECT_RATE: return "tcp_block";
+	case PX_LIM_HTTP_REQUEST_RATE: return "http_block";
+	default: return NULL;
+	}
+}
+
+static void add_sources(px_node_t *n, quota_report_t *r, int id,
+			const char *kset)
+{
+	size_t got = 0, room = PX_QUOTA_RECENT - r->nsrc[id];
+
+	if (room && px_nft_list_small(n->nft, kset, &r->src[id][r->nsrc[id]],
+				      room, &got) == 0)
+		r->nsrc[id] += got;
+}
+
+/* Counters of the kernel's quotas, and the sources in their block and
+ * observe sets (small sets, bounded by the quota's own timeout). */
+static void quota_kernel(px_node_t *n, quota_report_t *r)
+{
+	char kset[64];
+	int id, fam;
+
+	px_nft_counters(n->nft, "", on_counter, r);
+	for (id = 0; id < PX_LIM_COUNT; id++) {
+		if (!r->blocked[id] && !r->would[id])
+			continue;
+		for (fam = 4; fam <= 6; fam += 2) {
+			if (block_set(id)) {
+				snprintf(kset, sizeof(kset), "%s%d", block_set(id), fam);
+				add_sources(n, r, id, kset);
+			}
+			snprintf(kset, sizeof(kset), "obs_%s%d",
+				 px_limit_defs[id].name, fam);
+			add_sources(n, r, id, kset);
+		}
+	}
+}
+
+static void quota_report(px_node_t *n, quota_report_t *r,
+			 Phalanx__Heartbeat *hb)
+{
+	int id;
+	size_t j;
+
+	memset(r, 0, sizeof(*r));
+	quota_watcher(n, r);
+	quota_kernel(n, r);
+	for (id = 0; id < PX_LIM_COUNT; id++) {
+		Phalanx__QuotaCount *c = &r->qv[hb->n_quotas];
+
+		if (!r->blocked[id] && !r->would[id])
+			continue;
+		phalanx__quota_count__init(c);
+		c->quota = (char *)px_limit_defs[id].name;
+		c->blocked = r->blocked[id];
+		c->would_block = r->would[id];
+		for (j = 0; j < r->nsrc[id]; j++) {
+			r->bins[id][j].data = r->buf[id][j];
+			r->bins[id][j].len = px_entry_encode(&r->src[id][j],
+							     r->buf[id][j]);
+		}
+		c->sources = r->bins[id];
+		c->n_sources = r->nsrc[id];
+		r->qp[hb->n_quotas++] = c;
+	}
+	hb->quotas = r->qp;
+}
+
 static void send_heartbeat(px_node_t *n)
 {
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__Heartbeat hb = PHALANX__HEARTBEAT__INIT;
+	static quota_report_t report;
 
 	hb.member = n->o.id;
 	hb.applied_version = n->applied.version;
 	hb.health = n->health;
 	hb.detail = n->detail;
 	hb.store_lost = n->store_lost;
+	quota_report(n, &report, &hb);
 	env.epoch = n->epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
@@ -279,7 +404,11 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 	case PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK:
 		on_chunk(n, env->snapshot_chunk);
 		break;
+	case PHALANX__ENVELOPE__BODY_ALERT_ACK:
+		px_alerting_ack(n, env->alert_ack);
+		break;
 	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
+		px_alerting_store_heartbeat(n, env->store_heartbeat);
 		if (!px_seq_behind(&n->seq, env->store_heartbeat->version) ||
 		    n->snapping) {
 			n->behind_since_ms = 0;
@@ -358,6 +487,7 @@ static void on_tick(uv_timer_t *t)
 	else if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
 		request_snapshot(n, "previous snapshot did not complete");
 	send_heartbeat(n);
+	px_alerting_tick(n);
 	/* Edges can be consumed by zmq_send on the same socket; a periodic
 	 * drain makes sure nothing waits for a wake that already passed. */
 	drain(n, n->sync);
@@ -418,6 +548,7 @@ int px_node_sync_start(px_node_t *n)
 	n->seq.applied = n->applied.version;
 	/* Subscribe first, then ask: changes that arrive while the snapshot
 	 * streams are covered by it or caught by the heartbeat check. */
+	px_alerting_start(n);
 	request_snapshot(n, "startup");
 	return 0;
 }
@@ -429,6 +560,7 @@ void px_node_sync_stop(px_node_t *n)
 	uv_poll_stop(&n->sync_poll);
 	uv_poll_stop(&n->sub_poll);
 	uv_timer_stop(&n->tick);
+	px_alerting_stop(n);
 	uv_timer_stop(&n->snap_retry);
 	uv_close((uv_handle_t *)&n->snap_retry, NULL);
 	drop_held(n);

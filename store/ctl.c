@@ -6,6 +6,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "alerts.h"
 #include "codec.h"
 #include "px.h"
 #include "store.h"
@@ -514,6 +515,7 @@ void px_store_ctl(px_store_t *st)
 	Phalanx__LimitOp **tiers = NULL, **ltiers = NULL;
 	ProtobufCBinaryData *bins = NULL;
 	uint8_t *buf = NULL;
+	void *alerts_mem = NULL;
 	result_t r = { 0, "", 0 };
 	publish_t pub;
 	px_lists_t lists;
@@ -618,6 +620,13 @@ void px_store_ctl(px_store_t *st)
 	case PHALANX__CTL_REQUEST__OP__SERVICE_DEL:
 		write_request(st, env->ctl_request, &r, &pub);
 		break;
+	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
+	case PHALANX__CTL_REQUEST__OP__ALERT_RESET:
+	case PHALANX__CTL_REQUEST__OP__ALERT_DEFINE:
+		r.status = px_store_alerts_ctl(st, env->ctl_request, &rep,
+					       r.error, sizeof(r.error),
+					       &alerts_mem);
+		break;
 	default:
 		fail(&r, PX_EBADREQ, "unknown request %d", env->ctl_request->op);
 	}
@@ -636,6 +645,7 @@ reply:
 			px_log(PX_LOG_WARN, "ctl reply lost: %s", px_strerror(rc));
 	}
 	publish(st, &pub);
+	px_store_alerts_reply_free(alerts_mem);
 	px_lists_free(&lists);
 	quota_reply_free(&quotas);
 	px_limitops_free(tiers, ntiers);

@@ -32,7 +32,8 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 		goto fail;
 	}
 	if ((rc = mdb_env_create(&db->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(db->env, 5)) != 0 ||
+	    /* meta, sets, entries, members, alerts (store/alerts.c), room */
+	    (rc = mdb_env_set_maxdbs(db->env, 8)) != 0 ||
 	    (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0 ||
 	    (rc = mdb_env_open(db->env, dir, 0, 0600)) != 0 ||
 	    (rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0 ||
@@ -56,6 +57,11 @@ fail:
 		mdb_env_close(db->env);
 	free(db);
 	return rc;
+}
+
+void *px_db_env(px_db_t *db)
+{
+	return db->env;
 }
 
 void px_db_close(px_db_t *db)

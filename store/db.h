@@ -6,7 +6,8 @@
  *            SnapshotChunk holding limits, rules and services
  *   sets     set name -> ""
  *   entries  set name, NUL, px_entry_t bytes -> ""
- *   members  member id -> u64 version it last reported  */
+ *   members  member id -> u64 version it last reported
+ * and "alerts", kept by store/alerts.c (see store/alerts.h). */
 #ifndef PX_DB_H
 #define PX_DB_H
 
@@ -29,6 +30,9 @@ typedef struct {
  * mapsize bounds its size.  0 or negative errno / LMDB error. */
 int px_db_open(px_db_t **out, const char *dir, size_t mapsize);
 void px_db_close(px_db_t *db);
+/* The LMDB environment (an MDB_env *), for the store's databases kept in
+ * other files: store/alerts.c opens "alerts" in it. */
+void *px_db_env(px_db_t *db);
 /* Read the whole policy.  A new database gets version 0, epoch 1 and
  * the set flood-exceptions. */
 int px_db_load(px_db_t *db, px_policy_t *p);

@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "alerts.h"
+#include "metrics.h"
 #include "px.h"
 #include "store.h"
 
@@ -18,6 +20,7 @@ typedef struct {
 	char db[4096];
 	char listen[256];
 	char log[4096];
+	char metrics[128];
 	uint64_t member_timeout_ms;
 	uint64_t map_mb;
 	int verbose;
@@ -46,6 +49,8 @@ static void usage(FILE *f)
 "  --map-size MB          largest database size (4096)\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
+"  --metrics ADDR:PORT    serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+"                         (default off)\n"
 "  -v, --verbose          debug logging\n"
 "  -h, --help             this text\n");
 }
@@ -64,6 +69,9 @@ static int set_option(const char *key, const char *value, void *arg)
 		return px_parse_u64(value, 100, 3600000, &o->member_timeout_ms);
 	else if (strcmp(key, "map-size") == 0)
 		return px_parse_u64(value, 1, 1 << 20, &o->map_mb);
+	else if (strcmp(key, "metrics") == 0 && px_metrics_addr_valid(value) &&
+		 strlen(value) < sizeof(o->metrics))
+		strcpy(o->metrics, value);
 	else
 		return PX_EBADREQ;
 	return 0;
@@ -78,6 +86,7 @@ static int parse_args(int argc, char **argv, options_t *o)
 		{ "map-size", required_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "log", required_argument, NULL, 'L' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -93,6 +102,7 @@ static int parse_args(int argc, char **argv, options_t *o)
 		case 't': key = "member-timeout"; break;
 		case 'm': key = "map-size"; break;
 		case 'L': key = "log"; break;
+		case 'M': key = "metrics"; break;
 		case 'c':
 			if (px_config_load(optarg, set_option, o) < 0)
 				return 1;
@@ -142,7 +152,7 @@ static void *bind_socket(void *ctx, int type, const char *base, int which)
 
 int main(int argc, char **argv)
 {
-	options_t o = { "/var/lib/phalanx/store", "tcp://0.0.0.0:7700", "",
+	options_t o = { "/var/lib/phalanx/store", "tcp://0.0.0.0:7700", "", "",
 			3000, 4096, 0 };
 	px_store_t st;
 	uint64_t next_hb;
@@ -177,6 +187,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	px_store_members_load(&st);
+	/* Without its alerts the store still serves the policy; members
+	 * keep theirs queued. */
+	rc = px_alerts_open(&st.alerts, st.db, 0);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "alerts database: %s; alerts stay queued on "
+		       "the members", px_db_strerror(rc));
+	if (o.metrics[0] && px_metrics_start(&st.metrics, o.metrics) < 0)
+		goto out;
 	st.zctx = zmq_ctx_new();
 	st.ctl = bind_socket(st.zctx, ZMQ_ROUTER, o.listen, PX_EP_CTL);
 	st.sync = bind_socket(st.zctx, ZMQ_ROUTER, o.listen, PX_EP_SYNC);
@@ -211,6 +229,7 @@ int main(int argc, char **argv)
 			px_store_sync(&st);
 		if (px_mono_ms() >= next_hb) {
 			px_store_heartbeat(&st);
+			px_metrics_update(st.metrics, &st);
 			next_hb = px_mono_ms() + HEARTBEAT_MS;
 		}
 	}
@@ -226,6 +245,8 @@ out:
 		zmq_close(st.pub);
 	if (st.zctx)
 		zmq_ctx_term(st.zctx);
+	px_metrics_stop(st.metrics);
+	px_alerts_close(st.alerts);
 	px_db_close(st.db);
 	px_policy_free(&st.policy);
 	free(st.members);

@@ -41,6 +41,8 @@ typedef struct {
 	px_member_t *members;
 	size_t nmembers;
 	uint64_t member_timeout_ms;
+	struct px_alerts *alerts;   /* alerts.c; NULL if it did not open */
+	struct px_metrics *metrics; /* metrics.c; NULL without --metrics */
 } px_store_t;
 
 /* Handle one message waiting on the ctl socket. */

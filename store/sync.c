@@ -4,6 +4,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "alerts.h"
 #include "codec.h"
 #include "px.h"
 #include "store.h"
@@ -180,6 +181,9 @@ void px_store_sync(px_store_t *st)
 	case PHALANX__ENVELOPE__BODY_SNAPSHOT_REQUEST:
 		snapshot_out(st, &rid, env->snapshot_request);
 		break;
+	case PHALANX__ENVELOPE__BODY_ALERT_BATCH:
+		px_store_alerts_in(st, &rid, env->alert_batch);
+		break;
 	default:
 		px_log(PX_LOG_WARN, "sync socket: refused a message of type %d",
 		       env->body_case);
@@ -199,6 +203,7 @@ void px_store_heartbeat(px_store_t *st)
 	env.epoch = st->policy.epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT;
 	env.store_heartbeat = &hb;
+	px_store_alerts_heartbeat(st, &hb);
 	px_wire_send(st->pub, NULL, &env);
 	for (i = 0; i < st->nmembers; i++) {
 		px_member_t *m = &st->members[i];

@@ -161,7 +161,7 @@ if ctl exceptions import $SET "$big" --wait=300 >/dev/null; then
 	for k in 1 2; do
 		n=$(lab exec fw$k "$REPO/build/nftcount" phalanx $SET.v4 2>&1)
 		[ "$n" = 1000000 ] || { ok=0; echo "    fw$k: $SET.v4 has $n elements"; }
-		has_elem fw$k $SET.v4 10.15.66.63 || ok=0
+		has_elem fw$k $SET.v4 10.7.7.7 || ok=0
 		has_elem fw$k $SET.v4 192.0.2.201 && ok=0   # replaced
 	done
 	if [ $ok = 1 ]; then pass "$t ($(( $(date +%s) - start )) s)"
@@ -172,20 +172,20 @@ fi
 rm -f "$big"
 
 t=single_delete_after_import_is_incremental
-if ctl exceptions del $SET 10.15.66.63 --wait=30 >/dev/null; then
+if ctl exceptions del $SET 10.7.7.7 --wait=30 >/dev/null; then
 	v=$(store_version)
 	ok=1
 	for k in 1 2; do
-		has_elem fw$k $SET.v4 10.15.66.63 && ok=0
-		has_elem fw$k $SET.v4 10.15.66.62 || ok=0
-		has_elem fw$k $SET.v4 10.15.66.64 || ok=0
+		has_elem fw$k $SET.v4 10.7.7.7 && ok=0
+		has_elem fw$k $SET.v4 10.7.7.6 || ok=0
+		has_elem fw$k $SET.v4 10.7.7.8 || ok=0
 		# the member's own account of the batch: one element deleted
 		grep -q "applied version $v: +0 -1 elements" "$PHALANX_LAB_STATE/fw$k.log" || ok=0
 	done
 	n=$(lab exec fw1 "$REPO/build/nftcount" phalanx $SET.v4 2>&1)
 	[ "$n" = 999999 ] || ok=0
 	if [ $ok = 1 ]; then pass $t
-	else fail $t "expected only 10.15.66.63 gone as a -1 batch (fw1 count $n)"; grep "applied version $v" "$PHALANX_LAB_STATE/fw1.log"; fi
+	else fail $t "expected only 10.7.7.7 gone as a -1 batch (fw1 count $n)"; grep "applied version $v" "$PHALANX_LAB_STATE/fw1.log"; fi
 else
 	fail $t "del failed"
 fi

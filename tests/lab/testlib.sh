@@ -30,8 +30,9 @@ has_elem() { in_set "$@"; }
 
 # every_member CMD ARGS...: CMD fwK ARGS for each member.
 every_member() {
-	local k
-	for ((k = 1; k <= MEMBERS; k++)); do "$@" "fw$k" || return 1; done
+	local k cmd=$1
+	shift
+	for ((k = 1; k <= MEMBERS; k++)); do "$cmd" "fw$k" "$@" || return 1; done
 }
 
 store_version() {

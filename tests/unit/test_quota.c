@@ -54,7 +54,7 @@ static void syns(px_quota_t *q, const char *src, int n, uint32_t id0)
 	for (i = 0; i < n; i++) {
 		px_ct_t ct = conn(src, 6, (uint16_t)(10000 + id0 + i), id0 + i);
 
-		px_quota_event(q, PX_CT_NEW, &ct, 0);
+		px_quota_event(q, PX_CT_NEW, &ct);
 	}
 }
 
@@ -65,7 +65,7 @@ static void udps(px_quota_t *q, const char *src, int n, uint32_t id0)
 	for (i = 0; i < n; i++) {
 		px_ct_t ct = conn(src, 17, (uint16_t)(id0 + i), id0 + i);
 
-		px_quota_event(q, PX_CT_NEW, &ct, 0);
+		px_quota_event(q, PX_CT_NEW, &ct);
 	}
 }
 
@@ -114,11 +114,11 @@ TEST(quota_half_open_over_and_under)
 	syns(q, "198.51.100.7", 1, 82);
 	ct = conn("198.51.100.7", 6, 10082, 82);
 	ct.tcp_state = PX_TCP_ESTABLISHED;
-	px_quota_event(q, PX_CT_UPDATE, &ct, 0);
+	px_quota_event(q, PX_CT_UPDATE, &ct);
 	px_quota_decide(q, 1500, &a);
 	CHECK_INT(a.n, 0);
 	ct = conn("198.51.100.7", 6, 10081, 81);
-	px_quota_event(q, PX_CT_DESTROY, &ct, 0);
+	px_quota_event(q, PX_CT_DESTROY, &ct);
 	px_quota_decide(q, 1600, &a);
 	CHECK_INT(a.n, 1);
 	CHECK_INT(a.v[0].kind, PX_QA_UNBLOCK);
@@ -147,12 +147,12 @@ TEST(quota_half_open_states_and_refresh)
 	syns(q, "192.0.2.9", 2, 1);
 	ct = conn("192.0.2.9", 6, 10001, 1);
 	ct.tcp_state = PX_TCP_SYN_RECV;
-	px_quota_event(q, PX_CT_UPDATE, &ct, 0);
+	px_quota_event(q, PX_CT_UPDATE, &ct);
 	ct.tcp_state = PX_TCP_UNKNOWN;
-	px_quota_event(q, PX_CT_UPDATE, &ct, 0);
+	px_quota_event(q, PX_CT_UPDATE, &ct);
 	ct = conn("192.0.2.9", 6, 10003, 3);
 	ct.tcp_state = PX_TCP_ESTABLISHED;
-	px_quota_event(q, PX_CT_NEW, &ct, 0);
+	px_quota_event(q, PX_CT_NEW, &ct);
 	px_quota_decide(q, 0, &a);
 	CHECK_INT(a.n, 0);
 	syns(q, "192.0.2.9", 1, 4);
@@ -273,7 +273,7 @@ TEST(quota_observe_mode_counts_only)
 	 * is one more would-end, as enforce mode would have ended one. */
 	px_quota_actions_clear(&a);
 	ct = conn("198.51.100.7", 17, 100, 100);
-	px_quota_event(q, PX_CT_DESTROY, &ct, 0); /* a ghost ends */
+	px_quota_event(q, PX_CT_DESTROY, &ct); /* a ghost ends */
 	udps(q, "198.51.100.7", 1, 200);
 	px_quota_decide(q, 1000, &a);
 	CHECK_INT(a.n, 1);
@@ -317,9 +317,9 @@ TEST(quota_udp_ends_oldest_first)
 	 * that ends by itself makes room. */
 	px_quota_actions_clear(&a);
 	ct = conn("198.51.100.7", 17, 1, 1);
-	px_quota_event(q, PX_CT_DESTROY, &ct, 0);
+	px_quota_event(q, PX_CT_DESTROY, &ct);
 	ct = conn("198.51.100.7", 17, 4, 4);
-	px_quota_event(q, PX_CT_DESTROY, &ct, 0);
+	px_quota_event(q, PX_CT_DESTROY, &ct);
 	udps(q, "198.51.100.7", 1, 6);
 	px_quota_decide(q, 10, &a);
 	CHECK_INT(a.n, 0);
@@ -332,7 +332,7 @@ TEST(quota_udp_ends_oldest_first)
 	/* An UPDATE of a session already ended does not bring it back. */
 	px_quota_actions_clear(&a);
 	ct = conn("198.51.100.7", 17, 3, 3);
-	px_quota_event(q, PX_CT_UPDATE, &ct, 0);
+	px_quota_event(q, PX_CT_UPDATE, &ct);
 	px_quota_decide(q, 30, &a);
 	CHECK_INT(a.n, 0);
 	/* A minute later the line is due again and says what it held back. */
@@ -370,7 +370,7 @@ TEST(quota_ipv6_sources_are_prefixes)
 	CHECK_INT(a.v[0].count, 3);
 	/* Any address of the prefix ending a connection counts it down. */
 	ct = conn("2001:db8:1:2::11", 6, 10002, 2);
-	px_quota_event(q, PX_CT_DESTROY, &ct, 0);
+	px_quota_event(q, PX_CT_DESTROY, &ct);
 	px_quota_actions_clear(&a);
 	px_quota_decide(q, 0, &a);
 	CHECK_INT(a.n, 1);
@@ -517,7 +517,7 @@ TEST(quota_resync_keeps_ages_and_blocks)
 	dump[0].born = dump[1].born = 1000;
 	dump[2].born = 10;
 	px_quota_actions_clear(&a);
-	px_quota_resync(q, dump, 3, 0);
+	px_quota_resync(q, dump, 3);
 	px_quota_decide(q, 0, &a);
 	/* The half-open connections are gone from the dump: unblock. */
 	CHECK_INT(a.n, 2);
@@ -578,7 +578,7 @@ TEST(quota_held_back_block_is_reported)
 	px_quota_decide(q, 0, &a);
 	CHECK(a.v[0].log);
 	ct = conn("198.51.100.7", 6, 10001, 1);
-	px_quota_event(q, PX_CT_DESTROY, &ct, 0);
+	px_quota_event(q, PX_CT_DESTROY, &ct);
 	px_quota_actions_clear(&a);
 	px_quota_decide(q, 100, &a);
 	CHECK(a.n == 1 && a.v[0].kind == PX_QA_UNBLOCK && a.v[0].log);
@@ -612,7 +612,7 @@ TEST(quota_observe_resync_counts_once)
 	for (i = 0; i < 4; i++)
 		dump[i] = conn("198.51.100.7", 17, (uint16_t)(i + 1),
 			       (uint32_t)(i + 1));
-	px_quota_resync(q, dump, 4, 0);
+	px_quota_resync(q, dump, 4);
 	px_quota_decide(q, 0, &a);
 	CHECK_INT(a.n, 1);
 	CHECK_INT(a.v[0].n, 2);
@@ -623,7 +623,7 @@ TEST(quota_observe_resync_counts_once)
 		dump[i] = conn("198.51.100.7", 17, (uint16_t)(i + 1),
 			       (uint32_t)(i + 1));
 	px_quota_actions_clear(&a);
-	px_quota_resync(q, dump, 5, 0);
+	px_quota_resync(q, dump, 5);
 	px_quota_decide(q, 0, &a);
 	CHECK_INT(a.n, 1);
 	CHECK_INT(a.v[0].n, 1);
@@ -638,7 +638,7 @@ TEST(quota_observe_resync_counts_once)
 		dump[i] = conn("198.51.100.7", 17, (uint16_t)(i + 1),
 			       (uint32_t)(i + 1));
 	px_quota_actions_clear(&a);
-	px_quota_resync(q, dump, 5, 0);
+	px_quota_resync(q, dump, 5);
 	px_quota_decide(q, 0, &a);
 	CHECK_INT(a.n, 1);
 	CHECK(a.v[0].apply);

@@ -1,0 +1,451 @@
+/* outbox.c - the member's durable alert queue (see outbox.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "outbox.h"
+#include "px.h"
+
+#define MAGIC "PXOUTBOX1\n"
+#define MAGIC_LEN 10
+/* A packed Alert is a few hundred bytes (the text is at most 200);
+ * anything far larger is corruption. */
+#define RECORD_MAX 4096
+#define ID_MAX 96
+
+struct item {
+	Phalanx__Alert *a;  /* owned: phalanx__alert__free_unpacked */
+	uint64_t boot, seq;
+	uint64_t sent_ms;   /* 0: never */
+	bool acked;
+};
+
+struct px_outbox {
+	char *path;
+	char member[64];
+	size_t max;
+	uint64_t boot, seq;
+	struct item *v;
+	size_t n, cap;
+	bool dirty, failing, full;
+	uint64_t dropped, dropped_logged;
+};
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* "member:boot:seq" -> boot, seq; false if it is not such an id. */
+static bool id_parse(const char *id, uint64_t *boot, uint64_t *seq)
+{
+	const char *c2 = strrchr(id, ':'), *c1;
+	char num[24];
+
+	if (!c2 || c2 == id)
+		return false;
+	for (c1 = c2 - 1; c1 > id && *c1 != ':'; c1--)
+		;
+	if (*c1 != ':' || (size_t)(c2 - c1 - 1) >= sizeof(num))
+		return false;
+	memcpy(num, c1 + 1, (size_t)(c2 - c1 - 1));
+	num[c2 - c1 - 1] = '\0';
+	return px_parse_u64(num, 0, UINT64_MAX, boot) == 0 &&
+	       px_parse_u64(c2 + 1, 0, UINT64_MAX, seq) == 0;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+
+	if (x->boot != y->boot)
+		return x->boot < y->boot ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void push(px_outbox_t *o, Phalanx__Alert *a, uint64_t boot,
+		 uint64_t seq)
+{
+	if (o->n == o->cap) {
+		o->cap = o->cap ? 2 * o->cap : 64;
+		o->v = xrealloc(o->v, o->cap * sizeof(*o->v));
+	}
+	o->v[o->n++] = (struct item){ a, boot, seq, 0, false };
+}
+
+/* Parse the file in buf; items are appended to o, *boot set.  0 or
+ * PX_EDECODE (what was parsed before the damage is dropped again). */
+static int parse(px_outbox_t *o, const uint8_t *buf, size_t len,
+		 uint64_t *boot)
+{
+	size_t off = MAGIC_LEN + 12, n0 = o->n, i;
+	uint32_t count;
+	uint64_t sum;
+
+	if (len < off + 8 || memcmp(buf, MAGIC, MAGIC_LEN) != 0)
+		return PX_EDECODE;
+	memcpy(boot, buf + MAGIC_LEN, 8);
+	memcpy(&sum, buf + len - 8, 8);
+	if (fnv1a(buf, len - 8) != sum)
+		return PX_EDECODE;
+	memcpy(&count, buf + MAGIC_LEN + 8, 4);
+	for (i = 0; i < count; i++) {
+		Phalanx__Alert *a;
+		uint64_t b, s;
+		uint32_t rl;
+
+		if (off + 4 > len - 8)
+			goto bad;
+		memcpy(&rl, buf + off, 4);
+		off += 4;
+		if (rl > RECORD_MAX || off + rl > len - 8)
+			goto bad;
+		a = phalanx__alert__unpack(NULL, rl, buf + off);
+		off += rl;
+		if (!a)
+			goto bad;
+		if (!id_parse(a->id, &b, &s)) {
+			phalanx__alert__free_unpacked(a, NULL);
+			goto bad;
+		}
+		push(o, a, b, s);
+	}
+	if (off != len - 8)
+		goto bad;
+	return 0;
+bad:
+	while (o->n > n0)
+		phalanx__alert__free_unpacked(o->v[--o->n].a, NULL);
+	return PX_EDECODE;
+}
+
+static int read_file(const char *path, uint8_t **buf, size_t *len)
+{
+	struct stat sb;
+	ssize_t r;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	*buf = NULL;
+	*len = 0;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* The queue is bounded: a file past that is not ours. */
+	if (sb.st_size > (off_t)PX_OUTBOX_MAX * 8 * RECORD_MAX) {
+		rc = PX_EDECODE;
+		goto out;
+	}
+	*buf = xmalloc((size_t)sb.st_size + 1);
+	while (got < (size_t)sb.st_size) {
+		r = read(fd, *buf + got, (size_t)sb.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			rc = r < 0 ? -errno : PX_EDECODE;
+			goto out;
+		}
+		got += (size_t)r;
+	}
+	*len = got;
+out:
+	close(fd);
+	if (rc < 0) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
+int px_outbox_open(px_outbox_t **out, const char *path, const char *member,
+		   size_t max)
+{
+	px_outbox_t *o = xcalloc(1, sizeof(*o));
+	uint8_t *buf = NULL;
+	uint64_t boot = 0;
+	size_t len = 0, i;
+	int rc;
+
+	o->path = xstrdup(path);
+	snprintf(o->member, sizeof(o->member), "%s", member);
+	o->max = max ? max : PX_OUTBOX_MAX;
+	*out = o;
+	rc = read_file(path, &buf, &len);
+	if (rc == 0)
+		rc = parse(o, buf, len, &boot);
+	free(buf);
+	if (rc == -ENOENT) {
+		rc = 0;
+	} else if (rc < 0) {
+		char bad[4200];
+
+		/* Ids must not repeat: the clock is past any counter. */
+		boot = (uint64_t)px_now_ms() / 1000;
+		snprintf(bad, sizeof(bad), "%s.bad", path);
+		px_log(PX_LOG_ERR, "alert outbox %s unreadable (%s): set aside "
+		       "as %s, starting an empty queue at boot %" PRIu64,
+		       path, px_strerror(rc), bad, boot);
+		if (rename(path, bad) < 0 && errno != ENOENT)
+			px_log(PX_LOG_ERR, "alert outbox: rename to %s: %s", bad,
+			       strerror(errno));
+	}
+	qsort(o->v, o->n, sizeof(*o->v), item_cmp);
+	for (i = 0; i < o->n; i++)
+		if (o->v[i].boot > boot)
+			boot = o->v[i].boot;
+	o->boot = boot + 1;
+	o->dirty = true;
+	if (o->n)
+		px_log(PX_LOG_INFO, "alert outbox %s: %zu alerts still to "
+		       "deliver to the store", path, o->n);
+	/* The new boot is on disk before any id of it goes out. */
+	if (px_outbox_flush(o) < 0 && rc == 0)
+		rc = -EIO;
+	return rc;
+}
+
+void px_outbox_close(px_outbox_t *o)
+{
+	size_t i;
+
+	if (!o)
+		return;
+	for (i = 0; i < o->n; i++)
+		phalanx__alert__free_unpacked(o->v[i].a, NULL);
+	free(o->v);
+	free(o->path);
+	free(o);
+}
+
+uint64_t px_outbox_boot(const px_outbox_t *o)
+{
+	return o->boot;
+}
+
+size_t px_outbox_len(const px_outbox_t *o)
+{
+	return o->n;
+}
+
+uint64_t px_outbox_dropped(const px_outbox_t *o)
+{
+	return o->dropped;
+}
+
+int px_outbox_add(px_outbox_t *o, const px_alert_t *in, char *id, size_t len)
+{
+	Phalanx__Alert a = PHALANX__ALERT__INIT, *copy;
+	uint8_t src[PX_ENTRY_WIRE_MAX], *buf;
+	char idbuf[ID_MAX];
+	size_t n;
+
+	if (o->n >= o->max) {
+		if (!o->full)
+			px_log(PX_LOG_ERR, "alert outbox full (%zu alerts waiting "
+			       "for the store): dropping new alerts until it "
+			       "takes some", o->n);
+		o->full = true;
+		o->dropped++;
+		return PX_ERANGE;
+	}
+	if (o->full) {
+		px_log(PX_LOG_WARN, "alert outbox has room again: %" PRIu64
+		       " alerts were dropped while it was full",
+		       o->dropped - o->dropped_logged);
+		o->dropped_logged = o->dropped;
+		o->full = false;
+	}
+	snprintf(idbuf, sizeof(idbuf), "%s:%" PRIu64 ":%" PRIu64, o->member,
+		 o->boot, ++o->seq);
+	a.id = idbuf;
+	a.member = o->member;
+	a.time_ms = in->time_ms;
+	a.type = (char *)in->type;
+	a.state = (char *)px_alert_state_name(in->state);
+	if (in->has_source) {
+		a.source.len = px_entry_encode(&in->source, src);
+		a.source.data = src;
+	}
+	a.count = in->count;
+	a.limit = in->limit;
+	a.text = (char *)in->text;
+	a.suppressed = in->suppressed;
+	a.active = in->state == PX_ALERT_EXCEEDED;
+	/* Packed and unpacked: the queue owns a message protobuf-c frees. */
+	n = phalanx__alert__get_packed_size(&a);
+	buf = xmalloc(n);
+	phalanx__alert__pack(&a, buf);
+	copy = phalanx__alert__unpack(NULL, n, buf);
+	free(buf);
+	if (!copy)
+		abort(); /* only out-of-memory */
+	push(o, copy, o->boot, o->seq);
+	o->dirty = true;
+	if (id)
+		snprintf(id, len, "%s", idbuf);
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	char *copy = xstrdup(path);
+	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	free(copy);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int px_outbox_flush(px_outbox_t *o)
+{
+	char tmp[4200];
+	uint8_t *buf, *p;
+	size_t total = MAGIC_LEN + 12 + 8, i;
+	uint32_t count = (uint32_t)o->n;
+	uint64_t sum;
+	int fd = -1, rc;
+
+	if (!o->dirty)
+		return 0;
+	for (i = 0; i < o->n; i++)
+		total += 4 + phalanx__alert__get_packed_size(o->v[i].a);
+	p = buf = xmalloc(total);
+	memcpy(p, MAGIC, MAGIC_LEN);
+	memcpy(p + MAGIC_LEN, &o->boot, 8);
+	memcpy(p + MAGIC_LEN + 8, &count, 4);
+	p += MAGIC_LEN + 12;
+	for (i = 0; i < o->n; i++) {
+		uint32_t rl = (uint32_t)phalanx__alert__pack(o->v[i].a, p + 4);
+
+		memcpy(p, &rl, 4);
+		p += 4 + rl;
+	}
+	sum = fnv1a(buf, (size_t)(p - buf));
+	memcpy(p, &sum, 8);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", o->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if ((rc = write_all(fd, buf, total)) < 0)
+		goto out;
+	if (fsync(fd) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, o->path) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = fsync_dir(o->path);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	if (rc < 0 && !o->failing)
+		px_log(PX_LOG_ERR, "alert outbox %s not written: %s (alerts "
+		       "are kept in memory and still sent)", o->path,
+		       strerror(-rc));
+	else if (rc == 0 && o->failing)
+		px_log(PX_LOG_INFO, "alert outbox %s written again", o->path);
+	o->failing = rc < 0;
+	if (rc == 0)
+		o->dirty = false;
+	return rc;
+}
+
+static struct item *find(px_outbox_t *o, uint64_t boot, uint64_t seq)
+{
+	struct item key = { NULL, boot, seq, 0, false };
+
+	return bsearch(&key, o->v, o->n, sizeof(*o->v), item_cmp);
+}
+
+size_t px_outbox_ack(px_outbox_t *o, char *const *ids, size_t n)
+{
+	size_t i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		struct item *it;
+		uint64_t b, s;
+
+		if (!id_parse(ids[i], &b, &s) || !(it = find(o, b, s)) ||
+		    it->acked || strcmp(it->a->id, ids[i]) != 0)
+			continue;
+		it->acked = true;
+		k++;
+	}
+	if (!k)
+		return 0;
+	for (i = j = 0; i < o->n; i++) {
+		if (o->v[i].acked)
+			phalanx__alert__free_unpacked(o->v[i].a, NULL);
+		else
+			o->v[j++] = o->v[i];
+	}
+	o->n = j;
+	o->dirty = true;
+	return k;
+}
+
+size_t px_outbox_due(px_outbox_t *o, uint64_t now, uint64_t resend_ms,
+		     Phalanx__Alert **v, size_t max)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < o->n && k < max; i++) {
+		struct item *it = &o->v[i];
+
+		if (it->sent_ms && now - it->sent_ms < resend_ms)
+			continue;
+		it->sent_ms = now ? now : 1;
+		v[k++] = it->a;
+	}
+	return k;
+}
+
+void px_outbox_resend_all(px_outbox_t *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->n; i++)
+		o->v[i].sent_ms = 0;
+}

@@ -1,0 +1,997 @@
+/* alerts.c - the store's alerts: history, active set, definitions,
+ * counters (see alerts.h).  All of it is LMDB I/O plus the decision of
+ * px_alert_admit (node/alert.c), which is unit-tested. */
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "alert.h"
+#include "alerts.h"
+#include "px.h"
+
+/* Distinct members the counters keep (a hostile peer cannot grow them
+ * past this; alerts of further members are still kept in the history). */
+#define MEMBERS_MAX 256
+#define ID_MAX 127
+#define TEXT_MAX 1024
+#define KEY_MAX 511 /* LMDB's default maximum key size */
+#define NTYPES_MAX 64
+
+enum { DISP_RECORD = 0, DISP_ABSORB = 1, DISP_DROP = 2 };
+
+static const char *const whats[] = {
+	"exceeded", "recovered", "info", "absorbed", "dropped",
+};
+#define NWHATS 5
+#define WHAT_ABSORBED 3
+#define WHAT_DROPPED 4
+
+struct mstat {
+	char member[PX_MEMBER_ID_MAX + 1];
+	uint64_t events_lost, suppressed;
+	uint64_t *counts;   /* [type index][what] */
+};
+
+struct def {
+	bool enabled, manual;
+};
+
+struct px_alerts {
+	px_db_t *db;
+	MDB_env *env;
+	MDB_dbi dbi;
+	size_t max;
+	uint64_t next_seq, nhist, nactive;
+	const char *const *types;
+	size_t ntypes;
+	struct def defs[NTYPES_MAX];
+	struct mstat *m;
+	size_t nm;
+	const char *disabled[NTYPES_MAX];
+};
+
+static int type_index(const px_alertdb_t *a, const char *t)
+{
+	size_t i;
+
+	for (i = 0; i < a->ntypes; i++)
+		if (strcmp(a->types[i], t) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool member_valid(const char *id)
+{
+	size_t i, n = strlen(id);
+
+	if (n == 0 || n > PX_MEMBER_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* ---- keys ---- */
+
+static MDB_val seq_key(uint8_t k[9], uint64_t seq)
+{
+	uint64_t be = htobe64(seq);
+
+	k[0] = 's';
+	memcpy(k + 1, &be, 8);
+	return (MDB_val){ 9, k };
+}
+
+static MDB_val str_key(uint8_t *k, char prefix, const char *s)
+{
+	size_t n = strlen(s);
+
+	k[0] = (uint8_t)prefix;
+	memcpy(k + 1, s, n);
+	return (MDB_val){ n + 1, k };
+}
+
+/* prefix a NUL b NUL c (c may hold bytes: clen). */
+static MDB_val key3(uint8_t *k, char prefix, const char *a, const char *b,
+		    const void *c, size_t clen)
+{
+	size_t na = strlen(a), nb = strlen(b), o = 0;
+
+	k[o++] = (uint8_t)prefix;
+	memcpy(k + o, a, na + 1);
+	o += na + 1;
+	memcpy(k + o, b, nb + 1);
+	o += nb + 1;
+	memcpy(k + o, c, clen);
+	return (MDB_val){ o + clen, k };
+}
+
+static MDB_val active_key(uint8_t *k, const Phalanx__Alert *al)
+{
+	return key3(k, 'a', al->member, al->type, al->source.data,
+		    al->source.len);
+}
+
+static int put_u64(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, uint64_t n)
+{
+	MDB_val v = { sizeof(n), &n };
+
+	return mdb_put(txn, dbi, k, &v, 0);
+}
+
+static int put_alert(MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
+		     const Phalanx__Alert *al, int disp)
+{
+	size_t n = phalanx__alert__get_packed_size(al);
+	uint8_t *buf = xmalloc(n + 1);
+	MDB_val v = { n + 1, buf };
+	int rc;
+
+	buf[0] = (uint8_t)disp;
+	phalanx__alert__pack(al, buf + 1);
+	rc = mdb_put(txn, dbi, k, &v, 0);
+	free(buf);
+	return rc;
+}
+
+/* A history value: disposition, then the alert (NULL if undecodable). */
+static Phalanx__Alert *history_alert(const MDB_val *v, int *disp)
+{
+	const uint8_t *p = v->mv_data;
+
+	if (v->mv_size < 1)
+		return NULL;
+	*disp = p[0];
+	return phalanx__alert__unpack(NULL, v->mv_size - 1, p + 1);
+}
+
+/* ---- in-memory state: definitions, counters ---- */
+
+static struct mstat *mstat_get(px_alertdb_t *a, const char *member)
+{
+	size_t i;
+
+	for (i = 0; i < a->nm; i++)
+		if (strcmp(a->m[i].member, member) == 0)
+			return &a->m[i];
+	if (a->nm == MEMBERS_MAX)
+		return NULL;
+	a->m = xrealloc(a->m, (a->nm + 1) * sizeof(*a->m));
+	memset(&a->m[a->nm], 0, sizeof(*a->m));
+	snprintf(a->m[a->nm].member, sizeof(a->m[a->nm].member), "%s", member);
+	a->m[a->nm].counts = xcalloc(a->ntypes * NWHATS, sizeof(uint64_t));
+	return &a->m[a->nm++];
+}
+
+static void state_free(px_alertdb_t *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->nm; i++)
+		free(a->m[i].counts);
+	free(a->m);
+	a->m = NULL;
+	a->nm = 0;
+}
+
+/* Read everything the memory keeps from the database. */
+static int load(px_alertdb_t *a)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t i;
+	int rc;
+
+	state_free(a);
+	for (i = 0; i < a->ntypes; i++)
+		a->defs[i] = (struct def){ true, false };
+	a->next_seq = 1;
+	a->nhist = a->nactive = 0;
+	if ((rc = mdb_txn_begin(a->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return -rc;
+	if ((rc = mdb_cursor_open(txn, a->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return -rc;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *p = (const char *)k.mv_data + 1;
+		size_t pl = k.mv_size - 1;
+		char s1[PX_MEMBER_ID_MAX + 1], s2[PX_ALERT_TYPE_MAX], s3[16];
+		struct mstat *ms;
+		int t, w;
+
+		if (k.mv_size < 1)
+			continue;
+		switch (((const char *)k.mv_data)[0]) {
+		case 's':
+			if (k.mv_size == 9) {
+				uint64_t be;
+
+				memcpy(&be, p, 8);
+				a->nhist++;
+				if (be64toh(be) >= a->next_seq)
+					a->next_seq = be64toh(be) + 1;
+			}
+			break;
+		case 'a':
+			a->nactive++;
+			break;
+		case 'd': {
+			Phalanx__AlertDef *d = phalanx__alert_def__unpack(
+				NULL, v.mv_size, v.mv_data);
+
+			if (d && (t = type_index(a, d->type)) >= 0)
+				a->defs[t] = (struct def){ d->enabled, d->manual };
+			if (d)
+				phalanx__alert_def__free_unpacked(d, NULL);
+			break;
+		}
+		case 'c': {
+			/* member NUL type NUL what */
+			const char *e1 = memchr(p, 0, pl), *e2;
+
+			if (!e1 || (size_t)(e1 - p) >= sizeof(s1))
+				break;
+			e2 = memchr(e1 + 1, 0, pl - (size_t)(e1 + 1 - p));
+			if (!e2 || (size_t)(e2 - e1 - 1) >= sizeof(s2) ||
+			    (size_t)(p + pl - e2 - 1) >= sizeof(s3))
+				break;
+			memcpy(s1, p, (size_t)(e1 - p) + 1);
+			memcpy(s2, e1 + 1, (size_t)(e2 - e1));
+			memcpy(s3, e2 + 1, (size_t)(p + pl - e2 - 1));
+			s3[p + pl - e2 - 1] = '\0';
+			t = type_index(a, s2);
+			for (w = 0; w < NWHATS; w++)
+				if (strcmp(whats[w], s3) == 0)
+					break;
+			if (t < 0 || w == NWHATS || !(ms = mstat_get(a, s1)))
+				break;
+			if (v.mv_size == 8)
+				memcpy(&ms->counts[t * NWHATS + w], v.mv_data, 8);
+			break;
+		}
+		case 'l':
+		case 'u':
+			if (pl >= sizeof(s1) || v.mv_size != 8)
+				break;
+			memcpy(s1, p, pl);
+			s1[pl] = '\0';
+			if (!(ms = mstat_get(a, s1)))
+				break;
+			memcpy(((const char *)k.mv_data)[0] == 'l' ?
+			       &ms->events_lost : &ms->suppressed, v.mv_data, 8);
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc == MDB_NOTFOUND ? 0 : -rc;
+}
+
+int px_alerts_open(px_alertdb_t **out, px_db_t *db, size_t max)
+{
+	px_alertdb_t *a = xcalloc(1, sizeof(*a));
+	MDB_txn *txn;
+	int rc;
+
+	a->db = db;
+	a->env = px_db_env(db);
+	a->max = max ? max : PX_ALERTS_HISTORY;
+	a->types = px_alert_types(&a->ntypes);
+	if (a->ntypes > NTYPES_MAX)
+		a->ntypes = NTYPES_MAX;
+	if ((rc = mdb_txn_begin(a->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	if ((rc = mdb_dbi_open(txn, "alerts", MDB_CREATE, &a->dbi)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	if ((rc = -load(a)) != 0)
+		goto fail;
+	*out = a;
+	px_log(PX_LOG_INFO, "alerts: %" PRIu64 " in the history (newest %"
+	       PRIu64 ", at most %zu kept), %" PRIu64 " active", a->nhist,
+	       a->next_seq - 1, a->max, a->nactive);
+	return 0;
+fail:
+	state_free(a);
+	free(a);
+	return -rc;
+}
+
+void px_alerts_close(px_alertdb_t *a)
+{
+	if (!a)
+		return;
+	state_free(a);
+	free(a);
+}
+
+uint64_t px_alerts_seq(const px_alertdb_t *a)
+{
+	return a->next_seq - 1;
+}
+
+uint64_t px_alerts_active(const px_alertdb_t *a)
+{
+	return a->nactive;
+}
+
+/* Count one alert of (member, type) as what: memory and database. */
+static int count(px_alertdb_t *a, MDB_txn *txn, const char *member, int t,
+		 int w)
+{
+	uint8_t kb[KEY_MAX];
+	struct mstat *ms = mstat_get(a, member);
+	MDB_val k;
+
+	if (!ms)
+		return 0;
+	ms->counts[t * NWHATS + w]++;
+	k = key3(kb, 'c', member, a->types[t], whats[w], strlen(whats[w]));
+	return put_u64(txn, a->dbi, &k, ms->counts[t * NWHATS + w]);
+}
+
+static int member_stats(px_alertdb_t *a, MDB_txn *txn, const Phalanx__Alert *al)
+{
+	uint8_t kb[KEY_MAX];
+	struct mstat *ms = mstat_get(a, al->member);
+	MDB_val k;
+	int rc = 0;
+
+	if (!ms)
+		return 0;
+	if (al->suppressed) {
+		ms->suppressed += al->suppressed;
+		k = str_key(kb, 'u', al->member);
+		rc = put_u64(txn, a->dbi, &k, ms->suppressed);
+	}
+	if (rc == 0 && strcmp(al->type, "events-lost") == 0) {
+		ms->events_lost = al->count;
+		k = str_key(kb, 'l', al->member);
+		rc = put_u64(txn, a->dbi, &k, ms->events_lost);
+	}
+	return rc;
+}
+
+/* Append al to the history as seq with disposition disp. */
+static int history_put(px_alertdb_t *a, MDB_txn *txn, Phalanx__Alert *al,
+		       int disp)
+{
+	uint8_t sk[9], ik[ID_MAX + 2];
+	uint64_t be;
+	MDB_val k, v;
+	int rc;
+
+	al->seq = a->next_seq;
+	al->active = false;
+	k = seq_key(sk, al->seq);
+	if ((rc = put_alert(txn, a->dbi, &k, al, disp)) != 0)
+		return rc;
+	k = str_key(ik, 'i', al->id);
+	be = htobe64(al->seq);
+	v = (MDB_val){ 8, &be };
+	if ((rc = mdb_put(txn, a->dbi, &k, &v, 0)) != 0)
+		return rc;
+	a->next_seq++;
+	a->nhist++;
+	return 0;
+}
+
+/* Drop the oldest history records past the bound, with their ids. */
+static int prune(px_alertdb_t *a, MDB_txn *txn)
+{
+	MDB_cursor *cur;
+	int rc = 0;
+
+	if (a->nhist <= a->max)
+		return 0;
+	if ((rc = mdb_cursor_open(txn, a->dbi, &cur)) != 0)
+		return rc;
+	while (a->nhist > a->max) {
+		uint8_t ik[ID_MAX + 2];
+		MDB_val k = { 1, "s" }, v, ikv;
+		Phalanx__Alert *al;
+		int disp;
+
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc != 0 || k.mv_size != 9 || ((char *)k.mv_data)[0] != 's')
+			break;
+		al = history_alert(&v, &disp);
+		if (al && strlen(al->id) <= ID_MAX) {
+			ikv = str_key(ik, 'i', al->id);
+			rc = mdb_del(txn, a->dbi, &ikv, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+		}
+		if (al)
+			phalanx__alert__free_unpacked(al, NULL);
+		if (rc == 0)
+			rc = mdb_cursor_del(cur, 0);
+		if (rc != 0)
+			break;
+		a->nhist--;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* What is wrong with an alert from a member, or NULL. */
+static const char *invalid(const px_alertdb_t *a, const Phalanx__Alert *al)
+{
+	px_entry_t e;
+
+	if (!al->id[0] || strlen(al->id) > ID_MAX)
+		return "bad id";
+	if (!member_valid(al->member))
+		return "bad member";
+	if (type_index(a, al->type) < 0)
+		return "unknown type";
+	if (px_alert_state_parse(al->state) < 0)
+		return "unknown state";
+	if (al->source.len &&
+	    px_entry_decode(al->source.data, al->source.len, &e) < 0)
+		return "bad source";
+	if (strlen(al->text) > TEXT_MAX)
+		return "text too long";
+	return NULL;
+}
+
+/* One new alert of a member: admit, record. */
+static int admit(px_alertdb_t *a, MDB_txn *txn, Phalanx__Alert *al)
+{
+	uint8_t ak[KEY_MAX];
+	int t = type_index(a, al->type), act, disp, rc;
+	px_alert_state_t state = (px_alert_state_t)px_alert_state_parse(al->state);
+	MDB_val k = active_key(ak, al), v;
+	bool active;
+
+	if (k.mv_size > KEY_MAX)
+		return EINVAL;
+	rc = mdb_get(txn, a->dbi, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	active = rc == 0;
+	switch (px_alert_admit(a->defs[t].enabled, a->defs[t].manual, active,
+			       state, &act)) {
+	case PX_ADMIT_ABSORB:
+		disp = DISP_ABSORB;
+		break;
+	case PX_ADMIT_DROP:
+		disp = DISP_DROP;
+		break;
+	default:
+		disp = DISP_RECORD;
+	}
+	if ((rc = history_put(a, txn, al, disp)) != 0)
+		return rc;
+	if (disp == DISP_RECORD && act == 1) {
+		al->active = true;
+		rc = put_alert(txn, a->dbi, &k, al, 0);
+		if (rc == 0 && !active)
+			a->nactive++;
+	} else if (disp == DISP_RECORD && act == -1 && active) {
+		rc = mdb_del(txn, a->dbi, &k, NULL);
+		if (rc == 0)
+			a->nactive--;
+	}
+	if (rc == 0)
+		rc = count(a, txn, al->member, t, disp == DISP_ABSORB ?
+			   WHAT_ABSORBED : disp == DISP_DROP ? WHAT_DROPPED :
+			   (int)state);
+	if (rc == 0)
+		rc = member_stats(a, txn, al);
+	return rc;
+}
+
+static void send_ack(px_store_t *st, const px_rid_t *rid, char **ids, size_t n)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	Phalanx__AlertAck ack = PHALANX__ALERT_ACK__INIT;
+	int rc;
+
+	ack.ids = ids;
+	ack.n_ids = n;
+	env.epoch = st->policy.epoch;
+	env.body_case = PHALANX__ENVELOPE__BODY_ALERT_ACK;
+	env.alert_ack = &ack;
+	rc = px_wire_send(st->sync, rid, &env);
+	if (rc < 0)
+		px_log(PX_LOG_WARN, "alert ack lost (the member sends again): "
+		       "%s", px_strerror(rc));
+}
+
+void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
+			const Phalanx__AlertBatch *b)
+{
+	px_alertdb_t *a = st->alerts;
+	char **ids;
+	size_t i, nids = 0, nnew = 0, nbad = 0;
+	const char *why = NULL;
+	MDB_txn *txn;
+	int rc;
+
+	if (!a || b->n_alerts == 0)
+		return;
+	ids = xcalloc(b->n_alerts, sizeof(*ids));
+	if ((rc = mdb_txn_begin(a->env, NULL, 0, &txn)) != 0)
+		goto fail_begin;
+	for (i = 0; i < b->n_alerts; i++) {
+		Phalanx__Alert *al = b->alerts[i];
+		uint8_t ik[ID_MAX + 2];
+		MDB_val k, v;
+		const char *w = invalid(a, al);
+
+		if (w) {
+			/* Refused for good: acknowledged, so a broken
+			 * alert does not come back every second. */
+			why = w;
+			nbad++;
+			if (al->id[0] && strlen(al->id) <= ID_MAX)
+				ids[nids++] = al->id;
+			continue;
+		}
+		k = str_key(ik, 'i', al->id);
+		rc = mdb_get(txn, a->dbi, &k, &v);
+		if (rc == 0) {
+			ids[nids++] = al->id; /* a resend: already here */
+			continue;
+		}
+		if (rc != MDB_NOTFOUND || (rc = admit(a, txn, al)) != 0)
+			goto fail;
+		ids[nids++] = al->id;
+		nnew++;
+	}
+	if ((rc = prune(a, txn)) != 0)
+		goto fail;
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail_commit;
+	if (nbad)
+		px_log(PX_LOG_WARN, "alerts: refused %zu malformed alerts of a "
+		       "batch (%s)", nbad, why);
+	if (nnew)
+		px_log(PX_LOG_DEBUG, "alerts: %zu new of %zu, newest %" PRIu64,
+		       nnew, b->n_alerts, a->next_seq - 1);
+	send_ack(st, rid, ids, nids);
+	free(ids);
+	return;
+fail:
+	mdb_txn_abort(txn);
+fail_commit:
+	/* The memory may have run ahead of the database: read it again.
+	 * No ack: the member sends the batch again. */
+	load(a);
+fail_begin:
+	px_log(PX_LOG_ERR, "alerts: batch of %zu not stored: %s", b->n_alerts,
+	       mdb_strerror(rc));
+	free(ids);
+}
+
+void px_store_alerts_heartbeat(px_store_t *st, Phalanx__StoreHeartbeat *hb)
+{
+	px_alertdb_t *a = st->alerts;
+	size_t i;
+
+	if (!a)
+		return;
+	hb->n_alerts_disabled = 0;
+	for (i = 0; i < a->ntypes; i++)
+		if (!a->defs[i].enabled)
+			a->disabled[hb->n_alerts_disabled++] = a->types[i];
+	hb->alerts_disabled = (char **)a->disabled;
+}
+
+void px_alerts_counts(const px_alertdb_t *a, px_alerts_count_cb cb,
+		      px_alerts_member_cb mcb, void *arg)
+{
+	size_t i, t;
+	int w;
+
+	for (i = 0; i < a->nm; i++) {
+		const struct mstat *ms = &a->m[i];
+
+		for (t = 0; t < a->ntypes; t++)
+			for (w = 0; w < NWHATS; w++)
+				if (ms->counts[t * NWHATS + w])
+					cb(ms->member, a->types[t], whats[w],
+					   ms->counts[t * NWHATS + w], arg);
+		mcb(ms->member, ms->events_lost, ms->suppressed, arg);
+	}
+}
+
+/* ---- ctl: list, reset, define ---- */
+
+struct reply_mem {
+	Phalanx__Alert **v;
+	size_t n, cap;
+	Phalanx__AlertDef *defs;
+	Phalanx__AlertDef **dp;
+};
+
+static void reply_push(struct reply_mem *m, Phalanx__Alert *al)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 64;
+		m->v = xrealloc(m->v, m->cap * sizeof(*m->v));
+	}
+	m->v[m->n++] = al;
+}
+
+void px_store_alerts_reply_free(void *mem)
+{
+	struct reply_mem *m = mem;
+	size_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->n; i++)
+		phalanx__alert__free_unpacked(m->v[i], NULL);
+	free(m->v);
+	free(m->defs);
+	free(m->dp);
+	free(m);
+}
+
+static bool matches(const Phalanx__CtlRequest *req, const Phalanx__Alert *al)
+{
+	return al->seq > req->after_seq && al->time_ms >= req->since_ms &&
+	       (!req->member[0] || strcmp(req->member, al->member) == 0) &&
+	       (!req->type[0] || strcmp(req->type, al->type) == 0);
+}
+
+/* Whether history alert al is the active one of its key. */
+static bool is_active(px_alertdb_t *a, MDB_txn *txn, const Phalanx__Alert *al)
+{
+	uint8_t ak[KEY_MAX];
+	MDB_val k = active_key(ak, al), v;
+	Phalanx__Alert *cur;
+	bool yes;
+
+	if (strcmp(al->state, "exceeded") != 0 || k.mv_size > KEY_MAX ||
+	    mdb_get(txn, a->dbi, &k, &v) != 0)
+		return false;
+	cur = history_alert(&v, &(int){ 0 });
+	yes = cur && cur->seq == al->seq;
+	if (cur)
+		phalanx__alert__free_unpacked(cur, NULL);
+	return yes;
+}
+
+static int seq_cmp(const void *x, const void *y)
+{
+	const Phalanx__Alert *a = *(Phalanx__Alert *const *)x;
+	const Phalanx__Alert *b = *(Phalanx__Alert *const *)y;
+
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static int list(px_alertdb_t *a, const Phalanx__CtlRequest *req,
+		Phalanx__CtlReply *rep, struct reply_mem *m)
+{
+	size_t max = req->max && req->max < PX_ALERTS_PAGE ? req->max :
+		     PX_ALERTS_PAGE;
+	char prefix = req->active_only ? 'a' : 's';
+	uint8_t sk[9];
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc, disp;
+
+	if (req->after_seq == UINT64_MAX)
+		return 0;
+	if ((rc = mdb_txn_begin(a->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return -rc;
+	if ((rc = mdb_cursor_open(txn, a->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return -rc;
+	}
+	if (prefix == 's')
+		k = seq_key(sk, req->after_seq + 1);
+	else
+		k = (MDB_val){ 1, "a" };
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		Phalanx__Alert *al;
+
+		if (((char *)k.mv_data)[0] != prefix)
+			break;
+		if (prefix == 'a') {
+			al = phalanx__alert__unpack(NULL, v.mv_size - 1,
+						    (uint8_t *)v.mv_data + 1);
+			disp = DISP_RECORD;
+		} else {
+			al = history_alert(&v, &disp);
+		}
+		if (!al)
+			continue;
+		if (disp != DISP_RECORD || !matches(req, al)) {
+			phalanx__alert__free_unpacked(al, NULL);
+			continue;
+		}
+		/* The history is in sequence order: a page ends there; the
+		 * active set is keyed otherwise, so take it all and sort. */
+		if (prefix == 's' && m->n == max) {
+			rep->alerts_more = true;
+			phalanx__alert__free_unpacked(al, NULL);
+			break;
+		}
+		al->active = prefix == 'a' || is_active(a, txn, al);
+		reply_push(m, al);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (prefix == 'a') {
+		qsort(m->v, m->n, sizeof(*m->v), seq_cmp);
+		if (m->n > max) {
+			while (m->n > max)
+				phalanx__alert__free_unpacked(m->v[--m->n], NULL);
+			rep->alerts_more = true;
+		}
+	}
+	rep->alerts = m->v;
+	rep->n_alerts = m->n;
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : -rc;
+}
+
+/* Delete the active alerts for which hit(alert, arg) is true; for each,
+ * first call done(alert, arg) (may be NULL), which may fail.  *n counts
+ * them.  An LMDB error or done's. */
+static int active_delete(px_alertdb_t *a, MDB_txn *txn,
+			 bool (*hit)(const Phalanx__Alert *, const void *),
+			 int (*done)(px_alertdb_t *, MDB_txn *,
+				     const Phalanx__Alert *),
+			 const void *arg, uint64_t *n)
+{
+	uint8_t kb[KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k = { 1, "a" }, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, a->dbi, &cur)) != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;) {
+		Phalanx__Alert *al;
+		bool yes;
+
+		if (((char *)k.mv_data)[0] != 'a' || k.mv_size > KEY_MAX)
+			break;
+		al = phalanx__alert__unpack(NULL, v.mv_size - 1,
+					    (uint8_t *)v.mv_data + 1);
+		yes = al && hit(al, arg);
+		if (yes && done)
+			rc = done(a, txn, al);
+		if (al)
+			phalanx__alert__free_unpacked(al, NULL);
+		if (rc != 0)
+			break;
+		if (!yes) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		/* Deleted, then found again from its key: the cursor's
+		 * position after a delete is not a step to rely on. */
+		memcpy(kb, k.mv_data, k.mv_size);
+		k.mv_data = kb;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		a->nactive--;
+		(*n)++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* A history record of the store's own: a reset. */
+static int record_reset(px_alertdb_t *a, MDB_txn *txn, const Phalanx__Alert *was)
+{
+	Phalanx__Alert r = PHALANX__ALERT__INIT;
+	char id[64], text[300];
+	int t = type_index(a, was->type);
+
+	snprintf(id, sizeof(id), "store:%" PRIu64, a->next_seq);
+	snprintf(text, sizeof(text), "reset by an administrator: alert %.100s "
+		 "(#%" PRIu64 ")", was->id, was->seq);
+	r.id = id;
+	r.member = was->member;
+	r.time_ms = px_now_ms();
+	r.type = was->type;
+	r.state = "info";
+	r.source = was->source;
+	r.count = was->count;
+	r.limit = was->limit;
+	r.text = text;
+	if (history_put(a, txn, &r, DISP_RECORD) != 0)
+		return EIO;
+	return t >= 0 ? count(a, txn, was->member, t, PX_ALERT_INFO) : 0;
+}
+
+struct reset_arg {
+	const Phalanx__CtlRequest *req;
+	bool by_seq;
+	uint64_t seq;
+};
+
+static bool reset_hit(const Phalanx__Alert *al, const void *arg)
+{
+	const struct reset_arg *r = arg;
+
+	if (r->req->all)
+		return true;
+	return r->by_seq ? al->seq == r->seq :
+	       strcmp(al->id, r->req->alert_id) == 0;
+}
+
+/* ID is an alert's id, or its store sequence number (#N in lists). */
+static int reset(px_alertdb_t *a, const Phalanx__CtlRequest *req,
+		 Phalanx__CtlReply *rep, char *err, size_t errlen)
+{
+	struct reset_arg r = { req, false, 0 };
+	MDB_txn *txn;
+	uint64_t n = 0;
+	int rc;
+
+	if (!req->all && !req->alert_id[0]) {
+		snprintf(err, errlen, "give an alert id or --all");
+		return PX_EBADREQ;
+	}
+	r.by_seq = !req->all && px_parse_u64(req->alert_id[0] == '#' ?
+					     req->alert_id + 1 : req->alert_id,
+					     1, UINT64_MAX, &r.seq) == 0;
+	if ((rc = mdb_txn_begin(a->env, NULL, 0, &txn)) != 0)
+		goto fail;
+	rc = active_delete(a, txn, reset_hit, record_reset, &r, &n);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
+	if (n == 0 && !req->all) {
+		mdb_txn_abort(txn);
+		snprintf(err, errlen, "no active alert %.100s (see alerts list "
+			 "--active)", req->alert_id);
+		return -ENOENT;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail;
+	rep->alerts_reset = n;
+	px_log(PX_LOG_INFO, "alerts: %" PRIu64 " reset (%s)", n,
+	       req->all ? "all" : req->alert_id);
+	return 0;
+fail:
+	load(a);
+	snprintf(err, errlen, "alerts reset: %s", mdb_strerror(rc));
+	return -EIO;
+}
+
+static bool type_hit(const Phalanx__Alert *al, const void *arg)
+{
+	return strcmp(al->type, arg) == 0;
+}
+
+static int define(px_alertdb_t *a, const Phalanx__CtlRequest *req,
+		  Phalanx__CtlReply *rep, struct reply_mem *m, char *err,
+		  size_t errlen)
+{
+	const Phalanx__AlertDef *in = req->alert_def;
+	size_t i;
+
+	if (in && in->type[0]) {
+		int t = type_index(a, in->type);
+		struct def d;
+		Phalanx__AlertDef out = PHALANX__ALERT_DEF__INIT;
+		uint8_t kb[KEY_MAX], *buf;
+		MDB_txn *txn = NULL;
+		MDB_val k, v;
+		int rc;
+
+		if (t < 0) {
+			char list[512];
+			size_t o = 0;
+
+			for (i = 0; i < a->ntypes && o < sizeof(list); i++)
+				o += (size_t)snprintf(list + o, sizeof(list) - o,
+						      "%s%s", i ? ", " : "",
+						      a->types[i]);
+			snprintf(err, errlen, "unknown alert type `%.40s' (want "
+				 "%s)", in->type, list);
+			return PX_EBADREQ;
+		}
+		d = a->defs[t];
+		if (req->define_enabled)
+			d.enabled = in->enabled;
+		if (req->define_manual)
+			d.manual = in->manual;
+		out.type = (char *)a->types[t];
+		out.enabled = d.enabled;
+		out.manual = d.manual;
+		v.mv_size = phalanx__alert_def__get_packed_size(&out);
+		v.mv_data = buf = xmalloc(v.mv_size + 1);
+		phalanx__alert_def__pack(&out, buf);
+		k = str_key(kb, 'd', a->types[t]);
+		rc = mdb_txn_begin(a->env, NULL, 0, &txn);
+		if (rc == 0)
+			rc = mdb_put(txn, a->dbi, &k, &v, 0);
+		/* A disabled type's active alerts would never recover: the
+		 * members stop raising it. */
+		if (rc == 0 && !d.enabled && a->defs[t].enabled) {
+			uint64_t n = 0;
+
+			rc = active_delete(a, txn, type_hit, NULL, a->types[t],
+					   &n);
+		}
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+		free(buf);
+		if (rc != 0) {
+			load(a);
+			snprintf(err, errlen, "alerts define: %s",
+				 mdb_strerror(rc));
+			return -EIO;
+		}
+		a->defs[t] = d;
+		px_log(PX_LOG_INFO, "alerts: %s %s, %s reset", a->types[t],
+		       d.enabled ? "enabled" : "disabled",
+		       d.manual ? "manual" : "auto");
+	}
+	m->defs = xcalloc(a->ntypes, sizeof(*m->defs));
+	m->dp = xcalloc(a->ntypes, sizeof(*m->dp));
+	for (i = 0; i < a->ntypes; i++) {
+		phalanx__alert_def__init(&m->defs[i]);
+		m->defs[i].type = (char *)a->types[i];
+		m->defs[i].enabled = a->defs[i].enabled;
+		m->defs[i].manual = a->defs[i].manual;
+		m->dp[i] = &m->defs[i];
+	}
+	rep->alert_defs = m->dp;
+	rep->n_alert_defs = a->ntypes;
+	return 0;
+}
+
+int px_store_alerts_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
+			Phalanx__CtlReply *rep, char *err, size_t errlen,
+			void **mem)
+{
+	px_alertdb_t *a = st->alerts;
+	struct reply_mem *m = xcalloc(1, sizeof(*m));
+	int rc;
+
+	*mem = m;
+	if (!a) {
+		snprintf(err, errlen, "alerts are not available on this store");
+		return -ENOTSUP;
+	}
+	switch (req->op) {
+	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
+		rc = list(a, req, rep, m);
+		if (rc < 0)
+			snprintf(err, errlen, "alerts list: %s", mdb_strerror(-rc));
+		break;
+	case PHALANX__CTL_REQUEST__OP__ALERT_RESET:
+		rc = reset(a, req, rep, err, errlen);
+		break;
+	case PHALANX__CTL_REQUEST__OP__ALERT_DEFINE:
+		rc = define(a, req, rep, m, err, errlen);
+		break;
+	default:
+		snprintf(err, errlen, "not an alerts request");
+		rc = PX_EBADREQ;
+	}
+	rep->alert_seq = a->next_seq - 1;
+	return rc;
+}
