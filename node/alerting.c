@@ -150,25 +150,11 @@ static void observe_ksets(px_node_t *n, uint64_t now)
 
 	for (i = 0; i < NKSETS; i++) {
 		const struct kset *ks = &ksets[i];
-		const char *qname = px_limit_defs[ks->quota].name;
-		char text[PX_ALERT_TEXT_MAX];
 
-		if (!px_alert_enabled(a->eng, qname))
+		if (!px_alert_enabled(a->eng, px_limit_defs[ks->quota].name))
 			continue;
-		if (ks->observe)
-			snprintf(text, sizeof(text), "observe mode: would have "
-				 "been refused (kernel set %s)", ks->name);
-		else if (ks->quota == PX_LIM_TCP_HALF_OPEN)
-			snprintf(text, sizeof(text), "new TCP connections "
-				 "refused while over the limit (kernel set %s)",
-				 ks->name);
-		else
-			snprintf(text, sizeof(text), "new TCP connections "
-				 "refused for %" PRIu64 " s (kernel set %s)",
-				 n->applied.limits.value[PX_LIM_BLOCK_TIME],
-				 ks->name);
 		for (f = 0; f < 2; f++) {
-			char name[64];
+			char name[64], text[PX_ALERT_TEXT_MAX];
 			int rc;
 
 			if (a->skip[i][f]) {
@@ -195,6 +181,22 @@ static void observe_ksets(px_node_t *n, uint64_t now)
 				       "%d sources or more: reading it every "
 				       "%d s", name, LIST_MAX, SLOW_TICKS);
 			}
+			if (ks->observe)
+				snprintf(text, sizeof(text), "observe mode: "
+					 "would have been refused (kernel set "
+					 "%s)", name);
+			else if (ks->quota == PX_LIM_TCP_HALF_OPEN)
+				snprintf(text, sizeof(text), "new TCP "
+					 "connections refused while over the "
+					 "limit (kernel set %s)", name);
+			else
+				snprintf(text, sizeof(text), "%s refused for %"
+					 PRIu64 " s (kernel set %s)",
+					 ks->quota == PX_LIM_HTTP_REQUEST_RATE ?
+					 "HTTP requests and new TCP connections" :
+					 "new TCP connections",
+					 n->applied.limits.value[PX_LIM_BLOCK_TIME],
+					 name);
 			for (j = 0; j < k; j++)
 				observe_source(n, ks->quota, &a->list[j], text,
 					       now);
@@ -276,7 +278,7 @@ static void observe_watcher(px_node_t *n, uint64_t now)
 
 		snprintf(text, sizeof(text), "conntrack events lost (ENOBUFS): "
 			 "%" PRIu64 " overruns since start (+%" PRIu64 "), "
-			 "receive buffer now %u KB; tables resynced from a dump",
+			 "receive buffer now %u KB; tables resync from a dump",
 			 ws.events_lost, ws.events_lost - a->events_lost,
 			 ws.rcvbuf >> 10);
 		a->events_lost = ws.events_lost;

@@ -112,7 +112,8 @@ static MDB_val key3(uint8_t *k, char prefix, const char *a, const char *b,
 	o += na + 1;
 	memcpy(k + o, b, nb + 1);
 	o += nb + 1;
-	memcpy(k + o, c, clen);
+	if (clen)
+		memcpy(k + o, c, clen);
 	return (MDB_val){ o + clen, k };
 }
 
@@ -709,6 +710,8 @@ static int list(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 
 		if (((char *)k.mv_data)[0] != prefix)
 			break;
+		if (v.mv_size < 1)
+			continue;
 		if (prefix == 'a') {
 			al = phalanx__alert__unpack(NULL, v.mv_size - 1,
 						    (uint8_t *)v.mv_data + 1);
@@ -769,8 +772,8 @@ static int active_delete(px_alertdb_t *a, MDB_txn *txn,
 
 		if (((char *)k.mv_data)[0] != 'a' || k.mv_size > KEY_MAX)
 			break;
-		al = phalanx__alert__unpack(NULL, v.mv_size - 1,
-					    (uint8_t *)v.mv_data + 1);
+		al = v.mv_size < 1 ? NULL : phalanx__alert__unpack(NULL,
+				v.mv_size - 1, (uint8_t *)v.mv_data + 1);
 		yes = al && hit(al, arg);
 		if (yes && done)
 			rc = done(a, txn, al);

@@ -220,6 +220,28 @@ static int run_round(run_t *r, int64_t start_us, int64_t until,
 	return 1;
 }
 
+/* The source port of every session, in session order: a test matches
+ * them with the member's conntrack table (which sessions were ended). */
+static void print_ports(const run_t *r)
+{
+	size_t i;
+
+	printf("ports=");
+	for (i = 0; i < r->n; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		unsigned port = 0;
+
+		if (r->s[i].fd >= 0 &&
+		    getsockname(r->s[i].fd, (struct sockaddr *)&ss, &sl) == 0)
+			port = ntohs(ss.ss_family == AF_INET ?
+				     ((struct sockaddr_in *)&ss)->sin_port :
+				     ((struct sockaddr_in6 *)&ss)->sin6_port);
+		printf("%s%u", i ? "," : "", port);
+	}
+	printf("\n");
+}
+
 int gen_cmd_udp(const gen_opts_t *o)
 {
 	run_t r;
@@ -318,6 +340,7 @@ int gen_cmd_udp(const gen_opts_t *o)
 			lost[i] = !r.answered[1][i];
 		gen_print_ranges("probe_lost_indices", lost, r.n);
 	}
+	print_ports(&r);
 	gen_errs_print(&r.errs);
 	gen_print_end(start_us, end == 1 && !gen_stopping);
 	rc = GEN_EXIT_OK;

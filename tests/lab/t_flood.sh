@@ -115,10 +115,17 @@ fi
 # --- concurrent UDP: the oldest sessions of a source are ended ---------------
 t=udp_concurrent_evicts_oldest
 a=$(client_ip 1 9)
-out=$(gen client1 udp --dst $SRV --port 7 --sessions 30 --rate 50 --src $a --probe-after-ms 2000)
-lost=$(kv probe_lost_indices <<<"$out"); ans=$(kv probe_answered <<<"$out")
-if [ "$(kv answered <<<"$out")" = 30 ] && [ "$lost" = "0-9" ] && [ "$ans" = 20 ]; then pass $t
-else fail $t "expected the 10 oldest of 30 sessions ended (probe_lost_indices=0-9), saw answered=$(kv answered <<<"$out") probe_answered=$ans lost=$lost"; fi
+# 30 sessions, one datagram each (a probe would start new sessions): the
+# watcher ends the 10 oldest, so fw1's conntrack table keeps exactly the
+# 20 newest source ports.
+out=$(gen client1 udp --dst $SRV --port 7 --sessions 30 --rate 50 --src $a)
+sleep 1.5
+ports=$(kv ports <<<"$out")
+kept=$(lab exec fw1 conntrack -L -p udp -s $a 2>/dev/null |
+	awk 'match($0, /sport=[0-9]+/) { print substr($0, RSTART + 6, RLENGTH - 6) }' | sort -n | tr '\n' ' ')
+newest=$(tr ',' '\n' <<<"$ports" | tail -20 | sort -n | tr '\n' ' ')
+if [ "$(kv answered <<<"$out")" = 30 ] && [ -n "$kept" ] && [ "$kept" = "$newest" ]; then pass $t
+else fail $t "expected fw1 to keep the 20 newest of 30 sessions from $a; answered=$(kv answered <<<"$out"), kept ports: $kept, newest 20: $newest"; fi
 
 # --- half-open ------------------------------------------------------------------
 t=half_open_over_limit_refused
@@ -126,7 +133,12 @@ a=$(client_ip 1 10)
 # client1 ignores the server's SYN-ACKs for the flood's port, so the
 # spoofed handshakes stay half-open on fw1.
 lab exec client1 nft -f - <<NFT
-table inet pxtest { chain in { type filter hook input priority 0; ip daddr $a tcp sport 443 tcp flags & (syn|ack) == syn|ack drop; } }
+table inet pxtest {
+	chain in {
+		type filter hook input priority 0;
+		ip daddr $a tcp sport 443 tcp flags & (syn | ack) == (syn | ack) drop
+	}
+}
 NFT
 gen client1 synflood --dst $SRV --port 443 --count 30 --rate 100 --spoof $a >/dev/null
 sleep 1.5
@@ -178,7 +190,11 @@ h2=$!
 wait_until 10 test -e "$r1" -a -e "$r1.2"
 ctl limits set tcp-concurrent 222 --wait=15 >/dev/null
 ok=1
-for k in 1 2; do lab exec fw$k nft list table inet phalanx | grep -q "ct count over 222" || ok=0; done
+for k in 1 2; do
+	lab exec fw$k nft list chain inet phalanx tier_dflt >"$r1.nft" 2>&1
+	grep -q "ct count over 222" "$r1.nft" || { ok=0; sed 's/^/    /' "$r1.nft" | head -20; }
+done
+rm -f "$r1.nft"
 touch "$u"; wait $h1 $h2
 a1=$(kv alive_at_end <"$r1.o1"); a2=$(kv alive_at_end <"$r1.o2"); rm -f "$r1" "$r1.2" "$r1.o1" "$r1.o2" "$u"
 if [ $ok = 1 ] && [ "$a1" = 5 ] && [ "$a2" = 5 ]; then pass $t
