@@ -51,6 +51,15 @@ else fail $t "expected exit 1 naming fw2, saw exit $rc: $msg"; fi
 lab start fw2 >/dev/null
 wait_until 10 has_elem fw2 $SET.v4 192.0.2.203 || fail restart_catches_up "fw2 restarted without 192.0.2.203"
 
+# --- the ISA defaults are what the kernel enforces out of the box ----------
+t=isa_defaults_in_kernel
+blk=$(lab exec fw1 nft list set inet phalanx tcp_block4 2>&1)
+tier=$(lab exec fw1 nft list chain inet phalanx tier_dflt 2>&1)
+if grep -q "timeout 1m" <<<"$blk" &&
+   grep -q "limit rate over 600/minute burst 600 packets" <<<"$tier" &&
+   grep -q "ct count over 160" <<<"$tier"; then pass $t
+else fail $t "expected a 1-minute block set and 600/minute, 160 concurrent in tier_dflt; saw: $blk $tier"; fi
+
 # --- a table that is not Phalanx's is left untouched ----------------------
 t=foreign_table_untouched
 lab exec fw1 nft -f - <<'NFT' || fail $t "could not create the foreign table"

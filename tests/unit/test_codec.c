@@ -254,3 +254,22 @@ TEST(endpoint_derivation)
 	CHECK(px_endpoint("tcp://1.2.3.4", 0, out, sizeof(out)) < 0);
 	CHECK(px_endpoint("tcp://1.2.3.4:65535", 1, out, sizeof(out)) < 0);
 }
+
+TEST(block_time_default_is_one_minute)
+{
+	px_policy_t p;
+	uint64_t v;
+
+	/* ISA refuses a source over a rate quota for one minute; the kernel
+	 * block sets take this value as their timeout (docs/nft-layout.md). */
+	px_policy_init(&p);
+	CHECK_INT(p.limits.value[PX_LIM_BLOCK_TIME], 60);
+	CHECK_STR(px_limit_defs[PX_LIM_BLOCK_TIME].unit, "seconds");
+	CHECK_STR(px_limit_defs[PX_LIM_TCP_CONNECT_RATE].unit, "/minute");
+	CHECK_STR(px_limit_defs[PX_LIM_HTTP_REQUEST_RATE].unit, "/minute");
+	CHECK_INT(px_limit_parse(PX_LIM_BLOCK_TIME, "60", &v), 0);
+	CHECK_INT(px_limit_parse(PX_LIM_BLOCK_TIME, "1/minute", &v), PX_EBADREQ);
+	CHECK_INT(px_limit_parse(PX_LIM_BLOCK_TIME, "0", &v), PX_ERANGE);
+	CHECK_INT(p.limits.value[PX_LIM_IPV6_PREFIX], 64);
+	px_policy_free(&p);
+}
