@@ -417,6 +417,32 @@ void px_alert_stats(const px_alert_engine_t *e, px_alert_stats_t *out)
 	*out = e->st;
 }
 
+size_t px_alert_recent_new(const px_entry_t *old, size_t nold,
+			   const px_entry_t *cur, size_t ncur)
+{
+	size_t k, i, j, m;
+
+	for (k = 1; k < ncur; k++) {
+		/* Walk old, skipping what cur[0..k) took to the front; the
+		 * rest must be cur[k..] in order. */
+		for (i = k, j = 0; i < ncur && j < nold; j++) {
+			bool taken = false;
+
+			for (m = 0; m < k && !taken; m++)
+				taken = memcmp(&cur[m], &old[j],
+					       sizeof(*old)) == 0;
+			if (taken)
+				continue;
+			if (memcmp(&cur[i], &old[j], sizeof(*old)) != 0)
+				break;
+			i++;
+		}
+		if (i == ncur)
+			return k;
+	}
+	return ncur;
+}
+
 px_admit_t px_alert_admit(bool enabled, bool manual, bool active,
 			  px_alert_state_t state, int *activate)
 {

@@ -134,6 +134,16 @@ bool px_alert_enabled(const px_alert_engine_t *e, const char *type);
 
 void px_alert_stats(const px_alert_engine_t *e, px_alert_stats_t *out);
 
+/* The watcher keeps, per quota, the sources it acted on most recently,
+ * newest first, each once (a source acted on again moves to the front).
+ * Given that list a second ago (old) and now (cur), how many at the front
+ * of cur were acted on since: the shortest prefix whose removal leaves the
+ * old list's order.  (A source acted on again behind another one of the
+ * prefix is not counted; its key is exceeding already.)  Call it only
+ * when the quota's action count grew: at least 1 if cur is not empty. */
+size_t px_alert_recent_new(const px_entry_t *old, size_t nold,
+			   const px_entry_t *cur, size_t ncur);
+
 /* ---- the store's side: array-wide definitions ----
  *
  * What the store does with an alert that arrives, given the definition

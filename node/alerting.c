@@ -197,45 +197,19 @@ static void observe_ksets(px_node_t *n, uint64_t now)
 					 "new TCP connections",
 					 n->applied.limits.value[PX_LIM_BLOCK_TIME],
 					 name);
-			for (j = 0; j < k; j++)
-				observe_source(n, ks->quota, &a->list[j], text,
-					       now);
+			/* IPv6 sources are keyed by their prefix, as the
+			 * watcher keys them: one key for both. */
+			for (j = 0; j < k; j++) {
+				px_entry_t src;
+
+				px_quota_source_of(a->list[j].family,
+						   a->list[j].addr, (unsigned)
+						   n->applied.limits.value[PX_LIM_IPV6_PREFIX],
+						   &src);
+				observe_source(n, ks->quota, &src, text, now);
+			}
 		}
 	}
-}
-
-/* The sources the watcher acted on since the last tick: its recent list
- * is newest first and a source acted on again moves to the front, so
- * they are the shortest prefix whose removal leaves the old list's
- * order.  (A source acted on again behind another one is missed; its
- * key is most likely exceeding already.) */
-static size_t acted_prefix(const struct watched *old,
-			   const px_quota_count_t *now)
-{
-	size_t k, i, j;
-
-	for (k = 1; k < now->nrecent; k++) {
-		for (i = k, j = 0; i < now->nrecent; j++) {
-			size_t m;
-			bool taken = false;
-
-			if (j == old->nrecent)
-				break;
-			for (m = 0; m < k; m++)
-				if (memcmp(&now->recent[m], &old->recent[j],
-					   sizeof(px_entry_t)) == 0)
-					taken = true;
-			if (taken)
-				continue;
-			if (memcmp(&now->recent[i], &old->recent[j],
-				   sizeof(px_entry_t)) != 0)
-				break;
-			i++;
-		}
-		if (i == now->nrecent)
-			return k;
-	}
-	return now->nrecent;
 }
 
 static void observe_watcher(px_node_t *n, uint64_t now)
@@ -263,7 +237,9 @@ static void observe_watcher(px_node_t *n, uint64_t now)
 				 "would have been refused" : "new TCP "
 				 "connections refused while over the limit");
 
-			k = acted_prefix(&a->wq[q], c);
+			k = px_alert_recent_new(a->wq[q].recent,
+						a->wq[q].nrecent, c->recent,
+						c->nrecent);
 			for (i = 0; i < k; i++)
 				observe_source(n, id, &c->recent[i], text, now);
 		}

@@ -139,8 +139,10 @@ srcs=$(for i in 3 4 5 6 7 8 9 10; do printf '%s,' "$(client_ip 1 $i)"; done)
 gen client1 connect --dst $SRV --port 443 --count 1600 --rate 100 --src "${srcs%,}" --timeout 30 >/dev/null &
 fl=$!
 sleep 5
+t_kill=$(date +%s%3N)
 lab stop store1 --kill >/dev/null
 sleep 5   # past the members' store timeout: they raise store-lost too
+t_back=$(date +%s%3N)
 lab start store1 >/dev/null
 wait $fl
 # Every alert a member raised from here on (its log) must reach the
@@ -148,10 +150,15 @@ wait $fl
 # after it ends).
 missing() { comm -23 <(member_ids "$1" "$2") <(store_ids "$1"); }
 none_missing() { [ -z "$(missing fw1 $mark1)" ] && [ -z "$(missing fw2 $mark2)" ]; }
-if wait_until 30 none_missing; then
-	pass "$t ($(member_ids fw1 $mark1 | wc -l) alerts of fw1, $(member_ids fw2 $mark2 | wc -l) of fw2, all in the store)"
+# ... including those raised while it was down.
+during=$(alerts_json --member fw1 | python3 -c '
+import json, sys
+print(sum(1 for a in json.load(sys.stdin)["alerts"]
+          if int(sys.argv[1]) < a["time_ms"] < int(sys.argv[2])))' "$t_kill" "$t_back")
+if wait_until 30 none_missing && [ "$during" -ge 1 ]; then
+	pass "$t ($(member_ids fw1 $mark1 | wc -l) alerts of fw1 ($during raised while the store was down), $(member_ids fw2 $mark2 | wc -l) of fw2, all in the store)"
 else
-	fail $t "alerts raised but not in the store: $(missing fw1 $mark1 | head -5 | tr '\n' ' ') $(missing fw2 $mark2 | head -5 | tr '\n' ' ')"
+	fail $t "alerts raised but not in the store: $(missing fw1 $mark1 | head -5 | tr '\n' ' ') $(missing fw2 $mark2 | head -5 | tr '\n' ' '); raised by fw1 while the store was down: $during"
 	show_log fw1 6; show_log store1 6
 fi
 t=store_lost_alert_delivered_after_return

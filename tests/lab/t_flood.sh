@@ -199,3 +199,65 @@ touch "$u"; wait $h1 $h2
 a1=$(kv alive_at_end <"$r1.o1"); a2=$(kv alive_at_end <"$r1.o2"); rm -f "$r1" "$r1.2" "$r1.o1" "$r1.o2" "$u"
 if [ $ok = 1 ] && [ "$a1" = 5 ] && [ "$a2" = 5 ]; then pass $t
 else fail $t "new limit in both kernels: $ok, held connections alive: $a1/5 $a2/5"; fi
+
+# --- every quota: under the limit unaffected, exception tier gets its own ----
+t=concurrent_tcp_under_limit_and_exception_tier
+a=$(client_ip 2 6); b=$(client_ip 2 7)
+ctl exceptions add flood-exceptions $b $W >/dev/null
+ctl limits set tcp-concurrent 30 --set flood-exceptions $W >/dev/null
+oa=$(gen client2 hold --dst $SRV --port 443 --count 12 --src $a --seconds 1 --rate 20)
+ob=$(gen client2 hold --dst $SRV --port 443 --count 25 --src $b --seconds 1 --rate 20)
+if [ "$(kv established <<<"$oa")" = 12 ] && [ "$(kv established <<<"$ob")" = 25 ]; then pass $t
+else fail $t "limit 15: 12 under it $(kv established <<<"$oa")/12; tier 30: $(kv established <<<"$ob")/25"; fi
+
+t=http_under_limit_exception_tier_and_block_lifts
+a=$(client_ip 2 8); b=$(client_ip 2 9); c=$(client_ip 1 8)
+ctl exceptions add flood-exceptions $b $W >/dev/null
+ctl limits set http-request-rate 100 --set flood-exceptions $W >/dev/null
+oa=$(gen client2 http --dst $SRV --port 80 --requests 20 --rate 20 --src $a)
+ob=$(gen client2 http --dst $SRV --port 80 --requests 60 --rate 30 --src $b --reply-timeout-ms 500)
+oc=$(gen client1 http --dst $SRV --port 80 --requests 1 --src $c)   # blocked above, 5 s ago at least
+if [ "$(kv ok <<<"$oa")" = 20 ] && [ "$(kv ok <<<"$ob")" = 60 ] && [ "$(kv ok <<<"$oc")" = 1 ]; then pass $t
+else fail $t "under the limit $(kv ok <<<"$oa")/20, tier 100 $(kv ok <<<"$ob")/60, after the block $(kv ok <<<"$oc")/1"; fi
+
+t=udp_under_limit_and_exception_tier
+a=$(client_ip 2 10); b=$(client_ip 2 11)
+ctl exceptions add flood-exceptions $b $W >/dev/null
+ctl limits set udp-concurrent 40 --set flood-exceptions $W >/dev/null
+gen client2 udp --dst $SRV --port 7 --sessions 15 --rate 50 --src $a >/dev/null
+gen client2 udp --dst $SRV --port 7 --sessions 35 --rate 50 --src $b >/dev/null
+sleep 1.5
+na=$(lab exec fw2 conntrack -L -p udp -s $a 2>/dev/null | grep -c dport=7)
+nb=$(lab exec fw2 conntrack -L -p udp -s $b 2>/dev/null | grep -c dport=7)
+if [ "$na" = 15 ] && [ "$nb" = 35 ]; then pass $t
+else fail $t "fw2 should keep all sessions: 15 under the limit kept $na, 35 under tier 40 kept $nb"; fi
+
+t=half_open_under_limit_unaffected
+a=$(client_ip 1 13)
+lab exec client1 nft -f - <<NFT
+table inet pxtest {
+	chain in {
+		type filter hook input priority 0;
+		ip daddr $a tcp sport 443 tcp flags & (syn | ack) == (syn | ack) drop
+	}
+}
+NFT
+gen client1 synflood --dst $SRV --port 443 --count 8 --rate 100 --spoof $a >/dev/null
+sleep 1.5
+out=$(gen client1 connect --dst $SRV --port 80 --count 1 --src $a)
+lab exec client1 nft delete table inet pxtest
+[ "$(kv established <<<"$out")" = 1 ] && pass $t || fail $t "8 half-open (limit 10) got $a refused: $(tr '\n' ' ' <<<"$out")"
+
+t=nontcp_rule_under_rate_unaffected
+ctl rules add udp-echo2 --action allow --proto udp --dst $SRV --port 7 --rate 25/minute $W >/dev/null
+out=$(gen client2 udp --dst $SRV --port 7 --sessions 10 --rate 50 --src "$(client_ip 2 12)")
+ctl rules del udp-echo2 $W >/dev/null
+[ "$(kv answered <<<"$out")" = 10 ] && pass $t || fail $t "10 sessions under a 25/minute rule: $(kv answered <<<"$out") answered"
+
+t=deny_rule_refuses
+ctl rules add no-443 --action deny --proto tcp --dst $SRV --port 443 $W >/dev/null
+out=$(gen client2 connect --dst $SRV --port 443 --count 2 --src "$(client_ip 2 13)" --connect-timeout-ms 500)
+ok=$(gen client2 connect --dst $SRV --port 80 --count 1 --src "$(client_ip 2 13)")
+ctl rules del no-443 $W >/dev/null
+if [ "$(kv established <<<"$out")" = 0 ] && [ "$(kv established <<<"$ok")" = 1 ]; then pass $t
+else fail $t "deny tcp/443: established $(kv established <<<"$out")/2 (want 0); port 80 $(kv established <<<"$ok")/1"; fi

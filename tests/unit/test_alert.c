@@ -268,6 +268,26 @@ TEST(alert_types_and_states)
 	CHECK_INT(px_alert_state_parse("exceed"), -1);
 }
 
+TEST(alert_recent_new_finds_sources_acted_on)
+{
+	px_entry_t a = host("198.51.100.1"), b = host("198.51.100.2"),
+		   c = host("198.51.100.3"), d = host("198.51.100.4");
+	px_entry_t old[3] = { a, b, c };
+	px_entry_t x1[4] = { d, a, b, c };      /* d is new */
+	px_entry_t x2[3] = { c, a, b };         /* c acted on again */
+	px_entry_t x3[3] = { a, b, c };         /* a again: still first */
+	px_entry_t x4[4] = { d, b, a, c };      /* d and b, in that order */
+	px_entry_t x5[3] = { d, c, b };         /* cut at 3: d, c then b */
+
+	CHECK_INT(px_alert_recent_new(old, 3, x1, 4), 1);
+	CHECK_INT(px_alert_recent_new(old, 3, x2, 3), 1);
+	CHECK_INT(px_alert_recent_new(old, 3, x3, 3), 1);
+	CHECK_INT(px_alert_recent_new(old, 3, x4, 4), 2);
+	CHECK_INT(px_alert_recent_new(old, 3, x5, 3), 3);
+	CHECK_INT(px_alert_recent_new(NULL, 0, x1, 4), 4);
+	CHECK_INT(px_alert_recent_new(old, 3, x1, 1), 1);
+}
+
 /* ---- the store's admission: manual and auto reset ---- */
 
 TEST(admit_auto_reset)
