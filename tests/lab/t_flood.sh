@@ -261,3 +261,28 @@ ok=$(gen client2 connect --dst $SRV --port 80 --count 1 --src "$(client_ip 2 13)
 ctl rules del no-443 $W >/dev/null
 if [ "$(kv established <<<"$out")" = 0 ] && [ "$(kv established <<<"$ok")" = 1 ]; then pass $t
 else fail $t "deny tcp/443: established $(kv established <<<"$out")/2 (want 0); port 80 $(kv established <<<"$ok")/1"; fi
+
+t=management_addresses_never_limited
+# A listener on fw1's management address; store1 (management net)
+# connects more than the tcp-connect-rate and tcp-concurrent limits.
+lab exec fw1 timeout 60 python3 -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8443)); s.listen(512)
+held = []
+end = time.time() + 55
+s.settimeout(1)
+while time.time() < end:
+    try:
+        c, _ = s.accept(); held.append(c)
+    except socket.timeout:
+        pass
+' &
+srvpid=$!
+sleep 0.5
+out=$(gen store1 hold --dst 192.0.2.1 --port 8443 --count 40 --rate 40 --seconds 1 --check none)
+# the same from a client: the member protects itself (input)
+ctl_out=$(gen client1 hold --dst 198.51.100.1 --port 8443 --count 40 --rate 40 --seconds 1 --check none --src "$(client_ip 1 14)")
+kill $srvpid 2>/dev/null; wait $srvpid 2>/dev/null
+if [ "$(kv established <<<"$out")" = 40 ] && [ "$(kv established <<<"$ctl_out")" -le 20 ]; then pass $t
+else fail $t "40 connections to fw1 (limits 20/minute, 15 concurrent): from the management net $(kv established <<<"$out") established (want 40), from a client $(kv established <<<"$ctl_out") (want <= 20)"; fi
