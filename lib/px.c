@@ -26,6 +26,7 @@ static const struct {
 	{ PX_ETIMEOUT, "timed out" },
 	{ PX_EKERNEL, "kernel lost part of a batch" },
 	{ PX_EPROTECTED, "built-in object cannot be removed" },
+	{ PX_EOPTION, "unknown option" },
 };
 
 const char *px_strerror(int err)

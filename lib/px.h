@@ -25,6 +25,7 @@ enum {
 	PX_ETIMEOUT = PX_ERR_BASE - 13,      /* no answer in time */
 	PX_EKERNEL = PX_ERR_BASE - 14,       /* kernel refused or lost data */
 	PX_EPROTECTED = PX_ERR_BASE - 15,    /* built-in object */
+	PX_EOPTION = PX_ERR_BASE - 16,       /* unknown option */
 };
 
 const char *px_strerror(int err);

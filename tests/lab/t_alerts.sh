@@ -12,6 +12,7 @@ export PHALANX_NODE_ARGS="--alert-window-ms $((WIN * 1000))"
 export PHALANX_STORE_ARGS="--metrics $METRICS"
 lab_setup 2
 SRV=203.0.113.100
+SRV6=2001:db8:0:113::100
 W=--wait=15
 
 ctl limits set block-time 5 $W >/dev/null &&
@@ -77,12 +78,16 @@ flood 1 "$a1" 3 >/dev/null &
 f1=$!
 flood 2 "$a2" 3 >/dev/null &
 f2=$!
-wait $f1 $f2
+# IPv6 sources are one source per /64 (ipv6-source-prefix)
+gen client1 connect --dst $SRV6 --port 443 --count 90 --rate 30 --src 2001:db8:100:1::7 >/dev/null &
+f3=$!
+wait $f1 $f2 $f3
 in_stream() { grep -q "\"member\":\"$1\",.*\"type\":\"tcp-connect-rate\",\"state\":\"exceeded\",\"source\":\"$2\"" "$watch"; }
-if wait_until 15 in_stream fw1 "$a1" && wait_until 5 in_stream fw2 "$a2"; then
+if wait_until 15 in_stream fw1 "$a1" && wait_until 5 in_stream fw2 "$a2" &&
+   wait_until 5 in_stream fw1 2001:db8:100:1::/64; then
 	pass "$t ($(wc -l <"$watch") alerts streamed)"
 else
-	fail $t "expected exceeded alerts of fw1 ($a1) and fw2 ($a2) in one 'alerts watch' stream, saw: $(head -c 600 "$watch")"
+	fail $t "expected exceeded alerts of fw1 ($a1, 2001:db8:100:1::/64) and fw2 ($a2) in one 'alerts watch' stream, saw: $(head -c 900 "$watch")"
 	show_log fw1 8
 fi
 kill $wpid 2>/dev/null; wait $wpid 2>/dev/null

@@ -286,3 +286,14 @@ ctl_out=$(gen client1 hold --dst 198.51.100.1 --port 8443 --count 40 --rate 40 -
 kill $srvpid 2>/dev/null; wait $srvpid 2>/dev/null
 if [ "$(kv established <<<"$out")" = 40 ] && [ "$(kv established <<<"$ctl_out")" -le 20 ]; then pass $t
 else fail $t "40 connections to fw1 (limits 20/minute, 15 concurrent): from the management net $(kv established <<<"$out") established (want 40), from a client $(kv established <<<"$ctl_out") (want <= 20)"; fi
+
+t=store_down_members_keep_enforcing_quotas
+lab stop store1 --kill >/dev/null
+sleep 3.5   # past the members' store timeout
+a=$(client_ip 1 15); b=$(client_ip 2 14)
+o1=$(gen client1 connect --dst $SRV --port 443 --count 50 --rate 40 --src $a)
+o2=$(gen client2 connect --dst $SRV --port 443 --count 50 --rate 40 --src $b)
+lab start store1 >/dev/null
+if [ "$(kv refused <<<"$o1")" -gt 0 ] && [ "$(kv refused <<<"$o2")" -gt 0 ] &&
+   [ "$(kv established <<<"$o1")" -lt 30 ] && [ "$(kv established <<<"$o2")" -lt 30 ]; then pass $t
+else fail $t "with the store down, floods through fw1/fw2 were not limited: $(kv established <<<"$o1")/50, $(kv established <<<"$o2")/50 established"; fi
