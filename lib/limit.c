@@ -37,6 +37,10 @@ const px_limit_def_t px_limit_defs[PX_LIM_COUNT] = {
 	[PX_LIM_IPV6_PREFIX] = { "ipv6-source-prefix", 64, 0, 32, 128, "bits",
 		"kernel, watcher", "IPv6 sources are counted per prefix of "
 		"this length", true },
+	/* ISA: "Log traffic blocked by flood mitigation settings". */
+	[PX_LIM_LOG_FLOOD_BLOCKS] = { "log-flood-blocks", 1, 0, 0, 1,
+		"(1 on, 0 off)", "kernel", "log traffic blocked by flood "
+		"mitigation in the firewall log", true },
 };
 
 int px_limit_find(const char *name)

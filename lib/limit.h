@@ -21,6 +21,7 @@ typedef enum {
 	PX_LIM_DENIED_PACKET_RATE,
 	PX_LIM_BLOCK_TIME,      /* settings: no tiers, no mode */
 	PX_LIM_IPV6_PREFIX,
+	PX_LIM_LOG_FLOOD_BLOCKS, /* firewall log (node/fwlog.h) */
 	PX_LIM_COUNT
 } px_limit_id_t;
 

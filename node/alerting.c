@@ -82,7 +82,7 @@ int px_alerting_option(px_node_opts_t *o, const char *key, const char *value)
 	/* The kernel's floor is a few KB; 1 GB is past any sane buffer. */
 	if (strcmp(key, "ct-rcvbuf") == 0)
 		return px_parse_u64(value, 4096, 1u << 30, &o->ct_rcvbuf);
-	return PX_EBADREQ;
+	return PX_EOPTION;
 }
 
 void px_alerting_start(px_node_t *n)

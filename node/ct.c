@@ -60,6 +60,8 @@ struct px_watcher {
 	bool started;                /* the first dump is in */
 	unsigned ticks;
 	px_quota_actions_t acts;
+	px_ct_end_cb end_cb;         /* the firewall log's, or NULL */
+	void *end_arg;
 
 	uint8_t (*slot)[RECV_SLOT];
 	struct mmsghdr msgs[RECV_BATCH];
@@ -152,6 +154,39 @@ static struct nf_conntrack *nfct_or_die(void)
 	return nc;
 }
 
+/* A DESTROY event for the firewall log.  The kernel's own ends carry
+ * netlink port id 0; an end someone asked for carries the asker's. */
+static void report_end(px_watcher_t *w, const struct nlmsghdr *nlh,
+		       const struct nf_conntrack *nc, const px_ct_t *ct)
+{
+	px_ct_end_t e;
+
+	memset(&e, 0, sizeof(e));
+	e.t = ct->t;
+	e.tcp_state = ct->tcp_state;
+	if (nfct_attr_is_set(nc, ATTR_STATUS))
+		e.status = nfct_get_attr_u32(nc, ATTR_STATUS);
+	if (nfct_attr_is_set(nc, ATTR_MARK))
+		e.mark = nfct_get_attr_u32(nc, ATTR_MARK);
+	if (nfct_attr_is_set(nc, ATTR_ORIG_COUNTER_PACKETS) &&
+	    nfct_attr_is_set(nc, ATTR_REPL_COUNTER_PACKETS)) {
+		e.acct = true;
+		e.packets[0] = nfct_get_attr_u64(nc, ATTR_ORIG_COUNTER_PACKETS);
+		e.bytes[0] = nfct_get_attr_u64(nc, ATTR_ORIG_COUNTER_BYTES);
+		e.packets[1] = nfct_get_attr_u64(nc, ATTR_REPL_COUNTER_PACKETS);
+		e.bytes[1] = nfct_get_attr_u64(nc, ATTR_REPL_COUNTER_BYTES);
+	}
+	if (nfct_attr_is_set(nc, ATTR_TIMESTAMP_START) &&
+	    nfct_attr_is_set(nc, ATTR_TIMESTAMP_STOP)) {
+		e.start_ns = nfct_get_attr_u64(nc, ATTR_TIMESTAMP_START);
+		e.stop_ns = nfct_get_attr_u64(nc, ATTR_TIMESTAMP_STOP);
+	}
+	e.by = nlh->nlmsg_pid == 0 ? PX_CT_BY_KERNEL :
+	       nlh->nlmsg_pid == mnl_socket_get_portid(w->del) ?
+	       PX_CT_BY_WATCHER : PX_CT_BY_OTHER;
+	w->end_cb(&e, w->end_arg);
+}
+
 static int on_event_msg(const struct nlmsghdr *nlh, void *data)
 {
 	px_watcher_t *w = data;
@@ -174,8 +209,11 @@ static int on_event_msg(const struct nlmsghdr *nlh, void *data)
 	}
 	w->st.events++;
 	nc = nfct_or_die();
-	if (nfct_nlmsg_parse(nlh, nc) == 0 && ct_from_nfct(nc, &ct) == 0)
+	if (nfct_nlmsg_parse(nlh, nc) == 0 && ct_from_nfct(nc, &ct) == 0) {
 		px_quota_event(w->q, type, &ct);
+		if (type == PX_CT_DESTROY && w->end_cb)
+			report_end(w, nlh, nc, &ct);
+	}
 	nfct_destroy(nc);
 	return MNL_CB_OK;
 }
@@ -955,6 +993,12 @@ void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out)
 {
 	*out = w->st;
 	px_quota_stats(w->q, &out->quota);
+}
+
+void px_watcher_on_end(px_watcher_t *w, px_ct_end_cb cb, void *arg)
+{
+	w->end_cb = cb;
+	w->end_arg = arg;
 }
 
 void px_watcher_set_rcvbuf(px_watcher_t *w, uint32_t bytes)

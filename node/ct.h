@@ -28,6 +28,7 @@
 #ifndef PX_CT_H
 #define PX_CT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -72,6 +73,34 @@ void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out);
  * doubles on each loss, up to the cap).  For tests of the event-loss path
  * (phalanx-node --ct-rcvbuf); the default start is 8 MB. */
 void px_watcher_set_rcvbuf(px_watcher_t *w, uint32_t bytes);
+
+/* How a TCP or UDP connection ended (a DESTROY event), for the firewall
+ * log (fwlog.h): its original direction, what conntrack knew at the end
+ * and who ended it.  Counters need net.netfilter.nf_conntrack_acct = 1,
+ * times nf_conntrack_timestamp = 1 (nflog.c turns both on). */
+typedef enum {
+	PX_CT_BY_KERNEL,   /* timeout, close, early drop: the kernel's own */
+	PX_CT_BY_WATCHER,  /* this watcher ended it (udp-concurrent) */
+	PX_CT_BY_OTHER,    /* another process asked (conntrack -D, -F) */
+} px_ct_by_t;
+
+typedef struct {
+	px_ct_tuple_t t;
+	uint8_t tcp_state;   /* at the end; PX_TCP_UNKNOWN if not given */
+	uint32_t status;     /* IPS_* bits (linux/netfilter/nf_conntrack_common.h) */
+	uint32_t mark;       /* the connection's ct mark */
+	bool acct;           /* packets and bytes were given */
+	uint64_t packets[2], bytes[2]; /* [0] original, [1] reply direction */
+	uint64_t start_ns, stop_ns;    /* CLOCK_REALTIME ns; 0 if not given */
+	px_ct_by_t by;
+} px_ct_end_t;
+
+typedef void (*px_ct_end_cb)(const px_ct_end_t *end, void *arg);
+
+/* Call cb(end, arg) for every TCP and UDP connection that ends, from
+ * the event callback (it must not block); cb NULL stops.  Ends lost with
+ * events (ENOBUFS) are not reported. */
+void px_watcher_on_end(px_watcher_t *w, px_ct_end_cb cb, void *arg);
 
 /* Delete the block elements it added, close its sockets and free it once
  * libuv has closed its handles (run the loop once more, e.g.

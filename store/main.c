@@ -69,11 +69,13 @@ static int set_option(const char *key, const char *value, void *arg)
 		return px_parse_u64(value, 100, 3600000, &o->member_timeout_ms);
 	else if (strcmp(key, "map-size") == 0)
 		return px_parse_u64(value, 1, 1 << 20, &o->map_mb);
-	else if (strcmp(key, "metrics") == 0 && px_metrics_addr_valid(value) &&
-		 strlen(value) < sizeof(o->metrics))
+	else if (strcmp(key, "metrics") == 0) {
+		if (!px_metrics_addr_valid(value) ||
+		    strlen(value) >= sizeof(o->metrics))
+			return PX_EBADREQ;
 		strcpy(o->metrics, value);
-	else
-		return PX_EBADREQ;
+	} else
+		return PX_EOPTION;
 	return 0;
 }
 

@@ -212,6 +212,20 @@ lost_alert() { [ "$(count_alerts "$(alerts_json --member fw1 --type events-lost)
 if wait_until 10 lost_alert && grep -q "ENOBUFS" "$PHALANX_LAB_STATE/fw1.log"; then pass $t
 else fail $t "a 4 KB conntrack buffer and 1200 UDP sessions: no events-lost alert of fw1"; show_log fw1 8; fi
 
+# --- a disabled type is not raised anywhere in the array ---------------------
+t=disabled_type_raises_nothing
+a=$(client_ip 2 1)
+ctl alerts define tcp-connect-rate --disable >/dev/null
+told() { grep -q "types disabled by the store: tcp-connect-rate" "$PHALANX_LAB_STATE/fw2.log"; }
+wait_until 5 told
+flood 2 "$a" 3 >/dev/null
+in_set fw2 tcp_block4 "$a" && blocked=yes || blocked=no
+sleep 3
+nd=$(count_alerts "$(alerts_json --member fw2)" fw2 tcp-connect-rate exceeded "$a")
+ctl alerts define tcp-connect-rate --enable >/dev/null
+if told && [ "$nd" = 0 ] && [ $blocked = yes ]; then pass $t
+else fail $t "tcp-connect-rate disabled: expected fw2 told, $a blocked (saw $blocked) and no alert for it (saw $nd)"; fi
+
 # --- metrics: Prometheus text format ------------------------------------------
 t=metrics_parse_as_prometheus_text
 sleep 1.5   # the store publishes once a second
