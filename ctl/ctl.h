@@ -37,6 +37,9 @@ enum {
 	PX_OPT_COUNT = 1 << 17,     /* --count N */
 	PX_OPT_ENABLE = 1 << 18,    /* --enable, --disable */
 	PX_OPT_RESET = 1 << 19,     /* --reset auto|manual */
+	/* the firewall log (cmd_log.c, cmd_top.c) */
+	PX_OPT_FOLLOW = 1 << 20,    /* --follow */
+	PX_OPT_BY = 1 << 21,        /* --by denied|connections|rate */
 };
 
 #define PX_CTL_TIMEOUT_S 10 /* default --timeout */
@@ -60,6 +63,9 @@ typedef struct {
 	const char *member, *type, *since, *count, *reset;
 	bool active, all, enable, disable;
 	bool timeout_given;   /* --timeout was given (alerts watch: total) */
+	/* log tail, top */
+	bool follow;
+	const char *by;       /* --by, or NULL */
 
 	/* Connection, opened by the first request (client.c). */
 	char base[PX_CTL_ENDPOINT_MAX];  /* store base, as shown to people */
@@ -101,6 +107,8 @@ int px_cmd_alerts_list(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_alerts_watch(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_alerts_reset(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_alerts_define(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_log_tail(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_top(px_ctl_t *ctl, int argc, char **argv);
 
 /* Quota activity the members report (MemberStatus.quotas), shown by
  * status and limits show (activity.c).  Which counts to show: */

@@ -161,6 +161,28 @@ static const px_ctl_cmd_t commands[] = {
 	  "Manual reset: it stays active, and is not raised again, until\n"
 	  "`alerts reset'.\n",
 	  px_cmd_alerts_define, PX_OPT_ENABLE | PX_OPT_RESET, 0, 0, 1 },
+	{ "log tail", "",
+	  "firewall log records of the array",
+	  "Prints the newest firewall log records the store has received from\n"
+	  "the members (it keeps the last 10,000), oldest first: --count N of\n"
+	  "them (default 20, at most 1000), of --member M and of --type T\n"
+	  "(denied, ended, suppressed, lost) only.  With --follow, prints only\n"
+	  "new records as they arrive, until interrupted, --count N records or\n"
+	  "--timeout SECONDS (the whole follow).  With --json, each member's\n"
+	  "own JSON line, as in its file; see docs/fwlog.md.\n",
+	  px_cmd_log_tail, PX_OPT_MEMBER | PX_OPT_TYPE | PX_OPT_COUNT |
+	  PX_OPT_FOLLOW, 0, 0, 0 },
+	{ "top", "",
+	  "the array's top talkers now",
+	  "The sources with the most denied records (--by denied, the\n"
+	  "default), connections ended (--by connections) or bytes a second\n"
+	  "of connections ended (--by rate) among the firewall log records\n"
+	  "the store received in the last 60 seconds, all members together;\n"
+	  "--count N sources (default 10).  Connections still open are not\n"
+	  "counted until they end, and denied records a member's cap\n"
+	  "suppressed carry no source: their number is shown apart.  BLOCKED\n"
+	  "names the quotas whose block sets hold the source now.\n",
+	  px_cmd_top, PX_OPT_COUNT | PX_OPT_BY, 0, 0, 0 },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -168,7 +190,7 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_MODE, OPT_SET, OPT_ACTION, OPT_PROTO, OPT_SRC_SET, OPT_DST,
        OPT_PORT, OPT_RATE, OPT_BEFORE, OPT_LIMIT, OPT_EXEMPT_SET,
        OPT_MEMBER, OPT_TYPE, OPT_ACTIVE, OPT_SINCE, OPT_ALL, OPT_COUNT,
-       OPT_ENABLE, OPT_DISABLE, OPT_RESET, NOPTS };
+       OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 static const struct {
@@ -230,10 +252,11 @@ static const struct {
 		"the limit does not count sources in this\n"
 		"exception set" },
 	[OPT_MEMBER] = { "member", ARG_REQUIRED, "M", PX_OPT_MEMBER,
-		"only alerts of member M" },
+		"only alerts (log records) of member M" },
 	[OPT_TYPE] = { "type", ARG_REQUIRED, "T", PX_OPT_TYPE,
 		"only alerts of type T (a quota name,\n"
-		"events-lost, store-lost ...)" },
+		"events-lost, store-lost ...); log records\n"
+		"of type denied, ended, suppressed, lost" },
 	[OPT_ACTIVE] = { "active", ARG_NONE, NULL, PX_OPT_ACTIVE,
 		"only active alerts" },
 	[OPT_SINCE] = { "since", ARG_REQUIRED, "TIME", PX_OPT_SINCE,
@@ -243,7 +266,8 @@ static const struct {
 	[OPT_ALL] = { "all", ARG_NONE, NULL, PX_OPT_ALL,
 		"every active alert" },
 	[OPT_COUNT] = { "count", ARG_REQUIRED, "N", PX_OPT_COUNT,
-		"stop after N alerts" },
+		"stop after N alerts (log tail: records;\n"
+		"top: sources)" },
 	[OPT_ENABLE] = { "enable", ARG_NONE, NULL, PX_OPT_ENABLE,
 		"raise alerts of the type" },
 	[OPT_DISABLE] = { "disable", ARG_NONE, NULL, PX_OPT_ENABLE,
@@ -252,6 +276,10 @@ static const struct {
 		"auto: an alert ends when the excess does;\n"
 		"manual: it stays active until `alerts\n"
 		"reset'" },
+	[OPT_FOLLOW] = { "follow", ARG_NONE, NULL, PX_OPT_FOLLOW,
+		"keep printing new records as they arrive" },
+	[OPT_BY] = { "by", ARG_REQUIRED, "denied|connections|rate", PX_OPT_BY,
+		"what to rank sources by" },
 };
 
 /* The parsed command line. */
@@ -346,6 +374,8 @@ static void command_help(FILE *f, const px_ctl_cmd_t *c)
 		if (options[o].arg == ARG_OPTIONAL)
 			fprintf(f, " [--%s[=%s]]", options[o].name,
 				options[o].metavar);
+		else if (options[o].arg == ARG_NONE)
+			fprintf(f, " [--%s]", options[o].name);
 		else
 			fprintf(f, " [--%s %s]", options[o].name,
 				options[o].metavar);
@@ -649,6 +679,8 @@ int main(int argc, char **argv)
 	ctl.all = cl.seen[OPT_ALL];
 	ctl.enable = cl.seen[OPT_ENABLE];
 	ctl.disable = cl.seen[OPT_DISABLE];
+	ctl.follow = cl.seen[OPT_FOLLOW];
+	ctl.by = cl.val[OPT_BY];
 
 	rc = cmd->fn(&ctl, nargs, cl.pos + used);
 	px_ctl_progress_end();

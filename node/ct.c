@@ -3,6 +3,7 @@
  * block sets (nft.c) and to conntrack (session ends).  libuv owns every
  * fd; callbacks never block, except the bounded dump of a resync. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -809,6 +810,23 @@ static long read_sysctl(const char *name)
 	return v;
 }
 
+/* Accounting and timestamps give the firewall log the bytes and the
+ * duration of every connection that ends (in this namespace only). */
+static void write_sysctl_on(const char *name, const char *lacking)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/netfilter/%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "1\n", 2) != 2)
+		px_log(PX_LOG_WARN, "conntrack: cannot set %s to 1 (%s): ended "
+		       "connections are logged without %s", path,
+		       strerror(errno), lacking);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void free_watcher(px_watcher_t *w)
 {
 	if (w->ev)
@@ -947,6 +965,8 @@ px_watcher_t *px_watcher_start(uv_loop_t *loop, px_nft_t *nft,
 	px_quota_set_mgmt(w->q, mgmt);
 	px_quota_set_policy(w->q, policy);
 	refresh_local(w);
+	write_sysctl_on("nf_conntrack_acct", "bytes and packets");
+	write_sysctl_on("nf_conntrack_timestamp", "durations");
 	if (read_sysctl("nf_conntrack_events") == 0)
 		px_log(PX_LOG_WARN, "conntrack events are off "
 		       "(net.netfilter.nf_conntrack_events = 0): the watcher "

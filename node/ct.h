@@ -77,7 +77,8 @@ void px_watcher_set_rcvbuf(px_watcher_t *w, uint32_t bytes);
 /* How a TCP or UDP connection ended (a DESTROY event), for the firewall
  * log (fwlog.h): its original direction, what conntrack knew at the end
  * and who ended it.  Counters need net.netfilter.nf_conntrack_acct = 1,
- * times nf_conntrack_timestamp = 1 (nflog.c turns both on). */
+ * times nf_conntrack_timestamp = 1: px_watcher_start sets both in the
+ * member's namespace (/proc/sys) and logs if it cannot. */
 typedef enum {
 	PX_CT_BY_KERNEL,   /* timeout, close, early drop: the kernel's own */
 	PX_CT_BY_WATCHER,  /* this watcher ended it (udp-concurrent) */

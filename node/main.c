@@ -9,6 +9,7 @@
 
 #include "alerting.h"
 #include "codec.h"
+#include "nflog.h"
 #include "node.h"
 #include "px.h"
 #include "wire.h"
@@ -30,9 +31,9 @@ static void usage(FILE *f)
 "  --mgmt PREFIX          management network, never limited (repeatable)\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
-"%s"
+"%s%s"
 "  -v, --verbose          debug logging\n"
-"  -h, --help             this text\n", px_alerting_usage);
+"  -h, --help             this text\n", px_alerting_usage, px_nflog_usage);
 }
 
 static int copy_opt(char *dst, size_t len, const char *value)
@@ -73,6 +74,12 @@ static int set_option(const char *key, const char *value, void *arg)
 			px_entries_push(&o->mgmt, &e);
 		return rc;
 	}
+	{
+		int rc = px_nflog_option(o, key, value);
+
+		if (rc != PX_EOPTION)
+			return rc;
+	}
 	return px_alerting_option(o, key, value);
 }
 
@@ -90,6 +97,12 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		{ "alert-window-ms", required_argument, NULL, 'W' },
 		{ "alert-rate", required_argument, NULL, 'R' },
 		{ "ct-rcvbuf", required_argument, NULL, 'B' },
+		{ "fwlog", required_argument, NULL, 'F' },
+		{ "fwlog-max-mb", required_argument, NULL, 'X' },
+		{ "fwlog-syslog", required_argument, NULL, 'Y' },
+		{ "log-rate", required_argument, NULL, 'r' },
+		{ "log-ended-rate", required_argument, NULL, 'e' },
+		{ "log-flood-blocks", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -230,7 +243,9 @@ int main(int argc, char **argv)
 	if (!n.watcher)
 		px_log(PX_LOG_ERR, "conntrack watcher not running: tcp-half-open "
 		       "and udp-concurrent are not enforced");
+	px_nflog_start(&n);
 	if (px_node_sync_start(&n) < 0) {
+		px_nflog_stop(&n);
 		px_watcher_stop(n.watcher);
 		px_nft_close(n.nft);
 		return 1;
@@ -244,6 +259,7 @@ int main(int argc, char **argv)
 	       "store %s", n.o.id, n.o.table,
 	       (unsigned long long)n.applied.version, n.o.store);
 	uv_run(n.loop, UV_RUN_DEFAULT);
+	px_nflog_stop(&n);
 	px_node_sync_stop(&n);
 	px_watcher_stop(n.watcher);
 	uv_close((uv_handle_t *)&sigterm, NULL);

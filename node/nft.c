@@ -33,6 +33,7 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "fwlog.h"
 #include "nft.h"
 #include "px.h"
 
@@ -1025,6 +1026,27 @@ static void x_counter(struct nftnl_rule *r, const char *prefix,
 	x_objref(r, NFT_OBJECT_COUNTER, obj);
 }
 
+/* `log prefix "KIND NAME" group 7 snaplen 80': a record in the member's
+ * firewall log, which reads the prefix back (node/fwlog.h). */
+static void x_log(struct nftnl_rule *r, const char *kind, const char *name)
+{
+	struct nftnl_expr *e = expr_new("log");
+	char prefix[PX_FWLOG_PREFIX_MAX];
+
+	snprintf(prefix, sizeof(prefix), "%s%s", kind, name);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix);
+	nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, PX_FWLOG_GROUP);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_SNAPLEN, PX_FWLOG_SNAPLEN);
+	nftnl_rule_add_expr(r, e);
+}
+
+/* Traffic blocked by flood mitigation is logged unless the setting
+ * log-flood-blocks is 0; deny rules always are. */
+static bool log_flood(const struct layout *l)
+{
+	return l->p->limits.value[PX_LIM_LOG_FLOOD_BLOCKS] != 0;
+}
+
 /* accept, drop, return, jump/goto chain, reject with tcp reset. */
 static void x_verdict(struct nftnl_rule *r, int verdict, const char *chain)
 {
@@ -1213,11 +1235,13 @@ static void trigger(struct nftnl_rule *r, enum trigger t)
 }
 
 /* Source over the quota: enforce adds it to the block set and refuses
- * the packet (counted in blocked_Q if refused); observe only notes it in
- * obs_Q4/6 and counts would_Q.  reg1 holds the (masked) source. */
+ * the packet (counted in blocked_Q and logged if refused); observe only
+ * notes it in obs_Q4/6 and counts would_Q.  reg1 holds the (masked)
+ * source.  rule: the rule whose session quota this is, NULL for a
+ * per-source quota. */
 static void over_quota(struct nftnl_rule *r, const struct layout *l,
 		       px_limit_id_t id, int family, const char *block,
-		       int verdict)
+		       int verdict, const char *rule)
 {
 	const char *qname = px_limit_defs[id].name;
 	char set[NAME_LEN];
@@ -1234,6 +1258,9 @@ static void over_quota(struct nftnl_rule *r, const struct layout *l,
 	}
 	if (verdict != VERDICT_NONE)
 		x_counter(r, "blocked_", qname);
+	if (verdict != VERDICT_NONE && log_flood(l))
+		x_log(r, rule ? PX_FWLOG_PFX_RULE_RATE : PX_FWLOG_PFX_QUOTA,
+		      rule ? rule : qname);
 	x_verdict(r, verdict, NULL);
 }
 
@@ -1255,7 +1282,7 @@ static void put_quota_rule(struct batch *b, const char *table,
 	m_addr(r, family, true, family == 6 ? l->v6bits : 0, NFT_REG_1);
 	x_dynset(r, q->ct_count ? NFT_DYNSET_OP_ADD : NFT_DYNSET_OP_UPDATE,
 		 meter, NFT_REG_1, q->ct_count ? x_connlimit(v) : x_limit(v));
-	over_quota(r, l, q->id, family, q->block, q->verdict);
+	over_quota(r, l, q->id, family, q->block, q->verdict, NULL);
 	rule_put(b, r, chain);
 }
 
@@ -1311,6 +1338,9 @@ static void put_guard(struct batch *b, const char *table,
 			snprintf(set, sizeof(set), "%s%d", bs->name, f);
 			x_lookup(r, set, false);
 			x_counter(r, "blocked_", px_limit_defs[bs->id].name);
+			if (log_flood(l))
+				x_log(r, PX_FWLOG_PFX_QUOTA,
+				      px_limit_defs[bs->id].name);
 			x_verdict(r, VERDICT_RESET, NULL);
 			rule_put(b, r, "guard");
 		}
@@ -1328,6 +1358,9 @@ static void put_guard(struct batch *b, const char *table,
 			x_lookup(r, set, false);
 			x_counter(r, "blocked_",
 				  px_limit_defs[PX_LIM_HTTP_REQUEST_RATE].name);
+			if (log_flood(l))
+				x_log(r, PX_FWLOG_PFX_QUOTA, px_limit_defs[
+				      PX_LIM_HTTP_REQUEST_RATE].name);
 			x_verdict(r, NF_DROP, NULL);
 			rule_put(b, r, "guard");
 		}
@@ -1353,7 +1386,7 @@ static void put_guard(struct batch *b, const char *table,
  * everybody else: a `return' would not fit one chain, an `accept' would
  * skip the deny rules). */
 static void put_service(struct batch *b, const char *table,
-			const px_service_t *sv)
+			const struct layout *l, const px_service_t *sv)
 {
 	int f = sv->dst.family;
 	uint32_t alen = f == 4 ? 4 : 16;
@@ -1380,6 +1413,8 @@ static void put_service(struct batch *b, const char *table,
 	x_dynset(r, NFT_DYNSET_OP_ADD, set, NFT_REG32_00,
 		 x_connlimit(sv->limit));
 	x_counter(r, "blocked_service-", sv->name);
+	if (log_flood(l))
+		x_log(r, PX_FWLOG_PFX_SERVICE, sv->name);
 	x_verdict(r, VERDICT_RESET, NULL);
 	rule_put(b, r, "forward");
 }
@@ -1470,17 +1505,41 @@ static void put_rule(struct batch *b, const char *table,
 						       NFT_REG_1);
 					over_quota(r, l,
 						   PX_LIM_NONTCP_SESSION_RATE, f,
-						   NULL, NF_DROP);
+						   NULL, NF_DROP, ru->name);
 					rule_put(b, r, "forward");
 				}
 				r = rule_match(table, ru, f, l4s[li], src);
 				x_objref(r, NFT_OBJECT_COUNTER, obj);
+				if (ru->action != PX_ALLOW)
+					x_log(r, PX_FWLOG_PFX_DENY, ru->name);
 				x_verdict(r, ru->action == PX_ALLOW ? NF_ACCEPT :
 					  NF_DROP, NULL);
 				rule_put(b, r, "forward");
 			}
 		}
 	}
+}
+
+/* `tcp flags & rst != 0 ct direction D ct mark set ct mark | BIT': who
+ * reset a connection, for the end reasons of the firewall log
+ * (PX_CT_MARK_RST_ORIG from the client, _REPLY from the server). */
+static void put_rst_mark(struct batch *b, const char *table, uint8_t dir)
+{
+	uint32_t bit = dir ? PX_CT_MARK_RST_REPLY : PX_CT_MARK_RST_ORIG;
+	uint32_t keep = ~bit;
+	uint8_t rst = 0x04, zero = 0; /* TCP header byte 13 */
+	struct nftnl_rule *r = rule_new(table);
+
+	m_l4proto(r, IPPROTO_TCP);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1);
+	x_bitwise(r, 1, &rst, &zero);
+	x_cmp(r, NFT_CMP_NEQ, &zero, 1);
+	x_ct(r, NFT_CT_DIRECTION);
+	x_cmp(r, NFT_CMP_EQ, &dir, sizeof(dir));
+	x_ct(r, NFT_CT_MARK);
+	x_bitwise(r, sizeof(bit), &keep, &bit);
+	x_ct_set(r, NFT_CT_MARK);
+	rule_put(b, r, "forward");
 }
 
 /* Every rule of the layer, chain by chain. */
@@ -1494,12 +1553,14 @@ static void put_rules(struct batch *b, const char *table,
 
 	put_verdict_rule(b, table, "input", NFT_JUMP, "guard");
 	put_verdict_rule(b, table, "forward", NFT_JUMP, "guard");
+	put_rst_mark(b, table, 0); /* IP_CT_DIR_ORIGINAL */
+	put_rst_mark(b, table, 1); /* IP_CT_DIR_REPLY */
 	r = rule_new(table);
 	m_ct_bits(r, NFT_CT_STATE, ok);
 	x_verdict(r, NF_ACCEPT, NULL);
 	rule_put(b, r, "forward");
 	for (size_t i = 0; i < p->nservices; i++)
-		put_service(b, table, &p->services[i]);
+		put_service(b, table, l, &p->services[i]);
 	for (size_t i = 0; i < p->nrules; i++)
 		put_rule(b, table, l, &p->rules[i]);
 	put_guard(b, table, l);

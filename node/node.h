@@ -23,6 +23,11 @@ typedef struct {
 	char log[4096];
 	uint64_t store_timeout_ms;
 	uint64_t alert_window_ms, alert_rate, ct_rcvbuf; /* alerting.c; 0: default */
+	/* nflog.c (the firewall log); "" / 0: default */
+	char fwlog[4096];
+	uint64_t log_rate, log_ended_rate, fwlog_max_mb;
+	int log_flood_blocks;  /* 0 default (on), 1 on, -1 off */
+	bool log_syslog;
 	px_entries_t mgmt;     /* never limited */
 	int verbose;
 } px_node_opts_t;
@@ -33,6 +38,7 @@ typedef struct px_node {
 	px_nft_t *nft;
 	px_watcher_t *watcher;     /* NULL if conntrack is unavailable */
 	struct px_alerting *alerting; /* alerting.c */
+	struct px_nflog *nflog;    /* nflog.c: the firewall log */
 	px_policy_t applied;       /* what the kernel holds */
 	px_policy_t pending;       /* change being assembled */
 	px_seq_t seq;

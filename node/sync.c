@@ -7,6 +7,7 @@
 
 #include "alerting.h"
 #include "codec.h"
+#include "nflog.h"
 #include "node.h"
 #include "px.h"
 #include "wire.h"
@@ -488,6 +489,7 @@ static void on_tick(uv_timer_t *t)
 		request_snapshot(n, "previous snapshot did not complete");
 	send_heartbeat(n);
 	px_alerting_tick(n);
+	px_nflog_tick(n);
 	/* Edges can be consumed by zmq_send on the same socket; a periodic
 	 * drain makes sure nothing waits for a wake that already passed. */
 	drain(n, n->sync);

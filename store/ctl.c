@@ -8,6 +8,7 @@
 
 #include "alerts.h"
 #include "codec.h"
+#include "logring.h"
 #include "px.h"
 #include "store.h"
 
@@ -515,7 +516,7 @@ void px_store_ctl(px_store_t *st)
 	Phalanx__LimitOp **tiers = NULL, **ltiers = NULL;
 	ProtobufCBinaryData *bins = NULL;
 	uint8_t *buf = NULL;
-	void *alerts_mem = NULL;
+	void *alerts_mem = NULL, *log_mem = NULL;
 	result_t r = { 0, "", 0 };
 	publish_t pub;
 	px_lists_t lists;
@@ -627,6 +628,11 @@ void px_store_ctl(px_store_t *st)
 					       r.error, sizeof(r.error),
 					       &alerts_mem);
 		break;
+	case PHALANX__CTL_REQUEST__OP__LOG_LIST:
+	case PHALANX__CTL_REQUEST__OP__TOP:
+		r.status = px_store_log_ctl(st, env->ctl_request, &rep, r.error,
+					    sizeof(r.error), &log_mem);
+		break;
 	default:
 		fail(&r, PX_EBADREQ, "unknown request %d", env->ctl_request->op);
 	}
@@ -646,6 +652,7 @@ reply:
 	}
 	publish(st, &pub);
 	px_store_alerts_reply_free(alerts_mem);
+	px_store_log_reply_free(log_mem);
 	px_lists_free(&lists);
 	quota_reply_free(&quotas);
 	px_limitops_free(tiers, ntiers);

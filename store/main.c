@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "alerts.h"
+#include "logring.h"
 #include "metrics.h"
 #include "px.h"
 #include "store.h"
@@ -189,6 +190,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	px_store_members_load(&st);
+	st.log = px_logring_new(0);
 	/* Without its alerts the store still serves the policy; members
 	 * keep theirs queued. */
 	rc = px_alerts_open(&st.alerts, st.db, 0);
@@ -249,6 +251,7 @@ out:
 		zmq_ctx_term(st.zctx);
 	px_metrics_stop(st.metrics);
 	px_alerts_close(st.alerts);
+	px_logring_free(st.log);
 	px_db_close(st.db);
 	px_policy_free(&st.policy);
 	free(st.members);

@@ -43,6 +43,7 @@ typedef struct {
 	uint64_t member_timeout_ms;
 	struct px_alerts *alerts;   /* alerts.c; NULL if it did not open */
 	struct px_metrics *metrics; /* metrics.c; NULL without --metrics */
+	struct px_logring *log;     /* logring.c: the members' firewall logs */
 } px_store_t;
 
 /* Handle one message waiting on the ctl socket. */

@@ -6,6 +6,7 @@
 
 #include "alerts.h"
 #include "codec.h"
+#include "logring.h"
 #include "px.h"
 #include "store.h"
 
@@ -183,6 +184,9 @@ void px_store_sync(px_store_t *st)
 		break;
 	case PHALANX__ENVELOPE__BODY_ALERT_BATCH:
 		px_store_alerts_in(st, &rid, env->alert_batch);
+		break;
+	case PHALANX__ENVELOPE__BODY_LOG_BATCH:
+		px_store_log_in(st, env->log_batch);
 		break;
 	default:
 		px_log(PX_LOG_WARN, "sync socket: refused a message of type %d",
