@@ -426,6 +426,10 @@ int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c)
 		px_policy_free(p);
 		memset(p, 0, sizeof(*p));
 		px_limits_init(&p->limits);
+		/* Chunk 0 carries every tier there is: a default tier that was
+		 * removed must not come back from px_limits_init(). */
+		if (c->n_limits)
+			px_limits_clear_tiers(&p->limits);
 	}
 	p->version = c->version;
 	rc = px_policy_apply_setops(p, c->sets, c->n_sets, NULL);

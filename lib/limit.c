@@ -181,3 +181,8 @@ void px_limits_drop_set(px_limits_t *l, const char *set)
 			i++;
 	}
 }
+
+void px_limits_clear_tiers(px_limits_t *l)
+{
+	l->ntiers = 0;
+}

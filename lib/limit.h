@@ -66,5 +66,7 @@ uint64_t px_limits_tier(const px_limits_t *l, int id, const char *set);
 void px_limits_set_tier(px_limits_t *l, int id, const char *set,
 			uint64_t value);
 void px_limits_drop_set(px_limits_t *l, const char *set);
+/* Forget every tier (before applying a complete limit state). */
+void px_limits_clear_tiers(px_limits_t *l);
 
 #endif

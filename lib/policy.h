@@ -42,6 +42,10 @@ typedef struct {
 } px_service_t;
 
 #define PX_RULES_MAX 256
+/* Bounds on what one store serves: a snapshot, a cache file and a list
+ * reply must fit in PX_MSG_MAX-sized messages and files. */
+#define PX_SETS_MAX 1024
+#define PX_SET_ENTRIES_MAX 2000000
 #define PX_SERVICES_MAX 64
 
 typedef struct {

@@ -71,6 +71,8 @@ int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 	int rc;
 
 	*out = NULL;
+	if (rid)
+		rid->len = 0;
 	if (rid) {
 		rc = zmq_recv(sock, rid->id, sizeof(rid->id), flags);
 		if (rc < 0)

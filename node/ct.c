@@ -17,6 +17,7 @@
 
 #include <libmnl/libmnl.h>
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <linux/netfilter/nf_conntrack_tcp.h>
 
 #include "ct.h"
 #include "px.h"
@@ -45,6 +46,7 @@
 #define LOG_RATE 20
 #define LOG_BURST 100
 #define NFT_ERR_LOG_MS 10000
+#define CLOSING_SLOTS 65536  /* close times kept for the firewall log */
 
 struct px_watcher {
 	uv_loop_t *loop;
@@ -63,6 +65,11 @@ struct px_watcher {
 	px_quota_actions_t acts;
 	px_ct_end_cb end_cb;         /* the firewall log's, or NULL */
 	void *end_arg;
+	struct closing {             /* when a TCP connection closed */
+		uint32_t id;
+		uint16_t sport;
+		uint64_t ns;
+	} *closing;                  /* CLOSING_SLOTS, with end_cb */
 
 	uint8_t (*slot)[RECV_SLOT];
 	struct mmsghdr msgs[RECV_BATCH];
@@ -155,6 +162,22 @@ static struct nf_conntrack *nfct_or_die(void)
 	return nc;
 }
 
+/* The first time a TCP connection is seen in TIME_WAIT or CLOSE: its
+ * real end, which its DESTROY comes long after. */
+static void note_closing(px_watcher_t *w, const px_ct_t *ct)
+{
+	struct closing *c = &w->closing[ct->t.id % CLOSING_SLOTS];
+
+	if (ct->t.proto != IPPROTO_TCP ||
+	    (ct->tcp_state != TCP_CONNTRACK_TIME_WAIT &&
+	     ct->tcp_state != TCP_CONNTRACK_CLOSE) ||
+	    (c->ns && c->id == ct->t.id && c->sport == ct->t.sport))
+		return;
+	c->id = ct->t.id;
+	c->sport = ct->t.sport;
+	c->ns = realtime_ns();
+}
+
 /* A DESTROY event for the firewall log.  The kernel's own ends carry
  * netlink port id 0; an end someone asked for carries the asker's. */
 static void report_end(px_watcher_t *w, const struct nlmsghdr *nlh,
@@ -181,6 +204,14 @@ static void report_end(px_watcher_t *w, const struct nlmsghdr *nlh,
 	    nfct_attr_is_set(nc, ATTR_TIMESTAMP_STOP)) {
 		e.start_ns = nfct_get_attr_u64(nc, ATTR_TIMESTAMP_START);
 		e.stop_ns = nfct_get_attr_u64(nc, ATTR_TIMESTAMP_STOP);
+	}
+	if (ct->t.proto == IPPROTO_TCP) {
+		struct closing *c = &w->closing[ct->t.id % CLOSING_SLOTS];
+
+		if (c->ns && c->id == ct->t.id && c->sport == ct->t.sport)
+			e.closed_ns = c->ns;
+		if (c->id == ct->t.id)
+			memset(c, 0, sizeof(*c));
 	}
 	e.by = nlh->nlmsg_pid == 0 ? PX_CT_BY_KERNEL :
 	       nlh->nlmsg_pid == mnl_socket_get_portid(w->del) ?
@@ -212,6 +243,8 @@ static int on_event_msg(const struct nlmsghdr *nlh, void *data)
 	nc = nfct_or_die();
 	if (nfct_nlmsg_parse(nlh, nc) == 0 && ct_from_nfct(nc, &ct) == 0) {
 		px_quota_event(w->q, type, &ct);
+		if (type == PX_CT_UPDATE && w->end_cb)
+			note_closing(w, &ct);
 		if (type == PX_CT_DESTROY && w->end_cb)
 			report_end(w, nlh, nc, &ct);
 	}
@@ -835,6 +868,7 @@ static void free_watcher(px_watcher_t *w)
 		mnl_socket_close(w->del);
 	px_quota_free(w->q);
 	px_quota_actions_free(&w->acts);
+	free(w->closing);
 	free(w->slot);
 	free(w->delbuf);
 	free(w);
@@ -1019,6 +1053,8 @@ void px_watcher_on_end(px_watcher_t *w, px_ct_end_cb cb, void *arg)
 {
 	w->end_cb = cb;
 	w->end_arg = arg;
+	if (cb && !w->closing)
+		w->closing = xcalloc(CLOSING_SLOTS, sizeof(*w->closing));
 }
 
 void px_watcher_set_rcvbuf(px_watcher_t *w, uint32_t bytes)

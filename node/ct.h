@@ -93,6 +93,11 @@ typedef struct {
 	bool acct;           /* packets and bytes were given */
 	uint64_t packets[2], bytes[2]; /* [0] original, [1] reply direction */
 	uint64_t start_ns, stop_ns;    /* CLOCK_REALTIME ns; 0 if not given */
+	/* When the watcher saw a TCP connection enter TIME_WAIT or CLOSE
+	 * (its last FIN exchange or a reset), 0 if it did not: the kernel
+	 * stops an entry only when it reaps it, after the state's timeout
+	 * (TIME_WAIT 120 s) and its garbage collector's delay. */
+	uint64_t closed_ns;
 	px_ct_by_t by;
 } px_ct_end_t;
 
@@ -100,7 +105,9 @@ typedef void (*px_ct_end_cb)(const px_ct_end_t *end, void *arg);
 
 /* Call cb(end, arg) for every TCP and UDP connection that ends, from
  * the event callback (it must not block); cb NULL stops.  Ends lost with
- * events (ENOBUFS) are not reported. */
+ * events (ENOBUFS) are not reported.  Close times are remembered for at
+ * most 65,536 connections closing at once (a direct-mapped table by
+ * conntrack id; a collision forgets the older). */
 void px_watcher_on_end(px_watcher_t *w, px_ct_end_cb cb, void *arg);
 
 /* Delete the block elements it added, close its sockets and free it once

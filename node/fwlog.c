@@ -331,9 +331,13 @@ void px_fwlog_ended(px_fwrec_t *out, const px_ct_end_t *e, uint64_t now_ms)
 	memcpy(out->packets, e->packets, sizeof(out->packets));
 	memcpy(out->bytes, e->bytes, sizeof(out->bytes));
 	if (e->start_ns && e->stop_ns >= e->start_ns) {
+		uint64_t end = e->closed_ns >= e->start_ns ? e->closed_ns :
+			e->stop_ns;
+
 		out->stamps = true;
+		out->to_expiry = end == e->stop_ns;
 		out->start_ms = e->start_ns / 1000000;
-		out->duration_ms = (e->stop_ns - e->start_ns) / 1000000;
+		out->duration_ms = (end - e->start_ns) / 1000000;
 	}
 }
 
@@ -639,6 +643,8 @@ size_t px_fwrec_json(const px_fwrec_t *r, const char *member, char *buf,
 			time_iso(r->start_ms, t2, sizeof(t2));
 			put(&o, ",\"start\":\"%s\",\"duration_ms\":%" PRIu64, t2,
 			    r->duration_ms);
+			if (r->to_expiry)
+				put(&o, ",\"duration_includes_timeout\":true");
 		}
 		break;
 	}
@@ -711,7 +717,8 @@ size_t px_fwrec_text(const px_fwrec_t *r, char *buf, size_t len)
 		    px_fwlog_end_expected(r->end, p->proto) ? " (expected)" :
 		    "");
 		if (r->stamps)
-			put(&o, ", %" PRIu64 " ms", r->duration_ms);
+			put(&o, ", %" PRIu64 " ms%s", r->duration_ms,
+			    r->to_expiry ? " (with its timeout)" : "");
 		if (r->acct)
 			put(&o, ", %" PRIu64 "/%" PRIu64 " bytes", r->bytes[0],
 			    r->bytes[1]);

@@ -177,6 +177,9 @@ typedef struct {
 	uint64_t packets[2], bytes[2]; /* [0] original, [1] reply */
 	bool stamps;             /* ended: start_ms and duration are known */
 	uint64_t start_ms, duration_ms;
+	bool to_expiry;          /* ended: no close was seen, duration runs to
+				  * the entry's end: it includes conntrack's
+				  * timeout of its last state (UDP always) */
 	px_fwrec_type_t of;      /* suppressed, lost: which records */
 	uint64_t count;          /* suppressed, lost */
 	uint64_t from_ms, to_ms; /* suppressed: first and last of them */

@@ -48,8 +48,14 @@ static int set_option(const char *key, const char *value, void *arg)
 {
 	px_node_opts_t *o = arg;
 
-	if (strcmp(key, "id") == 0)
+	if (strcmp(key, "id") == 0) {
+		/* The store's rule for member ids: a member it would refuse
+		 * must not start. */
+		if (strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			   "0123456789._-") != strlen(value))
+			return PX_EBADREQ;
 		return copy_opt(o->id, sizeof(o->id), value);
+	}
 	if (strcmp(key, "store") == 0) {
 		char ep[300];
 
@@ -186,6 +192,9 @@ static int restore(px_node_t *n)
 		px_policy_free(&cached);
 		return rc;
 	}
+	/* Messages of an older store epoch are refused; a newer one means
+	 * a new store database and a fresh snapshot. */
+	n->epoch = n->applied.epoch;
 	if (n->applied.version)
 		px_log(PX_LOG_INFO, "restored version %llu from cache %s",
 		       (unsigned long long)n->applied.version, n->o.cache);

@@ -43,5 +43,7 @@ void px_seq_done(px_seq_t *s, bool applied)
 
 bool px_seq_behind(const px_seq_t *s, uint64_t store_version)
 {
-	return !s->pending && store_version > s->applied;
+	/* Also while a change is pending: if one of its parts was lost,
+	 * only this check notices (after the caller's grace period). */
+	return store_version > s->applied;
 }

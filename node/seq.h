@@ -30,7 +30,8 @@ bool px_seq_complete(const px_seq_t *s);
 /* The pending version was applied (or abandoned: applied unchanged). */
 void px_seq_done(px_seq_t *s, bool applied);
 /* A store heartbeat says the store is at version v: true if the member
- * is behind with nothing pending, i.e. it missed something. */
+ * is behind it (the caller allows a grace period for what is on its
+ * way). */
 bool px_seq_behind(const px_seq_t *s, uint64_t store_version);
 
 #endif

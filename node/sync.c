@@ -350,15 +350,24 @@ static void on_chunk(px_node_t *n, const Phalanx__SnapshotChunk *c)
 	int rc;
 
 	if (!n->snapping || c->seq != n->snap_next) {
-		if (n->snapping)
+		/* Before chunk 0, other chunks are the tail of an earlier
+		 * stream: ignore them rather than ask again for each. */
+		if (n->snapping && n->snap_next > 0)
 			request_snapshot(n, "snapshot chunk missing");
 		return;
 	}
 	rc = px_policy_apply_chunk(&n->snap, c);
 	if (rc < 0) {
-		px_log(PX_LOG_ERR, "snapshot chunk %u refused: %s", c->seq,
-		       px_strerror(rc));
+		char d[128];
+
+		snprintf(d, sizeof(d), "snapshot of version %llu refused: %s",
+			 (unsigned long long)c->version, px_strerror(rc));
+		px_log(PX_LOG_ERR, "%s (chunk %u); kernel keeps version %llu",
+		       d, c->seq, (unsigned long long)n->applied.version);
+		set_health(n, 1, d);
 		n->snapping = false;
+		px_policy_free(&n->snap);
+		drop_held(n);
 		return;
 	}
 	n->snap_next++;
@@ -383,6 +392,19 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 		px_log(PX_LOG_WARN, "refused a message of store epoch %llu "
 		       "(current epoch %llu)", (unsigned long long)env->epoch,
 		       (unsigned long long)n->epoch);
+		return false;
+	}
+	if (n->epoch && env->epoch > n->epoch) {
+		/* A store with a new database: its versions say nothing
+		 * about ours.  Take its snapshot, whatever its version. */
+		px_log(PX_LOG_WARN, "store epoch changed from %llu to %llu: a "
+		       "new store database; resyncing from a snapshot",
+		       (unsigned long long)n->epoch,
+		       (unsigned long long)env->epoch);
+		n->epoch = env->epoch;
+		n->seq.applied = 0;
+		store_seen(n);
+		request_snapshot(n, "new store epoch");
 		return false;
 	}
 	n->epoch = env->epoch;
@@ -410,7 +432,19 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 		break;
 	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
 		px_alerting_store_heartbeat(n, env->store_heartbeat);
-		if (!px_seq_behind(&n->seq, env->store_heartbeat->version) ||
+		if (env->store_heartbeat->version < n->applied.version &&
+		    !n->snapping) {
+			char why[96];
+
+			/* Same epoch, yet the store is behind us: it lost
+			 * data.  Its word is the policy. */
+			snprintf(why, sizeof(why), "store is at version %llu, "
+				 "below the applied %llu",
+				 (unsigned long long)env->store_heartbeat->version,
+				 (unsigned long long)n->applied.version);
+			n->seq.applied = 0;
+			request_snapshot(n, why);
+		} else if (!px_seq_behind(&n->seq, env->store_heartbeat->version) ||
 		    n->snapping) {
 			n->behind_since_ms = 0;
 		} else if (!n->behind_since_ms) {

@@ -101,6 +101,8 @@ static int set_request(result_t *r, px_policy_t *next,
 	if (req->op == PHALANX__CTL_REQUEST__OP__SET_CREATE) {
 		if (s)
 			return fail(r, PX_EEXIST, "set %s already exists", req->set);
+		if (next->nsets >= PX_SETS_MAX)
+			return fail(r, PX_ERANGE, "at most %d sets", PX_SETS_MAX);
 		px_policy_add_set(next, req->set);
 		return 0;
 	}
@@ -139,6 +141,10 @@ static int set_request(result_t *r, px_policy_t *next,
 			s->entries = sorted;
 		}
 		rc = check_overlap(r, req->set, &s->entries, &in);
+		if (rc == 0 && s->entries.n > PX_SET_ENTRIES_MAX)
+			rc = fail(r, PX_ERANGE, "set %s would hold %zu entries, "
+				  "at most %d", req->set, s->entries.n,
+				  PX_SET_ENTRIES_MAX);
 		break;
 	}
 	case PHALANX__CTL_REQUEST__OP__SET_DEL:
@@ -373,8 +379,11 @@ static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
 		       (unsigned long long)st->policy.version);
 		goto out;
 	}
+	/* Destroying a set also drops its tiers: the limits record must
+	 * follow, or the next load refers to a set that is gone. */
 	rc = px_db_commit(st->db, version, next.epoch, d->db, d->n,
-			  is_limit || is_list ? &next : NULL);
+			  is_limit || is_list ||
+			  op == PHALANX__CTL_REQUEST__OP__SET_DESTROY ? &next : NULL);
 	if (rc < 0) {
 		fail(r, rc, "commit failed, nothing changed: %s",
 		     px_db_strerror(rc));
@@ -645,7 +654,7 @@ reply:
 	out.epoch = st->policy.epoch;
 	out.body_case = PHALANX__ENVELOPE__BODY_CTL_REPLY;
 	out.ctl_reply = &rep;
-	if (rc != -EAGAIN) {
+	if (rc != -EAGAIN && rid.len) {
 		rc = px_wire_send(st->ctl, &rid, &out);
 		if (rc < 0)
 			px_log(PX_LOG_WARN, "ctl reply lost: %s", px_strerror(rc));

@@ -1,9 +1,11 @@
 /* db.c - LMDB persistence of the policy. */
 #include <errno.h>
+#include <stdbool.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "codec.h"
 #include "db.h"
@@ -20,6 +22,9 @@ const char *px_db_strerror(int rc)
 {
 	return mdb_strerror(rc < 0 ? -rc : rc);
 }
+
+static int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *v);
+static int put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v);
 
 int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 {
@@ -42,6 +47,19 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &db->entries)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &db->members)) != 0)
 		goto fail_lmdb;
+	/* A new database gets its epoch now: a store rebuilt from scratch
+	 * must never look like the one its members followed before. */
+	{
+		uint64_t epoch;
+
+		rc = get_u64(txn, db->meta, "epoch", &epoch);
+		if (rc == 1)
+			rc = put_u64(txn, db->meta, "epoch", (uint64_t)time(NULL));
+		if (rc < 0) {
+			rc = -rc;
+			goto fail_lmdb;
+		}
+	}
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		txn = NULL;
 		goto fail_lmdb;
@@ -107,6 +125,8 @@ static int load_limits(MDB_txn *txn, px_db_t *db, px_policy_t *p)
 	c = phalanx__snapshot_chunk__unpack(NULL, d.mv_size, d.mv_data);
 	if (!c)
 		return PX_EDECODE;
+	/* The record holds every tier: start from none. */
+	px_limits_clear_tiers(&p->limits);
 	rc = px_policy_apply_limitops(p, c->limits, c->n_limits);
 	if (rc == 0)
 		rc = px_policy_apply_lists(p, c->rules_set, c->rules, c->n_rules,
@@ -146,6 +166,19 @@ static int save_limits(MDB_txn *txn, px_db_t *db, const px_policy_t *p)
 	return rc;
 }
 
+/* An entry as stored is what px_entry_decode() would have made of its
+ * wire form: anything else is corruption. */
+static bool entry_valid(const px_entry_t *e)
+{
+	uint8_t w[PX_ENTRY_WIRE_MAX];
+	px_entry_t d;
+
+	if (e->family != 4 && e->family != 6)
+		return false;
+	return px_entry_decode(w, px_entry_encode(e, w), &d) == 0 &&
+	       px_entry_cmp(e, &d) == 0;
+}
+
 int px_db_load(px_db_t *db, px_policy_t *p)
 {
 	MDB_cursor *cur = NULL;
@@ -155,7 +188,7 @@ int px_db_load(px_db_t *db, px_policy_t *p)
 
 	px_policy_free(p);
 	px_policy_init(p);
-	p->epoch = 1;
+	p->epoch = 0;
 	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return -rc;
 	if ((rc = get_u64(txn, db->meta, "version", &p->version)) < 0 ||
@@ -173,9 +206,18 @@ int px_db_load(px_db_t *db, px_policy_t *p)
 		}
 		memcpy(name, k.mv_data, k.mv_size);
 		name[k.mv_size] = '\0';
+		if (!px_setname_valid(name)) {
+			rc = PX_EDECODE;
+			goto out;
+		}
 		px_policy_add_set(p, name);
 	}
+	/* A cursor error is not the end of the data: fail closed rather
+	 * than serve a truncated policy. */
+	if (rc != MDB_NOTFOUND)
+		goto out;
 	mdb_cursor_close(cur);
+	cur = NULL;
 	if ((rc = -mdb_cursor_open(txn, db->entries, &cur)) != 0)
 		goto out;
 	/* Keys sort by set name then entry bytes, so each set's entries
@@ -196,12 +238,14 @@ int px_db_load(px_db_t *db, px_policy_t *p)
 		name[nl] = '\0';
 		memcpy(&e, key + nl + 1, sizeof(e));
 		s = px_policy_find(p, name);
-		if (!s) {
+		if (!s || !entry_valid(&e)) {
 			rc = PX_EDECODE;
 			goto out;
 		}
 		px_entries_push(&s->entries, &e);
 	}
+	if (rc != MDB_NOTFOUND)
+		goto out;
 	mdb_cursor_close(cur);
 	cur = NULL;
 	rc = load_limits(txn, db, p);

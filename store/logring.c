@@ -12,8 +12,8 @@
 
 /* Longest strings a record may carry: a member's JSON line is at most
  * 768 bytes and its text 320 (node/fwlog.h); more is not a member's. */
-#define JSON_MAX 2048
-#define TEXT_MAX 1024
+#define JSON_MAX 1024
+#define TEXT_MAX 512
 #define NAME_MAX_ 63
 /* Members a TOP entry names, at most. */
 #define TOP_MEMBERS 8

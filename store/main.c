@@ -45,7 +45,9 @@ static void usage(FILE *f)
 "\n"
 "  --db DIR               LMDB directory (default /var/lib/phalanx/store)\n"
 "  --listen tcp://H:P     base endpoint; ctl on P, sync on P+1, changes on P+2\n"
-"                         (default tcp://0.0.0.0:7700)\n"
+"                         (default tcp://127.0.0.1:7700: nothing is\n"
+"                         authenticated yet, so listen where only the\n"
+"                         array reaches)\n"
 "  --member-timeout MS    a member is down after MS without heartbeat (3000)\n"
 "  --map-size MB          largest database size (4096)\n"
 "  --config FILE          read `key = value' lines with the same names\n"
@@ -155,7 +157,7 @@ static void *bind_socket(void *ctx, int type, const char *base, int which)
 
 int main(int argc, char **argv)
 {
-	options_t o = { "/var/lib/phalanx/store", "tcp://0.0.0.0:7700", "", "",
+	options_t o = { "/var/lib/phalanx/store", "tcp://127.0.0.1:7700", "", "",
 			3000, 4096, 0 };
 	px_store_t st;
 	uint64_t next_hb;

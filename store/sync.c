@@ -38,6 +38,8 @@ static px_member_t *member_get(px_store_t *st, const char *id)
 	for (i = 0; i < st->nmembers; i++)
 		if (strcmp(st->members[i].id, id) == 0)
 			return &st->members[i];
+	if (st->nmembers >= PX_MEMBERS_MAX)
+		return NULL;
 	st->members = xrealloc(st->members,
 			       (st->nmembers + 1) * sizeof(*st->members));
 	memset(&st->members[st->nmembers], 0, sizeof(*st->members));
@@ -53,6 +55,8 @@ static void member_known(const char *id, uint64_t applied, void *arg)
 	if (!member_id_valid(id))
 		return;
 	m = member_get(st, id);
+	if (!m)
+		return;
 	m->applied = applied;
 	/* Counted as up for one timeout after the store starts: they are
 	 * most likely running, and `--wait` must wait for them. */
@@ -96,6 +100,7 @@ static void quotas_in(px_member_t *m, const Phalanx__Heartbeat *hb)
 
 static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 {
+	char *p;
 	uint64_t now = px_now_ms();
 	px_member_t *m;
 	bool was_up;
@@ -106,6 +111,11 @@ static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 		return;
 	}
 	m = member_get(st, hb->member);
+	if (!m) {
+		px_log(PX_LOG_WARN, "refused a heartbeat: already %d members",
+		       PX_MEMBERS_MAX);
+		return;
+	}
 	if (!m->last_hb_ms) {
 		int rc = px_db_member_put(st->db, m->id, hb->applied_version);
 
@@ -117,17 +127,22 @@ static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 	if (m->last_hb_ms && !was_up)
 		px_log(PX_LOG_INFO, "member %s: up again, applied version "
 		       "%llu", m->id, (unsigned long long)hb->applied_version);
+	/* The detail is a peer's text: bounded by the copy, and no
+	 * control characters reach the log (no forged lines). */
+	snprintf(m->detail, sizeof(m->detail), "%s", hb->detail);
+	for (p = m->detail; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if ((int)hb->health != m->health)
 		px_log(hb->health ? PX_LOG_WARN : PX_LOG_INFO,
 		       "member %s: health %s%s%s", m->id,
 		       hb->health == 0 ? "ok" : hb->health == 1 ? "degraded" : "failed",
-		       hb->detail[0] ? ": " : "", hb->detail);
+		       m->detail[0] ? ": " : "", m->detail);
 	quotas_in(m, hb);
 	m->applied = hb->applied_version;
 	m->last_hb_ms = now;
-	m->health = hb->health;
+	m->health = hb->health > 2 ? 2 : (int)hb->health;
 	m->store_lost = hb->store_lost;
-	snprintf(m->detail, sizeof(m->detail), "%s", hb->detail);
 }
 
 typedef struct {

@@ -315,8 +315,11 @@ TEST(fwlog_ended_record_bytes_duration)
 	e.packets[1] = 8;
 	e.bytes[0] = 1200;
 	e.bytes[1] = 5400;
+	/* Closed (reset) 1.5 s after the start, reaped 10 s later: the
+	 * duration runs to the close. */
 	e.start_ns = (T0 - 1500) * 1000000ull;
-	e.stop_ns = T0 * 1000000ull + 250000;
+	e.closed_ns = T0 * 1000000ull + 250000;
+	e.stop_ns = (T0 + 10000) * 1000000ull;
 	px_fwlog_ended(&r, &e, T0);
 	r.seq = 9;
 	px_fwrec_json(&r, "fw1", buf, sizeof(buf));
@@ -334,6 +337,15 @@ TEST(fwlog_ended_record_bytes_duration)
 	CHECK_STR(text, "ended tcp [2001:db8::5]:50000 -> [2001:db8::1]:443 "
 		  "client-abort by client (expected), 1500 ms, 1200/5400 bytes: "
 		  "FWX_E_ABORTIVE_SHUTDOWN 0x80074E21");
+
+	/* No close seen: to the entry's end, and it says so. */
+	e.closed_ns = 0;
+	px_fwlog_ended(&r, &e, T0);
+	px_fwrec_json(&r, "fw1", buf, sizeof(buf));
+	CHECK(strstr(buf, "\"duration_ms\":11500,"
+		     "\"duration_includes_timeout\":true}") != NULL);
+	px_fwrec_text(&r, text, sizeof(text));
+	CHECK(strstr(text, "11500 ms (with its timeout)") != NULL);
 
 	/* Without accounting and timestamps those fields are left out. */
 	e = tcp_end(TCP_CONNTRACK_TIME_WAIT, IPS_ASSURED, 0);
