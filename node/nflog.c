@@ -28,10 +28,11 @@
 #define DEFAULT_LOG_RATE 100      /* denied records a second */
 #define DEFAULT_ENDED_RATE 1000   /* ended records a second */
 #define DEFAULT_MAX_MB 64
-/* The kernel queues up to QTHRESH packets, or QUEUE_MS, into one
- * datagram of at most NLBUFSIZ bytes: under a flood that is one wake
- * per ~100 packets instead of one each (a logged packet is ~200 bytes
- * with its 80-byte snap), and a record is at most 100 ms late. */
+/* The kernel queues up to QTHRESH packets, or for QUEUE_CS hundredths of
+ * a second, into one datagram of at most NLBUFSIZ bytes: under a flood
+ * that is one wake per ~100 packets instead of one each (a logged packet
+ * is ~200 bytes with its 80-byte snap), and a record is at most 100 ms
+ * late. */
 #define QTHRESH 100
 #define QUEUE_CS 10               /* 1/100 s */
 #define NLBUFSIZ (64 * 1024)
@@ -411,7 +412,7 @@ static int nflog_bind(px_nflog_t *l)
 	struct nlmsghdr *nlh;
 	struct timeval tv = { 1, 0 };
 	uint32_t seq = (uint32_t)time(NULL), portid;
-	int one = RCVBUF;
+	int rcvbuf = RCVBUF;
 	ssize_t n;
 
 	l->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
@@ -419,9 +420,9 @@ static int nflog_bind(px_nflog_t *l)
 		return -errno;
 	portid = mnl_socket_get_portid(l->nl);
 	if (setsockopt(mnl_socket_get_fd(l->nl), SOL_SOCKET, SO_RCVBUFFORCE,
-		       &one, sizeof(one)) < 0)
+		       &rcvbuf, sizeof(rcvbuf)) < 0)
 		setsockopt(mnl_socket_get_fd(l->nl), SOL_SOCKET, SO_RCVBUF,
-			   &one, sizeof(one));
+			   &rcvbuf, sizeof(rcvbuf));
 	setsockopt(mnl_socket_get_fd(l->nl), SOL_SOCKET, SO_RCVTIMEO, &tv,
 		   sizeof(tv));
 	nlh = nflog_nlmsg_put_header(buf, NFULNL_MSG_CONFIG, AF_UNSPEC,

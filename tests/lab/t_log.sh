@@ -13,7 +13,7 @@ SRV=203.0.113.100
 W=--wait=15
 FWLOG=$PHALANX_LAB_STATE/fw1/cache.fwlog.jsonl
 
-ctl limits set block-time 10 $W >/dev/null &&
+ctl limits set block-time 30 $W >/dev/null &&
 ctl limits set tcp-connect-rate 20 $W >/dev/null &&
 ctl limits set tcp-concurrent 15 $W >/dev/null &&
 ctl limits set udp-concurrent 20 $W >/dev/null || { fail setup "limits set failed"; exit 1; }
