@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "nflog.h"
 #include "node.h"
+#include "pressure.h"
 #include "px.h"
 #include "wire.h"
 
@@ -29,6 +30,8 @@ static void usage(FILE *f)
 "  --table NAME           nftables table, family inet (default phalanx)\n"
 "  --store-timeout MS     the store is lost after MS of silence (3000)\n"
 "  --mgmt PREFIX          management network, never limited (repeatable)\n"
+"  --ct-max N             conntrack table size for resource protection\n"
+"                         (default nf_conntrack_max; smaller for tests)\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
 "%s%s"
@@ -70,6 +73,8 @@ static int set_option(const char *key, const char *value, void *arg)
 			copy_opt(o->table, sizeof(o->table), value) : PX_EBADREQ;
 	if (strcmp(key, "log") == 0)
 		return copy_opt(o->log, sizeof(o->log), value);
+	if (strcmp(key, "ct-max") == 0)
+		return px_parse_u64(value, 1, UINT32_MAX, &o->ct_max);
 	if (strcmp(key, "store-timeout") == 0)
 		return px_parse_u64(value, 100, 3600000, &o->store_timeout_ms);
 	if (strcmp(key, "mgmt") == 0) {
@@ -97,6 +102,7 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		{ "cache", required_argument, NULL, 'C' },
 		{ "table", required_argument, NULL, 'T' },
 		{ "store-timeout", required_argument, NULL, 't' },
+		{ "ct-max", required_argument, NULL, 'K' },
 		{ "mgmt", required_argument, NULL, 'M' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "log", required_argument, NULL, 'L' },
@@ -270,6 +276,7 @@ int main(int argc, char **argv)
 	uv_run(n.loop, UV_RUN_DEFAULT);
 	px_nflog_stop(&n);
 	px_node_sync_stop(&n);
+	px_pressure_stop(&n);
 	px_watcher_stop(n.watcher);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);

@@ -123,6 +123,8 @@ struct px_nft {
 	char table[NFT_TABLE_MAXNAMELEN];
 	px_entries_t mgmt;  /* prefixes only, sorted, overlap-free */
 	bool mgmt_dirty;    /* changed since the last apply */
+	bool pressure;      /* wanted: refuse new except exception sets */
+	bool pressure_applied; /* what the kernel's rules say */
 };
 
 struct msginfo {
@@ -640,6 +642,7 @@ struct layout {
 	const px_set_t **order;       /* exception sets in tier order */
 	size_t *tier_of;              /* per order index */
 	size_t ndisp;                 /* order[0..ndisp) need a dispatch */
+	bool pressure;                /* chain "pressure" in guard */
 };
 
 static void layout_free(struct layout *l)
@@ -717,7 +720,8 @@ static uint64_t rule_rate(const px_policy_t *p, const px_rule_t *r)
 /* The layer of policy p.  PX_ENOSET if a rule or service names a set
  * the policy does not have, PX_ERANGE on a source prefix out of range:
  * the kernel would refuse the batch anyway, this says why. */
-static int layout_build(const px_policy_t *p, struct layout *l)
+static int layout_build(const px_policy_t *p, bool pressure,
+			struct layout *l)
 {
 	const px_limits_t *lim = &p->limits;
 	const px_set_t *fe = px_policy_find(p, FLOOD_EXCEPTIONS);
@@ -736,7 +740,7 @@ static int layout_build(const px_policy_t *p, struct layout *l)
 	l->order = xcalloc(p->nsets + 1, sizeof(*l->order));
 	l->tier_of = xcalloc(p->nsets + 1, sizeof(*l->tier_of));
 	l->tiers = xcalloc(p->nsets + 1, sizeof(*l->tiers));
-	l->chains = xcalloc(p->nsets + 2, sizeof(*l->chains));
+	l->chains = xcalloc(p->nsets + 3, sizeof(*l->chains));
 	l->sets = xcalloc(16 + 2 * COUNT_OF(block_sets) +
 			  2 * COUNT_OF(observed) +
 			  2 * COUNT_OF(quota_rules) * (p->nsets + 1) +
@@ -777,6 +781,9 @@ static int layout_build(const px_policy_t *p, struct layout *l)
 		l->ndisp = i + 1;
 	}
 	snprintf(l->chains[l->nchains++], NAME_LEN, "guard");
+	l->pressure = pressure;
+	if (pressure)
+		snprintf(l->chains[l->nchains++], NAME_LEN, "pressure");
 	for (size_t t = 0; t < l->ntiers; t++)
 		snprintf(l->chains[l->nchains++], NAME_LEN, "tier_%s",
 			 l->tiers[t].name);
@@ -1286,6 +1293,9 @@ static void put_quota_rule(struct batch *b, const char *table,
 	rule_put(b, r, chain);
 }
 
+static void put_pressure(struct batch *b, const char *table,
+			 const struct layout *l);
+
 /* chain guard: what is never limited, refusals of blocked sources, then
  * the tier of the source. */
 static void put_guard(struct batch *b, const char *table,
@@ -1365,6 +1375,7 @@ static void put_guard(struct batch *b, const char *table,
 			rule_put(b, r, "guard");
 		}
 	}
+	put_pressure(b, table, l);
 	for (size_t i = 0; i < l->ndisp; i++) {
 		snprintf(chain, sizeof(chain), "tier_%s",
 			 l->tiers[l->tier_of[i]].name);
@@ -1379,6 +1390,36 @@ static void put_guard(struct batch *b, const char *table,
 		}
 	}
 	put_verdict_rule(b, table, "guard", NFT_GOTO, "tier_dflt");
+}
+
+/* Resource protection at its extreme (px_nft_set_pressure): guard jumps
+ * here before the tiers; members of any exception set return, every
+ * other new connection is dropped. */
+static void put_pressure(struct batch *b, const char *table,
+			 const struct layout *l)
+{
+	const px_policy_t *p = l->p;
+	char set[NAME_LEN];
+	struct nftnl_rule *r;
+
+	if (!l->pressure)
+		return;
+	put_verdict_rule(b, table, "guard", NFT_JUMP, "pressure");
+	for (size_t i = 0; i < p->nsets; i++) {
+		for (int k = 0; k < KIND_COUNT; k++) {
+			r = rule_new(table);
+			m_nfproto(r, kinds[k].family);
+			m_addr(r, kinds[k].family, true, 0, NFT_REG_1);
+			kset_name(set, p->sets[i].name, k);
+			x_lookup(r, set, false);
+			x_verdict(r, NFT_RETURN, NULL);
+			rule_put(b, r, "pressure");
+		}
+	}
+	r = rule_new(table);
+	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW));
+	x_verdict(r, NF_DROP, NULL);
+	rule_put(b, r, "pressure");
 }
 
 /* A published service: new connections to A:P over its limit are
@@ -1778,18 +1819,19 @@ static bool rules_differ(const char *table, const struct layout *a,
 }
 
 static int layer_plan(const char *table, const px_policy_t *old,
-		      const px_policy_t *new_, struct layer_plan *lp)
+		      const px_policy_t *new_, bool old_pressure,
+		      bool new_pressure, struct layer_plan *lp)
 {
 	struct layout *o = &lp->old, *n = &lp->new_;
 	bool dropped = false;
 	int rc = -1;
 
 	memset(lp, 0, sizeof(*lp));
-	rc = layout_build(new_, n);
+	rc = layout_build(new_, new_pressure, n);
 	if (rc < 0)
 		goto out;
 	if (old) {
-		rc = layout_build(old, o);
+		rc = layout_build(old, old_pressure, o);
 		if (rc < 0)
 			goto out;
 		lp->have_old = true;
@@ -2726,7 +2768,8 @@ int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 	size_t nch = 0;
 	int rc = -1;
 
-	rc = layer_plan(nft->table, old, new_, &lp);
+	rc = layer_plan(nft->table, old, new_, nft->pressure_applied,
+			nft->pressure, &lp);
 	if (rc < 0)
 		goto out;
 	nch = plan(old, new_, &ch);
@@ -2740,8 +2783,10 @@ int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 	build(nft, &b, old == NULL, ch, nch, &lp);
 	nft->seq += (uint32_t)b.n + 2;
 	rc = b.n ? batch_commit(nft, &b, 0) : 0;
-	if (rc == 0)
+	if (rc == 0) {
 		nft->mgmt_dirty = false;
+		nft->pressure_applied = nft->pressure;
+	}
 	t1 = now_usec();
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
@@ -2877,4 +2922,10 @@ void px_nft_close(px_nft_t *nft)
 		mnl_socket_close(nft->nl);
 	px_entries_free(&nft->mgmt);
 	free(nft);
+}
+
+int px_nft_set_pressure(px_nft_t *nft, bool on)
+{
+	nft->pressure = on;
+	return 0;
 }

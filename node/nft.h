@@ -86,6 +86,12 @@ int px_nft_counters(px_nft_t *nft, const char *prefix, px_nft_counter_cb cb,
 int px_nft_list_small(px_nft_t *nft, const char *kset, px_entry_t *out,
 		      size_t max, size_t *n);
 
+/* Resource protection at its extreme: with on, new connections are
+ * dropped except from members of exception sets (and what is never
+ * limited: loopback, the member itself, management prefixes).  Takes
+ * effect with the next px_nft_apply(). */
+int px_nft_set_pressure(px_nft_t *nft, bool on);
+
 /* Delete the table (member shutdown with --flush-on-exit). */
 int px_nft_delete_table(px_nft_t *nft);
 

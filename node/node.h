@@ -29,6 +29,8 @@ typedef struct {
 	int log_flood_blocks;  /* 0 default (on), 1 on, -1 off */
 	bool log_syslog;
 	px_entries_t mgmt;     /* never limited */
+	uint64_t ct_max;       /* conntrack table size for headroom, 0: the
+				* kernel's nf_conntrack_max */
 	int verbose;
 } px_node_opts_t;
 
@@ -62,6 +64,11 @@ typedef struct px_node {
 	uint64_t store_seen_ms;
 	bool store_lost;
 	uint64_t behind_since_ms;
+
+	/* Resource protection (pressure.c). */
+	int pressure;
+	bool pressure_alerted;
+	uint64_t pressure_saved_timeout, ct_count, ct_max;
 
 	int health; /* PHALANX__HEARTBEAT__HEALTH__* */
 	char detail[256];

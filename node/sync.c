@@ -8,6 +8,7 @@
 #include "alerting.h"
 #include "codec.h"
 #include "nflog.h"
+#include "pressure.h"
 #include "node.h"
 #include "px.h"
 #include "wire.h"
@@ -522,6 +523,7 @@ static void on_tick(uv_timer_t *t)
 	else if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
 		request_snapshot(n, "previous snapshot did not complete");
 	send_heartbeat(n);
+	px_pressure_tick(n);
 	px_alerting_tick(n);
 	px_nflog_tick(n);
 	/* Edges can be consumed by zmq_send on the same socket; a periodic

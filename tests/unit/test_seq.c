@@ -71,3 +71,19 @@ TEST(seq_behind_store)
 	CHECK(px_seq_behind(&s, 5));
 	CHECK(!px_seq_behind(&s, 4));
 }
+
+#include "pressure.h"
+
+TEST(pressure_levels_with_hysteresis)
+{
+	CHECK_INT(px_pressure_level(PX_PRESSURE_NONE, 700, 1000), PX_PRESSURE_NONE);
+	CHECK_INT(px_pressure_level(PX_PRESSURE_NONE, 799, 1000), PX_PRESSURE_NONE);
+	CHECK_INT(px_pressure_level(PX_PRESSURE_NONE, 800, 1000), PX_PRESSURE_LOW);
+	CHECK_INT(px_pressure_level(PX_PRESSURE_LOW, 950, 1000), PX_PRESSURE_EXTREME);
+	/* falls back only below 70% */
+	CHECK_INT(px_pressure_level(PX_PRESSURE_EXTREME, 900, 1000), PX_PRESSURE_EXTREME);
+	CHECK_INT(px_pressure_level(PX_PRESSURE_EXTREME, 750, 1000), PX_PRESSURE_EXTREME);
+	CHECK_INT(px_pressure_level(PX_PRESSURE_LOW, 750, 1000), PX_PRESSURE_LOW);
+	CHECK_INT(px_pressure_level(PX_PRESSURE_EXTREME, 699, 1000), PX_PRESSURE_NONE);
+	CHECK_INT(px_pressure_level(PX_PRESSURE_LOW, 10, 0), PX_PRESSURE_LOW);
+}

@@ -1,0 +1,199 @@
+/* pressure.c - resource protection (see pressure.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack.h>
+#include <libnetfilter_conntrack/libnetfilter_conntrack_tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alerting.h"
+#include "pressure.h"
+#include "px.h"
+
+#define SYSCTL_DIR "/proc/sys/net/netfilter/"
+#define TCP_ESTABLISHED_TIMEOUT SYSCTL_DIR "nf_conntrack_tcp_timeout_established"
+
+static int read_u64(const char *path, uint64_t *v)
+{
+	char buf[32];
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -errno;
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return -EIO;
+	buf[r] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	rc = px_parse_u64(buf, 0, UINT64_MAX, v);
+	return rc;
+}
+
+static int write_u64(const char *path, uint64_t v)
+{
+	char buf[32];
+	int fd = open(path, O_WRONLY | O_CLOEXEC), n, rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", v);
+	if (write(fd, buf, (size_t)n) != n)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+typedef struct {
+	uint32_t min_timeout; /* entries with less remaining are idle */
+	struct nf_conntrack **idle;
+	size_t n, cap;
+} idle_scan_t;
+
+static int on_entry(enum nf_conntrack_msg_type type, struct nf_conntrack *ct,
+		    void *arg)
+{
+	idle_scan_t *s = arg;
+
+	(void)type;
+	if (nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_TCP ||
+	    nfct_get_attr_u8(ct, ATTR_TCP_STATE) != TCP_CONNTRACK_ESTABLISHED ||
+	    !nfct_attr_is_set(ct, ATTR_TIMEOUT) ||
+	    nfct_get_attr_u32(ct, ATTR_TIMEOUT) > s->min_timeout)
+		return NFCT_CB_CONTINUE;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->idle = xrealloc(s->idle, s->cap * sizeof(*s->idle));
+	}
+	s->idle[s->n++] = nfct_clone(ct);
+	return NFCT_CB_CONTINUE;
+}
+
+/* End established TCP connections idle PX_PRESSURE_IDLE_S or more: their
+ * remaining time-out is at most the full time-out minus that.  One
+ * bounded dump, taken only when the table comes under pressure. */
+static uint64_t end_idle(uint64_t full_timeout)
+{
+	struct nfct_handle *h = NULL;
+	idle_scan_t s = { 0, NULL, 0, 0 };
+	uint32_t family = AF_UNSPEC;
+	uint64_t ended = 0;
+	size_t i;
+
+	if (full_timeout <= PX_PRESSURE_IDLE_S)
+		return 0;
+	s.min_timeout = (uint32_t)(full_timeout - PX_PRESSURE_IDLE_S);
+	h = nfct_open(CONNTRACK, 0);
+	if (!h) {
+		px_log(PX_LOG_ERR, "pressure: conntrack: %s", strerror(errno));
+		return 0;
+	}
+	nfct_callback_register(h, NFCT_T_ALL, on_entry, &s);
+	if (nfct_query(h, NFCT_Q_DUMP, &family) < 0)
+		px_log(PX_LOG_WARN, "pressure: conntrack dump: %s",
+		       strerror(errno));
+	nfct_callback_unregister(h);
+	for (i = 0; i < s.n; i++) {
+		if (nfct_query(h, NFCT_Q_DESTROY, s.idle[i]) == 0)
+			ended++;
+		nfct_destroy(s.idle[i]);
+	}
+	free(s.idle);
+	nfct_close(h);
+	return ended;
+}
+
+static void rebuild_rules(px_node_t *n, bool on)
+{
+	int rc;
+
+	px_nft_set_pressure(n->nft, on);
+	/* Same policy: only the rules change (the pressure chain). */
+	rc = px_nft_apply(n->nft, &n->applied, &n->applied, NULL);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "pressure: %s the refusal of new connections "
+		       "failed: %s", on ? "installing" : "removing",
+		       px_strerror(rc));
+}
+
+static void enter_low(px_node_t *n)
+{
+	uint64_t full = 0;
+
+	if (read_u64(TCP_ESTABLISHED_TIMEOUT, &full) < 0 ||
+	    full <= PX_PRESSURE_IDLE_S)
+		return;
+	n->pressure_saved_timeout = full;
+	if (write_u64(TCP_ESTABLISHED_TIMEOUT, PX_PRESSURE_IDLE_S) < 0)
+		px_log(PX_LOG_WARN, "pressure: cannot lower the established "
+		       "TCP time-out: %s", strerror(errno));
+	px_log(PX_LOG_WARN, "pressure: established TCP time-out lowered from "
+	       "%" PRIu64 " s to %d s; ended %" PRIu64 " connections idle "
+	       "%d s or more", full, PX_PRESSURE_IDLE_S, end_idle(full),
+	       PX_PRESSURE_IDLE_S);
+}
+
+static void leave_low(px_node_t *n)
+{
+	if (!n->pressure_saved_timeout)
+		return;
+	if (write_u64(TCP_ESTABLISHED_TIMEOUT, n->pressure_saved_timeout) < 0)
+		px_log(PX_LOG_WARN, "pressure: cannot restore the established "
+		       "TCP time-out: %s", strerror(errno));
+	else
+		px_log(PX_LOG_INFO, "pressure: established TCP time-out back "
+		       "to %" PRIu64 " s", n->pressure_saved_timeout);
+	n->pressure_saved_timeout = 0;
+}
+
+void px_pressure_tick(px_node_t *n)
+{
+	uint64_t count, max = n->o.ct_max;
+	char text[160];
+	int level;
+
+	if (read_u64(SYSCTL_DIR "nf_conntrack_count", &count) < 0)
+		return;
+	if (!max && read_u64(SYSCTL_DIR "nf_conntrack_max", &max) < 0)
+		return;
+	n->ct_count = count;
+	n->ct_max = max;
+	level = px_pressure_level(n->pressure, count, max);
+	if (level != n->pressure) {
+		px_log(level > n->pressure ? PX_LOG_WARN : PX_LOG_INFO,
+		       "pressure: conntrack table %" PRIu64 " of %" PRIu64
+		       " entries (%" PRIu64 "%%): %s", count, max,
+		       count * 100 / max,
+		       level == PX_PRESSURE_EXTREME ? "refusing new connections "
+		       "except from exception sets" : level == PX_PRESSURE_LOW ?
+		       "headroom low" : "recovered");
+		if (level >= PX_PRESSURE_LOW && n->pressure == PX_PRESSURE_NONE)
+			enter_low(n);
+		if (level == PX_PRESSURE_EXTREME)
+			rebuild_rules(n, true);
+		else if (n->pressure == PX_PRESSURE_EXTREME)
+			rebuild_rules(n, false);
+		if (level == PX_PRESSURE_NONE)
+			leave_low(n);
+		n->pressure = level;
+	}
+	if (level == PX_PRESSURE_NONE && !n->pressure_alerted)
+		return;
+	snprintf(text, sizeof(text), "connection table headroom %s: %" PRIu64
+		 " of %" PRIu64 " entries%s", level ? "low" : "recovered",
+		 count, max, level == PX_PRESSURE_EXTREME ?
+		 "; new connections refused except from exception sets" : "");
+	px_alerting_observe(n, "conntrack-headroom", count, max,
+			    level != PX_PRESSURE_NONE, text);
+	n->pressure_alerted = level != PX_PRESSURE_NONE;
+}
+
+void px_pressure_stop(px_node_t *n)
+{
+	leave_low(n);
+}
