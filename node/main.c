@@ -32,6 +32,9 @@ static void usage(FILE *f)
 "  --mgmt PREFIX          management network, never limited (repeatable)\n"
 "  --ct-max N             conntrack table size for resource protection\n"
 "                         (default nf_conntrack_max; smaller for tests)\n"
+"  --pressure-idle-s S    under pressure, end TCP connections idle S\n"
+"                         seconds or more and time out idle ones after S\n"
+"                         (default 360: six minutes, as ISA)\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
 "%s%s"
@@ -73,6 +76,8 @@ static int set_option(const char *key, const char *value, void *arg)
 			copy_opt(o->table, sizeof(o->table), value) : PX_EBADREQ;
 	if (strcmp(key, "log") == 0)
 		return copy_opt(o->log, sizeof(o->log), value);
+	if (strcmp(key, "pressure-idle-s") == 0)
+		return px_parse_u64(value, 1, 86400, &o->pressure_idle_s);
 	if (strcmp(key, "ct-max") == 0)
 		return px_parse_u64(value, 1, UINT32_MAX, &o->ct_max);
 	if (strcmp(key, "store-timeout") == 0)
@@ -103,6 +108,7 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		{ "table", required_argument, NULL, 'T' },
 		{ "store-timeout", required_argument, NULL, 't' },
 		{ "ct-max", required_argument, NULL, 'K' },
+		{ "pressure-idle-s", required_argument, NULL, 'P' },
 		{ "mgmt", required_argument, NULL, 'M' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "log", required_argument, NULL, 'L' },
@@ -217,6 +223,7 @@ int main(int argc, char **argv)
 	strcpy(n.o.cache, "/var/lib/phalanx/node.cache");
 	strcpy(n.o.table, "phalanx");
 	n.o.store_timeout_ms = 3000;
+	n.o.pressure_idle_s = PX_PRESSURE_IDLE_S;
 	px_entries_init(&n.o.mgmt);
 	if ((rc = parse_args(argc, argv, &n.o)) != 0)
 		return rc;

@@ -31,6 +31,8 @@ typedef struct {
 	px_entries_t mgmt;     /* never limited */
 	uint64_t ct_max;       /* conntrack table size for headroom, 0: the
 				* kernel's nf_conntrack_max */
+	uint64_t pressure_idle_s; /* idle time that ends a session under
+				   * pressure (360) */
 	int verbose;
 } px_node_opts_t;
 

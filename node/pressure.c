@@ -74,10 +74,10 @@ static int on_entry(enum nf_conntrack_msg_type type, struct nf_conntrack *ct,
 	return NFCT_CB_CONTINUE;
 }
 
-/* End established TCP connections idle PX_PRESSURE_IDLE_S or more: their
+/* End established TCP connections idle idle_s or more: their
  * remaining time-out is at most the full time-out minus that.  One
  * bounded dump, taken only when the table comes under pressure. */
-static uint64_t end_idle(uint64_t full_timeout)
+static uint64_t end_idle(uint64_t full_timeout, uint64_t idle_s)
 {
 	struct nfct_handle *h = NULL;
 	idle_scan_t s = { 0, NULL, 0, 0 };
@@ -85,9 +85,9 @@ static uint64_t end_idle(uint64_t full_timeout)
 	uint64_t ended = 0;
 	size_t i;
 
-	if (full_timeout <= PX_PRESSURE_IDLE_S)
+	if (full_timeout <= idle_s)
 		return 0;
-	s.min_timeout = (uint32_t)(full_timeout - PX_PRESSURE_IDLE_S);
+	s.min_timeout = (uint32_t)(full_timeout - idle_s);
 	h = nfct_open(CONNTRACK, 0);
 	if (!h) {
 		px_log(PX_LOG_ERR, "pressure: conntrack: %s", strerror(errno));
@@ -123,19 +123,18 @@ static void rebuild_rules(px_node_t *n, bool on)
 
 static void enter_low(px_node_t *n)
 {
-	uint64_t full = 0;
+	uint64_t full = 0, idle = n->o.pressure_idle_s;
 
-	if (read_u64(TCP_ESTABLISHED_TIMEOUT, &full) < 0 ||
-	    full <= PX_PRESSURE_IDLE_S)
+	if (read_u64(TCP_ESTABLISHED_TIMEOUT, &full) < 0 || full <= idle)
 		return;
 	n->pressure_saved_timeout = full;
-	if (write_u64(TCP_ESTABLISHED_TIMEOUT, PX_PRESSURE_IDLE_S) < 0)
+	if (write_u64(TCP_ESTABLISHED_TIMEOUT, idle) < 0)
 		px_log(PX_LOG_WARN, "pressure: cannot lower the established "
 		       "TCP time-out: %s", strerror(errno));
 	px_log(PX_LOG_WARN, "pressure: established TCP time-out lowered from "
-	       "%" PRIu64 " s to %d s; ended %" PRIu64 " connections idle "
-	       "%d s or more", full, PX_PRESSURE_IDLE_S, end_idle(full),
-	       PX_PRESSURE_IDLE_S);
+	       "%" PRIu64 " s to %" PRIu64 " s; ended %" PRIu64 " connections "
+	       "idle %" PRIu64 " s or more", full, idle, end_idle(full, idle),
+	       idle);
 }
 
 static void leave_low(px_node_t *n)

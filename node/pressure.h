@@ -20,6 +20,7 @@
 /* Hysteresis: levels only fall back below this, so a table hovering at
  * a threshold does not flap. */
 #define PX_PRESSURE_OK_PCT 70
+/* ISA ends sessions idle six minutes or more (--pressure-idle-s). */
 #define PX_PRESSURE_IDLE_S 360
 
 enum { PX_PRESSURE_NONE = 0, PX_PRESSURE_LOW = 1, PX_PRESSURE_EXTREME = 2 };
