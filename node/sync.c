@@ -254,6 +254,8 @@ static void send_heartbeat(px_node_t *n)
 	hb.detail = n->detail;
 	hb.store_lost = n->store_lost;
 	quota_report(n, &report, &hb);
+	hb.ct_count = n->ct_count;
+	hb.ct_max = n->ct_max;
 	env.epoch = n->epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;

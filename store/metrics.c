@@ -171,7 +171,7 @@ void px_metrics_stop(px_metrics_t *m)
 enum {
 	F_VERSION, F_EPOCH, F_UP, F_APPLIED, F_HB_AGE, F_BLOCKED, F_WOULD,
 	F_ALERTS, F_ABSORBED, F_DROPPED, F_SUPPRESSED, F_LOST, F_ACTIVE,
-	F_SEQ, NF
+	F_SEQ, F_CT, F_CT_MAX, NF
 };
 
 static const struct {
@@ -208,6 +208,11 @@ static const struct {
 		"reset)." },
 	[F_SEQ] = { "phalanx_alerts_seq", "gauge",
 		"The store's newest alert sequence number." },
+	[F_CT] = { "phalanx_conntrack_entries", "gauge",
+		"Entries in the member's connection table (its fill)." },
+	[F_CT_MAX] = { "phalanx_conntrack_max", "gauge",
+		"The member's connection table size, as resource protection "
+		"counts it." },
 };
 
 /* Label values here are member ids, quota and alert type names: checked
@@ -294,6 +299,8 @@ void px_metrics_update(px_metrics_t *m, const px_store_t *st)
 
 		one(b.f[F_UP], F_UP, mb->id, px_member_up(st, mb, now));
 		one(b.f[F_APPLIED], F_APPLIED, mb->id, mb->applied);
+		one(b.f[F_CT], F_CT, mb->id, mb->ct_count);
+		one(b.f[F_CT_MAX], F_CT_MAX, mb->id, mb->ct_max);
 		one(b.f[F_HB_AGE], F_HB_AGE, mb->id, now > mb->last_hb_ms ?
 		    (now - mb->last_hb_ms) / 1000 : 0);
 		for (id = 0; id < PX_LIM_COUNT; id++) {

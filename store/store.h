@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
 	char id[PX_MEMBER_ID_MAX + 1];
 	px_member_quota_t quotas[PX_LIM_COUNT];
+	uint64_t ct_count, ct_max; /* conntrack table fill */
 	uint64_t applied;
 	uint64_t last_hb_ms;
 	int health;

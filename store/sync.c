@@ -139,6 +139,8 @@ static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 		       hb->health == 0 ? "ok" : hb->health == 1 ? "degraded" : "failed",
 		       m->detail[0] ? ": " : "", m->detail);
 	quotas_in(m, hb);
+	m->ct_count = hb->ct_count;
+	m->ct_max = hb->ct_max;
 	m->applied = hb->applied_version;
 	m->last_hb_ms = now;
 	m->health = hb->health > 2 ? 2 : (int)hb->health;

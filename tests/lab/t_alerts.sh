@@ -302,6 +302,11 @@ for w in want:
         errs.append("missing %s{%s}" % w)
 if (val("phalanx_member_up", 'member="fw1"') or 0) != 1:
     errs.append("fw1 not up")
+# connection-table fill: the member counts its own connections to the
+# store at least, and its table has a size
+if (val("phalanx_conntrack_entries", 'member="fw1"') or 0) <= 0 or \
+   (val("phalanx_conntrack_max", 'member="fw1"') or 0) <= 0:
+    errs.append("fw1 connection-table fill missing")
 # fw2 flooded since its restart (counts are since the member started)
 if (val("phalanx_quota_blocked_total", 'member="fw2",quota="tcp-connect-rate"') or 0) <= 0:
     errs.append("fw2 blocked nothing after the cap test's flood")
