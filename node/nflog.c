@@ -21,6 +21,7 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "fwlog.h"
+#include "alerting.h"
 #include "nflog.h"
 #include "px.h"
 #include "wire.h"
@@ -39,6 +40,8 @@
 /* A burst of 4 MB of log messages (~20,000 packets) fits before the
  * kernel drops; drops are counted by sequence numbers. */
 #define RCVBUF (4u << 20)
+/* Growth on overruns stops here: past it, shed load rather than memory. */
+#define RCVBUF_MAX (64 << 20)
 #define RECV_BUF (128 * 1024)     /* more than one NLBUFSIZ datagram */
 #define RECV_ROUNDS 64            /* datagrams per wake: timers still run */
 /* Records queued for the store: ~4 s of the default caps; a store away
@@ -84,6 +87,8 @@ typedef struct px_nflog {
 	bool seq_known;
 	uint32_t next_seq;
 	uint64_t lost;               /* not reported yet */
+	uint64_t overruns;           /* ENOBUFS on the socket */
+	int rcvbuf;                  /* what we asked for */
 
 	px_fwlog_cap_t cap[CLS_COUNT];
 	uint64_t seq;                /* records written */
@@ -367,6 +372,29 @@ static int on_msg(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* The kernel dropped log messages: count it, grow the buffer up to a
+ * cap, and say so (the records' sequence numbers count what was lost;
+ * enforcement is in the kernel and goes on). */
+static void overrun(px_nflog_t *l, int fd)
+{
+	char text[160];
+
+	l->overruns++;
+	if (l->rcvbuf < RCVBUF_MAX) {
+		l->rcvbuf *= 2;
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &l->rcvbuf,
+			       sizeof(l->rcvbuf)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &l->rcvbuf,
+				   sizeof(l->rcvbuf));
+	}
+	snprintf(text, sizeof(text), "NFLOG events lost (ENOBUFS): %" PRIu64
+		 " overruns since start, receive buffer now %d KB",
+		 l->overruns, l->rcvbuf >> 10);
+	if (err_due(l, ERR_RECV))
+		px_log(PX_LOG_WARN, "firewall log: %s", text);
+	px_alerting_observe(l->n, "events-lost", l->overruns, 0, true, text);
+}
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
 	px_nflog_t *l = h->data;
@@ -381,12 +409,16 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		socklen_t len = sizeof(err);
 
 		getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err == ENOBUFS)
+			overrun(l, fd);
 		if (!uv_is_closing((uv_handle_t *)h))
 			uv_poll_start(h, UV_READABLE, on_readable);
 	}
 	for (round = 0; round < RECV_ROUNDS; round++) {
 		ssize_t n = recv(fd, l->buf, RECV_BUF, MSG_DONTWAIT);
 
+		if (n < 0 && errno == ENOBUFS)
+			overrun(l, fd);
 		if (n < 0 && (errno == EINTR || errno == ENOBUFS))
 			continue;
 		if (n < 0) {
@@ -415,6 +447,7 @@ static int nflog_bind(px_nflog_t *l)
 	int rcvbuf = RCVBUF;
 	ssize_t n;
 
+	l->rcvbuf = rcvbuf;
 	l->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
 	if (!l->nl || mnl_socket_bind(l->nl, 0, MNL_SOCKET_AUTOPID) < 0)
 		return -errno;
