@@ -354,10 +354,11 @@ static void send_due(px_node_t *n, uint64_t now)
 	}
 }
 
-void px_alerting_observe(px_node_t *n, const char *type, uint64_t count,
+void px_alerting_observe(px_node_t *n, const char *type,
+			 const px_entry_t *source, uint64_t count,
 			 uint64_t limit, bool exceeding, const char *text)
 {
-	px_alert_obs_t o = { type, NULL, count, limit, exceeding, text };
+	px_alert_obs_t o = { type, source, count, limit, exceeding, text };
 
 	if (n->alerting)
 		px_alert_observe(n->alerting->eng, &o, px_mono_ms(),

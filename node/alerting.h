@@ -37,9 +37,10 @@ void px_alerting_tick(px_node_t *n);
 void px_alerting_ack(px_node_t *n, const Phalanx__AlertAck *ack);
 /* The store's heartbeat: which alert types are disabled. */
 void px_alerting_store_heartbeat(px_node_t *n, const Phalanx__StoreHeartbeat *hb);
-/* A detector's observation (no source), e.g. "conntrack-headroom": raised
- * with the next tick. */
-void px_alerting_observe(px_node_t *n, const char *type, uint64_t count,
+/* A detector's observation, e.g. "conntrack-headroom" (source NULL) or
+ * "denied-packet-rate": raised with the next tick. */
+void px_alerting_observe(px_node_t *n, const char *type,
+			 const px_entry_t *source, uint64_t count,
 			 uint64_t limit, bool exceeding, const char *text);
 /* Write the outbox and free everything.  NULL n->alerting is a no-op. */
 void px_alerting_stop(px_node_t *n);

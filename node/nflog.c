@@ -40,6 +40,8 @@
 /* A burst of 4 MB of log messages (~20,000 packets) fits before the
  * kernel drops; drops are counted by sequence numbers. */
 #define RCVBUF (4u << 20)
+/* Sources counted for denied-packet-rate at once. */
+#define DENIED_SLOTS 4096
 /* Growth on overruns stops here: past it, shed load rather than memory. */
 #define RCVBUF_MAX (64 << 20)
 #define RECV_BUF (128 * 1024)     /* more than one NLBUFSIZ datagram */
@@ -88,6 +90,10 @@ typedef struct px_nflog {
 	uint32_t next_seq;
 	uint64_t lost;               /* not reported yet */
 	uint64_t overruns;           /* ENOBUFS on the socket */
+	struct denied_src {
+		px_entry_t src;
+		uint64_t since_ms, count;
+	} denied[DENIED_SLOTS];      /* denied-packet-rate */
 	int rcvbuf;                  /* what we asked for */
 
 	px_fwlog_cap_t cap[CLS_COUNT];
@@ -318,6 +324,62 @@ static void on_end(const px_ct_end_t *e, void *arg)
 	emit_capped(l, CLS_ENDED, &r);
 }
 
+/* denied-packet-rate (alert only): denied packets per minute per source,
+ * counted before the record cap.  A small table, one minute windows; a
+ * source that keeps exceeding is deduplicated by the alert engine. */
+static void denied_rate(px_nflog_t *l, const px_fw_packet_t *pkt)
+{
+	const px_policy_t *p = &l->n->applied;
+	unsigned bits = pkt->family == 4 ? 32 :
+			(unsigned)p->limits.value[PX_LIM_IPV6_PREFIX];
+	uint64_t now = px_mono_ms(), limit;
+	struct denied_src *d;
+	const px_set_t *tier;
+	px_entry_t src;
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	if (pkt->family != 4 && pkt->family != 6)
+		return;
+	memset(&src, 0, sizeof(src));
+	src.family = pkt->family;
+	src.plen = (uint8_t)bits;
+	src.prefix = bits != (pkt->family == 4 ? 32u : 128u);
+	memcpy(src.addr, pkt->src, pkt->family == 4 ? 4 : 16);
+	for (i = 0; i < 16; i++) {
+		unsigned bit = (unsigned)i * 8;
+
+		if (bit >= bits)
+			src.addr[i] = 0;
+		else if (bit + 8 > bits)
+			src.addr[i] &= (uint8_t)(0xff << (8 - (bits - bit)));
+		h = (h ^ src.addr[i]) * 16777619u;
+	}
+	d = &l->denied[h % DENIED_SLOTS];
+	/* One slot a hash: a collision restarts the count (bounded memory
+	 * beats exactness for an alert-only quota). */
+	if (px_entry_cmp(&d->src, &src) != 0 || now - d->since_ms >= 60000) {
+		d->src = src;
+		d->since_ms = now;
+		d->count = 0;
+	}
+	d->count++;
+	tier = px_policy_tier_of(p, src.family, src.addr);
+	limit = tier ? px_limits_tier(&p->limits, PX_LIM_DENIED_PACKET_RATE,
+				      tier->name) : 0;
+	if (!limit)
+		limit = p->limits.value[PX_LIM_DENIED_PACKET_RATE];
+	if (d->count > limit) {
+		char text[128], s[PX_ENTRY_STR_MAX];
+
+		px_entry_format(&src, s, sizeof(s));
+		snprintf(text, sizeof(text), "%s: %" PRIu64 " denied packets "
+			 "this minute (limit %" PRIu64 ")", s, d->count, limit);
+		px_alerting_observe(l->n, "denied-packet-rate", &src, d->count,
+				    limit, true, text);
+	}
+}
+
 static void on_denied(px_nflog_t *l, int family, const char *prefix,
 		      const uint8_t *p, size_t len)
 {
@@ -327,6 +389,7 @@ static void on_denied(px_nflog_t *l, int family, const char *prefix,
 		l->unreadable++;
 		return;
 	}
+	denied_rate(l, &r.pkt);
 	if (r.why.flood && l->flood_off) {
 		l->filtered++;
 		return;
@@ -392,7 +455,8 @@ static void overrun(px_nflog_t *l, int fd)
 		 l->overruns, l->rcvbuf >> 10);
 	if (err_due(l, ERR_RECV))
 		px_log(PX_LOG_WARN, "firewall log: %s", text);
-	px_alerting_observe(l->n, "events-lost", l->overruns, 0, true, text);
+	px_alerting_observe(l->n, "events-lost", NULL, l->overruns, 0, true,
+			    text);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)

@@ -187,7 +187,7 @@ void px_pressure_tick(px_node_t *n)
 		 " of %" PRIu64 " entries%s", level ? "low" : "recovered",
 		 count, max, level == PX_PRESSURE_EXTREME ?
 		 "; new connections refused except from exception sets" : "");
-	px_alerting_observe(n, "conntrack-headroom", count, max,
+	px_alerting_observe(n, "conntrack-headroom", NULL, count, max,
 			    level != PX_PRESSURE_NONE, text);
 	n->pressure_alerted = level != PX_PRESSURE_NONE;
 }

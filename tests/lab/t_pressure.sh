@@ -57,3 +57,11 @@ if [ "$to" = "$full" ] && [ "$(kv established <<<"$out")" = 3 ] &&
    wait_until 8 sh -c "'$LAB' ctl alerts list | grep conntrack-headroom | grep -q recovered"; then pass $t
 else fail $t "after the table emptied: time-out $to (want $full restored), new connections $(kv established <<<"$out")/3, alerts: $(alerts_of)"; show_log fw1 8; fi
 rm -f "$u" "$r" "$r2"
+
+t=denied_packet_rate_raises_alert
+a=$(client_ip 1 13)
+ctl limits set denied-packet-rate 20 --wait=10 >/dev/null
+ctl rules add no-8080 --action deny --proto tcp --dst $SRV --port 8080 --wait=10 >/dev/null
+gen client1 connect --dst $SRV --port 8080 --count 40 --rate 40 --src $a --connect-timeout-ms 300 >/dev/null
+if wait_until 6 sh -c "'$LAB' ctl alerts list | grep denied-packet-rate | grep -q '$a'"; then pass $t
+else fail $t "40 denied packets from $a (limit 20/minute) raised no denied-packet-rate alert: $(ctl alerts list 2>&1 | tail -5)"; show_log fw1 5; fi
