@@ -450,23 +450,6 @@ typedef struct {
 	uint64_t epoch;
 } save_arg_t;
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int save_chunk(Phalanx__SnapshotChunk *c, void *arg)
 {
 	save_arg_t *a = arg;
@@ -482,9 +465,9 @@ static int save_chunk(Phalanx__SnapshotChunk *c, void *arg)
 	n = phalanx__envelope__get_packed_size(&env);
 	buf = xmalloc(n);
 	phalanx__envelope__pack(&env, buf);
-	rc = write_all(a->fd, cache_magic, sizeof(cache_magic));
+	rc = px_write_all(a->fd, cache_magic, sizeof(cache_magic));
 	if (rc == 0)
-		rc = write_all(a->fd, buf, n);
+		rc = px_write_all(a->fd, buf, n);
 	free(buf);
 	return rc;
 }

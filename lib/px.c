@@ -1,9 +1,11 @@
 /* px.c - error names, allocation, logging, number parsing. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "px.h"
 
@@ -199,4 +201,43 @@ int px_config_load(const char *path, px_config_cb set, void *arg)
 	free(line);
 	fclose(f);
 	return rc;
+}
+
+int px_log_to_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (dup2(fd, 2) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+bool px_member_id_valid(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n > 0 && n <= PX_MEMBER_ID_MAX &&
+	       strspn(id, "abcdefghijklmnopqrstuvwxyz"
+			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+int px_write_all(int fd, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }

@@ -3,6 +3,7 @@
 #define PX_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,17 @@ enum { PX_LOG_ERR, PX_LOG_WARN, PX_LOG_INFO, PX_LOG_DEBUG };
 void px_log_init(const char *prog, int verbose);
 void px_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Send stderr (the log) to path, appending: for --log.  0 or -errno. */
+int px_log_to_file(const char *path);
+
+/* Member ids: [A-Za-z0-9._-]{1,63}.  The store refuses any other, so a
+ * member checks its own before it starts. */
+#define PX_MEMBER_ID_MAX 63
+bool px_member_id_valid(const char *id);
+
+/* write(2) until done or an error other than EINTR.  0 or -errno. */
+int px_write_all(int fd, const void *buf, size_t n);
 
 /* Milliseconds of CLOCK_REALTIME and CLOCK_MONOTONIC. */
 uint64_t px_now_ms(void);

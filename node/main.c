@@ -55,10 +55,7 @@ static int set_option(const char *key, const char *value, void *arg)
 	px_node_opts_t *o = arg;
 
 	if (strcmp(key, "id") == 0) {
-		/* The store's rule for member ids: a member it would refuse
-		 * must not start. */
-		if (strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			   "0123456789._-") != strlen(value))
+		if (!px_member_id_valid(value))
 			return PX_EBADREQ;
 		return copy_opt(o->id, sizeof(o->id), value);
 	}
@@ -228,16 +225,10 @@ int main(int argc, char **argv)
 	if ((rc = parse_args(argc, argv, &n.o)) != 0)
 		return rc;
 	px_entries_normalize(&n.o.mgmt);
-	if (n.o.log[0]) {
-		int fd = open(n.o.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-			      0640);
-
-		if (fd < 0 || dup2(fd, 2) < 0) {
-			fprintf(stderr, "phalanx-node: --log %s: %s\n", n.o.log,
-				strerror(errno));
-			return 1;
-		}
-		close(fd);
+	if (n.o.log[0] && (rc = px_log_to_file(n.o.log)) < 0) {
+		fprintf(stderr, "phalanx-node: --log %s: %s\n", n.o.log,
+			strerror(-rc));
+		return 1;
 	}
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	px_log_init("phalanx-node", n.o.verbose);

@@ -302,21 +302,6 @@ int px_outbox_add(px_outbox_t *o, const px_alert_t *in, char *id, size_t len)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int fsync_dir(const char *path)
 {
 	char *copy = xstrdup(path);
@@ -363,7 +348,7 @@ int px_outbox_flush(px_outbox_t *o)
 		rc = -errno;
 		goto out;
 	}
-	if ((rc = write_all(fd, buf, total)) < 0)
+	if ((rc = px_write_all(fd, buf, total)) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
 		rc = -errno;

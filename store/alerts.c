@@ -65,22 +65,6 @@ static int type_index(const px_alertdb_t *a, const char *t)
 	return -1;
 }
 
-static bool member_valid(const char *id)
-{
-	size_t i, n = strlen(id);
-
-	if (n == 0 || n > PX_MEMBER_ID_MAX)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
 /* ---- keys ---- */
 
 static MDB_val seq_key(uint8_t k[9], uint64_t seq)
@@ -438,7 +422,7 @@ static const char *invalid(const px_alertdb_t *a, const Phalanx__Alert *al)
 
 	if (!al->id[0] || strlen(al->id) > ID_MAX)
 		return "bad id";
-	if (!member_valid(al->member))
+	if (!px_member_id_valid(al->member))
 		return "bad member";
 	if (type_index(a, al->type) < 0)
 		return "unknown type";

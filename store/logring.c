@@ -60,22 +60,6 @@ static struct rec *at(const px_logring_t *r, size_t i)
 	return &r->v[(r->head + i) % r->max];
 }
 
-static bool member_ok(const char *id)
-{
-	size_t i, n = strlen(id);
-
-	if (n == 0 || n > NAME_MAX_)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
 static bool type_ok(const char *t)
 {
 	return strcmp(t, "denied") == 0 || strcmp(t, "ended") == 0 ||
@@ -130,7 +114,7 @@ static void add_record(px_logring_t *r, const Phalanx__LogRecord *lr)
 	struct rec *e;
 	size_t i;
 
-	if (!member_ok(s[0]) || !type_ok(s[1]) || strlen(s[5]) > JSON_MAX ||
+	if (!px_member_id_valid(s[0]) || !type_ok(s[1]) || strlen(s[5]) > JSON_MAX ||
 	    strlen(s[6]) > TEXT_MAX)
 		return;
 	for (i = 2; i <= 4; i++)
@@ -179,7 +163,7 @@ void px_store_log_in(px_store_t *st, const Phalanx__LogBatch *b)
 
 	if (!st->log)
 		return;
-	if (b->lost && member_ok(str(b->member)))
+	if (b->lost && px_member_id_valid(str(b->member)))
 		add_lost(st->log, b->member, b->lost);
 	for (i = 0; i < b->n_records; i++)
 		add_record(st->log, b->records[i]);

@@ -165,15 +165,10 @@ int main(int argc, char **argv)
 
 	if ((rc = parse_args(argc, argv, &o)) != 0)
 		return rc;
-	if (o.log[0]) {
-		int fd = open(o.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-
-		if (fd < 0 || dup2(fd, 2) < 0) {
-			fprintf(stderr, "phalanx-store: --log %s: %s\n", o.log,
-				strerror(errno));
-			return 1;
-		}
-		close(fd);
+	if (o.log[0] && (rc = px_log_to_file(o.log)) < 0) {
+		fprintf(stderr, "phalanx-store: --log %s: %s\n", o.log,
+			strerror(-rc));
+		return 1;
 	}
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	px_log_init("phalanx-store", o.verbose);

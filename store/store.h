@@ -10,10 +10,10 @@
 
 #include "db.h"
 #include "policy.h"
+#include "px.h"
 #include "codec.h"
 #include "wire.h"
 
-#define PX_MEMBER_ID_MAX 63
 /* An array is a handful of members; the cap bounds what a sync peer
  * can make the store remember. */
 #define PX_MEMBERS_MAX 256

@@ -15,22 +15,6 @@ bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now)
 	return now - m->last_hb_ms <= st->member_timeout_ms;
 }
 
-static bool member_id_valid(const char *id)
-{
-	size_t i, n = strlen(id);
-
-	if (n == 0 || n > PX_MEMBER_ID_MAX)
-		return false;
-	for (i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
 static px_member_t *member_get(px_store_t *st, const char *id)
 {
 	size_t i;
@@ -52,7 +36,7 @@ static void member_known(const char *id, uint64_t applied, void *arg)
 	px_store_t *st = arg;
 	px_member_t *m;
 
-	if (!member_id_valid(id))
+	if (!px_member_id_valid(id))
 		return;
 	m = member_get(st, id);
 	if (!m)
@@ -105,7 +89,7 @@ static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 	px_member_t *m;
 	bool was_up;
 
-	if (!member_id_valid(hb->member)) {
+	if (!px_member_id_valid(hb->member)) {
 		px_log(PX_LOG_WARN, "refused a heartbeat with an invalid "
 		       "member id");
 		return;
@@ -177,12 +161,12 @@ static void snapshot_out(px_store_t *st, const px_rid_t *rid,
 	rc = px_policy_chunks(&st->policy, PX_CHUNK_ENTRIES, send_chunk, &a);
 	if (rc < 0)
 		px_log(PX_LOG_WARN, "snapshot for %s: sent %d chunks, then: %s",
-		       member_id_valid(req->member) ? req->member : "?",
+		       px_member_id_valid(req->member) ? req->member : "?",
 		       a.sent, px_strerror(rc));
 	else
 		px_log(PX_LOG_INFO, "snapshot of version %llu for %s: %d chunks",
 		       (unsigned long long)st->policy.version,
-		       member_id_valid(req->member) ? req->member : "?", a.sent);
+		       px_member_id_valid(req->member) ? req->member : "?", a.sent);
 }
 
 void px_store_sync(px_store_t *st)
