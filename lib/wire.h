@@ -13,7 +13,7 @@
 #define PX_PROTO_VERSION 1
 
 /* A store listens on three consecutive ports of one base endpoint:
- *   base+0  ctl      ROUTER  (phalanxctl REQ)
+ *   base+0  ctl      ROUTER  (phalanxctl: REQ or DEALER)
  *   base+1  sync     ROUTER  (member DEALER: snapshots, heartbeats)
  *   base+2  pub      PUB     (changes, store heartbeats)
  * Everyone is configured with the base, e.g. tcp://192.0.2.10:7700. */
