@@ -248,6 +248,24 @@ out=$(gen client1 connect --dst $SRV --port 80 --count 1 --src $a)
 lab exec client1 nft delete table inet pxtest
 [ "$(kv established <<<"$out")" = 1 ] && pass $t || fail $t "8 half-open (limit 10) got $a refused: $(tr '\n' ' ' <<<"$out")"
 
+t=half_open_exception_tier
+a=$(client_ip 1 16)
+ctl exceptions add flood-exceptions $a $W >/dev/null
+ctl limits set tcp-half-open 40 --set flood-exceptions $W >/dev/null
+lab exec client1 nft -f - <<NFT
+table inet pxtest {
+	chain in {
+		type filter hook input priority 0;
+		ip daddr $a tcp sport 443 tcp flags & (syn | ack) == (syn | ack) drop
+	}
+}
+NFT
+gen client1 synflood --dst $SRV --port 443 --count 25 --rate 100 --spoof $a >/dev/null
+sleep 1.5
+out=$(gen client1 connect --dst $SRV --port 80 --count 1 --src $a)
+lab exec client1 nft delete table inet pxtest
+[ "$(kv established <<<"$out")" = 1 ] && pass $t || fail $t "25 half-open from $a (tier 40, default 10) got it refused: $(tr '\n' ' ' <<<"$out")"
+
 t=nontcp_rule_under_rate_unaffected
 ctl rules add udp-echo2 --action allow --proto udp --dst $SRV --port 7 --rate 25/minute $W >/dev/null
 out=$(gen client2 udp --dst $SRV --port 7 --sessions 10 --rate 50 --src "$(client_ip 2 12)")
