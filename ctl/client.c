@@ -9,6 +9,7 @@
  * lockstep to break on a timeout; every timeout ends the run, so no
  * late reply can be taken for the answer to a later request. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,11 @@
 
 #define CONFIG_DEFAULT "/etc/phalanx/phalanxctl.conf"
 #define WAIT_POLL_MS 100 /* STATUS polls while waiting for members */
+#define FOLLOW_POLL_MS 200
+/* One request of a follow waits at most this long: a store that restarts
+ * is asked again rather than waited for. */
+#define FOLLOW_CALL_MS 5000
+#define FOLLOW_RETRY_MS 500
 
 static const char *str(const char *s)
 {
@@ -371,21 +377,27 @@ const char *px_ctl_reply_error(const px_ctl_t *ctl,
 	return e[0] ? e : px_strerror(r->status);
 }
 
+int px_ctl_request(px_ctl_t *ctl, Phalanx__CtlRequest *req,
+		   Phalanx__Envelope **out)
+{
+	if (px_ctl_call(ctl, req, out) < 0)
+		return -1;
+	if ((*out)->ctl_reply->status != 0) {
+		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, (*out)->ctl_reply));
+		px_wire_free(*out);
+		*out = NULL;
+		return -2;
+	}
+	return 0;
+}
+
 int px_ctl_read(px_ctl_t *ctl, int op, Phalanx__Envelope **out)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 
 	req.op = op;
 	req.set = "";
-	if (px_ctl_call(ctl, &req, out) < 0)
-		return -1;
-	if ((*out)->ctl_reply->status != 0) {
-		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, (*out)->ctl_reply));
-		px_wire_free(*out);
-		*out = NULL;
-		return -1;
-	}
-	return 0;
+	return px_ctl_request(ctl, &req, out) < 0 ? -1 : 0;
 }
 
 int px_ctl_write(px_ctl_t *ctl, Phalanx__CtlRequest *req, const char *opt,
@@ -417,11 +429,20 @@ out:
 	return rc;
 }
 
+static volatile sig_atomic_t interrupted; /* a follow's SIGINT, SIGTERM */
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* A signal that ends a follow ends its pause too. */
 static void sleep_ms(uint64_t ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted)
 		;
 }
 
@@ -581,4 +602,66 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 out:
 	px_wire_free(env);
 	return rc;
+}
+
+/* One request of a follow, bounded by the follow's deadline (0: none);
+ * a failure closes the connection so that a late answer is never taken
+ * for the next.  0, -1 (try again) or -2 (refused: stop). */
+static int follow_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
+		       uint64_t deadline, Phalanx__Envelope **env)
+{
+	uint64_t now = px_mono_ms(), left;
+	int rc;
+
+	left = deadline ? (deadline > now ? deadline - now : 0) : FOLLOW_CALL_MS;
+	if (left == 0)
+		return -1;
+	ctl->timeout_ms = left < FOLLOW_CALL_MS ? left : FOLLOW_CALL_MS;
+	rc = px_ctl_request(ctl, req, env);
+	if (rc == -1)
+		px_ctl_close(ctl);
+	return rc;
+}
+
+int px_ctl_follow(px_ctl_t *ctl, Phalanx__CtlRequest *req, uint64_t want,
+		  const px_ctl_follow_t *f)
+{
+	Phalanx__Envelope *env = NULL;
+	uint64_t deadline = 0, seen = 0;
+	bool started = false;
+	int rc;
+
+	if (ctl->timeout_given)
+		deadline = px_mono_ms() + ctl->timeout_ms;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	req->after_seq = UINT64_MAX; /* first, where the store is */
+	while (!interrupted && (!deadline || px_mono_ms() < deadline)) {
+		const Phalanx__CtlReply *r;
+		bool more;
+
+		rc = follow_call(ctl, req, deadline, &env);
+		if (rc == -2)
+			return PX_EXIT_FAIL;
+		if (rc < 0) {
+			sleep_ms(FOLLOW_RETRY_MS);
+			continue;
+		}
+		r = env->ctl_reply;
+		if (!started || (f->restarts && f->head(r) < req->after_seq)) {
+			started = true;
+			req->after_seq = f->head(r);
+			px_wire_free(env);
+			continue;
+		}
+		more = f->page(ctl, req, r, want, &seen);
+		fflush(stdout);
+		px_wire_free(env);
+		env = NULL;
+		if (want && seen >= want)
+			break;
+		if (!more)
+			sleep_ms(FOLLOW_POLL_MS);
+	}
+	return PX_EXIT_OK;
 }

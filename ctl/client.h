@@ -3,6 +3,7 @@
 #ifndef PX_CTL_CLIENT_H
 #define PX_CTL_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctl.h"
@@ -24,6 +25,12 @@ void px_ctl_close(px_ctl_t *ctl);
 const char *px_ctl_reply_error(const px_ctl_t *ctl,
 			       const Phalanx__CtlReply *r);
 
+/* Send req and return 0 with *out (the caller's: px_wire_free) holding
+ * a reply with status 0; or, with *out NULL, -1 after printing why no
+ * reply came (px_ctl_call) or -2 after printing the store's refusal. */
+int px_ctl_request(px_ctl_t *ctl, Phalanx__CtlRequest *req,
+		   Phalanx__Envelope **out);
+
 /* A read that ends the command if refused: send a request for op and
  * return 0 with *out (the caller's: px_wire_free) holding a reply with
  * status 0, or -1 after printing why there is none. */
@@ -40,5 +47,30 @@ int px_ctl_write(px_ctl_t *ctl, Phalanx__CtlRequest *req, const char *opt,
  * (or JSON), or with --wait poll STATUS until every member that is up
  * has applied it.  Returns the exit status. */
 int px_ctl_write_done(px_ctl_t *ctl, uint64_t version);
+
+/* What a follow (alerts watch, log tail --follow) asks of its command. */
+typedef struct {
+	/* The store's newest sequence number in r: the follow starts after
+	 * it. */
+	uint64_t (*head)(const Phalanx__CtlReply *r);
+	/* Whether a head below req->after_seq is a store that restarted and
+	 * numbers again: the follow starts over after its head. */
+	bool restarts;
+	/* Print the records of r while !want || *seen < want, counting them
+	 * in *seen; set req->after_seq to where the next page starts.
+	 * Returns whether the store has more at once (no pause). */
+	bool (*page)(const px_ctl_t *ctl, Phalanx__CtlRequest *req,
+		     const Phalanx__CtlReply *r, uint64_t want, uint64_t *seen);
+} px_ctl_follow_t;
+
+/* Poll the store with req (its op and filters set by the caller) and
+ * print what comes after the store's newest record at the start, until
+ * interrupted (SIGINT, SIGTERM), want records (0: no limit) or, if
+ * --timeout was given, its time for the whole follow.  Each request is
+ * bounded, and one that fails closes the connection and is tried again:
+ * the follow rides out a store restart.  Returns the exit status:
+ * PX_EXIT_FAIL only if the store refuses the request. */
+int px_ctl_follow(px_ctl_t *ctl, Phalanx__CtlRequest *req, uint64_t want,
+		  const px_ctl_follow_t *f);
 
 #endif
