@@ -28,18 +28,6 @@ static bool shown(const Phalanx__MemberStatus *m, const Phalanx__QuotaCount *q,
 	return true;
 }
 
-/* The source as text into buf (PX_ENTRY_STR_MAX); false if it does not
- * decode. */
-static bool source_text(const ProtobufCBinaryData *b, char *buf, size_t len)
-{
-	px_entry_t e;
-
-	if (px_entry_decode(b->data, b->len, &e) < 0)
-		return false;
-	px_entry_format(&e, buf, len);
-	return true;
-}
-
 void px_ctl_activity_print(const Phalanx__CtlReply *r, unsigned filter)
 {
 	char quota[PX_CTL_QUOTE_MAX], src[PX_ENTRY_STR_MAX];
@@ -77,9 +65,11 @@ void px_ctl_activity_print(const Phalanx__CtlReply *r, unsigned filter)
 			       (unsigned long long)q->would_block);
 			if (q->n_sources)
 				fputs("  recent:", stdout);
-			for (k = 0; k < q->n_sources; k++)
-				printf(" %s", source_text(&q->sources[k], src,
-							  sizeof(src)) ? src : "?");
+			for (k = 0; k < q->n_sources; k++) {
+				px_ctl_source_text(&q->sources[k], src,
+						   sizeof(src));
+				printf(" %s", src);
+			}
 			putchar('\n');
 		}
 	}
@@ -99,7 +89,7 @@ static void quota_json(const Phalanx__QuotaCount *q)
 	for (k = 0; k < q->n_sources; k++) {
 		if (k)
 			putchar(',');
-		if (source_text(&q->sources[k], src, sizeof(src)))
+		if (px_ctl_source_text(&q->sources[k], src, sizeof(src)))
 			px_json_str(stdout, src);
 		else
 			fputs("null", stdout);

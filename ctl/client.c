@@ -1,4 +1,5 @@
-/* client.c - finding the store, one request and its reply, --wait.
+/* client.c - finding the store, one request and its reply, --wait, and
+ * the follows that poll the store (alerts watch, log tail --follow).
  *
  * The socket is a ZMQ_DEALER, not a REQ: the store's ROUTER reads
  * [routing id][Envelope] and answers the same way (lib/wire.c, as for
@@ -427,6 +428,18 @@ int px_ctl_write(px_ctl_t *ctl, Phalanx__CtlRequest *req, const char *opt,
 out:
 	px_wire_free(env);
 	return rc;
+}
+
+int px_ctl_write_name(px_ctl_t *ctl, int op, const char *kind,
+		      const char *name)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+
+	if (px_ctl_check_name(ctl, NULL, kind, name) < 0)
+		return PX_EXIT_FAIL;
+	req.op = op;
+	req.name = (char *)name;
+	return px_ctl_write(ctl, &req, NULL, NULL);
 }
 
 static volatile sig_atomic_t interrupted; /* a follow's SIGINT, SIGTERM */

@@ -1,5 +1,6 @@
 /* client.h - phalanxctl's side of the ctl protocol: finding the store,
- * one request and its reply, and waiting for members after a write. */
+ * one request and its reply, waiting for members after a write, and
+ * following what the store receives. */
 #ifndef PX_CTL_CLIENT_H
 #define PX_CTL_CLIENT_H
 
@@ -42,6 +43,12 @@ int px_ctl_read(px_ctl_t *ctl, int op, Phalanx__Envelope **out);
  * Returns the exit status. */
 int px_ctl_write(px_ctl_t *ctl, Phalanx__CtlRequest *req, const char *opt,
 		 const char *set);
+
+/* Check name (kind: "rule", "service", as px_ctl_check_name) and send
+ * op (RULE_DEL, SERVICE_DEL) for it as px_ctl_write.  Returns the exit
+ * status. */
+int px_ctl_write_name(px_ctl_t *ctl, int op, const char *kind,
+		      const char *name);
 
 /* Finish a write the store acknowledged at version: print "version N"
  * (or JSON), or with --wait poll STATUS until every member that is up

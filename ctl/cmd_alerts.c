@@ -1,7 +1,5 @@
 /* cmd_alerts.c - phalanxctl alerts list|watch|reset|define: the alerts of
  * the whole array, as the store keeps them (store/alerts.h). */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +11,6 @@
 #include "json.h"
 #include "px.h"
 #include "wire.h"
-
-#define WATCH_POLL_MS 200
-/* One request of a watch waits at most this long: a store that restarts
- * is asked again rather than waited for. */
-#define WATCH_CALL_MS 5000
-#define WATCH_RETRY_MS 500
 
 static const char *str(const char *s)
 {
@@ -79,33 +71,13 @@ static int parse_since(px_ctl_t *ctl, const char *s, uint64_t *ms)
 			    q);
 }
 
+/* An alert without a source (events-lost ...) shows "-". */
 static void source_text(const Phalanx__Alert *a, char *buf, size_t len)
 {
-	px_entry_t e;
-
-	if (!a->source.len) {
+	if (!a->source.len)
 		snprintf(buf, len, "-");
-		return;
-	}
-	if (px_entry_decode(a->source.data, a->source.len, &e) < 0) {
-		snprintf(buf, len, "?");
-		return;
-	}
-	px_entry_format(&e, buf, len);
-}
-
-static void time_text(uint64_t ms, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char s[32];
-
-	if (!localtime_r(&t, &tm) || !strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S",
-					       &tm)) {
-		snprintf(buf, len, "%llu", (unsigned long long)ms);
-		return;
-	}
-	snprintf(buf, len, "%s.%03u", s, (unsigned)(ms % 1000));
+	else
+		px_ctl_source_text(&a->source, buf, len);
 }
 
 static void print_json(const Phalanx__Alert *a)
@@ -141,7 +113,7 @@ static void print_line(const Phalanx__Alert *a)
 	char src[PX_ENTRY_STR_MAX], when[48], text[600], q[PX_CTL_QUOTE_MAX];
 
 	source_text(a, src, sizeof(src));
-	time_text(a->time_ms, when, sizeof(when));
+	px_ctl_time_text(a->time_ms, when, sizeof(when));
 	/* Members' free text: keep control bytes off the terminal. */
 	px_ctl_quote(text, sizeof(text), str(a->text));
 	px_ctl_quote(q, sizeof(q), str(a->id));
@@ -187,14 +159,9 @@ int px_cmd_alerts_list(px_ctl_t *ctl, int argc, char **argv)
 	for (;;) {
 		const Phalanx__CtlReply *r;
 
-		if (px_ctl_call(ctl, &req, &env) < 0)
+		if (px_ctl_request(ctl, &req, &env) < 0)
 			return PX_EXIT_FAIL;
 		r = env->ctl_reply;
-		if (r->status != 0) {
-			px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, r));
-			px_wire_free(env);
-			return PX_EXIT_FAIL;
-		}
 		seq = r->alert_seq;
 		for (i = 0; i < r->n_alerts; i++, n++) {
 			if (ctl->json) {
@@ -219,55 +186,41 @@ int px_cmd_alerts_list(px_ctl_t *ctl, int argc, char **argv)
 	return PX_EXIT_OK;
 }
 
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
+static uint64_t watch_head(const Phalanx__CtlReply *r)
 {
-	(void)sig;
-	interrupted = 1;
+	return r->alert_seq;
 }
 
-static void sleep_ms(uint64_t ms)
+static bool watch_page(const px_ctl_t *ctl, Phalanx__CtlRequest *req,
+		       const Phalanx__CtlReply *r, uint64_t want, uint64_t *seen)
 {
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000 };
+	size_t i;
 
-	nanosleep(&ts, NULL);
-}
-
-/* One ALERT_LIST of a watch: bounded by the watch's deadline, and a
- * failure (store away) closes the connection so that a late answer is
- * never taken for the next one.  0, or -1 (try again). */
-static int watch_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
-		      uint64_t deadline, Phalanx__Envelope **env)
-{
-	uint64_t now = px_mono_ms(), left;
-
-	left = deadline ? (deadline > now ? deadline - now : 0) : WATCH_CALL_MS;
-	if (left == 0)
-		return -1;
-	ctl->timeout_ms = left < WATCH_CALL_MS ? left : WATCH_CALL_MS;
-	if (px_ctl_call(ctl, req, env) < 0) {
-		px_ctl_close(ctl);
-		return -1;
+	for (i = 0; i < r->n_alerts && (!want || *seen < want); i++) {
+		if (ctl->json) {
+			print_json(r->alerts[i]);
+			putchar('\n');
+		} else {
+			print_line(r->alerts[i]);
+		}
+		(*seen)++;
 	}
-	if ((*env)->ctl_reply->status != 0) {
-		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, (*env)->ctl_reply));
-		px_wire_free(*env);
-		*env = NULL;
-		return -2;
-	}
-	return 0;
+	/* Everything up to alert_seq has been looked at, unless the page
+	 * was cut. */
+	req->after_seq = r->alerts_more && r->n_alerts ?
+		r->alerts[r->n_alerts - 1]->seq :
+		r->alert_seq > req->after_seq ? r->alert_seq : req->after_seq;
+	return r->alerts_more;
 }
+
+/* Alert numbers survive a store restart: no start over. */
+static const px_ctl_follow_t watch = { watch_head, false, watch_page };
 
 int px_cmd_alerts_watch(px_ctl_t *ctl, int argc, char **argv)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
-	Phalanx__Envelope *env = NULL;
-	uint64_t deadline = 0, want = 0, seen = 0;
-	bool started = false;
+	uint64_t want = 0;
 	char q[PX_CTL_QUOTE_MAX];
-	size_t i;
-	int rc;
 
 	(void)argc;
 	(void)argv;
@@ -276,53 +229,8 @@ int px_cmd_alerts_watch(px_ctl_t *ctl, int argc, char **argv)
 		return px_ctl_usage(ctl, "--count: not a number (1 or more): "
 				    "`%s'", q);
 	}
-	if (ctl->timeout_given)
-		deadline = px_mono_ms() + ctl->timeout_ms;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	req_filters(ctl, &req);
-	/* First learn where the store is: only what comes after counts. */
-	req.after_seq = UINT64_MAX;
-	while (!interrupted && (!deadline || px_mono_ms() < deadline)) {
-		rc = watch_call(ctl, &req, deadline, &env);
-		if (rc == -2)
-			return PX_EXIT_FAIL;
-		if (rc < 0) {
-			sleep_ms(WATCH_RETRY_MS);
-			continue;
-		}
-		const Phalanx__CtlReply *r = env->ctl_reply;
-
-		if (!started) {
-			started = true;
-			req.after_seq = r->alert_seq;
-			px_wire_free(env);
-			continue;
-		}
-		for (i = 0; i < r->n_alerts && (!want || seen < want); i++) {
-			if (ctl->json)
-				print_json(r->alerts[i]);
-			else
-				print_line(r->alerts[i]);
-			if (ctl->json)
-				putchar('\n');
-			seen++;
-		}
-		fflush(stdout);
-		/* Everything up to alert_seq has been looked at, unless the
-		 * page was cut. */
-		req.after_seq = r->alerts_more && r->n_alerts ?
-			r->alerts[r->n_alerts - 1]->seq :
-			r->alert_seq > req.after_seq ? r->alert_seq : req.after_seq;
-		rc = r->alerts_more;
-		px_wire_free(env);
-		env = NULL;
-		if (want && seen >= want)
-			break;
-		if (!rc)
-			sleep_ms(WATCH_POLL_MS);
-	}
-	return PX_EXIT_OK;
+	return px_ctl_follow(ctl, &req, want, &watch);
 }
 
 int px_cmd_alerts_reset(px_ctl_t *ctl, int argc, char **argv)
@@ -338,13 +246,9 @@ int px_cmd_alerts_reset(px_ctl_t *ctl, int argc, char **argv)
 	req.all = ctl->all;
 	if (argc == 1)
 		req.alert_id = argv[0];
-	if (px_ctl_call(ctl, &req, &env) < 0)
+	if (px_ctl_request(ctl, &req, &env) < 0)
 		goto out;
 	r = env->ctl_reply;
-	if (r->status != 0) {
-		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, r));
-		goto out;
-	}
 	if (ctl->json)
 		printf("{\"reset\":%llu}\n", (unsigned long long)r->alerts_reset);
 	else
@@ -387,13 +291,9 @@ int px_cmd_alerts_define(px_ctl_t *ctl, int argc, char **argv)
 		req.define_enabled = ctl->enable || ctl->disable;
 		req.define_manual = ctl->reset != NULL;
 	}
-	if (px_ctl_call(ctl, &req, &env) < 0)
+	if (px_ctl_request(ctl, &req, &env) < 0)
 		goto out;
 	r = env->ctl_reply;
-	if (r->status != 0) {
-		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, r));
-		goto out;
-	}
 	if (ctl->json)
 		fputs("{\"alert_defs\":[", stdout);
 	else

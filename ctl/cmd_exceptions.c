@@ -54,17 +54,6 @@ static void origin(const batch_t *b, size_t i, char *where, size_t wlen,
 	}
 }
 
-static int check_set(const px_ctl_t *ctl, const char *name)
-{
-	char q[PX_CTL_QUOTE_MAX];
-
-	if (px_setname_valid(name))
-		return 0;
-	px_ctl_quote(q, sizeof(q), name);
-	px_ctl_fail(ctl, "%s: `%s'", px_strerror(PX_ESETNAME), q);
-	return PX_ESETNAME;
-}
-
 /* The store refused the request; name the entry it blames. */
 static int refused(const px_ctl_t *ctl, const Phalanx__CtlReply *r,
 		   const char *set, const batch_t *b)
@@ -165,44 +154,23 @@ static int bad_summary(const px_ctl_t *ctl, size_t nbad, const char *what)
 	return nbad ? PX_EXIT_FAIL : PX_EXIT_OK;
 }
 
-static int add_or_del(px_ctl_t *ctl, int argc, char **argv, int op)
+/* The n values of args (add, del) into b.  Returns the exit status. */
+static int read_args(const px_ctl_t *ctl, int n, char **args, batch_t *b)
 {
-	batch_t b;
 	size_t nbad = 0;
-	int i, rc;
+	int i;
 
-	batch_init(&b);
-	if (check_set(ctl, argv[0]) < 0) {
-		rc = PX_EXIT_FAIL;
-		goto out;
-	}
-	b.args = argv + 1;
-	for (i = 1; i < argc; i++) {
+	b->args = args;
+	for (i = 0; i < n; i++) {
 		px_entry_t e;
-		int err = px_entry_parse(argv[i], &e);
+		int err = px_entry_parse(args[i], &e);
 
 		if (err < 0)
-			bad_value(ctl, "", err, argv[i], strlen(argv[i]), &nbad);
+			bad_value(ctl, "", err, args[i], strlen(args[i]), &nbad);
 		else
-			px_entries_push(&b.e, &e);
+			px_entries_push(&b->e, &e);
 	}
-	rc = bad_summary(ctl, nbad, "values");
-	if (rc != PX_EXIT_OK)
-		goto out;
-	rc = send_write(ctl, op, argv[0], &b);
-out:
-	batch_free(&b);
-	return rc;
-}
-
-int px_cmd_exceptions_add(px_ctl_t *ctl, int argc, char **argv)
-{
-	return add_or_del(ctl, argc, argv, PHALANX__CTL_REQUEST__OP__SET_ADD);
-}
-
-int px_cmd_exceptions_del(px_ctl_t *ctl, int argc, char **argv)
-{
-	return add_or_del(ctl, argc, argv, PHALANX__CTL_REQUEST__OP__SET_DEL);
+	return bad_summary(ctl, nbad, "values");
 }
 
 static char *trim(char *s, size_t n)
@@ -299,28 +267,47 @@ out:
 	return rc;
 }
 
-int px_cmd_exceptions_import(px_ctl_t *ctl, int argc, char **argv)
+/* add, del: SET ADDR|PREFIX...; import: SET FILE|-. */
+static int write_entries(px_ctl_t *ctl, int argc, char **argv, int op)
 {
 	batch_t b;
 	int rc = PX_EXIT_FAIL;
 
-	(void)argc;
 	batch_init(&b);
-	if (check_set(ctl, argv[0]) < 0)
+	if (px_ctl_check_name(ctl, NULL, "set", argv[0]) < 0)
 		goto out;
-	rc = read_entries(ctl, argv[1], &b);
+	if (op == PHALANX__CTL_REQUEST__OP__SET_IMPORT)
+		rc = read_entries(ctl, argv[1], &b);
+	else
+		rc = read_args(ctl, argc - 1, argv + 1, &b);
 	if (rc != PX_EXIT_OK)
 		goto out;
-	rc = send_write(ctl, PHALANX__CTL_REQUEST__OP__SET_IMPORT, argv[0], &b);
+	rc = send_write(ctl, op, argv[0], &b);
 out:
 	batch_free(&b);
 	return rc;
 }
 
+int px_cmd_exceptions_add(px_ctl_t *ctl, int argc, char **argv)
+{
+	return write_entries(ctl, argc, argv, PHALANX__CTL_REQUEST__OP__SET_ADD);
+}
+
+int px_cmd_exceptions_del(px_ctl_t *ctl, int argc, char **argv)
+{
+	return write_entries(ctl, argc, argv, PHALANX__CTL_REQUEST__OP__SET_DEL);
+}
+
+int px_cmd_exceptions_import(px_ctl_t *ctl, int argc, char **argv)
+{
+	return write_entries(ctl, argc, argv,
+			     PHALANX__CTL_REQUEST__OP__SET_IMPORT);
+}
+
 int px_cmd_exceptions_create(px_ctl_t *ctl, int argc, char **argv)
 {
 	(void)argc;
-	if (check_set(ctl, argv[0]) < 0)
+	if (px_ctl_check_name(ctl, NULL, "set", argv[0]) < 0)
 		return PX_EXIT_FAIL;
 	return send_write(ctl, PHALANX__CTL_REQUEST__OP__SET_CREATE, argv[0],
 			  NULL);
@@ -329,7 +316,7 @@ int px_cmd_exceptions_create(px_ctl_t *ctl, int argc, char **argv)
 int px_cmd_exceptions_destroy(px_ctl_t *ctl, int argc, char **argv)
 {
 	(void)argc;
-	if (check_set(ctl, argv[0]) < 0)
+	if (px_ctl_check_name(ctl, NULL, "set", argv[0]) < 0)
 		return PX_EXIT_FAIL;
 	if (strcmp(argv[0], BUILTIN_SET) == 0)
 		return px_ctl_fail(ctl, "%s: `%s'", px_strerror(PX_EPROTECTED),
@@ -343,19 +330,27 @@ static const char *str(const char *s)
 	return s ? s : "";
 }
 
+void px_ctl_sets_json(const Phalanx__CtlReply *r)
+{
+	size_t i;
+
+	putchar('[');
+	for (i = 0; i < r->n_sets; i++) {
+		printf("%s{\"name\":", i ? "," : "");
+		px_json_str(stdout, r->sets[i]->name);
+		printf(",\"count\":%llu}", (unsigned long long)r->sets[i]->count);
+	}
+	putchar(']');
+}
+
 static void list_sets(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 {
 	size_t i, w = strlen("SET");
 
 	if (ctl->json) {
-		fputs("{\"sets\":[", stdout);
-		for (i = 0; i < r->n_sets; i++) {
-			printf("%s{\"name\":", i ? "," : "");
-			px_json_str(stdout, r->sets[i]->name);
-			printf(",\"count\":%llu}",
-			       (unsigned long long)r->sets[i]->count);
-		}
-		fputs("]}\n", stdout);
+		fputs("{\"sets\":", stdout);
+		px_ctl_sets_json(r);
+		fputs("}\n", stdout);
 		return;
 	}
 	for (i = 0; i < r->n_sets; i++)
@@ -411,7 +406,7 @@ int px_cmd_exceptions_list(px_ctl_t *ctl, int argc, char **argv)
 	const char *set = argc ? argv[0] : "";
 	int rc = PX_EXIT_FAIL;
 
-	if (argc && check_set(ctl, set) < 0)
+	if (argc && px_ctl_check_name(ctl, NULL, "set", set) < 0)
 		goto out;
 	req.op = PHALANX__CTL_REQUEST__OP__SET_LIST;
 	req.set = (char *)set;

@@ -110,6 +110,7 @@ static void show_json(const Phalanx__CtlReply *r, const Phalanx__CtlReply *st)
 
 enum { COL_NAME, COL_VALUE, COL_TIERS, COL_MODE, COL_ENFORCED, COL_HELP,
        NCOLS };
+enum { SET_NAME, SET_VALUE, SET_HELP, NSETCOLS };
 
 /* Quotas in a table, then what the members' quotas did, then the
  * settings, which have no tiers and no mode: name, value, what it is. */
@@ -118,59 +119,34 @@ static void show_table(const Phalanx__CtlReply *r, const Phalanx__CtlReply *st)
 	static const char *const head[NCOLS] = { "LIMIT", "VALUE",
 		"EXCEPTIONS", "MODE", "ENFORCED", "DESCRIPTION" };
 	char **cell = xcalloc(r->n_limits * NCOLS + 1, sizeof(*cell));
-	size_t w[NCOLS], sw[NCOLS], i, nsettings = 0;
-	int c;
+	char **scell = xcalloc(r->n_limits * NSETCOLS + 1, sizeof(*scell));
+	size_t i, nquotas = 0, nsettings = 0;
 
-	for (c = 0; c < NCOLS; c++) {
-		w[c] = strlen(head[c]);
-		sw[c] = 0;
-	}
 	for (i = 0; i < r->n_limits; i++) {
 		const Phalanx__LimitInfo *li = r->limits[i];
 		const px_limit_def_t *d = def_of(li->name);
-		char **row = cell + i * NCOLS;
-		bool setting = is_setting(li);
+		char **row;
 
+		if (is_setting(li)) {
+			row = scell + nsettings++ * NSETCOLS;
+			row[SET_NAME] = px_ctl_asprintf("%s", str(li->name));
+			row[SET_VALUE] = with_unit(d, li->value);
+			row[SET_HELP] = px_ctl_asprintf("%s", d->help);
+			continue;
+		}
+		row = cell + nquotas++ * NCOLS;
 		row[COL_NAME] = px_ctl_asprintf("%s", str(li->name));
 		row[COL_VALUE] = with_unit(d, li->value);
 		row[COL_TIERS] = tiers_text(li);
 		row[COL_MODE] = px_ctl_asprintf("%s", str(li->mode));
 		row[COL_ENFORCED] = px_ctl_asprintf("%s", d ? d->enforced : "?");
 		row[COL_HELP] = px_ctl_asprintf("%s", d ? d->help : "");
-		nsettings += setting;
-		for (c = 0; c < NCOLS; c++) {
-			size_t *width = setting ? &sw[c] : &w[c];
-
-			if (strlen(row[c]) > *width)
-				*width = strlen(row[c]);
-		}
 	}
-	for (c = 0; c < NCOLS - 1; c++)
-		printf("%-*s  ", (int)w[c], head[c]);
-	printf("%s\n", head[NCOLS - 1]);
-	for (i = 0; i < r->n_limits; i++) {
-		char **row = cell + i * NCOLS;
-
-		if (is_setting(r->limits[i]))
-			continue;
-		for (c = 0; c < NCOLS - 1; c++)
-			printf("%-*s  ", (int)w[c], row[c]);
-		printf("%s\n", row[NCOLS - 1]);
-	}
+	px_ctl_table("", head, NCOLS, cell, nquotas);
 	px_ctl_activity_print(st, PX_ACT_UP);
 	if (nsettings)
 		fputs("settings:\n", stdout);
-	for (i = 0; i < r->n_limits; i++) {
-		char **row = cell + i * NCOLS;
-
-		if (is_setting(r->limits[i]))
-			printf("  %-*s  %-*s  %s\n", (int)sw[COL_NAME],
-			       row[COL_NAME], (int)sw[COL_VALUE],
-			       row[COL_VALUE], row[COL_HELP]);
-	}
-	for (i = 0; i < r->n_limits * NCOLS; i++)
-		free(cell[i]);
-	free(cell);
+	px_ctl_table("  ", NULL, NSETCOLS, scell, nsettings);
 }
 
 int px_cmd_limits_show(px_ctl_t *ctl, int argc, char **argv)
@@ -231,12 +207,10 @@ int px_cmd_limits_set(px_ctl_t *ctl, int argc, char **argv)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	Phalanx__LimitOp op = PHALANX__LIMIT_OP__INIT;
-	Phalanx__Envelope *env = NULL;
-	const Phalanx__CtlReply *r;
 	char q[PX_CTL_QUOTE_MAX];
 	uint64_t value = 0;
 	px_mode_t mode;
-	int id, err, rc = PX_EXIT_FAIL;
+	int id, err;
 
 	(void)argc;
 	id = px_limit_find(argv[0]);
@@ -256,11 +230,8 @@ int px_cmd_limits_set(px_ctl_t *ctl, int argc, char **argv)
 	if (ctl->set && ctl->mode)
 		return px_ctl_usage(ctl, "--mode applies to the limit, not to "
 				    "the exception tier named by --set");
-	if (ctl->set && !px_setname_valid(ctl->set)) {
-		px_ctl_quote(q, sizeof(q), ctl->set);
-		return px_ctl_fail(ctl, "--set: %s: `%s'",
-				   px_strerror(PX_ESETNAME), q);
-	}
+	if (ctl->set && px_ctl_check_name(ctl, "--set", "set", ctl->set) < 0)
+		return PX_EXIT_FAIL;
 	if (ctl->set && px_parse_u64(argv[1], 0, 0, &value) == 0)
 		err = 0; /* 0 removes the tier */
 	else
@@ -280,23 +251,6 @@ int px_cmd_limits_set(px_ctl_t *ctl, int argc, char **argv)
 	req.op = PHALANX__CTL_REQUEST__OP__LIMIT_SET;
 	req.set = "";
 	req.limit = &op;
-	if (px_ctl_call(ctl, &req, &env) < 0)
-		goto out;
-	r = env->ctl_reply;
-	if (r->status != 0) {
-		const char *e = px_ctl_reply_error(ctl, r);
-
-		/* Name the tier's set the store did not find. */
-		if (r->status == PX_ENOSET && ctl->set && !strstr(e, ctl->set)) {
-			px_ctl_quote(q, sizeof(q), ctl->set);
-			px_ctl_fail(ctl, "--set: %s: `%s'", e, q);
-		} else {
-			px_ctl_fail(ctl, "%s", e);
-		}
-		goto out;
-	}
-	rc = px_ctl_write_done(ctl, r->version);
-out:
-	px_wire_free(env);
-	return rc;
+	/* A refusal names the tier's set the store did not find. */
+	return px_ctl_write(ctl, &req, "--set", ctl->set);
 }

@@ -128,11 +128,8 @@ static void list_table(const Phalanx__CtlReply *r, const shown_t *sv)
 	static const char *const head[NCOLS] = { "#", "NAME", "ACTION",
 		"PROTO", "SOURCE", "DESTINATION", "PORT", "RATE" };
 	char **cell = xcalloc(r->n_rules * NCOLS + 1, sizeof(*cell));
-	size_t w[NCOLS], i;
-	int c;
+	size_t i;
 
-	for (c = 0; c < NCOLS; c++)
-		w[c] = strlen(head[c]);
 	for (i = 0; i < r->n_rules; i++) {
 		const Phalanx__Rule *rule = r->rules[i];
 		const shown_t *s = &sv[i];
@@ -151,23 +148,8 @@ static void list_table(const Phalanx__CtlReply *r, const shown_t *sv)
 				s->rate_default ? " (default)" : "");
 		else
 			row[COL_RATE] = px_ctl_asprintf("-");
-		for (c = 0; c < NCOLS; c++)
-			if (strlen(row[c]) > w[c])
-				w[c] = strlen(row[c]);
 	}
-	for (c = 0; c < NCOLS - 1; c++)
-		printf("%-*s  ", (int)w[c], head[c]);
-	printf("%s\n", head[NCOLS - 1]);
-	for (i = 0; i < r->n_rules; i++) {
-		char **row = cell + i * NCOLS;
-
-		for (c = 0; c < NCOLS - 1; c++)
-			printf("%-*s  ", (int)w[c], row[c]);
-		printf("%s\n", row[NCOLS - 1]);
-	}
-	for (i = 0; i < r->n_rules * NCOLS; i++)
-		free(cell[i]);
-	free(cell);
+	px_ctl_table("", head, NCOLS, cell, r->n_rules);
 }
 
 int px_cmd_rules_list(px_ctl_t *ctl, int argc, char **argv)
@@ -310,12 +292,7 @@ int px_cmd_rules_add(px_ctl_t *ctl, int argc, char **argv)
 
 int px_cmd_rules_del(px_ctl_t *ctl, int argc, char **argv)
 {
-	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
-
 	(void)argc;
-	if (px_ctl_check_name(ctl, NULL, "rule", argv[0]) < 0)
-		return PX_EXIT_FAIL;
-	req.op = PHALANX__CTL_REQUEST__OP__RULE_DEL;
-	req.name = argv[0];
-	return px_ctl_write(ctl, &req, NULL, NULL);
+	return px_ctl_write_name(ctl, PHALANX__CTL_REQUEST__OP__RULE_DEL,
+				 "rule", argv[0]);
 }

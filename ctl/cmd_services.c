@@ -68,11 +68,8 @@ static void list_table(const Phalanx__CtlReply *r,
 	static const char *const head[NCOLS] = { "NAME", "DESTINATION", "PORT",
 		"LIMIT", "EXEMPT" };
 	char **cell = xcalloc(r->n_services * NCOLS + 1, sizeof(*cell));
-	size_t w[NCOLS], i;
-	int c;
+	size_t i;
 
-	for (c = 0; c < NCOLS; c++)
-		w[c] = strlen(head[c]);
 	for (i = 0; i < r->n_services; i++) {
 		const Phalanx__Service *s = r->services[i];
 		char **row = cell + i * NCOLS;
@@ -85,23 +82,8 @@ static void list_table(const Phalanx__CtlReply *r,
 		row[COL_EXEMPT] = px_ctl_asprintf("%s", s->exempt_set &&
 						  s->exempt_set[0] ?
 						  s->exempt_set : "-");
-		for (c = 0; c < NCOLS; c++)
-			if (strlen(row[c]) > w[c])
-				w[c] = strlen(row[c]);
 	}
-	for (c = 0; c < NCOLS - 1; c++)
-		printf("%-*s  ", (int)w[c], head[c]);
-	printf("%s\n", head[NCOLS - 1]);
-	for (i = 0; i < r->n_services; i++) {
-		char **row = cell + i * NCOLS;
-
-		for (c = 0; c < NCOLS - 1; c++)
-			printf("%-*s  ", (int)w[c], row[c]);
-		printf("%s\n", row[NCOLS - 1]);
-	}
-	for (i = 0; i < r->n_services * NCOLS; i++)
-		free(cell[i]);
-	free(cell);
+	px_ctl_table("", head, NCOLS, cell, r->n_services);
 }
 
 int px_cmd_services_list(px_ctl_t *ctl, int argc, char **argv)
@@ -183,12 +165,7 @@ int px_cmd_services_add(px_ctl_t *ctl, int argc, char **argv)
 
 int px_cmd_services_del(px_ctl_t *ctl, int argc, char **argv)
 {
-	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
-
 	(void)argc;
-	if (px_ctl_check_name(ctl, NULL, "service", argv[0]) < 0)
-		return PX_EXIT_FAIL;
-	req.op = PHALANX__CTL_REQUEST__OP__SERVICE_DEL;
-	req.name = argv[0];
-	return px_ctl_write(ctl, &req, NULL, NULL);
+	return px_ctl_write_name(ctl, PHALANX__CTL_REQUEST__OP__SERVICE_DEL,
+				 "service", argv[0]);
 }

@@ -86,13 +86,9 @@ static void print_json(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 		px_ctl_quotas_json(m);
 		putchar('}');
 	}
-	fputs("],\"sets\":[", stdout);
-	for (i = 0; i < r->n_sets; i++) {
-		printf("%s{\"name\":", i ? "," : "");
-		px_json_str(stdout, r->sets[i]->name);
-		printf(",\"count\":%llu}", (unsigned long long)r->sets[i]->count);
-	}
-	fputs("]}\n", stdout);
+	fputs("],\"sets\":", stdout);
+	px_ctl_sets_json(r);
+	fputs("}\n", stdout);
 }
 
 static void print_human(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
@@ -141,26 +137,17 @@ static void print_human(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 
 int px_cmd_status(px_ctl_t *ctl, int argc, char **argv)
 {
-	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	Phalanx__Envelope *env = NULL;
-	const Phalanx__CtlReply *r;
 	int rc = PX_EXIT_FAIL;
 
 	(void)argc;
 	(void)argv;
-	req.op = PHALANX__CTL_REQUEST__OP__STATUS;
-	req.set = "";
-	if (px_ctl_call(ctl, &req, &env) < 0)
+	if (px_ctl_read(ctl, PHALANX__CTL_REQUEST__OP__STATUS, &env) < 0)
 		goto out;
-	r = env->ctl_reply;
-	if (r->status != 0) {
-		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, r));
-		goto out;
-	}
 	if (ctl->json)
-		print_json(ctl, r);
+		print_json(ctl, env->ctl_reply);
 	else
-		print_human(ctl, r);
+		print_human(ctl, env->ctl_reply);
 	rc = PX_EXIT_OK;
 out:
 	px_wire_free(env);

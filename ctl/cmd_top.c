@@ -14,16 +14,6 @@
 
 #define TOP_MAX 100
 
-static void source_text(const ProtobufCBinaryData *b, char *buf, size_t len)
-{
-	px_entry_t e;
-
-	if (px_entry_decode(b->data, b->len, &e) < 0)
-		snprintf(buf, len, "?");
-	else
-		px_entry_format(&e, buf, len);
-}
-
 /* "fw1,fw2" or "-" into buf. */
 static void names_text(char **v, size_t n, char *buf, size_t len)
 {
@@ -65,7 +55,7 @@ static void print_json(const Phalanx__CtlReply *r, const char *by)
 	for (i = 0; i < r->n_top; i++) {
 		const Phalanx__TopEntry *t = r->top[i];
 
-		source_text(&t->source, src, sizeof(src));
+		px_ctl_source_text(&t->source, src, sizeof(src));
 		printf("%s{\"source\":", i ? "," : "");
 		px_json_str(stdout, src);
 		printf(",\"denied\":%llu,\"connections\":%llu,\"bytes\":%llu,"
@@ -96,7 +86,7 @@ static void print_table(const Phalanx__CtlReply *r, const char *by)
 	for (i = 0; i < r->n_top; i++) {
 		const Phalanx__TopEntry *t = r->top[i];
 
-		source_text(&t->source, src, sizeof(src));
+		px_ctl_source_text(&t->source, src, sizeof(src));
 		names_text(t->members, t->n_members, members, sizeof(members));
 		names_text(t->blocked, t->n_blocked, blocked, sizeof(blocked));
 		printf("%-40s %8llu %8llu %10llu %6llu  %-16s %s\n", src,
@@ -118,7 +108,6 @@ int px_cmd_top(px_ctl_t *ctl, int argc, char **argv)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	Phalanx__Envelope *env = NULL;
-	const Phalanx__CtlReply *r;
 	const char *by = ctl->by ? ctl->by : "denied";
 	char q[PX_CTL_QUOTE_MAX];
 	uint64_t n = 10;
@@ -140,17 +129,12 @@ int px_cmd_top(px_ctl_t *ctl, int argc, char **argv)
 	req.op = PHALANX__CTL_REQUEST__OP__TOP;
 	req.top_by = (char *)by;
 	req.max = (uint32_t)n;
-	if (px_ctl_call(ctl, &req, &env) < 0)
+	if (px_ctl_request(ctl, &req, &env) < 0)
 		goto out;
-	r = env->ctl_reply;
-	if (r->status != 0) {
-		px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, r));
-		goto out;
-	}
 	if (ctl->json)
-		print_json(r, by);
+		print_json(env->ctl_reply, by);
 	else
-		print_table(r, by);
+		print_table(env->ctl_reply, by);
 	rc = PX_EXIT_OK;
 out:
 	px_wire_free(env);

@@ -127,6 +127,10 @@ void px_ctl_activity_json(const Phalanx__CtlReply *r, unsigned filter);
  * "blocked","would_block","sources"} objects. */
 void px_ctl_quotas_json(const Phalanx__MemberStatus *m);
 
+/* The exception sets of a SET_LIST or STATUS reply as a JSON array of
+ * {"name","count"} objects (cmd_exceptions.c). */
+void px_ctl_sets_json(const Phalanx__CtlReply *r);
+
 /* "phalanxctl: CMD: message" on stderr; returns PX_EXIT_FAIL. */
 int px_ctl_fail(const px_ctl_t *ctl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -158,5 +162,20 @@ void px_ctl_progress_end(void);
 /* malloc'd printf; never NULL (aborts on out-of-memory). */
 char *px_ctl_asprintf(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
+
+/* A store or member time (ms since the epoch) as local time into buf:
+ * "2025-01-02 10:11:12.345", or the number if it cannot be converted. */
+void px_ctl_time_text(uint64_t ms, char *buf, size_t len);
+
+/* An address or prefix from the wire as text into buf
+ * (PX_ENTRY_STR_MAX); "?" and false if this build cannot decode it. */
+bool px_ctl_source_text(const ProtobufCBinaryData *b, char *buf, size_t len);
+
+/* Print a table on stdout: head (NULL: none), then nrows rows of cell
+ * (ncols a row, row-major), each line after indent, each column as wide
+ * as its widest cell and two spaces from the next; the last column is
+ * not padded.  Frees every cell and cell. */
+void px_ctl_table(const char *indent, const char *const *head, int ncols,
+		  char **cell, size_t nrows);
 
 #endif

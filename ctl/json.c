@@ -41,6 +41,12 @@ static size_t utf8_len(const unsigned char *p)
 	return n;
 }
 
+/* The characters JSON escapes with a letter (or themselves). */
+static const char short_escape[] = {
+	['"'] = '"', ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n',
+	['\r'] = 'r', ['\t'] = 't',
+};
+
 void px_json_str(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
@@ -50,40 +56,19 @@ void px_json_str(FILE *f, const char *s)
 		unsigned char c = *p;
 		size_t n;
 
-		switch (c) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\b':
-			fputs("\\b", f);
-			break;
-		case '\f':
-			fputs("\\f", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (c < 0x20) {
-				fprintf(f, "\\u%04x", c);
-			} else if (c < 0x80) {
-				putc(c, f);
-			} else if ((n = utf8_len(p)) != 0) {
-				fwrite(p, 1, n, f);
-				p += n;
-				continue;
-			} else {
-				fputs("\\ufffd", f);
-			}
+		if (c < sizeof(short_escape) && short_escape[c]) {
+			putc('\\', f);
+			putc(short_escape[c], f);
+		} else if (c < 0x20) {
+			fprintf(f, "\\u%04x", c);
+		} else if (c < 0x80) {
+			putc(c, f);
+		} else if ((n = utf8_len(p)) != 0) {
+			fwrite(p, 1, n, f);
+			p += n;
+			continue;
+		} else {
+			fputs("\\ufffd", f);
 		}
 		p++;
 	}

@@ -1,8 +1,10 @@
-/* msg.c - phalanxctl's messages: errors, usage errors, progress. */
+/* msg.c - phalanxctl's messages: errors, usage errors, progress; and the
+ * text the commands share: quoting, times, addresses, tables. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -127,4 +129,63 @@ char *px_ctl_asprintf(const char *fmt, ...)
 	if (n < 0)
 		s = xstrdup("");
 	return s;
+}
+
+void px_ctl_time_text(uint64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char s[32];
+
+	if (!localtime_r(&t, &tm) || !strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S",
+					       &tm)) {
+		snprintf(buf, len, "%llu", (unsigned long long)ms);
+		return;
+	}
+	snprintf(buf, len, "%s.%03u", s, (unsigned)(ms % 1000));
+}
+
+bool px_ctl_source_text(const ProtobufCBinaryData *b, char *buf, size_t len)
+{
+	px_entry_t e;
+
+	if (px_entry_decode(b->data, b->len, &e) < 0) {
+		snprintf(buf, len, "?");
+		return false;
+	}
+	px_entry_format(&e, buf, len);
+	return true;
+}
+
+static void table_row(const char *indent, const char *const *row,
+		      const size_t *w, int ncols)
+{
+	int c;
+
+	fputs(indent, stdout);
+	for (c = 0; c < ncols - 1; c++)
+		printf("%-*s  ", (int)w[c], row[c]);
+	printf("%s\n", row[ncols - 1]);
+}
+
+void px_ctl_table(const char *indent, const char *const *head, int ncols,
+		  char **cell, size_t nrows)
+{
+	size_t *w = xcalloc((size_t)ncols, sizeof(*w)), i;
+	int c;
+
+	for (c = 0; c < ncols; c++)
+		w[c] = head ? strlen(head[c]) : 0;
+	for (i = 0; i < nrows * (size_t)ncols; i++)
+		if (strlen(cell[i]) > w[i % (size_t)ncols])
+			w[i % (size_t)ncols] = strlen(cell[i]);
+	if (head)
+		table_row(indent, head, w, ncols);
+	for (i = 0; i < nrows; i++)
+		table_row(indent, (const char *const *)cell + i * (size_t)ncols,
+			  w, ncols);
+	for (i = 0; i < nrows * (size_t)ncols; i++)
+		free(cell[i]);
+	free(cell);
+	free(w);
 }
