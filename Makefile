@@ -114,7 +114,7 @@ check: deps
 	$(MAKE) all fuzz $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen
 	tests/run
 
-lab: deps all
+lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount
 	tests/lab/lab up
 
 bench: deps all $(BUILD)/nftload
