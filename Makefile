@@ -117,7 +117,7 @@ check: deps
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount
 	tests/lab/lab up
 
-bench: deps all $(BUILD)/nftload
+bench: deps all $(BUILD)/nftload $(BUILD)/pxgen
 	tests/bench/run
 
 install: all
