@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "outbox.h"
@@ -214,9 +215,18 @@ int px_outbox_open(px_outbox_t **out, const char *path, const char *member,
 	if (o->n)
 		px_log(PX_LOG_INFO, "alert outbox %s: %zu alerts still to "
 		       "deliver to the store", path, o->n);
-	/* The new boot is on disk before any id of it goes out. */
-	if (px_outbox_flush(o) < 0 && rc == 0)
-		rc = -EIO;
+	/* The new boot is on disk before any id of it goes out.  If it
+	 * cannot be, a restart could read the old boot again and reuse ids
+	 * the store has seen (and would drop as duplicates): take a boot no
+	 * earlier one can have, the time in seconds. */
+	if (px_outbox_flush(o) < 0) {
+		uint64_t t = (uint64_t)time(NULL);
+
+		if (t > o->boot)
+			o->boot = t;
+		if (rc == 0)
+			rc = -EIO;
+	}
 	return rc;
 }
 
