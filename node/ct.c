@@ -1082,3 +1082,64 @@ void px_watcher_stop(px_watcher_t *w)
 	do_actions(w);
 	close_handles(w);
 }
+
+/* ---- resource protection: ending idle connections ---- */
+
+typedef struct {
+	uint32_t min_timeout; /* entries with less remaining are idle */
+	struct nf_conntrack **idle;
+	size_t n, cap;
+} idle_scan_t;
+
+static int idle_entry(enum nf_conntrack_msg_type type, struct nf_conntrack *ct,
+		    void *arg)
+{
+	idle_scan_t *s = arg;
+
+	(void)type;
+	if (nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_TCP ||
+	    nfct_get_attr_u8(ct, ATTR_TCP_STATE) != PX_TCP_ESTABLISHED ||
+	    !nfct_attr_is_set(ct, ATTR_TIMEOUT) ||
+	    nfct_get_attr_u32(ct, ATTR_TIMEOUT) > s->min_timeout)
+		return NFCT_CB_CONTINUE;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->idle = xrealloc(s->idle, s->cap * sizeof(*s->idle));
+	}
+	s->idle[s->n++] = nfct_clone(ct);
+	return NFCT_CB_CONTINUE;
+}
+
+/* End established TCP connections idle idle_s or more: their
+ * remaining time-out is at most the full time-out minus that.  One
+ * bounded dump, taken only when the table comes under pressure. */
+uint64_t px_ct_end_idle(uint64_t full_timeout, uint64_t idle_s)
+{
+	struct nfct_handle *h = NULL;
+	idle_scan_t s = { 0, NULL, 0, 0 };
+	uint32_t family = AF_UNSPEC;
+	uint64_t ended = 0;
+	size_t i;
+
+	if (full_timeout <= idle_s)
+		return 0;
+	s.min_timeout = (uint32_t)(full_timeout - idle_s);
+	h = nfct_open(CONNTRACK, 0);
+	if (!h) {
+		px_log(PX_LOG_ERR, "conntrack (ending idle connections): %s", strerror(errno));
+		return 0;
+	}
+	nfct_callback_register(h, NFCT_T_ALL, idle_entry, &s);
+	if (nfct_query(h, NFCT_Q_DUMP, &family) < 0)
+		px_log(PX_LOG_WARN, "conntrack dump (idle connections): %s",
+		       strerror(errno));
+	nfct_callback_unregister(h);
+	for (i = 0; i < s.n; i++) {
+		if (nfct_query(h, NFCT_Q_DESTROY, s.idle[i]) == 0)
+			ended++;
+		nfct_destroy(s.idle[i]);
+	}
+	free(s.idle);
+	nfct_close(h);
+	return ended;
+}

@@ -115,4 +115,10 @@ void px_watcher_on_end(px_watcher_t *w, px_ct_end_cb cb, void *arg);
  * uv_run(loop, UV_RUN_NOWAIT)).  NULL is a no-op. */
 void px_watcher_stop(px_watcher_t *w);
 
+/* Resource protection: end established TCP connections idle idle_s
+ * seconds or more, when the established time-out is full_timeout (their
+ * remaining time-out is at most full_timeout - idle_s).  One bounded
+ * dump on its own handle; returns how many were ended. */
+uint64_t px_ct_end_idle(uint64_t full_timeout, uint64_t idle_s);
+
 #endif
