@@ -1091,8 +1091,8 @@ typedef struct {
 	size_t n, cap;
 } idle_scan_t;
 
-static int idle_entry(enum nf_conntrack_msg_type type, struct nf_conntrack *ct,
-		    void *arg)
+static int idle_entry(enum nf_conntrack_msg_type type,
+		      struct nf_conntrack *ct, void *arg)
 {
 	idle_scan_t *s = arg;
 
