@@ -1,6 +1,7 @@
 /* px.c - error names, allocation, logging, number parsing. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,4 +241,49 @@ int px_write_all(int fd, const void *buf, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+int px_options_parse(const char *prog, int argc, char **argv,
+		     const char *const *names, px_config_cb set, void *arg,
+		     int *verbose)
+{
+	static const char *const builtin[] = { "config", "verbose", "help" };
+	struct option *longopts;
+	size_t n = 0, i;
+	int c, idx, rc = 0;
+
+	while (names[n])
+		n++;
+	longopts = xcalloc(n + 4, sizeof(*longopts));
+	for (i = 0; i < n; i++)
+		longopts[i] = (struct option){ names[i], required_argument,
+					       NULL, 0 };
+	for (i = 0; i < 3; i++)
+		longopts[n + i] = (struct option){ builtin[i],
+			i ? no_argument : required_argument, NULL, 0 };
+	while (rc == 0 &&
+	       (c = getopt_long(argc, argv, "vh", longopts, &idx)) != -1) {
+		const char *key = c == 0 ? longopts[idx].name : NULL;
+
+		if (c == 'v' || (key && strcmp(key, "verbose") == 0))
+			*verbose = 1;
+		else if (c == 'h' || (key && strcmp(key, "help") == 0))
+			rc = PX_OPTS_HELP;
+		else if (!key)
+			rc = 2; /* getopt_long said what */
+		else if (strcmp(key, "config") == 0)
+			rc = px_config_load(optarg, set, arg) < 0 ? 1 : 0;
+		else if ((c = set(key, optarg, arg)) < 0) {
+			fprintf(stderr, "%s: --%s `%s': %s\n", prog, key, optarg,
+				px_strerror(c));
+			rc = 2;
+		}
+	}
+	if (rc == 0 && optind != argc) {
+		fprintf(stderr, "%s: unexpected argument `%s'\n", prog,
+			argv[optind]);
+		rc = 2;
+	}
+	free(longopts);
+	return rc;
 }

@@ -69,4 +69,14 @@ int px_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 typedef int (*px_config_cb)(const char *key, const char *value, void *arg);
 int px_config_load(const char *path, px_config_cb set, void *arg);
 
+/* A daemon's command line, from one table of option names (NULL-ended):
+ * each `--NAME VALUE' goes to set() as the config line `NAME = VALUE'
+ * would; `--config FILE', `-v/--verbose' and `-h/--help' are added.
+ * Errors are printed naming prog.  Returns 0, 1 (a bad config file),
+ * 2 (usage error) or PX_OPTS_HELP (--help: the caller prints usage). */
+#define PX_OPTS_HELP 3
+int px_options_parse(const char *prog, int argc, char **argv,
+		     const char *const *names, px_config_cb set, void *arg,
+		     int *verbose);
+
 #endif

@@ -1,7 +1,6 @@
 /* main.c - phalanx-node: options, startup from the cache, the loop. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,70 +97,27 @@ static int set_option(const char *key, const char *value, void *arg)
 
 static int parse_args(int argc, char **argv, px_node_opts_t *o)
 {
-	static const struct option longopts[] = {
-		{ "id", required_argument, NULL, 'i' },
-		{ "store", required_argument, NULL, 's' },
-		{ "cache", required_argument, NULL, 'C' },
-		{ "table", required_argument, NULL, 'T' },
-		{ "store-timeout", required_argument, NULL, 't' },
-		{ "ct-max", required_argument, NULL, 'K' },
-		{ "pressure-idle-s", required_argument, NULL, 'P' },
-		{ "mgmt", required_argument, NULL, 'M' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "log", required_argument, NULL, 'L' },
-		{ "alert-window-ms", required_argument, NULL, 'W' },
-		{ "alert-rate", required_argument, NULL, 'R' },
-		{ "ct-rcvbuf", required_argument, NULL, 'B' },
-		{ "fwlog", required_argument, NULL, 'F' },
-		{ "fwlog-max-mb", required_argument, NULL, 'X' },
-		{ "fwlog-syslog", required_argument, NULL, 'Y' },
-		{ "log-rate", required_argument, NULL, 'r' },
-		{ "log-ended-rate", required_argument, NULL, 'e' },
-		{ "log-flood-blocks", required_argument, NULL, 'f' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	static const char *const names[] = {
+		"id", "store", "cache", "table", "store-timeout", "ct-max",
+		"pressure-idle-s", "mgmt", "log", "alert-window-ms",
+		"alert-rate", "ct-rcvbuf", "fwlog", "fwlog-max-mb",
+		"fwlog-syslog", "log-rate", "log-ended-rate",
+		"log-flood-blocks", NULL,
 	};
-	int c, rc;
+	int rc = px_options_parse("phalanx-node", argc, argv, names,
+				  set_option, o, &o->verbose);
 
-	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
-		const char *key = NULL;
-		size_t i;
-
-		if (c == 'c') {
-			if (px_config_load(optarg, set_option, o) < 0)
-				return 1;
-			continue;
-		}
-		if (c == 'v') {
-			o->verbose = 1;
-			continue;
-		}
-		if (c == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		for (i = 0; longopts[i].name; i++)
-			if (longopts[i].val == c)
-				key = longopts[i].name;
-		if (!key) {
-			usage(stderr);
-			return 2;
-		}
-		rc = set_option(key, optarg, o);
-		if (rc < 0) {
-			fprintf(stderr, "phalanx-node: --%s `%s': %s\n", key,
-				optarg, px_strerror(rc));
-			return 2;
-		}
+	if (rc == PX_OPTS_HELP) {
+		usage(stdout);
+		exit(0);
 	}
-	if (optind != argc || !o->id[0] || !o->store[0]) {
-		fprintf(stderr, "phalanx-node: %s\n", optind != argc ?
-			"unexpected argument" : "--id and --store are required");
+	if (rc == 0 && (!o->id[0] || !o->store[0])) {
+		fprintf(stderr, "phalanx-node: --id and --store are required\n");
+		rc = 2;
+	}
+	if (rc == 2)
 		usage(stderr);
-		return 2;
-	}
-	return 0;
+	return rc;
 }
 
 static void on_signal(uv_signal_t *h, int sig)

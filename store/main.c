@@ -1,7 +1,6 @@
 /* main.c - phalanx-store: options, sockets and the loop. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,51 +83,20 @@ static int set_option(const char *key, const char *value, void *arg)
 
 static int parse_args(int argc, char **argv, options_t *o)
 {
-	static const struct option longopts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "member-timeout", required_argument, NULL, 't' },
-		{ "map-size", required_argument, NULL, 'm' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "log", required_argument, NULL, 'L' },
-		{ "metrics", required_argument, NULL, 'M' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	static const char *const names[] = {
+		"db", "listen", "member-timeout", "map-size", "log", "metrics",
+		NULL,
 	};
-	int c, rc;
+	int rc = px_options_parse("phalanx-store", argc, argv, names,
+				  set_option, o, &o->verbose);
 
-	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
-		const char *key = NULL;
-
-		switch (c) {
-		case 'd': key = "db"; break;
-		case 'l': key = "listen"; break;
-		case 't': key = "member-timeout"; break;
-		case 'm': key = "map-size"; break;
-		case 'L': key = "log"; break;
-		case 'M': key = "metrics"; break;
-		case 'c':
-			if (px_config_load(optarg, set_option, o) < 0)
-				return 1;
-			continue;
-		case 'v': o->verbose = 1; continue;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return 2;
-		}
-		rc = set_option(key, optarg, o);
-		if (rc < 0) {
-			fprintf(stderr, "phalanx-store: --%s `%s': %s\n", key,
-				optarg, px_strerror(rc));
-			return 2;
-		}
+	if (rc == PX_OPTS_HELP) {
+		usage(stdout);
+		exit(0);
 	}
-	if (optind != argc) {
-		fprintf(stderr, "phalanx-store: unexpected argument `%s'\n",
-			argv[optind]);
-		return 2;
-	}
-	return 0;
+	if (rc == 2)
+		usage(stderr);
+	return rc;
 }
 
 static void *bind_socket(void *ctx, int type, const char *base, int which)
