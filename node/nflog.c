@@ -92,7 +92,7 @@ typedef struct px_nflog {
 	uint64_t overruns;           /* ENOBUFS on the socket */
 	struct denied_src {
 		px_entry_t src;
-		uint64_t since_ms, count;
+		uint64_t since_ms, count, limit;
 	} denied[DENIED_SLOTS];      /* denied-packet-rate */
 	int rcvbuf;                  /* what we asked for */
 
@@ -332,7 +332,7 @@ static void denied_rate(px_nflog_t *l, const px_fw_packet_t *pkt)
 	const px_policy_t *p = &l->n->applied;
 	unsigned bits = pkt->family == 4 ? 32 :
 			(unsigned)p->limits.value[PX_LIM_IPV6_PREFIX];
-	uint64_t now = px_mono_ms(), limit;
+	uint64_t now = px_mono_ms();
 	struct denied_src *d;
 	const px_set_t *tier;
 	px_entry_t src;
@@ -359,24 +359,26 @@ static void denied_rate(px_nflog_t *l, const px_fw_packet_t *pkt)
 	/* One slot a hash: a collision restarts the count (bounded memory
 	 * beats exactness for an alert-only quota). */
 	if (px_entry_cmp(&d->src, &src) != 0 || now - d->since_ms >= 60000) {
+		/* The source's limit once a window, not once a packet. */
+		tier = px_policy_tier_of(p, src.family, src.addr);
+		d->limit = tier ? px_limits_tier(&p->limits,
+						 PX_LIM_DENIED_PACKET_RATE,
+						 tier->name) : 0;
+		if (!d->limit)
+			d->limit = p->limits.value[PX_LIM_DENIED_PACKET_RATE];
 		d->src = src;
 		d->since_ms = now;
 		d->count = 0;
 	}
 	d->count++;
-	tier = px_policy_tier_of(p, src.family, src.addr);
-	limit = tier ? px_limits_tier(&p->limits, PX_LIM_DENIED_PACKET_RATE,
-				      tier->name) : 0;
-	if (!limit)
-		limit = p->limits.value[PX_LIM_DENIED_PACKET_RATE];
-	if (d->count > limit) {
+	if (d->count > d->limit) {
 		char text[128], s[PX_ENTRY_STR_MAX];
 
 		px_entry_format(&src, s, sizeof(s));
 		snprintf(text, sizeof(text), "%s: %" PRIu64 " denied packets "
-			 "this minute (limit %" PRIu64 ")", s, d->count, limit);
+			 "this minute (limit %" PRIu64 ")", s, d->count, d->limit);
 		px_alerting_observe(l->n, "denied-packet-rate", &src, d->count,
-				    limit, true, text);
+				    d->limit, true, text);
 	}
 }
 

@@ -128,22 +128,29 @@ if [ "$(kv answered <<<"$out")" = 30 ] && [ -n "$kept" ] && [ "$kept" = "$newest
 else fail $t "expected fw1 to keep the 20 newest of 30 sessions from $a; answered=$(kv answered <<<"$out"), kept ports: $kept, newest 20: $newest"; fi
 
 # --- half-open ------------------------------------------------------------------
-t=half_open_over_limit_refused
-a=$(client_ip 1 10)
-# client1 ignores the server's SYN-ACKs for the flood's port, so the
-# spoofed handshakes stay half-open on fw1.
-lab exec client1 nft -f - <<NFT
+# half_open_then_connect SRC N: N spoofed SYNs from SRC stay half-open on
+# fw1 (client1 ignores the server's SYN-ACKs for the flood's port), then
+# one real connect from SRC to port 80; its pxgen output.
+half_open_then_connect() {
+	local src=$1 n=$2 out
+	lab exec client1 nft -f - <<NFT
 table inet pxtest {
 	chain in {
 		type filter hook input priority 0;
-		ip daddr $a tcp sport 443 tcp flags & (syn | ack) == (syn | ack) drop
+		ip daddr $src tcp sport 443 tcp flags & (syn | ack) == (syn | ack) drop
 	}
 }
 NFT
-gen client1 synflood --dst $SRV --port 443 --count 30 --rate 100 --spoof $a >/dev/null
-sleep 1.5
-out=$(gen client1 connect --dst $SRV --port 80 --count 1 --src $a)
-lab exec client1 nft delete table inet pxtest
+	gen client1 synflood --dst $SRV --port 443 --count "$n" --rate 100 --spoof "$src" >/dev/null
+	sleep 1.5
+	out=$(gen client1 connect --dst $SRV --port 80 --count 1 --src "$src")
+	lab exec client1 nft delete table inet pxtest
+	echo "$out"
+}
+
+t=half_open_over_limit_refused
+a=$(client_ip 1 10)
+out=$(half_open_then_connect $a 30)
 if [ "$(kv refused <<<"$out")" = 1 ]; then pass $t
 else fail $t "30 half-open from $a (limit 10): a new connection was not refused: $(tr '\n' ' ' <<<"$out")"; show_log fw1 5; fi
 
@@ -234,36 +241,14 @@ else fail $t "fw2 should keep all sessions: 15 under the limit kept $na, 35 unde
 
 t=half_open_under_limit_unaffected
 a=$(client_ip 1 13)
-lab exec client1 nft -f - <<NFT
-table inet pxtest {
-	chain in {
-		type filter hook input priority 0;
-		ip daddr $a tcp sport 443 tcp flags & (syn | ack) == (syn | ack) drop
-	}
-}
-NFT
-gen client1 synflood --dst $SRV --port 443 --count 8 --rate 100 --spoof $a >/dev/null
-sleep 1.5
-out=$(gen client1 connect --dst $SRV --port 80 --count 1 --src $a)
-lab exec client1 nft delete table inet pxtest
+out=$(half_open_then_connect $a 8)
 [ "$(kv established <<<"$out")" = 1 ] && pass $t || fail $t "8 half-open (limit 10) got $a refused: $(tr '\n' ' ' <<<"$out")"
 
 t=half_open_exception_tier
 a=$(client_ip 1 16)
 ctl exceptions add flood-exceptions $a $W >/dev/null
 ctl limits set tcp-half-open 40 --set flood-exceptions $W >/dev/null
-lab exec client1 nft -f - <<NFT
-table inet pxtest {
-	chain in {
-		type filter hook input priority 0;
-		ip daddr $a tcp sport 443 tcp flags & (syn | ack) == (syn | ack) drop
-	}
-}
-NFT
-gen client1 synflood --dst $SRV --port 443 --count 25 --rate 100 --spoof $a >/dev/null
-sleep 1.5
-out=$(gen client1 connect --dst $SRV --port 80 --count 1 --src $a)
-lab exec client1 nft delete table inet pxtest
+out=$(half_open_then_connect $a 25)
 [ "$(kv established <<<"$out")" = 1 ] && pass $t || fail $t "25 half-open from $a (tier 40, default 10) got it refused: $(tr '\n' ' ' <<<"$out")"
 
 t=nontcp_rule_under_rate_unaffected
