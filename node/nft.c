@@ -2214,10 +2214,20 @@ static int get_set_info(px_nft_t *nft, const char *kset, char *buf,
 }
 
 /* Counts elements, ranges once: interval ends are skipped. */
-static void count_fn(const struct nlmsghdr *nlh, void *data)
+/* One element of a NEWSETELEM message, as the walkers below see it. */
+struct elem_view {
+	const uint8_t *key;  /* NULL if the element carries none */
+	uint16_t key_len;
+	bool end;            /* an interval end */
+};
+
+typedef void (*elem_fn)(const struct elem_view *e, void *arg);
+
+/* Call fn for every element of a set-element message (a dump's or a
+ * get's answer); other messages are ignored. */
+static void each_elem(const struct nlmsghdr *nlh, elem_fn fn, void *arg)
 {
-	const struct nlattr *attr, *elem, *a;
-	uint64_t *count = data;
+	const struct nlattr *attr, *elem, *a, *v;
 
 	if (!is_nft_msg(nlh, NFT_MSG_NEWSETELEM))
 		return;
@@ -2225,20 +2235,38 @@ static void count_fn(const struct nlmsghdr *nlh, void *data)
 		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
 			continue;
 		mnl_attr_for_each_nested(elem, attr) {
-			bool end = false;
+			struct elem_view e = { NULL, 0, false };
 
 			mnl_attr_for_each_nested(a, elem) {
-				if (mnl_attr_get_type(a) ==
-					    NFTA_SET_ELEM_FLAGS &&
+				if (mnl_attr_get_type(a) == NFTA_SET_ELEM_FLAGS &&
 				    mnl_attr_validate(a, MNL_TYPE_U32) == 0 &&
 				    ntohl(mnl_attr_get_u32(a)) &
 					    NFT_SET_ELEM_INTERVAL_END)
-					end = true;
+					e.end = true;
+				if (mnl_attr_get_type(a) != NFTA_SET_ELEM_KEY)
+					continue;
+				mnl_attr_for_each_nested(v, a) {
+					if (mnl_attr_get_type(v) != NFTA_DATA_VALUE)
+						continue;
+					e.key = mnl_attr_get_payload(v);
+					e.key_len = mnl_attr_get_payload_len(v);
+				}
 			}
-			if (!end)
-				(*count)++;
+			fn(&e, arg);
 		}
 	}
+}
+
+/* Counts elements, ranges once: interval ends are skipped. */
+static void count_elem(const struct elem_view *e, void *arg)
+{
+	if (!e->end)
+		(*(uint64_t *)arg)++;
+}
+
+static void count_fn(const struct nlmsghdr *nlh, void *data)
+{
+	each_elem(nlh, count_elem, data);
 }
 
 static int count_dump(px_nft_t *nft, const char *kset, char *buf,
@@ -2289,33 +2317,20 @@ struct found {
 	uint32_t key_len;
 };
 
+static void found_elem(const struct elem_view *e, void *arg)
+{
+	struct found *f = arg;
+
+	if (e->key && e->key_len <= sizeof(f->key)) {
+		memcpy(f->key, e->key, e->key_len);
+		f->key_len = e->key_len;
+	}
+	f->present = true;
+}
+
 static void found_fn(const struct nlmsghdr *nlh, void *data)
 {
-	const struct nlattr *attr, *elem, *a, *v;
-	struct found *f = data;
-
-	if (!is_nft_msg(nlh, NFT_MSG_NEWSETELEM))
-		return;
-	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
-		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
-			continue;
-		mnl_attr_for_each_nested(elem, attr) {
-			mnl_attr_for_each_nested(a, elem) {
-				if (mnl_attr_get_type(a) != NFTA_SET_ELEM_KEY)
-					continue;
-				mnl_attr_for_each_nested(v, a) {
-					uint16_t len = mnl_attr_get_payload_len(v);
-
-					if (mnl_attr_get_type(v) != NFTA_DATA_VALUE ||
-					    len > sizeof(f->key))
-						continue;
-					memcpy(f->key, mnl_attr_get_payload(v), len);
-					f->key_len = len;
-				}
-			}
-			f->present = true;
-		}
-	}
+	each_elem(nlh, found_elem, data);
 }
 
 /* One GETSETELEM (not a dump): the kernel looks the key up with the
@@ -2470,45 +2485,23 @@ struct small_list {
 	size_t max, n;
 };
 
+static void small_elem(const struct elem_view *e, void *arg)
+{
+	struct small_list *sl = arg;
+	px_entry_t x = { 0 };
+
+	if (e->end || !e->key || (e->key_len != 4 && e->key_len != 16) ||
+	    sl->n >= sl->max)
+		return;
+	x.family = e->key_len == 4 ? 4 : 6;
+	x.plen = (uint8_t)(e->key_len * 8);
+	memcpy(x.addr, e->key, e->key_len);
+	sl->out[sl->n++] = x;
+}
+
 static void small_fn(const struct nlmsghdr *nlh, void *data)
 {
-	const struct nlattr *attr, *elem, *a, *v;
-	struct small_list *sl = data;
-
-	if (!is_nft_msg(nlh, NFT_MSG_NEWSETELEM))
-		return;
-	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
-		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
-			continue;
-		mnl_attr_for_each_nested(elem, attr) {
-			px_entry_t e = { 0 };
-			bool end = false;
-
-			mnl_attr_for_each_nested(a, elem) {
-				if (mnl_attr_get_type(a) == NFTA_SET_ELEM_FLAGS &&
-				    mnl_attr_validate(a, MNL_TYPE_U32) == 0 &&
-				    ntohl(mnl_attr_get_u32(a)) &
-					    NFT_SET_ELEM_INTERVAL_END)
-					end = true;
-				if (mnl_attr_get_type(a) != NFTA_SET_ELEM_KEY)
-					continue;
-				mnl_attr_for_each_nested(v, a) {
-					uint16_t len = mnl_attr_get_payload_len(v);
-
-					if (mnl_attr_get_type(v) != NFTA_DATA_VALUE ||
-					    (len != 4 && len != 16))
-						continue;
-					e.family = len == 4 ? 4 : 6;
-					e.plen = (uint8_t)(len * 8);
-					memcpy(e.addr, mnl_attr_get_payload(v),
-					       len);
-				}
-			}
-			if (end || !e.family || sl->n >= sl->max)
-				continue;
-			sl->out[sl->n++] = e;
-		}
-	}
+	each_elem(nlh, small_elem, data);
 }
 
 int px_nft_list_small(px_nft_t *nft, const char *kset, px_entry_t *out,
