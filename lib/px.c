@@ -30,6 +30,15 @@ static const struct {
 	{ PX_EKERNEL, "kernel lost part of a batch" },
 	{ PX_EPROTECTED, "built-in object cannot be removed" },
 	{ PX_EOPTION, "unknown option" },
+	{ PX_EDBFULL, "database full: raise --map-size" },
+	{ PX_EDBCORRUPT, "database corrupt or of another version" },
+	{ PX_EDB, "database error" },
+	{ PX_ETOOBIG, "over a size or count limit" },
+	{ PX_ESTATE, "local state missing or unusable" },
+	{ PX_EIDCLAIMED, "member id is held by another connection" },
+	{ PX_EDOWN, "member is down" },
+	{ PX_ENOMEMBER, "no such member" },
+	{ PX_EBUSY, "one is already in flight" },
 };
 
 const char *px_strerror(int err)

@@ -27,6 +27,15 @@ enum {
 	PX_EKERNEL = PX_ERR_BASE - 14,       /* kernel refused or lost data */
 	PX_EPROTECTED = PX_ERR_BASE - 15,    /* built-in object */
 	PX_EOPTION = PX_ERR_BASE - 16,       /* unknown option */
+	PX_EDBFULL = PX_ERR_BASE - 17,       /* LMDB map full (MDB_MAP_FULL) */
+	PX_EDBCORRUPT = PX_ERR_BASE - 18,    /* LMDB: corrupted or incompatible */
+	PX_EDB = PX_ERR_BASE - 19,           /* any other LMDB error */
+	PX_ETOOBIG = PX_ERR_BASE - 20,       /* over a size or count limit */
+	PX_ESTATE = PX_ERR_BASE - 21,        /* local state missing or unusable */
+	PX_EIDCLAIMED = PX_ERR_BASE - 22,    /* member id held by another peer */
+	PX_EDOWN = PX_ERR_BASE - 23,         /* a member is down */
+	PX_ENOMEMBER = PX_ERR_BASE - 24,     /* unknown member */
+	PX_EBUSY = PX_ERR_BASE - 25,         /* one already in flight */
 };
 
 const char *px_strerror(int err);
