@@ -469,6 +469,7 @@ static int history_from(px_alertdb_t *a, MDB_txn *txn, uint64_t seq,
 static int prune(px_alertdb_t *a, MDB_txn *txn, struct pruned *p)
 {
 	uint64_t from = 0;
+	bool over;
 	int rc = 0;
 
 	while (a->nhist > a->max || a->bytes > a->budget) {
@@ -507,7 +508,8 @@ static int prune(px_alertdb_t *a, MDB_txn *txn, struct pruned *p)
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	rc = 0;
-	while (a->nactive > a->active_max - a->active_max / 10) {
+	over = a->nactive > a->active_max;
+	while (over && a->nactive > a->active_max - a->active_max / 10) {
 		uint8_t sk[9];
 		MDB_val k, v;
 		Phalanx__Alert *al;
@@ -606,18 +608,11 @@ static int admit(px_alertdb_t *a, MDB_txn *txn, Phalanx__Alert *al)
 /* Whether batch b fits the map with the policy's reserve left free: its
  * history records, their index and active entries (the counters are
  * updated in place). */
-static int batch_fits(px_alertdb_t *a, MDB_txn *txn,
-		      const Phalanx__AlertBatch *b)
+static int batch_fits(px_alertdb_t *a, const Phalanx__AlertBatch *b)
 {
 	px_dbfit_t w = { 0 };
-	MDB_stat st;
 	size_t i;
-	int rc;
 
-	if ((rc = mdb_stat(txn, a->dbi, &st)) != 0)
-		return px_db_error(rc);
-	w.leaves = st.ms_leaf_pages;
-	w.depth = st.ms_depth;
 	w.trees = 1;
 	w.keys = 3 * b->n_alerts + 8;
 	for (i = 0; i < b->n_alerts; i++) {
@@ -635,7 +630,7 @@ static int batch_fits(px_alertdb_t *a, MDB_txn *txn,
 	}
 	if (w.key_max > KEY_MAX)
 		w.key_max = KEY_MAX;
-	return px_db_fits(a->db, txn, &w, RESERVE_FRAC, "alert batch");
+	return px_db_fits(a->db, a->dbi, &w, RESERVE_FRAC, "alert batch");
 }
 
 static void send_ack(px_store_t *st, const px_rid_t *rid, char **ids, size_t n)
@@ -669,12 +664,10 @@ void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
 	if (!a || b->n_alerts == 0)
 		return;
 	ids = xcalloc(b->n_alerts, sizeof(*ids));
+	if ((err = batch_fits(a, b)) < 0)
+		goto refused;
 	if ((rc = mdb_txn_begin(a->env, NULL, 0, &txn)) != 0)
 		goto fail_begin;
-	if ((err = batch_fits(a, txn, b)) < 0) {
-		mdb_txn_abort(txn);
-		goto refused;
-	}
 	for (i = 0; i < b->n_alerts; i++) {
 		Phalanx__Alert *al = b->alerts[i];
 		uint8_t ik[ID_MAX + 2];

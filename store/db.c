@@ -327,7 +327,8 @@ static int destroy_set(MDB_txn *txn, px_db_t *db, const char *set)
 
 /* Pages the map can still give: never used, plus those on LMDB's free
  * list.  The store's own read transactions are short, so the free list
- * is all reusable at the next write. */
+ * is all reusable at the next write.  txn is a read transaction: LMDB
+ * opens no cursor on its free list in a write one. */
 static int free_pages(MDB_txn *txn, px_db_t *db, size_t *free_out,
 		      size_t *total)
 {
@@ -364,18 +365,29 @@ static int free_pages(MDB_txn *txn, px_db_t *db, size_t *free_out,
 	return 0;
 }
 
-int px_db_fits(px_db_t *db, struct MDB_txn *txn, const px_dbfit_t *w,
+int px_db_fits(px_db_t *db, unsigned int dbi, const px_dbfit_t *w,
 	       size_t reserve_frac, const char *what)
 {
 	px_dbfit_t est = *w;
-	MDB_stat st;
+	MDB_txn *txn;
+	MDB_stat st, ts;
 	size_t nfree = 0, total = 0, need, reserve;
 	int rc;
 
-	if ((rc = px_db_error(mdb_env_stat(db->env, &st))) < 0 ||
-	    (rc = free_pages(txn, db, &nfree, &total)) < 0)
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, MDB_RDONLY,
+					    &txn))) < 0)
 		return rc;
+	if ((rc = px_db_error(mdb_env_stat(db->env, &st))) < 0 ||
+	    (rc = px_db_error(mdb_stat(txn, dbi, &ts))) < 0 ||
+	    (rc = free_pages(txn, db, &nfree, &total)) < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	mdb_txn_abort(txn);
 	est.psize = st.ms_psize;
+	est.leaves += ts.ms_leaf_pages;
+	if (est.depth < ts.ms_depth)
+		est.depth = ts.ms_depth;
 	need = px_dbfit_pages(&est);
 	reserve = reserve_frac ? total / reserve_frac : 0;
 	rc = px_dbfit_check(need, nfree, reserve);
@@ -388,19 +400,13 @@ int px_db_fits(px_db_t *db, struct MDB_txn *txn, const px_dbfit_t *w,
 }
 
 /* What a commit of ops writes, for px_db_fits. */
-static int commit_fits(px_db_t *db, MDB_txn *txn, uint64_t version,
-		       const px_db_op_t *ops, size_t nops, size_t meta_bytes)
+static int commit_fits(px_db_t *db, uint64_t version, const px_db_op_t *ops,
+		       size_t nops, size_t meta_bytes)
 {
 	px_dbfit_t w = { 0 };
-	MDB_stat st;
 	char what[64];
 	size_t i;
-	int rc;
 
-	if ((rc = px_db_error(mdb_stat(txn, db->entries, &st))) < 0)
-		return rc;
-	w.leaves = st.ms_leaf_pages;
-	w.depth = st.ms_depth;
 	/* entries, sets, meta */
 	w.trees = 3;
 	w.big = meta_bytes;
@@ -414,7 +420,7 @@ static int commit_fits(px_db_t *db, MDB_txn *txn, uint64_t version,
 		w.keys++; /* the set's own key, or a leaf at the range's edge */
 	}
 	snprintf(what, sizeof(what), "version %llu", (unsigned long long)version);
-	return px_db_fits(db, txn, &w, 0, what);
+	return px_db_fits(db, db->entries, &w, 0, what);
 }
 
 int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
@@ -445,12 +451,13 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		px_limitops_free(lops, n);
 		px_lists_free(&lists);
 	}
+	/* Refuse before the first write: a write LMDB would stop half way
+	 * must not even start, and every store decides it alike.  The
+	 * store is the only writer, so nothing changes in between. */
+	if ((rc = commit_fits(db, version, ops, nops, meta_bytes)) < 0)
+		return rc;
 	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
 		return rc;
-	/* Refuse before the first write: a write LMDB would stop half way
-	 * must not even start, and every store decides it alike. */
-	if ((rc = commit_fits(db, txn, version, ops, nops, meta_bytes)) < 0)
-		goto fail;
 	for (i = 0; i < nops; i++) {
 		const px_db_op_t *op = &ops[i];
 		MDB_val k = { strlen(op->set), (void *)op->set }, d = { 0, "" };

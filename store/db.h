@@ -18,7 +18,6 @@
 #include "policy.h"
 
 typedef struct px_db px_db_t;
-struct MDB_txn;
 
 typedef enum { PX_DB_CREATE, PX_DB_DESTROY, PX_DB_ADD, PX_DB_DEL } px_db_kind_t;
 
@@ -56,10 +55,12 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		 size_t nops, const px_policy_t *meta);
 const char *px_db_strerror(int rc);
 
-/* 0 if the write w (psize is filled in here) fits the free pages of the
- * map, in write transaction txn, keeping 1/reserve_frac of the map free
- * (0: no reserve); else PX_EDBFULL, logged naming what. */
-int px_db_fits(px_db_t *db, struct MDB_txn *txn, const px_dbfit_t *w,
+/* 0 if the write w fits the free pages of the map keeping 1/reserve_frac
+ * of the map free (0: no reserve); else PX_EDBFULL, logged naming what.
+ * Filled in here: w's psize, and the leaves and depth of database dbi
+ * (an MDB_dbi) added to w's.  Call it with no transaction open: it reads
+ * the free list in a read transaction of its own. */
+int px_db_fits(px_db_t *db, unsigned int dbi, const px_dbfit_t *w,
 	       size_t reserve_frac, const char *what);
 /* The map's size in bytes. */
 size_t px_db_map_size(px_db_t *db);
