@@ -143,3 +143,49 @@ out:
 	px_db_close(st.db);
 	rm_db(dir);
 }
+
+/* Members flooding a small map with alerts: the history is pruned to its
+ * byte budget and alert writes stop short of the policy's reserve, so a
+ * policy write of 2,000 entries still fits afterwards. */
+TEST(store_alerts_leave_room_for_policy_writes)
+{
+	char dir[] = "/tmp/px-unit-alerts.XXXXXX";
+	px_store_t st;
+	px_entries_t es;
+	px_db_op_t ops[2];
+	size_t i;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	CHECK(mkdtemp(dir) != NULL);
+	rc = px_db_open(&st.db, dir, 2 << 20);
+	if (rc == 0)
+		rc = px_alerts_open(&st.alerts, st.db, 0);
+	if (rc != 0) {
+		px_test_fail(__FILE__, __LINE__, "open: %s", px_strerror(rc));
+		goto out;
+	}
+	send_exceeded(&st, 0, 20000);
+	px_entries_init(&es);
+	for (i = 0; i < 2000; i++) {
+		char s[32];
+		px_entry_t e;
+
+		snprintf(s, sizeof(s), "192.168.%zu.%zu", i >> 8, i & 255);
+		px_entry_parse(s, &e);
+		px_entries_push(&es, &e);
+	}
+	ops[0] = (px_db_op_t){ PX_DB_CREATE, "s1", NULL, 0 };
+	ops[1] = (px_db_op_t){ PX_DB_ADD, "s1", &es, 0 };
+	rc = px_db_commit(st.db, 1, 1, ops, 2, NULL);
+	px_entries_free(&es);
+	if (rc != 0)
+		px_test_fail(__FILE__, __LINE__, "after 20,000 alerts in a 2 MB "
+			     "map: a 2,000-entry policy write: expected 0, saw %s "
+			     "(%llu alerts kept)", px_strerror(rc),
+			     (unsigned long long)px_alerts_seq(st.alerts));
+out:
+	px_alerts_close(st.alerts);
+	px_db_close(st.db);
+	rm_db(dir);
+}
