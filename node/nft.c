@@ -2922,3 +2922,120 @@ int px_nft_set_pressure(px_nft_t *nft, bool on)
 	nft->pressure = on;
 	return 0;
 }
+
+/* --- the fail-closed guard ---------------------------------------------- */
+
+static void no_reply(const struct nlmsghdr *nlh, void *data)
+{
+	(void)nlh;
+	(void)data;
+}
+
+int px_nft_table_exists(px_nft_t *nft, bool *exists)
+{
+	char req[REQ_MAX] = { 0 };
+	char *buf = xmalloc(DUMP_BUF);
+	struct nlmsghdr *nlh;
+	int rc;
+
+	nlh = nftnl_nlmsg_build_hdr(req, NFT_MSG_GETTABLE, NFPROTO_INET,
+				    NLM_F_ACK, nft->seq++);
+	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, nft->table);
+	rc = request(nft, nlh, buf, no_reply, NULL);
+	free(buf);
+	if (rc == 0 || rc == -ENOENT) {
+		*exists = rc == 0;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* `meta nfproto F  ip(6) saddr|daddr & mask == prefix  accept' */
+static void put_allow_prefix(struct batch *b, const char *table,
+			     const char *chain, const px_entry_t *e, bool src)
+{
+	struct nftnl_rule *r = rule_new(table);
+
+	m_nfproto(r, e->family);
+	m_addr(r, e->family, src, e->prefix ? e->plen : 0, NFT_REG_1);
+	x_cmp(r, NFT_CMP_EQ, e->addr, e->family == 4 ? 4 : 16);
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(b, r, chain);
+}
+
+/* A base chain of the guard: policy drop. */
+static void put_guard_chain(struct batch *b, const char *table,
+			    const char *name, uint32_t hook)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c)
+		oom();
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_DROP);
+	nlh = msg_start(b, OBJ_MSG_MAX, NFT_MSG_NEWCHAIN, NLM_F_CREATE, name);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	msg_end(b, nlh);
+	nftnl_chain_free(c);
+}
+
+int px_nft_install_guard(px_nft_t *nft, const px_entries_t *extra)
+{
+	uint32_t lo = LOOPBACK_IFINDEX;
+	uint8_t reply = 1; /* IP_CT_DIR_REPLY */
+	struct nftnl_rule *r;
+	struct batch b = { 0 };
+	size_t i;
+	int rc;
+
+	batch_init(&b, nft->seq);
+	/* Create-then-delete makes the delete safe whether or not a table
+	 * is there; the guard replaces it in the same atomic batch. */
+	put_table(&b, nft->table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	put_table(&b, nft->table, NFT_MSG_DELTABLE, 0);
+	put_table(&b, nft->table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	put_guard_chain(&b, nft->table, "input", NF_INET_LOCAL_IN);
+	put_guard_chain(&b, nft->table, "forward", NF_INET_FORWARD);
+
+	r = rule_new(nft->table);
+	x_meta(r, NFT_META_IIF);
+	x_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(&b, r, "input");
+	/* Replies to the member's own connections (the store, when it is
+	 * a name rather than an address in extra). */
+	r = rule_new(nft->table);
+	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
+		  NF_CT_STATE_BIT(IP_CT_RELATED));
+	x_ct(r, NFT_CT_DIRECTION);
+	x_cmp(r, NFT_CMP_EQ, &reply, sizeof(reply));
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(&b, r, "input");
+	/* IPv6 neighbour discovery: without it no IPv6 peer is reachable,
+	 * the management network included. */
+	r = rule_new(nft->table);
+	m_nfproto(r, 6);
+	m_l4proto(r, IPPROTO_ICMPV6);
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(&b, r, "input");
+	for (i = 0; i < nft->mgmt.n + (extra ? extra->n : 0); i++) {
+		const px_entry_t *e = i < nft->mgmt.n ? &nft->mgmt.v[i] :
+				      &extra->v[i - nft->mgmt.n];
+
+		if (e->family != 4 && e->family != 6)
+			continue;
+		put_allow_prefix(&b, nft->table, "input", e, true);
+		put_allow_prefix(&b, nft->table, "forward", e, true);
+		put_allow_prefix(&b, nft->table, "forward", e, false);
+	}
+	batch_finish(&b);
+	nft->seq += (uint32_t)b.n + 2;
+	rc = batch_commit(nft, &b, 0);
+	batch_free(&b);
+	return rc;
+}
