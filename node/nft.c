@@ -578,13 +578,16 @@ static const struct quota_rule {
 	bool ct_count;       /* the meter is `ct count over N', else a rate */
 	const char *block;   /* block set a source over the quota joins */
 	int verdict;         /* for the packet over the quota */
+	/* Without a block set: the set a refused source is noted in (for a
+	 * minute, refusing nothing) so that alerting.c sees who exceeds. */
+	const char *note;
 } quota_rules[] = {
 	{ PX_LIM_TCP_CONNECT_RATE, "conn_rate", TRIG_ASSURED, false,
-	  "tcp_block", VERDICT_NONE },
+	  "tcp_block", VERDICT_NONE, NULL },
 	{ PX_LIM_TCP_CONCURRENT, "conn", TRIG_NEW, true, NULL,
-	  VERDICT_RESET },
+	  VERDICT_RESET, "conn_over" },
 	{ PX_LIM_HTTP_REQUEST_RATE, "http_rate", TRIG_HTTP, false,
-	  "http_block", NF_DROP },
+	  "http_block", NF_DROP, NULL },
 };
 
 /* Sources in these sets have new TCP connections refused by the guard. */
@@ -742,7 +745,7 @@ static int layout_build(const px_policy_t *p, bool pressure,
 	l->tiers = xcalloc(p->nsets + 1, sizeof(*l->tiers));
 	l->chains = xcalloc(p->nsets + 3, sizeof(*l->chains));
 	l->sets = xcalloc(16 + 2 * COUNT_OF(block_sets) +
-			  2 * COUNT_OF(observed) +
+			  2 * COUNT_OF(observed) + 2 * COUNT_OF(quota_rules) +
 			  2 * COUNT_OF(quota_rules) * (p->nsets + 1) +
 			  p->nservices, sizeof(*l->sets));
 	l->objs = xcalloc(2 * PX_LIM_COUNT + p->nservices + 2 * p->nrules,
@@ -823,6 +826,9 @@ static int layout_build(const px_policy_t *p, bool pressure,
 		for (int f = 4; f <= 6; f += 2)
 			dyn_set(l, f, MINUTE_MS, 0, "obs_",
 				px_limit_defs[observed[i]].name);
+	for (size_t q = 0; q < COUNT_OF(quota_rules); q++)
+		for (int f = 4; f <= 6 && quota_rules[q].note; f += 2)
+			dyn_set(l, f, MINUTE_MS, 0, quota_rules[q].note, "");
 	for (size_t i = 0; i < p->nservices; i++) {
 		const px_service_t *sv = &p->services[i];
 		struct lset *s;
@@ -1289,6 +1295,12 @@ static void put_quota_rule(struct batch *b, const char *table,
 	m_addr(r, family, true, family == 6 ? l->v6bits : 0, NFT_REG_1);
 	x_dynset(r, q->ct_count ? NFT_DYNSET_OP_ADD : NFT_DYNSET_OP_UPDATE,
 		 meter, NFT_REG_1, q->ct_count ? x_connlimit(v) : x_limit(v));
+	if (q->note && l->p->limits.mode[q->id] != PX_MODE_OBSERVE) {
+		char note[NAME_LEN];
+
+		snprintf(note, sizeof(note), "%s%d", q->note, family);
+		x_dynset(r, NFT_DYNSET_OP_UPDATE, note, NFT_REG_1, NULL);
+	}
 	over_quota(r, l, q->id, family, q->block, q->verdict, NULL);
 	rule_put(b, r, chain);
 }

@@ -329,6 +329,9 @@ static void store_seen(px_node_t *n)
 		px_log(PX_LOG_INFO, "store is back; resyncing from version %llu",
 		       (unsigned long long)n->applied.version);
 		health_settle(n);
+		/* Tell the store at once how we are (a member under the
+		 * guard is degraded until the snapshot is applied). */
+		send_heartbeat(n);
 		/* A request sent while it was away went nowhere. */
 		if (n->snapping)
 			request_snapshot(n, "store is back");
