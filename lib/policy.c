@@ -320,7 +320,14 @@ static int validate_lists(const px_policy_t *p, char *why, size_t len)
 	return 0;
 }
 
-int px_policy_validate(const px_policy_t *p, char *why, size_t len)
+int px_policy_validate_set(const px_set_t *s, char *why, size_t len)
+{
+	if (why && len)
+		why[0] = '\0';
+	return validate_set(s, why, len);
+}
+
+static int validate(const px_policy_t *p, bool deep, char *why, size_t len)
 {
 	size_t i;
 	int rc;
@@ -346,6 +353,8 @@ int px_policy_validate(const px_policy_t *p, char *why, size_t len)
 		if (i && strcmp(p->sets[i - 1].name, s->name) >= 0)
 			return invalid(why, len, PX_EBADREQ, "set %s: out of "
 				       "order or a duplicate", s->name);
+		if (!deep)
+			continue;
 		rc = validate_set(s, why, len);
 		if (rc < 0)
 			return rc;
@@ -354,4 +363,14 @@ int px_policy_validate(const px_policy_t *p, char *why, size_t len)
 	if (rc == 0)
 		rc = validate_lists(p, why, len);
 	return rc;
+}
+
+int px_policy_validate(const px_policy_t *p, char *why, size_t len)
+{
+	return validate(p, true, why, len);
+}
+
+int px_policy_validate_shallow(const px_policy_t *p, char *why, size_t len)
+{
+	return validate(p, false, why, len);
 }

@@ -85,5 +85,10 @@ const px_set_t *px_policy_tier_of(const px_policy_t *p, int family,
  * PX_ENOSET, PX_EEXIST or PX_EBADREQ with why (may be NULL) saying
  * which object and why. */
 int px_policy_validate(const px_policy_t *p, char *why, size_t len);
+/* The same without reading the sets' entries (O(sets + rules), for a
+ * change whose touched sets px_policy_validate_set() checked), and one
+ * set's entries alone (O(entries)). */
+int px_policy_validate_shallow(const px_policy_t *p, char *why, size_t len);
+int px_policy_validate_set(const px_set_t *s, char *why, size_t len);
 
 #endif

@@ -67,12 +67,16 @@ static void state_known(px_node_t *n)
 }
 
 /* A change or snapshot checked as hostile input before any batch is
- * built from it: false (logged, health degraded) if it is refused. */
+ * built from it: false (logged, health degraded) if it is refused.  A
+ * snapshot is checked whole; a change's sets as each part arrives
+ * (change_sets_acceptable), the rest here. */
 static bool policy_acceptable(px_node_t *n, const px_policy_t *p,
 			      const char *what)
 {
 	char why[160], d[256];
-	int rc = px_policy_validate(p, why, sizeof(why));
+	int rc = strcmp(what, "change") == 0 ?
+		 px_policy_validate_shallow(p, why, sizeof(why)) :
+		 px_policy_validate(p, why, sizeof(why));
 
 	if (rc == 0)
 		return true;
@@ -82,6 +86,24 @@ static bool policy_acceptable(px_node_t *n, const px_policy_t *p,
 	       px_strerror(rc), (unsigned long long)n->applied.version);
 	set_health(n, 1, d);
 	return false;
+}
+
+/* The sets a change part touched, in the policy it was applied to:
+ * entry counts, order and overlaps (O(entries of those sets)). */
+static int change_sets_acceptable(const px_policy_t *p,
+				  const Phalanx__Change *c, char *why,
+				  size_t len)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < c->n_sets; i++) {
+		const px_set_t *s = px_policy_find(p, c->sets[i]->set);
+
+		if (s && (rc = px_policy_validate_set(s, why, len)) < 0)
+			return rc;
+	}
+	return 0;
 }
 
 int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
@@ -380,6 +402,16 @@ static void on_change(px_node_t *n, const Phalanx__Change *c)
 		rc = px_policy_apply_lists(&n->pending, c->rules_set, c->rules,
 					   c->n_rules, c->services_set,
 					   c->services, c->n_services);
+	if (rc == 0) {
+		char bad_set[160];
+
+		rc = change_sets_acceptable(&n->pending, c, bad_set,
+					    sizeof(bad_set));
+		if (rc < 0)
+			px_log(PX_LOG_ERR, "version %llu part %u: %s",
+			       (unsigned long long)c->version, c->part,
+			       bad_set);
+	}
 	if (rc < 0) {
 		char why[160];
 

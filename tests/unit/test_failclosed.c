@@ -278,3 +278,33 @@ TEST(validator_refuses_hostile_policies)
 	CHECK_INT(px_policy_validate(&p, why, sizeof(why)), PX_EBADREQ);
 	px_policy_free(&p);
 }
+
+/* A change is checked in two halves: the sets it touched (as each part
+ * arrives) and the rest of the policy (before the batch). */
+TEST(change_validator_halves)
+{
+	px_policy_t p;
+	px_set_t *s;
+	px_entry_t e;
+	char why[200];
+
+	sample(&p);
+	s = px_policy_find(&p, "partners");
+	px_entry_parse("198.51.100.0/25", &e);
+	px_entries_push(&s->entries, &e);
+	px_entries_normalize(&s->entries);
+	CHECK_INT(px_policy_validate_set(s, why, sizeof(why)), PX_EOVERLAP);
+	CHECK(strstr(why, "198.51.100.0/25") != NULL);
+	/* The shallow half leaves entries to the per-set check... */
+	CHECK_INT(px_policy_validate_shallow(&p, why, sizeof(why)), 0);
+	/* ...but not a rule naming a set the change destroyed. */
+	strcpy(p.rules[0].src_set, "partners");
+	px_policy_del_set(&p, "partners");
+	CHECK_INT(px_policy_validate_shallow(&p, why, sizeof(why)), PX_ENOSET);
+	CHECK(strstr(why, "deny443") != NULL);
+	px_policy_free(&p);
+	sample(&p);
+	CHECK_INT(px_policy_validate_set(px_policy_find(&p, "partners"), why,
+					 sizeof(why)), 0);
+	px_policy_free(&p);
+}
