@@ -30,7 +30,7 @@ int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c);
  * leaves the old or the new file.  load checks the length and checksum,
  * decodes, and validates the policy (px_policy_validate) as hostile
  * input: 0, -errno from the file system (-ENOENT: none), PX_EDECODE for
- * a damaged file, or the validator's code; why (may be NULL) says what
+ * a damaged file, or the validator's code; why (NULL if len is 0) says what
  * was wrong.  On error p holds no usable policy: free it. */
 int px_policy_save(const char *path, const px_policy_t *p);
 int px_policy_load(const char *path, px_policy_t *p, char *why,

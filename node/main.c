@@ -40,7 +40,7 @@ static void usage(FILE *f)
 "                         refuses everything but loopback, the --mgmt\n"
 "                         prefixes and the store until the first snapshot\n"
 "                         (default); `accept' starts with an empty policy.\n"
-"                         A table already in the kernel is always kept\n"
+"                         A table already in the kernel is always kept.\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
 "%s%s"

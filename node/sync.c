@@ -71,12 +71,12 @@ static void state_known(px_node_t *n)
  * snapshot is checked whole; a change's sets as each part arrives
  * (change_sets_acceptable), the rest here. */
 static bool policy_acceptable(px_node_t *n, const px_policy_t *p,
-			      const char *what)
+			      bool snapshot)
 {
+	const char *what = snapshot ? "snapshot" : "change";
 	char why[160], d[256];
-	int rc = strcmp(what, "change") == 0 ?
-		 px_policy_validate_shallow(p, why, sizeof(why)) :
-		 px_policy_validate(p, why, sizeof(why));
+	int rc = snapshot ? px_policy_validate(p, why, sizeof(why)) :
+		 px_policy_validate_shallow(p, why, sizeof(why));
 
 	if (rc == 0)
 		return true;
@@ -423,7 +423,7 @@ static void on_change(px_node_t *n, const Phalanx__Change *c)
 	if (!px_seq_complete(&n->seq))
 		return;
 	n->pending.version = c->version;
-	if (!policy_acceptable(n, &n->pending, "change")) {
+	if (!policy_acceptable(n, &n->pending, false)) {
 		request_snapshot(n, "change refused by validation");
 		return;
 	}
@@ -481,7 +481,7 @@ static void on_chunk(px_node_t *n, const Phalanx__SnapshotChunk *c)
 		       "applied %llu: taking the store's word",
 		       (unsigned long long)n->snap.version,
 		       (unsigned long long)n->applied.version);
-	if (!policy_acceptable(n, &n->snap, "snapshot")) {
+	if (!policy_acceptable(n, &n->snap, true)) {
 		px_policy_free(&n->snap);
 		drop_held(n);
 		return;
