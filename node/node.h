@@ -33,6 +33,9 @@ typedef struct {
 				* kernel's nf_conntrack_max */
 	uint64_t pressure_idle_s; /* idle time that ends a session under
 				   * pressure (360) */
+	bool no_cache_accept;  /* --no-cache-policy accept: an unusable
+				* cache and no table start with an empty
+				* policy instead of the guard */
 	int verbose;
 } px_node_opts_t;
 
@@ -74,6 +77,14 @@ typedef struct px_node {
 
 	int health; /* PHALANX__HEARTBEAT__HEALTH__* */
 	char detail[256];
+
+	/* Local state unusable at startup (main.c): the kernel holds a kept
+	 * table or the guard, not `applied'.  Until a policy from the store
+	 * is applied (with a rebuild) health stays degraded with
+	 * state_detail and a "state-unusable" alert is exceeding. */
+	bool state_unusable;
+	bool kernel_unknown;       /* also a fresh member under the guard */
+	char state_detail[200];
 } px_node_t;
 
 int px_node_sync_start(px_node_t *n);
@@ -82,5 +93,9 @@ void px_node_sync_stop(px_node_t *n);
  * make it the applied policy.  0 or negative error; on error nothing
  * changes. */
 int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild);
+/* After main.c found its local state unusable (state_detail set):
+ * health degraded with that detail until px_node_apply() succeeds, which
+ * then rebuilds the table, whatever rebuild says. */
+void px_node_state_unknown(px_node_t *n);
 
 #endif

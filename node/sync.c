@@ -30,11 +30,91 @@ static void set_health(px_node_t *n, int health, const char *detail)
 	snprintf(n->detail, sizeof(n->detail), "%s", detail);
 }
 
+/* The health the member has without a transient trouble: degraded while
+ * the kernel holds a kept table or the guard, or while the store is
+ * lost; ok otherwise. */
+static void health_settle(px_node_t *n)
+{
+	if (n->kernel_unknown)
+		set_health(n, 1, n->state_detail);
+	else if (n->store_lost)
+		set_health(n, 1, "store lost");
+	else
+		set_health(n, 0, "");
+}
+
+void px_node_state_unknown(px_node_t *n)
+{
+	health_settle(n);
+}
+
+/* The kernel holds the policy of the store again: the guard or the kept
+ * table is gone, and so is the reason to be degraded. */
+static void state_known(px_node_t *n)
+{
+	if (!n->kernel_unknown)
+		return;
+	px_log(PX_LOG_INFO, "table inet %s rebuilt at version %llu from the "
+	       "store: local state trouble over", n->o.table,
+	       (unsigned long long)n->applied.version);
+	if (n->state_unusable)
+		px_alerting_observe(n, "state-unusable", NULL, 0, 0, false,
+				    "a snapshot from the store was applied: "
+				    "the kernel holds the array policy again");
+	n->kernel_unknown = n->state_unusable = false;
+	n->state_detail[0] = '\0';
+	health_settle(n);
+}
+
+/* A change or snapshot checked as hostile input before any batch is
+ * built from it: false (logged, health degraded) if it is refused.  A
+ * snapshot is checked whole; a change's sets as each part arrives
+ * (change_sets_acceptable), the rest here. */
+static bool policy_acceptable(px_node_t *n, const px_policy_t *p,
+			      bool snapshot)
+{
+	const char *what = snapshot ? "snapshot" : "change";
+	char why[160], d[256];
+	int rc = snapshot ? px_policy_validate(p, why, sizeof(why)) :
+		 px_policy_validate_shallow(p, why, sizeof(why));
+
+	if (rc == 0)
+		return true;
+	snprintf(d, sizeof(d), "%s of version %llu refused before apply: %s",
+		 what, (unsigned long long)p->version, why);
+	px_log(PX_LOG_ERR, "%s (%s); kernel keeps version %llu", d,
+	       px_strerror(rc), (unsigned long long)n->applied.version);
+	set_health(n, 1, d);
+	return false;
+}
+
+/* The sets a change part touched, in the policy it was applied to:
+ * entry counts, order and overlaps (O(entries of those sets)). */
+static int change_sets_acceptable(const px_policy_t *p,
+				  const Phalanx__Change *c, char *why,
+				  size_t len)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < c->n_sets; i++) {
+		const px_set_t *s = px_policy_find(p, c->sets[i]->set);
+
+		if (s && (rc = px_policy_validate_set(s, why, len)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
 {
 	px_nft_stats_t st;
 	int rc;
 
+	/* The kernel holds something else than `applied' (main.c): a diff
+	 * against it would be wrong. */
+	if (n->kernel_unknown)
+		rebuild = true;
 	memset(&st, 0, sizeof(st));
 	rc = px_nft_apply(n->nft, rebuild ? NULL : &n->applied, target, &st);
 	if (rc == PX_EKERNEL && !rebuild) {
@@ -69,9 +149,10 @@ int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
 		px_log(PX_LOG_ERR, "cache %s not written: %s (kernel holds "
 		       "version %llu)", n->o.cache, px_strerror(rc),
 		       (unsigned long long)n->applied.version);
-	if (n->health && strncmp(n->detail, "apply", 5) == 0)
-		set_health(n, n->store_lost ? 1 : 0,
-			   n->store_lost ? "store lost" : "");
+	if (n->health && (strncmp(n->detail, "apply", 5) == 0 ||
+			  strstr(n->detail, "refused before apply")))
+		health_settle(n);
+	state_known(n);
 	return 0;
 }
 
@@ -269,7 +350,10 @@ static void store_seen(px_node_t *n)
 		n->store_lost = false;
 		px_log(PX_LOG_INFO, "store is back; resyncing from version %llu",
 		       (unsigned long long)n->applied.version);
-		set_health(n, 0, "");
+		health_settle(n);
+		/* Tell the store at once how we are (a member under the
+		 * guard is degraded until the snapshot is applied). */
+		send_heartbeat(n);
 		/* A request sent while it was away went nowhere. */
 		if (n->snapping)
 			request_snapshot(n, "store is back");
@@ -318,6 +402,16 @@ static void on_change(px_node_t *n, const Phalanx__Change *c)
 		rc = px_policy_apply_lists(&n->pending, c->rules_set, c->rules,
 					   c->n_rules, c->services_set,
 					   c->services, c->n_services);
+	if (rc == 0) {
+		char bad_set[160];
+
+		rc = change_sets_acceptable(&n->pending, c, bad_set,
+					    sizeof(bad_set));
+		if (rc < 0)
+			px_log(PX_LOG_ERR, "version %llu part %u: %s",
+			       (unsigned long long)c->version, c->part,
+			       bad_set);
+	}
 	if (rc < 0) {
 		char why[160];
 
@@ -329,6 +423,10 @@ static void on_change(px_node_t *n, const Phalanx__Change *c)
 	if (!px_seq_complete(&n->seq))
 		return;
 	n->pending.version = c->version;
+	if (!policy_acceptable(n, &n->pending, false)) {
+		request_snapshot(n, "change refused by validation");
+		return;
+	}
 	rc = px_node_apply(n, &n->pending, false);
 	px_seq_done(&n->seq, rc == 0);
 	px_policy_free(&n->pending);
@@ -383,6 +481,11 @@ static void on_chunk(px_node_t *n, const Phalanx__SnapshotChunk *c)
 		       "applied %llu: taking the store's word",
 		       (unsigned long long)n->snap.version,
 		       (unsigned long long)n->applied.version);
+	if (!policy_acceptable(n, &n->snap, true)) {
+		px_policy_free(&n->snap);
+		drop_held(n);
+		return;
+	}
 	px_node_apply(n, &n->snap, false);
 	px_policy_free(&n->snap);
 	replay_held(n);
@@ -518,7 +621,7 @@ static void on_tick(uv_timer_t *t)
 		       "version %llu until it is back", n->o.store,
 		       (unsigned long long)(now - n->store_seen_ms),
 		       (unsigned long long)n->applied.version);
-		set_health(n, 1, "store lost");
+		health_settle(n);
 	}
 	if (n->snapping && !n->snap_sent)
 		request_snapshot(n, "store not connected yet, asking again");
