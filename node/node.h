@@ -39,7 +39,8 @@ typedef struct {
 typedef struct px_node {
 	px_node_opts_t o;
 	uv_loop_t *loop;
-	px_nft_t *nft;
+	px_nft_t *nft;             /* the worker's alone while apply_job runs */
+	px_nft_t *nft_watch;       /* the watcher's own netlink handle */
 	px_watcher_t *watcher;     /* NULL if conntrack is unavailable */
 	struct px_alerting *alerting; /* alerting.c */
 	struct px_nflog *nflog;    /* nflog.c: the firewall log */
@@ -72,6 +73,25 @@ typedef struct px_node {
 	bool pressure_alerted;
 	uint64_t pressure_saved_timeout, ct_count, ct_max;
 
+	/* An apply runs off the loop thread (sync.c): while apply_job is
+	 * set, the worker alone uses nft and reads applied; the loop reads
+	 * applied but changes neither, and changes and snapshot chunks wait
+	 * in inq, to be handled in order once it is done. */
+	struct apply_job *apply_job;
+	bool stopping;
+	struct Phalanx__Envelope **inq;
+	size_t inq_head, inq_n;
+	uv_idle_t inq_idle;
+	int drain_more;            /* sockets with messages left to read */
+	/* Parts of the version, or chunks of the snapshot, collected for
+	 * the worker (never both: changes are held while snapping). */
+	struct Phalanx__Envelope **collect;
+	size_t ncollect, collect_cap;
+
+	/* Loop watchdog (main.c): iterations late by more than 50 ms. */
+	uv_timer_t watchdog;
+	uint64_t watchdog_due_ms, stalls, stall_max_ms, stall_logged_ms;
+
 	int health; /* PHALANX__HEARTBEAT__HEALTH__* */
 	char detail[256];
 } px_node_t;
@@ -82,5 +102,8 @@ void px_node_sync_stop(px_node_t *n);
  * make it the applied policy.  0 or negative error; on error nothing
  * changes. */
 int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild);
+/* True while an apply runs off the loop thread: n->nft is the worker's,
+ * so the loop's other users of it (alerting, pressure) wait a tick. */
+bool px_node_applying(const px_node_t *n);
 
 #endif
