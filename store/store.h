@@ -44,7 +44,9 @@ typedef struct {
 	px_policy_t policy;
 	void *zctx, *ctl, *sync, *pub;
 	px_member_t *members;
-	uint64_t sync_read_ms; /* sync socket last read to the end (sync.c) */
+	/* Member liveness (sync.c): the sync socket last read to the end;
+	 * the store's own loop stalls (last heartbeat tick, last stall). */
+	uint64_t sync_read_ms, tick_ms, stalled_from_ms, resumed_ms;
 	size_t nmembers;
 	uint64_t member_timeout_ms;
 	struct px_alerts *alerts;   /* alerts.c; NULL if it did not open */

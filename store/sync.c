@@ -10,21 +10,30 @@
 #include "px.h"
 #include "store.h"
 
+/* After the store's own loop stood still (px_store_heartbeat() came this
+ * much later than its 1 s), members get this long to be heard again:
+ * their heartbeats may still be in the kernel's buffers. */
+#define STORE_STALL_MS 1500
+#define RESUME_GRACE_MS 1500
+
 /* The time up to which the store has read every heartbeat that reached
  * it.  While its loop was busy (a large import holds it for seconds),
  * heartbeats wait unread in the sync socket: a member is not down for
  * the store's own silence. */
 static uint64_t heard_until(const px_store_t *st, uint64_t now)
 {
+	uint64_t t = now;
 	int events = 0;
 	size_t sz = sizeof(events);
 
-	if (!st->sync ||
-	    (zmq_getsockopt(st->sync, ZMQ_EVENTS, &events, &sz) == 0 &&
-	     !(events & ZMQ_POLLIN)))
-		return now;
-	return st->sync_read_ms && st->sync_read_ms < now ?
-		st->sync_read_ms : now;
+	if (st->sync &&
+	    (zmq_getsockopt(st->sync, ZMQ_EVENTS, &events, &sz) < 0 ||
+	     (events & ZMQ_POLLIN)) && st->sync_read_ms)
+		t = st->sync_read_ms < t ? st->sync_read_ms : t;
+	if (st->resumed_ms && now - st->resumed_ms < RESUME_GRACE_MS &&
+	    st->stalled_from_ms < t)
+		t = st->stalled_from_ms;
+	return t;
 }
 
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now)
@@ -252,6 +261,14 @@ void px_store_heartbeat(px_store_t *st)
 	env.epoch = st->policy.epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT;
 	env.store_heartbeat = &hb;
+	if (st->tick_ms && now - st->tick_ms > STORE_STALL_MS) {
+		px_log(PX_LOG_WARN, "store loop stood still for %llu ms: members "
+		       "get %d ms to be heard before any is marked down",
+		       (unsigned long long)(now - st->tick_ms), RESUME_GRACE_MS);
+		st->stalled_from_ms = st->tick_ms;
+		st->resumed_ms = now;
+	}
+	st->tick_ms = now;
 	px_store_alerts_heartbeat(st, &hb);
 	px_wire_send(st->pub, NULL, &env);
 	for (i = 0; i < st->nmembers; i++) {

@@ -27,21 +27,31 @@ v0=$(store_version)
 ctl exceptions import $SET "$big" --wait=120 >"$out" 2>&1 &
 pid=$!
 # While the import runs (bounded: 150 s), poll the store's view of the
-# members: none may be down.  Each poll records, per member: up, applying_version, last_heartbeat_ms.
-# A heartbeat that says "applying version V" was sent by a member in the
+# members from one shell inside the store's namespace (a `lab ctl' per
+# poll costs seconds on a loaded host): none may be down.  Each poll
+# records, per member: up, applying_version, last_heartbeat_ms.  A
+# heartbeat that says "applying version V" was sent by a member in the
 # middle of applying V: two different ones prove that its loop kept
 # heartbeating through the apply.
-end=$(( $(date +%s) + 150 ))
-while kill -0 $pid 2>/dev/null && [ "$(date +%s)" -lt $end ]; do
-	ctl --json status 2>/dev/null | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-print(" ".join("%s:%d:%d:%d" % (m["member"], int(m["up"]),
-      m.get("applying_version", 0), m["last_heartbeat_ms"]) for m in r["members"]))
-' >>"$polls" 2>/dev/null
-	sleep 0.1
-done
+ep=$(lab info | kv store_endpoint)
+bin=$(lab info | kv bin_dir)
+stopf=$polls.stop
+lab exec store1 bash -c 'end=$((SECONDS + 150)); while [ ! -e "$3" ] && [ $SECONDS -lt $end ]; do
+	"$1/phalanxctl" --store "$2" --timeout 5 --json status; sleep 0.1; done' _ "$bin" "$ep" "$stopf" >"$polls.raw" 2>/dev/null &
+poller=$!
 wait $pid; rc=$?
+touch "$stopf"
+wait $poller
+python3 - "$polls.raw" >"$polls" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    print(" ".join("%s:%d:%d:%d" % (m["member"], int(m["up"]),
+          m.get("applying_version", 0), m["last_heartbeat_ms"]) for m in r["members"]))
+PY
 npolls=$(grep -c . "$polls")
 # down members, and per member the distinct heartbeats sent while applying v0+1
 downs=$(tr ' ' '\n' <"$polls" | awk -F: 'NF==4 && $2==0 {print $1}' | sort -u | tr '\n' ' ')
@@ -79,7 +89,7 @@ for k in 1 2; do
 	echo "    fw$k: ${st:-no loop stall over 50 ms logged};" \
 	     "$(grep -o 'applied version [0-9]*: +1000000 .*' "$PHALANX_LAB_STATE/fw$k.log" | tail -1)"
 done
-rm -f "$big" "$out" "$polls"
+rm -f "$big" "$out" "$polls" "$polls.raw" "$stopf"
 
 # --- a member that is down: --wait fails naming it, --skip-down accepts --
 lab stop fw2 --kill >/dev/null
