@@ -665,6 +665,10 @@ int main(int argc, char **argv)
 	    (rc = parse_seconds(&ctl, "wait", cl.val[OPT_WAIT], 0,
 				&ctl.wait_ms)) != 0)
 		goto out;
+	if (cl.seen[OPT_SKIP_DOWN] && !ctl.wait) {
+		rc = px_ctl_usage(&ctl, "--skip-down needs --wait");
+		goto out;
+	}
 	ctl.mode = cl.val[OPT_MODE];
 	ctl.set = cl.val[OPT_SET];
 	ctl.action = cl.val[OPT_ACTION];
