@@ -215,6 +215,7 @@ static void apply_work(uv_work_t *req)
 
 static void on_inq_idle(uv_idle_t *h);
 static void request_snapshot(px_node_t *n, const char *why);
+static void send_heartbeat(px_node_t *n);
 
 static void job_free(apply_job_t *j)
 {
@@ -258,6 +259,8 @@ static void apply_after(uv_work_t *req, int status)
 			px_seq_done(&n->seq, false);
 	}
 	job_free(j);
+	/* --wait learns at once that this version is in. */
+	send_heartbeat(n);
 	if (!n->stopping && n->inq_n)
 		uv_idle_start(&n->inq_idle, on_inq_idle);
 }
@@ -314,7 +317,10 @@ static void apply_start(px_node_t *n, bool snapshot, uint64_t version)
 		       (unsigned long long)version);
 		apply_work(&j->req);
 		apply_after(&j->req, 0);
+		return;
 	}
+	/* The store learns at once that this member is busy, not gone. */
+	send_heartbeat(n);
 }
 
 static bool send_env(void *sock, Phalanx__Envelope *env)
