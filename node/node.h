@@ -1,6 +1,7 @@
 /* node.h - the member agent's state, shared by its files:
  *   main.c  options, startup from the cache, signals, the loop
  *   sync.c  the store: snapshots, the change stream, heartbeats, apply
+ *           (on a worker thread: the loop never waits for the kernel)
  *   seq.c   version sequencing (pure)
  *   nft.c   all nftables I/O */
 #ifndef PX_NODE_H
