@@ -378,7 +378,8 @@ void px_alerting_tick(px_node_t *n)
 
 	if (!a)
 		return;
-	observe_ksets(n, now);
+	if (!px_node_applying(n)) /* n->nft is the apply worker's */
+		observe_ksets(n, now);
 	observe_watcher(n, now);
 	observe_store(n, now);
 	observe_outbox(n, now);

@@ -133,6 +133,44 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 	return rc;
 }
 
+/* Loop watchdog: a timer every WATCHDOG_MS that comes late by more than
+ * STALL_MS means a callback held the loop that long (heartbeats, the
+ * change stream and conntrack events all wait meanwhile).  Logged at
+ * most once per STALL_LOG_GAP_MS, all counted. */
+#define WATCHDOG_MS 20
+#define STALL_MS 50
+#define STALL_LOG_GAP_MS 6000
+
+static void on_watchdog(uv_timer_t *t)
+{
+	px_node_t *n = t->data;
+	uint64_t now = px_mono_ms(), late;
+
+	late = now > n->watchdog_due_ms ? now - n->watchdog_due_ms : 0;
+	n->watchdog_due_ms = now + WATCHDOG_MS;
+	if (late <= STALL_MS)
+		return;
+	n->stalls++;
+	if (late > n->stall_max_ms)
+		n->stall_max_ms = late;
+	if (n->stall_logged_ms && now - n->stall_logged_ms < STALL_LOG_GAP_MS)
+		return;
+	n->stall_logged_ms = now;
+	px_log(PX_LOG_WARN, "loop stalled for %llu ms (%llu stalls over %d ms "
+	       "so far, longest %llu ms)%s", (unsigned long long)late,
+	       (unsigned long long)n->stalls, STALL_MS,
+	       (unsigned long long)n->stall_max_ms,
+	       px_node_applying(n) ? "; an apply is running" : "");
+}
+
+static void watchdog_start(px_node_t *n)
+{
+	uv_timer_init(n->loop, &n->watchdog);
+	n->watchdog.data = n;
+	n->watchdog_due_ms = px_mono_ms() + WATCHDOG_MS;
+	uv_timer_start(&n->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
 	px_log(PX_LOG_INFO, "signal %d: stopping; table %s stays in the "
@@ -301,7 +339,14 @@ int main(int argc, char **argv)
 	}
 	/* Without conntrack events the kernel still enforces every quota
 	 * it holds; only half-open and UDP eviction are lost. */
-	n.watcher = px_watcher_start(n.loop, n.nft, &n.o.mgmt, &n.applied);
+	/* The watcher writes through its own netlink handle: n.nft is the
+	 * apply worker's while an apply runs. */
+	rc = px_nft_open(&n.nft_watch, n.o.table);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "netlink for the conntrack watcher: %s",
+		       px_strerror(rc));
+	n.watcher = rc < 0 ? NULL :
+		px_watcher_start(n.loop, n.nft_watch, &n.o.mgmt, &n.applied);
 	if (!n.watcher)
 		px_log(PX_LOG_ERR, "conntrack watcher not running: tcp-half-open "
 		       "and udp-concurrent are not enforced");
@@ -320,17 +365,23 @@ int main(int argc, char **argv)
 	sigterm.data = sigint.data = &n;
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	uv_signal_start(&sigint, on_signal, SIGINT);
+	watchdog_start(&n);
 	px_log(PX_LOG_INFO, "member %s up: table inet %s at version %llu, "
 	       "store %s", n.o.id, n.o.table,
 	       (unsigned long long)n.applied.version, n.o.store);
 	uv_run(n.loop, UV_RUN_DEFAULT);
 	px_nflog_stop(&n);
 	px_node_sync_stop(&n);
+	uv_close((uv_handle_t *)&n.watchdog, NULL);
+	px_log(PX_LOG_INFO, "loop: %llu stalls over %d ms, longest %llu ms",
+	       (unsigned long long)n.stalls, STALL_MS,
+	       (unsigned long long)n.stall_max_ms);
 	px_pressure_stop(&n);
 	px_watcher_stop(n.watcher);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);
 	uv_run(n.loop, UV_RUN_NOWAIT);
+	px_nft_close(n.nft_watch);
 	px_nft_close(n.nft);
 	px_policy_free(&n.applied);
 	px_policy_free(&n.pending);

@@ -110,6 +110,11 @@ void px_pressure_tick(px_node_t *n)
 	n->ct_count = count;
 	n->ct_max = max;
 	level = px_pressure_level(n->pressure, count, max);
+	/* Refusing new connections is an apply: while one runs off the
+	 * loop (n->nft is its worker's), it waits for the next tick. */
+	if (px_node_applying(n) && (level == PX_PRESSURE_EXTREME) !=
+	    (n->pressure == PX_PRESSURE_EXTREME))
+		return;
 	if (level != n->pressure) {
 		px_log(level > n->pressure ? PX_LOG_WARN : PX_LOG_INFO,
 		       "pressure: conntrack table %" PRIu64 " of %" PRIu64

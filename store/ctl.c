@@ -521,6 +521,8 @@ static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
 		ms[i]->applied_version = m->applied;
 		ms[i]->last_heartbeat_ms = m->last_hb_ms;
 		ms[i]->up = px_member_up(st, m, now);
+		ms[i]->applying_version = m->applying;
+		ms[i]->out_of_service = px_member_out_of_service(st, m);
 		ms[i]->health = m->health;
 		ms[i]->detail = (char *)m->detail;
 	}
