@@ -88,21 +88,54 @@ $(BUILD)/pxgen: $(wildcard tests/gen/*.c) $(wildcard tests/gen/*.h)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $(filter %.c,$^)
 
-# Fuzz harnesses (libFuzzer, clang): `make fuzz` builds them, then e.g.
-# build/fuzz/fuzz_envelope -max_total_time=60.  `make check` replays the
-# seed corpus through them.
-FUZZ := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/*.c))
+# Fuzz harnesses (libFuzzer, clang): `make fuzz` builds one per
+# tests/fuzz/fuzz_NAME.c, then e.g. build/fuzz/fuzz_envelope
+# -max_total_time=60 tests/fuzz/corpus/envelope.  `make check` runs each
+# for a few seconds from its seed corpus (tests/run).  The library and the
+# member's pure modules are compiled once into build/fuzz/obj.
+FUZZ := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CC ?= clang
-FUZZ_LIB := $(LIB_SRC) $(PROTO_C)
+FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+# clang's -Wextra also flags `{ "name", 1 }' initializers that gcc accepts.
+FUZZ_WARN := -Wno-missing-field-initializers
+FUZZ_SRC := $(LIB_SRC) node/alert.c node/outbox.c
+FUZZ_OBJ := $(FUZZ_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/phalanx.pb-c.o
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB) $(BUILD)/phalanx.pb-c.h
+$(BUILD)/fuzz/obj/%.o: %.c $(BUILD)/phalanx.pb-c.h
 	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PX_CFLAGS) $(FUZZ_WARN) -c $< -o $@
+
+$(BUILD)/fuzz/obj/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -std=c11 -I$(BUILD) -c $< -o $@
+
+$(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJ)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) -g -O1 -std=c11 -D_GNU_SOURCE -Ilib -I$(BUILD) \
-		-fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB) \
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ \
 		$(call pc,libzmq libprotobuf-c)
 
 fuzz: $(FUZZ)
+.PRECIOUS: $(BUILD)/fuzz/obj/%.o
+
+# Regenerate the fuzz seed corpora (checked in) from the encoders.
+$(BUILD)/fuzz-seeds: $(BUILD)/tests/fuzz/seeds.o $(BUILD)/node/alert.o $(BUILD)/node/outbox.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+
+fuzz-seeds: $(BUILD)/fuzz-seeds
+	$(BUILD)/fuzz-seeds tests/fuzz/corpus
+
+# The daemons, nftcount and the unit tests under ASan+UBSan in
+# $(BUILD)/asan; `make check` runs the unit tests and t_foundation.sh with
+# them (tests/run).
+ASAN_CFLAGS ?= -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_CFLAGS)" \
+		all $(BUILD)/asan/unit-tests $(BUILD)/asan/nftcount
 
 # Install build and test dependencies from Debian (root).
 deps:
@@ -114,7 +147,7 @@ deps:
 	fi
 
 check: deps
-	$(MAKE) all fuzz $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen
+	$(MAKE) all fuzz asan $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen
 	tests/run
 
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount
@@ -131,6 +164,6 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check lab bench fuzz install clean
+.PHONY: all deps check lab bench fuzz fuzz-seeds asan install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -378,7 +378,9 @@ void px_alerting_tick(px_node_t *n)
 
 	if (!a)
 		return;
-	if (!px_node_applying(n)) /* n->nft is the apply worker's */
+	/* While applying, n->nft is the apply worker's; under a kept table
+	 * or the guard (main.c) the sets are not the policy's. */
+	if (!px_node_applying(n) && !n->kernel_unknown)
 		observe_ksets(n, now);
 	observe_watcher(n, now);
 	observe_store(n, now);

@@ -206,7 +206,8 @@ int px_outbox_open(px_outbox_t **out, const char *path, const char *member,
 			px_log(PX_LOG_ERR, "alert outbox: rename to %s: %s", bad,
 			       strerror(errno));
 	}
-	qsort(o->v, o->n, sizeof(*o->v), item_cmp);
+	if (o->n) /* qsort(NULL, 0) is undefined */
+		qsort(o->v, o->n, sizeof(*o->v), item_cmp);
 	for (i = 0; i < o->n; i++)
 		if (o->v[i].boot > boot)
 			boot = o->v[i].boot;

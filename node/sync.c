@@ -373,6 +373,9 @@ static void apply_start(px_node_t *n, bool snapshot, uint64_t version)
 	j->n = n;
 	j->req.data = j;
 	j->snapshot = snapshot;
+	/* The kernel holds a kept table or the guard (main.c), not
+	 * n->applied: a diff against it would be wrong. */
+	j->rebuild = n->kernel_unknown;
 	j->version = version;
 	j->epoch = n->epoch;
 	j->envs = n->collect;

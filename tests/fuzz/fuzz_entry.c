@@ -1,4 +1,8 @@
-/* fuzz_entry - address/prefix text parser and wire decoder. */
+/* fuzz_entry - the exception-entry parsers (lib/addr.c): the input as
+ * text through px_entry_parse (what phalanxctl and imports read; what
+ * parses must format with px_entry_format and parse back to the same
+ * entry, and encode/decode back to the same), and the input as a wire
+ * entry through px_entry_decode (what every message carries). */
 #include <stdint.h>
 #include <string.h>
 
