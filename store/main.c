@@ -108,6 +108,20 @@ static void *bind_socket(void *ctx, int type, const char *base, int which)
 
 	if (!s)
 		return NULL;
+	if (which == PX_EP_SYNC) {
+		/* Members send small messages (PX_SYNC_MSG_MAX) and take
+		 * snapshots a few chunks at a time: with SNDHWM 4, a peer
+		 * that never reads holds at most 4 chunks (~5 MiB of
+		 * PX_CHUNK_ENTRIES entries), and ROUTER_MANDATORY makes a
+		 * full queue an error (EAGAIN) instead of a silent drop, so
+		 * sync.c streams the rest as the peer reads.  Set before
+		 * the bind: connections take the options then. */
+		int one = 1;
+
+		hwm = 4;
+		max = PX_SYNC_MSG_MAX;
+		zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+	}
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
 	/* Change parts are at most PX_CHUNK_ENTRIES entries; a deep queue
@@ -185,6 +199,9 @@ int main(int argc, char **argv)
 		};
 		uint64_t now = px_mono_ms();
 		long wait = now >= next_hb ? 0 : (long)(next_hb - now);
+
+		if (px_store_snapshots_pump(&st) && wait > 10)
+			wait = 10; /* snapshots in flight: refill soon */
 
 		if (zmq_poll(items, 2, wait) < 0) {
 			if (errno == EINTR)
