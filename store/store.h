@@ -78,9 +78,11 @@ void px_store_sync(px_store_t *st);
 /* Queue what the sockets take of the snapshots in flight; true if some
  * are still in flight (call again within ~10 ms). */
 bool px_store_snapshots_pump(px_store_t *st);
-/* Forget member id (record and database entry): 0, PX_ENOMEMBER, or a
- * database error. */
-int px_store_member_remove(px_store_t *st, const char *id);
+/* MEMBER_REMOVE: forget req->member (record and database entry) if it
+ * is down.  0, or PX_ENOMEMBER / PX_EBUSY (it is up) / a database
+ * error with the reason in err. */
+int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
+			 char *err, size_t errlen);
 /* Load the members the database remembers. */
 void px_store_members_load(px_store_t *st);
 /* Publish the store heartbeat. */

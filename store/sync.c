@@ -334,23 +334,40 @@ static void snapshot_request(px_store_t *st, const px_rid_t *rid,
 	pump_one(st, f, f->progress_ms);
 }
 
-int px_store_member_remove(px_store_t *st, const char *id)
+int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
+			 char *err, size_t errlen)
 {
-	px_member_t *m = member_find(st, id);
+	const char *id = req->member;
+	uint64_t now = px_now_ms();
+	px_member_t *m;
 	size_t i;
 	int rc;
 
-	if (!m)
+	m = px_member_id_valid(id) ? member_find(st, id) : NULL;
+	if (!m) {
+		snprintf(err, errlen, "no member named %.*s", PX_MEMBER_ID_MAX,
+			 px_member_id_valid(id) ? id : "(an invalid id)");
 		return PX_ENOMEMBER;
+	}
+	if (px_member_up(st, m, now)) {
+		snprintf(err, errlen, "member %s is up (heartbeat %llu ms ago): "
+			 "stop it first, or it comes back with its next "
+			 "heartbeat", m->id,
+			 (unsigned long long)(now - m->last_hb_ms));
+		return PX_EBUSY;
+	}
 	rc = px_db_member_del(st->db, id);
-	if (rc < 0 && rc != PX_ENOMEMBER)
-		return rc;
+	if (rc < 0 && rc != PX_ENOMEMBER) {
+		snprintf(err, errlen, "member %s: not removed: %s", m->id,
+			 px_db_strerror(rc));
+		return rc <= PX_ERR_BASE ? rc : PX_EDB;
+	}
 	for (i = 0; i < PX_SNAPSHOTS_MAX; i++)
 		if (st->snaps[i].used && strcmp(st->snaps[i].member, id) == 0)
 			flight_end(&st->snaps[i]);
 	px_log(PX_LOG_INFO, "member %s: removed (applied version %llu, last "
-	       "heartbeat %llu ms ago)", id, (unsigned long long)m->applied,
-	       (unsigned long long)(px_now_ms() - m->last_hb_ms));
+	       "heartbeat %llu ms ago)", m->id, (unsigned long long)m->applied,
+	       (unsigned long long)(now - m->last_hb_ms));
 	i = (size_t)(m - st->members);
 	memmove(m, m + 1, (st->nmembers - i - 1) * sizeof(*m));
 	st->nmembers--;
