@@ -79,6 +79,11 @@ $(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(BUILD)/node/nft.o $(LIB_OBJ
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
 
+# A raw sync/ctl peer of the store for the lab tests.
+$(BUILD)/pxpeer: $(BUILD)/tests/tools/pxpeer.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+
 # The lab's traffic generator: libc only.
 $(BUILD)/pxgen: $(wildcard tests/gen/*.c) $(wildcard tests/gen/*.h)
 	@mkdir -p $(BUILD)
@@ -111,7 +116,7 @@ deps:
 	fi
 
 check: deps
-	$(MAKE) all fuzz $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen
+	$(MAKE) all fuzz $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen $(BUILD)/pxpeer
 	tests/run
 
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount
