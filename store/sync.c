@@ -121,8 +121,8 @@ static int claim_check(const px_store_t *st, const px_rid_t *rid,
 	if (!m || !m->rid.len || rid_eq(&m->rid, rid) ||
 	    !px_member_up(st, m, now))
 		return 0;
-	px_refused(rid->peer, "%s as member %s: %s (held by peer %s)",
-		   what, m->id, px_strerror(PX_EIDCLAIMED), m->rid.peer);
+	px_refused(rid->peer, "%s as member %s: %s (peer %s)", what, m->id,
+		   px_strerror(PX_EIDCLAIMED), m->rid.peer);
 	return PX_EIDCLAIMED;
 }
 
@@ -320,9 +320,9 @@ static void snapshot_request(px_store_t *st, const px_rid_t *rid,
 		       "replaces the one in flight at chunk %u",
 		       member[0] ? member : "?", rid->peer, f->next);
 	else if (!(f = spare)) {
-		px_refused(rid->peer, "a snapshot request: %s: %d snapshots in "
-			   "flight (the member asks again)",
-			   px_strerror(PX_EBUSY), PX_SNAPSHOTS_MAX);
+		px_refused(rid->peer, "a snapshot request: %d snapshots in "
+			   "flight already, the most at once (a member asks "
+			   "again)", PX_SNAPSHOTS_MAX);
 		return;
 	}
 	memset(f, 0, sizeof(*f));

@@ -131,20 +131,28 @@ static int alert(const char *base, const char *member, unsigned long bytes)
 	ProtobufCMessageUnknownField uf;
 	char id[128];
 	int acked = 0, timeout = 5000;
-	uint8_t *blob = xmalloc(bytes ? bytes : 1);
+	uint8_t *blob = xmalloc(bytes + 10);
+	size_t pre = 0;
+	unsigned long v = bytes;
 
-	memset(blob, 'U', bytes ? bytes : 1);
+	/* protobuf-c keeps a length-delimited unknown field with its
+	 * length prefix (a varint) in data, and packs data as it is. */
+	do {
+		blob[pre++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	memset(blob + pre, 'U', bytes);
 	snprintf(id, sizeof(id), "%s:%ld:1", member, (long)time(NULL));
 	al.id = id;
 	al.member = (char *)member;
 	al.time_ms = px_now_ms();
 	al.type = "tcp-connect-rate";
-	al.state = "info";
+	al.state = "exceeded";
 	al.text = "pxpeer: an alert with an unknown field";
 	/* Field 1000, length-delimited: no schema has it. */
 	uf.tag = 1000;
 	uf.wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
-	uf.len = bytes;
+	uf.len = pre + bytes;
 	uf.data = blob;
 	if (bytes) {
 		al.base.n_unknown_fields = 1;
