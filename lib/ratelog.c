@@ -9,6 +9,7 @@
 
 struct slot {
 	bool used;
+	bool refusal;       /* px_refused's wording, else px_peer_warn's */
 	uint64_t start_ms;  /* the window began with the logged refusal */
 	uint64_t more;      /* refusals since, not logged */
 	char peer[64];
@@ -25,12 +26,15 @@ static struct {
 
 static void summary(struct slot *s, uint64_t now)
 {
-	if (s->more)
+	unsigned long long secs = (now - s->start_ms + 999) / 1000;
+
+	if (s->more && s->refusal)
 		px_log(PX_LOG_WARN, "refused %llu more messages from peer %s "
 		       "in the last %llu s: %s", (unsigned long long)s->more,
-		       s->peer,
-		       (unsigned long long)((now - s->start_ms + 999) / 1000),
-		       s->reason);
+		       s->peer, secs, s->reason);
+	else if (s->more)
+		px_log(PX_LOG_WARN, "peer %s: %llu more in the last %llu s: %s",
+		       s->peer, (unsigned long long)s->more, secs, s->reason);
 	s->used = false;
 }
 
@@ -44,7 +48,7 @@ static void flush_at(uint64_t now)
 			summary(&rl.s[i], now);
 	if (now - rl.window_ms >= PX_RATELOG_WINDOW_MS) {
 		if (rl.over)
-			px_log(PX_LOG_WARN, "refused %llu further messages in "
+			px_log(PX_LOG_WARN, "refused or dropped %llu further messages in "
 			       "the last %llu s (not named one by one: the "
 			       "log's budget of %d lines was spent)",
 			       (unsigned long long)rl.over,
@@ -66,18 +70,13 @@ uint64_t px_refused_total(void)
 	return rl.total;
 }
 
-void px_refused(const char *peer, const char *fmt, ...)
+static void note(bool refusal, const char *peer, const char *reason)
 {
 	uint64_t now = px_mono_ms();
 	struct slot *free_slot = NULL;
-	char reason[sizeof(rl.s[0].reason)];
-	va_list ap;
 	size_t i;
 
 	rl.total++;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
 	if (!peer || !peer[0])
 		peer = "?";
 	flush_at(now);
@@ -89,7 +88,8 @@ void px_refused(const char *peer, const char *fmt, ...)
 				free_slot = s;
 			continue;
 		}
-		if (strncmp(s->peer, peer, sizeof(s->peer) - 1) == 0 &&
+		if (s->refusal == refusal &&
+		    strncmp(s->peer, peer, sizeof(s->peer) - 1) == 0 &&
 		    strcmp(s->reason, reason) == 0) {
 			s->more++;
 			return;
@@ -100,12 +100,40 @@ void px_refused(const char *peer, const char *fmt, ...)
 		return;
 	}
 	free_slot->used = true;
+	free_slot->refusal = refusal;
 	free_slot->start_ms = now;
 	free_slot->more = 0;
 	snprintf(free_slot->peer, sizeof(free_slot->peer), "%s", peer);
 	snprintf(free_slot->reason, sizeof(free_slot->reason), "%s", reason);
 	rl.lines++;
-	px_log(PX_LOG_WARN, "refused a message from peer %s: %s (more like it "
-	       "are counted for %d s)", free_slot->peer, reason,
-	       PX_RATELOG_WINDOW_MS / 1000);
+	if (refusal)
+		px_log(PX_LOG_WARN, "refused a message from peer %s: %s (more "
+		       "like it are counted for %d s)", free_slot->peer,
+		       free_slot->reason, PX_RATELOG_WINDOW_MS / 1000);
+	else
+		px_log(PX_LOG_WARN, "peer %s: %s (more like it are counted for "
+		       "%d s)", free_slot->peer, free_slot->reason,
+		       PX_RATELOG_WINDOW_MS / 1000);
+}
+
+void px_refused(const char *peer, const char *fmt, ...)
+{
+	char reason[sizeof(rl.s[0].reason)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	note(true, peer, reason);
+}
+
+void px_peer_warn(const char *peer, const char *fmt, ...)
+{
+	char reason[sizeof(rl.s[0].reason)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	note(false, peer, reason);
 }

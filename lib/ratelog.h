@@ -28,6 +28,11 @@
  * peer chooses them: each distinct text is its own pair. */
 void px_refused(const char *peer, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same limiter for other lines a peer can cause at its own rate
+ * (an ack it does not read): "peer P: REASON", then "peer P: N more
+ * in the last 10 s: REASON". */
+void px_peer_warn(const char *peer, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Write the summaries of windows that are over; call about once a
  * second (the daemons' heartbeat tick). */
 void px_refused_flush(void);
