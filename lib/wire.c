@@ -145,9 +145,18 @@ int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 		}
 	}
 	drain_more(sock);
-	if (rid)
+	if (rid) {
+		size_t n;
+
 		peer_name(&msg, rid->peer, sizeof(rid->peer));
-	else
+		/* ROUTER's own routing ids are 0 then a 32-bit counter:
+		 * name the connection too (two from one host differ). */
+		n = strlen(rid->peer);
+		if (rid->len == 5 && rid->id[0] == 0)
+			snprintf(rid->peer + n, sizeof(rid->peer) - n,
+				 "#%02x%02x%02x%02x", rid->id[1], rid->id[2],
+				 rid->id[3], rid->id[4]);
+	} else
 		peer_name(&msg, peer, sizeof(peer));
 	env = phalanx__envelope__unpack(NULL, zmq_msg_size(&msg),
 					zmq_msg_data(&msg));

@@ -31,7 +31,8 @@ int px_endpoint(const char *base, int which, char *out, size_t len);
 
 /* A ROUTER peer: its routing id, whether it framed its message with
  * the empty delimiter REQ sockets add (the reply must too), and its
- * address for log lines (ZeroMQ's "Peer-Address", "?" if unknown). */
+ * name for log lines: ZeroMQ's "Peer-Address" ("?" if unknown) and the
+ * connection, e.g. "192.0.2.1#80000002". */
 typedef struct {
 	uint8_t id[256];
 	size_t len;
