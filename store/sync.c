@@ -17,6 +17,10 @@
  * SNAPSHOT_RETRY_MS) and its request replaces the stalled one, so only
  * a peer that never reads holds a slot this long. */
 #define SNAPSHOT_STALL_MS 30000
+/* With every slot taken, a snapshot without a chunk taken for this long
+ * gives its slot to a new request: a member that reads takes a chunk
+ * every few ms. */
+#define SNAPSHOT_EVICT_MS 2000
 /* After the peer's queue was full, wait this long before trying again,
  * doubling up to BACKOFF_MAX_MS: each try re-encodes the chunks up to
  * the next one, so a peer that does not read costs little. */
@@ -291,6 +295,24 @@ bool px_store_snapshots_pump(px_store_t *st)
 	return any;
 }
 
+/* With every slot taken, the snapshot that has gone longest without a
+ * chunk taken, if that is longer than SNAPSHOT_EVICT_MS: peers that do
+ * not read cannot keep members that do from their snapshots. */
+static px_snapflight_t *stalled_flight(px_store_t *st, uint64_t now)
+{
+	px_snapflight_t *v = NULL;
+	size_t i;
+
+	for (i = 0; i < PX_SNAPSHOTS_MAX; i++) {
+		px_snapflight_t *g = &st->snaps[i];
+
+		if (g->used && now - g->progress_ms > SNAPSHOT_EVICT_MS &&
+		    (!v || g->progress_ms < v->progress_ms))
+			v = g;
+	}
+	return v;
+}
+
 /* One snapshot in flight per peer and per member: a new request
  * replaces the one in flight (the member starts over at chunk 0 when it
  * asks again), and at most PX_SNAPSHOTS_MAX peers are served at once. */
@@ -299,6 +321,7 @@ static void snapshot_request(px_store_t *st, const px_rid_t *rid,
 {
 	const char *member = px_member_id_valid(req->member) ? req->member : "";
 	px_snapflight_t *f = NULL, *spare = NULL;
+	uint64_t now = px_mono_ms(), progress = now;
 	size_t i;
 
 	if (member[0] && claim_check(st, rid, member, px_now_ms(),
@@ -315,11 +338,17 @@ static void snapshot_request(px_store_t *st, const px_rid_t *rid,
 			f = g;
 		}
 	}
-	if (f)
+	if (f) {
 		px_log(PX_LOG_DEBUG, "snapshot for %s (peer %s): a new request "
 		       "replaces the one in flight at chunk %u",
 		       member[0] ? member : "?", rid->peer, f->next);
-	else if (!(f = spare)) {
+		/* Asking again does not make a stalled peer look busy. */
+		progress = f->progress_ms;
+	} else if (!spare && (f = stalled_flight(st, now)) != NULL) {
+		px_peer_warn(f->rid.peer, "snapshot for %s: no chunk taken for "
+			     "%d s or more, its slot goes to another peer",
+			     flight_name(f), SNAPSHOT_EVICT_MS / 1000);
+	} else if (!(f = spare)) {
 		px_refused(rid->peer, "a snapshot request: %d snapshots in "
 			   "flight already, the most at once (a member asks "
 			   "again)", PX_SNAPSHOTS_MAX);
@@ -330,8 +359,8 @@ static void snapshot_request(px_store_t *st, const px_rid_t *rid,
 	f->rid = *rid;
 	snprintf(f->member, sizeof(f->member), "%s", member);
 	f->version = st->policy.version;
-	f->progress_ms = px_mono_ms();
-	pump_one(st, f, f->progress_ms);
+	f->progress_ms = progress;
+	pump_one(st, f, now);
 }
 
 int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,

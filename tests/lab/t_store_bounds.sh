@@ -5,7 +5,8 @@
 # time, and every wait is bounded polling.
 #   snapshot flood     300 snapshot requests from a peer that never reads:
 #                      the store's RSS stays bounded; a real member still
-#                      resyncs a 5-chunk snapshot
+#                      resyncs a 5-chunk snapshot, also while 12 peers
+#                      that never read hold the 8 snapshot slots
 #   member identity    heartbeats as fw1 from a second connection are
 #                      refused while fw1 lives; `members remove'
 #   unknown fields     an alert with a 256 KiB unknown field: not stored,
@@ -89,6 +90,35 @@ else
 	else
 		fail $t "expected fw2 at version $v with $N entries in bulk.v4, saw version $(member_field fw2 applied_version), $(bulk_count fw2) entries"
 		show_log fw2
+	fi
+fi
+
+# --- snapshot cap -----------------------------------------------------------
+t=snapshot_cap_holds_member_still_served
+if ! member_listed fw2; then
+	fail $t "expected fw2 in status before the test"
+else
+	v=$(store_version)
+	l0=$(log_lines)
+	rss0=$(rss_kb)
+	pids=""
+	for k in $(seq 12); do
+		peer snapflood "$BASE" 3 20 "hostile$k" >/dev/null 2>&1 &
+		pids="$pids $!"
+	done
+	sleep 3
+	lab stop fw2 >/dev/null 2>&1
+	rm -f "$PHALANX_LAB_STATE/fw2/cache"
+	lab start fw2 >/dev/null 2>&1
+	ok=no
+	wait_until 60 bulk_count_is fw2 "$N" && wait_until 10 member_at fw2 "$v" && ok=yes
+	rss1=$(rss_kb)
+	capped=$(tail -n +"$((l0 + 1))" "$STORE_LOG" | grep -c 'snapshots in flight already\|its slot goes to another peer')
+	wait $pids
+	if [ $ok = yes ] && [ "$capped" -ge 1 ]; then
+		pass "$t (12 peers that never read: $capped cap/eviction log lines, fw2 resynced $N entries meanwhile, RSS $rss0 -> $rss1 kB)"
+	else
+		fail $t "expected the snapshot cap to refuse or evict (log) and fw2 to resync meanwhile, saw $capped cap lines, fw2 resynced: $ok (version $(member_field fw2 applied_version), $(bulk_count fw2) entries)"
 	fi
 fi
 

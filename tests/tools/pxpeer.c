@@ -2,9 +2,10 @@
  * tests (tests/lab/t_store_bounds.sh).  Speaks raw ZeroMQ and the
  * project's wire layer; every loop is bounded by its count argument.
  *
- *   pxpeer snapflood BASE N SECONDS    N snapshot requests as "probe1",
- *                                      then hold the connection SECONDS
- *                                      without reading a byte
+ *   pxpeer snapflood BASE N SECONDS [MEMBER]
+ *                                      N snapshot requests as MEMBER
+ *                                      (probe1), then hold the connection
+ *                                      SECONDS without reading a byte
  *   pxpeer hb BASE MEMBER VERSION N    N heartbeats (100 ms apart)
  *                                      claiming MEMBER at VERSION
  *   pxpeer alert BASE MEMBER BYTES     one alert carrying an unknown
@@ -82,14 +83,15 @@ static unsigned long num(const char *s, unsigned long max)
 	return (unsigned long)v;
 }
 
-static int snapflood(const char *base, unsigned long n, unsigned long secs)
+static int snapflood(const char *base, unsigned long n, unsigned long secs,
+		     const char *member)
 {
 	void *s = peer(base, PX_EP_SYNC, 1);
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__SnapshotRequest req = PHALANX__SNAPSHOT_REQUEST__INIT;
 	unsigned long i;
 
-	req.member = "probe1";
+	req.member = (char *)member;
 	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_REQUEST;
 	env.snapshot_request = &req;
 	for (i = 0; i < n; i++)
@@ -258,8 +260,9 @@ int main(int argc, char **argv)
 
 	px_log_init("pxpeer", 0);
 	ctx = zmq_ctx_new();
-	if (argc == 5 && strcmp(argv[1], "snapflood") == 0)
-		rc = snapflood(argv[2], num(argv[3], 100000), num(argv[4], 600));
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "snapflood") == 0)
+		rc = snapflood(argv[2], num(argv[3], 100000), num(argv[4], 600),
+			       argc == 6 ? argv[5] : "probe1");
 	else if (argc == 6 && strcmp(argv[1], "hb") == 0)
 		rc = heartbeats(argv[2], argv[3], num(argv[4], ~0UL),
 				num(argv[5], 10000));
