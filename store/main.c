@@ -108,25 +108,13 @@ static void *bind_socket(void *ctx, int type, const char *base, int which)
 
 	if (!s)
 		return NULL;
-	if (which == PX_EP_SYNC) {
-		/* Members send small messages (PX_SYNC_MSG_MAX) and take
-		 * snapshots a few chunks at a time: with SNDHWM 4, a peer
-		 * that never reads holds at most 4 chunks (~5 MiB of
-		 * PX_CHUNK_ENTRIES entries), and ROUTER_MANDATORY makes a
-		 * full queue an error (EAGAIN) instead of a silent drop, so
-		 * sync.c streams the rest as the peer reads.  Set before
-		 * the bind: connections take the options then. */
-		int one = 1;
-
-		hwm = 4;
-		max = PX_SYNC_MSG_MAX;
-		zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
-	}
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
 	/* Change parts are at most PX_CHUNK_ENTRIES entries; a deep queue
 	 * rides out a slow member, and past it members resnapshot. */
 	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	if (which == PX_EP_SYNC)
+		px_store_sync_sockopts(s);
 	if (px_endpoint(base, which, ep, sizeof(ep)) < 0 ||
 	    zmq_bind(s, ep) < 0) {
 		px_log(PX_LOG_ERR, "cannot listen on %s: %s", ep,

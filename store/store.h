@@ -73,6 +73,9 @@ typedef struct {
 
 /* Handle one message waiting on the ctl socket. */
 void px_store_ctl(px_store_t *st);
+/* The sync socket's limits; before its bind (connections take the
+ * options then). */
+void px_store_sync_sockopts(void *s);
 /* Handle one message waiting on the sync socket. */
 void px_store_sync(px_store_t *st);
 /* Queue what the sockets take of the snapshots in flight; true if some

@@ -27,6 +27,22 @@
 #define BACKOFF_MIN_MS 5
 #define BACKOFF_MAX_MS 500
 
+void px_store_sync_sockopts(void *s)
+{
+	/* Members send small messages (PX_SYNC_MSG_MAX) and take snapshots
+	 * a few chunks at a time: with SNDHWM 4, a peer that never reads
+	 * holds at most 4 chunks queued (~5 MiB at PX_CHUNK_ENTRIES
+	 * entries), and ROUTER_MANDATORY makes a full queue an error
+	 * (EAGAIN) instead of a silent drop, so that the rest of a snapshot
+	 * is streamed as the peer reads. */
+	int hwm = 4, one = 1;
+	int64_t max = PX_SYNC_MSG_MAX;
+
+	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+	zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+}
+
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now)
 {
 	return now - m->last_hb_ms <= st->member_timeout_ms;
