@@ -67,9 +67,12 @@ $(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 # Unit tests link the pure logic of the member (no I/O files).
 UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/alert.c node/outbox.c node/fwlog.c))
 
-$(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(UNIT_NODE) $(LIB_OBJ)
+# ... and the store's LMDB file, run on a database in a temporary directory.
+UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o
+
+$(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(UNIT_NODE) $(UNIT_STORE) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb)
 
 $(BUILD)/nftload: $(BUILD)/tests/bench/nftload.o $(BUILD)/node/nft.o $(LIB_OBJ)
 	@echo "  LD      $@"

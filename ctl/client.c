@@ -459,13 +459,18 @@ static void sleep_ms(uint64_t ms)
 		;
 }
 
-enum { M_APPLIED, M_PENDING, M_SKIPPED };
+/* What --wait makes of a member: applied the version; up and not yet
+ * (waited for); down (fails the wait unless --skip-down); deliberately
+ * out of service (a drained member: neither waited for nor a failure). */
+enum { M_APPLIED, M_PENDING, M_DOWN, M_OUT };
 
 static int member_class(const Phalanx__MemberStatus *m, uint64_t version)
 {
-	if (!m->up)
-		return M_SKIPPED;
-	return m->applied_version >= version ? M_APPLIED : M_PENDING;
+	if (m->out_of_service)
+		return M_OUT;
+	if (m->applied_version >= version)
+		return M_APPLIED;
+	return m->up ? M_PENDING : M_DOWN;
 }
 
 /* "fw2 (at 41), fw4 (at 0)" for the members of one class; malloc'd. */
@@ -488,6 +493,9 @@ static char *member_list(const Phalanx__CtlReply *r, uint64_t version,
 		if (with_version)
 			fprintf(f, " (at %llu)",
 				(unsigned long long)m->applied_version);
+		if (with_version && m->applying_version)
+			fprintf(f, " (applying %llu)",
+				(unsigned long long)m->applying_version);
 		first = 0;
 	}
 	fclose(f);
@@ -515,13 +523,16 @@ static void json_members(const Phalanx__CtlReply *r, uint64_t version,
 	putchar(']');
 }
 
+/* count[cls]: members of each class. */
 static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
-		       uint64_t version, size_t up, size_t applied)
+		       uint64_t version, const size_t *count)
 {
 	char *done = member_list(r, version, M_APPLIED, 0);
 	char *late = member_list(r, version, M_PENDING, 1);
-	char *down = member_list(r, version, M_SKIPPED, 1);
-	int ok = applied == up, rc;
+	char *down = member_list(r, version, M_DOWN, 1);
+	char *out = member_list(r, version, M_OUT, 1);
+	int ok = count[M_PENDING] == 0 &&
+		 (count[M_DOWN] == 0 || ctl->skip_down), rc;
 
 	px_ctl_progress_end();
 	if (ctl->json) {
@@ -530,31 +541,45 @@ static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
 		json_members(r, version, M_APPLIED);
 		fputs(",\"pending\":", stdout);
 		json_members(r, version, M_PENDING);
+		fputs(",\"down\":", stdout);
+		json_members(r, version, M_DOWN);
 		fputs(",\"skipped\":", stdout);
-		json_members(r, version, M_SKIPPED);
+		if (ctl->skip_down)
+			json_members(r, version, M_DOWN);
+		else
+			fputs("[]", stdout);
+		fputs(",\"out_of_service\":", stdout);
+		json_members(r, version, M_OUT);
 		fputs("}\n", stdout);
 	}
-	if (!ok) {
+	if (count[M_PENDING]) {
 		rc = px_ctl_fail(ctl, "version %llu not applied within %llu s "
 				 "by %s%s%s", (unsigned long long)version,
 				 (unsigned long long)(ctl->wait_ms / 1000),
-				 late, *down ? "; skipped (down): " : "", down);
+				 late, *down ? "; down: " : "", down);
+	} else if (!ok) {
+		rc = px_ctl_fail(ctl, "version %llu not applied by %s: down "
+				 "(--skip-down accepts that)",
+				 (unsigned long long)version, down);
 	} else {
 		rc = PX_EXIT_OK;
 		if (ctl->json)
 			;
-		else if (up == 0)
-			printf("version %llu: no member is up to apply it%s%s\n",
-			       (unsigned long long)version,
-			       *down ? "; skipped (down): " : "", down);
+		else if (count[M_APPLIED] == 0)
+			printf("version %llu: no member in service applied it"
+			       "%s%s%s%s\n", (unsigned long long)version,
+			       *down ? "; skipped (down): " : "", down,
+			       *out ? "; out of service: " : "", out);
 		else
-			printf("version %llu applied by %s%s%s\n",
+			printf("version %llu applied by %s%s%s%s%s\n",
 			       (unsigned long long)version, done,
-			       *down ? "; skipped (down): " : "", down);
+			       *down ? "; skipped (down): " : "", down,
+			       *out ? "; out of service: " : "", out);
 	}
 	free(done);
 	free(late);
 	free(down);
+	free(out);
 	return rc;
 }
 
@@ -576,7 +601,7 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 	for (;;) {
 		Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 		const Phalanx__CtlReply *r;
-		size_t i, up = 0, applied = 0;
+		size_t i, count[M_OUT + 1] = { 0 };
 
 		req.op = PHALANX__CTL_REQUEST__OP__STATUS;
 		req.set = "";
@@ -596,19 +621,20 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 				    px_ctl_reply_error(ctl, r));
 			goto out;
 		}
-		for (i = 0; i < r->n_members; i++) {
-			int cls = member_class(r->members[i], version);
-
-			up += cls != M_SKIPPED;
-			applied += cls == M_APPLIED;
-		}
+		for (i = 0; i < r->n_members; i++)
+			count[member_class(r->members[i], version)]++;
+		/* Members that are down do not hold the wait up: a member
+		 * busy applying heartbeats ("applying version N"), so down
+		 * means gone, and the report names it. */
 		now = px_mono_ms();
-		if (applied == up || now >= deadline) {
-			rc = wait_report(ctl, r, version, up, applied);
+		if (count[M_PENDING] == 0 || now >= deadline) {
+			rc = wait_report(ctl, r, version, count);
 			goto out;
 		}
 		px_ctl_progress("waiting for members: %zu/%zu applied version "
-				"%llu", applied, up, (unsigned long long)version);
+				"%llu", count[M_APPLIED],
+				count[M_APPLIED] + count[M_PENDING],
+				(unsigned long long)version);
 		sleep_ms(deadline - now < WAIT_POLL_MS ? deadline - now :
 			 WAIT_POLL_MS);
 	}

@@ -79,8 +79,12 @@ static void print_json(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 			       (unsigned long long)age_ms(r, m));
 		else
 			fputs("\"heartbeat_age_ms\":null,", stdout);
-		printf("\"up\":%s,\"health\":\"%s\",\"detail\":",
-		       m->up ? "true" : "false", health_name(m->health));
+		printf("\"up\":%s,\"applying_version\":%llu,"
+		       "\"out_of_service\":%s,\"health\":\"%s\",\"detail\":",
+		       m->up ? "true" : "false",
+		       (unsigned long long)m->applying_version,
+		       m->out_of_service ? "true" : "false",
+		       health_name(m->health));
 		px_json_str(stdout, m->detail);
 		fputs(",\"quotas\":", stdout);
 		px_ctl_quotas_json(m);

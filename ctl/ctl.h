@@ -53,6 +53,7 @@ typedef struct {
 	bool json;
 	uint64_t timeout_ms;
 	bool wait;
+	bool skip_down;       /* --skip-down: down members do not fail --wait */
 	uint64_t wait_ms;
 	const char *mode;     /* --mode, or NULL */
 	const char *set;      /* --set, or NULL */

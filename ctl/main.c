@@ -15,7 +15,9 @@
 	"Prints the store version of the change (\"version 42\").  With\n" \
 	"--wait, waits until every member that is up has applied it: exit 0\n" \
 	"when they all have, exit 1 naming those that have not when the time\n" \
-	"runs out.  Members that are down are reported as skipped.\n"
+	"runs out.  A member that is down also makes it exit 1, naming it and\n" \
+	"the version it is at; with --skip-down it is reported as skipped\n" \
+	"instead.  Members deliberately out of service are not waited for.\n"
 
 static const px_ctl_cmd_t commands[] = {
 	{ "status", "",
@@ -198,7 +200,8 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_MODE, OPT_SET, OPT_ACTION, OPT_PROTO, OPT_SRC_SET, OPT_DST,
        OPT_PORT, OPT_RATE, OPT_BEFORE, OPT_LIMIT, OPT_EXEMPT_SET,
        OPT_MEMBER, OPT_TYPE, OPT_ACTIVE, OPT_SINCE, OPT_ALL, OPT_COUNT,
-       OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY, NOPTS };
+       OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY,
+       OPT_SKIP_DOWN, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 static const struct {
@@ -288,6 +291,9 @@ static const struct {
 		"keep printing new records as they arrive" },
 	[OPT_BY] = { "by", ARG_REQUIRED, "denied|connections|rate", PX_OPT_BY,
 		"what to rank sources by" },
+	[OPT_SKIP_DOWN] = { "skip-down", ARG_NONE, NULL, PX_OPT_WAIT,
+		"with --wait: members that are down do not\n"
+		"fail the wait (they are named as skipped)" },
 };
 
 /* The parsed command line. */
@@ -667,6 +673,10 @@ int main(int argc, char **argv)
 	    (rc = parse_seconds(&ctl, "wait", cl.val[OPT_WAIT], 0,
 				&ctl.wait_ms)) != 0)
 		goto out;
+	if (cl.seen[OPT_SKIP_DOWN] && !ctl.wait) {
+		rc = px_ctl_usage(&ctl, "--skip-down needs --wait");
+		goto out;
+	}
 	ctl.mode = cl.val[OPT_MODE];
 	ctl.set = cl.val[OPT_SET];
 	ctl.action = cl.val[OPT_ACTION];
@@ -689,6 +699,7 @@ int main(int argc, char **argv)
 	ctl.disable = cl.seen[OPT_DISABLE];
 	ctl.follow = cl.seen[OPT_FOLLOW];
 	ctl.by = cl.val[OPT_BY];
+	ctl.skip_down = cl.seen[OPT_SKIP_DOWN];
 
 	rc = cmd->fn(&ctl, nargs, cl.pos + used);
 	px_ctl_progress_end();

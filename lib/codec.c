@@ -442,8 +442,47 @@ int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c)
 	return rc;
 }
 
-/* Cache file: "PXC1" then one packed Envelope holding a single chunk. */
-static const char cache_magic[4] = { 'P', 'X', 'C', '1' };
+/* Cache file: "PXC2", the payload's length and CRC-32C (both 32-bit
+ * little-endian), then the payload: one packed Envelope holding a single
+ * chunk.  The checksum catches what protobuf would decode anyway (a few
+ * overwritten bytes inside an address decode as another address). */
+static const char cache_magic[4] = { 'P', 'X', 'C', '2' };
+#define CACHE_HDR 12
+
+/* CRC-32C (Castagnoli), reflected, one table built on first use. */
+static uint32_t crc32c(const uint8_t *p, size_t n)
+{
+	static uint32_t table[256];
+	uint32_t c = 0xffffffffu;
+	size_t i;
+
+	if (!table[1]) {
+		for (i = 0; i < 256; i++) {
+			uint32_t v = (uint32_t)i;
+
+			for (int k = 0; k < 8; k++)
+				v = (v >> 1) ^ (0x82f63b78u & (0u - (v & 1)));
+			table[i] = v;
+		}
+	}
+	for (i = 0; i < n; i++)
+		c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffu;
+}
+
+static void put_le32(uint8_t *b, uint32_t v)
+{
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+	b[2] = (uint8_t)(v >> 16);
+	b[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
 
 typedef struct {
 	int fd;
@@ -463,11 +502,14 @@ static int save_chunk(Phalanx__SnapshotChunk *c, void *arg)
 	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
 	env.snapshot_chunk = c;
 	n = phalanx__envelope__get_packed_size(&env);
-	buf = xmalloc(n);
-	phalanx__envelope__pack(&env, buf);
-	rc = px_write_all(a->fd, cache_magic, sizeof(cache_magic));
-	if (rc == 0)
-		rc = px_write_all(a->fd, buf, n);
+	if (n > (size_t)PX_MSG_MAX * 2)
+		return PX_ETOOBIG;
+	buf = xmalloc(CACHE_HDR + n);
+	memcpy(buf, cache_magic, sizeof(cache_magic));
+	phalanx__envelope__pack(&env, buf + CACHE_HDR);
+	put_le32(buf + 4, (uint32_t)n);
+	put_le32(buf + 8, crc32c(buf + CACHE_HDR, n));
+	rc = px_write_all(a->fd, buf, CACHE_HDR + n);
 	free(buf);
 	return rc;
 }
@@ -495,41 +537,80 @@ int px_policy_save(const char *path, const px_policy_t *p)
 	return rc;
 }
 
-int px_policy_load(const char *path, px_policy_t *p)
+int px_policy_load(const char *path, px_policy_t *p, char *why,
+		   size_t len)
 {
 	Phalanx__Envelope *env = NULL;
 	struct stat st;
 	uint8_t *buf = NULL;
 	ssize_t r;
-	size_t got = 0;
+	size_t got = 0, n;
 	int fd, rc = PX_EDECODE;
 
+	if (why && len)
+		why[0] = '\0';
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(why, len, "cannot open: %s", strerror(errno));
+		return rc;
+	}
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
+		snprintf(why, len, "cannot stat: %s", strerror(errno));
 		goto out;
 	}
-	if (st.st_size < 4 || st.st_size > PX_MSG_MAX * 2)
+	if (!S_ISREG(st.st_mode) || st.st_size < CACHE_HDR ||
+	    st.st_size > PX_MSG_MAX * 2 + CACHE_HDR) {
+		snprintf(why, len, "not a regular file of %d to %lld bytes "
+			 "(%lld bytes)", CACHE_HDR, PX_MSG_MAX * 2 + CACHE_HDR,
+			 (long long)st.st_size);
 		goto out;
+	}
 	buf = xmalloc((size_t)st.st_size);
 	while (got < (size_t)st.st_size) {
 		r = read(fd, buf + got, (size_t)st.st_size - got);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r < 0) {
+			rc = -errno;
+			snprintf(why, len, "read: %s", strerror(errno));
 			goto out;
+		}
+		if (r == 0) {
+			snprintf(why, len, "shorter than its size (%zu of %lld "
+				 "bytes)", got, (long long)st.st_size);
+			goto out;
+		}
 		got += (size_t)r;
 	}
-	if (memcmp(buf, cache_magic, 4) != 0)
+	if (memcmp(buf, cache_magic, 4) != 0) {
+		snprintf(why, len, "no PXC2 header");
 		goto out;
-	env = phalanx__envelope__unpack(NULL, got - 4, buf + 4);
+	}
+	n = get_le32(buf + 4);
+	if (n != got - CACHE_HDR) {
+		snprintf(why, len, "length %zu in the header, %zu bytes "
+			 "follow", n, got - CACHE_HDR);
+		goto out;
+	}
+	if (get_le32(buf + 8) != crc32c(buf + CACHE_HDR, n)) {
+		snprintf(why, len, "checksum mismatch");
+		goto out;
+	}
+	env = phalanx__envelope__unpack(NULL, n, buf + CACHE_HDR);
 	if (!env || env->proto_version != PX_PROTO_VERSION ||
 	    env->body_case != PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK ||
-	    env->snapshot_chunk->seq != 0 || !env->snapshot_chunk->last)
+	    env->snapshot_chunk->seq != 0 || !env->snapshot_chunk->last) {
+		snprintf(why, len, "not one complete snapshot chunk");
 		goto out;
+	}
 	rc = px_policy_apply_chunk(p, env->snapshot_chunk);
+	if (rc < 0) {
+		snprintf(why, len, "policy refused: %s", px_strerror(rc));
+		goto out;
+	}
+	rc = px_policy_validate(p, why, len);
 	if (rc == 0)
 		p->epoch = env->epoch;
 out:

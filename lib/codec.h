@@ -27,9 +27,14 @@ int px_policy_chunks(const px_policy_t *p, size_t max_entries,
 int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c);
 
 /* The member's cache: written to path.tmp, fsync'd, renamed, so a crash
- * leaves the old or the new file.  load fails closed on any defect. */
+ * leaves the old or the new file.  load checks the length and checksum,
+ * decodes, and validates the policy (px_policy_validate) as hostile
+ * input: 0, -errno from the file system (-ENOENT: none), PX_EDECODE for
+ * a damaged file, or the validator's code; why (NULL if len is 0) says what
+ * was wrong.  On error p holds no usable policy: free it. */
 int px_policy_save(const char *path, const px_policy_t *p);
-int px_policy_load(const char *path, px_policy_t *p);
+int px_policy_load(const char *path, px_policy_t *p, char *why,
+		   size_t len);
 
 /* Build LimitOps describing p's limits (values, modes, tiers).  The
  * array and ops are owned by the caller: px_limitops_free(). */

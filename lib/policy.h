@@ -77,4 +77,18 @@ const char *px_proto_name(int proto);
 const px_set_t *px_policy_tier_of(const px_policy_t *p, int family,
 				  const uint8_t *addr);
 
+/* Check p as hostile input before it reaches the kernel: counts within
+ * PX_*_MAX, set names valid and sorted, entries canonical, sorted and
+ * unique, no two prefixes of a set overlapping, limits and tiers in
+ * range, rules and services well formed and naming sets p holds.
+ * 0, or PX_ETOOBIG, PX_ESETNAME, PX_EBADADDR, PX_EOVERLAP, PX_ERANGE,
+ * PX_ENOSET, PX_EEXIST or PX_EBADREQ with why (may be NULL) saying
+ * which object and why. */
+int px_policy_validate(const px_policy_t *p, char *why, size_t len);
+/* The same without reading the sets' entries (O(sets + rules), for a
+ * change whose touched sets px_policy_validate_set() checked), and one
+ * set's entries alone (O(entries)). */
+int px_policy_validate_shallow(const px_policy_t *p, char *why, size_t len);
+int px_policy_validate_set(const px_set_t *s, char *why, size_t len);
+
 #endif

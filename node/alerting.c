@@ -44,6 +44,7 @@ static const struct kset {
 	{ "tcp_block", PX_LIM_TCP_CONNECT_RATE, false },
 	{ "http_block", PX_LIM_HTTP_REQUEST_RATE, false },
 	{ "halfopen_block", PX_LIM_TCP_HALF_OPEN, false },
+	{ "conn_over", PX_LIM_TCP_CONCURRENT, false },
 	{ "obs_tcp-connect-rate", PX_LIM_TCP_CONNECT_RATE, true },
 	{ "obs_tcp-concurrent", PX_LIM_TCP_CONCURRENT, true },
 	{ "obs_http-request-rate", PX_LIM_HTTP_REQUEST_RATE, true },
@@ -185,6 +186,10 @@ static void observe_ksets(px_node_t *n, uint64_t now)
 				snprintf(text, sizeof(text), "observe mode: "
 					 "would have been refused (kernel set "
 					 "%s)", name);
+			else if (ks->quota == PX_LIM_TCP_CONCURRENT)
+				snprintf(text, sizeof(text), "new TCP "
+					 "connections refused: too many open "
+					 "at once (kernel set %s)", name);
 			else if (ks->quota == PX_LIM_TCP_HALF_OPEN)
 				snprintf(text, sizeof(text), "new TCP "
 					 "connections refused while over the "
@@ -373,7 +378,8 @@ void px_alerting_tick(px_node_t *n)
 
 	if (!a)
 		return;
-	observe_ksets(n, now);
+	if (!px_node_applying(n)) /* n->nft is the apply worker's */
+		observe_ksets(n, now);
 	observe_watcher(n, now);
 	observe_store(n, now);
 	observe_outbox(n, now);

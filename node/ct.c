@@ -1037,7 +1037,15 @@ fail:
 
 void px_watcher_policy(px_watcher_t *w, const px_policy_t *policy)
 {
-	if (px_quota_set_policy(w->q, policy))
+	px_policy_t copy;
+
+	px_policy_copy(&copy, policy);
+	px_watcher_policy_take(w, &copy);
+}
+
+void px_watcher_policy_take(px_watcher_t *w, px_policy_t *policy)
+{
+	if (px_quota_take_policy(w->q, policy))
 		schedule_resync(w, "policy", "conntrack watcher: the IPv6 "
 				"source prefix or the udp-concurrent mode changed");
 	act(w);

@@ -66,6 +66,8 @@ px_watcher_t *px_watcher_start(uv_loop_t *loop, px_nft_t *nft,
  * copied from it (the caller may free it afterwards); every source is
  * decided again at once. */
 void px_watcher_policy(px_watcher_t *w, const px_policy_t *policy);
+/* The same, taking policy (left empty): for a copy made off the loop. */
+void px_watcher_policy_take(px_watcher_t *w, px_policy_t *policy);
 
 void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out);
 

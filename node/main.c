@@ -34,6 +34,13 @@ static void usage(FILE *f)
 "  --pressure-idle-s S    under pressure, end TCP connections idle S\n"
 "                         seconds or more and time out idle ones after S\n"
 "                         (default 360: six minutes, as ISA)\n"
+"  --no-cache-policy guard|accept\n"
+"                         with no usable cache (missing, unreadable or\n"
+"                         corrupt) and no table in the kernel: `guard'\n"
+"                         refuses everything but loopback, the --mgmt\n"
+"                         prefixes and the store until the first snapshot\n"
+"                         (default); `accept' starts with an empty policy.\n"
+"                         A table already in the kernel is always kept.\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
 "%s%s"
@@ -72,6 +79,12 @@ static int set_option(const char *key, const char *value, void *arg)
 			copy_opt(o->table, sizeof(o->table), value) : PX_EBADREQ;
 	if (strcmp(key, "log") == 0)
 		return copy_opt(o->log, sizeof(o->log), value);
+	if (strcmp(key, "no-cache-policy") == 0) {
+		if (strcmp(value, "guard") != 0 && strcmp(value, "accept") != 0)
+			return PX_EBADREQ;
+		o->no_cache_accept = strcmp(value, "accept") == 0;
+		return 0;
+	}
 	if (strcmp(key, "pressure-idle-s") == 0)
 		return px_parse_u64(value, 1, 86400, &o->pressure_idle_s);
 	if (strcmp(key, "ct-max") == 0)
@@ -102,7 +115,7 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		"pressure-idle-s", "mgmt", "log", "alert-window-ms",
 		"alert-rate", "ct-rcvbuf", "fwlog", "fwlog-max-mb",
 		"fwlog-syslog", "log-rate", "log-ended-rate",
-		"log-flood-blocks", NULL,
+		"log-flood-blocks", "no-cache-policy", NULL,
 	};
 	int rc = px_options_parse("phalanx-node", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -120,6 +133,44 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 	return rc;
 }
 
+/* Loop watchdog: a timer every WATCHDOG_MS that comes late by more than
+ * STALL_MS means a callback held the loop that long (heartbeats, the
+ * change stream and conntrack events all wait meanwhile).  Logged at
+ * most once per STALL_LOG_GAP_MS, all counted. */
+#define WATCHDOG_MS 20
+#define STALL_MS 50
+#define STALL_LOG_GAP_MS 6000
+
+static void on_watchdog(uv_timer_t *t)
+{
+	px_node_t *n = t->data;
+	uint64_t now = px_mono_ms(), late;
+
+	late = now > n->watchdog_due_ms ? now - n->watchdog_due_ms : 0;
+	n->watchdog_due_ms = now + WATCHDOG_MS;
+	if (late <= STALL_MS)
+		return;
+	n->stalls++;
+	if (late > n->stall_max_ms)
+		n->stall_max_ms = late;
+	if (n->stall_logged_ms && now - n->stall_logged_ms < STALL_LOG_GAP_MS)
+		return;
+	n->stall_logged_ms = now;
+	px_log(PX_LOG_WARN, "loop stalled for %llu ms (%llu stalls over %d ms "
+	       "so far, longest %llu ms)%s", (unsigned long long)late,
+	       (unsigned long long)n->stalls, STALL_MS,
+	       (unsigned long long)n->stall_max_ms,
+	       px_node_applying(n) ? "; an apply is running" : "");
+}
+
+static void watchdog_start(px_node_t *n)
+{
+	uv_timer_init(n->loop, &n->watchdog);
+	n->watchdog.data = n;
+	n->watchdog_due_ms = px_mono_ms() + WATCHDOG_MS;
+	uv_timer_start(&n->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
 	px_log(PX_LOG_INFO, "signal %d: stopping; table %s stays in the "
@@ -128,27 +179,107 @@ static void on_signal(uv_signal_t *h, int sig)
 	uv_stop(h->loop);
 }
 
+/* The store's address when --store names one (tcp://192.0.2.10:7700):
+ * the guard lets it through even outside the --mgmt prefixes. */
+static void store_addr(const px_node_t *n, px_entries_t *out)
+{
+	char host[256];
+	const char *h = n->o.store, *end;
+	px_entry_t e;
+
+	if (strncmp(h, "tcp://", 6) == 0)
+		h += 6;
+	if (*h == '[') {
+		h++;
+		end = strchr(h, ']');
+	} else {
+		end = strrchr(h, ':');
+	}
+	if (!end || (size_t)(end - h) >= sizeof(host))
+		return;
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = '\0';
+	if (px_entry_parse(host, &e) == 0)
+		px_entries_push(out, &e);
+}
+
+/* No cache to trust: never weaken what the kernel enforces.  A table
+ * that is there stays as it is; without one, the guard (or, with
+ * --no-cache-policy accept, an empty policy).  Either way the next
+ * apply rebuilds, and health says so until then. */
+static int restore_unusable(px_node_t *n, int why_rc, const char *why)
+{
+	bool exists = false, fresh = why_rc == -ENOENT;
+	px_entries_t extra;
+	int rc;
+
+	rc = px_nft_table_exists(n->nft, &exists);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "cannot tell whether table inet %s exists: "
+		       "%s", n->o.table, px_strerror(rc));
+		return rc;
+	}
+	if (fresh && !exists) {
+		/* A new member: nothing was lost, but nothing is known
+		 * either.  Guarded until its first snapshot (under a
+		 * second in a healthy array). */
+		snprintf(n->state_detail, sizeof(n->state_detail), "no policy "
+			 "yet (no cache at %.100s): %s until the first snapshot",
+			 n->o.cache, n->o.no_cache_accept ? "empty policy" :
+			 "guard");
+	} else {
+		snprintf(n->state_detail, sizeof(n->state_detail), "local "
+			 "state unusable (cache %.60s: %.50s): %s until a "
+			 "snapshot is applied", n->o.cache, why,
+			 exists ? "kernel table kept" :
+			 n->o.no_cache_accept ? "empty policy" : "guard");
+	}
+	if (exists) {
+		px_log(PX_LOG_ERR, "%s", n->state_detail);
+	} else if (n->o.no_cache_accept) {
+		px_policy_t empty;
+
+		px_log(PX_LOG_WARN, "%s", n->state_detail);
+		px_policy_init(&empty);
+		rc = px_node_apply(n, &empty, true);
+		px_policy_free(&empty);
+		if (rc < 0)
+			return rc;
+	} else {
+		px_entries_init(&extra);
+		store_addr(n, &extra);
+		rc = px_nft_install_guard(n->nft, &extra);
+		px_entries_free(&extra);
+		if (rc < 0) {
+			px_log(PX_LOG_ERR, "cannot install the guard in table "
+			       "inet %s: %s", n->o.table, px_strerror(rc));
+			return rc;
+		}
+		px_log(fresh ? PX_LOG_INFO : PX_LOG_ERR, "%s", n->state_detail);
+	}
+	n->state_unusable = !fresh || exists;
+	n->kernel_unknown = true;
+	px_node_state_unknown(n);
+	return 0;
+}
+
 /* Startup: put the cached policy in the kernel before talking to the
  * store, so a member that reboots while the store is away enforces
  * what it enforced before. */
 static int restore(px_node_t *n)
 {
 	px_policy_t cached;
+	char why[200];
 	int rc;
 
 	px_policy_init(&cached);
-	rc = px_policy_load(n->o.cache, &cached);
-	if (rc == -ENOENT) {
-		px_log(PX_LOG_INFO, "no cache at %s: starting empty until the "
-		       "first snapshot", n->o.cache);
-	} else if (rc < 0) {
-		px_log(PX_LOG_ERR, "cache %s is unreadable (%s): ignoring it, "
-		       "starting empty until the first snapshot", n->o.cache,
-		       px_strerror(rc));
-	}
+	rc = px_policy_load(n->o.cache, &cached, why, sizeof(why));
 	if (rc < 0) {
 		px_policy_free(&cached);
-		px_policy_init(&cached);
+		if (rc != -ENOENT)
+			px_log(PX_LOG_ERR, "cache %s is unusable: %s (%s)",
+			       n->o.cache, why, px_strerror(rc));
+		return restore_unusable(n, rc, why);
 	}
 	rc = px_node_apply(n, &cached, true);
 	if (rc < 0) {
@@ -208,7 +339,14 @@ int main(int argc, char **argv)
 	}
 	/* Without conntrack events the kernel still enforces every quota
 	 * it holds; only half-open and UDP eviction are lost. */
-	n.watcher = px_watcher_start(n.loop, n.nft, &n.o.mgmt, &n.applied);
+	/* The watcher writes through its own netlink handle: n.nft is the
+	 * apply worker's while an apply runs. */
+	rc = px_nft_open(&n.nft_watch, n.o.table);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "netlink for the conntrack watcher: %s",
+		       px_strerror(rc));
+	n.watcher = rc < 0 ? NULL :
+		px_watcher_start(n.loop, n.nft_watch, &n.o.mgmt, &n.applied);
 	if (!n.watcher)
 		px_log(PX_LOG_ERR, "conntrack watcher not running: tcp-half-open "
 		       "and udp-concurrent are not enforced");
@@ -219,22 +357,31 @@ int main(int argc, char **argv)
 		px_nft_close(n.nft);
 		return 1;
 	}
+	if (n.state_unusable)
+		px_alerting_observe(&n, "state-unusable", NULL, 0, 0, true,
+				    n.state_detail);
 	uv_signal_init(n.loop, &sigterm);
 	uv_signal_init(n.loop, &sigint);
 	sigterm.data = sigint.data = &n;
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	uv_signal_start(&sigint, on_signal, SIGINT);
+	watchdog_start(&n);
 	px_log(PX_LOG_INFO, "member %s up: table inet %s at version %llu, "
 	       "store %s", n.o.id, n.o.table,
 	       (unsigned long long)n.applied.version, n.o.store);
 	uv_run(n.loop, UV_RUN_DEFAULT);
 	px_nflog_stop(&n);
 	px_node_sync_stop(&n);
+	uv_close((uv_handle_t *)&n.watchdog, NULL);
+	px_log(PX_LOG_INFO, "loop: %llu stalls over %d ms, longest %llu ms",
+	       (unsigned long long)n.stalls, STALL_MS,
+	       (unsigned long long)n.stall_max_ms);
 	px_pressure_stop(&n);
 	px_watcher_stop(n.watcher);
 	uv_close((uv_handle_t *)&sigterm, NULL);
 	uv_close((uv_handle_t *)&sigint, NULL);
 	uv_run(n.loop, UV_RUN_NOWAIT);
+	px_nft_close(n.nft_watch);
 	px_nft_close(n.nft);
 	px_policy_free(&n.applied);
 	px_policy_free(&n.pending);

@@ -578,13 +578,16 @@ static const struct quota_rule {
 	bool ct_count;       /* the meter is `ct count over N', else a rate */
 	const char *block;   /* block set a source over the quota joins */
 	int verdict;         /* for the packet over the quota */
+	/* Without a block set: the set a refused source is noted in (for a
+	 * minute, refusing nothing) so that alerting.c sees who exceeds. */
+	const char *note;
 } quota_rules[] = {
 	{ PX_LIM_TCP_CONNECT_RATE, "conn_rate", TRIG_ASSURED, false,
-	  "tcp_block", VERDICT_NONE },
+	  "tcp_block", VERDICT_NONE, NULL },
 	{ PX_LIM_TCP_CONCURRENT, "conn", TRIG_NEW, true, NULL,
-	  VERDICT_RESET },
+	  VERDICT_RESET, "conn_over" },
 	{ PX_LIM_HTTP_REQUEST_RATE, "http_rate", TRIG_HTTP, false,
-	  "http_block", NF_DROP },
+	  "http_block", NF_DROP, NULL },
 };
 
 /* Sources in these sets have new TCP connections refused by the guard. */
@@ -742,7 +745,7 @@ static int layout_build(const px_policy_t *p, bool pressure,
 	l->tiers = xcalloc(p->nsets + 1, sizeof(*l->tiers));
 	l->chains = xcalloc(p->nsets + 3, sizeof(*l->chains));
 	l->sets = xcalloc(16 + 2 * COUNT_OF(block_sets) +
-			  2 * COUNT_OF(observed) +
+			  2 * COUNT_OF(observed) + 2 * COUNT_OF(quota_rules) +
 			  2 * COUNT_OF(quota_rules) * (p->nsets + 1) +
 			  p->nservices, sizeof(*l->sets));
 	l->objs = xcalloc(2 * PX_LIM_COUNT + p->nservices + 2 * p->nrules,
@@ -823,6 +826,9 @@ static int layout_build(const px_policy_t *p, bool pressure,
 		for (int f = 4; f <= 6; f += 2)
 			dyn_set(l, f, MINUTE_MS, 0, "obs_",
 				px_limit_defs[observed[i]].name);
+	for (size_t q = 0; q < COUNT_OF(quota_rules); q++)
+		for (int f = 4; f <= 6 && quota_rules[q].note; f += 2)
+			dyn_set(l, f, MINUTE_MS, 0, quota_rules[q].note, "");
 	for (size_t i = 0; i < p->nservices; i++) {
 		const px_service_t *sv = &p->services[i];
 		struct lset *s;
@@ -1289,6 +1295,12 @@ static void put_quota_rule(struct batch *b, const char *table,
 	m_addr(r, family, true, family == 6 ? l->v6bits : 0, NFT_REG_1);
 	x_dynset(r, q->ct_count ? NFT_DYNSET_OP_ADD : NFT_DYNSET_OP_UPDATE,
 		 meter, NFT_REG_1, q->ct_count ? x_connlimit(v) : x_limit(v));
+	if (q->note && l->p->limits.mode[q->id] != PX_MODE_OBSERVE) {
+		char note[NAME_LEN];
+
+		snprintf(note, sizeof(note), "%s%d", q->note, family);
+		x_dynset(r, NFT_DYNSET_OP_UPDATE, note, NFT_REG_1, NULL);
+	}
 	over_quota(r, l, q->id, family, q->block, q->verdict, NULL);
 	rule_put(b, r, chain);
 }
@@ -2921,4 +2933,121 @@ int px_nft_set_pressure(px_nft_t *nft, bool on)
 {
 	nft->pressure = on;
 	return 0;
+}
+
+/* --- the fail-closed guard ---------------------------------------------- */
+
+static void no_reply(const struct nlmsghdr *nlh, void *data)
+{
+	(void)nlh;
+	(void)data;
+}
+
+int px_nft_table_exists(px_nft_t *nft, bool *exists)
+{
+	char req[REQ_MAX] = { 0 };
+	char *buf = xmalloc(DUMP_BUF);
+	struct nlmsghdr *nlh;
+	int rc;
+
+	nlh = nftnl_nlmsg_build_hdr(req, NFT_MSG_GETTABLE, NFPROTO_INET,
+				    NLM_F_ACK, nft->seq++);
+	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, nft->table);
+	rc = request(nft, nlh, buf, no_reply, NULL);
+	free(buf);
+	if (rc == 0 || rc == -ENOENT) {
+		*exists = rc == 0;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* `meta nfproto F  ip(6) saddr|daddr & mask == prefix  accept' */
+static void put_allow_prefix(struct batch *b, const char *table,
+			     const char *chain, const px_entry_t *e, bool src)
+{
+	struct nftnl_rule *r = rule_new(table);
+
+	m_nfproto(r, e->family);
+	m_addr(r, e->family, src, e->prefix ? e->plen : 0, NFT_REG_1);
+	x_cmp(r, NFT_CMP_EQ, e->addr, e->family == 4 ? 4 : 16);
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(b, r, chain);
+}
+
+/* A base chain of the guard: policy drop. */
+static void put_guard_chain(struct batch *b, const char *table,
+			    const char *name, uint32_t hook)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c)
+		oom();
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_DROP);
+	nlh = msg_start(b, OBJ_MSG_MAX, NFT_MSG_NEWCHAIN, NLM_F_CREATE, name);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	msg_end(b, nlh);
+	nftnl_chain_free(c);
+}
+
+int px_nft_install_guard(px_nft_t *nft, const px_entries_t *extra)
+{
+	uint32_t lo = LOOPBACK_IFINDEX;
+	uint8_t reply = 1; /* IP_CT_DIR_REPLY */
+	struct nftnl_rule *r;
+	struct batch b = { 0 };
+	size_t i;
+	int rc;
+
+	batch_init(&b, nft->seq);
+	/* Create-then-delete makes the delete safe whether or not a table
+	 * is there; the guard replaces it in the same atomic batch. */
+	put_table(&b, nft->table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	put_table(&b, nft->table, NFT_MSG_DELTABLE, 0);
+	put_table(&b, nft->table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+	put_guard_chain(&b, nft->table, "input", NF_INET_LOCAL_IN);
+	put_guard_chain(&b, nft->table, "forward", NF_INET_FORWARD);
+
+	r = rule_new(nft->table);
+	x_meta(r, NFT_META_IIF);
+	x_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(&b, r, "input");
+	/* Replies to the member's own connections (the store, when it is
+	 * a name rather than an address in extra). */
+	r = rule_new(nft->table);
+	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) |
+		  NF_CT_STATE_BIT(IP_CT_RELATED));
+	x_ct(r, NFT_CT_DIRECTION);
+	x_cmp(r, NFT_CMP_EQ, &reply, sizeof(reply));
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(&b, r, "input");
+	/* IPv6 neighbour discovery: without it no IPv6 peer is reachable,
+	 * the management network included. */
+	r = rule_new(nft->table);
+	m_nfproto(r, 6);
+	m_l4proto(r, IPPROTO_ICMPV6);
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(&b, r, "input");
+	for (i = 0; i < nft->mgmt.n + (extra ? extra->n : 0); i++) {
+		const px_entry_t *e = i < nft->mgmt.n ? &nft->mgmt.v[i] :
+				      &extra->v[i - nft->mgmt.n];
+
+		if (e->family != 4 && e->family != 6)
+			continue;
+		put_allow_prefix(&b, nft->table, "input", e, true);
+		put_allow_prefix(&b, nft->table, "forward", e, true);
+		put_allow_prefix(&b, nft->table, "forward", e, false);
+	}
+	batch_finish(&b);
+	nft->seq += (uint32_t)b.n + 2;
+	rc = batch_commit(nft, &b, 0);
+	batch_free(&b);
+	return rc;
 }

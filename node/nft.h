@@ -113,4 +113,18 @@ int px_nft_count(px_nft_t *nft, const char *kset, uint64_t *count);
 int px_nft_has(px_nft_t *nft, const char *kset, const px_entry_t *e,
 	       bool *present);
 
+/* Whether table inet <table> is in the kernel: *exists set on 0, else
+ * a negative errno from netlink. */
+int px_nft_table_exists(px_nft_t *nft, bool *exists);
+
+/* The fail-closed guard, for a member that has no policy it can trust
+ * and no table to keep: replaces table inet <table> in one batch with
+ * base chains input and forward of policy drop that accept only
+ * loopback, replies to the member's own connections, ICMPv6 to the
+ * member (neighbour discovery), and traffic from (and, forwarded, to)
+ * the management prefixes (px_nft_set_mgmt) and the entries of extra
+ * (may be NULL; e.g. the store's address).  The next px_nft_apply()
+ * must rebuild (old NULL).  0 or a negative errno. */
+int px_nft_install_guard(px_nft_t *nft, const px_entries_t *extra);
+
 #endif

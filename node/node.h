@@ -1,6 +1,7 @@
 /* node.h - the member agent's state, shared by its files:
  *   main.c  options, startup from the cache, signals, the loop
  *   sync.c  the store: snapshots, the change stream, heartbeats, apply
+ *           (on a worker thread: the loop never waits for the kernel)
  *   seq.c   version sequencing (pure)
  *   nft.c   all nftables I/O */
 #ifndef PX_NODE_H
@@ -33,13 +34,17 @@ typedef struct {
 				* kernel's nf_conntrack_max */
 	uint64_t pressure_idle_s; /* idle time that ends a session under
 				   * pressure (360) */
+	bool no_cache_accept;  /* --no-cache-policy accept: an unusable
+				* cache and no table start with an empty
+				* policy instead of the guard */
 	int verbose;
 } px_node_opts_t;
 
 typedef struct px_node {
 	px_node_opts_t o;
 	uv_loop_t *loop;
-	px_nft_t *nft;
+	px_nft_t *nft;             /* the worker's alone while apply_job runs */
+	px_nft_t *nft_watch;       /* the watcher's own netlink handle */
 	px_watcher_t *watcher;     /* NULL if conntrack is unavailable */
 	struct px_alerting *alerting; /* alerting.c */
 	struct px_nflog *nflog;    /* nflog.c: the firewall log */
@@ -72,8 +77,35 @@ typedef struct px_node {
 	bool pressure_alerted;
 	uint64_t pressure_saved_timeout, ct_count, ct_max;
 
+	/* An apply runs off the loop thread (sync.c): while apply_job is
+	 * set, the worker alone uses nft and reads applied; the loop reads
+	 * applied but changes neither, and changes and snapshot chunks wait
+	 * in inq, to be handled in order once it is done. */
+	struct apply_job *apply_job;
+	bool stopping;
+	struct Phalanx__Envelope **inq;
+	size_t inq_head, inq_n;
+	uv_idle_t inq_idle;
+	int drain_more;            /* sockets with messages left to read */
+	/* Parts of the version, or chunks of the snapshot, collected for
+	 * the worker (never both: changes are held while snapping). */
+	struct Phalanx__Envelope **collect;
+	size_t ncollect, collect_cap;
+
+	/* Loop watchdog (main.c): iterations late by more than 50 ms. */
+	uv_timer_t watchdog;
+	uint64_t watchdog_due_ms, stalls, stall_max_ms, stall_logged_ms;
+
 	int health; /* PHALANX__HEARTBEAT__HEALTH__* */
 	char detail[256];
+
+	/* Local state unusable at startup (main.c): the kernel holds a kept
+	 * table or the guard, not `applied'.  Until a policy from the store
+	 * is applied (with a rebuild) health stays degraded with
+	 * state_detail and a "state-unusable" alert is exceeding. */
+	bool state_unusable;
+	bool kernel_unknown;       /* also a fresh member under the guard */
+	char state_detail[200];
 } px_node_t;
 
 int px_node_sync_start(px_node_t *n);
@@ -82,5 +114,12 @@ void px_node_sync_stop(px_node_t *n);
  * make it the applied policy.  0 or negative error; on error nothing
  * changes. */
 int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild);
+/* After main.c found its local state unusable (state_detail set):
+ * health degraded with that detail until px_node_apply() succeeds, which
+ * then rebuilds the table, whatever rebuild says. */
+void px_node_state_unknown(px_node_t *n);
+/* True while an apply runs off the loop thread: n->nft is the worker's,
+ * so the loop's other users of it (alerting, pressure) wait a tick. */
+bool px_node_applying(const px_node_t *n);
 
 #endif

@@ -51,6 +51,15 @@ static void rebuild_rules(px_node_t *n, bool on)
 	int rc;
 
 	px_nft_set_pressure(n->nft, on);
+	/* The kernel holds a kept table or the guard, not `applied' (main.c):
+	 * a diff would rewrite its rules from the wrong policy.  The next
+	 * apply rebuilds with the pressure flag as it is then. */
+	if (n->kernel_unknown) {
+		px_log(PX_LOG_WARN, "pressure: refusal of new connections %s "
+		       "with the first snapshot (table not rebuilt yet)",
+		       on ? "installed" : "removed");
+		return;
+	}
 	/* Same policy: only the rules change (the pressure chain). */
 	rc = px_nft_apply(n->nft, &n->applied, &n->applied, NULL);
 	if (rc < 0)
@@ -101,6 +110,11 @@ void px_pressure_tick(px_node_t *n)
 	n->ct_count = count;
 	n->ct_max = max;
 	level = px_pressure_level(n->pressure, count, max);
+	/* Refusing new connections is an apply: while one runs off the
+	 * loop (n->nft is its worker's), it waits for the next tick. */
+	if (px_node_applying(n) && (level == PX_PRESSURE_EXTREME) !=
+	    (n->pressure == PX_PRESSURE_EXTREME))
+		return;
 	if (level != n->pressure) {
 		px_log(level > n->pressure ? PX_LOG_WARN : PX_LOG_INFO,
 		       "pressure: conntrack table %" PRIu64 " of %" PRIu64

@@ -698,6 +698,14 @@ void px_quota_unblock_all(px_quota_t *q, px_quota_actions_t *a)
 
 bool px_quota_set_policy(px_quota_t *q, const px_policy_t *p)
 {
+	px_policy_t copy;
+
+	px_policy_copy(&copy, p);
+	return px_quota_take_policy(q, &copy);
+}
+
+bool px_quota_take_policy(px_quota_t *q, px_policy_t *p)
+{
 	uint64_t plen = p->limits.value[PX_LIM_IPV6_PREFIX];
 	bool resync;
 
@@ -707,7 +715,8 @@ bool px_quota_set_policy(px_quota_t *q, const px_policy_t *p)
 		 (observing(q, PX_Q_UDP) &&
 		  p->limits.mode[PX_LIM_UDP_CONCURRENT] == PX_MODE_ENFORCE);
 	px_policy_free(&q->policy);
-	px_policy_copy(&q->policy, p);
+	q->policy = *p;
+	memset(p, 0, sizeof(*p));
 	q->v6_plen = (unsigned)plen;
 	q->gen++;
 	mark_all_dirty(q);

@@ -153,6 +153,9 @@ void px_quota_free(px_quota_t *q); /* NULL is a no-op */
  * observe to enforce (observe mode stopped following the sessions it
  * would have ended). */
 bool px_quota_set_policy(px_quota_t *q, const px_policy_t *p);
+/* The same, taking p (left empty) instead of copying it: a 1M-entry
+ * copy is made off the loop thread by the caller. */
+bool px_quota_take_policy(px_quota_t *q, px_policy_t *p);
 /* Never-limited addresses: management prefixes and the member's own
  * addresses (copied).  Loopback is always exempt.  Applies to
  * connections seen from now on. */

@@ -19,6 +19,46 @@
 /* Behind the store's heartbeat version with nothing arriving for this
  * long: a change was lost (PUB drops silently), so resnapshot. */
 #define BEHIND_GRACE_MS 1500
+/* Changes and snapshot chunks waiting while an apply runs: a 1M-entry
+ * import is 123 parts of PX_CHUNK_ENTRIES, so this holds 8 of them;
+ * past it the queue is dropped and a snapshot asked for. */
+#define INQ_MAX 1024
+/* The loop handles queued messages for at most this long per turn, so
+ * heartbeats and timers go on between them. */
+#define INQ_SLICE_MS 20
+#define DRAIN_SLICE_MS 20
+enum { DRAIN_SYNC = 1, DRAIN_SUB = 2 }; /* n->drain_more */
+
+/* Parts of one version, or chunks of one snapshot, collected before
+ * the worker assembles them: past this many the store is asked for a
+ * snapshot (a 1M-entry version is 123: PX_MSG_MAX allows no more
+ * than ~4M entries in one import). */
+#define COLLECT_MAX 4096
+
+/* One apply off the loop thread.  The job owns the collected messages
+ * and the policy the worker makes of them (target): a change's parts on
+ * top of a copy of n->applied, or a snapshot's chunks.  The worker
+ * builds and sends the netlink batch through n->nft, writes the cache
+ * and copies target for the conntrack watcher; the loop neither uses
+ * n->nft nor changes n->applied while n->apply_job is set
+ * (px_node_applying()).  Results come back in the job, read by the loop
+ * in apply_after(). */
+typedef struct apply_job {
+	uv_work_t req;
+	px_node_t *n;
+	bool snapshot, rebuild, fell_back;
+	struct Phalanx__Envelope **envs;
+	size_t nenvs;
+	uint64_t version, epoch;
+	px_policy_t target;
+	px_policy_t watch;      /* copy for the watcher, if it runs */
+	bool watch_ready;
+	int refused;            /* assembling failed: nothing applied */
+	uint32_t refused_part;
+	char refused_why[160];  /* validation's reason, "" for others */
+	int rc, cache_rc;
+	px_nft_stats_t st;
+} apply_job_t;
 
 static void set_health(px_node_t *n, int health, const char *detail)
 {
@@ -30,49 +70,331 @@ static void set_health(px_node_t *n, int health, const char *detail)
 	snprintf(n->detail, sizeof(n->detail), "%s", detail);
 }
 
-int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
+/* The health the member has without a transient trouble: degraded while
+ * the kernel holds a kept table or the guard, or while the store is
+ * lost; ok otherwise. */
+static void health_settle(px_node_t *n)
 {
-	px_nft_stats_t st;
+	if (n->kernel_unknown)
+		set_health(n, 1, n->state_detail);
+	else if (n->store_lost)
+		set_health(n, 1, "store lost");
+	else
+		set_health(n, 0, "");
+}
+
+void px_node_state_unknown(px_node_t *n)
+{
+	health_settle(n);
+}
+
+/* The kernel holds the policy of the store again: the guard or the kept
+ * table is gone, and so is the reason to be degraded. */
+static void state_known(px_node_t *n)
+{
+	if (!n->kernel_unknown)
+		return;
+	px_log(PX_LOG_INFO, "table inet %s rebuilt at version %llu from the "
+	       "store: local state trouble over", n->o.table,
+	       (unsigned long long)n->applied.version);
+	if (n->state_unusable)
+		px_alerting_observe(n, "state-unusable", NULL, 0, 0, false,
+				    "a snapshot from the store was applied: "
+				    "the kernel holds the array policy again");
+	n->kernel_unknown = n->state_unusable = false;
+	n->state_detail[0] = '\0';
+	health_settle(n);
+}
+
+/* The sets a change part touched, in the policy it was applied to:
+ * entry counts, order and overlaps (O(entries of those sets)). */
+static int change_sets_acceptable(const px_policy_t *p,
+				  const Phalanx__Change *c, char *why,
+				  size_t len)
+{
+	size_t i;
 	int rc;
 
-	memset(&st, 0, sizeof(st));
-	rc = px_nft_apply(n->nft, rebuild ? NULL : &n->applied, target, &st);
-	if (rc == PX_EKERNEL && !rebuild) {
-		px_log(PX_LOG_WARN, "version %llu: kernel check failed, "
-		       "rebuilding the table", (unsigned long long)target->version);
-		rc = px_nft_apply(n->nft, NULL, target, &st);
+	for (i = 0; i < c->n_sets; i++) {
+		const px_set_t *s = px_policy_find(p, c->sets[i]->set);
+
+		if (s && (rc = px_policy_validate_set(s, why, len)) < 0)
+			return rc;
 	}
-	if (rc < 0) {
+	return 0;
+}
+
+/* The kernel part of an apply: any thread, as long as it alone uses
+ * n->nft and nobody changes n->applied meanwhile. */
+static void apply_kernel(px_node_t *n, apply_job_t *j)
+{
+	memset(&j->st, 0, sizeof(j->st));
+	j->rc = px_nft_apply(n->nft, j->rebuild ? NULL : &n->applied,
+			     &j->target, &j->st);
+	if (j->rc == PX_EKERNEL && !j->rebuild) {
+		j->fell_back = true;
+		j->rc = px_nft_apply(n->nft, NULL, &j->target, &j->st);
+	}
+	j->cache_rc = j->rc == 0 ? px_policy_save(n->o.cache, &j->target) : 0;
+}
+
+/* The loop's part: make target the applied policy, or report. */
+static int apply_finish(px_node_t *n, apply_job_t *j)
+{
+	px_policy_t *target = &j->target;
+
+	if (j->fell_back)
+		px_log(PX_LOG_WARN, "version %llu: kernel check failed, "
+		       "rebuilt the table", (unsigned long long)target->version);
+	if (j->rc < 0) {
 		char d[200];
 
 		snprintf(d, sizeof(d), "apply of version %llu failed: %s",
-			 (unsigned long long)target->version, px_strerror(rc));
+			 (unsigned long long)target->version,
+			 px_strerror(j->rc));
 		px_log(PX_LOG_ERR, "%s; kernel keeps version %llu", d,
 		       (unsigned long long)n->applied.version);
 		set_health(n, 1, d);
-		return rc;
+		return j->rc;
 	}
 	px_log(PX_LOG_INFO, "applied version %llu%s: +%llu -%llu elements, "
 	       "%u messages, %zu bytes, %.1f ms",
-	       (unsigned long long)target->version, rebuild ? " (rebuild)" : "",
-	       (unsigned long long)st.elems_added,
-	       (unsigned long long)st.elems_deleted, st.messages,
-	       st.batch_bytes, st.usec / 1000.0);
+	       (unsigned long long)target->version,
+	       j->rebuild ? " (rebuild)" : "",
+	       (unsigned long long)j->st.elems_added,
+	       (unsigned long long)j->st.elems_deleted, j->st.messages,
+	       j->st.batch_bytes, j->st.usec / 1000.0);
 	px_policy_free(&n->applied);
 	n->applied = *target;
 	memset(target, 0, sizeof(*target));
 	n->seq.applied = n->applied.version;
-	if (n->watcher)
+	if (n->watcher && j->watch_ready)
+		px_watcher_policy_take(n->watcher, &j->watch);
+	else if (n->watcher)
 		px_watcher_policy(n->watcher, &n->applied);
-	rc = px_policy_save(n->o.cache, &n->applied);
-	if (rc < 0)
+	if (j->cache_rc < 0)
 		px_log(PX_LOG_ERR, "cache %s not written: %s (kernel holds "
-		       "version %llu)", n->o.cache, px_strerror(rc),
+		       "version %llu)", n->o.cache, px_strerror(j->cache_rc),
 		       (unsigned long long)n->applied.version);
-	if (n->health && strncmp(n->detail, "apply", 5) == 0)
-		set_health(n, n->store_lost ? 1 : 0,
-			   n->store_lost ? "store lost" : "");
+	if (n->health && (strncmp(n->detail, "apply", 5) == 0 ||
+			  strstr(n->detail, "refused before apply")))
+		health_settle(n);
+	state_known(n);
 	return 0;
+}
+
+int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
+{
+	apply_job_t j;
+	int rc;
+
+	memset(&j, 0, sizeof(j));
+	j.n = n;
+	j.target = *target;
+	/* The kernel holds something else than `applied' (main.c): a diff
+	 * against it would be wrong. */
+	j.rebuild = rebuild || n->kernel_unknown;
+	apply_kernel(n, &j);
+	rc = apply_finish(n, &j);
+	if (rc == 0)
+		memset(target, 0, sizeof(*target));
+	return rc;
+}
+
+bool px_node_applying(const px_node_t *n)
+{
+	return n->apply_job != NULL;
+}
+
+/* Worker: the policy of the collected parts or chunks. */
+static int assemble(px_node_t *n, apply_job_t *j)
+{
+	size_t i, bad = 0;
+	int rc = 0;
+
+	if (!j->snapshot)
+		px_policy_copy(&j->target, &n->applied);
+	for (i = 0; i < j->nenvs && rc == 0; i++) {
+		if (j->snapshot) {
+			const Phalanx__SnapshotChunk *c = j->envs[i]->snapshot_chunk;
+
+			rc = px_policy_apply_chunk(&j->target, c);
+			j->refused_part = c->seq;
+			continue;
+		}
+		const Phalanx__Change *c = j->envs[i]->change;
+
+		rc = px_policy_apply_setops(&j->target, c->sets, c->n_sets, &bad);
+		if (rc == 0)
+			rc = px_policy_apply_limitops(&j->target, c->limits,
+						      c->n_limits);
+		if (rc == 0)
+			rc = px_policy_apply_lists(&j->target, c->rules_set,
+						   c->rules, c->n_rules,
+						   c->services_set, c->services,
+						   c->n_services);
+		if (rc == 0)
+			rc = change_sets_acceptable(&j->target, c,
+						    j->refused_why,
+						    sizeof(j->refused_why));
+		j->refused_part = c->part;
+	}
+	if (j->snapshot)
+		j->target.epoch = j->epoch;
+	else
+		j->target.version = j->version;
+	/* Hostile input is checked before any batch is built from it: a
+	 * snapshot whole, a change's untouched sets shallowly (its touched
+	 * sets were checked part by part above). */
+	if (rc == 0)
+		rc = j->snapshot ?
+		     px_policy_validate(&j->target, j->refused_why,
+					sizeof(j->refused_why)) :
+		     px_policy_validate_shallow(&j->target, j->refused_why,
+						sizeof(j->refused_why));
+	return rc;
+}
+
+static void envs_free(apply_job_t *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->nenvs; i++)
+		px_wire_free(j->envs[i]);
+	free(j->envs);
+	j->envs = NULL;
+	j->nenvs = 0;
+}
+
+static void apply_work(uv_work_t *req)
+{
+	apply_job_t *j = req->data;
+	px_node_t *n = j->n;
+
+	j->refused = assemble(n, j);
+	/* Freed here: a 1M-entry version is a million small allocations,
+	 * 160 ms of free() that the loop need not spend. */
+	envs_free(j);
+	if (j->refused < 0)
+		return;
+	apply_kernel(n, j);
+	if (j->rc == 0 && n->watcher) {
+		px_policy_copy(&j->watch, &j->target);
+		j->watch_ready = true;
+	}
+}
+
+static void on_inq_idle(uv_idle_t *h);
+static void request_snapshot(px_node_t *n, const char *why);
+static void send_heartbeat(px_node_t *n);
+
+static void job_free(apply_job_t *j)
+{
+	envs_free(j);
+	px_policy_free(&j->target);
+	px_policy_free(&j->watch);
+	free(j);
+}
+
+static void apply_after(uv_work_t *req, int status)
+{
+	apply_job_t *j = req->data;
+	px_node_t *n = j->n;
+	char why[400];
+
+	/* Never cancelled (nothing calls uv_cancel): status is 0. */
+	(void)status;
+	n->apply_job = NULL;
+	if (j->refused < 0 && j->snapshot) {
+		snprintf(why, sizeof(why), "snapshot of version %llu refused "
+			 "before apply: %s%s%s", (unsigned long long)j->version,
+			 px_strerror(j->refused), j->refused_why[0] ? ": " : "",
+			 j->refused_why);
+		px_log(PX_LOG_ERR, "%s (chunk %u); kernel keeps version %llu",
+		       why, j->refused_part,
+		       (unsigned long long)n->applied.version);
+		set_health(n, 1, why);
+	} else if (j->refused < 0) {
+		snprintf(why, sizeof(why), "version %llu part %u refused "
+			 "before apply: %s%s%s", (unsigned long long)j->version,
+			 j->refused_part, px_strerror(j->refused),
+			 j->refused_why[0] ? ": " : "", j->refused_why);
+		request_snapshot(n, why);
+	} else {
+		if (j->snapshot && j->target.version < n->applied.version)
+			px_log(PX_LOG_WARN, "snapshot version %llu is older "
+			       "than the applied %llu: taking the store's word",
+			       (unsigned long long)j->target.version,
+			       (unsigned long long)n->applied.version);
+		apply_finish(n, j);
+		/* A change's version stayed pending in seq until now;
+		 * apply_finish set seq.applied on success. */
+		if (!j->snapshot)
+			px_seq_done(&n->seq, false);
+	}
+	job_free(j);
+	/* --wait learns at once that this version is in. */
+	send_heartbeat(n);
+	if (!n->stopping && n->inq_n)
+		uv_idle_start(&n->inq_idle, on_inq_idle);
+}
+
+static void collect_drop(px_node_t *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->ncollect; i++)
+		px_wire_free(n->collect[i]);
+	n->ncollect = 0;
+}
+
+/* Keep env as the next part or chunk; false if there are too many. */
+static bool collect(px_node_t *n, Phalanx__Envelope *env)
+{
+	if (n->ncollect == COLLECT_MAX)
+		return false;
+	if (n->ncollect == n->collect_cap) {
+		n->collect_cap = n->collect_cap ? 2 * n->collect_cap : 16;
+		n->collect = xrealloc(n->collect,
+				      n->collect_cap * sizeof(*n->collect));
+	}
+	n->collect[n->ncollect++] = env;
+	return true;
+}
+
+/* Hand the collected parts (or a snapshot's chunks) of version to the
+ * worker.  Only one apply runs at a time: the callers run only with
+ * none in flight (changes and chunks wait in inq meanwhile). */
+static void apply_start(px_node_t *n, bool snapshot, uint64_t version)
+{
+	apply_job_t *j = xcalloc(1, sizeof(*j));
+	int rc;
+
+	j->n = n;
+	j->req.data = j;
+	j->snapshot = snapshot;
+	j->version = version;
+	j->epoch = n->epoch;
+	j->envs = n->collect;
+	j->nenvs = n->ncollect;
+	n->collect = NULL;
+	n->ncollect = n->collect_cap = 0;
+	/* target and watch stay zeroed: an empty policy to free, and what
+	 * px_policy_copy() and the first chunk expect. */
+	n->apply_job = j;
+	rc = uv_queue_work(n->loop, &j->req, apply_work, apply_after);
+	if (rc < 0) {
+		/* Only with a bad argument; apply on the loop rather than
+		 * lose the version. */
+		px_log(PX_LOG_WARN, "thread pool: %s; applying version %llu "
+		       "on the loop", uv_strerror(rc),
+		       (unsigned long long)version);
+		apply_work(&j->req);
+		apply_after(&j->req, 0);
+		return;
+	}
+	/* The store learns at once that this member is busy, not gone. */
+	send_heartbeat(n);
 }
 
 static bool send_env(void *sock, Phalanx__Envelope *env)
@@ -85,8 +407,6 @@ static bool send_env(void *sock, Phalanx__Envelope *env)
 		px_log(PX_LOG_WARN, "send to store: %s", px_strerror(rc));
 	return rc == 0;
 }
-
-static void request_snapshot(px_node_t *n, const char *why);
 
 static void on_snap_retry(uv_timer_t *t)
 {
@@ -106,6 +426,7 @@ static void request_snapshot(px_node_t *n, const char *why)
 	else
 		px_log(PX_LOG_DEBUG, "requesting a snapshot: %s", why);
 	px_policy_free(&n->snap);
+	collect_drop(n);
 	n->snapping = true;
 	n->snap_next = 0;
 	n->snap_started_ms = px_mono_ms();
@@ -247,13 +568,23 @@ static void send_heartbeat(px_node_t *n)
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__Heartbeat hb = PHALANX__HEARTBEAT__INIT;
 	static quota_report_t report;
+	static size_t report_n;
 
 	hb.member = n->o.id;
 	hb.applied_version = n->applied.version;
 	hb.health = n->health;
 	hb.detail = n->detail;
 	hb.store_lost = n->store_lost;
-	quota_report(n, &report, &hb);
+	if (n->apply_job) {
+		/* n->nft is the worker's: repeat the last quota report, and
+		 * say what keeps the member busy. */
+		hb.applying_version = n->apply_job->target.version;
+		hb.quotas = report.qp;
+		hb.n_quotas = report_n;
+	} else {
+		quota_report(n, &report, &hb);
+		report_n = hb.n_quotas;
+	}
 	hb.ct_count = n->ct_count;
 	hb.ct_max = n->ct_max;
 	env.epoch = n->epoch;
@@ -269,7 +600,10 @@ static void store_seen(px_node_t *n)
 		n->store_lost = false;
 		px_log(PX_LOG_INFO, "store is back; resyncing from version %llu",
 		       (unsigned long long)n->applied.version);
-		set_health(n, 0, "");
+		health_settle(n);
+		/* Tell the store at once how we are (a member under the
+		 * guard is degraded until the snapshot is applied). */
+		send_heartbeat(n);
 		/* A request sent while it was away went nowhere. */
 		if (n->snapping)
 			request_snapshot(n, "store is back");
@@ -285,107 +619,170 @@ static void drop_held(px_node_t *n)
 	n->nheld = 0;
 }
 
-static void on_change(px_node_t *n, const Phalanx__Change *c)
+/* A part of a change: checked for sequence and kept (true) until its
+ * version is complete, then handed to the worker with the others. */
+static bool on_change(px_node_t *n, Phalanx__Envelope *env)
 {
-	size_t bad = 0;
-	int rc;
+	const Phalanx__Change *c = env->change;
+	char why[160];
+
 	switch (px_seq_check(&n->seq, c->version, c->part, c->nparts)) {
 	case PX_SEQ_IGNORE:
-		return;
+		return false;
 	case PX_SEQ_GAP:
-		{
-			char why[128];
-
-			snprintf(why, sizeof(why), "gap: at version %llu, got "
-				 "version %llu part %u/%u",
-				 (unsigned long long)n->applied.version,
-				 (unsigned long long)c->version, c->part,
-				 c->nparts);
-			request_snapshot(n, why);
-		}
-		return;
+		snprintf(why, sizeof(why), "gap: at version %llu, got "
+			 "version %llu part %u/%u",
+			 (unsigned long long)n->applied.version,
+			 (unsigned long long)c->version, c->part, c->nparts);
+		request_snapshot(n, why);
+		return false;
 	case PX_SEQ_START:
-		px_policy_free(&n->pending);
-		px_policy_copy(&n->pending, &n->applied);
+		collect_drop(n);
 		break;
 	case PX_SEQ_CONTINUE:
 		break;
 	}
-	rc = px_policy_apply_setops(&n->pending, c->sets, c->n_sets, &bad);
-	if (rc == 0)
-		rc = px_policy_apply_limitops(&n->pending, c->limits, c->n_limits);
-	if (rc == 0)
-		rc = px_policy_apply_lists(&n->pending, c->rules_set, c->rules,
-					   c->n_rules, c->services_set,
-					   c->services, c->n_services);
-	if (rc < 0) {
-		char why[160];
-
-		snprintf(why, sizeof(why), "version %llu part %u refused: %s",
-			 (unsigned long long)c->version, c->part, px_strerror(rc));
+	if (!collect(n, env)) {
+		snprintf(why, sizeof(why), "version %llu has more than %d "
+			 "parts", (unsigned long long)c->version, COLLECT_MAX);
 		request_snapshot(n, why);
-		return;
+		return false;
 	}
-	if (!px_seq_complete(&n->seq))
-		return;
-	n->pending.version = c->version;
-	rc = px_node_apply(n, &n->pending, false);
-	px_seq_done(&n->seq, rc == 0);
-	px_policy_free(&n->pending);
+	if (px_seq_complete(&n->seq))
+		apply_start(n, false, c->version);
+	return true;
 }
 
-/* Changes held during a snapshot: those it already covers are ignored
- * by the sequencing, the rest apply on top. */
+static void inq_drop(px_node_t *n)
+{
+	while (n->inq_n) {
+		px_wire_free(n->inq[n->inq_head]);
+		n->inq_head = (n->inq_head + 1) % INQ_MAX;
+		n->inq_n--;
+	}
+}
+
+/* Changes held during a snapshot go back to the front of the queue, in
+ * order, to be handled once the snapshot's apply is done: those it
+ * already covers are ignored by the sequencing, the rest apply on top.
+ * They arrived before anything still queued. */
 static void replay_held(px_node_t *n)
 {
-	size_t i, k = n->nheld;
+	size_t k = n->nheld;
 
-	n->nheld = 0;
-	for (i = 0; i < k; i++) {
-		if (!n->snapping)
-			on_change(n, n->held[i]->change);
-		px_wire_free(n->held[i]);
+	if (n->inq_n + k > INQ_MAX) {
+		px_log(PX_LOG_WARN, "%zu changes held during the snapshot and "
+		       "%zu queued: more than %d; dropping them", k, n->inq_n,
+		       INQ_MAX);
+		drop_held(n);
+		inq_drop(n);
+		return;
 	}
+	while (k--) {
+		n->inq_head = (n->inq_head + INQ_MAX - 1) % INQ_MAX;
+		n->inq[n->inq_head] = n->held[k];
+		n->inq_n++;
+	}
+	n->nheld = 0;
+	if (!n->stopping)
+		uv_idle_start(&n->inq_idle, on_inq_idle);
 }
 
-static void on_chunk(px_node_t *n, const Phalanx__SnapshotChunk *c)
+/* A snapshot chunk: kept (true) until the last, then all go to the
+ * worker, which assembles and applies them. */
+static bool on_chunk(px_node_t *n, Phalanx__Envelope *env)
 {
-	int rc;
+	const Phalanx__SnapshotChunk *c = env->snapshot_chunk;
 
 	if (!n->snapping || c->seq != n->snap_next) {
 		/* Before chunk 0, other chunks are the tail of an earlier
 		 * stream: ignore them rather than ask again for each. */
 		if (n->snapping && n->snap_next > 0)
 			request_snapshot(n, "snapshot chunk missing");
-		return;
+		return false;
 	}
-	rc = px_policy_apply_chunk(&n->snap, c);
-	if (rc < 0) {
-		char d[128];
-
-		snprintf(d, sizeof(d), "snapshot of version %llu refused: %s",
-			 (unsigned long long)c->version, px_strerror(rc));
-		px_log(PX_LOG_ERR, "%s (chunk %u); kernel keeps version %llu",
-		       d, c->seq, (unsigned long long)n->applied.version);
-		set_health(n, 1, d);
-		n->snapping = false;
-		px_policy_free(&n->snap);
-		drop_held(n);
-		return;
+	if (!collect(n, env)) {
+		request_snapshot(n, "snapshot has too many chunks");
+		return false;
 	}
 	n->snap_next++;
 	if (!c->last)
-		return;
+		return true;
 	n->snapping = false;
-	n->snap.epoch = n->epoch;
-	if (n->snap.version < n->applied.version)
-		px_log(PX_LOG_WARN, "snapshot version %llu is older than the "
-		       "applied %llu: taking the store's word",
-		       (unsigned long long)n->snap.version,
-		       (unsigned long long)n->applied.version);
-	px_node_apply(n, &n->snap, false);
-	px_policy_free(&n->snap);
+	apply_start(n, true, c->version);
+	/* Held changes wait behind the snapshot's apply, in order. */
 	replay_held(n);
+	return true;
+}
+
+/* A queued change or chunk, in arrival order.  Returns true if it kept
+ * env (held during a snapshot, or collected). */
+static bool dispatch(px_node_t *n, Phalanx__Envelope *env)
+{
+	if (env->body_case == PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK)
+		return on_chunk(n, env);
+	if (!n->snapping)
+		return on_change(n, env);
+	if (n->nheld == sizeof(n->held) / sizeof(n->held[0])) {
+		/* Bounded: past this the heartbeat check resyncs. */
+		px_log(PX_LOG_WARN, "more than %zu changes during a "
+		       "snapshot: dropping them", n->nheld);
+		drop_held(n);
+	}
+	n->held[n->nheld++] = env;
+	return true;
+}
+
+/* Queued messages in order, until t0 + INQ_SLICE_MS, and none while an
+ * apply runs (apply_after() starts the idle handle again). */
+static void inq_run(px_node_t *n, uint64_t t0)
+{
+	while (n->inq_n && !n->apply_job && !n->stopping &&
+	       px_mono_ms() - t0 < INQ_SLICE_MS) {
+		Phalanx__Envelope *env = n->inq[n->inq_head];
+
+		n->inq_head = (n->inq_head + 1) % INQ_MAX;
+		n->inq_n--;
+		if (!dispatch(n, env))
+			px_wire_free(env);
+	}
+}
+
+static void drain(px_node_t *n, void *sock);
+
+/* Idle handle: the loop's slow work in slices, a turn at a time, so
+ * that timers (heartbeats) and other sockets get their turn between:
+ * the rest of a drain, then queued changes and chunks. */
+static void on_inq_idle(uv_idle_t *h)
+{
+	px_node_t *n = h->data;
+	int more = n->drain_more;
+
+	n->drain_more = 0;
+	if (more & DRAIN_SYNC)
+		drain(n, n->sync);
+	if (more & DRAIN_SUB)
+		drain(n, n->sub);
+	inq_run(n, px_mono_ms());
+	if (!n->drain_more &&
+	    (!n->inq_n || n->apply_job || n->stopping))
+		uv_idle_stop(h);
+}
+
+static void inq_push(px_node_t *n, Phalanx__Envelope *env)
+{
+	if (n->inq_n == INQ_MAX) {
+		px_log(PX_LOG_WARN, "%d changes and snapshot chunks queued "
+		       "behind the apply of version %llu: dropping them",
+		       INQ_MAX, n->apply_job ?
+		       (unsigned long long)n->apply_job->target.version : 0ULL);
+		inq_drop(n);
+		request_snapshot(n, "change queue overflowed");
+	}
+	n->inq[(n->inq_head + n->inq_n) % INQ_MAX] = env;
+	n->inq_n++;
+	if (!n->stopping)
+		uv_idle_start(&n->inq_idle, on_inq_idle);
 }
 
 /* Returns true if it kept env (the caller must not free it). */
@@ -415,21 +812,11 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 	switch (env->body_case) {
 	case PHALANX__ENVELOPE__BODY_CHANGE:
 		n->behind_since_ms = 0;
-		if (!n->snapping) {
-			on_change(n, env->change);
-			break;
-		}
-		if (n->nheld == sizeof(n->held) / sizeof(n->held[0])) {
-			/* Bounded: past this the heartbeat check resyncs. */
-			px_log(PX_LOG_WARN, "more than %zu changes during a "
-			       "snapshot: dropping them", n->nheld);
-			drop_held(n);
-		}
-		n->held[n->nheld++] = env;
+		inq_push(n, env);
 		return true;
 	case PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK:
-		on_chunk(n, env->snapshot_chunk);
-		break;
+		inq_push(n, env);
+		return true;
 	case PHALANX__ENVELOPE__BODY_ALERT_ACK:
 		px_alerting_ack(n, env->alert_ack);
 		break;
@@ -448,7 +835,9 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 			n->seq.applied = 0;
 			request_snapshot(n, why);
 		} else if (!px_seq_behind(&n->seq, env->store_heartbeat->version) ||
-		    n->snapping) {
+		    n->snapping || n->apply_job || n->inq_n) {
+			/* Busy applying, or the changes are queued behind
+			 * an apply: not lost. */
 			n->behind_since_ms = 0;
 		} else if (!n->behind_since_ms) {
 			n->behind_since_ms = px_mono_ms();
@@ -471,9 +860,13 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 }
 
 /* ZMQ_FD is edge-triggered: on every wake, read until ZMQ_EVENTS says
- * there is nothing more, or the next edge may never come. */
+ * there is nothing more, or the next edge may never come.  Bounded: past
+ * DRAIN_SLICE_MS (a 1M-entry version is 123 parts of a few ms each to
+ * unpack) the idle handle goes on reading next turn. */
 static void drain(px_node_t *n, void *sock)
 {
+	uint64_t t0 = px_mono_ms();
+
 	for (;;) {
 		Phalanx__Envelope *env;
 		int events = 0;
@@ -483,6 +876,11 @@ static void drain(px_node_t *n, void *sock)
 		if (zmq_getsockopt(sock, ZMQ_EVENTS, &events, &sz) < 0 ||
 		    !(events & ZMQ_POLLIN))
 			return;
+		if (px_mono_ms() - t0 >= DRAIN_SLICE_MS && !n->stopping) {
+			n->drain_more |= sock == n->sync ? DRAIN_SYNC : DRAIN_SUB;
+			uv_idle_start(&n->inq_idle, on_inq_idle);
+			return;
+		}
 		rc = px_wire_recv(sock, ZMQ_DONTWAIT, NULL, &env);
 		if (rc == -EAGAIN)
 			return;
@@ -518,10 +916,12 @@ static void on_tick(uv_timer_t *t)
 		       "version %llu until it is back", n->o.store,
 		       (unsigned long long)(now - n->store_seen_ms),
 		       (unsigned long long)n->applied.version);
-		set_health(n, 1, "store lost");
+		health_settle(n);
 	}
 	if (n->snapping && !n->snap_sent)
 		request_snapshot(n, "store not connected yet, asking again");
+	else if (n->apply_job || n->inq_n)
+		n->snap_started_ms = now; /* its chunks wait in the queue */
 	else if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
 		request_snapshot(n, "previous snapshot did not complete");
 	send_heartbeat(n);
@@ -581,6 +981,9 @@ int px_node_sync_start(px_node_t *n)
 	poll_socket(n, n->sub, &n->sub_poll, on_sub);
 	uv_timer_init(n->loop, &n->snap_retry);
 	n->snap_retry.data = n;
+	n->inq = xcalloc(INQ_MAX, sizeof(*n->inq));
+	uv_idle_init(n->loop, &n->inq_idle);
+	n->inq_idle.data = n;
 	uv_timer_init(n->loop, &n->tick);
 	n->tick.data = n;
 	uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
@@ -597,13 +1000,28 @@ void px_node_sync_stop(px_node_t *n)
 {
 	if (!n->zctx)
 		return;
+	n->stopping = true;
 	uv_poll_stop(&n->sync_poll);
 	uv_poll_stop(&n->sub_poll);
 	uv_timer_stop(&n->tick);
+	uv_idle_stop(&n->inq_idle);
+	if (n->apply_job)
+		px_log(PX_LOG_INFO, "waiting for the apply of version %llu to "
+		       "finish", (unsigned long long)n->apply_job->target.version);
+	/* The worker owns n->nft and reads n->applied until it is done. */
+	while (n->apply_job)
+		uv_run(n->loop, UV_RUN_ONCE);
 	px_alerting_stop(n);
 	uv_timer_stop(&n->snap_retry);
 	uv_close((uv_handle_t *)&n->snap_retry, NULL);
 	drop_held(n);
+	inq_drop(n);
+	collect_drop(n);
+	free(n->collect);
+	n->collect = NULL;
+	free(n->inq);
+	n->inq = NULL;
+	uv_close((uv_handle_t *)&n->inq_idle, NULL);
 	uv_close((uv_handle_t *)&n->sync_poll, NULL);
 	uv_close((uv_handle_t *)&n->sub_poll, NULL);
 	uv_close((uv_handle_t *)&n->tick, NULL);

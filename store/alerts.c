@@ -22,6 +22,16 @@
 #define TEXT_MAX 1024
 #define KEY_MAX 511 /* LMDB's default maximum key size */
 #define NTYPES_MAX 64
+/* Alert records (history, its index, active alerts) may use at most
+ * 1/BUDGET_FRAC of the map's bytes: with LMDB's half-full pages at worst
+ * that is a quarter of the map.  And an alert write is refused while it
+ * would leave less than 1/RESERVE_FRAC of the map free: policy writes
+ * keep that headroom whatever the members send. */
+#define BUDGET_FRAC 8
+#define RESERVE_FRAC 4
+/* Active alerts beyond this go, oldest first: `alerts list --active`
+ * reads them all and sorts them, so they must stay a page or so. */
+#define ACTIVE_MAX 10000
 
 enum { DISP_RECORD = 0, DISP_ABSORB = 1, DISP_DROP = 2 };
 
@@ -46,8 +56,10 @@ struct px_alerts {
 	px_db_t *db;
 	MDB_env *env;
 	MDB_dbi dbi;
-	size_t max;
-	uint64_t next_seq, nhist, nactive;
+	size_t max, budget, active_max;
+	/* bytes: keys and values of the history, its index and the active
+	 * alerts, as counted against budget */
+	uint64_t next_seq, nhist, nactive, bytes;
 	const char *const *types;
 	size_t ntypes;
 	struct def defs[NTYPES_MAX];
@@ -115,8 +127,9 @@ static int put_u64(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, uint64_t n)
 	return mdb_put(txn, dbi, k, &v, 0);
 }
 
+/* Puts al under k; adds the record's bytes to *bytes. */
 static int put_alert(MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
-		     const Phalanx__Alert *al, int disp)
+		     const Phalanx__Alert *al, int disp, uint64_t *bytes)
 {
 	size_t n = phalanx__alert__get_packed_size(al);
 	uint8_t *buf = xmalloc(n + 1);
@@ -127,6 +140,8 @@ static int put_alert(MDB_txn *txn, MDB_dbi dbi, MDB_val *k,
 	phalanx__alert__pack(al, buf + 1);
 	rc = mdb_put(txn, dbi, k, &v, 0);
 	free(buf);
+	if (rc == 0)
+		*bytes += k->mv_size + n + 1;
 	return rc;
 }
 
@@ -183,12 +198,12 @@ static int load(px_alertdb_t *a)
 	for (i = 0; i < a->ntypes; i++)
 		a->defs[i] = (struct def){ true, false };
 	a->next_seq = 1;
-	a->nhist = a->nactive = 0;
+	a->nhist = a->nactive = a->bytes = 0;
 	if ((rc = mdb_txn_begin(a->env, NULL, MDB_RDONLY, &txn)) != 0)
-		return -rc;
+		return px_db_error(rc);
 	if ((rc = mdb_cursor_open(txn, a->dbi, &cur)) != 0) {
 		mdb_txn_abort(txn);
-		return -rc;
+		return px_db_error(rc);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -207,12 +222,17 @@ static int load(px_alertdb_t *a)
 
 				memcpy(&be, p, 8);
 				a->nhist++;
+				a->bytes += k.mv_size + v.mv_size;
 				if (be64toh(be) >= a->next_seq)
 					a->next_seq = be64toh(be) + 1;
 			}
 			break;
 		case 'a':
 			a->nactive++;
+			a->bytes += k.mv_size + v.mv_size;
+			break;
+		case 'i':
+			a->bytes += k.mv_size + v.mv_size;
 			break;
 		case 'd': {
 			Phalanx__AlertDef *d = phalanx__alert_def__unpack(
@@ -263,7 +283,7 @@ static int load(px_alertdb_t *a)
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	return rc == MDB_NOTFOUND ? 0 : -rc;
+	return rc == MDB_NOTFOUND ? 0 : px_db_error(rc);
 }
 
 int px_alerts_open(px_alertdb_t **out, px_db_t *db, size_t max)
@@ -275,28 +295,31 @@ int px_alerts_open(px_alertdb_t **out, px_db_t *db, size_t max)
 	a->db = db;
 	a->env = px_db_env(db);
 	a->max = max ? max : PX_ALERTS_HISTORY;
+	a->budget = px_db_map_size(db) / BUDGET_FRAC;
+	a->active_max = ACTIVE_MAX;
 	a->types = px_alert_types(&a->ntypes);
 	if (a->ntypes > NTYPES_MAX)
 		a->ntypes = NTYPES_MAX;
-	if ((rc = mdb_txn_begin(a->env, NULL, 0, &txn)) != 0)
+	if ((rc = px_db_error(mdb_txn_begin(a->env, NULL, 0, &txn))) < 0)
 		goto fail;
-	if ((rc = mdb_dbi_open(txn, "alerts", MDB_CREATE, &a->dbi)) != 0) {
+	if ((rc = px_db_error(mdb_dbi_open(txn, "alerts", MDB_CREATE,
+					   &a->dbi))) < 0) {
 		mdb_txn_abort(txn);
 		goto fail;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		goto fail;
-	if ((rc = -load(a)) != 0)
+	if ((rc = px_db_error(mdb_txn_commit(txn))) < 0 ||
+	    (rc = load(a)) < 0)
 		goto fail;
 	*out = a;
 	px_log(PX_LOG_INFO, "alerts: %" PRIu64 " in the history (newest %"
-	       PRIu64 ", at most %zu kept), %" PRIu64 " active", a->nhist,
-	       a->next_seq - 1, a->max, a->nactive);
+	       PRIu64 ", at most %zu kept), %" PRIu64 " active (at most %zu), "
+	       "%" PRIu64 " of %zu bytes", a->nhist, a->next_seq - 1, a->max,
+	       a->nactive, a->active_max, a->bytes, a->budget);
 	return 0;
 fail:
 	state_free(a);
 	free(a);
-	return -rc;
+	return rc;
 }
 
 void px_alerts_close(px_alertdb_t *a)
@@ -366,53 +389,146 @@ static int history_put(px_alertdb_t *a, MDB_txn *txn, Phalanx__Alert *al,
 	al->seq = a->next_seq;
 	al->active = false;
 	k = seq_key(sk, al->seq);
-	if ((rc = put_alert(txn, a->dbi, &k, al, disp)) != 0)
+	if ((rc = put_alert(txn, a->dbi, &k, al, disp, &a->bytes)) != 0)
 		return rc;
 	k = str_key(ik, 'i', al->id);
 	be = htobe64(al->seq);
 	v = (MDB_val){ 8, &be };
 	if ((rc = mdb_put(txn, a->dbi, &k, &v, 0)) != 0)
 		return rc;
+	a->bytes += k.mv_size + v.mv_size;
 	a->next_seq++;
 	a->nhist++;
 	return 0;
 }
 
-/* Drop the oldest history records past the bound, with their ids. */
-static int prune(px_alertdb_t *a, MDB_txn *txn)
+/* What a prune removed, for the log. */
+struct pruned {
+	uint64_t hist, active;
+};
+
+/* Delete the active alert of al's key if al is it (same seq). */
+static int active_drop_if(px_alertdb_t *a, MDB_txn *txn,
+			  const Phalanx__Alert *al, struct pruned *p)
+{
+	uint8_t ak[KEY_MAX];
+	MDB_val k, v;
+	Phalanx__Alert *cur;
+	size_t size;
+	bool same;
+	int rc;
+
+	if (strcmp(al->state, "exceeded") != 0)
+		return 0;
+	k = active_key(ak, al);
+	rc = mdb_get(txn, a->dbi, &k, &v);
+	if (rc != 0)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	cur = history_alert(&v, &(int){ 0 });
+	same = cur && cur->seq == al->seq;
+	size = k.mv_size + v.mv_size;
+	if (cur)
+		phalanx__alert__free_unpacked(cur, NULL);
+	if (!same)
+		return 0;
+	if ((rc = mdb_del(txn, a->dbi, &k, NULL)) != 0)
+		return rc;
+	a->nactive--;
+	a->bytes -= size;
+	p->active++;
+	return 0;
+}
+
+/* The first history record at or after seq: its key copied to sk (k
+ * points there), its value in v until the next write.  0 or
+ * MDB_NOTFOUND past the last, or an LMDB error. */
+static int history_from(px_alertdb_t *a, MDB_txn *txn, uint64_t seq,
+			uint8_t sk[9], MDB_val *k, MDB_val *v)
 {
 	MDB_cursor *cur;
-	int rc = 0;
+	int rc;
 
-	if (a->nhist <= a->max)
-		return 0;
 	if ((rc = mdb_cursor_open(txn, a->dbi, &cur)) != 0)
 		return rc;
-	while (a->nhist > a->max) {
-		uint8_t ik[ID_MAX + 2];
-		MDB_val k = { 1, "s" }, v, ikv;
+	*k = seq_key(sk, seq);
+	rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+	if (rc == 0 && (k->mv_size != 9 || ((char *)k->mv_data)[0] != 's'))
+		rc = MDB_NOTFOUND;
+	if (rc == 0) {
+		memcpy(sk, k->mv_data, 9);
+		k->mv_data = sk;
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+/* Drop the oldest history records past the bounds (count and bytes),
+ * with their ids and the active alerts they raised; then, past the cap
+ * of active alerts, the oldest active alerts until a tenth under it (so
+ * that the walk is not made again at the next alert).  Keys are searched
+ * again after each delete rather than stepped to. */
+static int prune(px_alertdb_t *a, MDB_txn *txn, struct pruned *p)
+{
+	uint64_t from = 0;
+	bool over;
+	int rc = 0;
+
+	while (a->nhist > a->max || a->bytes > a->budget) {
+		uint8_t sk[9], ik[ID_MAX + 2];
+		MDB_val k, v, ikv, iv;
 		Phalanx__Alert *al;
+		size_t size;
 		int disp;
 
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc != 0 || k.mv_size != 9 || ((char *)k.mv_data)[0] != 's')
+		if ((rc = history_from(a, txn, 0, sk, &k, &v)) != 0)
 			break;
+		size = k.mv_size + v.mv_size;
 		al = history_alert(&v, &disp);
 		if (al && strlen(al->id) <= ID_MAX) {
 			ikv = str_key(ik, 'i', al->id);
-			rc = mdb_del(txn, a->dbi, &ikv, NULL);
-			if (rc == MDB_NOTFOUND)
+			rc = mdb_get(txn, a->dbi, &ikv, &iv);
+			if (rc == 0) {
+				size += ikv.mv_size + iv.mv_size;
+				rc = mdb_del(txn, a->dbi, &ikv, NULL);
+			} else if (rc == MDB_NOTFOUND) {
 				rc = 0;
+			}
 		}
+		if (rc == 0 && al && disp == DISP_RECORD)
+			rc = active_drop_if(a, txn, al, p);
 		if (al)
 			phalanx__alert__free_unpacked(al, NULL);
 		if (rc == 0)
-			rc = mdb_cursor_del(cur, 0);
+			rc = mdb_del(txn, a->dbi, &k, NULL);
 		if (rc != 0)
-			break;
+			return rc;
 		a->nhist--;
+		a->bytes -= size;
+		p->hist++;
 	}
-	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	rc = 0;
+	over = a->nactive > a->active_max;
+	while (over && a->nactive > a->active_max - a->active_max / 10) {
+		uint8_t sk[9];
+		MDB_val k, v;
+		Phalanx__Alert *al;
+		uint64_t be;
+		int disp;
+
+		if ((rc = history_from(a, txn, from, sk, &k, &v)) != 0)
+			break;
+		memcpy(&be, sk + 1, 8);
+		from = be64toh(be) + 1;
+		al = history_alert(&v, &disp);
+		if (al && disp == DISP_RECORD)
+			rc = active_drop_if(a, txn, al, p);
+		if (al)
+			phalanx__alert__free_unpacked(al, NULL);
+		if (rc != 0)
+			return rc;
+	}
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -444,6 +560,7 @@ static int admit(px_alertdb_t *a, MDB_txn *txn, Phalanx__Alert *al)
 	int t = type_index(a, al->type), act, disp, rc;
 	px_alert_state_t state = (px_alert_state_t)px_alert_state_parse(al->state);
 	MDB_val k = active_key(ak, al), v;
+	size_t old;
 	bool active;
 
 	if (k.mv_size > KEY_MAX)
@@ -452,6 +569,7 @@ static int admit(px_alertdb_t *a, MDB_txn *txn, Phalanx__Alert *al)
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	active = rc == 0;
+	old = active ? k.mv_size + v.mv_size : 0;
 	switch (px_alert_admit(a->defs[t].enabled, a->defs[t].manual, active,
 			       state, &act)) {
 	case PX_ADMIT_ABSORB:
@@ -467,13 +585,17 @@ static int admit(px_alertdb_t *a, MDB_txn *txn, Phalanx__Alert *al)
 		return rc;
 	if (disp == DISP_RECORD && act == 1) {
 		al->active = true;
-		rc = put_alert(txn, a->dbi, &k, al, 0);
+		rc = put_alert(txn, a->dbi, &k, al, 0, &a->bytes);
 		if (rc == 0 && !active)
 			a->nactive++;
+		if (rc == 0)
+			a->bytes -= old;
 	} else if (disp == DISP_RECORD && act == -1 && active) {
 		rc = mdb_del(txn, a->dbi, &k, NULL);
-		if (rc == 0)
+		if (rc == 0) {
 			a->nactive--;
+			a->bytes -= old;
+		}
 	}
 	if (rc == 0)
 		rc = count(a, txn, al->member, t, disp == DISP_ABSORB ?
@@ -482,6 +604,34 @@ static int admit(px_alertdb_t *a, MDB_txn *txn, Phalanx__Alert *al)
 	if (rc == 0)
 		rc = member_stats(a, txn, al);
 	return rc;
+}
+
+/* Whether batch b fits the map with the policy's reserve left free: its
+ * history records, their index and active entries (the counters are
+ * updated in place). */
+static int batch_fits(px_alertdb_t *a, const Phalanx__AlertBatch *b)
+{
+	px_dbfit_t w = { 0 };
+	size_t i;
+
+	w.trees = 1;
+	w.keys = 3 * b->n_alerts + 8;
+	for (i = 0; i < b->n_alerts; i++) {
+		const Phalanx__Alert *al = b->alerts[i];
+		size_t kl = 4 + strlen(al->member) + strlen(al->type) +
+			    al->source.len;
+
+		if (kl < 2 + strlen(al->id))
+			kl = 2 + strlen(al->id);
+		if (kl > w.key_max)
+			w.key_max = kl;
+		/* history and active: counted as overflow pages, which
+		 * over-counts small alerts but never big ones */
+		w.big += 2 * (phalanx__alert__get_packed_size(al) + 1);
+	}
+	if (w.key_max > KEY_MAX)
+		w.key_max = KEY_MAX;
+	return px_db_fits(a->db, a->dbi, &w, RESERVE_FRAC, "alert batch");
 }
 
 static void send_ack(px_store_t *st, const px_rid_t *rid, char **ids, size_t n)
@@ -508,12 +658,15 @@ void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
 	char **ids;
 	size_t i, nids = 0, nnew = 0, nbad = 0;
 	const char *why = NULL;
+	struct pruned pr = { 0, 0 };
 	MDB_txn *txn;
-	int rc;
+	int rc, err;
 
 	if (!a || b->n_alerts == 0)
 		return;
 	ids = xcalloc(b->n_alerts, sizeof(*ids));
+	if ((err = batch_fits(a, b)) < 0)
+		goto refused;
 	if ((rc = mdb_txn_begin(a->env, NULL, 0, &txn)) != 0)
 		goto fail_begin;
 	for (i = 0; i < b->n_alerts; i++) {
@@ -542,10 +695,19 @@ void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
 		ids[nids++] = al->id;
 		nnew++;
 	}
-	if ((rc = prune(a, txn)) != 0)
+	if ((rc = prune(a, txn, &pr)) != 0)
 		goto fail;
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail_commit;
+	if (pr.active)
+		px_log(PX_LOG_INFO, "alerts: pruned %" PRIu64 " oldest history "
+		       "records and %" PRIu64 " oldest active alerts (at most %zu "
+		       "records, %zu bytes, %zu active)", pr.hist, pr.active,
+		       a->max, a->budget, a->active_max);
+	else if (pr.hist)
+		px_log(PX_LOG_DEBUG, "alerts: pruned %" PRIu64 " oldest history "
+		       "records (at most %zu records, %zu bytes)", pr.hist,
+		       a->max, a->budget);
 	if (nbad)
 		px_log(PX_LOG_WARN, "alerts: refused %zu malformed alerts of a "
 		       "batch (%s)", nbad, why);
@@ -562,8 +724,10 @@ fail_commit:
 	 * No ack: the member sends the batch again. */
 	load(a);
 fail_begin:
-	px_log(PX_LOG_ERR, "alerts: batch of %zu not stored: %s", b->n_alerts,
-	       mdb_strerror(rc));
+	err = px_db_error(rc);
+refused:
+	px_log(PX_LOG_ERR, "alerts: batch of %zu not stored (the member keeps "
+	       "it and sends it again): %s", b->n_alerts, px_strerror(err));
 	free(ids);
 }
 
@@ -680,10 +844,10 @@ static int list(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 	if (req->after_seq == UINT64_MAX)
 		return 0;
 	if ((rc = mdb_txn_begin(a->env, NULL, MDB_RDONLY, &txn)) != 0)
-		return -rc;
+		return px_db_error(rc);
 	if ((rc = mdb_cursor_open(txn, a->dbi, &cur)) != 0) {
 		mdb_txn_abort(txn);
-		return -rc;
+		return px_db_error(rc);
 	}
 	if (prefix == 's')
 		k = seq_key(sk, req->after_seq + 1);
@@ -722,7 +886,8 @@ static int list(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	if (prefix == 'a') {
+	/* qsort's array may not be NULL, even for no elements. */
+	if (prefix == 'a' && m->n) {
 		qsort(m->v, m->n, sizeof(*m->v), seq_cmp);
 		if (m->n > max) {
 			while (m->n > max)
@@ -732,7 +897,7 @@ static int list(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 	}
 	rep->alerts = m->v;
 	rep->n_alerts = m->n;
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : -rc;
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : px_db_error(rc);
 }
 
 /* Delete the active alerts for which hit(alert, arg) is true; for each,
@@ -753,6 +918,7 @@ static int active_delete(px_alertdb_t *a, MDB_txn *txn,
 		return rc;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;) {
 		Phalanx__Alert *al;
+		size_t size;
 		bool yes;
 
 		if (((char *)k.mv_data)[0] != 'a' || k.mv_size > KEY_MAX)
@@ -774,9 +940,11 @@ static int active_delete(px_alertdb_t *a, MDB_txn *txn,
 		 * position after a delete is not a step to rely on. */
 		memcpy(kb, k.mv_data, k.mv_size);
 		k.mv_data = kb;
+		size = k.mv_size + v.mv_size;
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
 		a->nactive--;
+		a->bytes -= size;
 		(*n)++;
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	}
@@ -789,7 +957,7 @@ static int record_reset(px_alertdb_t *a, MDB_txn *txn, const Phalanx__Alert *was
 {
 	Phalanx__Alert r = PHALANX__ALERT__INIT;
 	char id[64], text[300];
-	int t = type_index(a, was->type);
+	int t = type_index(a, was->type), rc;
 
 	snprintf(id, sizeof(id), "store:%" PRIu64, a->next_seq);
 	snprintf(text, sizeof(text), "reset by an administrator: alert %.100s "
@@ -803,8 +971,8 @@ static int record_reset(px_alertdb_t *a, MDB_txn *txn, const Phalanx__Alert *was
 	r.count = was->count;
 	r.limit = was->limit;
 	r.text = text;
-	if (history_put(a, txn, &r, DISP_RECORD) != 0)
-		return EIO;
+	if ((rc = history_put(a, txn, &r, DISP_RECORD)) != 0)
+		return rc;
 	return t >= 0 ? count(a, txn, was->member, t, PX_ALERT_INFO) : 0;
 }
 
@@ -829,6 +997,7 @@ static int reset(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 		 Phalanx__CtlReply *rep, char *err, size_t errlen)
 {
 	struct reset_arg r = { req, false, 0 };
+	struct pruned pr = { 0, 0 };
 	MDB_txn *txn;
 	uint64_t n = 0;
 	int rc;
@@ -853,6 +1022,11 @@ static int reset(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 			 "--active)", req->alert_id);
 		return -ENOENT;
 	}
+	/* Each reset is a history record of its own: keep the bounds. */
+	if ((rc = prune(a, txn, &pr)) != 0) {
+		mdb_txn_abort(txn);
+		goto fail;
+	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail;
 	rep->alerts_reset = n;
@@ -861,8 +1035,9 @@ static int reset(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 	return 0;
 fail:
 	load(a);
-	snprintf(err, errlen, "alerts reset: %s", mdb_strerror(rc));
-	return -EIO;
+	rc = px_db_error(rc);
+	snprintf(err, errlen, "alerts reset: %s", px_strerror(rc));
+	return rc;
 }
 
 static bool type_hit(const Phalanx__Alert *al, const void *arg)
@@ -928,9 +1103,10 @@ static int define(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 		free(buf);
 		if (rc != 0) {
 			load(a);
+			rc = px_db_error(rc);
 			snprintf(err, errlen, "alerts define: %s",
-				 mdb_strerror(rc));
-			return -EIO;
+				 px_strerror(rc));
+			return rc;
 		}
 		a->defs[t] = d;
 		px_log(PX_LOG_INFO, "alerts: %s %s, %s reset", a->types[t],
@@ -968,7 +1144,7 @@ int px_store_alerts_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
 		rc = list(a, req, rep, m);
 		if (rc < 0)
-			snprintf(err, errlen, "alerts list: %s", mdb_strerror(-rc));
+			snprintf(err, errlen, "alerts list: %s", px_strerror(rc));
 		break;
 	case PHALANX__CTL_REQUEST__OP__ALERT_RESET:
 		rc = reset(a, req, rep, err, errlen);

@@ -185,17 +185,20 @@ static int limit_request(result_t *r, px_policy_t *next,
 	return 0;
 }
 
-/* The diff between the live policy and next, as db ops and pub ops. */
+/* The diff between the live policy and next, as db ops and pub ops.
+ * It owns everything its ops point to: it is published after the live
+ * policy it was built from has been freed. */
 typedef struct {
 	px_db_op_t *db;
 	px_pubop_t *pub;
 	px_entries_t *lists; /* owned add/del lists */
+	char (*names)[PX_SETNAME_MAX + 1]; /* owned set names, one an op */
 	size_t n, nlists;
 	uint64_t added, deleted;
 } diff_t;
 
 static void diff_push(diff_t *d, int kind, const char *set,
-		      px_entries_t *list)
+		      px_entries_t *list, size_t dropped)
 {
 	static const int pubkind[] = {
 		[PX_DB_CREATE] = PHALANX__SET_OP__KIND__CREATE,
@@ -206,7 +209,9 @@ static void diff_push(diff_t *d, int kind, const char *set,
 
 	d->db = xrealloc(d->db, (d->n + 1) * sizeof(*d->db));
 	d->pub = xrealloc(d->pub, (d->n + 1) * sizeof(*d->pub));
-	d->db[d->n] = (px_db_op_t){ kind, set, list };
+	snprintf(d->names[d->n], sizeof(d->names[d->n]), "%s", set);
+	set = d->names[d->n];
+	d->db[d->n] = (px_db_op_t){ kind, set, list, dropped };
 	d->pub[d->n] = (px_pubop_t){ pubkind[kind], set, list ? list->v : NULL,
 				     list ? list->n : 0 };
 	d->n++;
@@ -222,9 +227,14 @@ static void diff_build(diff_t *d, const px_policy_t *cur,
 	 * d->lists stay valid. */
 	d->lists = xcalloc(2 * (cur->nsets + next->nsets) + 1,
 			   sizeof(*d->lists));
+	/* One op per destroyed set, three (create, del, add) per set of
+	 * next at most. */
+	d->names = xcalloc(cur->nsets + 3 * next->nsets + 1,
+			   sizeof(*d->names));
 	for (i = 0; i < cur->nsets; i++)
 		if (!px_policy_find(next, cur->sets[i].name))
-			diff_push(d, PX_DB_DESTROY, cur->sets[i].name, NULL);
+			diff_push(d, PX_DB_DESTROY, cur->sets[i].name, NULL,
+				  cur->sets[i].entries.n);
 	for (i = 0; i < next->nsets; i++) {
 		const px_set_t *ns = &next->sets[i];
 		const px_set_t *cs = px_policy_find(cur, ns->name);
@@ -233,12 +243,12 @@ static void diff_build(diff_t *d, const px_policy_t *cur,
 		px_entries_t *del = &d->lists[d->nlists++];
 
 		if (!cs)
-			diff_push(d, PX_DB_CREATE, ns->name, NULL);
+			diff_push(d, PX_DB_CREATE, ns->name, NULL, 0);
 		px_entries_diff(cs ? &cs->entries : &empty, &ns->entries, add, del);
 		if (del->n)
-			diff_push(d, PX_DB_DEL, ns->name, del);
+			diff_push(d, PX_DB_DEL, ns->name, del, 0);
 		if (add->n)
-			diff_push(d, PX_DB_ADD, ns->name, add);
+			diff_push(d, PX_DB_ADD, ns->name, add, 0);
 		d->added += add->n;
 		d->deleted += del->n;
 	}
@@ -251,6 +261,7 @@ static void diff_free(diff_t *d)
 	for (i = 0; i < d->nlists; i++)
 		px_entries_free(&d->lists[i]);
 	free(d->lists);
+	free(d->names);
 	free(d->db);
 	free(d->pub);
 }
@@ -359,6 +370,16 @@ static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
 	uint64_t version = st->policy.version + 1;
 	int rc;
 
+	/* Counts first: a request over a cap is refused before it is
+	 * decoded into entries and before the policy is copied. */
+	if (req->n_entries > PX_SET_ENTRIES_MAX) {
+		fail(r, PX_ETOOBIG, "%s %.40s: %zu entries in one request, a "
+		     "set holds at most %d", op_name(op), req->set,
+		     req->n_entries, PX_SET_ENTRIES_MAX);
+		px_log(PX_LOG_INFO, "%s refused, nothing changed: %s",
+		       op_name(op), r->error);
+		return;
+	}
 	px_policy_copy(&next, &st->policy);
 	if (is_limit)
 		rc = limit_request(r, &next, req);
@@ -500,6 +521,8 @@ static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
 		ms[i]->applied_version = m->applied;
 		ms[i]->last_heartbeat_ms = m->last_hb_ms;
 		ms[i]->up = px_member_up(st, m, now);
+		ms[i]->applying_version = m->applying;
+		ms[i]->out_of_service = px_member_out_of_service(st, m);
 		ms[i]->health = m->health;
 		ms[i]->detail = (char *)m->detail;
 	}

@@ -1,6 +1,7 @@
 /* db.c - LMDB persistence of the policy. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "codec.h"
 #include "db.h"
+#include "dbfit.h"
 #include "px.h"
 
 struct px_db {
@@ -16,11 +18,36 @@ struct px_db {
 	MDB_dbi meta, sets, entries, members;
 };
 
-/* LMDB's errors are positive (and MDB_* below -30000): keep them apart
- * from errno by offsetting into our negative space at the call sites. */
+/* LMDB returns 0, a positive errno, or its own MDB_* codes (negative,
+ * -30799..-30780): this is the one place they become the project's
+ * codes, so that no caller can mistake a refused write for success. */
+int px_db_error(int mdb_rc)
+{
+	if (mdb_rc == 0)
+		return 0;
+	if (mdb_rc > 0)
+		return -mdb_rc;
+	switch (mdb_rc) {
+	case MDB_MAP_FULL:
+		return PX_EDBFULL;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INCOMPATIBLE:
+	case MDB_VERSION_MISMATCH:
+	case MDB_INVALID:
+		px_log(PX_LOG_ERR, "lmdb: %s", mdb_strerror(mdb_rc));
+		return PX_EDBCORRUPT;
+	default:
+		/* The project's code says "database error": keep LMDB's
+		 * words in the log for whoever reads it. */
+		px_log(PX_LOG_ERR, "lmdb: %s", mdb_strerror(mdb_rc));
+		return PX_EDB;
+	}
+}
+
 const char *px_db_strerror(int rc)
 {
-	return mdb_strerror(rc < 0 ? -rc : rc);
+	return px_strerror(rc);
 }
 
 static int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *v);
@@ -30,6 +57,7 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 {
 	px_db_t *db = xcalloc(1, sizeof(*db));
 	MDB_txn *txn = NULL;
+	uint64_t epoch;
 	int rc;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -45,32 +73,26 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &db->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "sets", MDB_CREATE, &db->sets)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &db->entries)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &db->members)) != 0)
-		goto fail_lmdb;
+	    (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &db->members)) != 0) {
+		rc = px_db_error(rc);
+		goto fail;
+	}
 	/* A new database gets its epoch now: a store rebuilt from scratch
 	 * must never look like the one its members followed before. */
-	{
-		uint64_t epoch;
-
-		rc = get_u64(txn, db->meta, "epoch", &epoch);
-		if (rc == 1)
-			rc = put_u64(txn, db->meta, "epoch", (uint64_t)time(NULL));
-		if (rc < 0) {
-			rc = -rc;
-			goto fail_lmdb;
-		}
-	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		txn = NULL;
-		goto fail_lmdb;
-	}
+	rc = get_u64(txn, db->meta, "epoch", &epoch);
+	if (rc == 1)
+		rc = put_u64(txn, db->meta, "epoch", (uint64_t)time(NULL));
+	if (rc < 0)
+		goto fail;
+	rc = px_db_error(mdb_txn_commit(txn));
+	txn = NULL;
+	if (rc < 0)
+		goto fail;
 	*out = db;
 	return 0;
-fail_lmdb:
+fail:
 	if (txn)
 		mdb_txn_abort(txn);
-	rc = rc < 0 ? rc : -rc;
-fail:
 	if (db->env)
 		mdb_env_close(db->env);
 	free(db);
@@ -80,6 +102,13 @@ fail:
 void *px_db_env(px_db_t *db)
 {
 	return db->env;
+}
+
+size_t px_db_map_size(px_db_t *db)
+{
+	MDB_envinfo info;
+
+	return mdb_env_info(db->env, &info) == 0 ? info.me_mapsize : 0;
 }
 
 void px_db_close(px_db_t *db)
@@ -98,7 +127,7 @@ static int get_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *v)
 	if (rc == MDB_NOTFOUND)
 		return 1;
 	if (rc != 0)
-		return -rc;
+		return px_db_error(rc);
 	if (d.mv_size != sizeof(*v))
 		return PX_EDECODE;
 	memcpy(v, d.mv_data, sizeof(*v));
@@ -109,7 +138,7 @@ static int put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v)
 {
 	MDB_val k = { strlen(key), (void *)key }, d = { sizeof(v), &v };
 
-	return -mdb_put(txn, dbi, &k, &d, 0);
+	return px_db_error(mdb_put(txn, dbi, &k, &d, 0));
 }
 
 static int load_limits(MDB_txn *txn, px_db_t *db, px_policy_t *p)
@@ -121,7 +150,7 @@ static int load_limits(MDB_txn *txn, px_db_t *db, px_policy_t *p)
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0)
-		return -rc;
+		return px_db_error(rc);
 	c = phalanx__snapshot_chunk__unpack(NULL, d.mv_size, d.mv_data);
 	if (!c)
 		return PX_EDECODE;
@@ -159,7 +188,7 @@ static int save_limits(MDB_txn *txn, px_db_t *db, const px_policy_t *p)
 	d.mv_size = phalanx__snapshot_chunk__get_packed_size(&c);
 	d.mv_data = xmalloc(d.mv_size);
 	phalanx__snapshot_chunk__pack(&c, d.mv_data);
-	rc = -mdb_put(txn, db->meta, &k, &d, 0);
+	rc = px_db_error(mdb_put(txn, db->meta, &k, &d, 0));
 	free(d.mv_data);
 	px_limitops_free(ops, n);
 	px_lists_free(&lists);
@@ -184,20 +213,20 @@ int px_db_load(px_db_t *db, px_policy_t *p)
 	MDB_cursor *cur = NULL;
 	MDB_txn *txn = NULL;
 	MDB_val k, d;
-	int rc;
+	int rc, mrc;
 
 	px_policy_free(p);
 	px_policy_init(p);
 	p->epoch = 0;
-	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0)
-		return -rc;
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) < 0)
+		return rc;
 	if ((rc = get_u64(txn, db->meta, "version", &p->version)) < 0 ||
 	    (rc = get_u64(txn, db->meta, "epoch", &p->epoch)) < 0)
 		goto out;
-	if ((rc = -mdb_cursor_open(txn, db->sets, &cur)) != 0)
+	if ((rc = px_db_error(mdb_cursor_open(txn, db->sets, &cur))) < 0)
 		goto out;
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+	for (mrc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
 		char name[PX_SETNAME_MAX + 1];
 
 		if (k.mv_size > PX_SETNAME_MAX) {
@@ -214,16 +243,18 @@ int px_db_load(px_db_t *db, px_policy_t *p)
 	}
 	/* A cursor error is not the end of the data: fail closed rather
 	 * than serve a truncated policy. */
-	if (rc != MDB_NOTFOUND)
+	if (mrc != MDB_NOTFOUND) {
+		rc = px_db_error(mrc);
 		goto out;
+	}
 	mdb_cursor_close(cur);
 	cur = NULL;
-	if ((rc = -mdb_cursor_open(txn, db->entries, &cur)) != 0)
+	if ((rc = px_db_error(mdb_cursor_open(txn, db->entries, &cur))) < 0)
 		goto out;
 	/* Keys sort by set name then entry bytes, so each set's entries
 	 * come out sorted and are appended without a merge. */
-	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+	for (mrc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); mrc == 0;
+	     mrc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
 		const char *key = k.mv_data;
 		size_t nl = strnlen(key, k.mv_size);
 		char name[PX_SETNAME_MAX + 1];
@@ -244,18 +275,18 @@ int px_db_load(px_db_t *db, px_policy_t *p)
 		}
 		px_entries_push(&s->entries, &e);
 	}
-	if (rc != MDB_NOTFOUND)
+	if (mrc != MDB_NOTFOUND) {
+		rc = px_db_error(mrc);
 		goto out;
+	}
 	mdb_cursor_close(cur);
 	cur = NULL;
 	rc = load_limits(txn, db, p);
 out:
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
 	if (cur)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	return rc > 0 ? -rc : rc;
+	return rc < 0 ? rc : 0;
 }
 
 static size_t entry_key(uint8_t *buf, const char *set, const px_entry_t *e)
@@ -276,9 +307,9 @@ static int destroy_set(MDB_txn *txn, px_db_t *db, const char *set)
 
 	rc = mdb_del(txn, db->sets, &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return -rc;
+		return px_db_error(rc);
 	if ((rc = mdb_cursor_open(txn, db->entries, &cur)) != 0)
-		return -rc;
+		return px_db_error(rc);
 	/* After a delete the cursor already sits on the next key, so
 	 * search the prefix again each time rather than stepping. */
 	for (;;) {
@@ -291,7 +322,105 @@ static int destroy_set(MDB_txn *txn, px_db_t *db, const char *set)
 			break;
 	}
 	mdb_cursor_close(cur);
-	return rc == 0 || rc == MDB_NOTFOUND ? 0 : -rc;
+	return rc == MDB_NOTFOUND ? 0 : px_db_error(rc);
+}
+
+/* Pages the map can still give: never used, plus those on LMDB's free
+ * list.  The store's own read transactions are short, so the free list
+ * is all reusable at the next write.  txn is a read transaction: LMDB
+ * opens no cursor on its free list in a write one. */
+static int free_pages(MDB_txn *txn, px_db_t *db, size_t *free_out,
+		      size_t *total)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	size_t nfree = 0;
+	int rc;
+
+	if ((rc = mdb_env_info(db->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(db->env, &st)) != 0)
+		return px_db_error(rc);
+	/* The free list is database 0 of every environment: txn id ->
+	 * list of page numbers, its first word the count. */
+	if ((rc = mdb_cursor_open(txn, 0, &cur)) != 0)
+		return px_db_error(rc);
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		size_t n;
+
+		if (d.mv_size < sizeof(n))
+			continue;
+		memcpy(&n, d.mv_data, sizeof(n));
+		nfree += n;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return px_db_error(rc);
+	*total = info.me_mapsize / st.ms_psize;
+	/* me_last_pgno is the last page in use: pages 0..last are taken. */
+	*free_out = info.me_last_pgno + 1 >= *total ? nfree :
+		    *total - (info.me_last_pgno + 1) + nfree;
+	return 0;
+}
+
+int px_db_fits(px_db_t *db, unsigned int dbi, const px_dbfit_t *w,
+	       size_t reserve_frac, const char *what)
+{
+	px_dbfit_t est = *w;
+	MDB_txn *txn;
+	MDB_stat st, ts;
+	size_t nfree = 0, total = 0, need, reserve;
+	int rc;
+
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, MDB_RDONLY,
+					    &txn))) < 0)
+		return rc;
+	if ((rc = px_db_error(mdb_env_stat(db->env, &st))) < 0 ||
+	    (rc = px_db_error(mdb_stat(txn, dbi, &ts))) < 0 ||
+	    (rc = free_pages(txn, db, &nfree, &total)) < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	mdb_txn_abort(txn);
+	est.psize = st.ms_psize;
+	est.leaves += ts.ms_leaf_pages;
+	if (est.depth < ts.ms_depth)
+		est.depth = ts.ms_depth;
+	need = px_dbfit_pages(&est);
+	reserve = reserve_frac ? total / reserve_frac : 0;
+	rc = px_dbfit_check(need, nfree, reserve);
+	if (rc < 0)
+		px_log(PX_LOG_WARN, "%s refused before writing: needs up to %zu "
+		       "pages of %u bytes, %zu of %zu free, %zu kept in reserve: "
+		       "database full: raise --map-size", what, need,
+		       st.ms_psize, nfree, total, reserve);
+	return rc;
+}
+
+/* What a commit of ops writes, for px_db_fits. */
+static int commit_fits(px_db_t *db, uint64_t version, const px_db_op_t *ops,
+		       size_t nops, size_t meta_bytes)
+{
+	px_dbfit_t w = { 0 };
+	char what[64];
+	size_t i;
+
+	/* entries, sets, meta */
+	w.trees = 3;
+	w.big = meta_bytes;
+	w.val_max = 0;
+	w.key_max = PX_SETNAME_MAX + 1 + sizeof(px_entry_t);
+	for (i = 0; i < nops; i++) {
+		if (ops[i].kind == PX_DB_ADD || ops[i].kind == PX_DB_DEL)
+			w.keys += ops[i].entries->n;
+		else if (ops[i].kind == PX_DB_DESTROY)
+			w.dropped += ops[i].dropped;
+		w.keys++; /* the set's own key, or a leaf at the range's edge */
+	}
+	snprintf(what, sizeof(what), "version %llu", (unsigned long long)version);
+	return px_db_fits(db, db->entries, &w, 0, what);
 }
 
 int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
@@ -300,18 +429,42 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 {
 	uint8_t key[PX_SETNAME_MAX + 1 + sizeof(px_entry_t)];
 	MDB_txn *txn = NULL;
-	size_t i, j;
+	size_t i, j, meta_bytes = 0;
 	int rc;
 
-	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0)
-		return -rc;
+	if (meta) {
+		/* The limits record, sized as save_limits packs it. */
+		Phalanx__SnapshotChunk c = PHALANX__SNAPSHOT_CHUNK__INIT;
+		Phalanx__LimitOp **lops;
+		px_lists_t lists;
+		size_t n;
+
+		px_limitops_build(&meta->limits, &lops, &n);
+		px_lists_build(meta, &lists);
+		c.limits = lops;
+		c.n_limits = n;
+		c.rules = lists.rules;
+		c.n_rules = lists.nrules;
+		c.services = lists.services;
+		c.n_services = lists.nservices;
+		meta_bytes = phalanx__snapshot_chunk__get_packed_size(&c);
+		px_limitops_free(lops, n);
+		px_lists_free(&lists);
+	}
+	/* Refuse before the first write: a write LMDB would stop half way
+	 * must not even start, and every store decides it alike.  The
+	 * store is the only writer, so nothing changes in between. */
+	if ((rc = commit_fits(db, version, ops, nops, meta_bytes)) < 0)
+		return rc;
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
+		return rc;
 	for (i = 0; i < nops; i++) {
 		const px_db_op_t *op = &ops[i];
 		MDB_val k = { strlen(op->set), (void *)op->set }, d = { 0, "" };
 
 		switch (op->kind) {
 		case PX_DB_CREATE:
-			rc = -mdb_put(txn, db->sets, &k, &d, 0);
+			rc = px_db_error(mdb_put(txn, db->sets, &k, &d, 0));
 			break;
 		case PX_DB_DESTROY:
 			rc = destroy_set(txn, db, op->set);
@@ -319,29 +472,30 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		case PX_DB_ADD:
 		case PX_DB_DEL:
 			for (j = 0; j < op->entries->n && rc == 0; j++) {
+				int mrc;
+
 				k.mv_data = key;
 				k.mv_size = entry_key(key, op->set,
 						      &op->entries->v[j]);
 				if (op->kind == PX_DB_ADD)
-					rc = -mdb_put(txn, db->entries, &k, &d, 0);
-				else if ((rc = mdb_del(txn, db->entries, &k, NULL)) == MDB_NOTFOUND)
-					rc = 0;
-				else
-					rc = -rc;
+					mrc = mdb_put(txn, db->entries, &k, &d, 0);
+				else if ((mrc = mdb_del(txn, db->entries, &k,
+							NULL)) == MDB_NOTFOUND)
+					mrc = 0;
+				rc = px_db_error(mrc);
 			}
 			break;
 		}
-		if (rc != 0)
+		if (rc < 0)
 			goto fail;
 	}
-	if (meta && (rc = save_limits(txn, db, meta)) != 0)
+	if (meta && (rc = save_limits(txn, db, meta)) < 0)
 		goto fail;
-	if ((rc = put_u64(txn, db->meta, "version", version)) != 0 ||
-	    (rc = put_u64(txn, db->meta, "epoch", epoch)) != 0)
+	if ((rc = put_u64(txn, db->meta, "version", version)) < 0 ||
+	    (rc = put_u64(txn, db->meta, "epoch", epoch)) < 0)
 		goto fail;
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		return -rc;
-	return 0;
+	/* mdb_txn_commit frees the transaction, failed or not. */
+	return px_db_error(mdb_txn_commit(txn));
 fail:
 	mdb_txn_abort(txn);
 	return rc;
@@ -352,13 +506,13 @@ int px_db_member_put(px_db_t *db, const char *id, uint64_t applied)
 	MDB_txn *txn;
 	int rc;
 
-	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0)
-		return -rc;
-	if ((rc = put_u64(txn, db->members, id, applied)) != 0) {
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
+		return rc;
+	if ((rc = put_u64(txn, db->members, id, applied)) < 0) {
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return -mdb_txn_commit(txn);
+	return px_db_error(mdb_txn_commit(txn));
 }
 
 int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg)
@@ -368,11 +522,11 @@ int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg)
 	MDB_val k, d;
 	int rc;
 
-	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0)
-		return -rc;
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) < 0)
+		return rc;
 	if ((rc = mdb_cursor_open(txn, db->members, &cur)) != 0) {
 		mdb_txn_abort(txn);
-		return -rc;
+		return px_db_error(rc);
 	}
 	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
@@ -390,7 +544,7 @@ int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg)
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	return rc == MDB_NOTFOUND ? 0 : -rc;
+	return rc == MDB_NOTFOUND ? 0 : px_db_error(rc);
 }
 
 int px_db_member_del(px_db_t *db, const char *id)
@@ -399,18 +553,14 @@ int px_db_member_del(px_db_t *db, const char *id)
 	MDB_val k;
 	int rc;
 
-	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0)
-		return -rc;
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
+		return rc;
 	k.mv_data = (void *)id;
 	k.mv_size = strlen(id);
 	rc = mdb_del(txn, db->members, &k, NULL);
-	if (rc == MDB_NOTFOUND) {
-		mdb_txn_abort(txn);
-		return PX_ENOMEMBER;
-	}
 	if (rc != 0) {
 		mdb_txn_abort(txn);
-		return -rc;
+		return rc == MDB_NOTFOUND ? PX_ENOMEMBER : px_db_error(rc);
 	}
-	return -mdb_txn_commit(txn);
+	return px_db_error(mdb_txn_commit(txn));
 }

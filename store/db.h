@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dbfit.h"
 #include "policy.h"
 
 typedef struct px_db px_db_t;
@@ -24,7 +25,16 @@ typedef struct {
 	px_db_kind_t kind;
 	const char *set;
 	const px_entries_t *entries; /* ADD, DEL */
+	size_t dropped;              /* DESTROY: entries the set holds */
 } px_db_op_t;
+
+/* Every error of this file and of the store's other LMDB users
+ * (store/alerts.c) is in the project's space: 0, a negative errno,
+ * PX_EDBFULL (the map is full: raise --map-size), PX_EDBCORRUPT
+ * (corrupt, or another LMDB version) or PX_EDB (any other LMDB error,
+ * whose own text is logged).  px_db_error maps an LMDB return value;
+ * px_db_strerror is px_strerror. */
+int px_db_error(int mdb_rc);
 
 /* Open or create the database in directory dir (created if missing).
  * mapsize bounds its size.  0 or negative errno / LMDB error. */
@@ -37,11 +47,23 @@ void *px_db_env(px_db_t *db);
  * the set flood-exceptions. */
 int px_db_load(px_db_t *db, px_policy_t *p);
 /* Commit ops and (if meta != NULL) meta's limits, rules and services
- * as version, in one durable transaction: all or nothing. */
+ * as version, in one durable transaction: all or nothing.  A write that
+ * may not fit the map is refused before it starts (PX_EDBFULL, logged
+ * with the numbers); on any error nothing changed. */
 int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		 const px_db_op_t *ops,
 		 size_t nops, const px_policy_t *meta);
 const char *px_db_strerror(int rc);
+
+/* 0 if the write w fits the free pages of the map keeping 1/reserve_frac
+ * of the map free (0: no reserve); else PX_EDBFULL, logged naming what.
+ * Filled in here: w's psize, and the leaves and depth of database dbi
+ * (an MDB_dbi) added to w's.  Call it with no transaction open: it reads
+ * the free list in a read transaction of its own. */
+int px_db_fits(px_db_t *db, unsigned int dbi, const px_dbfit_t *w,
+	       size_t reserve_frac, const char *what);
+/* The map's size in bytes. */
+size_t px_db_map_size(px_db_t *db);
 
 /* Remember a member (so that after a restart the store still knows whom
  * `phalanxctl --wait` waits for), and list them: cb(id, applied, arg). */

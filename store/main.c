@@ -48,7 +48,10 @@ static void usage(FILE *f)
 "                         authenticated yet, so listen where only the\n"
 "                         array reaches)\n"
 "  --member-timeout MS    a member is down after MS without heartbeat (3000)\n"
-"  --map-size MB          largest database size (4096)\n"
+"  --map-size MB          largest database size (4096); a write that would\n"
+"                         not fit is refused (\"database full\"); alerts\n"
+"                         use at most an eighth of it and leave a quarter\n"
+"                         free for the policy\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
 "  --metrics ADDR:PORT    serve Prometheus metrics on http://ADDR:PORT/metrics\n"
@@ -99,12 +102,21 @@ static int parse_args(int argc, char **argv, options_t *o)
 	return rc;
 }
 
+/* The largest ctl request: a whole set, PX_SET_ENTRIES_MAX entries of
+ * at most PX_ENTRY_WIRE_MAX bytes, each framed by a field tag and a
+ * one-byte length, plus 1 MiB for the rest of the request (names, a
+ * rule, a limit: all small).  2,000,000 * 20 + 1 MiB = 41 MiB: a bigger
+ * message could only be refused, so libzmq drops it before the store
+ * reads or decodes a byte of it. */
+#define CTL_MSG_MAX ((int64_t)PX_SET_ENTRIES_MAX * (PX_ENTRY_WIRE_MAX + 2) + \
+		     (1 << 20))
+
 static void *bind_socket(void *ctx, int type, const char *base, int which)
 {
 	char ep[300];
 	void *s = zmq_socket(ctx, type);
 	int zero = 0, hwm = 100000;
-	int64_t max = PX_MSG_MAX;
+	int64_t max = which == PX_EP_CTL ? CTL_MSG_MAX : PX_MSG_MAX;
 
 	if (!s)
 		return NULL;
@@ -153,7 +165,7 @@ int main(int argc, char **argv)
 	rc = px_db_load(st.db, &st.policy);
 	if (rc < 0) {
 		px_log(PX_LOG_ERR, "database %s: cannot load: %s", o.db,
-		       rc <= PX_ERR_BASE ? px_strerror(rc) : px_db_strerror(rc));
+		       px_strerror(rc));
 		goto out;
 	}
 	px_store_members_load(&st);

@@ -32,6 +32,7 @@ typedef struct {
 	px_member_quota_t quotas[PX_LIM_COUNT];
 	uint64_t ct_count, ct_max; /* conntrack table fill */
 	uint64_t applied;
+	uint64_t applying;   /* version its last heartbeat was applying, 0 */
 	uint64_t last_hb_ms;
 	int health;
 	char detail[256];
@@ -63,6 +64,9 @@ typedef struct {
 	px_policy_t policy;
 	void *zctx, *ctl, *sync, *pub;
 	px_member_t *members;
+	/* Member liveness (sync.c): the sync socket last read to the end;
+	 * the store's own loop stalls (last heartbeat tick, last stall). */
+	uint64_t sync_read_ms, tick_ms, stalled_from_ms, resumed_ms;
 	size_t nmembers;
 	uint64_t member_timeout_ms;
 	struct px_alerts *alerts;   /* alerts.c; NULL if it did not open */
@@ -106,5 +110,7 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits,
 		      const px_lists_t *lists);
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now);
+/* Deliberately out of service (drained): not waited for, not "down". */
+bool px_member_out_of_service(const px_store_t *st, const px_member_t *m);
 
 #endif

@@ -43,9 +43,45 @@ void px_store_sync_sockopts(void *s)
 	zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
 }
 
+/* After the store's own loop stood still (px_store_heartbeat() came this
+ * much later than its 1 s), members get this long to be heard again:
+ * their heartbeats may still be in the kernel's buffers. */
+#define STORE_STALL_MS 1500
+#define RESUME_GRACE_MS 1500
+
+/* The time up to which the store has read every heartbeat that reached
+ * it.  While its loop was busy (a large import holds it for seconds),
+ * heartbeats wait unread in the sync socket: a member is not down for
+ * the store's own silence. */
+static uint64_t heard_until(const px_store_t *st, uint64_t now)
+{
+	uint64_t t = now;
+	int events = 0;
+	size_t sz = sizeof(events);
+
+	if (st->sync &&
+	    (zmq_getsockopt(st->sync, ZMQ_EVENTS, &events, &sz) < 0 ||
+	     (events & ZMQ_POLLIN)) && st->sync_read_ms)
+		t = st->sync_read_ms < t ? st->sync_read_ms : t;
+	if (st->resumed_ms && now - st->resumed_ms < RESUME_GRACE_MS &&
+	    st->stalled_from_ms < t)
+		t = st->stalled_from_ms;
+	return t;
+}
+
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now)
 {
-	return now - m->last_hb_ms <= st->member_timeout_ms;
+	return m->last_hb_ms + st->member_timeout_ms >= heard_until(st, now);
+}
+
+/* Deliberately out of service: `--wait` neither waits for it nor counts
+ * it as down.  Nothing sets it yet: a drained member (a later issue)
+ * will answer true here. */
+bool px_member_out_of_service(const px_store_t *st, const px_member_t *m)
+{
+	(void)st;
+	(void)m;
+	return false;
 }
 
 static bool rid_eq(const px_rid_t *a, const px_rid_t *b)
@@ -199,6 +235,14 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 	m->ct_count = hb->ct_count;
 	m->ct_max = hb->ct_max;
 	m->applied = hb->applied_version;
+	if (hb->applying_version != m->applying)
+		px_log(PX_LOG_INFO, hb->applying_version ?
+		       "member %s: applying version %llu" :
+		       "member %s: apply finished, at version %llu", m->id,
+		       (unsigned long long)(hb->applying_version ?
+					    hb->applying_version :
+					    hb->applied_version));
+	m->applying = hb->applying_version;
 	m->last_hb_ms = now;
 	m->health = hb->health > 2 ? 2 : (int)hb->health;
 	m->store_lost = hb->store_lost;
@@ -405,7 +449,7 @@ int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 	if (rc < 0 && rc != PX_ENOMEMBER) {
 		snprintf(err, errlen, "member %s: not removed: %s", m->id,
 			 px_db_strerror(rc));
-		return rc <= PX_ERR_BASE ? rc : PX_EDB;
+		return rc;
 	}
 	for (i = 0; i < PX_SNAPSHOTS_MAX; i++)
 		if (st->snaps[i].used && strcmp(st->snaps[i].member, id) == 0)
@@ -464,6 +508,15 @@ void px_store_sync(px_store_t *st)
 			   env->body_case);
 	}
 	px_wire_free(env);
+	/* Read to the end: heartbeats up to now are all in (heard_until). */
+	{
+		int events = 0;
+		size_t sz = sizeof(events);
+
+		if (zmq_getsockopt(st->sync, ZMQ_EVENTS, &events, &sz) == 0 &&
+		    !(events & ZMQ_POLLIN))
+			st->sync_read_ms = px_now_ms();
+	}
 }
 
 void px_store_heartbeat(px_store_t *st)
@@ -478,6 +531,14 @@ void px_store_heartbeat(px_store_t *st)
 	env.epoch = st->policy.epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT;
 	env.store_heartbeat = &hb;
+	if (st->tick_ms && now - st->tick_ms > STORE_STALL_MS) {
+		px_log(PX_LOG_WARN, "store loop stood still for %llu ms: members "
+		       "get %d ms to be heard before any is marked down",
+		       (unsigned long long)(now - st->tick_ms), RESUME_GRACE_MS);
+		st->stalled_from_ms = st->tick_ms;
+		st->resumed_ms = now;
+	}
+	st->tick_ms = now;
 	px_store_alerts_heartbeat(st, &hb);
 	px_wire_send(st->pub, NULL, &env);
 	px_refused_flush();
@@ -486,7 +547,7 @@ void px_store_heartbeat(px_store_t *st)
 
 		/* Log the transition to down once: last_hb_ms is in the
 		 * window (timeout, timeout + 1 s] exactly one tick. */
-		if (now - m->last_hb_ms > st->member_timeout_ms &&
+		if (!px_member_up(st, m, now) &&
 		    now - m->last_hb_ms <= st->member_timeout_ms + 1000)
 			px_log(PX_LOG_WARN, "member %s: no heartbeat for %llu ms, "
 			       "marked down (applied version %llu)", m->id,

@@ -133,20 +133,20 @@ TEST(cache_save_load_and_corruption)
 	add(&p, "extra", "2001:db8::/32");
 	CHECK_INT(px_policy_save(path, &p), 0);
 	px_policy_init(&q);
-	CHECK_INT(px_policy_load(path, &q), 0);
+	CHECK_INT(px_policy_load(path, &q, NULL, 0), 0);
 	CHECK(policies_equal(&p, &q));
 	CHECK_INT(q.epoch, 3);
 	px_policy_free(&q);
 	/* A truncated or foreign file fails closed. */
 	CHECK(truncate(path, 9) == 0);
 	px_policy_init(&q);
-	CHECK(px_policy_load(path, &q) < 0);
+	CHECK(px_policy_load(path, &q, NULL, 0) < 0);
 	px_policy_free(&q);
 	f = fopen(path, "w");
 	fputs("hello world, not a cache", f);
 	fclose(f);
 	px_policy_init(&q);
-	CHECK(px_policy_load(path, &q) < 0);
+	CHECK(px_policy_load(path, &q, NULL, 0) < 0);
 	px_policy_free(&q);
 	unlink(path);
 	px_policy_free(&p);
