@@ -22,8 +22,9 @@
  * every few ms. */
 #define SNAPSHOT_EVICT_MS 2000
 /* After the peer's queue was full, wait this long before trying again,
- * doubling up to BACKOFF_MAX_MS: each try re-encodes the chunks up to
- * the next one, so a peer that does not read costs little. */
+ * doubling up to BACKOFF_MAX_MS: each try walks the policy up to the
+ * next chunk and builds that one, so a peer that does not read costs
+ * little. */
 #define BACKOFF_MIN_MS 5
 #define BACKOFF_MAX_MS 500
 
@@ -31,8 +32,8 @@ void px_store_sync_sockopts(void *s)
 {
 	/* Members send small messages (PX_SYNC_MSG_MAX) and take snapshots
 	 * a few chunks at a time: with SNDHWM 4, a peer that never reads
-	 * holds at most 4 chunks queued (~5 MiB at PX_CHUNK_ENTRIES
-	 * entries), and ROUTER_MANDATORY makes a full queue an error
+	 * holds at most 4 chunks queued (~650 KB at PX_CHUNK_ENTRIES
+	 * entries of at most 20 B), and ROUTER_MANDATORY makes a full queue an error
 	 * (EAGAIN) instead of a silent drop, so that the rest of a snapshot
 	 * is streamed as the peer reads. */
 	int hwm = 4, one = 1;
@@ -307,7 +308,8 @@ static void pump_one(px_store_t *st, px_snapflight_t *f, uint64_t now)
 		f->version = st->policy.version;
 		f->next = 0;
 	}
-	px_policy_chunks(&st->policy, PX_CHUNK_ENTRIES, pump_chunk, &a);
+	px_policy_chunks_from(&st->policy, PX_CHUNK_ENTRIES, f->next,
+			      pump_chunk, &a);
 	if (a.done) {
 		px_log(PX_LOG_INFO, "snapshot of version %llu for %s (peer %s): "
 		       "%u chunks", (unsigned long long)f->version,

@@ -1,8 +1,12 @@
 /* test_wire.c - unknown protobuf fields are dropped at every depth of a
  * decoded message (px_wire_drop_unknown), and refusal logging counts
  * every refusal (px_refused). */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "codec.h"
+#include "policy.h"
 #include "px.h"
 #include "ratelog.h"
 #include "unit.h"
@@ -81,4 +85,59 @@ TEST(wire_refusals_counted)
 	for (i = 0; i < 1000; i++)
 		px_refused("192.0.2.99", "unit test refusal");
 	CHECK_INT(px_refused_total() - t0, 1000);
+}
+
+/* Chunk k of a snapshot, counted from a later start, is the same chunk:
+ * what store/sync.c relies on to stream a snapshot a few at a time. */
+typedef struct {
+	uint32_t seq[64];
+	size_t size[64], n;
+	bool last[64];
+} chunk_log_t;
+
+static int log_chunk(Phalanx__SnapshotChunk *c, void *arg)
+{
+	chunk_log_t *l = arg;
+
+	if (l->n < 64) {
+		l->seq[l->n] = c->seq;
+		l->size[l->n] = phalanx__snapshot_chunk__get_packed_size(c);
+		l->last[l->n] = c->last;
+		l->n++;
+	}
+	return 0;
+}
+
+TEST(wire_policy_chunks_from_same_chunks)
+{
+	px_policy_t p;
+	chunk_log_t all, from;
+	size_t i, s;
+
+	px_policy_init(&p);
+	for (s = 0; s < 2; s++) {
+		px_set_t *set = px_policy_add_set(&p, s ? "beta" : "alpha");
+
+		for (i = 0; i < 2500; i++) {
+			px_entry_t e;
+			char a[32];
+
+			snprintf(a, sizeof(a), "10.%zu.%zu.%zu", s, i / 256, i % 256);
+			CHECK_INT(px_entry_parse(a, &e), 0);
+			px_entries_push(&set->entries, &e);
+		}
+		px_entries_normalize(&set->entries);
+	}
+	memset(&all, 0, sizeof(all));
+	memset(&from, 0, sizeof(from));
+	CHECK_INT(px_policy_chunks(&p, 1000, log_chunk, &all), 0);
+	CHECK_INT(all.n, 5);
+	CHECK_INT(px_policy_chunks_from(&p, 1000, 3, log_chunk, &from), 0);
+	CHECK_INT(from.n, 2);
+	for (i = 0; i < from.n; i++) {
+		CHECK_INT(from.seq[i], all.seq[i + 3]);
+		CHECK_INT(from.size[i], all.size[i + 3]);
+		CHECK_INT(from.last[i], all.last[i + 3]);
+	}
+	px_policy_free(&p);
 }
