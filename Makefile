@@ -27,7 +27,7 @@ pc = $(shell $(PKG_CONFIG) --cflags --libs $(1) 2>/dev/null)
 
 PROTO_C := $(BUILD)/phalanx.pb-c.c
 LIB_SRC := lib/px.c lib/addr.c lib/limit.c lib/policy.c lib/wire.c \
-	lib/codec.c
+	lib/codec.c lib/ratelog.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/phalanx.pb-c.o
 STORE_SRC := $(wildcard store/*.c)
 NODE_SRC := $(wildcard node/*.c)
@@ -81,6 +81,11 @@ $(BUILD)/nftload: $(BUILD)/tests/bench/nftload.o $(BUILD)/node/nft.o $(LIB_OBJ)
 $(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(BUILD)/node/nft.o $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
+
+# A raw sync/ctl peer of the store for the lab tests.
+$(BUILD)/pxpeer: $(BUILD)/tests/tools/pxpeer.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
 # The lab's traffic generator: libc only.
 $(BUILD)/pxgen: $(wildcard tests/gen/*.c) $(wildcard tests/gen/*.h)
@@ -147,7 +152,7 @@ deps:
 	fi
 
 check: deps
-	$(MAKE) all fuzz asan $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen
+	$(MAKE) all fuzz asan $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen $(BUILD)/pxpeer
 	tests/run
 
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount

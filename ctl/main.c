@@ -26,6 +26,14 @@ static const px_ctl_cmd_t commands[] = {
 	  "version it has applied, the age of its last heartbeat (store\n"
 	  "clock), whether the store counts it as up, and its health.\n",
 	  px_cmd_status, 0, 0, 0, 0 },
+	{ "members remove", "MEMBER",
+	  "forget a member that is down",
+	  "Forgets member MEMBER: the store's record and its database entry,\n"
+	  "so that `status' and --wait no longer count it and its id is free\n"
+	  "for another connection.  The member must be down (no heartbeat for\n"
+	  "the member timeout); a member that runs again is known again.\n"
+	  "Exit 1 if the store knows no such member.\n",
+	  px_cmd_members_remove, 0, 0, 1, 1 },
 	{ "exceptions list", "[SET]",
 	  "the sets, or the entries of SET",
 	  "Without SET: every exception set and its number of entries.\n"

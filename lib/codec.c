@@ -314,6 +314,7 @@ typedef struct {
 	size_t nops, cap, entries, max;
 	ProtobufCBinaryData **bins;
 	uint8_t **bufs;
+	uint32_t from;  /* chunks before this are counted, not built */
 } chunker_t;
 
 static void chunker_reset(chunker_t *k)
@@ -336,8 +337,13 @@ static void chunker_reset(chunker_t *k)
 static void chunker_op(chunker_t *k, int kind, const char *set,
 		       const px_entry_t *v, size_t n)
 {
-	Phalanx__SetOp *op = xmalloc(sizeof(*op));
+	Phalanx__SetOp *op;
 
+	if (k->c.seq < k->from) {
+		k->entries += n;
+		return;
+	}
+	op = xmalloc(sizeof(*op));
 	if (k->nops == k->cap) {
 		k->cap = k->cap ? k->cap * 2 : 8;
 		k->ops = xrealloc(k->ops, k->cap * sizeof(*k->ops));
@@ -356,12 +362,13 @@ static void chunker_op(chunker_t *k, int kind, const char *set,
 
 static int chunker_flush(chunker_t *k, bool last, px_chunk_cb cb, void *arg)
 {
-	int rc;
+	int rc = 0;
 
 	k->c.sets = k->ops;
 	k->c.n_sets = k->nops;
 	k->c.last = last;
-	rc = cb(&k->c, arg);
+	if (k->c.seq >= k->from)
+		rc = cb(&k->c, arg);
 	chunker_reset(k);
 	k->c.seq++;
 	return rc;
@@ -369,6 +376,12 @@ static int chunker_flush(chunker_t *k, bool last, px_chunk_cb cb, void *arg)
 
 int px_policy_chunks(const px_policy_t *p, size_t max_entries,
 		     px_chunk_cb cb, void *arg)
+{
+	return px_policy_chunks_from(p, max_entries, 0, cb, arg);
+}
+
+int px_policy_chunks_from(const px_policy_t *p, size_t max_entries,
+			  uint32_t from, px_chunk_cb cb, void *arg)
 {
 	Phalanx__LimitOp **lops = NULL;
 	px_lists_t lists;
@@ -380,6 +393,7 @@ int px_policy_chunks(const px_policy_t *p, size_t max_entries,
 	phalanx__snapshot_chunk__init(&k.c);
 	k.c.version = p->version;
 	k.max = max_entries ? max_entries : SIZE_MAX;
+	k.from = from;
 	px_limitops_build(&p->limits, &lops, &nl);
 	px_lists_build(p, &lists);
 	k.c.rules_set = k.c.services_set = true;

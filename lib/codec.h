@@ -23,6 +23,11 @@ int px_policy_apply_limitops(px_policy_t *p, Phalanx__LimitOp *const *ops,
 typedef int (*px_chunk_cb)(Phalanx__SnapshotChunk *c, void *arg);
 int px_policy_chunks(const px_policy_t *p, size_t max_entries,
 		     px_chunk_cb cb, void *arg);
+/* The same chunks from number `from' on: the ones before are counted
+ * (same boundaries), not built.  For a snapshot streamed a few chunks
+ * at a time (store/sync.c). */
+int px_policy_chunks_from(const px_policy_t *p, size_t max_entries,
+			  uint32_t from, px_chunk_cb cb, void *arg);
 /* Apply chunk c to p, which starts from an empty policy for seq 0. */
 int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c);
 

@@ -6,6 +6,7 @@
 #include <zmq.h>
 
 #include "px.h"
+#include "ratelog.h"
 #include "wire.h"
 
 int px_endpoint(const char *base, int which, char *out, size_t len)
@@ -63,16 +64,64 @@ static void drain_more(void *sock)
 	}
 }
 
+/* The sender's address, from the message's metadata. */
+static void peer_name(zmq_msg_t *m, char *out, size_t len)
+{
+	const char *a = zmq_msg_gets(m, "Peer-Address");
+
+	snprintf(out, len, "%s", a && a[0] ? a : "?");
+}
+
+void px_wire_drop_unknown(ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *d;
+	unsigned i;
+	size_t j;
+
+	if (!msg)
+		return;
+	for (j = 0; j < msg->n_unknown_fields; j++)
+		free(msg->unknown_fields[j].data);
+	free(msg->unknown_fields);
+	msg->unknown_fields = NULL;
+	msg->n_unknown_fields = 0;
+	d = msg->descriptor;
+	for (i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		char *base = (char *)msg;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(size_t *)(base + f->quantifier_offset);
+			ProtobufCMessage **v =
+				*(ProtobufCMessage ***)(base + f->offset);
+
+			for (j = 0; j < n; j++)
+				px_wire_drop_unknown(v[j]);
+			continue;
+		}
+		/* A oneof member is there only if the case names it. */
+		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(uint32_t *)(base + f->quantifier_offset) != f->id)
+			continue;
+		px_wire_drop_unknown(*(ProtobufCMessage **)(base + f->offset));
+	}
+}
+
 int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 		 Phalanx__Envelope **out)
 {
 	Phalanx__Envelope *env = NULL;
+	char peer[64];
 	zmq_msg_t msg;
 	int rc;
 
 	*out = NULL;
-	if (rid)
+	if (rid) {
 		rid->len = 0;
+		snprintf(rid->peer, sizeof(rid->peer), "?");
+	}
 	if (rid) {
 		rc = zmq_recv(sock, rid->id, sizeof(rid->id), flags);
 		if (rc < 0)
@@ -96,23 +145,36 @@ int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 		}
 	}
 	drain_more(sock);
+	if (rid) {
+		size_t n;
+
+		peer_name(&msg, rid->peer, sizeof(rid->peer));
+		/* ROUTER's own routing ids are 0 then a 32-bit counter:
+		 * name the connection too (two from one host differ). */
+		n = strlen(rid->peer);
+		if (rid->len == 5 && rid->id[0] == 0)
+			snprintf(rid->peer + n, sizeof(rid->peer) - n,
+				 "#%02x%02x%02x%02x", rid->id[1], rid->id[2],
+				 rid->id[3], rid->id[4]);
+	} else
+		peer_name(&msg, peer, sizeof(peer));
 	env = phalanx__envelope__unpack(NULL, zmq_msg_size(&msg),
 					zmq_msg_data(&msg));
 	if (!env) {
-		px_log(PX_LOG_WARN, "refused a message of %zu bytes: %s",
-		       zmq_msg_size(&msg), px_strerror(PX_EDECODE));
+		px_refused(rid ? rid->peer : peer, "%s",
+			   px_strerror(PX_EDECODE));
 		zmq_msg_close(&msg);
 		return PX_EDECODE;
 	}
 	zmq_msg_close(&msg);
 	if (env->proto_version != PX_PROTO_VERSION) {
-		px_log(PX_LOG_WARN,
-		       "refused a message with protocol version %u (this "
-		       "build speaks %u)", env->proto_version,
-		       PX_PROTO_VERSION);
+		px_refused(rid ? rid->peer : peer, "protocol version %u (this "
+			   "build speaks %u)", env->proto_version,
+			   PX_PROTO_VERSION);
 		phalanx__envelope__free_unpacked(env, NULL);
 		return PX_EPROTO_VERSION;
 	}
+	px_wire_drop_unknown(&env->base);
 	*out = env;
 	return 0;
 }

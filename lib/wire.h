@@ -32,13 +32,23 @@ int px_endpoint(const char *base, int which, char *out, size_t len);
  * and the loop's turns under 50 ms. */
 #define PX_CHUNK_ENTRIES 8192
 
-/* A ROUTER peer: its routing id, and whether it framed its message
- * with the empty delimiter REQ sockets add (the reply must too). */
+/* A ROUTER peer: its routing id, whether it framed its message with
+ * the empty delimiter REQ sockets add (the reply must too), and its
+ * name for log lines: ZeroMQ's "Peer-Address" ("?" if unknown) and the
+ * connection, e.g. "192.0.2.1#80000002". */
 typedef struct {
 	uint8_t id[256];
 	size_t len;
 	int delimited;
+	char peer[64];
 } px_rid_t;
+
+/* Largest message a member sends the store on the sync socket
+ * (ZMQ_MAXMSGSIZE there): a LogBatch of 512 records (node/nflog.c) of
+ * at most 768 B JSON + 320 B text + ~100 B of other fields is ~600 KB;
+ * alert batches (256 alerts) and heartbeats are smaller.  ZeroMQ drops
+ * a larger message and its connection before the store reads a byte. */
+#define PX_SYNC_MSG_MAX (1LL << 20)
 
 /* Encode env (proto_version is set here) and send it; rid (may be NULL)
  * is sent first as the routing frame.  0 or -errno. */
@@ -50,6 +60,12 @@ int px_wire_send(void *sock, const px_rid_t *rid, Phalanx__Envelope *env);
 int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 		 Phalanx__Envelope **out);
 void px_wire_free(Phalanx__Envelope *env);
+
+/* Free every unknown field of msg and of every message inside it (a
+ * peer's extra bytes are never kept, stored or served again).
+ * px_wire_recv does this to every message it returns; msg must come
+ * from an unpack with the default allocator. */
+void px_wire_drop_unknown(ProtobufCMessage *msg);
 
 /* Pack n entries into a ProtobufCBinaryData array backed by one buffer:
  * *bins and *buf are the caller's to free(). */

@@ -13,6 +13,7 @@
 #include "alert.h"
 #include "alerts.h"
 #include "px.h"
+#include "ratelog.h"
 
 /* Distinct members the counters keep (a hostile peer cannot grow them
  * past this; alerts of further members are still kept in the history). */
@@ -646,8 +647,8 @@ static void send_ack(px_store_t *st, const px_rid_t *rid, char **ids, size_t n)
 	env.alert_ack = &ack;
 	rc = px_wire_send(st->sync, rid, &env);
 	if (rc < 0)
-		px_log(PX_LOG_WARN, "alert ack lost (the member sends again): "
-		       "%s", px_strerror(rc));
+		px_peer_warn(rid->peer, "alert ack lost (the member sends "
+			     "again): %s", px_strerror(rc));
 }
 
 void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,

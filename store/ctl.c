@@ -665,6 +665,10 @@ void px_store_ctl(px_store_t *st)
 		r.status = px_store_log_ctl(st, env->ctl_request, &rep, r.error,
 					    sizeof(r.error), &log_mem);
 		break;
+	case PHALANX__CTL_REQUEST__OP__MEMBER_REMOVE:
+		r.status = px_store_members_ctl(st, env->ctl_request, r.error,
+						sizeof(r.error));
+		break;
 	default:
 		fail(&r, PX_EBADREQ, "unknown request %d", env->ctl_request->op);
 	}

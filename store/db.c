@@ -546,3 +546,21 @@ int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg)
 	mdb_txn_abort(txn);
 	return rc == MDB_NOTFOUND ? 0 : px_db_error(rc);
 }
+
+int px_db_member_del(px_db_t *db, const char *id)
+{
+	MDB_txn *txn;
+	MDB_val k;
+	int rc;
+
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
+		return rc;
+	k.mv_data = (void *)id;
+	k.mv_size = strlen(id);
+	rc = mdb_del(txn, db->members, &k, NULL);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return rc == MDB_NOTFOUND ? PX_ENOMEMBER : px_db_error(rc);
+	}
+	return px_db_error(mdb_txn_commit(txn));
+}

@@ -70,5 +70,8 @@ size_t px_db_map_size(px_db_t *db);
 int px_db_member_put(px_db_t *db, const char *id, uint64_t applied);
 typedef void (*px_db_member_cb)(const char *id, uint64_t applied, void *arg);
 int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg);
+/* Forget member id: 0, PX_ENOMEMBER if the database does not hold it,
+ * or a database error. */
+int px_db_member_del(px_db_t *db, const char *id);
 
 #endif

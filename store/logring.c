@@ -106,20 +106,342 @@ static const char *str(const char *s)
 	return s ? s : "";
 }
 
+/* ---- the record's JSON, rebuilt ----
+ *
+ * A member's line is never passed through: the store writes the record
+ * again from its checked fields (seq, time_ms, member, type) and the
+ * line's other keys, if the line is one flat object of strings,
+ * numbers, booleans and null (docs/fwlog.md).  Every string is escaped
+ * again: control characters (C0, DEL, C1) as \u00XX, bad UTF-8 as
+ * \ufffd; so `log tail --json' prints one valid line a record whatever
+ * the member sent. */
+
+#define KEY_MAX 32
+#define KEYS_MAX 64
+
+typedef struct {
+	char *p;
+	size_t len, max;   /* max excludes the NUL */
+	bool full;
+} out_t;
+
+static void out_raw(out_t *o, const char *s, size_t n)
+{
+	if (o->full || o->len + n > o->max) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left) and its code
+ * point, or 0 if it is not one. */
+static size_t utf8_at(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	size_t k, i;
+	uint32_t c;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		k = 2, c = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		k = 3, c = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		k = 4, c = s[0] & 0x07;
+	else
+		return 0;
+	if (k > n)
+		return 0;
+	for (i = 1; i < k; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if ((k == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
+	    (k == 4 && (c < 0x10000 || c > 0x10ffff)))
+		return 0;
+	*cp = c;
+	return k;
+}
+
+static void out_str(out_t *o, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, k;
+	uint32_t cp;
+	char esc[8];
+
+	out_raw(o, "\"", 1);
+	while (i < n) {
+		k = utf8_at(u + i, n - i, &cp);
+		if (k == 0) {
+			out_raw(o, "\\ufffd", 6);
+			i++;
+			continue;
+		}
+		if (cp == '"' || cp == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)cp;
+			out_raw(o, esc, 2);
+		} else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
+			out_raw(o, esc, 6);
+		} else {
+			out_raw(o, s + i, k);
+		}
+		i += k;
+	}
+	out_raw(o, "\"", 1);
+}
+
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+static int hex4(const char *p, uint32_t *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0' :
+			c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+			c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		*v = *v << 4 | (uint32_t)d;
+	}
+	return 0;
+}
+
+static size_t utf8_put(char *b, uint32_t c)
+{
+	if (c < 0x80) {
+		b[0] = (char)c;
+		return 1;
+	}
+	if (c < 0x800) {
+		b[0] = (char)(0xc0 | c >> 6);
+		b[1] = (char)(0x80 | (c & 0x3f));
+		return 2;
+	}
+	if (c < 0x10000) {
+		b[0] = (char)(0xe0 | c >> 12);
+		b[1] = (char)(0x80 | (c >> 6 & 0x3f));
+		b[2] = (char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	b[0] = (char)(0xf0 | c >> 18);
+	b[1] = (char)(0x80 | (c >> 12 & 0x3f));
+	b[2] = (char)(0x80 | (c >> 6 & 0x3f));
+	b[3] = (char)(0x80 | (c & 0x3f));
+	return 4;
+}
+
+/* A JSON string at p (after its quote) decoded into buf (size len);
+ * raw control bytes are taken as they are (escaped again on output).
+ * Returns the end (after the closing quote) or NULL. */
+static const char *parse_str(const char *p, char *buf, size_t len,
+			     size_t *n)
+{
+	*n = 0;
+	while (*p && *p != '"') {
+		char tmp[4];
+		size_t k = 1;
+		uint32_t c, lo;
+
+		if (*p != '\\') {
+			tmp[0] = *p++;
+		} else {
+			p++;
+			switch (*p) {
+			case '"': case '\\': case '/': tmp[0] = *p; break;
+			case 'b': tmp[0] = '\b'; break;
+			case 'f': tmp[0] = '\f'; break;
+			case 'n': tmp[0] = '\n'; break;
+			case 'r': tmp[0] = '\r'; break;
+			case 't': tmp[0] = '\t'; break;
+			case 'u':
+				if (hex4(p + 1, &c) < 0)
+					return NULL;
+				p += 4;
+				if (c >= 0xd800 && c <= 0xdbff && p[1] == '\\' &&
+				    p[2] == 'u' && hex4(p + 3, &lo) == 0 &&
+				    lo >= 0xdc00 && lo <= 0xdfff) {
+					c = 0x10000 + ((c - 0xd800) << 10) +
+					    (lo - 0xdc00);
+					p += 6;
+				} else if (c >= 0xd800 && c <= 0xdfff) {
+					c = 0xfffd;
+				}
+				k = utf8_put(tmp, c);
+				break;
+			default:
+				return NULL;
+			}
+			p++;
+		}
+		if (*n + k >= len)
+			return NULL;
+		memcpy(buf + *n, tmp, k);
+		*n += k;
+	}
+	if (*p != '"')
+		return NULL;
+	buf[*n] = '\0';
+	return p + 1;
+}
+
+static bool key_ok(const char *k)
+{
+	size_t i;
+
+	for (i = 0; k[i]; i++)
+		if (!((k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9') ||
+		      k[i] == '_'))
+			return false;
+	return i > 0;
+}
+
+/* The member line's keys after the checked ones, into o; false (o
+ * untouched past its start) if the line is not a flat object. */
+static bool json_rest(const char *in, out_t *o)
+{
+	static const char *const fixed[] = { "seq", "time_ms", "member",
+					     "type" };
+	char keys[KEYS_MAX][KEY_MAX + 1], val[JSON_MAX + 1];
+	size_t nkeys = 0, start = o->len, n, i;
+	const char *p = skip_ws(in);
+
+	if (*p++ != '{')
+		return false;
+	p = skip_ws(p);
+	if (*p == '}')
+		return *skip_ws(p + 1) == '\0';
+	for (;;) {
+		char key[KEY_MAX + 1];
+		bool dup = false;
+		const char *v;
+
+		if (*p++ != '"' || !(p = parse_str(p, key, sizeof(key), &n)) ||
+		    n != strlen(key) || !key_ok(key))
+			goto bad;
+		p = skip_ws(p);
+		if (*p++ != ':')
+			goto bad;
+		v = p = skip_ws(p);
+		for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+			dup |= strcmp(key, fixed[i]) == 0;
+		for (i = 0; i < nkeys; i++)
+			dup |= strcmp(key, keys[i]) == 0;
+		if (!dup && nkeys < KEYS_MAX)
+			strcpy(keys[nkeys++], key);
+		else
+			dup = true;
+		if (*p == '"') {
+			if (!(p = parse_str(p + 1, val, sizeof(val), &n)))
+				goto bad;
+			if (!dup) {
+				out_raw(o, ",", 1);
+				out_str(o, key, strlen(key));
+				out_raw(o, ":", 1);
+				out_str(o, val, n);
+			}
+		} else {
+			if (strncmp(p, "true", 4) == 0)
+				p += 4;
+			else if (strncmp(p, "false", 5) == 0)
+				p += 5;
+			else if (strncmp(p, "null", 4) == 0)
+				p += 4;
+			else {
+				if (*p == '-')
+					p++;
+				if (*p < '0' || *p > '9')
+					goto bad;
+				while ((*p >= '0' && *p <= '9') || *p == '.' ||
+				       *p == 'e' || *p == 'E' || *p == '+' ||
+				       *p == '-')
+					p++;
+				if (p - v > 32)
+					goto bad;
+			}
+			if (!dup) {
+				out_raw(o, ",", 1);
+				out_str(o, key, strlen(key));
+				out_raw(o, ":", 1);
+				out_raw(o, v, (size_t)(p - v));
+			}
+		}
+		p = skip_ws(p);
+		if (*p == '}')
+			break;
+		if (*p++ != ',')
+			goto bad;
+		p = skip_ws(p);
+	}
+	if (*skip_ws(p + 1) != '\0')
+		goto bad;
+	return true;
+bad:
+	o->len = start;
+	o->p[start] = '\0';
+	o->full = false;
+	return false;
+}
+
+/* The record's JSON into buf (JSON_MAX + 1 bytes). */
+static void json_rebuild(const Phalanx__LogRecord *lr, const char *member,
+			 const char *type, char *buf)
+{
+	out_t o = { buf, 0, JSON_MAX, false };
+	char head[64];
+	size_t keep;
+
+	buf[0] = '\0';
+	snprintf(head, sizeof(head), "{\"seq\":%" PRIu64 ",\"time_ms\":%"
+		 PRIu64 ",\"member\":", lr->seq, lr->time_ms);
+	out_raw(&o, head, strlen(head));
+	out_str(&o, member, strlen(member));
+	out_raw(&o, ",\"type\":", 8);
+	out_str(&o, type, strlen(type));
+	keep = o.len;
+	/* Room for the closing brace: the rest may not take it. */
+	o.max = JSON_MAX - 1;
+	if (!json_rest(str(lr->json), &o) || o.full) {
+		o.len = keep;
+		buf[keep] = '\0';
+	}
+	buf[o.len] = '}';
+	buf[o.len + 1] = '\0';
+}
+
 static void add_record(px_logring_t *r, const Phalanx__LogRecord *lr)
 {
+	char json[JSON_MAX + 1];
 	const char *s[7] = { str(lr->member), str(lr->type), str(lr->quota),
-			     str(lr->result), str(lr->of), str(lr->json),
+			     str(lr->result), str(lr->of), json,
 			     str(lr->text) };
 	struct rec *e;
 	size_t i;
 
-	if (!px_member_id_valid(s[0]) || !type_ok(s[1]) || strlen(s[5]) > JSON_MAX ||
-	    strlen(s[6]) > TEXT_MAX)
+	if (!px_member_id_valid(s[0]) || !type_ok(s[1]) ||
+	    strlen(str(lr->json)) > JSON_MAX || strlen(s[6]) > TEXT_MAX)
 		return;
 	for (i = 2; i <= 4; i++)
 		if (strlen(s[i]) > NAME_MAX_)
 			return;
+	json_rebuild(lr, s[0], s[1], json);
 	e = push(r);
 	e->seq = lr->seq;
 	e->time_ms = lr->time_ms;

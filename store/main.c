@@ -125,6 +125,8 @@ static void *bind_socket(void *ctx, int type, const char *base, int which)
 	/* Change parts are at most PX_CHUNK_ENTRIES entries; a deep queue
 	 * rides out a slow member, and past it members resnapshot. */
 	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	if (which == PX_EP_SYNC)
+		px_store_sync_sockopts(s);
 	if (px_endpoint(base, which, ep, sizeof(ep)) < 0 ||
 	    zmq_bind(s, ep) < 0) {
 		px_log(PX_LOG_ERR, "cannot listen on %s: %s", ep,
@@ -197,6 +199,9 @@ int main(int argc, char **argv)
 		};
 		uint64_t now = px_mono_ms();
 		long wait = now >= next_hb ? 0 : (long)(next_hb - now);
+
+		if (px_store_snapshots_pump(&st) && wait > 10)
+			wait = 10; /* snapshots in flight: refill soon */
 
 		if (zmq_poll(items, 2, wait) < 0) {
 			if (errno == EINTR)

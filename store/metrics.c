@@ -14,10 +14,15 @@
 #include "metrics.h"
 #include "px.h"
 
-/* A scraper or two, not a web server: a few connections, and a slow one
- * is dropped rather than held. */
-#define CONN_LIMIT 16
-#define CONN_TIMEOUT_S 10
+/* A scraper or two, but idle connections must not lock them out (16
+ * idle connections once did): many slots (epoll, so no FD_SETSIZE cap;
+ * 512 leaves half of the usual 1024 descriptors to the store), at most
+ * 64 from one address (an idle flood from one host takes 1/8 of them),
+ * and an idle connection is closed after 5 s (Prometheus reconnects;
+ * a scrape answers in well under a second). */
+#define CONN_LIMIT 512
+#define CONN_PER_IP 64
+#define CONN_TIMEOUT_S 5
 
 struct px_metrics {
 	struct MHD_Daemon *d;
@@ -135,12 +140,14 @@ int px_metrics_start(px_metrics_t **out, const char *addr)
 	}
 	m = xcalloc(1, sizeof(*m));
 	pthread_mutex_init(&m->mu, NULL);
-	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+	m->d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD |
 				MHD_USE_ERROR_LOG |
 				(sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				0, NULL, NULL, on_request, m,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				(unsigned)CONN_PER_IP,
 				MHD_OPTION_CONNECTION_TIMEOUT,
 				(unsigned)CONN_TIMEOUT_S, MHD_OPTION_END);
 	if (!m->d) {

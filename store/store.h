@@ -37,7 +37,27 @@ typedef struct {
 	int health;
 	char detail[256];
 	bool store_lost;
+	/* The connection that holds this id (sync.c): bound by its first
+	 * heartbeat, lapses after member_timeout_ms without one. */
+	px_rid_t rid;
 } px_member_t;
+
+/* Snapshots streamed at once, all peers together: each holds at most
+ * the sync socket's SNDHWM of chunks queued (main.c), so this bounds
+ * what snapshots can make the store hold.  A member's own request
+ * replaces its snapshot in flight, never adds a second. */
+#define PX_SNAPSHOTS_MAX 8
+
+/* A snapshot being streamed to one peer (sync.c). */
+typedef struct {
+	bool used;
+	px_rid_t rid;
+	char member[PX_MEMBER_ID_MAX + 1];
+	uint64_t version;      /* of the policy it streams */
+	uint32_t next;         /* next chunk to queue */
+	uint64_t progress_ms;  /* last chunk queued, or the request */
+	uint64_t retry_ms, backoff_ms; /* after the peer's queue was full */
+} px_snapflight_t;
 
 typedef struct {
 	px_db_t *db;
@@ -52,12 +72,24 @@ typedef struct {
 	struct px_alerts *alerts;   /* alerts.c; NULL if it did not open */
 	struct px_metrics *metrics; /* metrics.c; NULL without --metrics */
 	struct px_logring *log;     /* logring.c: the members' firewall logs */
+	px_snapflight_t snaps[PX_SNAPSHOTS_MAX];
 } px_store_t;
 
 /* Handle one message waiting on the ctl socket. */
 void px_store_ctl(px_store_t *st);
+/* The sync socket's limits; before its bind (connections take the
+ * options then). */
+void px_store_sync_sockopts(void *s);
 /* Handle one message waiting on the sync socket. */
 void px_store_sync(px_store_t *st);
+/* Queue what the sockets take of the snapshots in flight; true if some
+ * are still in flight (call again within ~10 ms). */
+bool px_store_snapshots_pump(px_store_t *st);
+/* MEMBER_REMOVE: forget req->member (record and database entry) if it
+ * is down.  0, or PX_ENOMEMBER / PX_EBUSY (it is up) / a database
+ * error with the reason in err. */
+int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
+			 char *err, size_t errlen);
 /* Load the members the database remembers. */
 void px_store_members_load(px_store_t *st);
 /* Publish the store heartbeat. */

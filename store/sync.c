@@ -1,4 +1,5 @@
 /* sync.c - members: heartbeats in, snapshots out, the change stream. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,40 @@
 #include "codec.h"
 #include "logring.h"
 #include "px.h"
+#include "ratelog.h"
 #include "store.h"
+
+/* A snapshot whose peer takes no chunk for this long loses its slot:
+ * a member that is alive asks again after 5 s (node/sync.c
+ * SNAPSHOT_RETRY_MS) and its request replaces the stalled one, so only
+ * a peer that never reads holds a slot this long. */
+#define SNAPSHOT_STALL_MS 30000
+/* With every slot taken, a snapshot without a chunk taken for this long
+ * gives its slot to a new request: a member that reads takes a chunk
+ * every few ms. */
+#define SNAPSHOT_EVICT_MS 2000
+/* After the peer's queue was full, wait this long before trying again,
+ * doubling up to BACKOFF_MAX_MS: each try walks the policy up to the
+ * next chunk and builds that one, so a peer that does not read costs
+ * little. */
+#define BACKOFF_MIN_MS 5
+#define BACKOFF_MAX_MS 500
+
+void px_store_sync_sockopts(void *s)
+{
+	/* Members send small messages (PX_SYNC_MSG_MAX) and take snapshots
+	 * a few chunks at a time: with SNDHWM 4, a peer that never reads
+	 * holds at most 4 chunks queued (~650 KB at PX_CHUNK_ENTRIES
+	 * entries of at most 20 B), and ROUTER_MANDATORY makes a full queue an error
+	 * (EAGAIN) instead of a silent drop, so that the rest of a snapshot
+	 * is streamed as the peer reads. */
+	int hwm = 4, one = 1;
+	int64_t max = PX_SYNC_MSG_MAX;
+
+	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+	zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+}
 
 /* After the store's own loop stood still (px_store_heartbeat() came this
  * much later than its 1 s), members get this long to be heard again:
@@ -51,13 +85,27 @@ bool px_member_out_of_service(const px_store_t *st, const px_member_t *m)
 	return false;
 }
 
-static px_member_t *member_get(px_store_t *st, const char *id)
+static bool rid_eq(const px_rid_t *a, const px_rid_t *b)
+{
+	return a->len == b->len && memcmp(a->id, b->id, a->len) == 0;
+}
+
+static px_member_t *member_find(const px_store_t *st, const char *id)
 {
 	size_t i;
 
 	for (i = 0; i < st->nmembers; i++)
 		if (strcmp(st->members[i].id, id) == 0)
 			return &st->members[i];
+	return NULL;
+}
+
+static px_member_t *member_get(px_store_t *st, const char *id)
+{
+	px_member_t *m = member_find(st, id);
+
+	if (m)
+		return m;
 	if (st->nmembers >= PX_MEMBERS_MAX)
 		return NULL;
 	st->members = xrealloc(st->members,
@@ -118,7 +166,25 @@ static void quotas_in(px_member_t *m, const Phalanx__Heartbeat *hb)
 	}
 }
 
-static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
+/* Whether the peer rid may speak as member id: 0, or PX_EIDCLAIMED
+ * while another connection holds the id (it heartbeats within the
+ * member timeout).  Until members have keys, the first connection to
+ * claim an id keeps it while it lives. */
+static int claim_check(const px_store_t *st, const px_rid_t *rid,
+		       const char *id, uint64_t now, const char *what)
+{
+	const px_member_t *m = member_find(st, id);
+
+	if (!m || !m->rid.len || rid_eq(&m->rid, rid) ||
+	    !px_member_up(st, m, now))
+		return 0;
+	px_refused(rid->peer, "%s as member %s: %s (peer %s)", what, m->id,
+		   px_strerror(PX_EIDCLAIMED), m->rid.peer);
+	return PX_EIDCLAIMED;
+}
+
+static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
+			 const Phalanx__Heartbeat *hb)
 {
 	char *p;
 	uint64_t now = px_now_ms();
@@ -126,15 +192,23 @@ static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 	bool was_up;
 
 	if (!px_member_id_valid(hb->member)) {
-		px_log(PX_LOG_WARN, "refused a heartbeat with an invalid "
-		       "member id");
+		px_refused(rid->peer, "a heartbeat with an invalid member id");
 		return;
 	}
+	if (claim_check(st, rid, hb->member, now, "a heartbeat") < 0)
+		return;
 	m = member_get(st, hb->member);
 	if (!m) {
-		px_log(PX_LOG_WARN, "refused a heartbeat: already %d members",
-		       PX_MEMBERS_MAX);
+		px_refused(rid->peer, "a heartbeat: already %d members",
+			   PX_MEMBERS_MAX);
 		return;
+	}
+	if (!rid_eq(&m->rid, rid)) {
+		if (m->rid.len)
+			px_log(PX_LOG_INFO, "member %s: now on peer %s (was %s, "
+			       "silent for %llu ms)", m->id, rid->peer,
+			       m->rid.peer, (unsigned long long)(now - m->last_hb_ms));
+		m->rid = *rid;
 	}
 	if (!m->last_hb_ms) {
 		int rc = px_db_member_put(st->db, m->id, hb->applied_version);
@@ -177,40 +251,234 @@ static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 
 typedef struct {
 	px_store_t *st;
-	const px_rid_t *rid;
-	int sent;
-} snap_arg_t;
+	px_snapflight_t *f;
+	uint64_t now;
+	int sent, err;
+	bool done;
+} pump_arg_t;
 
-static int send_chunk(Phalanx__SnapshotChunk *c, void *arg)
+static const char *flight_name(const px_snapflight_t *f)
 {
-	snap_arg_t *a = arg;
+	return f->member[0] ? f->member : "?";
+}
+
+/* Chunks before f->next were queued by an earlier pump: skipped. */
+static int pump_chunk(Phalanx__SnapshotChunk *c, void *arg)
+{
+	pump_arg_t *a = arg;
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	int rc;
 
+	if (c->seq < a->f->next)
+		return 0;
 	env.epoch = a->st->policy.epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
 	env.snapshot_chunk = c;
-	rc = px_wire_send(a->st->sync, a->rid, &env);
-	if (rc == 0)
-		a->sent++;
-	return rc;
+	rc = px_wire_send(a->st->sync, &a->f->rid, &env);
+	if (rc < 0) {
+		a->err = rc;
+		return rc;
+	}
+	a->f->next++;
+	a->f->progress_ms = a->now;
+	a->sent++;
+	if (c->last)
+		a->done = true;
+	return 0;
 }
 
-static void snapshot_out(px_store_t *st, const px_rid_t *rid,
-			 const Phalanx__SnapshotRequest *req)
+static void flight_end(px_snapflight_t *f)
 {
-	snap_arg_t a = { st, rid, 0 };
+	memset(f, 0, sizeof(*f));
+}
+
+/* Queue what the peer's queue takes of one snapshot. */
+static void pump_one(px_store_t *st, px_snapflight_t *f, uint64_t now)
+{
+	pump_arg_t a = { st, f, now, 0, 0, false };
+
+	if (now < f->retry_ms)
+		return;
+	if (f->version != st->policy.version) {
+		/* Chunks of two versions must not mix: start over. */
+		px_log(PX_LOG_DEBUG, "snapshot for %s: version %llu is "
+		       "replaced by %llu, starting over", flight_name(f),
+		       (unsigned long long)f->version,
+		       (unsigned long long)st->policy.version);
+		f->version = st->policy.version;
+		f->next = 0;
+	}
+	px_policy_chunks_from(&st->policy, PX_CHUNK_ENTRIES, f->next,
+			      pump_chunk, &a);
+	if (a.done) {
+		px_log(PX_LOG_INFO, "snapshot of version %llu for %s (peer %s): "
+		       "%u chunks", (unsigned long long)f->version,
+		       flight_name(f), f->rid.peer, f->next);
+		flight_end(f);
+		return;
+	}
+	if (a.err == -EAGAIN) {
+		/* The peer's queue is full (SNDHWM): it reads slowly or not
+		 * at all. */
+		f->backoff_ms = a.sent ? BACKOFF_MIN_MS :
+			f->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+			f->backoff_ms * 2 < BACKOFF_MIN_MS ? BACKOFF_MIN_MS :
+			f->backoff_ms * 2;
+		f->retry_ms = now + f->backoff_ms;
+		if (now - f->progress_ms > SNAPSHOT_STALL_MS) {
+			px_log(PX_LOG_WARN, "snapshot of version %llu for %s "
+			       "(peer %s): no chunk taken for %d s, dropped "
+			       "after %u chunks", (unsigned long long)f->version,
+			       flight_name(f), f->rid.peer,
+			       SNAPSHOT_STALL_MS / 1000, f->next);
+			flight_end(f);
+		}
+		return;
+	}
+	px_log(a.err == -EHOSTUNREACH ? PX_LOG_INFO : PX_LOG_WARN,
+	       "snapshot of version %llu for %s (peer %s): dropped after %u "
+	       "chunks: %s", (unsigned long long)f->version, flight_name(f),
+	       f->rid.peer, f->next, a.err == -EHOSTUNREACH ?
+	       "the peer is gone" : px_strerror(a.err));
+	flight_end(f);
+}
+
+bool px_store_snapshots_pump(px_store_t *st)
+{
+	uint64_t now = px_mono_ms();
+	bool any = false;
+	size_t i;
+
+	for (i = 0; i < PX_SNAPSHOTS_MAX; i++)
+		if (st->snaps[i].used)
+			pump_one(st, &st->snaps[i], now);
+	for (i = 0; i < PX_SNAPSHOTS_MAX; i++)
+		any |= st->snaps[i].used;
+	return any;
+}
+
+/* With every slot taken, the snapshot that has gone longest without a
+ * chunk taken, if that is longer than SNAPSHOT_EVICT_MS: peers that do
+ * not read cannot keep members that do from their snapshots. */
+static px_snapflight_t *stalled_flight(px_store_t *st, uint64_t now)
+{
+	px_snapflight_t *v = NULL;
+	size_t i;
+
+	for (i = 0; i < PX_SNAPSHOTS_MAX; i++) {
+		px_snapflight_t *g = &st->snaps[i];
+
+		if (g->used && now - g->progress_ms > SNAPSHOT_EVICT_MS &&
+		    (!v || g->progress_ms < v->progress_ms))
+			v = g;
+	}
+	return v;
+}
+
+/* One snapshot in flight per peer and per member: a new request
+ * replaces the one in flight (the member starts over at chunk 0 when it
+ * asks again), and at most PX_SNAPSHOTS_MAX peers are served at once. */
+static void snapshot_request(px_store_t *st, const px_rid_t *rid,
+			     const Phalanx__SnapshotRequest *req)
+{
+	const char *member = px_member_id_valid(req->member) ? req->member : "";
+	px_snapflight_t *f = NULL, *spare = NULL;
+	uint64_t now = px_mono_ms(), progress = now;
+	size_t i;
+
+	if (member[0] && claim_check(st, rid, member, px_now_ms(),
+				      "a snapshot request") < 0)
+		return;
+	for (i = 0; i < PX_SNAPSHOTS_MAX && !f; i++) {
+		px_snapflight_t *g = &st->snaps[i];
+
+		if (!g->used) {
+			if (!spare)
+				spare = g;
+		} else if (rid_eq(&g->rid, rid) ||
+			   (member[0] && strcmp(g->member, member) == 0)) {
+			f = g;
+		}
+	}
+	if (f) {
+		px_log(PX_LOG_DEBUG, "snapshot for %s (peer %s): a new request "
+		       "replaces the one in flight at chunk %u",
+		       member[0] ? member : "?", rid->peer, f->next);
+		/* Asking again does not make a stalled peer look busy. */
+		progress = f->progress_ms;
+	} else if (!spare && (f = stalled_flight(st, now)) != NULL) {
+		px_peer_warn(f->rid.peer, "snapshot for %s: no chunk taken for "
+			     "%d s or more, its slot goes to another peer",
+			     flight_name(f), SNAPSHOT_EVICT_MS / 1000);
+	} else if (!(f = spare)) {
+		px_refused(rid->peer, "a snapshot request: %d snapshots in "
+			   "flight already, the most at once (a member asks "
+			   "again)", PX_SNAPSHOTS_MAX);
+		return;
+	}
+	memset(f, 0, sizeof(*f));
+	f->used = true;
+	f->rid = *rid;
+	snprintf(f->member, sizeof(f->member), "%s", member);
+	f->version = st->policy.version;
+	f->progress_ms = progress;
+	pump_one(st, f, now);
+}
+
+int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
+			 char *err, size_t errlen)
+{
+	const char *id = req->member;
+	uint64_t now = px_now_ms();
+	px_member_t *m;
+	size_t i;
 	int rc;
 
-	rc = px_policy_chunks(&st->policy, PX_CHUNK_ENTRIES, send_chunk, &a);
-	if (rc < 0)
-		px_log(PX_LOG_WARN, "snapshot for %s: sent %d chunks, then: %s",
-		       px_member_id_valid(req->member) ? req->member : "?",
-		       a.sent, px_strerror(rc));
-	else
-		px_log(PX_LOG_INFO, "snapshot of version %llu for %s: %d chunks",
-		       (unsigned long long)st->policy.version,
-		       px_member_id_valid(req->member) ? req->member : "?", a.sent);
+	m = px_member_id_valid(id) ? member_find(st, id) : NULL;
+	if (!m) {
+		snprintf(err, errlen, "no member named %.*s", PX_MEMBER_ID_MAX,
+			 px_member_id_valid(id) ? id : "(an invalid id)");
+		return PX_ENOMEMBER;
+	}
+	if (px_member_up(st, m, now)) {
+		snprintf(err, errlen, "member %s is up (heartbeat %llu ms ago): "
+			 "stop it first, or it comes back with its next "
+			 "heartbeat", m->id,
+			 (unsigned long long)(now - m->last_hb_ms));
+		return PX_EBUSY;
+	}
+	rc = px_db_member_del(st->db, id);
+	if (rc < 0 && rc != PX_ENOMEMBER) {
+		snprintf(err, errlen, "member %s: not removed: %s", m->id,
+			 px_db_strerror(rc));
+		return rc;
+	}
+	for (i = 0; i < PX_SNAPSHOTS_MAX; i++)
+		if (st->snaps[i].used && strcmp(st->snaps[i].member, id) == 0)
+			flight_end(&st->snaps[i]);
+	px_log(PX_LOG_INFO, "member %s: removed (applied version %llu, last "
+	       "heartbeat %llu ms ago)", m->id, (unsigned long long)m->applied,
+	       (unsigned long long)(now - m->last_hb_ms));
+	i = (size_t)(m - st->members);
+	memmove(m, m + 1, (st->nmembers - i - 1) * sizeof(*m));
+	st->nmembers--;
+	return 0;
+}
+
+/* Every alert of a batch must come from a member the peer may speak
+ * for. */
+static bool alerts_claim_ok(px_store_t *st, const px_rid_t *rid,
+			    const Phalanx__AlertBatch *b)
+{
+	uint64_t now = px_now_ms();
+	size_t i;
+
+	for (i = 0; i < b->n_alerts; i++)
+		if (px_member_id_valid(b->alerts[i]->member) &&
+		    claim_check(st, rid, b->alerts[i]->member, now,
+				"an alert") < 0)
+			return false;
+	return true;
 }
 
 void px_store_sync(px_store_t *st)
@@ -222,20 +490,24 @@ void px_store_sync(px_store_t *st)
 		return;
 	switch (env->body_case) {
 	case PHALANX__ENVELOPE__BODY_HEARTBEAT:
-		heartbeat_in(st, env->heartbeat);
+		heartbeat_in(st, &rid, env->heartbeat);
 		break;
 	case PHALANX__ENVELOPE__BODY_SNAPSHOT_REQUEST:
-		snapshot_out(st, &rid, env->snapshot_request);
+		snapshot_request(st, &rid, env->snapshot_request);
 		break;
 	case PHALANX__ENVELOPE__BODY_ALERT_BATCH:
-		px_store_alerts_in(st, &rid, env->alert_batch);
+		if (alerts_claim_ok(st, &rid, env->alert_batch))
+			px_store_alerts_in(st, &rid, env->alert_batch);
 		break;
 	case PHALANX__ENVELOPE__BODY_LOG_BATCH:
-		px_store_log_in(st, env->log_batch);
+		if (!px_member_id_valid(env->log_batch->member) ||
+		    claim_check(st, &rid, env->log_batch->member,
+				px_now_ms(), "a log batch") == 0)
+			px_store_log_in(st, env->log_batch);
 		break;
 	default:
-		px_log(PX_LOG_WARN, "sync socket: refused a message of type %d",
-		       env->body_case);
+		px_refused(rid.peer, "sync socket: a message of type %d",
+			   env->body_case);
 	}
 	px_wire_free(env);
 	/* Read to the end: heartbeats up to now are all in (heard_until). */
@@ -271,6 +543,7 @@ void px_store_heartbeat(px_store_t *st)
 	st->tick_ms = now;
 	px_store_alerts_heartbeat(st, &hb);
 	px_wire_send(st->pub, NULL, &env);
+	px_refused_flush();
 	for (i = 0; i < st->nmembers; i++) {
 		px_member_t *m = &st->members[i];
 
