@@ -15,7 +15,7 @@ DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
 	libprotobuf-c-dev protobuf-c-compiler libnftnl-dev libmnl-dev \
 	libuv1-dev libnetfilter-conntrack-dev libnetfilter-log-dev \
 	nftables conntrack iproute2 python3 procps curl clang libclang-rt-14-dev \
-	libmicrohttpd-dev
+	libmicrohttpd-dev keepalived conntrackd
 
 ifeq ($(V),1)
 Q :=
