@@ -12,6 +12,7 @@
 #include "node.h"
 #include "pressure.h"
 #include "px.h"
+#include "vrrp.h"
 #include "wire.h"
 
 static void usage(FILE *f)
@@ -36,9 +37,10 @@ static void usage(FILE *f)
 "                         (default 360: six minutes, as ISA)\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
-"%s%s"
+"%s%s%s"
 "  -v, --verbose          debug logging\n"
-"  -h, --help             this text\n", px_alerting_usage, px_nflog_usage);
+"  -h, --help             this text\n", px_alerting_usage, px_nflog_usage,
+	px_vrrp_usage);
 }
 
 static int copy_opt(char *dst, size_t len, const char *value)
@@ -91,6 +93,9 @@ static int set_option(const char *key, const char *value, void *arg)
 
 		if (rc != PX_EOPTION)
 			return rc;
+		rc = px_vrrp_option(o, key, value);
+		if (rc != PX_EOPTION)
+			return rc;
 	}
 	return px_alerting_option(o, key, value);
 }
@@ -102,7 +107,8 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		"pressure-idle-s", "mgmt", "log", "alert-window-ms",
 		"alert-rate", "ct-rcvbuf", "fwlog", "fwlog-max-mb",
 		"fwlog-syslog", "log-rate", "log-ended-rate",
-		"log-flood-blocks", NULL,
+		"log-flood-blocks", "track-file", "track-stale-file",
+		"vrrp-state-file", NULL,
 	};
 	int rc = px_options_parse("phalanx-node", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -219,6 +225,13 @@ int main(int argc, char **argv)
 		px_nft_close(n.nft);
 		return 1;
 	}
+	if (px_vrrp_start(&n) < 0) {
+		px_node_sync_stop(&n);
+		px_nflog_stop(&n);
+		px_watcher_stop(n.watcher);
+		px_nft_close(n.nft);
+		return 1;
+	}
 	uv_signal_init(n.loop, &sigterm);
 	uv_signal_init(n.loop, &sigint);
 	sigterm.data = sigint.data = &n;
@@ -228,6 +241,7 @@ int main(int argc, char **argv)
 	       "store %s", n.o.id, n.o.table,
 	       (unsigned long long)n.applied.version, n.o.store);
 	uv_run(n.loop, UV_RUN_DEFAULT);
+	px_vrrp_stop(&n);
 	px_nflog_stop(&n);
 	px_node_sync_stop(&n);
 	px_pressure_stop(&n);

@@ -33,6 +33,8 @@ typedef struct {
 				* kernel's nf_conntrack_max */
 	uint64_t pressure_idle_s; /* idle time that ends a session under
 				   * pressure (360) */
+	/* vrrp.c: keepalived's track files and state; "" none */
+	char track_file[4096], track_stale_file[4096], vrrp_state_file[4096];
 	int verbose;
 } px_node_opts_t;
 
@@ -43,6 +45,7 @@ typedef struct px_node {
 	px_watcher_t *watcher;     /* NULL if conntrack is unavailable */
 	struct px_alerting *alerting; /* alerting.c */
 	struct px_nflog *nflog;    /* nflog.c: the firewall log */
+	struct px_vrrp *vrrp;      /* vrrp.c: the readiness gate, NULL if off */
 	px_policy_t applied;       /* what the kernel holds */
 	px_policy_t pending;       /* change being assembled */
 	px_seq_t seq;

@@ -11,6 +11,7 @@
 #include "pressure.h"
 #include "node.h"
 #include "px.h"
+#include "vrrp.h"
 #include "wire.h"
 
 #define TICK_MS 1000
@@ -50,6 +51,7 @@ int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
 		px_log(PX_LOG_ERR, "%s; kernel keeps version %llu", d,
 		       (unsigned long long)n->applied.version);
 		set_health(n, 1, d);
+		px_vrrp_applied(n, rc);
 		return rc;
 	}
 	px_log(PX_LOG_INFO, "applied version %llu%s: +%llu -%llu elements, "
@@ -72,6 +74,7 @@ int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
 	if (n->health && strncmp(n->detail, "apply", 5) == 0)
 		set_health(n, n->store_lost ? 1 : 0,
 			   n->store_lost ? "store lost" : "");
+	px_vrrp_applied(n, 0);
 	return 0;
 }
 
@@ -435,6 +438,7 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 		break;
 	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
 		px_alerting_store_heartbeat(n, env->store_heartbeat);
+		px_vrrp_store_heartbeat(n, env->store_heartbeat->version);
 		if (env->store_heartbeat->version < n->applied.version &&
 		    !n->snapping) {
 			char why[96];

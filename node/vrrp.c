@@ -1,0 +1,258 @@
+/* vrrp.c - the readiness gate's track files and the VRRP role (vrrp.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gate.h"
+#include "px.h"
+#include "vrrp.h"
+
+/* Re-assert the track files this often: keepalived reads them through
+ * inotify at once; 200 ms bounds how long its init_file can stand. */
+#define VRRP_TICK_MS 200
+/* The loop sleeps at most VRRP_TICK_MS; a sleep this much longer means
+ * the process did not run (SIGSTOP, a paused VM), not a busy loop: a
+ * slow apply runs in a callback, outside the poll. */
+#define FREEZE_GAP_MS 1500
+
+struct px_vrrp {
+	px_node_t *n;
+	px_gate_t gate;
+	uv_timer_t tick;
+	uv_prepare_t prepare;
+	uv_check_t check;
+	uint64_t poll_entered_ms;
+	int last;            /* px_gate_verdict_t, -1 before the first */
+	const char *last_why;
+	char role[16];
+};
+
+const char px_vrrp_usage[] =
+"  --track-file PATH      keepalived track file (weight 0) of the readiness\n"
+"                         gate: 0 while this member enforces the current\n"
+"                         policy and is not drained, 1 otherwise\n"
+"  --track-stale-file PATH\n"
+"                         weighted keepalived track file: 1 while the\n"
+"                         member enforces a cached policy it could not\n"
+"                         check against any store (lower priority)\n"
+"  --vrrp-state-file PATH keepalived's state as written by px-vrrp-notify\n"
+"                         (the role in heartbeats and `members list')\n";
+
+int px_vrrp_option(px_node_opts_t *o, const char *key, const char *value)
+{
+	char *dst;
+	size_t len;
+
+	if (strcmp(key, "track-file") == 0)
+		dst = o->track_file, len = sizeof(o->track_file);
+	else if (strcmp(key, "track-stale-file") == 0)
+		dst = o->track_stale_file, len = sizeof(o->track_stale_file);
+	else if (strcmp(key, "vrrp-state-file") == 0)
+		dst = o->vrrp_state_file, len = sizeof(o->vrrp_state_file);
+	else
+		return PX_EOPTION;
+	if (!value[0] || strlen(value) >= len)
+		return PX_ERANGE;
+	strcpy(dst, value);
+	return 0;
+}
+
+/* The first byte of path, -1 if it cannot be read. */
+static int read_first(const char *path)
+{
+	char c;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	if (fd < 0)
+		return -1;
+	got = read(fd, &c, 1);
+	close(fd);
+	return got == 1 ? c : -1;
+}
+
+/* Write "V\n" to path unless it holds it: by rename, so keepalived never
+ * reads an empty file (it would take it for 0, eligible). */
+static int track_write(const char *path, int v)
+{
+	char tmp[4200], buf[2] = { (char)('0' + v), '\n' };
+	int fd, rc = 0;
+
+	if (!path[0] || read_first(path) == buf[0])
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+		rc = errno ? -errno : -EIO;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+static void read_role(struct px_vrrp *v)
+{
+	char buf[32] = "";
+	FILE *f;
+
+	v->role[0] = 0;
+	if (!v->n->o.vrrp_state_file[0])
+		return;
+	f = fopen(v->n->o.vrrp_state_file, "re");
+	if (!f)
+		return;
+	if (fscanf(f, "%15s", buf) == 1) {
+		if (strcmp(buf, "MASTER") == 0)
+			strcpy(v->role, "master");
+		else if (strcmp(buf, "BACKUP") == 0)
+			strcpy(v->role, "backup");
+		else if (strcmp(buf, "FAULT") == 0)
+			strcpy(v->role, v->gate.drained ? "drained" : "fault");
+	}
+	fclose(f);
+}
+
+static void evaluate(struct px_vrrp *v)
+{
+	px_node_t *n = v->n;
+	const char *why = "";
+	px_gate_verdict_t g = px_gate_decide(&v->gate, px_mono_ms(),
+					     n->applied.version,
+					     n->store_lost, &why);
+	int rc;
+
+	if ((int)g != v->last || why != v->last_why) {
+		px_log(g == PX_GATE_FAULT ? PX_LOG_WARN : PX_LOG_INFO,
+		       "readiness gate: %s (%s; applied version %llu, store "
+		       "at %llu)", px_gate_verdict_name(g), why,
+		       (unsigned long long)n->applied.version,
+		       (unsigned long long)v->gate.store_version);
+		v->last = (int)g;
+		v->last_why = why;
+	}
+	rc = track_write(n->o.track_file, g == PX_GATE_FAULT);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "track file %s: %s", n->o.track_file,
+		       strerror(-rc));
+	rc = track_write(n->o.track_stale_file, g == PX_GATE_STALE);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "track file %s: %s",
+		       n->o.track_stale_file, strerror(-rc));
+	read_role(v);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	evaluate(t->data);
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+	((struct px_vrrp *)h->data)->poll_entered_ms = px_mono_ms();
+}
+
+static void on_check(uv_check_t *h)
+{
+	struct px_vrrp *v = h->data;
+	uint64_t now = px_mono_ms();
+
+	if (v->poll_entered_ms && now - v->poll_entered_ms > FREEZE_GAP_MS) {
+		px_log(PX_LOG_WARN, "did not run for %llu ms (frozen?): at "
+		       "fault for %llu ms while conntrackd resyncs",
+		       (unsigned long long)(now - v->poll_entered_ms),
+		       (unsigned long long)v->gate.resume_hold_ms);
+		px_gate_resumed(&v->gate, now);
+		evaluate(v);
+	}
+	v->poll_entered_ms = 0;
+}
+
+int px_vrrp_start(px_node_t *n)
+{
+	struct px_vrrp *v;
+	int rc;
+
+	n->vrrp = NULL;
+	if (!n->o.track_file[0])
+		return 0;
+	v = xcalloc(1, sizeof(*v));
+	v->n = n;
+	v->last = -1;
+	px_gate_init(&v->gate, px_mono_ms(), n->o.store_timeout_ms);
+	/* At fault until the gate says otherwise, whatever a previous run
+	 * left in the file. */
+	rc = track_write(n->o.track_file, 1);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "track file %s: %s", n->o.track_file,
+		       strerror(-rc));
+		free(v);
+		return rc;
+	}
+	n->vrrp = v;
+	uv_timer_init(n->loop, &v->tick);
+	uv_prepare_init(n->loop, &v->prepare);
+	uv_check_init(n->loop, &v->check);
+	v->tick.data = v->prepare.data = v->check.data = v;
+	uv_timer_start(&v->tick, on_tick, 0, VRRP_TICK_MS);
+	uv_prepare_start(&v->prepare, on_prepare);
+	uv_check_start(&v->check, on_check);
+	return 0;
+}
+
+static void free_on_close(uv_handle_t *h)
+{
+	struct px_vrrp *v = h->data;
+
+	/* the last of the three handles frees the struct */
+	if (h == (uv_handle_t *)&v->check)
+		free(v);
+}
+
+void px_vrrp_stop(px_node_t *n)
+{
+	struct px_vrrp *v = n->vrrp;
+
+	if (!v)
+		return;
+	n->vrrp = NULL;
+	uv_close((uv_handle_t *)&v->tick, NULL);
+	uv_close((uv_handle_t *)&v->prepare, NULL);
+	uv_close((uv_handle_t *)&v->check, free_on_close);
+}
+
+void px_vrrp_store_heartbeat(px_node_t *n, uint64_t store_version)
+{
+	if (n->vrrp)
+		px_gate_heartbeat(&n->vrrp->gate, store_version);
+}
+
+void px_vrrp_applied(px_node_t *n, int rc)
+{
+	if (!n->vrrp)
+		return;
+	n->vrrp->gate.apply_failed = rc < 0;
+	evaluate(n->vrrp);
+}
+
+void px_vrrp_set_drained(px_node_t *n, bool drained)
+{
+	if (!n->vrrp || n->vrrp->gate.drained == drained)
+		return;
+	px_log(PX_LOG_INFO, "%s by the store", drained ? "drained" :
+	       "undrained");
+	n->vrrp->gate.drained = drained;
+	evaluate(n->vrrp);
+}
+
+const char *px_vrrp_role(px_node_t *n)
+{
+	return n->vrrp ? n->vrrp->role : "";
+}
