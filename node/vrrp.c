@@ -15,8 +15,11 @@
 #define VRRP_TICK_MS 200
 /* The loop sleeps at most VRRP_TICK_MS; a sleep this much longer means
  * the process did not run (SIGSTOP, a paused VM), not a busy loop: a
- * slow apply runs in a callback, outside the poll. */
-#define FREEZE_GAP_MS 1500
+ * slow apply runs in a callback, outside the poll.  A starved process
+ * was seen missing 1.7 s on the loaded lab machine, and a false freeze
+ * costs the master's addresses; a peer replaces a silent master within
+ * about 1 s (3 adverts of 0.3 s), so after 4 s one certainly has. */
+#define FREEZE_GAP_MS 4000
 
 struct px_vrrp {
 	px_node_t *n;

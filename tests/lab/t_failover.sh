@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Lab tests of member failover (issue 10): keepalived (VRRPv3, one sync
+# group, nopreempt) moves the virtual addresses, conntrackd (FTFW) carries
+# the connection states, phalanx-node's readiness gate decides who may
+# hold the addresses.  The shared client segment vclient reaches the
+# server only through the virtual addresses.
+set -u -o pipefail
+. "$(dirname "$0")/testlib.sh"
+lab_setup 2
+SRV=203.0.113.100
+info=$(lab info)
+ival() { sed -n "s/^$1=//p" <<<"$info" | head -1; }
+STATE=$(ival state_dir)
+read -r -a VC <<<"$(ival vclient_ips)"
+prefix=$(ival prefix)
+other() { [ "$1" = fw1 ] && echo fw2 || echo fw1; }
+role_of() { local s; read -r s _ <"$STATE/$1/vrrp.state" 2>/dev/null; echo "${s:-none}"; }
+prio_of() { local s p; read -r s p <"$STATE/$1/vrrp.state.client" 2>/dev/null; echo "${p:-none}"; }
+
+# --- the engines are Debian's keepalived and conntrackd, one set per member ---
+t=keepalived_and_conntrackd_run_in_every_member
+bad=
+for k in 1 2; do
+	for prog in keepalived conntrackd; do
+		found=0
+		for p in $(pidof $prog); do
+			[ "$(ip netns identify "$p" 2>/dev/null)" = "$prefix-fw$k" ] && found=1
+		done
+		[ $found = 1 ] || bad+=" fw$k:$prog"
+	done
+done
+if [ -z "$bad" ]; then pass $t
+else fail $t "a keepalived and a conntrackd in each member namespace, missing:$bad"; fi
+
+# --- freeze the master while vclient holds a connection and opens new ones ---
+# probe: a new connection every 100 ms (bounded: COUNT attempts, 1 s
+# connect timeout each), sources round-robin over vclient's addresses so
+# no quota sees more than a few from one source; prints one line per
+# attempt "START_S END_S ok|fail".
+PROBE=$(mktemp /tmp/pxfo-probe.XXXXXX.py)
+cat >"$PROBE" <<'PY'
+import socket, sys, threading, time
+dst, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+srcs = sys.argv[4].split(",")
+res = [None] * count
+def attempt(i):
+    t0 = time.time()
+    s = socket.socket()
+    s.settimeout(1.0)
+    try:
+        s.bind((srcs[i % len(srcs)], 0))
+        s.connect((dst, port))
+        s.sendall(b"x")
+        ok = s.recv(1) == b"x"
+    except OSError:
+        ok = False
+    finally:
+        s.close()
+    res[i] = (t0, time.time(), ok)
+threads = []
+start = time.time()
+for i in range(count):
+    delay = start + i * 0.1 - time.time()
+    if delay > 0:
+        time.sleep(delay)
+    th = threading.Thread(target=attempt, args=(i,))
+    th.start()
+    threads.append(th)
+for th in threads:
+    th.join(5)
+for r in res:
+    if r:
+        print("%.3f %.3f %s" % (r[0], r[1], "ok" if r[2] else "fail"))
+PY
+chmod 644 "$PROBE"
+
+t=freeze_master_new_connections_through_another_member_within_3s
+m0=$(lab master)
+ready=$(mktemp -u) until=$(mktemp -u)
+gen vclient hold --dst $SRV --port 443 --count 2 --src "${VC[0]},${VC[1]}" --check-every-ms 200 \
+	--ready-file "$ready" --until-file "$until" --timeout 60 >"$STATE/hold.out" &
+hold=$!
+wait_until 10 test -e "$ready"
+srcs=$(IFS=,; echo "${VC[*]:2}")
+lab exec vclient python3 "$PROBE" $SRV 443 80 "$srcs" >"$STATE/probe.out" 2>&1 &
+probe=$!
+sleep 2
+tf=$(date +%s.%N)
+lab freeze "$m0"
+wait $probe
+m1=$(lab master 2>/dev/null)
+verdict=$(python3 - "$tf" "$STATE/probe.out" <<'PY'
+import sys
+tf = float(sys.argv[1])
+rows = [l.split() for l in open(sys.argv[2]) if l.strip()]
+rows = [(float(a), float(b), ok == "ok") for a, b, ok in rows]
+before = [r for r in rows if r[1] < tf]
+after = [r for r in rows if r[0] >= tf]
+first = next((r for r in after if r[2]), None)
+lost_before = sum(1 for r in before if not r[2])
+gap = (first[1] - tf) if first else -1
+later = [r for r in after if first and r[0] > first[0]]
+lost_later = sum(1 for r in later if not r[2])
+print("attempts=%d before_ok=%d/%d first_ok_after_s=%.2f failed_after_first_ok=%d/%d" % (
+    len(rows), len(before) - lost_before, len(before), gap, lost_later, len(later)))
+sys.exit(0 if rows and lost_before == 0 and first and gap <= 3.0 and lost_later == 0 else 1)
+PY
+)
+vrc=$?
+if [ $vrc = 0 ] && [ -n "$m1" ] && [ "$m1" != "$m0" ]; then pass $t
+else fail $t "master $m0 frozen: new connections through ${m1:-nobody} within 3 s and none failing after, saw $verdict"
+	show_log "${m1:-$(other "$m0")}-keepalived" 6; fi
+
+t=freeze_master_held_connection_still_carries_data
+sleep 1
+touch "$until"
+wait $hold
+h=$(cat "$STATE/hold.out")
+if [ "$(kv alive_at_end <<<"$h")" = 2 ] && [ "$(kv died <<<"$h")" = 0 ]; then pass $t
+else fail $t "2 held connections alive after the failover, saw alive_at_end=$(kv alive_at_end <<<"$h") died=$(kv died <<<"$h") missed_checks=$(kv missed_checks <<<"$h")"
+	lab exec "$m1" conntrack -L -p tcp --dport 443 2>/dev/null | head -5 | sed 's/^/    /'; fi
+
+# --- thaw: the old master comes back as backup, nopreempt: no second switch ---
+t=thaw_nopreempt_no_second_switch
+lab thaw "$m0"
+masters=
+for ((i = 0; i < 30; i++)); do # 6 s: past the gate's resume hold (3 s)
+	masters+=" $(lab master 2>/dev/null | tr ' ' '+')"
+	sleep 0.2
+done
+if wait_until 5 sh -c "[ \"\$(read -r s _ <'$STATE/$m0/vrrp.state'; echo \$s)\" = BACKUP ]" &&
+   [ -z "$(tr ' ' '\n' <<<"$masters" | grep -vx "$m1" | grep .)" ]; then pass $t
+else fail $t "$m1 master throughout and $m0 BACKUP after thaw, saw masters:$(tr ' ' '\n' <<<"$masters" | uniq -c | tr -s ' \n' ' '), $m0 $(role_of "$m0")"
+	show_log "$m0-keepalived" 6; show_log "$m0" 4; fi
+rm -f "$until" "$ready"
+
+# --- a member restarted with a stale policy does not take the addresses ---
+t=stale_member_does_not_take_addresses_from_current
+cur=$m1 stale=$m0
+for d in "$stale-keepalived" "$stale-conntrackd" "$stale"; do lab stop "$d" >/dev/null; done
+lab cut "$stale" mgmt                       # the store is unreachable from it
+v0=$(store_version)
+ctl exceptions add flood-exceptions 198.51.100.9 --wait=10 >/dev/null 2>&1
+v1=$(store_version)
+for d in "$stale" "$stale-conntrackd" "$stale-keepalived"; do lab start "$d" >/dev/null; done
+# the gate gives up on the store after --store-timeout (3 s): stale, not fault
+wait_until 10 sh -c "[ \"\$(cat '$STATE/$stale/vrrp.stale')\" = 1 ] && [ \"\$(cat '$STATE/$stale/vrrp.ready')\" = 0 ]"
+masters=
+for ((i = 0; i < 15; i++)); do masters+=" $(lab master 2>/dev/null | tr ' ' '+')"; sleep 0.2; done
+ps=$(prio_of "$stale") pc=$(prio_of "$cur")
+if [ "$v1" -gt "$v0" ] && [ "$(role_of "$stale")" = BACKUP ] && [ "$ps" != none ] && [ "$pc" != none ] &&
+   [ "$ps" -lt "$pc" ] && [ -z "$(tr ' ' '\n' <<<"$masters" | grep -vx "$cur" | grep .)" ]; then pass $t
+else fail $t "stale $stale (cache v$v0, store v$v1) BACKUP at a priority below $cur's and $cur master throughout, saw $stale $(role_of "$stale") priority $ps, $cur priority $pc, masters:$(tr ' ' '\n' <<<"$masters" | uniq -c | tr -s ' \n' ' ')"
+	show_log "$stale" 6; fi
+
+t=stale_member_current_again_after_the_store_returns
+lab heal "$stale" mgmt
+if wait_until 15 sh -c "[ \"\$(cat '$STATE/$stale/vrrp.stale')\" = 0 ] && [ \"\$(cat '$STATE/$stale/vrrp.ready')\" = 0 ]" &&
+   wait_until 5 sh -c "[ \"\$(read -r s p <'$STATE/$stale/vrrp.state.client'; echo \$p)\" = \"$pc\" ]" &&
+   [ "$(lab master)" = "$cur" ]; then pass $t
+else fail $t "$stale current (track files 0/0, priority $pc) with $cur still master, saw ready=$(cat "$STATE/$stale/vrrp.ready") stale=$(cat "$STATE/$stale/vrrp.stale") priority $(prio_of "$stale"), master $(lab master 2>&1)"
+	show_log "$stale" 6; fi
+rm -f "$PROBE"
