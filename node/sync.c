@@ -253,6 +253,8 @@ static void send_heartbeat(px_node_t *n)
 
 	hb.member = n->o.id;
 	hb.applied_version = n->applied.version;
+	hb.vrrp_role = (char *)px_vrrp_role(n);
+	px_vrrp_addresses(&hb);
 	hb.health = n->health;
 	hb.detail = n->detail;
 	hb.store_lost = n->store_lost;
@@ -438,7 +440,7 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 		break;
 	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
 		px_alerting_store_heartbeat(n, env->store_heartbeat);
-		px_vrrp_store_heartbeat(n, env->store_heartbeat->version);
+		px_vrrp_store_heartbeat(n, env->store_heartbeat);
 		if (env->store_heartbeat->version < n->applied.version &&
 		    !n->snapping) {
 			char why[96];

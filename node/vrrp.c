@@ -1,6 +1,9 @@
 /* vrrp.c - the readiness gate's track files and the VRRP role (vrrp.h). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,10 +234,27 @@ void px_vrrp_stop(px_node_t *n)
 	uv_close((uv_handle_t *)&v->check, free_on_close);
 }
 
-void px_vrrp_store_heartbeat(px_node_t *n, uint64_t store_version)
+static void set_drained(px_node_t *n, bool drained)
 {
-	if (n->vrrp)
-		px_gate_heartbeat(&n->vrrp->gate, store_version);
+	if (n->vrrp->gate.drained == drained)
+		return;
+	px_log(PX_LOG_INFO, "%s by the store", drained ?
+	       "drained: giving up the virtual addresses" : "undrained");
+	n->vrrp->gate.drained = drained;
+	evaluate(n->vrrp);
+}
+
+void px_vrrp_store_heartbeat(px_node_t *n, const Phalanx__StoreHeartbeat *hb)
+{
+	bool drained = false;
+
+	if (!n->vrrp)
+		return;
+	px_gate_heartbeat(&n->vrrp->gate, hb->version);
+	for (size_t i = 0; i < hb->n_drained; i++)
+		if (strcmp(hb->drained[i], n->o.id) == 0)
+			drained = true;
+	set_drained(n, drained);
 }
 
 void px_vrrp_applied(px_node_t *n, int rc)
@@ -245,17 +265,50 @@ void px_vrrp_applied(px_node_t *n, int rc)
 	evaluate(n->vrrp);
 }
 
-void px_vrrp_set_drained(px_node_t *n, bool drained)
-{
-	if (!n->vrrp || n->vrrp->gate.drained == drained)
-		return;
-	px_log(PX_LOG_INFO, "%s by the store", drained ? "drained" :
-	       "undrained");
-	n->vrrp->gate.drained = drained;
-	evaluate(n->vrrp);
-}
-
 const char *px_vrrp_role(px_node_t *n)
 {
 	return n->vrrp ? n->vrrp->role : "";
+}
+
+void px_vrrp_addresses(Phalanx__Heartbeat *hb)
+{
+	static char buf[16][INET6_ADDRSTRLEN];
+	static char *ptr[16];
+	struct ifaddrs *ifa, *i;
+	size_t n = 0;
+
+	hb->addresses = ptr;
+	hb->n_addresses = 0;
+	if (getifaddrs(&ifa) < 0)
+		return;
+	for (i = ifa; i && n < 16; i = i->ifa_next) {
+		const void *a;
+		int fam;
+
+		if (!i->ifa_addr)
+			continue;
+		fam = i->ifa_addr->sa_family;
+		if (fam == AF_INET) {
+			const struct sockaddr_in *s = (void *)i->ifa_addr;
+
+			a = &s->sin_addr;
+			if ((ntohl(s->sin_addr.s_addr) >> 24) == 127)
+				continue;
+		} else if (fam == AF_INET6) {
+			const struct sockaddr_in6 *s = (void *)i->ifa_addr;
+
+			a = &s->sin6_addr;
+			if (IN6_IS_ADDR_LOOPBACK(&s->sin6_addr) ||
+			    IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr))
+				continue;
+		} else {
+			continue;
+		}
+		if (!inet_ntop(fam, a, buf[n], sizeof(buf[n])))
+			continue;
+		ptr[n] = buf[n];
+		n++;
+	}
+	freeifaddrs(ifa);
+	hb->n_addresses = n;
 }

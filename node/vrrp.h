@@ -16,6 +16,7 @@
 #define PX_VRRP_H
 
 #include "node.h"
+#include "phalanx.pb-c.h"
 
 /* VRRP's IP protocol number and conntrackd's sync port (the Group of
  * deploy/keepalived/conntrackd.conf.in): nft.c accepts both ahead of
@@ -33,12 +34,15 @@ extern const char px_vrrp_usage[];
  * a negative error (a track file that cannot be written). */
 int px_vrrp_start(px_node_t *n);
 void px_vrrp_stop(px_node_t *n);
-/* Feeds from sync.c: a store heartbeat; the result of an apply. */
-void px_vrrp_store_heartbeat(px_node_t *n, uint64_t store_version);
+/* Feeds from sync.c: a store heartbeat (its version, and whether it
+ * lists this member as drained); the result of an apply. */
+void px_vrrp_store_heartbeat(px_node_t *n, const Phalanx__StoreHeartbeat *hb);
 void px_vrrp_applied(px_node_t *n, int rc);
-/* The drain flag the store sends for this member. */
-void px_vrrp_set_drained(px_node_t *n, bool drained);
 /* "master", "backup", "fault", "drained" or "" (no keepalived state). */
 const char *px_vrrp_role(px_node_t *n);
+/* Fill hb->addresses with the member's addresses (virtual ones included
+ * while it holds them; loopback and link-local left out; at most 16):
+ * pointers into a static buffer, valid until the next call. */
+void px_vrrp_addresses(Phalanx__Heartbeat *hb);
 
 #endif

@@ -36,6 +36,11 @@ typedef struct {
 	int health;
 	char detail[256];
 	bool store_lost;
+	char vrrp_role[16];  /* members.c: the member's heartbeat says */
+	bool drained;        /* members.c: members drain (not persisted) */
+	char addrs[16][48];  /* members.c: the heartbeat's addresses */
+	char *addrp[16];
+	size_t naddrs;
 } px_member_t;
 
 typedef struct {
@@ -74,5 +79,18 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits,
 		      const px_lists_t *lists);
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now);
+
+/* members.c - failover: the drain flag and the VRRP role of members. */
+/* MEMBER_DRAIN / MEMBER_UNDRAIN of req->member: 0, or PX_ENOMEMBER /
+ * PX_EBADREQ with a message in err. */
+int px_store_member_drain(px_store_t *st, const Phalanx__CtlRequest *req,
+			  char *err, size_t errlen);
+/* Heartbeat in: the member's role (only the known words are kept) and
+ * addresses (only what parses as an address). */
+void px_store_member_role(px_member_t *m, const Phalanx__Heartbeat *hb);
+/* Heartbeat out: the drained members' ids (*ids is the caller's:
+ * free()). */
+void px_store_member_drained(const px_store_t *st, Phalanx__StoreHeartbeat *hb,
+			     char ***ids);
 
 #endif

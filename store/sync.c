@@ -128,6 +128,7 @@ static void heartbeat_in(px_store_t *st, const Phalanx__Heartbeat *hb)
 	m->applied = hb->applied_version;
 	m->last_hb_ms = now;
 	m->health = hb->health > 2 ? 2 : (int)hb->health;
+	px_store_member_role(m, hb);
 	m->store_lost = hb->store_lost;
 }
 
@@ -201,6 +202,7 @@ void px_store_heartbeat(px_store_t *st)
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__StoreHeartbeat hb = PHALANX__STORE_HEARTBEAT__INIT;
 	uint64_t now = px_now_ms();
+	char **drained = NULL;
 	size_t i;
 
 	hb.version = st->policy.version;
@@ -209,7 +211,9 @@ void px_store_heartbeat(px_store_t *st)
 	env.body_case = PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT;
 	env.store_heartbeat = &hb;
 	px_store_alerts_heartbeat(st, &hb);
+	px_store_member_drained(st, &hb, &drained);
 	px_wire_send(st->pub, NULL, &env);
+	free(drained);
 	for (i = 0; i < st->nmembers; i++) {
 		px_member_t *m = &st->members[i];
 
