@@ -42,6 +42,7 @@ cat >"$PROBE" <<'PY'
 import socket, sys, threading, time
 dst, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 srcs = sys.argv[4].split(",")
+ready = sys.argv[5] if len(sys.argv) > 5 else None
 res = [None] * count
 def attempt(i):
     t0 = time.time()
@@ -57,6 +58,8 @@ def attempt(i):
     finally:
         s.close()
     res[i] = (t0, time.time(), ok)
+    if ready and ok:
+        open(ready, "a").close()
 threads = []
 start = time.time()
 for i in range(count):
@@ -82,12 +85,15 @@ gen vclient hold --dst $SRV --port 443 --count 2 --src "${VC[0]},${VC[1]}" --che
 hold=$!
 wait_until 10 test -e "$ready"
 srcs=$(IFS=,; echo "${VC[*]:2}")
-lab exec vclient python3 "$PROBE" $SRV 443 80 "$srcs" >"$STATE/probe.out" 2>&1 &
+pready=$(mktemp -u)
+lab exec vclient python3 "$PROBE" $SRV 443 80 "$srcs" "$pready" >"$STATE/probe.out" 2>&1 &
 probe=$!
-sleep 2
-tf=$(date +%s.%N)
+wait_until 10 test -e "$pready"
+sleep 1
 lab freeze "$m0"
+tf=$(date +%s.%N) # every process of the master is stopped from here on
 wait $probe
+rm -f "$pready"
 m1=$(lab master 2>/dev/null)
 verdict=$(python3 - "$tf" "$STATE/probe.out" <<'PY'
 import sys
@@ -160,4 +166,37 @@ if wait_until 15 sh -c "[ \"\$(cat '$STATE/$stale/vrrp.stale')\" = 0 ] && [ \"\$
    [ "$(lab master)" = "$cur" ]; then pass $t
 else fail $t "$stale current (track files 0/0, priority $pc) with $cur still master, saw ready=$(cat "$STATE/$stale/vrrp.ready") stale=$(cat "$STATE/$stale/vrrp.stale") priority $(prio_of "$stale"), master $(lab master 2>&1)"
 	show_log "$stale" 6; fi
+# --- planned failover: drain the master, nothing is lost ---
+t=drain_master_held_connection_survives_no_new_connection_fails
+m0=$(lab master)
+ready=$(mktemp -u) until=$(mktemp -u)
+gen vclient hold --dst $SRV --port 443 --count 2 --src "${VC[0]},${VC[1]}" --check-every-ms 200 \
+	--ready-file "$ready" --until-file "$until" --timeout 60 >"$STATE/hold.out" &
+hold=$!
+wait_until 10 test -e "$ready"
+pready=$(mktemp -u)
+lab exec vclient python3 "$PROBE" $SRV 443 60 "$srcs" "$pready" >"$STATE/probe.out" 2>&1 &
+probe=$!
+wait_until 10 test -e "$pready"
+sleep 1
+dout=$(ctl members drain "$m0" --wait=10 2>&1); drc=$?
+wait $probe
+m1=$(lab master 2>/dev/null)
+sleep 1
+touch "$until"
+wait $hold
+h=$(cat "$STATE/hold.out")
+nfail=$(grep -c ' fail$' "$STATE/probe.out")
+nall=$(grep -c . "$STATE/probe.out")
+role=$(ctl --json members list | python3 -c 'import json,sys; print([m["role"] for m in json.load(sys.stdin)["members"] if m["member"]==sys.argv[1]][0])' "$m0")
+if [ $drc = 0 ] && [ -n "$m1" ] && [ "$m1" != "$m0" ] && [ "$role" = drained ] && [ "$nall" = 60 ] && [ "$nfail" = 0 ] &&
+   [ "$(kv alive_at_end <<<"$h")" = 2 ] && [ "$(kv died <<<"$h")" = 0 ]; then pass $t
+else fail $t "drain of $m0 (exit 0, $m0 drained, another master), 60/60 new connections and 2 held alive, saw exit $drc ($dout), role $role, master ${m1:-none}, new connections failed $nfail of $nall, held alive_at_end=$(kv alive_at_end <<<"$h") died=$(kv died <<<"$h")"
+	show_log "$m0" 4; fi
+rm -f "$until" "$ready" "$pready"
+
+t=undrain_comes_back_as_backup
+uout=$(ctl members undrain "$m0" --wait=10 2>&1); urc=$?
+if [ $urc = 0 ] && [ "$(role_of "$m0")" = BACKUP ] && [ "$(lab master)" = "$m1" ]; then pass $t
+else fail $t "undrain of $m0: exit 0, $m0 BACKUP, $m1 still master, saw exit $urc ($uout), $m0 $(role_of "$m0"), master $(lab master 2>&1)"; fi
 rm -f "$PROBE"
