@@ -33,49 +33,7 @@ if [ -z "$bad" ]; then pass $t
 else fail $t "a keepalived and a conntrackd in each member namespace, missing:$bad"; fi
 
 # --- freeze the master while vclient holds a connection and opens new ones ---
-# probe: a new connection every 100 ms (bounded: COUNT attempts, 1 s
-# connect timeout each), sources round-robin over vclient's addresses so
-# no quota sees more than a few from one source; prints one line per
-# attempt "START_S END_S ok|fail".
-PROBE=$(mktemp /tmp/pxfo-probe.XXXXXX.py)
-cat >"$PROBE" <<'PY'
-import socket, sys, threading, time
-dst, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-srcs = sys.argv[4].split(",")
-ready = sys.argv[5] if len(sys.argv) > 5 else None
-res = [None] * count
-def attempt(i):
-    t0 = time.time()
-    s = socket.socket()
-    s.settimeout(1.0)
-    try:
-        s.bind((srcs[i % len(srcs)], 0))
-        s.connect((dst, port))
-        s.sendall(b"x")
-        ok = s.recv(1) == b"x"
-    except OSError:
-        ok = False
-    finally:
-        s.close()
-    res[i] = (t0, time.time(), ok)
-    if ready and ok:
-        open(ready, "a").close()
-threads = []
-start = time.time()
-for i in range(count):
-    delay = start + i * 0.1 - time.time()
-    if delay > 0:
-        time.sleep(delay)
-    th = threading.Thread(target=attempt, args=(i,))
-    th.start()
-    threads.append(th)
-for th in threads:
-    th.join(5)
-for r in res:
-    if r:
-        print("%.3f %.3f %s" % (r[0], r[1], "ok" if r[2] else "fail"))
-PY
-chmod 644 "$PROBE"
+PROBE=$REPO/tests/lab/connprobe.py
 
 t=freeze_master_new_connections_through_another_member_within_3s
 m0=$(lab master)
@@ -199,4 +157,3 @@ t=undrain_comes_back_as_backup
 uout=$(ctl members undrain "$m0" --wait=10 2>&1); urc=$?
 if [ $urc = 0 ] && [ "$(role_of "$m0")" = BACKUP ] && [ "$(lab master)" = "$m1" ]; then pass $t
 else fail $t "undrain of $m0: exit 0, $m0 BACKUP, $m1 still master, saw exit $urc ($uout), $m0 $(role_of "$m0"), master $(lab master 2>&1)"; fi
-rm -f "$PROBE"
