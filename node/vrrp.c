@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerting.h"
 #include "gate.h"
 #include "px.h"
 #include "vrrp.h"
@@ -104,18 +105,36 @@ static int track_write(const char *path, int v)
 	return rc;
 }
 
+/* The alert "vrrp-master" is exceeding while this member holds the
+ * virtual addresses: every change of master shows on the central
+ * stream as one member's alert ending and another's starting. */
+static void role_changed(struct px_vrrp *v, const char *old)
+{
+	char text[160];
+	bool master = strcmp(v->role, "master") == 0;
+
+	px_log(PX_LOG_INFO, "VRRP role %s (was %s)", v->role[0] ? v->role :
+	       "unknown", old[0] ? old : "unknown");
+	if (!master && strcmp(old, "master") != 0)
+		return;
+	snprintf(text, sizeof(text), master ? "%s holds the virtual "
+		 "addresses (VRRP master)" : "%s gave up the virtual "
+		 "addresses: VRRP %s", v->n->o.id,
+		 v->role[0] ? v->role : "unknown");
+	px_alerting_observe(v->n, "vrrp-master", NULL, 0, 0, master, text);
+}
+
 static void read_role(struct px_vrrp *v)
 {
-	char buf[32] = "";
+	char buf[32] = "", old[sizeof(v->role)];
 	FILE *f;
 
+	memcpy(old, v->role, sizeof(old));
 	v->role[0] = 0;
 	if (!v->n->o.vrrp_state_file[0])
 		return;
 	f = fopen(v->n->o.vrrp_state_file, "re");
-	if (!f)
-		return;
-	if (fscanf(f, "%15s", buf) == 1) {
+	if (f && fscanf(f, "%15s", buf) == 1) {
 		if (strcmp(buf, "MASTER") == 0)
 			strcpy(v->role, "master");
 		else if (strcmp(buf, "BACKUP") == 0)
@@ -123,7 +142,10 @@ static void read_role(struct px_vrrp *v)
 		else if (strcmp(buf, "FAULT") == 0)
 			strcpy(v->role, v->gate.drained ? "drained" : "fault");
 	}
-	fclose(f);
+	if (f)
+		fclose(f);
+	if (strcmp(old, v->role) != 0)
+		role_changed(v, old);
 }
 
 static void evaluate(struct px_vrrp *v)
@@ -141,6 +163,18 @@ static void evaluate(struct px_vrrp *v)
 		       "at %llu)", px_gate_verdict_name(g), why,
 		       (unsigned long long)n->applied.version,
 		       (unsigned long long)v->gate.store_version);
+		/* the start's "waiting for the store" is no alarm */
+		if (v->last >= 0) {
+			char text[200];
+
+			snprintf(text, sizeof(text), "readiness gate %s: %s "
+				 "(applied version %llu, store at %llu)",
+				 px_gate_verdict_name(g), why,
+				 (unsigned long long)n->applied.version,
+				 (unsigned long long)v->gate.store_version);
+			px_alerting_observe(n, "readiness-gate", NULL, 0, 0,
+					    g == PX_GATE_FAULT, text);
+		}
 		v->last = (int)g;
 		v->last_why = why;
 	}

@@ -26,7 +26,7 @@ for ((r = 1; r <= RUNS; r++)); do
 	rm -f "$ready"
 	"$LAB" exec vclient python3 tests/lab/connprobe.py 203.0.113.100 443 60 "$srcs" "$ready" >"$out" 2>&1 &
 	probe=$!
-	for ((i = 0; i < 100 && ! -e "$ready"; i++)); do sleep 0.1; done
+	for ((i = 0; i < 100; i++)); do [ -e "$ready" ] && break; sleep 0.1; done
 	sleep 1
 	"$LAB" freeze "$m"
 	tf=$(date +%s.%N)
