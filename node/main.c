@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "alerting.h"
+#include "blocks.h"
 #include "codec.h"
 #include "nflog.h"
 #include "node.h"
@@ -225,7 +226,9 @@ int main(int argc, char **argv)
 		px_nft_close(n.nft);
 		return 1;
 	}
+	px_blocks_start(&n);
 	if (px_vrrp_start(&n) < 0) {
+		px_blocks_stop(&n);
 		px_node_sync_stop(&n);
 		px_nflog_stop(&n);
 		px_watcher_stop(n.watcher);
@@ -242,6 +245,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)n.applied.version, n.o.store);
 	uv_run(n.loop, UV_RUN_DEFAULT);
 	px_vrrp_stop(&n);
+	px_blocks_stop(&n);
 	px_nflog_stop(&n);
 	px_node_sync_stop(&n);
 	px_pressure_stop(&n);

@@ -46,6 +46,7 @@ typedef struct px_node {
 	struct px_alerting *alerting; /* alerting.c */
 	struct px_nflog *nflog;    /* nflog.c: the firewall log */
 	struct px_vrrp *vrrp;      /* vrrp.c: the readiness gate, NULL if off */
+	struct px_blocks *blocks;  /* blocks.c: array-wide blocks */
 	px_policy_t applied;       /* what the kernel holds */
 	px_policy_t pending;       /* change being assembled */
 	px_seq_t seq;

@@ -6,6 +6,7 @@
 #include <zmq.h>
 
 #include "alerting.h"
+#include "blocks.h"
 #include "codec.h"
 #include "nflog.h"
 #include "pressure.h"
@@ -437,6 +438,9 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 		break;
 	case PHALANX__ENVELOPE__BODY_ALERT_ACK:
 		px_alerting_ack(n, env->alert_ack);
+		break;
+	case PHALANX__ENVELOPE__BODY_BLOCK_LIST:
+		px_blocks_in(n, env->block_list);
 		break;
 	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
 		px_alerting_store_heartbeat(n, env->store_heartbeat);

@@ -80,6 +80,11 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		      const px_lists_t *lists);
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now);
 
+/* blocks.c - array-wide temporary blocks: a member's report in; the
+ * running blocks out with every heartbeat. */
+void px_store_blocks_in(px_store_t *st, const Phalanx__BlockList *l);
+void px_store_blocks_tick(px_store_t *st);
+
 /* members.c - failover: the drain flag and the VRRP role of members. */
 /* MEMBER_DRAIN / MEMBER_UNDRAIN of req->member: 0, or PX_ENOMEMBER /
  * PX_EBADREQ with a message in err. */

@@ -190,6 +190,9 @@ void px_store_sync(px_store_t *st)
 	case PHALANX__ENVELOPE__BODY_LOG_BATCH:
 		px_store_log_in(st, env->log_batch);
 		break;
+	case PHALANX__ENVELOPE__BODY_BLOCK_REPORT:
+		px_store_blocks_in(st, env->block_report);
+		break;
 	default:
 		px_log(PX_LOG_WARN, "sync socket: refused a message of type %d",
 		       env->body_case);
@@ -214,6 +217,7 @@ void px_store_heartbeat(px_store_t *st)
 	px_store_member_drained(st, &hb, &drained);
 	px_wire_send(st->pub, NULL, &env);
 	free(drained);
+	px_store_blocks_tick(st);
 	for (i = 0; i < st->nmembers; i++) {
 		px_member_t *m = &st->members[i];
 
