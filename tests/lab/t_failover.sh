@@ -77,7 +77,7 @@ sys.exit(0 if rows and lost_before == 0 and 0 <= settled <= 3.0 and len(rows) - 
 PY
 )
 vrc=$?
-if [ $vrc = 0 ] && [ -n "$m1" ] && [ "$m1" != "$m0" ]; then pass $t
+if [ $vrc = 0 ] && [ -n "$m1" ] && [ "$m1" != "$m0" ]; then pass "$t ($m0 -> $m1: $verdict)"
 else fail $t "master $m0 frozen: new connections through ${m1:-nobody} succeeding from within 3 s on (10 or more), saw $verdict"
 	show_log "${m1:-$(other "$m0")}-keepalived" 6; fi
 
@@ -182,7 +182,7 @@ e0=$(exp_of "$m0") e1=$(exp_of "$o")
 ms_of() { python3 -c 'import re,sys; s=sys.argv[1]; m=re.match(r"(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$", s); print(-1 if not m or not s else int(m.group(1) or 0)*60000+int(m.group(2) or 0)*1000+int(m.group(3) or 0))' "$1"; }
 d=$(( $(ms_of "${e0:-x}") - $(ms_of "${e1:-x}") )); d=${d#-}
 lag=$(( (t2 - t1) / 1000000 ))
-if [ "$(kv refused <<<"$out")" -gt 0 ] && in_set "$o" tcp_block4 "$bsrc" && [ $lag -le 1000 ] && [ -n "$e0" ] && [ -n "$e1" ] && [ $d -le 1000 ]; then pass $t
+if [ "$(kv refused <<<"$out")" -gt 0 ] && in_set "$o" tcp_block4 "$bsrc" && [ $lag -le 1000 ] && [ -n "$e0" ] && [ -n "$e1" ] && [ $d -le 1000 ]; then pass "$t (on $o ${lag} ms after $m0, expiries ${d} ms apart)"
 else fail $t "$bsrc over 10 connections/minute through $m0: blocked on $o within 1 s of $m0, expiries within 1 s, saw refused=$(kv refused <<<"$out"), on $o after ${lag} ms: $(in_set "$o" tcp_block4 "$bsrc" && echo yes || echo no), expiries '$e0' / '$e1'"
 	show_log "$o" 4; fi
 
