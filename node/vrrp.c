@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alerting.h"
@@ -17,21 +18,22 @@
 /* Re-assert the track files this often: keepalived reads them through
  * inotify at once; 200 ms bounds how long its init_file can stand. */
 #define VRRP_TICK_MS 200
-/* The loop sleeps at most VRRP_TICK_MS; a sleep this much longer means
- * the process did not run (SIGSTOP, a paused VM), not a busy loop: a
- * slow apply runs in a callback, outside the poll.  A starved process
- * was seen missing 1.7 s on the loaded lab machine, and a false freeze
- * costs the master's addresses; a peer replaces a silent master within
- * about 1 s (3 adverts of 0.3 s), so after 4 s one certainly has. */
+/* The tick comes every VRRP_TICK_MS; one this much later, with the
+ * process's CPU time hardly moved (FREEZE_CPU_DIV: under a tenth of the
+ * gap), means the process did not run (SIGSTOP, a paused VM).  A slow
+ * apply also delays the tick (a 1M-element change held the loop 4 s) but
+ * burns CPU the whole time.  A starved process was seen missing 1.7 s on
+ * the loaded lab machine, and a false freeze costs the master's
+ * addresses; a peer replaces a silent master within about 1 s (3 adverts
+ * of 0.3 s), so after 4 s one certainly has. */
 #define FREEZE_GAP_MS 4000
+#define FREEZE_CPU_DIV 10
 
 struct px_vrrp {
 	px_node_t *n;
 	px_gate_t gate;
 	uv_timer_t tick;
-	uv_prepare_t prepare;
-	uv_check_t check;
-	uint64_t poll_entered_ms;
+	uint64_t tick_ms, tick_cpu_ms; /* the last tick: monotonic, CPU */
 	int last;            /* px_gate_verdict_t, -1 before the first */
 	const char *last_why;
 	char role[16];
@@ -189,30 +191,31 @@ static void evaluate(struct px_vrrp *v)
 	read_role(v);
 }
 
+static uint64_t cpu_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void on_tick(uv_timer_t *t)
 {
-	evaluate(t->data);
-}
+	struct px_vrrp *v = t->data;
+	uint64_t now = px_mono_ms(), cpu = cpu_ms();
+	uint64_t gap = now - v->tick_ms, used = cpu - v->tick_cpu_ms;
 
-static void on_prepare(uv_prepare_t *h)
-{
-	((struct px_vrrp *)h->data)->poll_entered_ms = px_mono_ms();
-}
-
-static void on_check(uv_check_t *h)
-{
-	struct px_vrrp *v = h->data;
-	uint64_t now = px_mono_ms();
-
-	if (v->poll_entered_ms && now - v->poll_entered_ms > FREEZE_GAP_MS) {
-		px_log(PX_LOG_WARN, "did not run for %llu ms (frozen?): at "
-		       "fault for %llu ms while conntrackd resyncs",
-		       (unsigned long long)(now - v->poll_entered_ms),
+	if (v->tick_ms && gap > FREEZE_GAP_MS && used < gap / FREEZE_CPU_DIV) {
+		px_log(PX_LOG_WARN, "did not run for %llu ms (%llu ms of CPU): "
+		       "frozen; at fault for %llu ms while conntrackd resyncs",
+		       (unsigned long long)gap, (unsigned long long)used,
 		       (unsigned long long)v->gate.resume_hold_ms);
 		px_gate_resumed(&v->gate, now);
-		evaluate(v);
 	}
-	v->poll_entered_ms = 0;
+	v->tick_ms = now;
+	v->tick_cpu_ms = cpu;
+	evaluate(v);
 }
 
 int px_vrrp_start(px_node_t *n)
@@ -238,22 +241,14 @@ int px_vrrp_start(px_node_t *n)
 	}
 	n->vrrp = v;
 	uv_timer_init(n->loop, &v->tick);
-	uv_prepare_init(n->loop, &v->prepare);
-	uv_check_init(n->loop, &v->check);
-	v->tick.data = v->prepare.data = v->check.data = v;
+	v->tick.data = v;
 	uv_timer_start(&v->tick, on_tick, 0, VRRP_TICK_MS);
-	uv_prepare_start(&v->prepare, on_prepare);
-	uv_check_start(&v->check, on_check);
 	return 0;
 }
 
 static void free_on_close(uv_handle_t *h)
 {
-	struct px_vrrp *v = h->data;
-
-	/* the last of the three handles frees the struct */
-	if (h == (uv_handle_t *)&v->check)
-		free(v);
+	free(h->data);
 }
 
 void px_vrrp_stop(px_node_t *n)
@@ -263,9 +258,7 @@ void px_vrrp_stop(px_node_t *n)
 	if (!v)
 		return;
 	n->vrrp = NULL;
-	uv_close((uv_handle_t *)&v->tick, NULL);
-	uv_close((uv_handle_t *)&v->prepare, NULL);
-	uv_close((uv_handle_t *)&v->check, free_on_close);
+	uv_close((uv_handle_t *)&v->tick, free_on_close);
 }
 
 static void set_drained(px_node_t *n, bool drained)
