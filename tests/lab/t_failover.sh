@@ -199,3 +199,24 @@ if [ "$(lab master 2>/dev/null)" = "$o" ] && [ "$(kv refused <<<"$blocked")" = 2
    [ "$(kv established <<<"$after")" = 2 ]; then pass $t
 else fail $t "after $m0 froze, $o master refusing $bsrc (2/2) and letting ${VC[13]} in (2/2), then $bsrc free once the block ended, saw master $(lab master 2>&1), refused $(kv refused <<<"$blocked")/2, other source established $(kv established <<<"$okay")/2, after expiry established $(kv established <<<"$after")/2"
 	show_log "$o" 4; fi
+
+# --- the hard thaw: the frozen master has the higher address, so on an
+# equal-priority advert it would win back the addresses; its phalanx-node
+# sees the freeze and holds it at fault first (readiness gate) ---
+t=thaw_of_higher_address_master_no_second_switch
+hi=$(lab master)
+if [ "$hi" != fw2 ]; then
+	ctl members drain "$hi" --wait=10 >/dev/null 2>&1
+	ctl members undrain "$hi" --wait=10 >/dev/null 2>&1
+	hi=$(lab master)
+fi
+lo=$(other "$hi")
+lab freeze "$hi"
+wait_until 5 sh -c "[ \"\$('$LAB' master 2>/dev/null)\" = $lo ]"
+sleep 5 # longer than the gate's freeze threshold (4 s)
+lab thaw "$hi"
+masters=
+for ((i = 0; i < 30; i++)); do masters+=" $(lab master 2>/dev/null | tr ' ' '+')"; sleep 0.2; done
+if [ "$hi" = fw2 ] && [ -z "$(tr ' ' '\n' <<<"$masters" | grep -vx "$lo" | grep .)" ] && [ "$(role_of "$hi")" = BACKUP ]; then pass $t
+else fail $t "fw2 (higher address) frozen as master, $lo master throughout after thaw and fw2 BACKUP, saw frozen $hi, masters:$(tr ' ' '\n' <<<"$masters" | uniq -c | tr -s ' \n' ' '), $hi $(role_of "$hi")"
+	show_log "$hi-keepalived" 6; show_log "$hi" 4; fi
