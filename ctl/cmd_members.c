@@ -1,13 +1,226 @@
-/* cmd_members.c - phalanxctl members remove: forget a member the store
- * remembers (store/sync.c px_store_members_ctl). */
+/* cmd_members.c - phalanxctl members list|drain|undrain (failover) and
+ * members remove (forget a member the store remembers). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "client.h"
 #include "ctl.h"
 #include "json.h"
 #include "px.h"
 #include "wire.h"
+
+/* how often drain --wait asks the store: its heartbeats are 1 s apart */
+#define MEMBERS_POLL_MS 200
+
+static const char *str(const char *s)
+{
+	return s ? s : "";
+}
+
+static const char *health_name(int h)
+{
+	switch (h) {
+	case PHALANX__HEARTBEAT__HEALTH__OK:
+		return "ok";
+	case PHALANX__HEARTBEAT__HEALTH__DEGRADED:
+		return "degraded";
+	case PHALANX__HEARTBEAT__HEALTH__FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+/* The role to show: a down member has none it can vouch for. */
+static const char *role_of(const Phalanx__MemberStatus *m)
+{
+	if (!m->up)
+		return "down";
+	if (m->drained && strcmp(str(m->vrrp_role), "fault") == 0)
+		return "drained";
+	return m->vrrp_role && m->vrrp_role[0] ? m->vrrp_role : "unknown";
+}
+
+static uint64_t age_ms(const Phalanx__CtlReply *r,
+		       const Phalanx__MemberStatus *m)
+{
+	return r->now_ms > m->last_heartbeat_ms ?
+		r->now_ms - m->last_heartbeat_ms : 0;
+}
+
+static void list_json(const Phalanx__CtlReply *r)
+{
+	size_t i, j;
+
+	fputs("{\"version\":", stdout);
+	printf("%llu,\"members\":[", (unsigned long long)r->version);
+	for (i = 0; i < r->n_members; i++) {
+		const Phalanx__MemberStatus *m = r->members[i];
+
+		printf("%s{\"member\":", i ? "," : "");
+		px_json_str(stdout, m->member);
+		fputs(",\"addresses\":[", stdout);
+		for (j = 0; j < m->n_addresses; j++) {
+			if (j)
+				putchar(',');
+			px_json_str(stdout, m->addresses[j]);
+		}
+		fputs("],\"role\":", stdout);
+		px_json_str(stdout, role_of(m));
+		printf(",\"drained\":%s,\"up\":%s,\"health\":\"%s\","
+		       "\"applied_version\":%llu,\"last_heartbeat_ms\":%llu,"
+		       "\"heartbeat_age_ms\":",
+		       m->drained ? "true" : "false", m->up ? "true" : "false",
+		       health_name(m->health),
+		       (unsigned long long)m->applied_version,
+		       (unsigned long long)m->last_heartbeat_ms);
+		if (m->last_heartbeat_ms)
+			printf("%llu}", (unsigned long long)age_ms(r, m));
+		else
+			fputs("null}", stdout);
+	}
+	fputs("]}\n", stdout);
+}
+
+static void list_human(const Phalanx__CtlReply *r)
+{
+	size_t i, j;
+	char addrs[1024], hb[32];
+
+	if (r->n_members == 0) {
+		fputs("members: none has reported yet\n", stdout);
+		return;
+	}
+	printf("%-12s %-8s %-9s %-8s %-10s %s\n", "MEMBER", "ROLE", "HEALTH",
+	       "APPLIED", "HEARTBEAT", "ADDRESSES");
+	for (i = 0; i < r->n_members; i++) {
+		const Phalanx__MemberStatus *m = r->members[i];
+		size_t off = 0;
+
+		addrs[0] = 0;
+		for (j = 0; j < m->n_addresses && off < sizeof(addrs); j++)
+			off += (size_t)snprintf(addrs + off, sizeof(addrs) - off,
+						"%s%s", j ? " " : "",
+						m->addresses[j]);
+		if (m->last_heartbeat_ms)
+			snprintf(hb, sizeof(hb), "%.1fs ago",
+				 (double)age_ms(r, m) / 1000.0);
+		else
+			snprintf(hb, sizeof(hb), "never");
+		printf("%-12s %-8s %-9s %-8llu %-10s %s\n", str(m->member),
+		       role_of(m), health_name(m->health),
+		       (unsigned long long)m->applied_version, hb, addrs);
+	}
+}
+
+int px_cmd_members_list(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__Envelope *env = NULL;
+	int rc = PX_EXIT_FAIL;
+
+	(void)argc;
+	(void)argv;
+	if (px_ctl_read(ctl, PHALANX__CTL_REQUEST__OP__STATUS, &env) < 0)
+		goto out;
+	if (ctl->json)
+		list_json(env->ctl_reply);
+	else
+		list_human(env->ctl_reply);
+	rc = PX_EXIT_OK;
+out:
+	px_wire_free(env);
+	return rc;
+}
+
+/* drain: M reports "drained" and another member that is up "master";
+ * undrain: M reports a role other than drained/fault. */
+static bool drain_done(const Phalanx__CtlReply *r, const char *id, bool drain,
+		       char *seen, size_t len)
+{
+	bool me = false, other = false;
+	size_t off = 0;
+
+	seen[0] = 0;
+	for (size_t i = 0; i < r->n_members; i++) {
+		const Phalanx__MemberStatus *m = r->members[i];
+		const char *role = role_of(m);
+
+		if (off < len)
+			off += (size_t)snprintf(seen + off, len - off, "%s%s %s",
+						i ? ", " : "", str(m->member),
+						role);
+		if (strcmp(str(m->member), id) == 0)
+			me = drain ? strcmp(role, "drained") == 0 :
+				     strcmp(role, "master") == 0 ||
+				     strcmp(role, "backup") == 0;
+		else if (m->up && strcmp(role, "master") == 0)
+			other = true;
+	}
+	return drain ? me && other : me;
+}
+
+static int drain_cmd(px_ctl_t *ctl, const char *id, bool drain)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	Phalanx__Envelope *env = NULL;
+	uint64_t deadline;
+	char seen[512] = "";
+	int rc = PX_EXIT_FAIL;
+
+	if (!px_member_id_valid(id)) {
+		fprintf(stderr, "phalanxctl %s: not a member id: `%s'\n",
+			ctl->cmd, id);
+		return PX_EXIT_USAGE;
+	}
+	req.op = drain ? PHALANX__CTL_REQUEST__OP__MEMBER_DRAIN :
+			 PHALANX__CTL_REQUEST__OP__MEMBER_UNDRAIN;
+	req.member = (char *)id;
+	req.set = "";
+	if (px_ctl_request(ctl, &req, &env) < 0)
+		goto out;
+	if (!ctl->wait) {
+		printf("%s %s\n", id, drain ? "drained" : "undrained");
+		rc = PX_EXIT_OK;
+		goto out;
+	}
+	deadline = px_mono_ms() + ctl->wait_ms;
+	for (;;) {
+		struct timespec ts = { 0, MEMBERS_POLL_MS * 1000000L };
+
+		px_wire_free(env);
+		env = NULL;
+		if (px_ctl_read(ctl, PHALANX__CTL_REQUEST__OP__STATUS, &env) < 0)
+			goto out;
+		if (drain_done(env->ctl_reply, id, drain, seen, sizeof(seen))) {
+			printf("%s %s (%s)\n", id, drain ? "drained" :
+			       "undrained", seen);
+			rc = PX_EXIT_OK;
+			goto out;
+		}
+		if (px_mono_ms() >= deadline)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "phalanxctl %s: %s: not %s after %llu s; members: "
+		"%s\n", ctl->cmd, id, drain ?
+		"drained with another member master" : "back to backup/master",
+		(unsigned long long)(ctl->wait_ms / 1000), seen);
+out:
+	px_wire_free(env);
+	return rc;
+}
+
+int px_cmd_members_drain(px_ctl_t *ctl, int argc, char **argv)
+{
+	(void)argc;
+	return drain_cmd(ctl, argv[0], true);
+}
+
+int px_cmd_members_undrain(px_ctl_t *ctl, int argc, char **argv)
+{
+	(void)argc;
+	return drain_cmd(ctl, argv[0], false);
+}
 
 int px_cmd_members_remove(px_ctl_t *ctl, int argc, char **argv)
 {

@@ -111,6 +111,9 @@ int px_cmd_alerts_define(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_log_tail(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_top(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_remove(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_members_list(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_members_drain(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_members_undrain(px_ctl_t *ctl, int argc, char **argv);
 
 /* Quota activity the members report (MemberStatus.quotas), shown by
  * status and limits show (activity.c).  Which counts to show: */

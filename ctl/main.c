@@ -153,6 +153,28 @@ static const px_ctl_cmd_t commands[] = {
 	  "JSON object a line.\n",
 	  px_cmd_alerts_watch, PX_OPT_MEMBER | PX_OPT_TYPE | PX_OPT_COUNT, 0,
 	  0, 0 },
+	{ "members list", "",
+	  "members, their VRRP role, health and applied version",
+	  "For each member: its addresses (the virtual ones while it holds\n"
+	  "them), its VRRP role (master, backup, fault, drained; down when\n"
+	  "its heartbeats stopped), health, applied version and the age of\n"
+	  "its last heartbeat.\n",
+	  px_cmd_members_list, 0, 0, 0, 0 },
+	{ "members drain", "MEMBER",
+	  "MEMBER gives up the virtual addresses (planned failover)",
+	  "MEMBER's readiness gate goes to fault: keepalived hands the\n"
+	  "virtual addresses to another member, whose conntrack table\n"
+	  "already holds the established connections (conntrackd).  With\n"
+	  "--wait[=SECONDS], waits until MEMBER reports drained and another\n"
+	  "member master; exit 1 if that does not happen in time.  The store\n"
+	  "keeps the flag in memory: a store restart forgets it.\n",
+	  px_cmd_members_drain, PX_OPT_WAIT, 0, 1, 1 },
+	{ "members undrain", "MEMBER",
+	  "MEMBER may hold the virtual addresses again",
+	  "Clears the drain of MEMBER.  With nopreempt it comes back as\n"
+	  "backup: no second switch.  --wait[=SECONDS] waits until it\n"
+	  "reports backup or master.\n",
+	  px_cmd_members_undrain, PX_OPT_WAIT, 0, 1, 1 },
 	{ "alerts reset", "[ID]",
 	  "end an active alert (manual reset)",
 	  "Ends the active alert ID (its id, e.g. fw1:3:17, or its store\n"

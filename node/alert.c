@@ -9,7 +9,7 @@
 
 static const char *const extra_types[] = {
 	"events-lost", "store-lost", "alerts-suppressed", "alerts-dropped",
-	"conntrack-headroom", "state-unusable",
+	"conntrack-headroom", "state-unusable", "readiness-gate", "vrrp-master",
 };
 #define NEXTRA (sizeof(extra_types) / sizeof(extra_types[0]))
 

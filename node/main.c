@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include "alerting.h"
+#include "blocks.h"
 #include "codec.h"
 #include "nflog.h"
 #include "node.h"
 #include "pressure.h"
 #include "px.h"
+#include "vrrp.h"
 #include "wire.h"
 
 static void usage(FILE *f)
@@ -43,9 +45,10 @@ static void usage(FILE *f)
 "                         A table already in the kernel is always kept.\n"
 "  --config FILE          read `key = value' lines with the same names\n"
 "  --log FILE             append log lines to FILE instead of stderr\n"
-"%s%s"
+"%s%s%s"
 "  -v, --verbose          debug logging\n"
-"  -h, --help             this text\n", px_alerting_usage, px_nflog_usage);
+"  -h, --help             this text\n", px_alerting_usage, px_nflog_usage,
+	px_vrrp_usage);
 }
 
 static int copy_opt(char *dst, size_t len, const char *value)
@@ -104,6 +107,9 @@ static int set_option(const char *key, const char *value, void *arg)
 
 		if (rc != PX_EOPTION)
 			return rc;
+		rc = px_vrrp_option(o, key, value);
+		if (rc != PX_EOPTION)
+			return rc;
 	}
 	return px_alerting_option(o, key, value);
 }
@@ -115,7 +121,8 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		"pressure-idle-s", "mgmt", "log", "alert-window-ms",
 		"alert-rate", "ct-rcvbuf", "fwlog", "fwlog-max-mb",
 		"fwlog-syslog", "log-rate", "log-ended-rate",
-		"log-flood-blocks", "no-cache-policy", NULL,
+		"log-flood-blocks", "no-cache-policy", "track-file",
+		"track-stale-file", "vrrp-state-file", NULL,
 	};
 	int rc = px_options_parse("phalanx-node", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -360,6 +367,15 @@ int main(int argc, char **argv)
 	if (n.state_unusable)
 		px_alerting_observe(&n, "state-unusable", NULL, 0, 0, true,
 				    n.state_detail);
+	px_blocks_start(&n);
+	if (px_vrrp_start(&n) < 0) {
+		px_blocks_stop(&n);
+		px_node_sync_stop(&n);
+		px_nflog_stop(&n);
+		px_watcher_stop(n.watcher);
+		px_nft_close(n.nft);
+		return 1;
+	}
 	uv_signal_init(n.loop, &sigterm);
 	uv_signal_init(n.loop, &sigint);
 	sigterm.data = sigint.data = &n;
@@ -370,6 +386,8 @@ int main(int argc, char **argv)
 	       "store %s", n.o.id, n.o.table,
 	       (unsigned long long)n.applied.version, n.o.store);
 	uv_run(n.loop, UV_RUN_DEFAULT);
+	px_vrrp_stop(&n);
+	px_blocks_stop(&n);
 	px_nflog_stop(&n);
 	px_node_sync_stop(&n);
 	uv_close((uv_handle_t *)&n.watchdog, NULL);

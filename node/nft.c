@@ -36,6 +36,7 @@
 #include "fwlog.h"
 #include "nft.h"
 #include "px.h"
+#include "vrrp.h"
 
 /* The element nest of one message has a 16-bit length: past ~4,095 IPv4
  * elements it wraps and the kernel inserts a few elements while reporting
@@ -1595,6 +1596,25 @@ static void put_rst_mark(struct batch *b, const char *table, uint8_t dir)
 	rule_put(b, r, "forward");
 }
 
+/* The failover engines' own traffic is never limited by quotas, the
+ * pressure chain or deny rules: keepalived's VRRP adverts (protocol 112)
+ * and conntrackd's state sync (udp PX_CONNTRACKD_PORT), both to the
+ * member itself (chain input, ahead of the guard). */
+static void put_failover_accept(struct batch *b, const char *table)
+{
+	struct nftnl_rule *r;
+
+	r = rule_new(table);
+	m_l4proto(r, PX_IPPROTO_VRRP);
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(b, r, "input");
+	r = rule_new(table);
+	m_l4proto(r, IPPROTO_UDP);
+	m_dport(r, PX_CONNTRACKD_PORT);
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(b, r, "input");
+}
+
 /* Every rule of the layer, chain by chain. */
 static void put_rules(struct batch *b, const char *table,
 		      const struct layout *l)
@@ -1604,7 +1624,15 @@ static void put_rules(struct batch *b, const char *table,
 		      NF_CT_STATE_BIT(IP_CT_RELATED);
 	struct nftnl_rule *r;
 
+	put_failover_accept(b, table);
 	put_verdict_rule(b, table, "input", NFT_JUMP, "guard");
+	/* ct state invalid drop: with nf_conntrack_tcp_loose=0, a packet
+	 * that arrives at a new master before conntrackd's state for it is
+	 * dropped and retransmitted, never reset by the server. */
+	r = rule_new(table);
+	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_INVALID_BIT);
+	x_verdict(r, NF_DROP, NULL);
+	rule_put(b, r, "forward");
 	put_verdict_rule(b, table, "forward", NFT_JUMP, "guard");
 	put_rst_mark(b, table, 0); /* IP_CT_DIR_ORIGINAL */
 	put_rst_mark(b, table, 1); /* IP_CT_DIR_REPLY */

@@ -37,6 +37,8 @@ typedef struct {
 	bool no_cache_accept;  /* --no-cache-policy accept: an unusable
 				* cache and no table start with an empty
 				* policy instead of the guard */
+	/* vrrp.c: keepalived's track files and state; "" none */
+	char track_file[4096], track_stale_file[4096], vrrp_state_file[4096];
 	int verbose;
 } px_node_opts_t;
 
@@ -48,6 +50,8 @@ typedef struct px_node {
 	px_watcher_t *watcher;     /* NULL if conntrack is unavailable */
 	struct px_alerting *alerting; /* alerting.c */
 	struct px_nflog *nflog;    /* nflog.c: the firewall log */
+	struct px_vrrp *vrrp;      /* vrrp.c: the readiness gate, NULL if off */
+	struct px_blocks *blocks;  /* blocks.c: array-wide blocks */
 	px_policy_t applied;       /* what the kernel holds */
 	px_policy_t pending;       /* change being assembled */
 	px_seq_t seq;

@@ -6,11 +6,13 @@
 #include <zmq.h>
 
 #include "alerting.h"
+#include "blocks.h"
 #include "codec.h"
 #include "nflog.h"
 #include "pressure.h"
 #include "node.h"
 #include "px.h"
+#include "vrrp.h"
 #include "wire.h"
 
 #define TICK_MS 1000
@@ -155,6 +157,7 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 		px_log(PX_LOG_ERR, "%s; kernel keeps version %llu", d,
 		       (unsigned long long)n->applied.version);
 		set_health(n, 1, d);
+		px_vrrp_applied(n, j->rc);
 		return j->rc;
 	}
 	px_log(PX_LOG_INFO, "applied version %llu%s: +%llu -%llu elements, "
@@ -180,6 +183,7 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 			  strstr(n->detail, "refused before apply")))
 		health_settle(n);
 	state_known(n);
+	px_vrrp_applied(n, 0);
 	return 0;
 }
 
@@ -314,6 +318,8 @@ static void apply_after(uv_work_t *req, int status)
 		       why, j->refused_part,
 		       (unsigned long long)n->applied.version);
 		set_health(n, 1, why);
+		/* The store's policy cannot be enforced here: not ready. */
+		px_vrrp_applied(n, j->refused);
 	} else if (j->refused < 0) {
 		snprintf(why, sizeof(why), "version %llu part %u refused "
 			 "before apply: %s%s%s", (unsigned long long)j->version,
@@ -575,6 +581,8 @@ static void send_heartbeat(px_node_t *n)
 
 	hb.member = n->o.id;
 	hb.applied_version = n->applied.version;
+	hb.vrrp_role = (char *)px_vrrp_role(n);
+	px_vrrp_addresses(&hb);
 	hb.health = n->health;
 	hb.detail = n->detail;
 	hb.store_lost = n->store_lost;
@@ -823,8 +831,12 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 	case PHALANX__ENVELOPE__BODY_ALERT_ACK:
 		px_alerting_ack(n, env->alert_ack);
 		break;
+	case PHALANX__ENVELOPE__BODY_BLOCK_LIST:
+		px_blocks_in(n, env->block_list);
+		break;
 	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
 		px_alerting_store_heartbeat(n, env->store_heartbeat);
+		px_vrrp_store_heartbeat(n, env->store_heartbeat);
 		if (env->store_heartbeat->version < n->applied.version &&
 		    !n->snapping) {
 			char why[96];

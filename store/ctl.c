@@ -525,6 +525,10 @@ static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
 		ms[i]->out_of_service = px_member_out_of_service(st, m);
 		ms[i]->health = m->health;
 		ms[i]->detail = (char *)m->detail;
+		ms[i]->vrrp_role = (char *)m->vrrp_role;
+		ms[i]->drained = m->drained;
+		ms[i]->addresses = (char **)m->addrp;
+		ms[i]->n_addresses = m->naddrs;
 	}
 	rep->members = ms;
 	rep->n_members = st->nmembers;
@@ -659,6 +663,11 @@ void px_store_ctl(px_store_t *st)
 		r.status = px_store_alerts_ctl(st, env->ctl_request, &rep,
 					       r.error, sizeof(r.error),
 					       &alerts_mem);
+		break;
+	case PHALANX__CTL_REQUEST__OP__MEMBER_DRAIN:
+	case PHALANX__CTL_REQUEST__OP__MEMBER_UNDRAIN:
+		r.status = px_store_member_drain(st, env->ctl_request, r.error,
+						 sizeof(r.error));
 		break;
 	case PHALANX__CTL_REQUEST__OP__LOG_LIST:
 	case PHALANX__CTL_REQUEST__OP__TOP:

@@ -40,6 +40,11 @@ typedef struct {
 	/* The connection that holds this id (sync.c): bound by its first
 	 * heartbeat, lapses after member_timeout_ms without one. */
 	px_rid_t rid;
+	char vrrp_role[16];  /* members.c: the member's heartbeat says */
+	bool drained;        /* members.c: members drain (not persisted) */
+	char addrs[16][48];  /* members.c: the heartbeat's addresses */
+	char *addrp[16];
+	size_t naddrs;
 } px_member_t;
 
 /* Snapshots streamed at once, all peers together: each holds at most
@@ -112,5 +117,23 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now);
 /* Deliberately out of service (drained): not waited for, not "down". */
 bool px_member_out_of_service(const px_store_t *st, const px_member_t *m);
+
+/* blocks.c - array-wide temporary blocks: a member's report in; the
+ * running blocks out with every heartbeat. */
+void px_store_blocks_in(px_store_t *st, const Phalanx__BlockList *l);
+void px_store_blocks_tick(px_store_t *st);
+
+/* members.c - failover: the drain flag and the VRRP role of members. */
+/* MEMBER_DRAIN / MEMBER_UNDRAIN of req->member: 0, or PX_ENOMEMBER /
+ * PX_EBADREQ with a message in err. */
+int px_store_member_drain(px_store_t *st, const Phalanx__CtlRequest *req,
+			  char *err, size_t errlen);
+/* Heartbeat in: the member's role (only the known words are kept) and
+ * addresses (only what parses as an address). */
+void px_store_member_role(px_member_t *m, const Phalanx__Heartbeat *hb);
+/* Heartbeat out: the drained members' ids (*ids is the caller's:
+ * free()). */
+void px_store_member_drained(const px_store_t *st, Phalanx__StoreHeartbeat *hb,
+			     char ***ids);
 
 #endif

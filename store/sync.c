@@ -246,6 +246,7 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 	m->applying = hb->applying_version;
 	m->last_hb_ms = now;
 	m->health = hb->health > 2 ? 2 : (int)hb->health;
+	px_store_member_role(m, hb);
 	m->store_lost = hb->store_lost;
 }
 
@@ -505,6 +506,9 @@ void px_store_sync(px_store_t *st)
 				px_now_ms(), "a log batch") == 0)
 			px_store_log_in(st, env->log_batch);
 		break;
+	case PHALANX__ENVELOPE__BODY_BLOCK_REPORT:
+		px_store_blocks_in(st, env->block_report);
+		break;
 	default:
 		px_refused(rid.peer, "sync socket: a message of type %d",
 			   env->body_case);
@@ -526,6 +530,7 @@ void px_store_heartbeat(px_store_t *st)
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__StoreHeartbeat hb = PHALANX__STORE_HEARTBEAT__INIT;
 	uint64_t now = px_now_ms();
+	char **drained = NULL;
 	size_t i;
 
 	hb.version = st->policy.version;
@@ -542,8 +547,11 @@ void px_store_heartbeat(px_store_t *st)
 	}
 	st->tick_ms = now;
 	px_store_alerts_heartbeat(st, &hb);
+	px_store_member_drained(st, &hb, &drained);
 	px_wire_send(st->pub, NULL, &env);
 	px_refused_flush();
+	free(drained);
+	px_store_blocks_tick(st);
 	for (i = 0; i < st->nmembers; i++) {
 		px_member_t *m = &st->members[i];
 
