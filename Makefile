@@ -122,6 +122,14 @@ $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJ)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ \
 		$(call pc,libzmq libprotobuf-c)
 
+# fuzz_store runs the store's handlers: it links the store's files too.
+$(BUILD)/fuzz/obj/tests/fuzz/fuzz_store.o: PX_CFLAGS += -Istore
+FUZZ_STORE_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out store/main.c,$(STORE_SRC)))
+$(BUILD)/fuzz/fuzz_store: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_store.o $(FUZZ_STORE_OBJ) $(FUZZ_OBJ)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ \
+		$(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
+
 fuzz: $(FUZZ)
 .PRECIOUS: $(BUILD)/fuzz/obj/%.o
 

@@ -112,7 +112,6 @@ void px_wire_drop_unknown(ProtobufCMessage *msg)
 int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 		 Phalanx__Envelope **out)
 {
-	Phalanx__Envelope *env = NULL;
 	char peer[64];
 	zmq_msg_t msg;
 	int rc;
@@ -158,19 +157,26 @@ int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 				 rid->id[3], rid->id[4]);
 	} else
 		peer_name(&msg, peer, sizeof(peer));
-	env = phalanx__envelope__unpack(NULL, zmq_msg_size(&msg),
-					zmq_msg_data(&msg));
+	rc = px_wire_decode(zmq_msg_data(&msg), zmq_msg_size(&msg),
+			    rid ? rid->peer : peer, out);
+	zmq_msg_close(&msg);
+	return rc;
+}
+
+int px_wire_decode(const void *buf, size_t n, const char *peer,
+		   Phalanx__Envelope **out)
+{
+	Phalanx__Envelope *env;
+
+	*out = NULL;
+	env = phalanx__envelope__unpack(NULL, n, buf);
 	if (!env) {
-		px_refused(rid ? rid->peer : peer, "%s",
-			   px_strerror(PX_EDECODE));
-		zmq_msg_close(&msg);
+		px_refused(peer, "%s", px_strerror(PX_EDECODE));
 		return PX_EDECODE;
 	}
-	zmq_msg_close(&msg);
 	if (env->proto_version != PX_PROTO_VERSION) {
-		px_refused(rid ? rid->peer : peer, "protocol version %u (this "
-			   "build speaks %u)", env->proto_version,
-			   PX_PROTO_VERSION);
+		px_refused(peer, "protocol version %u (this build speaks %u)",
+			   env->proto_version, PX_PROTO_VERSION);
 		phalanx__envelope__free_unpacked(env, NULL);
 		return PX_EPROTO_VERSION;
 	}

@@ -60,6 +60,12 @@ int px_wire_send(void *sock, const px_rid_t *rid, Phalanx__Envelope *env);
 int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 		 Phalanx__Envelope **out);
 void px_wire_free(Phalanx__Envelope *env);
+/* The decoding half of px_wire_recv for a message already in buf: unpack,
+ * check the protocol version, drop unknown fields.  A refusal is logged
+ * (rate-limited) under peer.  0 with *out the caller's, or PX_EDECODE /
+ * PX_EPROTO_VERSION. */
+int px_wire_decode(const void *buf, size_t n, const char *peer,
+		   Phalanx__Envelope **out);
 
 /* Free every unknown field of msg and of every message inside it (a
  * peer's extra bytes are never kept, stored or served again).

@@ -544,7 +544,20 @@ static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
 
 void px_store_ctl(px_store_t *st)
 {
-	Phalanx__Envelope *env = NULL, out = PHALANX__ENVELOPE__INIT;
+	Phalanx__Envelope *env = NULL;
+	px_rid_t rid;
+	int rc;
+
+	rc = px_wire_recv(st->ctl, ZMQ_DONTWAIT, &rid, &env);
+	if (rc == -EAGAIN)
+		return;
+	px_store_ctl_in(st, &rid, env, rc);
+}
+
+void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
+		     Phalanx__Envelope *env, int rc)
+{
+	Phalanx__Envelope out = PHALANX__ENVELOPE__INIT;
 	Phalanx__CtlReply rep = PHALANX__CTL_REPLY__INIT;
 	Phalanx__MemberStatus *msv = NULL, **ms = NULL;
 	Phalanx__SetInfo *siv = NULL, **si = NULL;
@@ -557,16 +570,12 @@ void px_store_ctl(px_store_t *st)
 	publish_t pub;
 	px_lists_t lists;
 	quota_reply_t quotas;
-	px_rid_t rid;
+	px_rid_t rid = *peer;
 	size_t i, ntiers = 0;
-	int rc;
 
 	memset(&pub, 0, sizeof(pub));
 	memset(&quotas, 0, sizeof(quotas));
 	memset(&lists, 0, sizeof(lists));
-	rc = px_wire_recv(st->ctl, ZMQ_DONTWAIT, &rid, &env);
-	if (rc == -EAGAIN)
-		return;
 	if (rc < 0) {
 		fail(&r, rc, "request refused: %s", px_strerror(rc));
 		goto reply;

@@ -87,6 +87,15 @@ void px_store_ctl(px_store_t *st);
 void px_store_sync_sockopts(void *s);
 /* Handle one message waiting on the sync socket. */
 void px_store_sync(px_store_t *st);
+/* The handlers behind px_store_ctl and px_store_sync, for a message
+ * already received (and for tests/fuzz/fuzz_store.c): env is taken
+ * (freed here); rc is what px_wire_recv returned (env NULL if rc < 0:
+ * the ctl peer is answered with the refusal).  Replies and publications
+ * go to st's sockets. */
+void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
+		     Phalanx__Envelope *env, int rc);
+void px_store_sync_in(px_store_t *st, const px_rid_t *peer,
+		      Phalanx__Envelope *env);
 /* Queue what the sockets take of the snapshots in flight; true if some
  * are still in flight (call again within ~10 ms). */
 bool px_store_snapshots_pump(px_store_t *st);

@@ -489,6 +489,23 @@ void px_store_sync(px_store_t *st)
 
 	if (px_wire_recv(st->sync, ZMQ_DONTWAIT, &rid, &env) < 0)
 		return;
+	px_store_sync_in(st, &rid, env);
+	/* Read to the end: heartbeats up to now are all in (heard_until). */
+	{
+		int events = 0;
+		size_t sz = sizeof(events);
+
+		if (zmq_getsockopt(st->sync, ZMQ_EVENTS, &events, &sz) == 0 &&
+		    !(events & ZMQ_POLLIN))
+			st->sync_read_ms = px_now_ms();
+	}
+}
+
+void px_store_sync_in(px_store_t *st, const px_rid_t *peer,
+		      Phalanx__Envelope *env)
+{
+	px_rid_t rid = *peer;
+
 	switch (env->body_case) {
 	case PHALANX__ENVELOPE__BODY_HEARTBEAT:
 		heartbeat_in(st, &rid, env->heartbeat);
@@ -514,15 +531,6 @@ void px_store_sync(px_store_t *st)
 			   env->body_case);
 	}
 	px_wire_free(env);
-	/* Read to the end: heartbeats up to now are all in (heard_until). */
-	{
-		int events = 0;
-		size_t sz = sizeof(events);
-
-		if (zmq_getsockopt(st->sync, ZMQ_EVENTS, &events, &sz) == 0 &&
-		    !(events & ZMQ_POLLIN))
-			st->sync_read_ms = px_now_ms();
-	}
 }
 
 void px_store_heartbeat(px_store_t *st)
@@ -625,8 +633,10 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 			phalanx__set_op__init(&sops[k]);
 			sops[k].kind = ops[i].kind;
 			sops[k].set = (char *)ops[i].set;
-			px_wire_pack_entries(ops[i].v + off, take, &bins[k],
-					     &bufs[k]);
+			/* An op without entries (a set created empty)
+			 * may have v NULL: no offset from it. */
+			px_wire_pack_entries(take ? ops[i].v + off : ops[i].v,
+					     take, &bins[k], &bufs[k]);
 			sops[k].entries = bins[k];
 			sops[k].n_entries = take;
 			sptr[k] = &sops[k];

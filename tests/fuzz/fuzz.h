@@ -18,7 +18,8 @@ static char fuzz_dir[64];
 static inline void fuzz_dir_remove(void)
 {
 	static const char *const leftovers[] = { "in", "in.tmp", "in.bad",
-						 "out", "out.tmp" };
+						 "out", "out.tmp",
+						 "db/data.mdb", "db/lock.mdb" };
 	char path[128];
 	size_t i;
 
@@ -26,6 +27,8 @@ static inline void fuzz_dir_remove(void)
 		snprintf(path, sizeof(path), "%s/%s", fuzz_dir, leftovers[i]);
 		unlink(path);
 	}
+	snprintf(path, sizeof(path), "%s/db", fuzz_dir);
+	rmdir(path);
 	rmdir(fuzz_dir);
 }
 

@@ -17,9 +17,10 @@
  *     px_mode_parse), rule and service (px_rule_from_proto,
  *     px_service_from_proto against a default policy);
  *   store_heartbeat, alert_ack, snapshot_request, ctl_reply: decode only.
- * Not covered: the handlers themselves (static in store/sync.c,
- * store/alerts.c, store/logring.c, store/ctl.c, node/sync.c: they need
- * the store's LMDB or the member's state; see the fuzz report). */
+ * The store's handlers themselves run in fuzz_store; the member's
+ * (node/sync.c's apply worker) need its kernel table: what they do with a
+ * change or chunk before any batch, apply and validate, is fuzz_codec's.
+ */
 #include <stdint.h>
 
 #include "alert.h"
