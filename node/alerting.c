@@ -8,6 +8,7 @@
 
 #include "alert.h"
 #include "alerting.h"
+#include "blocks.h"
 #include "ct.h"
 #include "outbox.h"
 #include "px.h"
@@ -207,6 +208,8 @@ static void observe_ksets(px_node_t *n, uint64_t now)
 			for (j = 0; j < k; j++) {
 				px_entry_t src;
 
+				if (px_blocks_from_array(n, name, &a->list[j]))
+					continue;
 				px_quota_source_of(a->list[j].family,
 						   a->list[j].addr, (unsigned)
 						   n->applied.limits.value[PX_LIM_IPV6_PREFIX],

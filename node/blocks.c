@@ -22,6 +22,7 @@ struct known {
 	char set[24];
 	px_entry_t e;
 	uint64_t expires_ms; /* wall clock */
+	bool from_array;     /* raised by another member, added here */
 };
 
 struct px_blocks {
@@ -63,7 +64,19 @@ static struct known *remember(struct px_blocks *b, const char *set,
 	snprintf(k->set, sizeof(k->set), "%s", set);
 	k->e = *e;
 	k->expires_ms = expires_ms;
+	k->from_array = false;
 	return k;
+}
+
+bool px_blocks_from_array(px_node_t *n, const char *set,
+			  const px_entry_t *e)
+{
+	struct known *k;
+
+	if (!n->blocks)
+		return false;
+	k = find(n->blocks, set, e);
+	return k && k->from_array;
 }
 
 static void expire(struct px_blocks *b, uint64_t now)
@@ -161,6 +174,7 @@ void px_blocks_in(px_node_t *n, const Phalanx__BlockList *l)
 		return;
 	for (size_t i = 0; i < l->n_blocks; i++) {
 		const Phalanx__Block *bl = l->blocks[i];
+		struct known *k;
 		px_entry_t e;
 		size_t s;
 		int rc;
@@ -187,7 +201,9 @@ void px_blocks_in(px_node_t *n, const Phalanx__BlockList *l)
 			       px_strerror(rc));
 			continue;
 		}
-		remember(b, bl->set, &e, bl->expires_ms);
+		k = remember(b, bl->set, &e, bl->expires_ms);
+		if (k)
+			k->from_array = true;
 	}
 }
 

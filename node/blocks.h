@@ -19,5 +19,9 @@ void px_blocks_start(px_node_t *n);
 void px_blocks_stop(px_node_t *n);
 /* The store's running blocks (Envelope.block_list). */
 void px_blocks_in(px_node_t *n, const Phalanx__BlockList *l);
+/* Whether e in kernel set `set' is a block another member raised (added
+ * here by px_blocks_in): its alert is that member's, not this one's. */
+bool px_blocks_from_array(px_node_t *n, const char *set,
+			  const px_entry_t *e);
 
 #endif
