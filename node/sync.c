@@ -12,6 +12,7 @@
 #include "pressure.h"
 #include "node.h"
 #include "px.h"
+#include "ratelog.h"
 #include "vrrp.h"
 #include "wire.h"
 
@@ -800,9 +801,9 @@ static void inq_push(px_node_t *n, Phalanx__Envelope *env)
 static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 {
 	if (env->epoch < n->epoch) {
-		px_log(PX_LOG_WARN, "refused a message of store epoch %llu "
-		       "(current epoch %llu)", (unsigned long long)env->epoch,
-		       (unsigned long long)n->epoch);
+		px_refused(n->o.store, "a message of an older store epoch "
+			   "(current epoch %llu)",
+			   (unsigned long long)n->epoch);
 		return false;
 	}
 	if (n->epoch && env->epoch > n->epoch) {
@@ -925,6 +926,8 @@ static void on_tick(uv_timer_t *t)
 	px_node_t *n = t->data;
 	uint64_t now = px_mono_ms();
 
+	/* Summaries of refusals counted in windows that are over. */
+	px_refused_flush();
 	if (!n->store_lost && now - n->store_seen_ms > n->o.store_timeout_ms) {
 		n->store_lost = true;
 		px_log(PX_LOG_WARN, "store %s silent for %llu ms: enforcing "

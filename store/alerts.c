@@ -709,8 +709,8 @@ void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
 		       "records (at most %zu records, %zu bytes)", pr.hist,
 		       a->max, a->budget);
 	if (nbad)
-		px_log(PX_LOG_WARN, "alerts: refused %zu malformed alerts of a "
-		       "batch (%s)", nbad, why);
+		px_refused(rid->peer, "alerts: malformed alerts in a batch (%s)",
+			   why);
 	if (nnew)
 		px_log(PX_LOG_DEBUG, "alerts: %zu new of %zu, newest %" PRIu64,
 		       nnew, b->n_alerts, a->next_seq - 1);
@@ -726,8 +726,9 @@ fail_commit:
 fail_begin:
 	err = px_db_error(rc);
 refused:
-	px_log(PX_LOG_ERR, "alerts: batch of %zu not stored (the member keeps "
-	       "it and sends it again): %s", b->n_alerts, px_strerror(err));
+	/* The member sends it again at its own rate: one line a window. */
+	px_peer_warn(rid->peer, "alerts: a batch not stored (the member keeps "
+		     "it and sends it again): %s", px_strerror(err));
 	free(ids);
 }
 
