@@ -282,7 +282,9 @@ while time.time() < end:
         pass
 ' &
 srvpid=$!
-sleep 0.5
+# python3 takes a while to start on a busy machine: wait for the socket.
+listening_8443() { lab exec fw1 ss -Hltn 'sport = :8443' | grep -q .; }
+wait_until 10 listening_8443 || fail $t "listener on fw1:8443 not up after 10 s"
 out=$(gen store1 hold --dst 192.0.2.1 --port 8443 --count 40 --rate 40 --seconds 1 --check none)
 # the same from a client: the member protects itself (input)
 ctl_out=$(gen client1 hold --dst 198.51.100.1 --port 8443 --count 40 --rate 40 --seconds 1 --check none --src "$(client_ip 1 14)")

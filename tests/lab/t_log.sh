@@ -156,7 +156,9 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], 8444)); s.listen(1); c, _ = s.accept(); c.recv(10); c.send(b"x")
 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()' $SRV &
 srv=$!
-sleep 0.5
+# python3 takes a while to start on a busy machine: wait for the socket.
+listening_8444() { lab exec server ss -Hltn 'sport = :8444' | grep -q .; }
+wait_until 10 listening_8444 || fail $t "listener on the server's 8444 not up after 10 s"
 s0=$(last_seq)
 lab exec client1 python3 -c '
 import socket, sys, time
