@@ -28,12 +28,24 @@
  * of 0.3 s), so after 4 s one certainly has. */
 #define FREEZE_GAP_MS 4000
 #define FREEZE_CPU_DIV 10
+/* Where the kernel says how long the loop's thread ran and how long it
+ * waited for a CPU (/proc/thread-self/schedstat: run ns, wait ns), a
+ * starved loop shows as waiting, a stopped one (SIGSTOP) as neither:
+ * a tick whose time is this much more than its sleep (VRRP_TICK_MS) plus
+ * run plus wait was stopped.  1 s is about when a peer has taken the
+ * addresses (3 adverts of 0.3 s), so a thaw after that is a freeze the
+ * gate must hold; below it the peer has not moved and nothing switches.
+ * What else makes a thread neither run nor wait (a blocking read of a
+ * slow disk) is not in the loop's path: its files are written by rename
+ * of a few bytes. */
+#define FREEZE_STOPPED_MS 1000
 
 struct px_vrrp {
 	px_node_t *n;
 	px_gate_t gate;
 	uv_timer_t tick;
 	uint64_t tick_ms, tick_cpu_ms; /* the last tick: monotonic, CPU */
+	uint64_t tick_sched_ms;        /* run + wait (schedstat), 0 none */
 	int last;            /* px_gate_verdict_t, -1 before the first */
 	const char *last_why;
 	char role[16];
@@ -48,7 +60,9 @@ const char px_vrrp_usage[] =
 "                         member enforces a cached policy it could not\n"
 "                         check against any store (lower priority)\n"
 "  --vrrp-state-file PATH keepalived's state as written by px-vrrp-notify\n"
-"                         (the role in heartbeats and `members list')\n";
+"                         (the role in heartbeats and `members list')\n"
+"  --resume-hold-ms MS    after a freeze, stay at fault this long while\n"
+"                         conntrackd resyncs (default 3000, 0..60000)\n";
 
 int px_vrrp_option(px_node_opts_t *o, const char *key, const char *value)
 {
@@ -61,7 +75,12 @@ int px_vrrp_option(px_node_opts_t *o, const char *key, const char *value)
 		dst = o->track_stale_file, len = sizeof(o->track_stale_file);
 	else if (strcmp(key, "vrrp-state-file") == 0)
 		dst = o->vrrp_state_file, len = sizeof(o->vrrp_state_file);
-	else
+	else if (strcmp(key, "resume-hold-ms") == 0) {
+		int rc = px_parse_u64(value, 0, 60000, &o->resume_hold_ms);
+
+		o->resume_hold_set = rc == 0;
+		return rc;
+	} else
 		return PX_EOPTION;
 	if (!value[0] || strlen(value) >= len)
 		return PX_ERANGE;
@@ -200,13 +219,30 @@ static uint64_t cpu_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The loop thread's time run plus time waiting for a CPU, in ms, from
+ * the kernel's schedstat; 0 if it cannot be read (no CONFIG_SCHED_INFO). */
+static uint64_t sched_ms(void)
+{
+	unsigned long long run = 0, wait = 0;
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+	int got = f ? fscanf(f, "%llu %llu", &run, &wait) : 0;
+
+	if (f)
+		fclose(f);
+	return got == 2 ? (run + wait) / 1000000 : 0;
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct px_vrrp *v = t->data;
-	uint64_t now = px_mono_ms(), cpu = cpu_ms();
+	uint64_t now = px_mono_ms(), cpu = cpu_ms(), sched = sched_ms();
 	uint64_t gap = now - v->tick_ms, used = cpu - v->tick_cpu_ms;
+	uint64_t accounted = sched && v->tick_sched_ms ?
+			     sched - v->tick_sched_ms + VRRP_TICK_MS : 0;
+	bool stopped = accounted && gap > accounted + FREEZE_STOPPED_MS;
 
-	if (v->tick_ms && gap > FREEZE_GAP_MS && used < gap / FREEZE_CPU_DIV) {
+	if (v->tick_ms && (stopped || (gap > FREEZE_GAP_MS &&
+				       used < gap / FREEZE_CPU_DIV))) {
 		px_log(PX_LOG_WARN, "did not run for %llu ms (%llu ms of CPU): "
 		       "frozen; at fault for %llu ms while conntrackd resyncs",
 		       (unsigned long long)gap, (unsigned long long)used,
@@ -215,6 +251,7 @@ static void on_tick(uv_timer_t *t)
 	}
 	v->tick_ms = now;
 	v->tick_cpu_ms = cpu;
+	v->tick_sched_ms = sched;
 	evaluate(v);
 }
 
@@ -230,6 +267,8 @@ int px_vrrp_start(px_node_t *n)
 	v->n = n;
 	v->last = -1;
 	px_gate_init(&v->gate, px_mono_ms(), n->o.store_timeout_ms);
+	if (n->o.resume_hold_set)
+		v->gate.resume_hold_ms = n->o.resume_hold_ms;
 	/* At fault until the gate says otherwise, whatever a previous run
 	 * left in the file. */
 	rc = track_write(n->o.track_file, 1);
