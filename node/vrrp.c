@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,16 +30,16 @@
  * of 0.3 s), so after 4 s one certainly has. */
 #define FREEZE_GAP_MS 4000
 #define FREEZE_CPU_DIV 10
-/* Where the kernel says how long the loop's thread ran and how long it
- * waited for a CPU (/proc/thread-self/schedstat: run ns, wait ns), a
- * starved loop shows as waiting, a stopped one (SIGSTOP) as neither:
- * a tick whose time is this much more than its sleep (VRRP_TICK_MS) plus
- * run plus wait was stopped.  1 s is about when a peer has taken the
- * addresses (3 adverts of 0.3 s), so a thaw after that is a freeze the
- * gate must hold; below it the peer has not moved and nothing switches.
- * What else makes a thread neither run nor wait (a blocking read of a
- * slow disk) is not in the loop's path: its files are written by rename
- * of a few bytes. */
+/* A freeze shorter than FREEZE_GAP_MS is seen by a watch thread of
+ * its own: it sleeps WATCH_MS at a time and asks the kernel how long it
+ * ran and waited for a CPU meanwhile (/proc/thread-self/schedstat).  A
+ * starved thread shows as waiting; a stopped process (SIGSTOP) as
+ * neither, for the whole stop.  The thread does nothing else, so a loop
+ * held in a slow fsync (node/outbox.c writes the alert outbox in the
+ * loop) or a long apply cannot look stopped.  FREEZE_STOPPED_MS: 1 s is
+ * about when a peer has taken the addresses (3 adverts of 0.3 s); a
+ * shorter stop moves nothing, so the gate need not hold. */
+#define WATCH_MS 100
 #define FREEZE_STOPPED_MS 1000
 
 struct px_vrrp {
@@ -45,7 +47,12 @@ struct px_vrrp {
 	px_gate_t gate;
 	uv_timer_t tick;
 	uint64_t tick_ms, tick_cpu_ms; /* the last tick: monotonic, CPU */
-	uint64_t tick_sched_ms;        /* run + wait (schedstat), 0 none */
+	/* The watch thread: the longest stop it saw since the last tick,
+	 * ms (read and reset by the tick); whether it runs. */
+	_Atomic uint64_t stopped_ms;
+	_Atomic bool watch_quit;
+	pthread_t watch;
+	bool watching;
 	int last;            /* px_gate_verdict_t, -1 before the first */
 	const char *last_why;
 	char role[16];
@@ -219,9 +226,10 @@ static uint64_t cpu_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The loop thread's time run plus time waiting for a CPU, in ms, from
- * the kernel's schedstat; 0 if it cannot be read (no CONFIG_SCHED_INFO). */
-static uint64_t sched_ms(void)
+/* The calling thread's time run plus time waiting for a CPU, in ms,
+ * from the kernel's schedstat; -1 if it cannot be read (a kernel
+ * without CONFIG_SCHED_INFO: only FREEZE_GAP_MS then). */
+static int64_t sched_ms(void)
 {
 	unsigned long long run = 0, wait = 0;
 	FILE *f = fopen("/proc/thread-self/schedstat", "re");
@@ -229,29 +237,55 @@ static uint64_t sched_ms(void)
 
 	if (f)
 		fclose(f);
-	return got == 2 ? (run + wait) / 1000000 : 0;
+	return got == 2 ? (int64_t)((run + wait) / 1000000) : -1;
+}
+
+static void *watch_main(void *arg)
+{
+	struct px_vrrp *v = arg;
+	struct timespec nap = { 0, WATCH_MS * 1000000L };
+	uint64_t t0 = px_mono_ms();
+	int64_t s0 = sched_ms();
+
+	while (!atomic_load(&v->watch_quit) && s0 >= 0) {
+		uint64_t t1, lost;
+		int64_t s1;
+
+		nanosleep(&nap, NULL);
+		t1 = px_mono_ms();
+		s1 = sched_ms();
+		if (s1 < 0)
+			break;
+		/* time neither asleep (WATCH_MS) nor running nor waiting */
+		lost = t1 - t0 > WATCH_MS + (uint64_t)(s1 - s0) ?
+		       t1 - t0 - WATCH_MS - (uint64_t)(s1 - s0) : 0;
+		if (lost > atomic_load(&v->stopped_ms))
+			atomic_store(&v->stopped_ms, lost);
+		t0 = t1;
+		s0 = s1;
+	}
+	return NULL;
 }
 
 static void on_tick(uv_timer_t *t)
 {
 	struct px_vrrp *v = t->data;
-	uint64_t now = px_mono_ms(), cpu = cpu_ms(), sched = sched_ms();
+	uint64_t now = px_mono_ms(), cpu = cpu_ms();
 	uint64_t gap = now - v->tick_ms, used = cpu - v->tick_cpu_ms;
-	uint64_t accounted = sched && v->tick_sched_ms ?
-			     sched - v->tick_sched_ms + VRRP_TICK_MS : 0;
-	bool stopped = accounted && gap > accounted + FREEZE_STOPPED_MS;
+	uint64_t lost = atomic_exchange(&v->stopped_ms, 0);
+	bool stopped = lost > FREEZE_STOPPED_MS;
 
 	if (v->tick_ms && (stopped || (gap > FREEZE_GAP_MS &&
 				       used < gap / FREEZE_CPU_DIV))) {
-		px_log(PX_LOG_WARN, "did not run for %llu ms (%llu ms of CPU): "
-		       "frozen; at fault for %llu ms while conntrackd resyncs",
-		       (unsigned long long)gap, (unsigned long long)used,
+		px_log(PX_LOG_WARN, "did not run for %llu ms (%llu ms of CPU, "
+		       "%llu ms stopped): frozen; at fault for %llu ms while "
+		       "conntrackd resyncs", (unsigned long long)gap,
+		       (unsigned long long)used, (unsigned long long)lost,
 		       (unsigned long long)v->gate.resume_hold_ms);
 		px_gate_resumed(&v->gate, now);
 	}
 	v->tick_ms = now;
 	v->tick_cpu_ms = cpu;
-	v->tick_sched_ms = sched;
 	evaluate(v);
 }
 
@@ -279,6 +313,15 @@ int px_vrrp_start(px_node_t *n)
 		return rc;
 	}
 	n->vrrp = v;
+	if (sched_ms() < 0)
+		px_log(PX_LOG_WARN, "no /proc/thread-self/schedstat: freezes "
+		       "shorter than %d ms go unseen", FREEZE_GAP_MS);
+	else if ((rc = pthread_create(&v->watch, NULL, watch_main, v)) != 0)
+		px_log(PX_LOG_WARN, "freeze watch thread: %s: freezes "
+		       "shorter than %d ms go unseen", strerror(rc),
+		       FREEZE_GAP_MS);
+	else
+		v->watching = true;
 	uv_timer_init(n->loop, &v->tick);
 	v->tick.data = v;
 	uv_timer_start(&v->tick, on_tick, 0, VRRP_TICK_MS);
@@ -297,6 +340,10 @@ void px_vrrp_stop(px_node_t *n)
 	if (!v)
 		return;
 	n->vrrp = NULL;
+	if (v->watching) {
+		atomic_store(&v->watch_quit, true);
+		pthread_join(v->watch, NULL); /* within WATCH_MS */
+	}
 	uv_close((uv_handle_t *)&v->tick, free_on_close);
 }
 
