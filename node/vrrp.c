@@ -51,6 +51,7 @@ struct px_vrrp {
 	 * ms (read and reset by the tick); whether it runs. */
 	_Atomic uint64_t stopped_ms;
 	_Atomic bool watch_quit;
+	uint64_t freeze_seen_ms; /* the tick that last saw a freeze */
 	pthread_t watch;
 	bool watching;
 	int last;            /* px_gate_verdict_t, -1 before the first */
@@ -273,7 +274,11 @@ static void on_tick(uv_timer_t *t)
 	uint64_t now = px_mono_ms(), cpu = cpu_ms();
 	uint64_t gap = now - v->tick_ms, used = cpu - v->tick_cpu_ms;
 	uint64_t lost = atomic_exchange(&v->stopped_ms, 0);
-	bool stopped = lost > FREEZE_STOPPED_MS;
+	/* The loop often runs its late tick before the watch thread has
+	 * woken to report the same stop: a stop that ended before the last
+	 * freeze seen (it lasted longer than the time since) is that one. */
+	bool stopped = lost > FREEZE_STOPPED_MS &&
+		       (!v->freeze_seen_ms || now - v->freeze_seen_ms > lost);
 
 	if (v->tick_ms && (stopped || (gap > FREEZE_GAP_MS &&
 				       used < gap / FREEZE_CPU_DIV))) {
@@ -283,6 +288,7 @@ static void on_tick(uv_timer_t *t)
 		       (unsigned long long)used, (unsigned long long)lost,
 		       (unsigned long long)v->gate.resume_hold_ms);
 		px_gate_resumed(&v->gate, now);
+		v->freeze_seen_ms = now;
 	}
 	v->tick_ms = now;
 	v->tick_cpu_ms = cpu;
