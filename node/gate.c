@@ -12,7 +12,11 @@
 /* After a freeze, conntrackd needs its FTFW resync (a bulk request to
  * the peers, answered in well under a second for the lab's tables) before
  * this member's kernel table is whole again; 3 s covers it with margin on
- * a loaded machine. */
+ * a loaded machine.  A fixed hold, not a question to conntrackd: its
+ * control client (-s network|rsqueue) counts what a member sent and what
+ * waits for acknowledgement on the sender, but the receiving side has no
+ * "resync complete" to ask for, and a bulk answer carries no end marker.
+ * Larger tables need more: --resume-hold-ms (node/vrrp.c). */
 #define GATE_RESUME_HOLD_MS 3000
 
 void px_gate_init(px_gate_t *g, uint64_t now_ms, uint64_t store_timeout_ms)

@@ -122,7 +122,7 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		"alert-rate", "ct-rcvbuf", "fwlog", "fwlog-max-mb",
 		"fwlog-syslog", "log-rate", "log-ended-rate",
 		"log-flood-blocks", "no-cache-policy", "track-file",
-		"track-stale-file", "vrrp-state-file", NULL,
+		"track-stale-file", "vrrp-state-file", "resume-hold-ms", NULL,
 	};
 	int rc = px_options_parse("phalanx-node", argc, argv, names,
 				  set_option, o, &o->verbose);

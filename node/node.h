@@ -39,6 +39,8 @@ typedef struct {
 				* policy instead of the guard */
 	/* vrrp.c: keepalived's track files and state; "" none */
 	char track_file[4096], track_stale_file[4096], vrrp_state_file[4096];
+	uint64_t resume_hold_ms; /* --resume-hold-ms, if resume_hold_set */
+	bool resume_hold_set;
 	int verbose;
 } px_node_opts_t;
 

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +30,30 @@
  * of 0.3 s), so after 4 s one certainly has. */
 #define FREEZE_GAP_MS 4000
 #define FREEZE_CPU_DIV 10
+/* A freeze shorter than FREEZE_GAP_MS is seen by a watch thread of
+ * its own: it sleeps WATCH_MS at a time and asks the kernel how long it
+ * ran and waited for a CPU meanwhile (/proc/thread-self/schedstat).  A
+ * starved thread shows as waiting; a stopped process (SIGSTOP) as
+ * neither, for the whole stop.  The thread does nothing else, so a loop
+ * held in a slow fsync (node/outbox.c writes the alert outbox in the
+ * loop) or a long apply cannot look stopped.  FREEZE_STOPPED_MS: 1 s is
+ * about when a peer has taken the addresses (3 adverts of 0.3 s); a
+ * shorter stop moves nothing, so the gate need not hold. */
+#define WATCH_MS 100
+#define FREEZE_STOPPED_MS 1000
 
 struct px_vrrp {
 	px_node_t *n;
 	px_gate_t gate;
 	uv_timer_t tick;
 	uint64_t tick_ms, tick_cpu_ms; /* the last tick: monotonic, CPU */
+	/* The watch thread: the longest stop it saw since the last tick,
+	 * ms (read and reset by the tick); whether it runs. */
+	_Atomic uint64_t stopped_ms;
+	_Atomic bool watch_quit;
+	uint64_t freeze_seen_ms; /* the tick that last saw a freeze */
+	pthread_t watch;
+	bool watching;
 	int last;            /* px_gate_verdict_t, -1 before the first */
 	const char *last_why;
 	char role[16];
@@ -48,7 +68,9 @@ const char px_vrrp_usage[] =
 "                         member enforces a cached policy it could not\n"
 "                         check against any store (lower priority)\n"
 "  --vrrp-state-file PATH keepalived's state as written by px-vrrp-notify\n"
-"                         (the role in heartbeats and `members list')\n";
+"                         (the role in heartbeats and `members list')\n"
+"  --resume-hold-ms MS    after a freeze, stay at fault this long while\n"
+"                         conntrackd resyncs (default 3000, 0..60000)\n";
 
 int px_vrrp_option(px_node_opts_t *o, const char *key, const char *value)
 {
@@ -61,7 +83,12 @@ int px_vrrp_option(px_node_opts_t *o, const char *key, const char *value)
 		dst = o->track_stale_file, len = sizeof(o->track_stale_file);
 	else if (strcmp(key, "vrrp-state-file") == 0)
 		dst = o->vrrp_state_file, len = sizeof(o->vrrp_state_file);
-	else
+	else if (strcmp(key, "resume-hold-ms") == 0) {
+		int rc = px_parse_u64(value, 0, 60000, &o->resume_hold_ms);
+
+		o->resume_hold_set = rc == 0;
+		return rc;
+	} else
 		return PX_EOPTION;
 	if (!value[0] || strlen(value) >= len)
 		return PX_ERANGE;
@@ -200,18 +227,68 @@ static uint64_t cpu_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The calling thread's time run plus time waiting for a CPU, in ms,
+ * from the kernel's schedstat; -1 if it cannot be read (a kernel
+ * without CONFIG_SCHED_INFO: only FREEZE_GAP_MS then). */
+static int64_t sched_ms(void)
+{
+	unsigned long long run = 0, wait = 0;
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+	int got = f ? fscanf(f, "%llu %llu", &run, &wait) : 0;
+
+	if (f)
+		fclose(f);
+	return got == 2 ? (int64_t)((run + wait) / 1000000) : -1;
+}
+
+static void *watch_main(void *arg)
+{
+	struct px_vrrp *v = arg;
+	struct timespec nap = { 0, WATCH_MS * 1000000L };
+	uint64_t t0 = px_mono_ms();
+	int64_t s0 = sched_ms();
+
+	while (!atomic_load(&v->watch_quit) && s0 >= 0) {
+		uint64_t t1, lost;
+		int64_t s1;
+
+		nanosleep(&nap, NULL);
+		t1 = px_mono_ms();
+		s1 = sched_ms();
+		if (s1 < 0)
+			break;
+		/* time neither asleep (WATCH_MS) nor running nor waiting */
+		lost = t1 - t0 > WATCH_MS + (uint64_t)(s1 - s0) ?
+		       t1 - t0 - WATCH_MS - (uint64_t)(s1 - s0) : 0;
+		if (lost > atomic_load(&v->stopped_ms))
+			atomic_store(&v->stopped_ms, lost);
+		t0 = t1;
+		s0 = s1;
+	}
+	return NULL;
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct px_vrrp *v = t->data;
 	uint64_t now = px_mono_ms(), cpu = cpu_ms();
 	uint64_t gap = now - v->tick_ms, used = cpu - v->tick_cpu_ms;
+	uint64_t lost = atomic_exchange(&v->stopped_ms, 0);
+	/* The loop often runs its late tick before the watch thread has
+	 * woken to report the same stop: a stop that ended before the last
+	 * freeze seen (it lasted longer than the time since) is that one. */
+	bool stopped = lost > FREEZE_STOPPED_MS &&
+		       (!v->freeze_seen_ms || now - v->freeze_seen_ms > lost);
 
-	if (v->tick_ms && gap > FREEZE_GAP_MS && used < gap / FREEZE_CPU_DIV) {
-		px_log(PX_LOG_WARN, "did not run for %llu ms (%llu ms of CPU): "
-		       "frozen; at fault for %llu ms while conntrackd resyncs",
-		       (unsigned long long)gap, (unsigned long long)used,
+	if (v->tick_ms && (stopped || (gap > FREEZE_GAP_MS &&
+				       used < gap / FREEZE_CPU_DIV))) {
+		px_log(PX_LOG_WARN, "did not run for %llu ms (%llu ms of CPU, "
+		       "%llu ms stopped): frozen; at fault for %llu ms while "
+		       "conntrackd resyncs", (unsigned long long)gap,
+		       (unsigned long long)used, (unsigned long long)lost,
 		       (unsigned long long)v->gate.resume_hold_ms);
 		px_gate_resumed(&v->gate, now);
+		v->freeze_seen_ms = now;
 	}
 	v->tick_ms = now;
 	v->tick_cpu_ms = cpu;
@@ -230,6 +307,8 @@ int px_vrrp_start(px_node_t *n)
 	v->n = n;
 	v->last = -1;
 	px_gate_init(&v->gate, px_mono_ms(), n->o.store_timeout_ms);
+	if (n->o.resume_hold_set)
+		v->gate.resume_hold_ms = n->o.resume_hold_ms;
 	/* At fault until the gate says otherwise, whatever a previous run
 	 * left in the file. */
 	rc = track_write(n->o.track_file, 1);
@@ -240,6 +319,15 @@ int px_vrrp_start(px_node_t *n)
 		return rc;
 	}
 	n->vrrp = v;
+	if (sched_ms() < 0)
+		px_log(PX_LOG_WARN, "no /proc/thread-self/schedstat: freezes "
+		       "shorter than %d ms go unseen", FREEZE_GAP_MS);
+	else if ((rc = pthread_create(&v->watch, NULL, watch_main, v)) != 0)
+		px_log(PX_LOG_WARN, "freeze watch thread: %s: freezes "
+		       "shorter than %d ms go unseen", strerror(rc),
+		       FREEZE_GAP_MS);
+	else
+		v->watching = true;
 	uv_timer_init(n->loop, &v->tick);
 	v->tick.data = v;
 	uv_timer_start(&v->tick, on_tick, 0, VRRP_TICK_MS);
@@ -258,6 +346,10 @@ void px_vrrp_stop(px_node_t *n)
 	if (!v)
 		return;
 	n->vrrp = NULL;
+	if (v->watching) {
+		atomic_store(&v->watch_quit, true);
+		pthread_join(v->watch, NULL); /* within WATCH_MS */
+	}
 	uv_close((uv_handle_t *)&v->tick, free_on_close);
 }
 

@@ -732,6 +732,71 @@ refused:
 	free(ids);
 }
 
+/* The store's own alert about a member: "member-down" exceeded when it
+ * went silent, recovered when it is heard again.  The active alert in
+ * the database is the dedup: a second "down" while one is active, or a
+ * "recovered" with none active, records nothing, across store restarts
+ * too. */
+int px_store_alerts_member_down(px_store_t *st, const char *member, bool down,
+				const char *text)
+{
+	px_alertdb_t *a = st->alerts;
+	Phalanx__Alert al = PHALANX__ALERT__INIT;
+	Phalanx__Alert *alp = &al;
+	Phalanx__AlertBatch b = PHALANX__ALERT_BATCH__INIT;
+	char id[ID_MAX + 1];
+	uint8_t ak[KEY_MAX + 1];
+	struct pruned pr = { 0, 0 };
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	if (!a)
+		return 0;
+	al.member = (char *)member;
+	al.type = (char *)"member-down";
+	al.state = (char *)(down ? "exceeded" : "recovered");
+	al.time_ms = px_now_ms();
+	al.text = (char *)text;
+	/* "store:" keeps it apart from the members' "member:boot:seq" ids;
+	 * the next sequence number makes it unique. */
+	snprintf(id, sizeof(id), "store:%s:member-down:%" PRIu64, member,
+		 a->next_seq);
+	al.id = id;
+	if (invalid(a, &al))
+		return PX_EBADREQ;
+	b.alerts = &alp;
+	b.n_alerts = 1;
+	if ((rc = batch_fits(a, &b)) < 0)
+		goto refused;
+	if ((rc = px_db_error(mdb_txn_begin(a->env, NULL, 0, &txn))) < 0)
+		goto refused;
+	k = active_key(ak, &al);
+	rc = mdb_get(txn, a->dbi, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail;
+	if ((rc == 0) == down) {
+		mdb_txn_abort(txn); /* already so: nothing to record */
+		return 0;
+	}
+	if ((rc = admit(a, txn, &al)) != 0 || (rc = prune(a, txn, &pr)) != 0)
+		goto fail;
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		goto fail_commit;
+	px_log(PX_LOG_INFO, "alerts: member-down %s of member %s (seq %" PRIu64
+	       ")", al.state, member, al.seq);
+	return 0;
+fail:
+	mdb_txn_abort(txn);
+fail_commit:
+	load(a); /* the memory may have run ahead of the database */
+	rc = px_db_error(rc);
+refused:
+	px_log(PX_LOG_ERR, "alerts: member-down %s of member %s not stored: %s",
+	       al.state, member, px_strerror(rc));
+	return rc;
+}
+
 void px_store_alerts_heartbeat(px_store_t *st, Phalanx__StoreHeartbeat *hb)
 {
 	px_alertdb_t *a = st->alerts;

@@ -27,6 +27,7 @@
 #ifndef PX_STORE_ALERTS_H
 #define PX_STORE_ALERTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,13 @@ int px_store_alerts_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 			Phalanx__CtlReply *rep, char *err, size_t errlen,
 			void **mem);
 void px_store_alerts_reply_free(void *mem);
+
+/* The store's alert "member-down" about member: exceeded (down) or
+ * recovered, recorded only on a change of the active state (at most one
+ * active per member, kept across store restarts).  0, or a negative
+ * error (logged). */
+int px_store_alerts_member_down(px_store_t *st, const char *member, bool down,
+				const char *text);
 
 /* The alert types that are disabled, for the store heartbeat: points
  * hb->alerts_disabled at static storage valid until the next call. */

@@ -15,7 +15,7 @@
 
 struct px_db {
 	MDB_env *env;
-	MDB_dbi meta, sets, entries, members;
+	MDB_dbi meta, sets, entries, members, blocks;
 };
 
 /* LMDB returns 0, a positive errno, or its own MDB_* codes (negative,
@@ -65,7 +65,8 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 		goto fail;
 	}
 	if ((rc = mdb_env_create(&db->env)) != 0 ||
-	    /* meta, sets, entries, members, alerts (store/alerts.c), room */
+	    /* meta, sets, entries, members, blocks, alerts
+	     * (store/alerts.c), room */
 	    (rc = mdb_env_set_maxdbs(db->env, 8)) != 0 ||
 	    (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0 ||
 	    (rc = mdb_env_open(db->env, dir, 0, 0600)) != 0 ||
@@ -73,7 +74,8 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &db->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "sets", MDB_CREATE, &db->sets)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &db->entries)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &db->members)) != 0) {
+	    (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &db->members)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &db->blocks)) != 0) {
 		rc = px_db_error(rc);
 		goto fail;
 	}
@@ -501,18 +503,69 @@ fail:
 	return rc;
 }
 
-int px_db_member_put(px_db_t *db, const char *id, uint64_t applied)
+/* A member record: the u64 version it last reported, then one byte of
+ * flags (MEMBER_DRAINED).  Records of 8 bytes (before the drain flag
+ * was kept) read as flags 0. */
+#define MEMBER_REC 9
+#define MEMBER_DRAINED 0x01
+
+/* A member record fits: one key of at most 63 bytes and its 9 bytes. */
+static int member_fits(px_db_t *db, const char *what)
 {
+	px_dbfit_t w = { 0 };
+
+	w.trees = 1;
+	w.keys = 1;
+	w.key_max = PX_MEMBER_ID_MAX;
+	w.val_max = MEMBER_REC;
+	return px_db_fits(db, db->members, &w, 0, what);
+}
+
+/* Read-modify-write of id's record in one transaction: applied if
+ * set_applied, the drain flag if drained >= 0. */
+static int member_update(px_db_t *db, const char *id, bool set_applied,
+			 uint64_t applied, int drained)
+{
+	uint8_t rec[MEMBER_REC] = { 0 };
+	MDB_val k = { strlen(id), (void *)id }, d;
 	MDB_txn *txn;
 	int rc;
 
 	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
 		return rc;
-	if ((rc = put_u64(txn, db->members, id, applied)) < 0) {
-		mdb_txn_abort(txn);
-		return rc;
-	}
+	rc = mdb_get(txn, db->members, &k, &d);
+	if (rc == 0 && (d.mv_size == 8 || d.mv_size == MEMBER_REC))
+		memcpy(rec, d.mv_data, d.mv_size);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail;
+	if (set_applied)
+		memcpy(rec, &applied, sizeof(applied));
+	if (drained >= 0)
+		rec[8] = drained ? MEMBER_DRAINED : 0;
+	d = (MDB_val){ sizeof(rec), rec };
+	if ((rc = mdb_put(txn, db->members, &k, &d, 0)) != 0)
+		goto fail;
+	/* mdb_txn_commit frees the transaction, failed or not. */
 	return px_db_error(mdb_txn_commit(txn));
+fail:
+	mdb_txn_abort(txn);
+	return px_db_error(rc);
+}
+
+/* A member's first heartbeat is recorded without the estimate: LMDB's
+ * own refusal is mapped (tests/unit/test_store_db.c relies on it). */
+int px_db_member_put(px_db_t *db, const char *id, uint64_t applied)
+{
+	return member_update(db, id, true, applied, -1);
+}
+
+/* An operator's drain is checked first: refused whole, with the numbers
+ * in the log, rather than by LMDB half way. */
+int px_db_member_drain(px_db_t *db, const char *id, bool drained)
+{
+	int rc = member_fits(db, "member drain flag");
+
+	return rc < 0 ? rc : member_update(db, id, false, 0, drained);
 }
 
 int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg)
@@ -532,15 +585,18 @@ int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg)
 	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
 		char id[64];
 		uint64_t v;
+		bool drained;
 
 		/* Skip what this version could not have written. */
 		if (k.mv_size == 0 || k.mv_size >= sizeof(id) ||
-		    d.mv_size != sizeof(v))
+		    (d.mv_size != sizeof(v) && d.mv_size != MEMBER_REC))
 			continue;
 		memcpy(id, k.mv_data, k.mv_size);
 		id[k.mv_size] = '\0';
 		memcpy(&v, d.mv_data, sizeof(v));
-		cb(id, v, arg);
+		drained = d.mv_size == MEMBER_REC &&
+			  (((const uint8_t *)d.mv_data)[8] & MEMBER_DRAINED);
+		cb(id, v, drained, arg);
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
@@ -563,4 +619,119 @@ int px_db_member_del(px_db_t *db, const char *id)
 		return rc == MDB_NOTFOUND ? PX_ENOMEMBER : px_db_error(rc);
 	}
 	return px_db_error(mdb_txn_commit(txn));
+}
+
+/* A block record: key set NUL entry bytes; value the u64 expiry (wall
+ * clock, ms) then the member id that raised it (no NUL). */
+#define BLOCK_KEY_MAX (PX_SETNAME_MAX + 1 + PX_ENTRY_WIRE_MAX)
+
+static MDB_val block_key(uint8_t *k, const px_db_block_t *b)
+{
+	size_t n = strlen(b->set);
+
+	memcpy(k, b->set, n + 1);
+	memcpy(k + n + 1, b->entry, b->len);
+	return (MDB_val){ n + 1 + b->len, k };
+}
+
+int px_db_blocks_put(px_db_t *db, const px_db_block_t *v, size_t n)
+{
+	px_dbfit_t w = { 0 };
+	MDB_txn *txn;
+	size_t i;
+	int rc = 0;
+
+	if (!n)
+		return 0;
+	w.trees = 1;
+	w.keys = n;
+	w.key_max = BLOCK_KEY_MAX;
+	w.val_max = 8 + PX_MEMBER_ID_MAX;
+	if ((rc = px_db_fits(db, db->blocks, &w, 0, "array-wide blocks")) < 0)
+		return rc;
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
+		return rc;
+	for (i = 0; i < n && rc == 0; i++) {
+		uint8_t kb[BLOCK_KEY_MAX], vb[8 + PX_MEMBER_ID_MAX];
+		size_t ml = strlen(v[i].member);
+		MDB_val k, d;
+
+		if (strlen(v[i].set) > PX_SETNAME_MAX ||
+		    v[i].len > PX_ENTRY_WIRE_MAX || ml > PX_MEMBER_ID_MAX) {
+			rc = EINVAL;
+			break;
+		}
+		k = block_key(kb, &v[i]);
+		memcpy(vb, &v[i].expires_ms, 8);
+		memcpy(vb + 8, v[i].member, ml);
+		d = (MDB_val){ 8 + ml, vb };
+		rc = mdb_put(txn, db->blocks, &k, &d, 0);
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return px_db_error(rc);
+	}
+	return px_db_error(mdb_txn_commit(txn));
+}
+
+int px_db_blocks(px_db_t *db, uint64_t now_ms, px_db_block_cb cb, void *arg)
+{
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, d;
+	size_t gone = 0;
+	int rc;
+
+	/* A write transaction: the expired ones go as they are read. */
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, db->blocks, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return px_db_error(rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		px_db_block_t b;
+		const uint8_t *kp = k.mv_data, *nul;
+		size_t sl;
+
+		memset(&b, 0, sizeof(b));
+		nul = k.mv_size ? memchr(kp, 0, k.mv_size) : NULL;
+		sl = nul ? (size_t)(nul - kp) : 0;
+		if (d.mv_size >= 8)
+			memcpy(&b.expires_ms, d.mv_data, 8);
+		/* What this version could not have written, and what has
+		 * run out, goes. */
+		if (!nul || sl == 0 || sl > PX_SETNAME_MAX ||
+		    k.mv_size - sl - 1 > PX_ENTRY_WIRE_MAX ||
+		    d.mv_size < 9 || d.mv_size > 8 + PX_MEMBER_ID_MAX ||
+		    b.expires_ms <= now_ms) {
+			if ((rc = mdb_cursor_del(cur, 0)) != 0)
+				break;
+			gone++;
+			continue;
+		}
+		memcpy(b.set, kp, sl);
+		b.len = k.mv_size - sl - 1;
+		memcpy(b.entry, kp + sl + 1, b.len);
+		memcpy(b.member, (const uint8_t *)d.mv_data + 8, d.mv_size - 8);
+		if (cb)
+			cb(&b, arg);
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return px_db_error(rc);
+	}
+	if (!gone) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	rc = px_db_error(mdb_txn_commit(txn));
+	return rc < 0 ? rc : (int)gone;
+}
+
+int px_db_blocks_expire(px_db_t *db, uint64_t now_ms)
+{
+	return px_db_blocks(db, now_ms, NULL, NULL);
 }

@@ -6,16 +6,21 @@
  *            SnapshotChunk holding limits, rules and services
  *   sets     set name -> ""
  *   entries  set name, NUL, px_entry_t bytes -> ""
- *   members  member id -> u64 version it last reported
+ *   members  member id -> u64 version it last reported, u8 flags
+ *            (1: drained; 8-byte records of older stores: not drained)
+ *   blocks   set name, NUL, entry wire bytes -> u64 expiry (wall ms),
+ *            member id: the running array-wide blocks (store/blocks.c)
  * and "alerts", kept by store/alerts.c (see store/alerts.h). */
 #ifndef PX_DB_H
 #define PX_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "dbfit.h"
 #include "policy.h"
+#include "px.h"
 
 typedef struct px_db px_db_t;
 
@@ -66,12 +71,35 @@ int px_db_fits(px_db_t *db, unsigned int dbi, const px_dbfit_t *w,
 size_t px_db_map_size(px_db_t *db);
 
 /* Remember a member (so that after a restart the store still knows whom
- * `phalanxctl --wait` waits for), and list them: cb(id, applied, arg). */
+ * `phalanxctl --wait` waits for), and list them: cb(id, applied,
+ * drained, arg).  px_db_member_put keeps the drain flag. */
 int px_db_member_put(px_db_t *db, const char *id, uint64_t applied);
-typedef void (*px_db_member_cb)(const char *id, uint64_t applied, void *arg);
+typedef void (*px_db_member_cb)(const char *id, uint64_t applied,
+				bool drained, void *arg);
 int px_db_members(px_db_t *db, px_db_member_cb cb, void *arg);
+/* Keep member id's drain flag (the record is made if missing): 0, or
+ * PX_EDBFULL (checked before writing) or a database error. */
+int px_db_member_drain(px_db_t *db, const char *id, bool drained);
 /* Forget member id: 0, PX_ENOMEMBER if the database does not hold it,
  * or a database error. */
 int px_db_member_del(px_db_t *db, const char *id);
+
+/* One running array-wide block, as kept in "blocks". */
+typedef struct {
+	char set[PX_SETNAME_MAX + 1];
+	char member[PX_MEMBER_ID_MAX + 1];
+	uint8_t entry[PX_ENTRY_WIRE_MAX];
+	size_t len;
+	uint64_t expires_ms; /* wall clock */
+} px_db_block_t;
+/* Put (or replace, same set and entry) n blocks in one transaction:
+ * 0, PX_EDBFULL (checked before writing) or a database error. */
+int px_db_blocks_put(px_db_t *db, const px_db_block_t *v, size_t n);
+/* cb (may be NULL) once per block running at now_ms; the expired and
+ * the unreadable are deleted.  The number deleted, or an error. */
+typedef void (*px_db_block_cb)(const px_db_block_t *b, void *arg);
+int px_db_blocks(px_db_t *db, uint64_t now_ms, px_db_block_cb cb, void *arg);
+/* px_db_blocks without a callback: delete the expired ones. */
+int px_db_blocks_expire(px_db_t *db, uint64_t now_ms);
 
 #endif

@@ -3,7 +3,8 @@
  * The drain flag lives in the store's memory (px_member_t.drained) and
  * reaches the member in every store heartbeat (StoreHeartbeat.drained);
  * the member's readiness gate then faults its keepalived (node/vrrp.c).
- * A store restart forgets it: drain again. */
+ * The flag is kept in the store's database with the member's record
+ * (store/db.c), so a store restart keeps a drained member drained. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,18 @@ int px_store_member_drain(px_store_t *st, const Phalanx__CtlRequest *req,
 	for (i = 0; i < st->nmembers; i++) {
 		px_member_t *m = &st->members[i];
 
+		int rc;
+
 		if (strcmp(m->id, req->member) != 0)
 			continue;
+		/* The database first: a drain the store would forget on
+		 * restart is refused, not half done. */
+		rc = px_db_member_drain(st->db, m->id, drain);
+		if (rc < 0) {
+			snprintf(err, errlen, "member %s: the drain flag could "
+				 "not be stored: %s", m->id, px_strerror(rc));
+			return rc;
+		}
 		if (m->drained != drain)
 			px_log(PX_LOG_INFO, "member %s: %s", m->id,
 			       drain ? "drained: it gives up the virtual "

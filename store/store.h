@@ -41,7 +41,11 @@ typedef struct {
 	 * heartbeat, lapses after member_timeout_ms without one. */
 	px_rid_t rid;
 	char vrrp_role[16];  /* members.c: the member's heartbeat says */
-	bool drained;        /* members.c: members drain (not persisted) */
+	bool drained;        /* members.c: members drain (kept in db) */
+	/* sync.c: the member-down alert last recorded, so that it is
+	 * raised once per transition (0: not known since the start). */
+	enum { PX_MEMBER_ALERT_UNKNOWN, PX_MEMBER_ALERT_UP,
+	       PX_MEMBER_ALERT_DOWN } down_alert;
 	char addrs[16][48];  /* members.c: the heartbeat's addresses */
 	char *addrp[16];
 	size_t naddrs;
@@ -128,7 +132,8 @@ bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now);
 bool px_member_out_of_service(const px_store_t *st, const px_member_t *m);
 
 /* blocks.c - array-wide temporary blocks: a member's report in; the
- * running blocks out with every heartbeat. */
+ * running blocks out with every heartbeat.  They are kept in the
+ * database, so a restarted store still hands them out. */
 void px_store_blocks_in(px_store_t *st, const Phalanx__BlockList *l);
 void px_store_blocks_tick(px_store_t *st);
 

@@ -115,7 +115,8 @@ static px_member_t *member_get(px_store_t *st, const char *id)
 	return &st->members[st->nmembers++];
 }
 
-static void member_known(const char *id, uint64_t applied, void *arg)
+static void member_known(const char *id, uint64_t applied, bool drained,
+			 void *arg)
 {
 	px_store_t *st = arg;
 	px_member_t *m;
@@ -126,6 +127,10 @@ static void member_known(const char *id, uint64_t applied, void *arg)
 	if (!m)
 		return;
 	m->applied = applied;
+	m->drained = drained; /* members.c keeps it across restarts */
+	if (drained)
+		px_log(PX_LOG_INFO, "member %s: drained (kept from before "
+		       "the restart)", m->id);
 	/* Counted as up for one timeout after the store starts: they are
 	 * most likely running, and `--wait` must wait for them. */
 	m->last_hb_ms = px_now_ms();
@@ -248,6 +253,15 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 	m->health = hb->health > 2 ? 2 : (int)hb->health;
 	px_store_member_role(m, hb);
 	m->store_lost = hb->store_lost;
+	if (m->down_alert != PX_MEMBER_ALERT_UP) {
+		char text[160];
+
+		snprintf(text, sizeof(text), "member %s: heard again, applied "
+			 "version %llu", m->id,
+			 (unsigned long long)hb->applied_version);
+		if (px_store_alerts_member_down(st, m->id, false, text) == 0)
+			m->down_alert = PX_MEMBER_ALERT_UP;
+	}
 }
 
 typedef struct {
@@ -571,6 +585,22 @@ void px_store_heartbeat(px_store_t *st)
 			       "marked down (applied version %llu)", m->id,
 			       (unsigned long long)(now - m->last_hb_ms),
 			       (unsigned long long)m->applied);
+		/* The central alert: once per transition (down_alert),
+		 * tried again next tick if the database refused it. */
+		if (!px_member_up(st, m, now) &&
+		    m->down_alert != PX_MEMBER_ALERT_DOWN) {
+			char text[200];
+
+			snprintf(text, sizeof(text), "member %s: no heartbeat "
+				 "for %llu ms (timeout %llu ms), marked down "
+				 "(applied version %llu)", m->id,
+				 (unsigned long long)(now - m->last_hb_ms),
+				 (unsigned long long)st->member_timeout_ms,
+				 (unsigned long long)m->applied);
+			if (px_store_alerts_member_down(st, m->id, true,
+							text) == 0)
+				m->down_alert = PX_MEMBER_ALERT_DOWN;
+		}
 	}
 }
 

@@ -168,10 +168,12 @@ out:
 /* A write LMDB itself refuses (member records bypass the estimate) comes
  * back as PX_EDBFULL: LMDB's negative code is never negated into a
  * positive one. */
-static void count_member(const char *id, uint64_t applied, void *arg)
+static void count_member(const char *id, uint64_t applied, bool drained,
+			 void *arg)
 {
 	(void)id;
 	(void)applied;
+	(void)drained;
 	(*(size_t *)arg)++;
 }
 
