@@ -18,19 +18,6 @@ static const char *str(const char *s)
 	return s ? s : "";
 }
 
-static const char *health_name(int h)
-{
-	switch (h) {
-	case PHALANX__HEARTBEAT__HEALTH__OK:
-		return "ok";
-	case PHALANX__HEARTBEAT__HEALTH__DEGRADED:
-		return "degraded";
-	case PHALANX__HEARTBEAT__HEALTH__FAILED:
-		return "failed";
-	}
-	return "unknown";
-}
-
 /* The role to show: a down member has none it can vouch for. */
 static const char *role_of(const Phalanx__MemberStatus *m)
 {
@@ -39,13 +26,6 @@ static const char *role_of(const Phalanx__MemberStatus *m)
 	if (m->drained && strcmp(str(m->vrrp_role), "fault") == 0)
 		return "drained";
 	return m->vrrp_role && m->vrrp_role[0] ? m->vrrp_role : "unknown";
-}
-
-static uint64_t age_ms(const Phalanx__CtlReply *r,
-		       const Phalanx__MemberStatus *m)
-{
-	return r->now_ms > m->last_heartbeat_ms ?
-		r->now_ms - m->last_heartbeat_ms : 0;
 }
 
 static void list_json(const Phalanx__CtlReply *r)
@@ -71,11 +51,11 @@ static void list_json(const Phalanx__CtlReply *r)
 		       "\"applied_version\":%llu,\"last_heartbeat_ms\":%llu,"
 		       "\"heartbeat_age_ms\":",
 		       m->drained ? "true" : "false", m->up ? "true" : "false",
-		       health_name(m->health),
+		       px_ctl_health_name(m->health),
 		       (unsigned long long)m->applied_version,
 		       (unsigned long long)m->last_heartbeat_ms);
 		if (m->last_heartbeat_ms)
-			printf("%llu}", (unsigned long long)age_ms(r, m));
+			printf("%llu}", (unsigned long long)px_ctl_heartbeat_age_ms(r, m));
 		else
 			fputs("null}", stdout);
 	}
@@ -104,11 +84,11 @@ static void list_human(const Phalanx__CtlReply *r)
 						m->addresses[j]);
 		if (m->last_heartbeat_ms)
 			snprintf(hb, sizeof(hb), "%.1fs ago",
-				 (double)age_ms(r, m) / 1000.0);
+				 (double)px_ctl_heartbeat_age_ms(r, m) / 1000.0);
 		else
 			snprintf(hb, sizeof(hb), "never");
 		printf("%-12s %-8s %-9s %-8llu %-10s %s\n", str(m->member),
-		       role_of(m), health_name(m->health),
+		       role_of(m), px_ctl_health_name(m->health),
 		       (unsigned long long)m->applied_version, hb, addrs);
 	}
 }

@@ -13,27 +13,6 @@ static const char *str(const char *s)
 	return s ? s : "";
 }
 
-static const char *health_name(int h)
-{
-	switch (h) {
-	case PHALANX__HEARTBEAT__HEALTH__OK:
-		return "ok";
-	case PHALANX__HEARTBEAT__HEALTH__DEGRADED:
-		return "degraded";
-	case PHALANX__HEARTBEAT__HEALTH__FAILED:
-		return "failed";
-	}
-	return "unknown";
-}
-
-static uint64_t age_ms(const Phalanx__CtlReply *r,
-		       const Phalanx__MemberStatus *m)
-{
-	/* A heartbeat stamped after now_ms is clock noise: call it fresh. */
-	return r->now_ms > m->last_heartbeat_ms ?
-		r->now_ms - m->last_heartbeat_ms : 0;
-}
-
 /* "0.4s ago", "3m07s ago", "2h05m ago", "never". */
 static void age_format(const Phalanx__CtlReply *r,
 		       const Phalanx__MemberStatus *m, char *buf, size_t len)
@@ -44,7 +23,7 @@ static void age_format(const Phalanx__CtlReply *r,
 		snprintf(buf, len, "never");
 		return;
 	}
-	ms = age_ms(r, m);
+	ms = px_ctl_heartbeat_age_ms(r, m);
 	if (ms < 100000)
 		snprintf(buf, len, "%.1fs ago", (double)ms / 1000.0);
 	else if (ms < 6000000)
@@ -76,7 +55,7 @@ static void print_json(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 		       (unsigned long long)m->last_heartbeat_ms);
 		if (m->last_heartbeat_ms)
 			printf("\"heartbeat_age_ms\":%llu,",
-			       (unsigned long long)age_ms(r, m));
+			       (unsigned long long)px_ctl_heartbeat_age_ms(r, m));
 		else
 			fputs("\"heartbeat_age_ms\":null,", stdout);
 		printf("\"up\":%s,\"applying_version\":%llu,"
@@ -84,7 +63,7 @@ static void print_json(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 		       m->up ? "true" : "false",
 		       (unsigned long long)m->applying_version,
 		       m->out_of_service ? "true" : "false",
-		       health_name(m->health));
+		       px_ctl_health_name(m->health));
 		px_json_str(stdout, m->detail);
 		fputs(",\"quotas\":", stdout);
 		px_ctl_quotas_json(m);
@@ -119,7 +98,7 @@ static void print_human(const px_ctl_t *ctl, const Phalanx__CtlReply *r)
 		       age, m->up ? "up" : "down");
 		/* Health only when it has something to say. */
 		if (m->health != PHALANX__HEARTBEAT__HEALTH__OK)
-			printf(", %s", health_name(m->health));
+			printf(", %s", px_ctl_health_name(m->health));
 		/* The detail is a member's free text: keep control bytes
 		 * away from the terminal. */
 		if (m->detail && m->detail[0]) {

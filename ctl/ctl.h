@@ -152,6 +152,14 @@ void px_ctl_quote(char *buf, size_t len, const char *s);
 void px_ctl_quote_mem(char *buf, size_t len, const char *s, size_t n);
 #define PX_CTL_QUOTE_MAX 100
 
+/* A member's health as status and members list print it: "ok",
+ * "degraded", "failed" or "unknown". */
+const char *px_ctl_health_name(int health);
+/* How long before the store's reply r the member's last heartbeat came
+ * (ms; one stamped after r's time is clock noise: 0). */
+uint64_t px_ctl_heartbeat_age_ms(const Phalanx__CtlReply *r,
+				 const Phalanx__MemberStatus *m);
+
 /* Check the name of a rule, service or set (px_setname_valid): 0, or
  * PX_ESETNAME after "OPT: invalid KIND name (want ...): `NAME'" (opt:
  * "--src-set", or NULL for an argument). */

@@ -189,3 +189,23 @@ void px_ctl_table(const char *indent, const char *const *head, int ncols,
 	free(cell);
 	free(w);
 }
+
+const char *px_ctl_health_name(int health)
+{
+	switch (health) {
+	case PHALANX__HEARTBEAT__HEALTH__OK:
+		return "ok";
+	case PHALANX__HEARTBEAT__HEALTH__DEGRADED:
+		return "degraded";
+	case PHALANX__HEARTBEAT__HEALTH__FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+uint64_t px_ctl_heartbeat_age_ms(const Phalanx__CtlReply *r,
+				 const Phalanx__MemberStatus *m)
+{
+	return r->now_ms > m->last_heartbeat_ms ?
+		r->now_ms - m->last_heartbeat_ms : 0;
+}

@@ -11,7 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "policy.h"
+#include "px.h"
+#include "wire.h"
 
 static char fuzz_dir[64];
 
@@ -103,6 +106,31 @@ static inline int fuzz_policy_consistent(const px_policy_t *p)
 	char why[200];
 
 	return px_policy_validate(p, why, sizeof(why)) == 0;
+}
+
+/* A px_policy_chunks callback: chunk c packed into an Envelope, unpacked
+ * again and applied to the policy arg (what we pack we must unpack). */
+static inline int fuzz_chunk_through_wire(Phalanx__SnapshotChunk *c, void *arg)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT, *got;
+	px_policy_t *q = arg;
+	uint8_t *buf;
+	size_t n;
+	int rc;
+
+	env.proto_version = PX_PROTO_VERSION;
+	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
+	env.snapshot_chunk = c;
+	n = phalanx__envelope__get_packed_size(&env);
+	buf = xmalloc(n);
+	phalanx__envelope__pack(&env, buf);
+	got = phalanx__envelope__unpack(NULL, n, buf);
+	free(buf);
+	if (!got)
+		__builtin_trap();
+	rc = px_policy_apply_chunk(q, got->snapshot_chunk);
+	phalanx__envelope__free_unpacked(got, NULL);
+	return rc;
 }
 
 #endif

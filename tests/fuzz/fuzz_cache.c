@@ -36,29 +36,6 @@ static void le32(uint8_t *b, uint32_t v)
 		b[i] = (uint8_t)(v >> (8 * i));
 }
 
-static int through_wire(Phalanx__SnapshotChunk *c, void *arg)
-{
-	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT, *got;
-	px_policy_t *q = arg;
-	uint8_t *buf;
-	size_t n;
-	int rc;
-
-	env.proto_version = PX_PROTO_VERSION;
-	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
-	env.snapshot_chunk = c;
-	n = phalanx__envelope__get_packed_size(&env);
-	buf = xmalloc(n);
-	phalanx__envelope__pack(&env, buf);
-	got = phalanx__envelope__unpack(NULL, n, buf);
-	free(buf);
-	if (!got)
-		__builtin_trap(); /* what we pack we unpack */
-	rc = px_policy_apply_chunk(q, got->snapshot_chunk);
-	phalanx__envelope__free_unpacked(got, NULL);
-	return rc;
-}
-
 /* The input as a cache file: as it is, or behind a forged header. */
 static const char *cache_file(const uint8_t *data, size_t size)
 {
@@ -88,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (px_policy_load(cache_file(data, size), &p, why, sizeof(why)) == 0) {
 		if (!fuzz_policy_consistent(&p))
 			__builtin_trap(); /* loaded means valid */
-		if (px_policy_chunks(&p, 0, through_wire, &q) != 0 ||
+		if (px_policy_chunks(&p, 0, fuzz_chunk_through_wire, &q) != 0 ||
 		    !fuzz_policy_equal(&p, &q))
 			__builtin_trap();
 		if (px_policy_save(fuzz_path("out"), &p) != 0 ||

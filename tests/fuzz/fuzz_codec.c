@@ -19,29 +19,6 @@
 #include "px.h"
 #include "wire.h"
 
-static int through_wire(Phalanx__SnapshotChunk *c, void *arg)
-{
-	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT, *got;
-	px_policy_t *q = arg;
-	uint8_t *buf;
-	size_t n;
-	int rc;
-
-	env.proto_version = PX_PROTO_VERSION;
-	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
-	env.snapshot_chunk = c;
-	n = phalanx__envelope__get_packed_size(&env);
-	buf = xmalloc(n);
-	phalanx__envelope__pack(&env, buf);
-	got = phalanx__envelope__unpack(NULL, n, buf);
-	free(buf);
-	if (!got)
-		__builtin_trap();
-	rc = px_policy_apply_chunk(q, got->snapshot_chunk);
-	phalanx__envelope__free_unpacked(got, NULL);
-	return rc;
-}
-
 static void base_policy(px_policy_t *p)
 {
 	static const char *const entries[] = { "192.0.2.7", "2001:db8::/48" };
@@ -125,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0)
 		check_sets(&p);
 	if (rc == 0 && fuzz_policy_consistent(&p)) {
-		if (px_policy_chunks(&p, 2, through_wire, &q) != 0 ||
+		if (px_policy_chunks(&p, 2, fuzz_chunk_through_wire, &q) != 0 ||
 		    !fuzz_policy_equal(&p, &q))
 			__builtin_trap();
 	}

@@ -10,17 +10,6 @@
 #include "px.h"
 #include "unit.h"
 
-static void rm_db(const char *dir)
-{
-	char p[300];
-
-	snprintf(p, sizeof(p), "%s/data.mdb", dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-	unlink(p);
-	rmdir(dir);
-}
-
 /* n "exceeded" alerts of distinct sources, ids from first. */
 static void send_exceeded(px_store_t *st, size_t first, size_t n)
 {
@@ -141,7 +130,7 @@ TEST(store_alerts_active_pruned_with_history_and_capped)
 out:
 	px_alerts_close(st.alerts);
 	px_db_close(st.db);
-	rm_db(dir);
+	px_test_rm_db(dir);
 }
 
 /* Members flooding a small map with alerts: the history is pruned to its
@@ -187,5 +176,5 @@ TEST(store_alerts_leave_room_for_policy_writes)
 out:
 	px_alerts_close(st.alerts);
 	px_db_close(st.db);
-	rm_db(dir);
+	px_test_rm_db(dir);
 }

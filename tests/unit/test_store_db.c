@@ -13,17 +13,6 @@
 #include "px.h"
 #include "unit.h"
 
-static void rm_db(const char *dir)
-{
-	char p[300];
-
-	snprintf(p, sizeof(p), "%s/data.mdb", dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-	unlink(p);
-	rmdir(dir);
-}
-
 /* n distinct host entries 10.x.y.z starting at first. */
 static void entries_make(px_entries_t *es, size_t first, size_t n)
 {
@@ -162,7 +151,7 @@ TEST(store_db_full_map_refused_and_nothing_changed)
 out:
 	px_db_close(db);
 	px_policy_free(&p);
-	rm_db(dir);
+	px_test_rm_db(dir);
 }
 
 /* A write LMDB itself refuses (member records bypass the estimate) comes
@@ -189,7 +178,7 @@ TEST(store_db_lmdb_map_full_is_negative)
 	rc = px_db_open(&db, dir, 64 << 10);
 	if (rc != 0) {
 		px_test_fail(__FILE__, __LINE__, "open: %s", px_strerror(rc));
-		rm_db(dir);
+		px_test_rm_db(dir);
 		return;
 	}
 	for (i = 0; i < 100000 && rc == 0; i++) {
@@ -206,5 +195,5 @@ TEST(store_db_lmdb_map_full_is_negative)
 		px_test_fail(__FILE__, __LINE__, "expected %zu members kept, "
 			     "saw %zu", i - 1, n);
 	px_db_close(db);
-	rm_db(dir);
+	px_test_rm_db(dir);
 }

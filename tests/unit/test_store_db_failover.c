@@ -11,17 +11,6 @@
 #include "px.h"
 #include "unit.h"
 
-static void rm_db(const char *dir)
-{
-	char p[300];
-
-	snprintf(p, sizeof(p), "%s/data.mdb", dir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-	unlink(p);
-	rmdir(dir);
-}
-
 struct seen {
 	char drained[8][64];
 	uint64_t applied[8];
@@ -56,7 +45,7 @@ TEST(store_db_drain_flag_survives_reopen_and_keeps_version)
 	CHECK_INT(px_db_open(&db, dir, 1 << 20), 0);
 	CHECK_INT(px_db_members(db, member_seen, &s), 0);
 	px_db_close(db);
-	rm_db(dir);
+	px_test_rm_db(dir);
 	CHECK_INT(s.n, 2);
 	CHECK_INT(s.ndrained, 1);
 	CHECK_STR(s.drained[0], "fw1");
@@ -76,7 +65,7 @@ TEST(store_db_undrain_clears_the_flag)
 	CHECK_INT(px_db_member_drain(db, "fw1", false), 0);
 	CHECK_INT(px_db_members(db, member_seen, &s), 0);
 	px_db_close(db);
-	rm_db(dir);
+	px_test_rm_db(dir);
 	CHECK_INT(s.n, 1);
 	CHECK_INT(s.ndrained, 0);
 }
@@ -139,6 +128,6 @@ TEST(store_db_blocks_survive_reopen_expired_ones_deleted)
 	s.n = 0;
 	CHECK_INT(px_db_blocks(db, 0, block_seen, &s), 0);
 	px_db_close(db);
-	rm_db(dir);
+	px_test_rm_db(dir);
 	CHECK_INT(s.n, 0);
 }

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef void (*px_test_fn)(void);
 void px_test_register(const char *name, px_test_fn fn);
@@ -49,5 +50,17 @@ extern int px_test_failed;
 			return;                                          \
 		}                                                        \
 	} while (0)
+
+/* Remove an LMDB directory a test made (its two files, then itself). */
+static inline void px_test_rm_db(const char *dir)
+{
+	char p[300];
+
+	snprintf(p, sizeof(p), "%s/data.mdb", dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/lock.mdb", dir);
+	unlink(p);
+	rmdir(dir);
+}
 
 #endif
