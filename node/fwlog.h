@@ -7,7 +7,7 @@
  * tests/unit/test_fwlog.c).
  *
  * Denied records come from `log group PX_FWLOG_GROUP prefix "px:K:NAME"'
- * statements that node/nft.c puts in its refusal rules; the prefix says
+ * statements that node/compile.c puts in its refusal rules; the prefix says
  * what refused the packet (px_fwlog_prefix_parse).  Ended records come
  * from conntrack DESTROY events (ct.h, px_ct_end_t).
  *
@@ -87,7 +87,7 @@ typedef struct {
 				 * log-flood-blocks switch covers it */
 } px_fw_prefix_t;
 
-/* Parse a log prefix of nft.c's.  Quotas map to their code:
+/* Parse a log prefix of compile.c's.  Quotas map to their code:
  * tcp-connect-rate to FWX_E_TCP_RATE_QUOTA_EXCEEDED_DROPPED, the other
  * per-source quotas and service limits to WSA_RWS_QUOTA, a rule's
  * session quota to FWX_E_RULE_QUOTA_EXCEEDED_DROPPED, a deny rule to
