@@ -102,7 +102,7 @@ void px_batch_free(px_batch_t *b)
 /* Start a message of at most max bytes; the caller fills it and calls
  * px_batch_msg_end() before starting the next. */
 struct nlmsghdr *px_batch_msg_start(px_batch_t *b, size_t max, uint16_t type,
-				  uint16_t flags, const char *obj)
+				    uint16_t flags, const char *obj)
 {
 	px_msginfo_t *mi;
 
@@ -152,7 +152,7 @@ void px_compile_table(px_batch_t *b, const char *table, uint16_t type,
 }
 
 void px_compile_eset(px_batch_t *b, const char *table, const char *set,
-		    int k, uint16_t type, uint32_t id)
+		     int k, uint16_t type, uint32_t id)
 {
 	struct nftnl_udata_buf *ud = NULL;
 	char name[PX_KSET_NAME_MAX + 1];
@@ -180,7 +180,7 @@ void px_compile_eset(px_batch_t *b, const char *table, const char *set,
 				   nftnl_udata_buf_len(ud));
 	}
 	nlh = px_batch_msg_start(b, OBJ_MSG_MAX, type,
-			type == NFT_MSG_NEWSET ? NLM_F_CREATE : 0, name);
+		type == NFT_MSG_NEWSET ? NLM_F_CREATE : 0, name);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	px_batch_msg_end(b, nlh);
 	nftnl_set_free(s);
@@ -214,7 +214,7 @@ void px_compile_base_chains(px_batch_t *b, const char *table)
 		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 		nlh = px_batch_msg_start(b, OBJ_MSG_MAX, NFT_MSG_NEWCHAIN, NLM_F_CREATE,
-				base[i].name);
+					 base[i].name);
 		nftnl_chain_nlmsg_build_payload(nlh, c);
 		px_batch_msg_end(b, nlh);
 		nftnl_chain_free(c);
@@ -250,11 +250,11 @@ void px_compile_elem(struct nlmsghdr *nlh, uint16_t idx, const uint8_t *key,
 
 /* Start a message for at most max_elems elements. */
 void px_elem_msg_start(px_batch_t *b, px_elem_msg_t *m, uint16_t type,
-			   const char *table, const char *kset, uint32_t id,
+		       const char *table, const char *kset, uint32_t id,
 			   size_t max_elems)
 {
 	m->nlh = px_batch_msg_start(b, MSG_OVERHEAD + max_elems * ELEM_MAX, type,
-			   type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, kset);
+		type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, kset);
 	mnl_attr_put_strz(m->nlh, NFTA_SET_ELEM_LIST_TABLE, table);
 	mnl_attr_put_strz(m->nlh, NFTA_SET_ELEM_LIST_SET, kset);
 	if (id)
@@ -304,12 +304,12 @@ void px_compile_elems(px_batch_t *b, uint16_t type, const char *table,
 			px_elem_msg_end(b, &m);
 		if (!m.nlh)
 			px_elem_msg_start(b, &m, type, table, kset, id,
-				       ELEMS_PER_MSG);
+					  ELEMS_PER_MSG);
 		px_compile_elem(m.nlh, ++m.nelems, e->addr, kd->key_len, 0, 0,
-			 open ? b->open_ud : NULL, b->open_udlen);
+				open ? b->open_ud : NULL, b->open_udlen);
 		if (kd->interval && !open)
 			px_compile_elem(m.nlh, ++m.nelems, last, kd->key_len,
-				 NFT_SET_ELEM_INTERVAL_END, 0, NULL, 0);
+					NFT_SET_ELEM_INTERVAL_END, 0, NULL, 0);
 	}
 	if (m.nlh)
 		px_elem_msg_end(b, &m);
@@ -636,7 +636,7 @@ static void rule_put(px_batch_t *b, struct nftnl_rule *r, const char *chain)
 
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nlh = px_batch_msg_start(b, RULE_MSG_MAX, NFT_MSG_NEWRULE,
-			NLM_F_CREATE | NLM_F_APPEND, chain);
+				 NLM_F_CREATE | NLM_F_APPEND, chain);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	if (nlh->nlmsg_len > RULE_MSG_MAX) {
 		/* Past the reservation: a bug in the rule builders. */
@@ -997,7 +997,7 @@ static void put_rule(px_batch_t *b, const char *table,
 						       l->v6bits : 0,
 						       NFT_REG_1);
 					over_quota(r, l,
-						   PX_LIM_NONTCP_SESSION_RATE, f,
+						PX_LIM_NONTCP_SESSION_RATE, f,
 						   NULL, NF_DROP, ru->name);
 					rule_put(b, r, PX_CHAIN_FORWARD);
 				}
@@ -1111,7 +1111,7 @@ static void put_lset(px_batch_t *b, const char *table, px_lset_t *ls,
 		ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
 		if (!ud ||
 		    !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER,
-					 ls->methods ? NFT_BYTEORDER_HOST_ENDIAN :
+			ls->methods ? NFT_BYTEORDER_HOST_ENDIAN :
 					 NFT_BYTEORDER_BIG_ENDIAN))
 			oom();
 		ls->id = b->next_set_id++;
@@ -1128,7 +1128,7 @@ static void put_lset(px_batch_t *b, const char *table, px_lset_t *ls,
 				   nftnl_udata_buf_len(ud));
 	}
 	nlh = px_batch_msg_start(b, OBJ_MSG_MAX, type,
-			type == NFT_MSG_NEWSET ? NLM_F_CREATE : 0, ls->name);
+		type == NFT_MSG_NEWSET ? NLM_F_CREATE : 0, ls->name);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	px_batch_msg_end(b, nlh);
 	nftnl_set_free(s);
@@ -1156,7 +1156,7 @@ static void put_obj(px_batch_t *b, const char *table, const px_lobj_t *o,
 		nftnl_obj_set_u32(obj, NFTNL_OBJ_LIMIT_FLAGS, NFT_LIMIT_F_INV);
 	}
 	nlh = px_batch_msg_start(b, OBJ_MSG_MAX, type,
-			type == NFT_MSG_NEWOBJ ? NLM_F_CREATE : 0, o->name);
+		type == NFT_MSG_NEWOBJ ? NLM_F_CREATE : 0, o->name);
 	nftnl_obj_nlmsg_build_payload(nlh, obj);
 	px_batch_msg_end(b, nlh);
 	nftnl_obj_free(obj);
@@ -1187,7 +1187,7 @@ static void put_chain(px_batch_t *b, const char *table, const char *name,
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
 	nlh = px_batch_msg_start(b, OBJ_MSG_MAX, type,
-			type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, name);
+		type == NFT_MSG_NEWCHAIN ? NLM_F_CREATE : 0, name);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	px_batch_msg_end(b, nlh);
 	nftnl_chain_free(c);
@@ -1198,7 +1198,7 @@ static void put_set_flush(px_batch_t *b, const char *table,
 			  const char *set)
 {
 	struct nlmsghdr *nlh = px_batch_msg_start(b, OBJ_MSG_MAX, NFT_MSG_DELSETELEM,
-					 0, set);
+						  0, set);
 
 	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table);
 	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
@@ -1211,10 +1211,10 @@ static void put_methods(px_batch_t *b, const char *table,
 	px_elem_msg_t m;
 
 	px_elem_msg_start(b, &m, NFT_MSG_NEWSETELEM, table, ls->name, ls->id,
-		       px_nhttp_methods);
+			  px_nhttp_methods);
 	for (size_t i = 0; i < px_nhttp_methods; i++)
 		px_compile_elem(m.nlh, (uint16_t)(i + 1),
-			 (const uint8_t *)px_http_methods[i],
+				(const uint8_t *)px_http_methods[i],
 			 sizeof(px_http_methods[i]), 0, 0, NULL, 0);
 	px_elem_msg_end(b, &m);
 }
@@ -1253,7 +1253,7 @@ static bool rules_differ(const char *table, const px_layout_t *a,
 }
 
 int px_layer_plan(const char *table, const px_policy_t *old,
-		      const px_policy_t *new_, bool old_pressure,
+		  const px_policy_t *new_, bool old_pressure,
 		      bool new_pressure, px_layer_plan_t *lp)
 {
 	px_layout_t *o = &lp->old, *n = &lp->new_;
@@ -1299,7 +1299,7 @@ out:
 
 /* Old rules, chains, sets and objects that go. */
 void px_compile_layer_delete(px_batch_t *b, const char *table,
-			 const px_layer_plan_t *lp)
+			     const px_layer_plan_t *lp)
 {
 	const px_layout_t *o = &lp->old;
 
@@ -1324,7 +1324,7 @@ void px_compile_layer_delete(px_batch_t *b, const char *table,
 
 /* New sets (with their constant elements), objects and chains. */
 void px_compile_layer_create(px_batch_t *b, const char *table,
-			 px_layer_plan_t *lp)
+			     px_layer_plan_t *lp)
 {
 	px_layout_t *n = &lp->new_;
 
@@ -1346,7 +1346,7 @@ void px_compile_layer_create(px_batch_t *b, const char *table,
 /* The management prefixes: whole on a rebuild or after
  * px_nft_set_mgmt(), else untouched. */
 void px_compile_layer_mgmt(px_batch_t *b, const char *table,
-		       const px_layer_plan_t *lp, const px_entries_t *mgmt,
+			   const px_layer_plan_t *lp, const px_entries_t *mgmt,
 		       bool dirty)
 {
 	const px_layout_t *n = &lp->new_;
@@ -1360,7 +1360,7 @@ void px_compile_layer_mgmt(px_batch_t *b, const char *table,
 		if (!lp->set_add[i])
 			put_set_flush(b, table, s->name);
 		px_compile_elems(b, NFT_MSG_NEWSETELEM, table, s->name,
-			  lp->set_add[i] ? s->id : 0, k, mgmt);
+				 lp->set_add[i] ? s->id : 0, k, mgmt);
 	}
 }
 

@@ -141,12 +141,12 @@ void px_layout_free(px_layout_t *l)
 }
 
 static px_lset_t *lset_push(px_layout_t *l, int family,
-			      const char *fmt, ...)
+			    const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* A set keyed by a source address of family (4, 6); 0 for other keys. */
 static px_lset_t *lset_push(px_layout_t *l, int family,
-			      const char *fmt, ...)
+			    const char *fmt, ...)
 {
 	px_lset_t *s = &l->sets[l->nsets++];
 	va_list ap;
@@ -167,7 +167,7 @@ static void dyn_set(px_layout_t *l, int family, uint64_t timeout_ms,
 		    uint64_t value, const char *prefix, const char *suffix)
 {
 	px_lset_t *s = lset_push(l, family, "%s%s%d", prefix, suffix,
-				   family);
+				 family);
 
 	s->flags = NFT_SET_EVAL | (timeout_ms ? NFT_SET_TIMEOUT : 0);
 	s->timeout_ms = timeout_ms;
@@ -205,7 +205,7 @@ static uint64_t rule_rate(const px_policy_t *p, const px_rule_t *r)
  * the policy does not have, PX_ERANGE on a source prefix out of range:
  * the kernel would refuse the batch anyway, this says why. */
 int px_layout_build(const px_policy_t *p, bool pressure,
-			px_layout_t *l)
+		    px_layout_t *l)
 {
 	const px_limits_t *lim = &p->limits;
 	const px_set_t *fe = px_policy_find(p, PX_SET_FLOOD_EXCEPTIONS);

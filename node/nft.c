@@ -824,12 +824,12 @@ static void build(px_nft_t *nft, px_batch_t *b, bool rebuild,
 		for (int k = 0; k < PX_KIND_COUNT; k++) {
 			if (ch[i].drop)
 				px_compile_eset(b, nft->table, ch[i].name, k,
-					NFT_MSG_DELSET, 0);
+						NFT_MSG_DELSET, 0);
 			if (!ch[i].create)
 				continue;
 			ch[i].set_id[k] = b->next_set_id++;
 			px_compile_eset(b, nft->table, ch[i].name, k, NFT_MSG_NEWSET,
-				ch[i].set_id[k]);
+					ch[i].set_id[k]);
 		}
 	}
 	if (rebuild)
@@ -844,7 +844,7 @@ static void build(px_nft_t *nft, px_batch_t *b, bool rebuild,
 				continue;
 			px_kset_name(kset, ch[i].name, k);
 			px_compile_elems(b, NFT_MSG_DELSETELEM, nft->table, kset, 0, k,
-				  ch[i].del);
+					 ch[i].del);
 		}
 	}
 	for (size_t i = 0; i < nch; i++) {
@@ -853,7 +853,7 @@ static void build(px_nft_t *nft, px_batch_t *b, bool rebuild,
 				continue;
 			px_kset_name(kset, ch[i].name, k);
 			px_compile_elems(b, NFT_MSG_NEWSETELEM, nft->table, kset,
-				  ch[i].set_id[k], k, ch[i].add);
+					 ch[i].set_id[k], k, ch[i].add);
 		}
 	}
 	if (lp->rules)
@@ -944,7 +944,7 @@ int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 	int rc = -1;
 
 	rc = px_layer_plan(nft->table, old, new_, nft->pressure_applied,
-			nft->pressure, &lp);
+			   nft->pressure, &lp);
 	if (rc < 0)
 		goto out;
 	nch = plan(old, new_, &ch);
@@ -1004,7 +1004,7 @@ int px_nft_elem(px_nft_t *nft, const char *kset, int family,
 	px_batch_init(&b, nft->seq);
 	px_elem_msg_start(&b, &m, type, nft->table, kset, 0, 1);
 	px_compile_elem(m.nlh, 1, addr, family == 4 ? 4 : 16, 0,
-		 add ? timeout_ms : 0, NULL, 0);
+			add ? timeout_ms : 0, NULL, 0);
 	px_elem_msg_end(&b, &m);
 	px_batch_finish(&b);
 	nft->seq += (uint32_t)b.n + 2;
