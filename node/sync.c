@@ -12,8 +12,8 @@
 #include "pressure.h"
 #include "node.h"
 #include "px.h"
-#include "vocab.h"
 #include "vrrp.h"
+#include "vocab.h"
 #include "wire.h"
 
 #define TICK_MS 1000
