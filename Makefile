@@ -23,7 +23,15 @@ else
 Q := @
 endif
 
-pc = $(shell $(PKG_CONFIG) --cflags --libs $(1) 2>/dev/null)
+# pkg-config for every dependency, run when a recipe needs it (so `make
+# deps` and `make clean` work without the packages).  Its own message
+# names a missing package; make then stops instead of compiling without.
+pkgconf = $(strip $(eval pkgconf_out := $(shell $(PKG_CONFIG) $(1) $(2))) \
+	$(if $(filter 0,$(.SHELLSTATUS)),$(pkgconf_out), \
+	$(error $(PKG_CONFIG) $(1) $(2) failed (`make deps` installs them))))
+pc = $(call pkgconf,--libs,$(1))
+# Computed once, at the first compile.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags,$(PKGS) libmicrohttpd))$(PKG_CFLAGS)
 
 PROTO_C := $(BUILD)/phalanx.pb-c.c
 LIB_SRC := lib/px.c lib/addr.c lib/limit.c lib/policy.c lib/wire.c \
@@ -46,52 +54,58 @@ $(BUILD)/phalanx.pb-c.c $(BUILD)/phalanx.pb-c.h: proto/phalanx.proto
 $(BUILD)/%.o: %.c $(BUILD)/phalanx.pb-c.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(PX_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PX_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD)/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -std=c11 -I$(BUILD) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 -I$(BUILD) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/node/alert.o $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
 
 $(BUILD)/phalanx-node: $(NODE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl libuv libnetfilter_conntrack libnetfilter_log)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl libuv libnetfilter_conntrack libnetfilter_log)
 
 $(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
 # Unit tests link the pure logic of the member (no I/O files).
-UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/alert.c node/outbox.c node/fwlog.c node/gate.c))
+UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/alert.c node/outbox.c node/fwlog.c node/gate.c node/layout.c))
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o
 
+# The rule compiler encodes without a socket, so it is tested without root.
+UNIT_NODE += $(BUILD)/node/compile.o
+
 $(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(UNIT_NODE) $(UNIT_STORE) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb libnftnl libmnl)
 
-$(BUILD)/nftload: $(BUILD)/tests/bench/nftload.o $(BUILD)/node/nft.o $(LIB_OBJ)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
+# The member's nftables files: kernel I/O, rule compiler, layout model.
+NFT_OBJ := $(BUILD)/node/nft.o $(BUILD)/node/compile.o $(BUILD)/node/layout.o
 
-$(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(BUILD)/node/nft.o $(LIB_OBJ)
+$(BUILD)/nftload: $(BUILD)/tests/bench/nftload.o $(NFT_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
+
+$(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(NFT_OBJ) $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
 
 # A raw sync/ctl peer of the store for the lab tests.
 $(BUILD)/pxpeer: $(BUILD)/tests/tools/pxpeer.o $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
 # The lab's traffic generator: libc only.
 $(BUILD)/pxgen: $(wildcard tests/gen/*.c) $(wildcard tests/gen/*.h)
 	@mkdir -p $(BUILD)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $(filter %.c,$^)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $(filter %.c,$^)
 
 # Fuzz harnesses (libFuzzer, clang): `make fuzz` builds one per
 # tests/fuzz/fuzz_NAME.c, then e.g. build/fuzz/fuzz_envelope
@@ -110,16 +124,16 @@ FUZZ_OBJ := $(FUZZ_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/phalanx.pb-c
 $(BUILD)/fuzz/obj/%.o: %.c $(BUILD)/phalanx.pb-c.h
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $<"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PX_CFLAGS) $(FUZZ_WARN) -c $< -o $@
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PX_CFLAGS) $(PKG_CFLAGS) $(FUZZ_WARN) -c $< -o $@
 
 $(BUILD)/fuzz/obj/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $<"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -std=c11 -I$(BUILD) -c $< -o $@
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -std=c11 -I$(BUILD) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJ)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ \
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ \
 		$(call pc,libzmq libprotobuf-c)
 
 # fuzz_store runs the store's handlers: it links the store's files too.
@@ -136,7 +150,7 @@ fuzz: $(FUZZ)
 # Regenerate the fuzz seed corpora (checked in) from the encoders.
 $(BUILD)/fuzz-seeds: $(BUILD)/tests/fuzz/seeds.o $(BUILD)/node/alert.o $(BUILD)/node/outbox.o $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
 fuzz-seeds: $(BUILD)/fuzz-seeds
 	$(BUILD)/fuzz-seeds tests/fuzz/corpus

@@ -12,6 +12,7 @@
 #include "ct.h"
 #include "outbox.h"
 #include "px.h"
+#include "vocab.h"
 #include "wire.h"
 
 /* Sources read from one kernel set per second.  A set that fills the
@@ -42,14 +43,14 @@ static const struct kset {
 	px_limit_id_t quota;
 	bool observe;          /* an obs_ set: observe mode */
 } ksets[] = {
-	{ "tcp_block", PX_LIM_TCP_CONNECT_RATE, false },
-	{ "http_block", PX_LIM_HTTP_REQUEST_RATE, false },
-	{ "halfopen_block", PX_LIM_TCP_HALF_OPEN, false },
-	{ "conn_over", PX_LIM_TCP_CONCURRENT, false },
-	{ "obs_tcp-connect-rate", PX_LIM_TCP_CONNECT_RATE, true },
-	{ "obs_tcp-concurrent", PX_LIM_TCP_CONCURRENT, true },
-	{ "obs_http-request-rate", PX_LIM_HTTP_REQUEST_RATE, true },
-	{ "obs_nontcp-session-rate", PX_LIM_NONTCP_SESSION_RATE, true },
+	{ PX_SET_TCP_BLOCK, PX_LIM_TCP_CONNECT_RATE, false },
+	{ PX_SET_HTTP_BLOCK, PX_LIM_HTTP_REQUEST_RATE, false },
+	{ PX_SET_HALFOPEN_BLOCK, PX_LIM_TCP_HALF_OPEN, false },
+	{ PX_SET_CONN_OVER, PX_LIM_TCP_CONCURRENT, false },
+	{ PX_SET_OBS "tcp-connect-rate", PX_LIM_TCP_CONNECT_RATE, true },
+	{ PX_SET_OBS "tcp-concurrent", PX_LIM_TCP_CONCURRENT, true },
+	{ PX_SET_OBS "http-request-rate", PX_LIM_HTTP_REQUEST_RATE, true },
+	{ PX_SET_OBS "nontcp-session-rate", PX_LIM_NONTCP_SESSION_RATE, true },
 };
 #define NKSETS (sizeof(ksets) / sizeof(ksets[0]))
 

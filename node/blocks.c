@@ -5,6 +5,7 @@
 
 #include "blocks.h"
 #include "px.h"
+#include "vocab.h"
 #include "wire.h"
 
 /* A block raised here reaches the other members within this plus the
@@ -34,8 +35,8 @@ struct px_blocks {
 	bool full_logged;
 };
 
-static const char *const bases[] = { "tcp_block", "http_block",
-				     "halfopen_block" };
+static const char *const bases[] = { PX_SET_TCP_BLOCK, PX_SET_HTTP_BLOCK,
+				     PX_SET_HALFOPEN_BLOCK };
 
 static struct known *find(struct px_blocks *b, const char *set,
 			  const px_entry_t *e)

@@ -21,6 +21,7 @@
 
 #include "ct.h"
 #include "px.h"
+#include "vocab.h"
 
 /* 32 MB held a 55k events/s burst on the reference machine where 208 KB
  * overran; start lower and double on each loss. */
@@ -101,7 +102,8 @@ static long read_sysctl(const char *name);
 
 static const char *kset_of(int family)
 {
-	return family == 4 ? "halfopen_block4" : "halfopen_block6";
+	return family == 4 ? PX_SET_HALFOPEN_BLOCK "4" :
+			     PX_SET_HALFOPEN_BLOCK "6";
 }
 
 /* ---- conntrack messages ---- */

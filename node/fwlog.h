@@ -7,7 +7,7 @@
  * tests/unit/test_fwlog.c).
  *
  * Denied records come from `log group PX_FWLOG_GROUP prefix "px:K:NAME"'
- * statements that node/nft.c puts in its refusal rules; the prefix says
+ * statements that node/compile.c puts in its refusal rules; the prefix says
  * what refused the packet (px_fwlog_prefix_parse).  Ended records come
  * from conntrack DESTROY events (ct.h, px_ct_end_t).
  *
@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "ct.h"
+#include "vocab.h"
 
 /* The NFLOG group of the member's log statements.  The kernel keeps one
  * group per network namespace, and a member owns its namespace. */
@@ -37,10 +38,8 @@
 #define PX_FWLOG_PFX_SERVICE "px:s:" /* + service: its connection limit */
 #define PX_FWLOG_PFX_DENY "px:d:"    /* + rule: a deny rule */
 #define PX_FWLOG_PREFIX_MAX 64       /* with the NUL */
-/* Conntrack mark bits the forward chain sets on a TCP reset, by the
- * direction of the RST (bit 0x1 is the connect-rate count, nft.c). */
-#define PX_CT_MARK_RST_ORIG 0x2u     /* the client (original side) */
-#define PX_CT_MARK_RST_REPLY 0x4u    /* the server (reply side) */
+/* The forward chain sets PX_CT_MARK_RST_ORIG or _REPLY (vocab.h) in the
+ * conntrack mark on a TCP reset, by the direction of the RST. */
 
 /* Result codes, Forefront TMG's names and values (Wspfwerr.h, the
  * Firewall log's result codes; Winsock errors are decimal there). */
@@ -88,7 +87,7 @@ typedef struct {
 				 * log-flood-blocks switch covers it */
 } px_fw_prefix_t;
 
-/* Parse a log prefix of nft.c's.  Quotas map to their code:
+/* Parse a log prefix of compile.c's.  Quotas map to their code:
  * tcp-connect-rate to FWX_E_TCP_RATE_QUOTA_EXCEEDED_DROPPED, the other
  * per-source quotas and service limits to WSA_RWS_QUOTA, a rule's
  * session quota to FWX_E_RULE_QUOTA_EXCEEDED_DROPPED, a deny rule to

@@ -13,6 +13,7 @@
 #include "node.h"
 #include "pressure.h"
 #include "px.h"
+#include "vocab.h"
 #include "vrrp.h"
 #include "wire.h"
 
@@ -312,7 +313,7 @@ int main(int argc, char **argv)
 
 	memset(&n, 0, sizeof(n));
 	strcpy(n.o.cache, "/var/lib/phalanx/node.cache");
-	strcpy(n.o.table, "phalanx");
+	strcpy(n.o.table, PX_NFT_TABLE);
 	n.o.store_timeout_ms = 3000;
 	n.o.pressure_idle_s = PX_PRESSURE_IDLE_S;
 	px_entries_init(&n.o.mgmt);

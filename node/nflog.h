@@ -1,7 +1,7 @@
 /* nflog.h - the member's firewall log: all its I/O.
  *
  * In:  NFLOG group PX_FWLOG_GROUP (libmnl + libnetfilter_log; libuv owns
- *      the socket): one packet per refusal of the log statements nft.c
+ *      the socket): one packet per refusal of the log statements compile.c
  *      puts in its refusal rules, and the conntrack watcher's connection
  *      ends (ct.h px_watcher_on_end).
  * Out: one record each (fwlog.h), after the per-second caps (denied
@@ -22,7 +22,7 @@
  * reported in "lost" records.
  *
  * The kernel side switch of flood-mitigation records is the array-wide
- * setting log-flood-blocks (nft.c leaves the log statements out);
+ * setting log-flood-blocks (compile.c leaves the log statements out);
  * --log-flood-blocks off drops them here, on this member only. */
 #ifndef PX_NFLOG_H
 #define PX_NFLOG_H

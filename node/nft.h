@@ -1,4 +1,7 @@
-/* nft.h - all nftables I/O of a member (libnftnl + libmnl).
+/* nft.h - the nftables I/O of a member (libmnl): the netlink socket,
+ * batches sent and acknowledged, dumps and lookups.  What goes into the
+ * table is decided by layout.h and encoded by compile.h; names are in
+ * vocab.h.
  *
  * The member owns one table (default "inet phalanx") and never touches
  * any other; docs/nft-layout.md is the contract for what is in it.  Each

@@ -14,6 +14,7 @@
 #include "px.h"
 #include "ratelog.h"
 #include "vrrp.h"
+#include "vocab.h"
 #include "wire.h"
 
 #define TICK_MS 1000
@@ -486,12 +487,13 @@ static void quota_watcher(px_node_t *n, quota_report_t *r)
 static void on_counter(const char *name, uint64_t packets, void *arg)
 {
 	quota_report_t *r = arg;
-	bool would = strncmp(name, "would_", 6) == 0;
+	size_t nw = strlen(PX_CTR_WOULD), nb = strlen(PX_CTR_BLOCKED);
+	bool would = strncmp(name, PX_CTR_WOULD, nw) == 0;
 	int id;
 
-	if (!would && strncmp(name, "blocked_", 8) != 0)
+	if (!would && strncmp(name, PX_CTR_BLOCKED, nb) != 0)
 		return;
-	id = px_limit_find(name + (would ? 6 : 8));
+	id = px_limit_find(name + (would ? nw : nb));
 	if (id < 0)
 		return;
 	if (would)
@@ -504,8 +506,8 @@ static void on_counter(const char *name, uint64_t packets, void *arg)
 static const char *block_set(int id)
 {
 	switch (id) {
-	case PX_LIM_TCP_CONNECT_RATE: return "tcp_block";
-	case PX_LIM_HTTP_REQUEST_RATE: return "http_block";
+	case PX_LIM_TCP_CONNECT_RATE: return PX_SET_TCP_BLOCK;
+	case PX_LIM_HTTP_REQUEST_RATE: return PX_SET_HTTP_BLOCK;
 	default: return NULL;
 	}
 }
@@ -536,7 +538,7 @@ static void quota_kernel(px_node_t *n, quota_report_t *r)
 				snprintf(kset, sizeof(kset), "%s%d", block_set(id), fam);
 				add_sources(n, r, id, kset);
 			}
-			snprintf(kset, sizeof(kset), "obs_%s%d",
+			snprintf(kset, sizeof(kset), "%s%s%d", PX_SET_OBS,
 				 px_limit_defs[id].name, fam);
 			add_sources(n, r, id, kset);
 		}

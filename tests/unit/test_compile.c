@@ -1,0 +1,334 @@
+/* test_compile.c - the rule compiler against expected expressions: a
+ * policy's layout is compiled into a batch, each rule message is read
+ * back with libnftnl (nftnl_rule_nlmsg_parse) and printed with
+ * nftnl_rule_snprintf, and the text is compared with what the layout
+ * (docs/nft-layout.md) says the rule is.  No socket, no root. */
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/rule.h>
+
+#include "compile.h"
+#include "layout.h"
+#include "policy.h"
+#include "px.h"
+#include "unit.h"
+
+#define RULES_MAX 256
+#define TEXT_MAX 2048
+
+/* The rules of a compiled batch: chain and libnftnl's text, in order. */
+struct rules {
+	size_t n;
+	char chain[RULES_MAX][PX_NFT_NAME_LEN];
+	char text[RULES_MAX][TEXT_MAX];
+	size_t other; /* messages that are not rules */
+};
+
+static void read_back(const px_batch_t *b, struct rules *out)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)b->buf;
+	int left = (int)b->len;
+
+	memset(out, 0, sizeof(*out));
+	while (mnl_nlmsg_ok(nlh, left)) {
+		if (nlh->nlmsg_type ==
+		    ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE) &&
+		    out->n < RULES_MAX) {
+			struct nftnl_rule *r = nftnl_rule_alloc();
+
+			if (r && nftnl_rule_nlmsg_parse(nlh, r) == 0) {
+				snprintf(out->chain[out->n], PX_NFT_NAME_LEN,
+					 "%s", nftnl_rule_get_str(
+					 r, NFTNL_RULE_CHAIN));
+				nftnl_rule_snprintf(out->text[out->n],
+						    TEXT_MAX, r,
+						    NFTNL_OUTPUT_DEFAULT, 0);
+				out->n++;
+			}
+			nftnl_rule_free(r);
+		} else {
+			out->other++;
+		}
+		nlh = mnl_nlmsg_next(nlh, &left);
+	}
+}
+
+static int compile(const px_policy_t *p, bool pressure, struct rules *out)
+{
+	px_layout_t l;
+	px_batch_t b;
+	int rc = px_layout_build(p, pressure, &l);
+
+	if (rc < 0)
+		return rc;
+	px_batch_init(&b, 100);
+	px_compile_rules(&b, "phalanx", &l);
+	px_batch_finish(&b);
+	read_back(&b, out);
+	px_batch_free(&b);
+	px_layout_free(&l);
+	return 0;
+}
+
+/* rs->text[i] without its trailing newlines. */
+static const char *text(struct rules *rs, int i)
+{
+	size_t n;
+
+	if (i < 0)
+		return "(no such rule)";
+	n = strlen(rs->text[i]);
+	while (n && rs->text[i][n - 1] == '\n')
+		rs->text[i][--n] = 0;
+	return rs->text[i];
+}
+
+/* The default policy and two rules: a deny rule (telnet) and an allow
+ * rule of another protocol than TCP (DNS), which gets a session quota. */
+static void policy_with_rules(px_policy_t *p)
+{
+	px_rule_t *ru;
+
+	px_policy_init(p);
+	p->rules = xcalloc(2, sizeof(*p->rules));
+	ru = &p->rules[p->nrules++];
+	snprintf(ru->name, sizeof(ru->name), "no-telnet");
+	ru->action = PX_DENY;
+	ru->proto = PX_PROTO_TCP;
+	ru->port = 23;
+	ru = &p->rules[p->nrules++];
+	snprintf(ru->name, sizeof(ru->name), "dns");
+	ru->action = PX_ALLOW;
+	ru->proto = PX_PROTO_UDP;
+	ru->port = 53;
+}
+
+/* The index of the first rule of chain whose text contains every needle
+ * (NULL-terminated), or -1. */
+static int find(const struct rules *rs, const char *chain, ...)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		va_list ap;
+		const char *s;
+		bool all = true;
+
+		if (strcmp(rs->chain[i], chain) != 0)
+			continue;
+		va_start(ap, chain);
+		while ((s = va_arg(ap, const char *)))
+			if (!strstr(rs->text[i], s))
+				all = false;
+		va_end(ap);
+		if (all)
+			return (int)i;
+	}
+	return -1;
+}
+
+
+/* The rules a rule of the model compiles to (docs/nft-layout.md):
+ * `ct state new meta l4proto tcp th dport 23 counter name rule_no-telnet
+ * log prefix "px:d:no-telnet" group 7 snaplen 80 drop'. */
+TEST(compile_deny_rule)
+{
+	static struct rules rs;
+	px_policy_t p;
+
+	policy_with_rules(&p);
+	CHECK_INT(compile(&p, false, &rs), 0);
+	px_policy_free(&p);
+	CHECK_STR(text(&rs, find(&rs, "forward", "rule_no-telnet", NULL)),
+		  "inet phalanx forward\n"
+		  "  [ ct load state => reg 1 ]\n"
+		  "  [ bitwise reg 1 = ( reg 1 & 0x00000008 ) ^ 0x00000000 ]\n"
+		  "  [ cmp neq reg 1 0x00000000 ]\n"
+		  "  [ meta load l4proto => reg 1 ]\n"
+		  "  [ cmp eq reg 1 0x00000006 ]\n"
+		  "  [ payload load 2b @ transport header + 2 => reg 1 ]\n"
+		  "  [ cmp eq reg 1 0x00001700 ]\n"
+		  "  [ objref type 1 name rule_no-telnet ]\n"
+		  "  [ log prefix px:d:no-telnet group 7 snaplen 80 qthreshold 0 ]\n"
+		  "  [ immediate reg 0 drop ]");
+	/* The DNS allow rule: its session limit first (a drop over it),
+	 * then the accept, both counted under rule_dns. */
+	CHECK(find(&rs, "forward", "cmp eq reg 1 0x00003500",
+		   "objref type 4 name rule_dns",
+		   "log prefix px:n:dns", "drop", NULL) >= 0);
+	CHECK(find(&rs, "forward", "cmp eq reg 1 0x00003500",
+		   "objref type 1 name rule_dns", "accept", NULL) >= 0);
+}
+
+/* A quota rule: tcp-connect-rate of the default tier, IPv4.  The family
+ * first, then the trigger (assured, first counted: ct mark 0x1), the
+ * meter with the default limit 600/minute, and the block set. */
+TEST(compile_quota_rule)
+{
+	static struct rules rs;
+	px_policy_t p;
+
+	policy_with_rules(&p);
+	CHECK_INT(compile(&p, false, &rs), 0);
+	px_policy_free(&p);
+	CHECK_STR(text(&rs, find(&rs, "tier_dflt", "dflt_conn_rate4", NULL)),
+		  "inet phalanx tier_dflt\n"
+		  "  [ meta load nfproto => reg 1 ]\n"
+		  "  [ cmp eq reg 1 0x00000002 ]\n"
+		  "  [ meta load l4proto => reg 1 ]\n"
+		  "  [ cmp eq reg 1 0x00000006 ]\n"
+		  "  [ ct load direction => reg 1 ]\n"
+		  "  [ cmp eq reg 1 0x00000000 ]\n"
+		  "  [ ct load status => reg 1 ]\n"
+		  "  [ bitwise reg 1 = ( reg 1 & 0x00000004 ) ^ 0x00000000 ]\n"
+		  "  [ cmp neq reg 1 0x00000000 ]\n"
+		  "  [ ct load mark => reg 1 ]\n"
+		  "  [ bitwise reg 1 = ( reg 1 & 0x00000001 ) ^ 0x00000000 ]\n"
+		  "  [ cmp eq reg 1 0x00000000 ]\n"
+		  "  [ ct load mark => reg 1 ]\n"
+		  "  [ bitwise reg 1 = ( reg 1 & 0xfffffffe ) ^ 0x00000001 ]\n"
+		  "  [ ct set mark with reg 1 ]\n"
+		  "  [ payload load 4b @ network header + 12 => reg 1 ]\n"
+		  "  [ dynset update reg_key 1 set dflt_conn_rate4 expr [ limit rate 600/minute burst 600 type packets flags 0x1 ] ]\n"
+		  "  [ dynset add reg_key 1 set tcp_block4 ]");
+	/* The flood-exceptions tier: its own value (6000), its own meter. */
+	CHECK(find(&rs, "tier_x_flood-exceptions",
+		   "set x_flood-exceptions_conn_rate4",
+		   "limit rate 6000/minute burst 6000", NULL) >= 0);
+	/* IPv6 sources are keyed by their /64. */
+	CHECK(find(&rs, "tier_dflt", "set dflt_conn_rate6",
+		   "& 0xffffffff 0xffffffff 0x00000000 0x00000000", NULL) >= 0);
+}
+
+/* In observe mode the quota refuses nobody: the source goes into
+ * obs_Q4/6 and would_Q counts, and the guard has no refusal for it. */
+TEST(compile_quota_observe)
+{
+	static struct rules rs;
+	px_policy_t p;
+
+	policy_with_rules(&p);
+	p.limits.mode[PX_LIM_TCP_CONNECT_RATE] = PX_MODE_OBSERVE;
+	CHECK_INT(compile(&p, false, &rs), 0);
+	px_policy_free(&p);
+	CHECK(find(&rs, "tier_dflt", "set dflt_conn_rate4",
+		   "dynset update reg_key 1 set obs_tcp-connect-rate4",
+		   "name would_tcp-connect-rate", NULL) >= 0);
+	CHECK_INT(find(&rs, "tier_dflt", "set tcp_block4", NULL), -1);
+	CHECK_INT(find(&rs, "guard", "set tcp_block4", NULL), -1);
+	CHECK(find(&rs, "guard", "set halfopen_block4", NULL) >= 0);
+}
+
+/* The guard chain: loopback returns first, then the management sets,
+ * the refusals of blocked sources, the tier dispatch, tier_dflt last. */
+TEST(compile_guard_chain)
+{
+	static struct rules rs;
+	px_policy_t p;
+	int lo, mgmt4, block4, disp, last;
+
+	policy_with_rules(&p);
+	CHECK_INT(compile(&p, false, &rs), 0);
+	px_policy_free(&p);
+	lo = find(&rs, "guard", "meta load iif", NULL);
+	CHECK_STR(text(&rs, lo), "inet phalanx guard\n"
+		  "  [ meta load iif => reg 1 ]\n"
+		  "  [ cmp eq reg 1 0x00000001 ]\n"
+		  "  [ immediate reg 0 return ]");
+	mgmt4 = find(&rs, "guard", "lookup reg 1 set mgmt4", "return", NULL);
+	block4 = find(&rs, "guard", "reg 1 & 0x00000008",
+		      "lookup reg 1 set tcp_block4",
+		      "name blocked_tcp-connect-rate",
+		      "log prefix px:q:tcp-connect-rate",
+		      "reject type 1 code 0", NULL);
+	disp = find(&rs, "guard", "set flood-exceptions.n6",
+		    "goto -> tier_x_flood-exceptions", NULL);
+	last = find(&rs, "guard", "goto -> tier_dflt", NULL);
+	CHECK(lo >= 0 && mgmt4 > lo && block4 > mgmt4 && disp > block4 &&
+	      last > disp);
+	/* After guard come the quota rules alone: 2 tiers (dflt and
+	 * flood-exceptions) x 3 quotas x 2 families. */
+	CHECK_INT(last, (int)rs.n - 1 - 12);
+	CHECK_INT(find(&rs, "guard", "pressure", NULL), -1);
+}
+
+/* Under pressure guard jumps to chain pressure before the tiers: members
+ * of exception sets return, every other new connection is dropped. */
+TEST(compile_pressure_chain)
+{
+	static struct rules rs;
+	px_policy_t p;
+	int jump, disp;
+
+	policy_with_rules(&p);
+	CHECK_INT(compile(&p, true, &rs), 0);
+	px_policy_free(&p);
+	jump = find(&rs, "guard", "jump -> pressure", NULL);
+	disp = find(&rs, "guard", "goto -> tier_x_flood-exceptions", NULL);
+	CHECK(jump >= 0 && disp > jump);
+	CHECK(find(&rs, "pressure", "set flood-exceptions.v4", "return",
+		   NULL) >= 0);
+	CHECK_STR(text(&rs, find(&rs, "pressure", "drop", NULL)),
+		  "inet phalanx pressure\n"
+		  "  [ ct load state => reg 1 ]\n"
+		  "  [ bitwise reg 1 = ( reg 1 & 0x00000008 ) ^ 0x00000000 ]\n"
+		  "  [ cmp neq reg 1 0x00000000 ]\n"
+		  "  [ immediate reg 0 drop ]");
+}
+
+static px_entry_t E(const char *s)
+{
+	px_entry_t e;
+
+	if (px_entry_parse(s, &e) != 0)
+		memset(&e, 0xee, sizeof(e));
+	return e;
+}
+
+/* The fail-closed guard: a new table whose base chains drop by policy
+ * and accept loopback, replies, ICMPv6 and the management prefixes
+ * (from them, and forwarded, to them). */
+TEST(compile_fail_closed_guard)
+{
+	static struct rules rs;
+	px_entries_t mgmt, extra;
+	px_entry_t e;
+	px_batch_t b;
+
+	px_entries_init(&mgmt);
+	px_entries_init(&extra);
+	e = E("192.0.2.0/24");
+	px_entries_push(&mgmt, &e);
+	e = E("2001:db8:5::7");
+	px_entries_push(&extra, &e);
+	px_batch_init(&b, 1);
+	px_compile_guard(&b, "phalanx", &mgmt, &extra);
+	px_batch_finish(&b);
+	read_back(&b, &rs);
+	px_batch_free(&b);
+	px_entries_free(&mgmt);
+	px_entries_free(&extra);
+	/* begin, 3 table messages, 2 chains, end; 3 fixed rules and 3 per
+	 * allowed entry */
+	CHECK_INT(rs.other, 7);
+	CHECK_INT(rs.n, 3 + 2 * 3);
+	CHECK_STR(text(&rs, 0), "inet phalanx input\n"
+		  "  [ meta load iif => reg 1 ]\n"
+		  "  [ cmp eq reg 1 0x00000001 ]\n"
+		  "  [ immediate reg 0 accept ]");
+	CHECK_STR(text(&rs, find(&rs, "input", "network header + 12", NULL)),
+		  "inet phalanx input\n"
+		  "  [ meta load nfproto => reg 1 ]\n"
+		  "  [ cmp eq reg 1 0x00000002 ]\n"
+		  "  [ payload load 4b @ network header + 12 => reg 1 ]\n"
+		  "  [ bitwise reg 1 = ( reg 1 & 0x00ffffff ) ^ 0x00000000 ]\n"
+		  "  [ cmp eq reg 1 0x000200c0 ]\n"
+		  "  [ immediate reg 0 accept ]");
+	CHECK(find(&rs, "forward", "network header + 16",
+		   "cmp eq reg 1 0x000200c0", "accept", NULL) >= 0);
+	CHECK(find(&rs, "forward", "16b @ network header + 24",
+		   "0xb80d0120 0x00000500 0x00000000 0x07000000", "accept",
+		   NULL) >= 0);
+}
