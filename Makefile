@@ -141,7 +141,7 @@ $(BUILD)/fuzz/obj/tests/fuzz/fuzz_store.o: PX_CFLAGS += -Istore
 FUZZ_STORE_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out store/main.c,$(STORE_SRC)))
 $(BUILD)/fuzz/fuzz_store: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_store.o $(FUZZ_STORE_OBJ) $(FUZZ_OBJ)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ \
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ \
 		$(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
 
 fuzz: $(FUZZ)
