@@ -1,7 +1,7 @@
 /* dbfit.h - how many LMDB pages a write may need, decided before the
  * write starts.  Plain arithmetic over counts (no I/O), so that every
  * store of an array refuses the same write the same way, and so that it
- * is unit-tested (tests/unit/test_store_dbfit.c). */
+ * is unit-tested (tests/unit/test_store_db.c). */
 #ifndef PX_DBFIT_H
 #define PX_DBFIT_H
 
