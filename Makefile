@@ -27,7 +27,7 @@ pc = $(shell $(PKG_CONFIG) --cflags --libs $(1) 2>/dev/null)
 
 PROTO_C := $(BUILD)/phalanx.pb-c.c
 LIB_SRC := lib/px.c lib/addr.c lib/limit.c lib/policy.c lib/wire.c \
-	lib/codec.c lib/ratelog.c
+	lib/codec.c lib/ratelog.c lib/keys.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/phalanx.pb-c.o
 STORE_SRC := $(wildcard store/*.c)
 NODE_SRC := $(wildcard node/*.c)

@@ -20,6 +20,7 @@
 #include "client.h"
 #include "ctl.h"
 #include "json.h"
+#include "keys.h"
 #include "px.h"
 #include "wire.h"
 
@@ -198,10 +199,82 @@ static int find_store(px_ctl_t *ctl)
 	return 0;
 }
 
+/* --key / $PHALANX_KEY and --store-key / $PHALANX_STORE_KEY into kp
+ * and server: every request is CURVE, so both are needed. */
+static int load_keys(px_ctl_t *ctl, px_keypair_t *kp, char *server)
+{
+	const char *key = ctl->key, *skey = ctl->store_key;
+	char err[4096 + 256];
+	int rc;
+
+	if (!key)
+		key = getenv("PHALANX_KEY");
+	if (!skey)
+		skey = getenv("PHALANX_STORE_KEY");
+	if (!key || !*key || !skey || !*skey) {
+		px_ctl_fail(ctl, "no key: give --key FILE (our secret key, from "
+			    "`phalanxctl keys gen --out FILE') and --store-key "
+			    "FILE (the store's public key), or set PHALANX_KEY "
+			    "and PHALANX_STORE_KEY");
+		return PX_EBADREQ;
+	}
+	if ((rc = px_key_secret_load(key, kp, err, sizeof(err))) < 0 ||
+	    (rc = px_key_public_load(skey, server, err, sizeof(err))) < 0) {
+		px_ctl_fail(ctl, "%s", err);
+		return rc;
+	}
+	return 0;
+}
+
+/* A handshake the store refuses (unknown key, or a store that does not
+ * hold the pinned key) is never a reply: the monitor says so at once
+ * instead of a timeout. */
+#define MONITOR_EP "inproc://phalanxctl-monitor"
+#define MONITOR_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | \
+			ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
+			ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+static int open_monitor(px_ctl_t *ctl)
+{
+	if (zmq_socket_monitor(ctl->sock, MONITOR_EP, MONITOR_EVENTS) < 0)
+		return -errno;
+	ctl->monitor = zmq_socket(ctl->zctx, ZMQ_PAIR);
+	if (!ctl->monitor || zmq_connect(ctl->monitor, MONITOR_EP) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The event waiting on the monitor, 0 if none. */
+static unsigned monitor_event(px_ctl_t *ctl, uint32_t *value)
+{
+	zmq_msg_t m;
+	uint16_t ev = 0;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, ctl->monitor, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		return 0;
+	}
+	if (zmq_msg_size(&m) >= 6) {
+		memcpy(&ev, zmq_msg_data(&m), 2);
+		memcpy(value, (uint8_t *)zmq_msg_data(&m) + 2, 4);
+	}
+	while (zmq_msg_more(&m)) {
+		zmq_msg_close(&m);
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, ctl->monitor, 0) < 0)
+			break;
+	}
+	zmq_msg_close(&m);
+	return ev;
+}
+
 static int open_socket(px_ctl_t *ctl)
 {
 	int zero = 0, rc;
 	int64_t unlimited = -1;
+	char server[PX_KEY_Z85_LEN + 1];
+	px_keypair_t kp;
 
 	rc = find_store(ctl);
 	if (rc < 0)
@@ -211,6 +284,8 @@ static int open_socket(px_ctl_t *ctl)
 			    "1..65533): `%s'", ctl->base);
 		return PX_EBADREQ;
 	}
+	if ((rc = load_keys(ctl, &kp, server)) < 0)
+		return rc;
 	ctl->zctx = zmq_ctx_new();
 	if (!ctl->zctx) {
 		rc = -errno;
@@ -231,6 +306,13 @@ static int open_socket(px_ctl_t *ctl)
 		px_ctl_fail(ctl, "zmq_setsockopt: %s", zmq_strerror(errno));
 		return rc;
 	}
+	if ((rc = px_curve_client(ctl->sock, &kp, server)) < 0 ||
+	    (rc = open_monitor(ctl)) < 0) {
+		memset(&kp, 0, sizeof(kp));
+		px_ctl_fail(ctl, "CURVE: %s", zmq_strerror(-rc));
+		return rc;
+	}
+	memset(&kp, 0, sizeof(kp));
 	if (zmq_connect(ctl->sock, ctl->ep) != 0) {
 		rc = -errno;
 		px_ctl_fail(ctl, "cannot connect to the store at %s: %s",
@@ -244,9 +326,11 @@ void px_ctl_close(px_ctl_t *ctl)
 {
 	if (ctl->sock)
 		zmq_close(ctl->sock);
+	if (ctl->monitor)
+		zmq_close(ctl->monitor);
 	if (ctl->zctx)
 		zmq_ctx_term(ctl->zctx);
-	ctl->sock = ctl->zctx = NULL;
+	ctl->sock = ctl->zctx = ctl->monitor = NULL;
 }
 
 /* px_wire_recv for one reply, except that empty frames before the
@@ -314,7 +398,12 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	}
 	deadline = px_mono_ms() + ctl->timeout_ms;
 	for (;;) {
-		zmq_pollitem_t it = { ctl->sock, 0, ZMQ_POLLIN, 0 };
+		zmq_pollitem_t it[] = {
+			{ ctl->sock, 0, ZMQ_POLLIN, 0 },
+			{ ctl->monitor, 0, ZMQ_POLLIN, 0 },
+		};
+		uint32_t value = 0;
+		unsigned ev;
 		int n;
 
 		now = px_mono_ms();
@@ -325,7 +414,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 				    (unsigned long long)(ctl->timeout_ms / 1000));
 			goto out;
 		}
-		n = zmq_poll(&it, 1, (long)(deadline - now));
+		n = zmq_poll(it, 2, (long)(deadline - now));
 		if (n < 0) {
 			rc = -errno;
 			if (rc == -EINTR)
@@ -335,6 +424,17 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		}
 		if (n == 0)
 			continue;
+		if ((ev = monitor_event(ctl, &value)) != 0) {
+			rc = PX_EPERM;
+			px_ctl_fail(NULL, "the store at %s refused the handshake "
+				    "(%s, code %u): it does not know our key, or "
+				    "it is not the store whose key --store-key "
+				    "pins", ctl->base,
+				    ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ?
+				    "authentication failed" : "CURVE failed",
+				    (unsigned)value);
+			goto out;
+		}
 		rc = recv_reply(ctl->sock, &in);
 		if (rc == -EAGAIN || rc == -EINTR)
 			continue;

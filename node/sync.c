@@ -964,6 +964,14 @@ static void *open_socket(px_node_t *n, int type, int which)
 		zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
 	if (type == ZMQ_SUB)
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	/* CURVE with the pinned store key: a store holding another key
+	 * fails the handshake and is never heard. */
+	if (px_curve_client(s, &n->o.keys, n->o.store_pub) < 0) {
+		px_log(PX_LOG_ERR, "CURVE on the store socket: %s",
+		       zmq_strerror(errno));
+		zmq_close(s);
+		return NULL;
+	}
 	px_endpoint(n->o.store, which, ep, sizeof(ep));
 	if (zmq_connect(s, ep) < 0) {
 		px_log(PX_LOG_ERR, "connect %s: %s", ep, zmq_strerror(errno));

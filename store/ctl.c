@@ -7,6 +7,7 @@
 #include <zmq.h>
 
 #include "alerts.h"
+#include "auth.h"
 #include "codec.h"
 #include "logring.h"
 #include "px.h"
@@ -50,6 +51,18 @@ static const char *op_name(int op)
 	case PHALANX__CTL_REQUEST__OP__SERVICE_DEL: return "services del";
 	default: return "request";
 	}
+}
+
+/* op's name for messages: its command for writes, else its wire name. */
+static const char *op_label(int op)
+{
+	const ProtobufCEnumValue *v;
+
+	if (strcmp(op_name(op), "request") != 0)
+		return op_name(op);
+	v = protobuf_c_enum_descriptor_get_value(
+		&phalanx__ctl_request__op__descriptor, op);
+	return v ? v->name : "request";
 }
 
 /* Index (1-based) in the request of an entry equal to e, else 0. */
@@ -542,6 +555,31 @@ static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
 	rep->now_ms = now;
 }
 
+/* The permission table's verdict (store/auth.c) for the key that sent
+ * req: CURVE and ZAP say which key it is; it may have been deleted since
+ * its handshake, and then it may do nothing. */
+static bool permitted(const px_store_t *st, const px_rid_t *rid,
+		      const Phalanx__CtlRequest *req, result_t *r)
+{
+	const px_ident_t *key = px_auth_find(st->auth, rid->user);
+	px_role_t need = px_ctl_min_role(req->op);
+
+	if (req->op == PHALANX__CTL_REQUEST__OP__ALERT_DEFINE &&
+	    !req->alert_def)
+		need = PX_ROLE_VIEWER; /* only lists the definitions */
+	if (key && key->role != PX_ROLE_MEMBER && key->role >= need)
+		return true;
+	if (!key)
+		fail(r, PX_EPERM, "%s: %s: the store no longer knows this key",
+		     op_label(req->op), px_strerror(PX_EPERM));
+	else
+		fail(r, PX_EPERM, "%s: %s: it needs role %s, \"%s\" has %s",
+		     op_label(req->op), px_strerror(PX_EPERM),
+		     px_role_name(need), key->name, px_role_name(key->role));
+	px_log(PX_LOG_WARN, "ctl from %s: refused: %s", rid->peer, r->error);
+	return false;
+}
+
 void px_store_ctl(px_store_t *st)
 {
 	Phalanx__Envelope *env = NULL, out = PHALANX__ENVELOPE__INIT;
@@ -552,7 +590,7 @@ void px_store_ctl(px_store_t *st)
 	Phalanx__LimitOp **tiers = NULL, **ltiers = NULL;
 	ProtobufCBinaryData *bins = NULL;
 	uint8_t *buf = NULL;
-	void *alerts_mem = NULL, *log_mem = NULL;
+	void *alerts_mem = NULL, *log_mem = NULL, *keys_mem = NULL;
 	result_t r = { 0, "", 0 };
 	publish_t pub;
 	px_lists_t lists;
@@ -575,6 +613,8 @@ void px_store_ctl(px_store_t *st)
 		fail(&r, PX_EBADREQ, "expected a ctl request");
 		goto reply;
 	}
+	if (!permitted(st, &rid, env->ctl_request, &r))
+		goto reply;
 	ms = xcalloc(st->nmembers + 1, sizeof(*ms));
 	msv = xcalloc(st->nmembers + 1, sizeof(*msv));
 	for (i = 0; i < st->nmembers; i++)
@@ -678,6 +718,14 @@ void px_store_ctl(px_store_t *st)
 		r.status = px_store_members_ctl(st, env->ctl_request, r.error,
 						sizeof(r.error));
 		break;
+	case PHALANX__CTL_REQUEST__OP__ADMIN_ADD:
+	case PHALANX__CTL_REQUEST__OP__ADMIN_DEL:
+	case PHALANX__CTL_REQUEST__OP__ADMIN_LIST:
+	case PHALANX__CTL_REQUEST__OP__MEMBER_ENROLL:
+	case PHALANX__CTL_REQUEST__OP__MEMBER_REVOKE:
+		r.status = px_store_keys_ctl(st, env->ctl_request, &rep, r.error,
+					     sizeof(r.error), &keys_mem);
+		break;
 	default:
 		fail(&r, PX_EBADREQ, "unknown request %d", env->ctl_request->op);
 	}
@@ -698,6 +746,7 @@ reply:
 	publish(st, &pub);
 	px_store_alerts_reply_free(alerts_mem);
 	px_store_log_reply_free(log_mem);
+	free(keys_mem);
 	px_lists_free(&lists);
 	quota_reply_free(&quotas);
 	px_limitops_free(tiers, ntiers);

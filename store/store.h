@@ -78,6 +78,9 @@ typedef struct {
 	struct px_metrics *metrics; /* metrics.c; NULL without --metrics */
 	struct px_logring *log;     /* logring.c: the members' firewall logs */
 	px_snapflight_t snaps[PX_SNAPSHOTS_MAX];
+	struct px_auth *auth;       /* auth.c: keys, roles, the ZAP handler */
+	void *zap;                  /* the ZAP handler's REP socket */
+	char pub_ep[300];           /* where pub listens (auth.c re-binds) */
 } px_store_t;
 
 /* Handle one message waiting on the ctl socket. */
@@ -95,6 +98,15 @@ bool px_store_snapshots_pump(px_store_t *st);
  * error with the reason in err. */
 int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 			 char *err, size_t errlen);
+/* ADMIN_ADD/DEL/LIST, MEMBER_ENROLL/REVOKE (auth.c).  *mem is the
+ * reply's memory: free it with free() after the reply is sent. */
+int px_store_keys_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
+		      Phalanx__CtlReply *rep, char *err, size_t errlen,
+		      void **mem);
+/* Cut member id off: forget its connection's binding, stop its
+ * snapshot, drop every subscription of the change stream (the others
+ * reconnect at once; ZAP refuses a revoked key).  sync.c. */
+void px_store_member_cut(px_store_t *st, const char *id);
 /* Load the members the database remembers. */
 void px_store_members_load(px_store_t *st);
 /* Publish the store heartbeat. */

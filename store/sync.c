@@ -6,6 +6,7 @@
 #include <zmq.h>
 
 #include "alerts.h"
+#include "auth.h"
 #include "codec.h"
 #include "logring.h"
 #include "px.h"
@@ -174,7 +175,15 @@ static int claim_check(const px_store_t *st, const px_rid_t *rid,
 		       const char *id, uint64_t now, const char *what)
 {
 	const px_member_t *m = member_find(st, id);
+	const px_ident_t *key = px_auth_find(st->auth, rid->user);
 
+	/* A member's key speaks for its own id only. */
+	if (!key || key->role != PX_ROLE_MEMBER || strcmp(key->name, id) != 0) {
+		px_refused(rid->peer, "%s as member %s from the key of %s: %s",
+			   what, id, key ? key->name : "nobody",
+			   px_strerror(PX_EPERM));
+		return PX_EPERM;
+	}
 	if (!m || !m->rid.len || rid_eq(&m->rid, rid) ||
 	    !px_member_up(st, m, now))
 		return 0;
@@ -485,10 +494,20 @@ static bool alerts_claim_ok(px_store_t *st, const px_rid_t *rid,
 void px_store_sync(px_store_t *st)
 {
 	Phalanx__Envelope *env;
+	const px_ident_t *key;
 	px_rid_t rid;
 
 	if (px_wire_recv(st->sync, ZMQ_DONTWAIT, &rid, &env) < 0)
 		return;
+	/* ZAP admitted the key at the handshake; one revoked since is
+	 * refused from its next message on. */
+	key = px_auth_find(st->auth, rid.user);
+	if (!key || key->role != PX_ROLE_MEMBER) {
+		px_refused(rid.peer, "sync socket: a message from a key that is "
+			   "not an enrolled member's (revoked?)");
+		px_wire_free(env);
+		return;
+	}
 	switch (env->body_case) {
 	case PHALANX__ENVELOPE__BODY_HEARTBEAT:
 		heartbeat_in(st, &rid, env->heartbeat);
@@ -656,4 +675,28 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 	free(sptr);
 	free(bins);
 	free(bufs);
+}
+
+void px_store_member_cut(px_store_t *st, const char *id)
+{
+	px_member_t *m = member_find(st, id);
+	size_t i;
+
+	if (m)
+		m->rid.len = 0;
+	for (i = 0; i < PX_SNAPSHOTS_MAX; i++)
+		if (st->snaps[i].used && strcmp(st->snaps[i].member, id) == 0)
+			flight_end(&st->snaps[i]);
+	/* A PUB socket cannot drop one subscriber: unbinding closes every
+	 * connection it accepted.  The others reconnect within their
+	 * reconnect interval (200 ms) and resnapshot if they missed a
+	 * change (their sequence check); the revoked key is refused by ZAP
+	 * at its next handshake. */
+	if (zmq_unbind(st->pub, st->pub_ep) < 0)
+		px_log(PX_LOG_ERR, "revoking %s: cannot unbind %s: %s", id,
+		       st->pub_ep, zmq_strerror(errno));
+	if (zmq_bind(st->pub, st->pub_ep) < 0)
+		px_log(PX_LOG_ERR, "revoking %s: cannot listen on %s again: %s; "
+		       "members get no changes until the store restarts", id,
+		       st->pub_ep, zmq_strerror(errno));
 }
