@@ -187,3 +187,61 @@ int px_cmd_members_revoke(px_ctl_t *ctl, int argc, char **argv)
 		 argv[0]);
 	return keys_call(ctl, &req, done);
 }
+
+int px_cmd_history(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	Phalanx__Envelope *env = NULL;
+	Phalanx__CtlReply *r;
+	char when[64];
+	size_t i;
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	req.op = PHALANX__CTL_REQUEST__OP__HISTORY;
+	if (ctl->since && (rc = px_ctl_parse_since(ctl, ctl->since,
+						   &req.since_ms)) != 0)
+		return rc;
+	if (px_ctl_request(ctl, &req, &env) < 0)
+		return PX_EXIT_FAIL;
+	r = env->ctl_reply;
+	if (!ctl->json)
+		printf("%-23s  %-16s %-8s %-13s %s\n", "TIME", "WHO", "ROLE",
+		       "VERSION", "CHANGE");
+	for (i = 0; i < r->n_history; i++) {
+		const Phalanx__HistoryRecord *h = r->history[i];
+
+		if (ctl->json) {
+			printf("{\"time_ms\":%llu,\"who\":",
+			       (unsigned long long)h->time_ms);
+			px_json_str(stdout, h->who);
+			printf(",\"role\":");
+			px_json_str(stdout, h->role);
+			printf(",\"what\":");
+			px_json_str(stdout, h->what);
+			printf(",\"version_before\":%llu,\"version_after\":%llu}\n",
+			       (unsigned long long)h->version_before,
+			       (unsigned long long)h->version_after);
+			continue;
+		}
+		px_ctl_time_text(h->time_ms, when, sizeof(when));
+		{
+			char vers[48];
+
+			if (h->version_before == h->version_after)
+				snprintf(vers, sizeof(vers), "%llu",
+					 (unsigned long long)h->version_after);
+			else
+				snprintf(vers, sizeof(vers), "%llu -> %llu",
+					 (unsigned long long)h->version_before,
+					 (unsigned long long)h->version_after);
+			printf("%-23s  %-16s %-8s %-13s %s\n", when, h->who,
+			       h->role, vers, h->what);
+		}
+	}
+	if (r->history_more && !ctl->json)
+		printf("(more: narrow with --since)\n");
+	px_wire_free(env);
+	return PX_EXIT_OK;
+}

@@ -120,6 +120,11 @@ int px_cmd_members_remove(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_enroll(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_revoke(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_keys_gen(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_history(px_ctl_t *ctl, int argc, char **argv);
+/* --since: "30s", "10m", "2h", "1d" ago; "YYYY-MM-DD[THH:MM[:SS]]" local
+ * time; "@SECONDS" since the epoch, into ms since the epoch.  0 or a
+ * usage error (cmd_alerts.c). */
+int px_ctl_parse_since(px_ctl_t *ctl, const char *s, uint64_t *ms);
 int px_cmd_admins_add(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_admins_del(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_admins_list(px_ctl_t *ctl, int argc, char **argv);

@@ -46,6 +46,15 @@ static const px_ctl_cmd_t commands[] = {
 	  "its messages on a connection still open are refused, and its\n"
 	  "subscription to the changes is cut at once.  Admin only.\n",
 	  px_cmd_members_revoke, 0, 0, 1, 1 },
+	{ "history", "",
+	  "who changed what, when (the audit trail)",
+	  "Every change the store accepted, oldest first: its time (store\n"
+	  "clock), the key's name and role, the versions before and after (one\n"
+	  "number for changes outside the policy: keys, alerts, members) and\n"
+	  "the command.  --since TIME (30s, 10m, 2h, 1d ago, YYYY-MM-DD[THH:MM],\n"
+	  "@SECONDS) starts there.  At most 1000 records a run.  A policy\n"
+	  "change and its record are one transaction.  Viewer and up.\n",
+	  px_cmd_history, PX_OPT_SINCE, 0, 0, 0 },
 	{ "keys gen", "",
 	  "make a CURVE key pair",
 	  "Prints a new public key (z85).  With --out FILE, writes the secret\n"

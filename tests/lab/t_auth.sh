@@ -159,6 +159,36 @@ else
 	pass $t
 fi
 
+# --- the audit trail ---------------------------------------------------------
+t=history_records_who_what_versions
+hist=$(lab ctl --json history 2>"$out")
+if ! python3 - "$hist" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+def has(who, what, moved):
+    for r in recs:
+        if r["who"] == who and r["what"].startswith(what):
+            if moved and r["version_after"] != r["version_before"] + 1:
+                return False
+            if not moved and r["version_after"] != r["version_before"]:
+                return False
+            return True
+    return False
+ok = (has("operator", "exceptions add flood-exceptions", True) and
+      has("admin", "members revoke fw1", False) and
+      has("admin", "members enroll fw1", False) and
+      not any(r["who"] == "viewer" for r in recs) and
+      not any(r["what"].startswith("limits set") for r in recs))
+sys.exit(0 if ok else 1)
+PY
+then
+	fail $t "expected operator's exceptions add (version +1), admin's enroll and revoke of fw1, nothing by the viewer, no limits set; saw: $(head -c 600 <<<"$hist") $(head -c 200 "$out")"
+elif lab ctl-anon history >/dev/null 2>&1; then
+	fail $t "expected ctl-anon history refused, saw exit 0"
+else
+	pass $t
+fi
+
 # --- secret key files -------------------------------------------------------
 t=secret_key_0644_stops_daemons
 bin=$(lab info | kv bin_dir)
