@@ -68,7 +68,8 @@ $(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/alert.c node/outbox.c node/fwlog.c node/gate.c))
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
-UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o
+UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
+	$(BUILD)/store/auth.o
 
 $(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(UNIT_NODE) $(UNIT_STORE) $(LIB_OBJ)
 	@echo "  LD      $@"

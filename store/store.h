@@ -98,7 +98,7 @@ bool px_store_snapshots_pump(px_store_t *st);
  * error with the reason in err. */
 int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 			 char *err, size_t errlen);
-/* ADMIN_ADD/DEL/LIST, MEMBER_ENROLL/REVOKE (auth.c).  *mem is the
+/* ADMIN_ADD/DEL/LIST, MEMBER_ENROLL/REVOKE (ctl_keys.c).  *mem is the
  * reply's memory: free it with free() after the reply is sent. */
 int px_store_keys_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 		      Phalanx__CtlReply *rep, char *err, size_t errlen,
