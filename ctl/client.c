@@ -25,6 +25,7 @@
 #include "wire.h"
 
 #define CONFIG_DEFAULT "/etc/phalanx/phalanxctl.conf"
+#define PX_CTL_PATH_MAX 4096
 #define WAIT_POLL_MS 100 /* STATUS polls while waiting for members */
 #define FOLLOW_POLL_MS 200
 /* One request of a follow waits at most this long: a store that restarts
@@ -88,12 +89,14 @@ static int endpoint_complete(const char *in, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? PX_EBADREQ : 0;
 }
 
-/* Read `store = ENDPOINT' from path into out.  Returns 0 if found, 1 if
- * the file does not exist (and may not: !must_exist) or names no store,
- * or a negative errno after printing why the file is bad: a bad config
- * fails closed. */
+/* Read `store = ENDPOINT' from path into out (if not NULL), and `key =
+ * FILE', `store-key = FILE' into keys[0], keys[1] (if not NULL; each
+ * PX_CTL_PATH_MAX bytes).  Returns 0 if a store was found, 1 if the file
+ * does not exist (and may not: !must_exist) or names no store, or a
+ * negative errno after printing why the file is bad: a bad config fails
+ * closed. */
 static int config_store(const px_ctl_t *ctl, const char *path,
-			int must_exist, char *out, size_t len)
+			int must_exist, char *out, size_t len, char **keys)
 {
 	FILE *f;
 	char *line = NULL, *key, *val, *eq, *hash;
@@ -129,13 +132,28 @@ static int config_store(const px_ctl_t *ctl, const char *path,
 		*eq = '\0';
 		key = trim(key);
 		val = trim(eq + 1);
+		if (strcmp(key, "key") == 0 || strcmp(key, "store-key") == 0) {
+			char *dst = keys ? keys[key[0] == 's'] : NULL;
+
+			if (!*val || strlen(val) >= PX_CTL_PATH_MAX) {
+				px_ctl_fail(ctl, "%s: line %zu: %s: want a file "
+					    "name", path, lineno, key);
+				rc = PX_EBADREQ;
+				goto out;
+			}
+			if (dst)
+				strcpy(dst, val);
+			continue;
+		}
 		if (strcmp(key, "store") != 0) {
 			px_ctl_quote(q, sizeof(q), key);
-			px_ctl_fail(ctl, "%s: line %zu: unknown key (the only "
-				    "one is store): `%s'", path, lineno, q);
+			px_ctl_fail(ctl, "%s: line %zu: unknown key (want store, "
+				    "key or store-key): `%s'", path, lineno, q);
 			rc = PX_EBADREQ;
 			goto out;
 		}
+		if (!out)
+			continue;
 		if (endpoint_complete(val, out, len) < 0) {
 			px_ctl_quote(q, sizeof(q), val);
 			px_ctl_fail(ctl, "%s: line %zu: store: not an endpoint "
@@ -146,6 +164,8 @@ static int config_store(const px_ctl_t *ctl, const char *path,
 		}
 		rc = 0;
 	}
+	if (rc == 1 && !out)
+		rc = 0;
 	if (ferror(f)) {
 		rc = -EIO;
 		px_ctl_fail(ctl, "cannot read the config file %s", path);
@@ -154,6 +174,23 @@ out:
 	free(line);
 	fclose(f);
 	return rc;
+}
+
+/* --config, else $PHALANX_CONFIG, else the default (which may be
+ * missing: *must_exist 0). */
+static const char *config_path(const px_ctl_t *ctl, int *must_exist)
+{
+	const char *path = ctl->config;
+
+	*must_exist = 1;
+	if (!path) {
+		path = getenv("PHALANX_CONFIG");
+		if (!path || !*path) {
+			path = CONFIG_DEFAULT;
+			*must_exist = 0;
+		}
+	}
+	return path;
 }
 
 /* --store, else $PHALANX_STORE, else the config file. */
@@ -178,15 +215,9 @@ static int find_store(px_ctl_t *ctl)
 		}
 		return 0;
 	}
-	path = ctl->config;
-	if (!path) {
-		path = getenv("PHALANX_CONFIG");
-		if (!path || !*path) {
-			path = CONFIG_DEFAULT;
-			must_exist = 0;
-		}
-	}
-	rc = config_store(ctl, path, must_exist, ctl->base, sizeof(ctl->base));
+	path = config_path(ctl, &must_exist);
+	rc = config_store(ctl, path, must_exist, ctl->base, sizeof(ctl->base),
+			  NULL);
 	if (rc < 0)
 		return rc;
 	if (rc > 0) {
@@ -199,23 +230,36 @@ static int find_store(px_ctl_t *ctl)
 	return 0;
 }
 
-/* --key / $PHALANX_KEY and --store-key / $PHALANX_STORE_KEY into kp
- * and server: every request is CURVE, so both are needed. */
+/* --key, else $PHALANX_KEY, else `key = FILE' in the config file; the
+ * same for --store-key, $PHALANX_STORE_KEY, `store-key = FILE'.  Every
+ * request is CURVE, so both are needed. */
 static int load_keys(px_ctl_t *ctl, px_keypair_t *kp, char *server)
 {
-	const char *key = ctl->key, *skey = ctl->store_key;
-	char err[4096 + 256];
-	int rc;
+	const char *key = ctl->key, *skey = ctl->store_key, *path;
+	char err[4096 + 256], cfg[2][PX_CTL_PATH_MAX] = { "", "" };
+	char *cfgp[2] = { cfg[0], cfg[1] };
+	int rc, must_exist;
 
-	if (!key)
+	if (!key || !*key)
 		key = getenv("PHALANX_KEY");
-	if (!skey)
+	if (!skey || !*skey)
 		skey = getenv("PHALANX_STORE_KEY");
+	if (!key || !*key || !skey || !*skey) {
+		path = config_path(ctl, &must_exist);
+		rc = config_store(ctl, path, must_exist, NULL, 0, cfgp);
+		if (rc < 0)
+			return rc;
+		if ((!key || !*key) && cfg[0][0])
+			key = cfg[0];
+		if ((!skey || !*skey) && cfg[1][0])
+			skey = cfg[1];
+	}
 	if (!key || !*key || !skey || !*skey) {
 		px_ctl_fail(ctl, "no key: give --key FILE (our secret key, from "
 			    "`phalanxctl keys gen --out FILE') and --store-key "
-			    "FILE (the store's public key), or set PHALANX_KEY "
-			    "and PHALANX_STORE_KEY");
+			    "FILE (the store's public key), set PHALANX_KEY "
+			    "and PHALANX_STORE_KEY, or write `key = FILE' and "
+			    "`store-key = FILE' in the config file");
 		return PX_EBADREQ;
 	}
 	if ((rc = px_key_secret_load(key, kp, err, sizeof(err))) < 0 ||
