@@ -64,6 +64,8 @@ typedef struct px_node {
 	uint64_t epoch;            /* highest store epoch seen */
 
 	void *zctx, *sync, *sub;
+	void *sync_mon;       /* PAIR: the sync socket's handshake results */
+	bool store_refused;   /* the last handshake with the store failed */
 	uv_poll_t sync_poll, sub_poll;
 	uv_timer_t tick;
 
