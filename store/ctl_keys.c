@@ -86,12 +86,19 @@ int px_store_keys_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 	case PHALANX__CTL_REQUEST__OP__ADMIN_DEL:
 		if (!*what)
 			what = "admins del";
-		rc = px_auth_del(a, name, member);
-		if (rc < 0)
-			return keys_fail(err, errlen, rc, what, name);
-		px_log(PX_LOG_INFO, "keys: %s %s", what, name);
-		if (member)
-			px_store_member_cut(st, name);
+		{
+			const px_ident_t *id = px_auth_find_name(a, name, member);
+			char key[PX_KEY_Z85_LEN + 1] = "";
+
+			if (id)
+				memcpy(key, id->key, sizeof(key));
+			rc = px_auth_del(a, name, member);
+			if (rc < 0)
+				return keys_fail(err, errlen, rc, what, name);
+			px_log(PX_LOG_INFO, "keys: %s %s (key %s)", what, name, key);
+			if (member)
+				px_store_member_cut(st, name, key);
+		}
 		return 0;
 	default:
 		snprintf(err, errlen, "not a keys request");

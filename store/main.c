@@ -265,6 +265,7 @@ int main(int argc, char **argv)
 		if (items[1].revents & ZMQ_POLLIN)
 			px_store_sync(&st);
 		if (px_mono_ms() >= next_hb) {
+			px_store_pub_rebind(&st);
 			px_store_heartbeat(&st);
 			px_metrics_update(st.metrics, &st);
 			next_hb = px_mono_ms() + HEARTBEAT_MS;

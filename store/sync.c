@@ -677,7 +677,7 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 	free(bufs);
 }
 
-void px_store_member_cut(px_store_t *st, const char *id)
+void px_store_member_cut(px_store_t *st, const char *id, const char *key)
 {
 	px_member_t *m = member_find(st, id);
 	size_t i;
@@ -685,7 +685,9 @@ void px_store_member_cut(px_store_t *st, const char *id)
 	if (m)
 		m->rid.len = 0;
 	for (i = 0; i < PX_SNAPSHOTS_MAX; i++)
-		if (st->snaps[i].used && strcmp(st->snaps[i].member, id) == 0)
+		if (st->snaps[i].used &&
+		    (strcmp(st->snaps[i].member, id) == 0 ||
+		     strcmp(st->snaps[i].rid.user, key) == 0))
 			flight_end(&st->snaps[i]);
 	/* A PUB socket cannot drop one subscriber: unbinding closes every
 	 * connection it accepted.  The others reconnect within their
@@ -695,8 +697,17 @@ void px_store_member_cut(px_store_t *st, const char *id)
 	if (zmq_unbind(st->pub, st->pub_ep) < 0)
 		px_log(PX_LOG_ERR, "revoking %s: cannot unbind %s: %s", id,
 		       st->pub_ep, zmq_strerror(errno));
-	if (zmq_bind(st->pub, st->pub_ep) < 0)
+	st->pub_unbound = zmq_bind(st->pub, st->pub_ep) < 0;
+	if (st->pub_unbound)
 		px_log(PX_LOG_ERR, "revoking %s: cannot listen on %s again: %s; "
-		       "members get no changes until the store restarts", id,
-		       st->pub_ep, zmq_strerror(errno));
+		       "trying again every second, members get no changes "
+		       "meanwhile", id, st->pub_ep, zmq_strerror(errno));
+}
+
+void px_store_pub_rebind(px_store_t *st)
+{
+	if (!st->pub_unbound || zmq_bind(st->pub, st->pub_ep) < 0)
+		return;
+	st->pub_unbound = false;
+	px_log(PX_LOG_INFO, "listening on %s again", st->pub_ep);
 }
