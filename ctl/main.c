@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "ctl.h"
+#include "keys.h"
 #include "px.h"
 
 #define WRITE_DETAILS \
@@ -495,9 +496,11 @@ static void parse(cmdline_t *cl, int argc, char **argv)
 		const char *a = argv[i], *name, *eq;
 		size_t len;
 
-		/* "-" is standard input; "-5" a (bad) value, not an option. */
+		/* "-" is standard input; "-5" a (bad) value, not an option;
+		 * a z85 key may start with '-' ("-Y.[/sn..."): 40 characters
+		 * that decode are a key, never one of our options. */
 		if (dashdash || a[0] != '-' || a[1] == '\0' ||
-		    (a[1] >= '0' && a[1] <= '9')) {
+		    (a[1] >= '0' && a[1] <= '9') || px_key_valid(a)) {
 			cl->pos[cl->npos++] = argv[i];
 			continue;
 		}
