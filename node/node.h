@@ -64,7 +64,7 @@ typedef struct px_node {
 	uint64_t epoch;            /* highest store epoch seen */
 
 	void *zctx, *sync, *sub;
-	void *sync_mon;       /* PAIR: the sync socket's handshake results */
+	void *sync_mon, *sub_mon; /* PAIRs: the sockets' handshake results */
 	bool store_refused;   /* the last handshake with the store failed */
 	uv_poll_t sync_poll, sub_poll;
 	uv_timer_t tick;

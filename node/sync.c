@@ -923,31 +923,36 @@ static void on_sub(uv_poll_t *h, int status, int events)
 /* The store refusing our key (not enrolled, revoked) or not holding the
  * pinned key fails the CURVE handshake; ZeroMQ retries quietly, so the
  * monitor says it in the log, once each time it changes. */
-#define SYNC_MONITOR_EP "inproc://phalanx-node-sync-monitor"
-
-static void monitor_open(px_node_t *n)
+static void *monitor_open(px_node_t *n, void *sock, const char *ep)
 {
-	if (zmq_socket_monitor(n->sync, SYNC_MONITOR_EP,
-			       ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+	void *mon = NULL;
+
+	if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
 			       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
 			       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
 			       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0 ||
-	    !(n->sync_mon = zmq_socket(n->zctx, ZMQ_PAIR)) ||
-	    zmq_connect(n->sync_mon, SYNC_MONITOR_EP) < 0)
-		px_log(PX_LOG_WARN, "sync socket monitor: %s: handshake "
-		       "failures with the store are not logged",
+	    !(mon = zmq_socket(n->zctx, ZMQ_PAIR)) ||
+	    zmq_connect(mon, ep) < 0) {
+		px_log(PX_LOG_WARN, "socket monitor %s: %s: handshake failures "
+		       "with the store are not logged", ep,
 		       zmq_strerror(errno));
+		if (mon)
+			zmq_close(mon);
+		return NULL;
+	}
+	return mon;
 }
 
-static void monitor_read(px_node_t *n)
+/* Read the events of one monitor (bounded: a turn's worth). */
+static void monitor_read(px_node_t *n, void *mon)
 {
 	zmq_msg_t m;
 	uint16_t ev;
 	int i;
 
-	for (i = 0; n->sync_mon && i < 64; i++) {
+	for (i = 0; mon && i < 64; i++) {
 		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, n->sync_mon, ZMQ_DONTWAIT) < 0) {
+		if (zmq_msg_recv(&m, mon, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&m);
 			return;
 		}
@@ -957,7 +962,7 @@ static void monitor_read(px_node_t *n)
 		while (zmq_msg_more(&m)) {
 			zmq_msg_close(&m);
 			zmq_msg_init(&m);
-			if (zmq_msg_recv(&m, n->sync_mon, 0) < 0)
+			if (zmq_msg_recv(&m, mon, 0) < 0)
 				break;
 		}
 		zmq_msg_close(&m);
@@ -1000,7 +1005,8 @@ static void on_tick(uv_timer_t *t)
 	else if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
 		request_snapshot(n, "previous snapshot did not complete");
 	send_heartbeat(n);
-	monitor_read(n);
+	monitor_read(n, n->sync_mon);
+	monitor_read(n, n->sub_mon);
 	px_pressure_tick(n);
 	px_alerting_tick(n);
 	px_nflog_tick(n);
@@ -1061,7 +1067,8 @@ int px_node_sync_start(px_node_t *n)
 	n->sub = open_socket(n, ZMQ_SUB, PX_EP_PUB);
 	if (!n->sync || !n->sub)
 		return -EINVAL;
-	monitor_open(n);
+	n->sync_mon = monitor_open(n, n->sync, "inproc://phalanx-node-sync-mon");
+	n->sub_mon = monitor_open(n, n->sub, "inproc://phalanx-node-sub-mon");
 	poll_socket(n, n->sync, &n->sync_poll, on_sync);
 	poll_socket(n, n->sub, &n->sub_poll, on_sub);
 	uv_timer_init(n->loop, &n->snap_retry);
@@ -1114,6 +1121,8 @@ void px_node_sync_stop(px_node_t *n)
 	zmq_close(n->sub);
 	if (n->sync_mon)
 		zmq_close(n->sync_mon);
+	if (n->sub_mon)
+		zmq_close(n->sub_mon);
 	zmq_ctx_term(n->zctx);
 	n->zctx = NULL;
 }
