@@ -155,6 +155,8 @@ elif [ -z "$fw1pid" ] || ! kill -0 "$fw1pid" 2>/dev/null; then
 	fail $t "expected fw1's phalanx-node still running (pid ${fw1pid:-?})"
 elif ! grep -qE "not an enrolled member's|handshake on phalanx-sync: unknown key" "$PHALANX_LAB_STATE/store1.log"; then
 	fail $t "expected the store to log fw1's refused heartbeats"; show_log store1
+elif ! grep -q "refused the handshake" "$PHALANX_LAB_STATE/fw1.log"; then
+	fail $t "expected fw1's log to say the store refused its handshake"; show_log fw1
 else
 	pass $t
 fi
