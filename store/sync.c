@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "alerts.h"
@@ -697,7 +698,15 @@ void px_store_member_cut(px_store_t *st, const char *id, const char *key)
 	if (zmq_unbind(st->pub, st->pub_ep) < 0)
 		px_log(PX_LOG_ERR, "revoking %s: cannot unbind %s: %s", id,
 		       st->pub_ep, zmq_strerror(errno));
-	st->pub_unbound = zmq_bind(st->pub, st->pub_ep) < 0;
+	/* The unbind completes in ZeroMQ's I/O thread: the port is free
+	 * a moment later.  Up to 50 tries 2 ms apart (100 ms of this loop,
+	 * for a rare admin request), then once a second from the loop. */
+	for (i = 0; i < 50; i++) {
+		st->pub_unbound = zmq_bind(st->pub, st->pub_ep) < 0;
+		if (!st->pub_unbound || errno != EADDRINUSE)
+			break;
+		usleep(2000);
+	}
 	if (st->pub_unbound)
 		px_log(PX_LOG_ERR, "revoking %s: cannot listen on %s again: %s; "
 		       "trying again every second, members get no changes "
