@@ -20,10 +20,12 @@
 #include "client.h"
 #include "ctl.h"
 #include "json.h"
+#include "keys.h"
 #include "px.h"
 #include "wire.h"
 
 #define CONFIG_DEFAULT "/etc/phalanx/phalanxctl.conf"
+#define PX_CTL_PATH_MAX 4096
 #define WAIT_POLL_MS 100 /* STATUS polls while waiting for members */
 #define FOLLOW_POLL_MS 200
 /* One request of a follow waits at most this long: a store that restarts
@@ -87,12 +89,14 @@ static int endpoint_complete(const char *in, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? PX_EBADREQ : 0;
 }
 
-/* Read `store = ENDPOINT' from path into out.  Returns 0 if found, 1 if
- * the file does not exist (and may not: !must_exist) or names no store,
- * or a negative errno after printing why the file is bad: a bad config
- * fails closed. */
+/* Read `store = ENDPOINT' from path into out (if not NULL), and `key =
+ * FILE', `store-key = FILE' into keys[0], keys[1] (if not NULL; each
+ * PX_CTL_PATH_MAX bytes).  Returns 0 if a store was found, 1 if the file
+ * does not exist (and may not: !must_exist) or names no store, or a
+ * negative errno after printing why the file is bad: a bad config fails
+ * closed. */
 static int config_store(const px_ctl_t *ctl, const char *path,
-			int must_exist, char *out, size_t len)
+			int must_exist, char *out, size_t len, char **keys)
 {
 	FILE *f;
 	char *line = NULL, *key, *val, *eq, *hash;
@@ -128,13 +132,28 @@ static int config_store(const px_ctl_t *ctl, const char *path,
 		*eq = '\0';
 		key = trim(key);
 		val = trim(eq + 1);
+		if (strcmp(key, "key") == 0 || strcmp(key, "store-key") == 0) {
+			char *dst = keys ? keys[key[0] == 's'] : NULL;
+
+			if (!*val || strlen(val) >= PX_CTL_PATH_MAX) {
+				px_ctl_fail(ctl, "%s: line %zu: %s: want a file "
+					    "name", path, lineno, key);
+				rc = PX_EBADREQ;
+				goto out;
+			}
+			if (dst)
+				strcpy(dst, val);
+			continue;
+		}
 		if (strcmp(key, "store") != 0) {
 			px_ctl_quote(q, sizeof(q), key);
-			px_ctl_fail(ctl, "%s: line %zu: unknown key (the only "
-				    "one is store): `%s'", path, lineno, q);
+			px_ctl_fail(ctl, "%s: line %zu: unknown key (want store, "
+				    "key or store-key): `%s'", path, lineno, q);
 			rc = PX_EBADREQ;
 			goto out;
 		}
+		if (!out)
+			continue;
 		if (endpoint_complete(val, out, len) < 0) {
 			px_ctl_quote(q, sizeof(q), val);
 			px_ctl_fail(ctl, "%s: line %zu: store: not an endpoint "
@@ -145,6 +164,8 @@ static int config_store(const px_ctl_t *ctl, const char *path,
 		}
 		rc = 0;
 	}
+	if (rc == 1 && !out)
+		rc = 0;
 	if (ferror(f)) {
 		rc = -EIO;
 		px_ctl_fail(ctl, "cannot read the config file %s", path);
@@ -153,6 +174,23 @@ out:
 	free(line);
 	fclose(f);
 	return rc;
+}
+
+/* --config, else $PHALANX_CONFIG, else the default (which may be
+ * missing: *must_exist 0). */
+static const char *config_path(const px_ctl_t *ctl, int *must_exist)
+{
+	const char *path = ctl->config;
+
+	*must_exist = 1;
+	if (!path) {
+		path = getenv("PHALANX_CONFIG");
+		if (!path || !*path) {
+			path = CONFIG_DEFAULT;
+			*must_exist = 0;
+		}
+	}
+	return path;
 }
 
 /* --store, else $PHALANX_STORE, else the config file. */
@@ -177,15 +215,9 @@ static int find_store(px_ctl_t *ctl)
 		}
 		return 0;
 	}
-	path = ctl->config;
-	if (!path) {
-		path = getenv("PHALANX_CONFIG");
-		if (!path || !*path) {
-			path = CONFIG_DEFAULT;
-			must_exist = 0;
-		}
-	}
-	rc = config_store(ctl, path, must_exist, ctl->base, sizeof(ctl->base));
+	path = config_path(ctl, &must_exist);
+	rc = config_store(ctl, path, must_exist, ctl->base, sizeof(ctl->base),
+			  NULL);
 	if (rc < 0)
 		return rc;
 	if (rc > 0) {
@@ -198,10 +230,95 @@ static int find_store(px_ctl_t *ctl)
 	return 0;
 }
 
+/* --key, else $PHALANX_KEY, else `key = FILE' in the config file; the
+ * same for --store-key, $PHALANX_STORE_KEY, `store-key = FILE'.  Every
+ * request is CURVE, so both are needed. */
+static int load_keys(px_ctl_t *ctl, px_keypair_t *kp, char *server)
+{
+	const char *key = ctl->key, *skey = ctl->store_key, *path;
+	char err[4096 + 256], cfg[2][PX_CTL_PATH_MAX] = { "", "" };
+	char *cfgp[2] = { cfg[0], cfg[1] };
+	int rc, must_exist;
+
+	if (!key || !*key)
+		key = getenv("PHALANX_KEY");
+	if (!skey || !*skey)
+		skey = getenv("PHALANX_STORE_KEY");
+	if (!key || !*key || !skey || !*skey) {
+		path = config_path(ctl, &must_exist);
+		rc = config_store(ctl, path, must_exist, NULL, 0, cfgp);
+		if (rc < 0)
+			return rc;
+		if ((!key || !*key) && cfg[0][0])
+			key = cfg[0];
+		if ((!skey || !*skey) && cfg[1][0])
+			skey = cfg[1];
+	}
+	if (!key || !*key || !skey || !*skey) {
+		px_ctl_fail(ctl, "no key: give --key FILE (our secret key, from "
+			    "`phalanxctl keys gen --out FILE') and --store-key "
+			    "FILE (the store's public key), set PHALANX_KEY "
+			    "and PHALANX_STORE_KEY, or write `key = FILE' and "
+			    "`store-key = FILE' in the config file");
+		return PX_EBADREQ;
+	}
+	if ((rc = px_key_secret_load(key, kp, err, sizeof(err))) < 0 ||
+	    (rc = px_key_public_load(skey, server, err, sizeof(err))) < 0) {
+		px_ctl_fail(ctl, "%s", err);
+		return rc;
+	}
+	return 0;
+}
+
+/* A handshake the store refuses (unknown key, or a store that does not
+ * hold the pinned key) is never a reply: the monitor says so at once
+ * instead of a timeout. */
+#define MONITOR_EP "inproc://phalanxctl-monitor"
+#define MONITOR_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | \
+			ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
+			ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+static int open_monitor(px_ctl_t *ctl)
+{
+	if (zmq_socket_monitor(ctl->sock, MONITOR_EP, MONITOR_EVENTS) < 0)
+		return -errno;
+	ctl->monitor = zmq_socket(ctl->zctx, ZMQ_PAIR);
+	if (!ctl->monitor || zmq_connect(ctl->monitor, MONITOR_EP) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The event waiting on the monitor, 0 if none. */
+static unsigned monitor_event(px_ctl_t *ctl, uint32_t *value)
+{
+	zmq_msg_t m;
+	uint16_t ev = 0;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, ctl->monitor, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		return 0;
+	}
+	if (zmq_msg_size(&m) >= 6) {
+		memcpy(&ev, zmq_msg_data(&m), 2);
+		memcpy(value, (uint8_t *)zmq_msg_data(&m) + 2, 4);
+	}
+	while (zmq_msg_more(&m)) {
+		zmq_msg_close(&m);
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, ctl->monitor, 0) < 0)
+			break;
+	}
+	zmq_msg_close(&m);
+	return ev;
+}
+
 static int open_socket(px_ctl_t *ctl)
 {
 	int zero = 0, rc;
 	int64_t unlimited = -1;
+	char server[PX_KEY_Z85_LEN + 1];
+	px_keypair_t kp;
 
 	rc = find_store(ctl);
 	if (rc < 0)
@@ -211,6 +328,8 @@ static int open_socket(px_ctl_t *ctl)
 			    "1..65533): `%s'", ctl->base);
 		return PX_EBADREQ;
 	}
+	if ((rc = load_keys(ctl, &kp, server)) < 0)
+		return rc;
 	ctl->zctx = zmq_ctx_new();
 	if (!ctl->zctx) {
 		rc = -errno;
@@ -231,6 +350,13 @@ static int open_socket(px_ctl_t *ctl)
 		px_ctl_fail(ctl, "zmq_setsockopt: %s", zmq_strerror(errno));
 		return rc;
 	}
+	if ((rc = px_curve_client(ctl->sock, &kp, server)) < 0 ||
+	    (rc = open_monitor(ctl)) < 0) {
+		memset(&kp, 0, sizeof(kp));
+		px_ctl_fail(ctl, "CURVE: %s", zmq_strerror(-rc));
+		return rc;
+	}
+	memset(&kp, 0, sizeof(kp));
 	if (zmq_connect(ctl->sock, ctl->ep) != 0) {
 		rc = -errno;
 		px_ctl_fail(ctl, "cannot connect to the store at %s: %s",
@@ -244,9 +370,11 @@ void px_ctl_close(px_ctl_t *ctl)
 {
 	if (ctl->sock)
 		zmq_close(ctl->sock);
+	if (ctl->monitor)
+		zmq_close(ctl->monitor);
 	if (ctl->zctx)
 		zmq_ctx_term(ctl->zctx);
-	ctl->sock = ctl->zctx = NULL;
+	ctl->sock = ctl->zctx = ctl->monitor = NULL;
 }
 
 /* px_wire_recv for one reply, except that empty frames before the
@@ -314,7 +442,12 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	}
 	deadline = px_mono_ms() + ctl->timeout_ms;
 	for (;;) {
-		zmq_pollitem_t it = { ctl->sock, 0, ZMQ_POLLIN, 0 };
+		zmq_pollitem_t it[] = {
+			{ ctl->sock, 0, ZMQ_POLLIN, 0 },
+			{ ctl->monitor, 0, ZMQ_POLLIN, 0 },
+		};
+		uint32_t value = 0;
+		unsigned ev;
 		int n;
 
 		now = px_mono_ms();
@@ -325,7 +458,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 				    (unsigned long long)(ctl->timeout_ms / 1000));
 			goto out;
 		}
-		n = zmq_poll(&it, 1, (long)(deadline - now));
+		n = zmq_poll(it, 2, (long)(deadline - now));
 		if (n < 0) {
 			rc = -errno;
 			if (rc == -EINTR)
@@ -335,6 +468,17 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		}
 		if (n == 0)
 			continue;
+		if ((ev = monitor_event(ctl, &value)) != 0) {
+			rc = PX_EPERM;
+			px_ctl_fail(NULL, "the store at %s refused the handshake "
+				    "(%s, code %u): it does not know our key, or "
+				    "it is not the store whose key --store-key "
+				    "pins", ctl->base,
+				    ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ?
+				    "authentication failed" : "CURVE failed",
+				    (unsigned)value);
+			goto out;
+		}
 		rc = recv_reply(ctl->sock, &in);
 		if (rc == -EAGAIN || rc == -EINTR)
 			continue;

@@ -19,7 +19,7 @@ static const char *str(const char *s)
 
 /* --since: "30s", "10m", "2h", "1d" ago; "YYYY-MM-DD[THH:MM[:SS]]" local
  * time; "@SECONDS" since the epoch.  0 or a usage error. */
-static int parse_since(px_ctl_t *ctl, const char *s, uint64_t *ms)
+int px_ctl_parse_since(px_ctl_t *ctl, const char *s, uint64_t *ms)
 {
 	char q[PX_CTL_QUOTE_MAX], num[24], *end;
 	size_t n = strlen(s);
@@ -151,7 +151,7 @@ int px_cmd_alerts_list(px_ctl_t *ctl, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	req_filters(ctl, &req);
-	if (ctl->since && (rc = parse_since(ctl, ctl->since, &req.since_ms)))
+	if (ctl->since && (rc = px_ctl_parse_since(ctl, ctl->since, &req.since_ms)))
 		return rc;
 	if (ctl->json)
 		fputs("{\"alerts\":[", stdout);

@@ -40,6 +40,8 @@ enum {
 	/* the firewall log (cmd_log.c, cmd_top.c) */
 	PX_OPT_FOLLOW = 1 << 20,    /* --follow */
 	PX_OPT_BY = 1 << 21,        /* --by denied|connections|rate */
+	PX_OPT_ROLE = 1 << 22,      /* --role viewer|operator|admin */
+	PX_OPT_OUT = 1 << 23,       /* --out FILE */
 };
 
 #define PX_CTL_TIMEOUT_S 10 /* default --timeout */
@@ -50,6 +52,9 @@ typedef struct {
 	const char *cmd;      /* "exceptions add", prefixes every message */
 	const char *store;    /* --store, or NULL */
 	const char *config;   /* --config, or NULL */
+	const char *key;      /* --key: our secret key file, or NULL */
+	const char *store_key; /* --store-key: the store's public key file */
+	const char *role, *out; /* --role, --out, or NULL */
 	bool json;
 	uint64_t timeout_ms;
 	bool wait;
@@ -72,6 +77,7 @@ typedef struct {
 	char base[PX_CTL_ENDPOINT_MAX];  /* store base, as shown to people */
 	char ep[PX_CTL_ENDPOINT_MAX];    /* its ctl endpoint */
 	void *zctx, *sock;
+	void *monitor;   /* PAIR: the socket's handshake failures */
 } px_ctl_t;
 
 typedef int (*px_ctl_cmd_fn)(px_ctl_t *ctl, int argc, char **argv);
@@ -111,6 +117,17 @@ int px_cmd_alerts_define(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_log_tail(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_top(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_remove(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_members_enroll(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_members_revoke(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_keys_gen(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_history(px_ctl_t *ctl, int argc, char **argv);
+/* --since: "30s", "10m", "2h", "1d" ago; "YYYY-MM-DD[THH:MM[:SS]]" local
+ * time; "@SECONDS" since the epoch, into ms since the epoch.  0 or a
+ * usage error (cmd_alerts.c). */
+int px_ctl_parse_since(px_ctl_t *ctl, const char *s, uint64_t *ms);
+int px_cmd_admins_add(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_admins_del(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_admins_list(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_list(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_drain(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_undrain(px_ctl_t *ctl, int argc, char **argv);

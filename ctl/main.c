@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "ctl.h"
+#include "keys.h"
 #include "px.h"
 
 #define WRITE_DETAILS \
@@ -34,6 +35,49 @@ static const px_ctl_cmd_t commands[] = {
 	  "the member timeout); a member that runs again is known again.\n"
 	  "Exit 1 if the store knows no such member.\n",
 	  px_cmd_members_remove, 0, 0, 1, 1 },
+	{ "members enroll", "NAME PUBKEY",
+	  "let member NAME connect with public key PUBKEY",
+	  "Enrolls the member whose --id is NAME with its public key (z85,\n"
+	  "as `keys gen' prints it): the store admits that key on its sync\n"
+	  "and change sockets, for member NAME's messages only.  Admin only.\n",
+	  px_cmd_members_enroll, 0, 0, 2, 2 },
+	{ "members revoke", "NAME",
+	  "invalidate member NAME's key and cut its connections",
+	  "Forgets member NAME's key: its handshakes are refused from now on,\n"
+	  "its messages on a connection still open are refused, and its\n"
+	  "subscription to the changes is cut at once.  Admin only.\n",
+	  px_cmd_members_revoke, 0, 0, 1, 1 },
+	{ "history", "",
+	  "who changed what, when (the audit trail)",
+	  "Every change the store accepted, oldest first: its time (store\n"
+	  "clock), the key's name and role, the versions before and after (one\n"
+	  "number for changes outside the policy: keys, alerts, members) and\n"
+	  "the command.  --since TIME (30s, 10m, 2h, 1d ago, YYYY-MM-DD[THH:MM],\n"
+	  "@SECONDS) starts there.  At most 1000 records a run.  A policy\n"
+	  "change and its record are one transaction.  Viewer and up.\n",
+	  px_cmd_history, PX_OPT_SINCE, 0, 0, 0 },
+	{ "keys gen", "",
+	  "make a CURVE key pair",
+	  "Prints a new public key (z85).  With --out FILE, writes the secret\n"
+	  "key to FILE (mode 0600, never over an existing file) for\n"
+	  "--secret-key of a daemon or --key of phalanxctl.  Talks to no one.\n",
+	  px_cmd_keys_gen, PX_OPT_OUT, 0, 0, 0 },
+	{ "admins add", "NAME PUBKEY",
+	  "give the key PUBKEY a role",
+	  "Adds (or changes) administrator NAME with public key PUBKEY and\n"
+	  "--role viewer, operator or admin; see docs/permissions.md for what\n"
+	  "each may do.  Admin only.\n",
+	  px_cmd_admins_add, PX_OPT_ROLE, PX_OPT_ROLE, 2, 2 },
+	{ "admins del", "NAME",
+	  "remove administrator NAME",
+	  "Removes administrator NAME: its key is refused from now on, on\n"
+	  "connections already open too.  Admin only.\n",
+	  px_cmd_admins_del, 0, 0, 1, 1 },
+	{ "admins list", "",
+	  "administrators and members' keys",
+	  "Every key the store admits: name, role (viewer, operator, admin\n"
+	  "or member) and public key.  Admin only.\n",
+	  px_cmd_admins_list, 0, 0, 0, 0 },
 	{ "exceptions list", "[SET]",
 	  "the sets, or the entries of SET",
 	  "Without SET: every exception set and its number of entries.\n"
@@ -223,7 +267,7 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_PORT, OPT_RATE, OPT_BEFORE, OPT_LIMIT, OPT_EXEMPT_SET,
        OPT_MEMBER, OPT_TYPE, OPT_ACTIVE, OPT_SINCE, OPT_ALL, OPT_COUNT,
        OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY,
-       OPT_SKIP_DOWN, NOPTS };
+       OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 static const struct {
@@ -240,6 +284,15 @@ static const struct {
 	[OPT_CONFIG] = { "config", ARG_REQUIRED, "FILE", 0,
 		"config file (else $PHALANX_CONFIG, else\n"
 		"/etc/phalanx/phalanxctl.conf)" },
+	[OPT_KEY] = { "key", ARG_REQUIRED, "FILE", 0,
+		"our CURVE secret key (else $PHALANX_KEY)" },
+	[OPT_STORE_KEY] = { "store-key", ARG_REQUIRED, "FILE", 0,
+		"the store's public key (else\n"
+		"$PHALANX_STORE_KEY)" },
+	[OPT_ROLE] = { "role", ARG_REQUIRED, "viewer|operator|admin",
+		PX_OPT_ROLE, "the administrator's role" },
+	[OPT_OUT] = { "out", ARG_REQUIRED, "FILE", PX_OPT_OUT,
+		"write the secret key to FILE (0600)" },
 	[OPT_JSON] = { "json", ARG_NONE, NULL, 0,
 		"print the result as JSON" },
 	[OPT_TIMEOUT] = { "timeout", ARG_REQUIRED, "SECONDS", 0,
@@ -443,9 +496,11 @@ static void parse(cmdline_t *cl, int argc, char **argv)
 		const char *a = argv[i], *name, *eq;
 		size_t len;
 
-		/* "-" is standard input; "-5" a (bad) value, not an option. */
+		/* "-" is standard input; "-5" a (bad) value, not an option;
+		 * a z85 key may start with '-' ("-Y.[/sn..."): 40 characters
+		 * that decode are a key, never one of our options. */
 		if (dashdash || a[0] != '-' || a[1] == '\0' ||
-		    (a[1] >= '0' && a[1] <= '9')) {
+		    (a[1] >= '0' && a[1] <= '9') || px_key_valid(a)) {
 			cl->pos[cl->npos++] = argv[i];
 			continue;
 		}
@@ -682,6 +737,10 @@ int main(int argc, char **argv)
 
 	ctl.store = cl.val[OPT_STORE];
 	ctl.config = cl.val[OPT_CONFIG];
+	ctl.key = cl.val[OPT_KEY];
+	ctl.store_key = cl.val[OPT_STORE_KEY];
+	ctl.role = cl.val[OPT_ROLE];
+	ctl.out = cl.val[OPT_OUT];
 	ctl.json = cl.seen[OPT_JSON];
 	ctl.timeout_ms = PX_CTL_TIMEOUT_S * 1000;
 	ctl.timeout_given = cl.seen[OPT_TIMEOUT];

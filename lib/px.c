@@ -39,6 +39,7 @@ static const struct {
 	{ PX_EDOWN, "member is down" },
 	{ PX_ENOMEMBER, "no such member" },
 	{ PX_EBUSY, "one is already in flight" },
+	{ PX_EPERM, "not permitted for this key" },
 };
 
 const char *px_strerror(int err)

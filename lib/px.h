@@ -36,6 +36,7 @@ enum {
 	PX_EDOWN = PX_ERR_BASE - 23,         /* a member is down */
 	PX_ENOMEMBER = PX_ERR_BASE - 24,     /* unknown member */
 	PX_EBUSY = PX_ERR_BASE - 25,         /* one already in flight */
+	PX_EPERM = PX_ERR_BASE - 26,         /* the key's role may not do it */
 };
 
 const char *px_strerror(int err);

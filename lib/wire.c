@@ -119,6 +119,7 @@ int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 	*out = NULL;
 	if (rid) {
 		rid->len = 0;
+		rid->user[0] = '\0';
 		snprintf(rid->peer, sizeof(rid->peer), "?");
 	}
 	if (rid) {
@@ -147,7 +148,10 @@ int px_wire_recv(void *sock, int flags, px_rid_t *rid,
 	if (rid) {
 		size_t n;
 
+		const char *user = zmq_msg_gets(&msg, "User-Id");
+
 		peer_name(&msg, rid->peer, sizeof(rid->peer));
+		snprintf(rid->user, sizeof(rid->user), "%s", user ? user : "");
 		/* ROUTER's own routing ids are 0 then a 32-bit counter:
 		 * name the connection too (two from one host differ). */
 		n = strlen(rid->peer);

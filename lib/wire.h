@@ -35,12 +35,15 @@ int px_endpoint(const char *base, int which, char *out, size_t len);
 /* A ROUTER peer: its routing id, whether it framed its message with
  * the empty delimiter REQ sockets add (the reply must too), and its
  * name for log lines: ZeroMQ's "Peer-Address" ("?" if unknown) and the
- * connection, e.g. "192.0.2.1#80000002". */
+ * connection, e.g. "192.0.2.1#80000002"; and whose key sent it. */
 typedef struct {
 	uint8_t id[256];
 	size_t len;
 	int delimited;
 	char peer[64];
+	/* The ZAP handler's User-Id for the connection (the peer's public
+	 * key in z85, store/auth.c), "" on sockets without CURVE. */
+	char user[48];
 } px_rid_t;
 
 /* Largest message a member sends the store on the sync socket

@@ -27,6 +27,11 @@ static void usage(FILE *f)
 "\n"
 "  --id NAME              member name, e.g. fw1 ([A-Za-z0-9._-], 1-63)\n"
 "  --store tcp://H:P      the store's base endpoint (sync P+1, changes P+2)\n"
+"  --secret-key FILE      this member's CURVE secret key (z85, mode 0600;\n"
+"                         `phalanxctl keys gen'); its public key must be\n"
+"                         enrolled: `phalanxctl members enroll ID KEY'\n"
+"  --store-key FILE       the store's public key: a store with any other\n"
+"                         key is never talked to\n"
 "  --cache FILE           last applied policy (default\n"
 "                         /var/lib/phalanx/node.cache)\n"
 "  --table NAME           nftables table, family inet (default phalanx)\n"
@@ -78,6 +83,10 @@ static int set_option(const char *key, const char *value, void *arg)
 	}
 	if (strcmp(key, "cache") == 0)
 		return copy_opt(o->cache, sizeof(o->cache), value);
+	if (strcmp(key, "secret-key") == 0)
+		return copy_opt(o->secret_key, sizeof(o->secret_key), value);
+	if (strcmp(key, "store-key") == 0)
+		return copy_opt(o->store_key, sizeof(o->store_key), value);
 	if (strcmp(key, "table") == 0)
 		return px_setname_valid(value) ?
 			copy_opt(o->table, sizeof(o->table), value) : PX_EBADREQ;
@@ -123,7 +132,8 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		"alert-rate", "ct-rcvbuf", "fwlog", "fwlog-max-mb",
 		"fwlog-syslog", "log-rate", "log-ended-rate",
 		"log-flood-blocks", "no-cache-policy", "track-file",
-		"track-stale-file", "vrrp-state-file", "resume-hold-ms", NULL,
+		"track-stale-file", "vrrp-state-file", "resume-hold-ms",
+		"secret-key", "store-key", NULL,
 	};
 	int rc = px_options_parse("phalanx-node", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -134,6 +144,10 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 	}
 	if (rc == 0 && (!o->id[0] || !o->store[0])) {
 		fprintf(stderr, "phalanx-node: --id and --store are required\n");
+		rc = 2;
+	} else if (rc == 0 && (!o->secret_key[0] || !o->store_key[0])) {
+		fprintf(stderr, "phalanx-node: --secret-key and --store-key are "
+			"required (every socket to the store is CURVE)\n");
 		rc = 2;
 	}
 	if (rc == 2)
@@ -327,6 +341,17 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	px_log_init("phalanx-node", n.o.verbose);
+	{
+		char err[4096 + 256];
+
+		if (px_key_secret_load(n.o.secret_key, &n.o.keys, err,
+				       sizeof(err)) < 0 ||
+		    px_key_public_load(n.o.store_key, n.o.store_pub, err,
+				       sizeof(err)) < 0) {
+			px_log(PX_LOG_ERR, "%s", err);
+			return 1;
+		}
+	}
 	px_policy_init(&n.applied);
 	n.applied.version = 0;
 	n.loop = uv_default_loop();

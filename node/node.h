@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "ct.h"
+#include "keys.h"
 #include "nft.h"
 #include "policy.h"
 #include "seq.h"
@@ -19,6 +20,11 @@
 typedef struct {
 	char id[64];
 	char store[256];
+	/* CURVE: this member's secret key file and the store's public key
+	 * file (required; main.c loads them into keys and store_pub). */
+	char secret_key[4096], store_key[4096];
+	px_keypair_t keys;
+	char store_pub[PX_KEY_Z85_LEN + 1];
 	char cache[4096];
 	char table[64];
 	char log[4096];
@@ -60,6 +66,8 @@ typedef struct px_node {
 	uint64_t epoch;            /* highest store epoch seen */
 
 	void *zctx, *sync, *sub;
+	void *sync_mon, *sub_mon; /* PAIRs: the sockets' handshake results */
+	bool store_refused;   /* the last handshake with the store failed */
 	uv_poll_t sync_poll, sub_poll;
 	uv_timer_t tick;
 

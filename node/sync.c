@@ -923,6 +923,71 @@ static void on_sub(uv_poll_t *h, int status, int events)
 	drain(h->data, ((px_node_t *)h->data)->sub);
 }
 
+/* The store refusing our key (not enrolled, revoked) or not holding the
+ * pinned key fails the CURVE handshake; ZeroMQ retries quietly, so the
+ * monitor says it in the log, once each time it changes. */
+static void *monitor_open(px_node_t *n, void *sock, const char *ep)
+{
+	void *mon = NULL;
+
+	if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+			       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+			       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+			       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0 ||
+	    !(mon = zmq_socket(n->zctx, ZMQ_PAIR)) ||
+	    zmq_connect(mon, ep) < 0) {
+		px_log(PX_LOG_WARN, "socket monitor %s: %s: handshake failures "
+		       "with the store are not logged", ep,
+		       zmq_strerror(errno));
+		if (mon)
+			zmq_close(mon);
+		return NULL;
+	}
+	return mon;
+}
+
+/* Read the events of one monitor (bounded: a turn's worth). */
+static void monitor_read(px_node_t *n, void *mon)
+{
+	zmq_msg_t m;
+	uint16_t ev;
+	int i;
+
+	for (i = 0; mon && i < 64; i++) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		ev = 0;
+		if (zmq_msg_size(&m) >= 2)
+			memcpy(&ev, zmq_msg_data(&m), 2);
+		while (zmq_msg_more(&m)) {
+			zmq_msg_close(&m);
+			zmq_msg_init(&m);
+			if (zmq_msg_recv(&m, mon, 0) < 0)
+				break;
+		}
+		zmq_msg_close(&m);
+		if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && n->store_refused) {
+			n->store_refused = false;
+			px_log(PX_LOG_INFO, "store %s accepts our key again",
+			       n->o.store);
+		} else if (ev && ev != ZMQ_EVENT_HANDSHAKE_SUCCEEDED &&
+			   !n->store_refused) {
+			n->store_refused = true;
+			px_log(PX_LOG_ERR, "store %s refused the handshake (%s): "
+			       "our key is not enrolled or was revoked "
+			       "(`phalanxctl members enroll %s KEY'), or the "
+			       "store's key is not the one --store-key pins",
+			       n->o.store,
+			       ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ?
+			       "authentication failed" : "CURVE failed",
+			       n->o.id);
+		}
+	}
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	px_node_t *n = t->data;
@@ -945,6 +1010,8 @@ static void on_tick(uv_timer_t *t)
 	else if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
 		request_snapshot(n, "previous snapshot did not complete");
 	send_heartbeat(n);
+	monitor_read(n, n->sync_mon);
+	monitor_read(n, n->sub_mon);
 	px_pressure_tick(n);
 	px_alerting_tick(n);
 	px_nflog_tick(n);
@@ -969,6 +1036,14 @@ static void *open_socket(px_node_t *n, int type, int which)
 		zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
 	if (type == ZMQ_SUB)
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	/* CURVE with the pinned store key: a store holding another key
+	 * fails the handshake and is never heard. */
+	if (px_curve_client(s, &n->o.keys, n->o.store_pub) < 0) {
+		px_log(PX_LOG_ERR, "CURVE on the store socket: %s",
+		       zmq_strerror(errno));
+		zmq_close(s);
+		return NULL;
+	}
 	px_endpoint(n->o.store, which, ep, sizeof(ep));
 	if (zmq_connect(s, ep) < 0) {
 		px_log(PX_LOG_ERR, "connect %s: %s", ep, zmq_strerror(errno));
@@ -997,6 +1072,8 @@ int px_node_sync_start(px_node_t *n)
 	n->sub = open_socket(n, ZMQ_SUB, PX_EP_PUB);
 	if (!n->sync || !n->sub)
 		return -EINVAL;
+	n->sync_mon = monitor_open(n, n->sync, "inproc://phalanx-node-sync-mon");
+	n->sub_mon = monitor_open(n, n->sub, "inproc://phalanx-node-sub-mon");
 	poll_socket(n, n->sync, &n->sync_poll, on_sync);
 	poll_socket(n, n->sub, &n->sub_poll, on_sub);
 	uv_timer_init(n->loop, &n->snap_retry);
@@ -1047,6 +1124,10 @@ void px_node_sync_stop(px_node_t *n)
 	uv_close((uv_handle_t *)&n->tick, NULL);
 	zmq_close(n->sync);
 	zmq_close(n->sub);
+	if (n->sync_mon)
+		zmq_close(n->sync_mon);
+	if (n->sub_mon)
+		zmq_close(n->sub_mon);
 	zmq_ctx_term(n->zctx);
 	n->zctx = NULL;
 }

@@ -7,6 +7,7 @@
 #include <zmq.h>
 
 #include "alerts.h"
+#include "auth.h"
 #include "codec.h"
 #include "logring.h"
 #include "px.h"
@@ -50,6 +51,18 @@ static const char *op_name(int op)
 	case PHALANX__CTL_REQUEST__OP__SERVICE_DEL: return "services del";
 	default: return "request";
 	}
+}
+
+/* op's name for messages: its command for writes, else its wire name. */
+static const char *op_label(int op)
+{
+	const ProtobufCEnumValue *v;
+
+	if (strcmp(op_name(op), "request") != 0)
+		return op_name(op);
+	v = protobuf_c_enum_descriptor_get_value(
+		&phalanx__ctl_request__op__descriptor, op);
+	return v ? v->name : "request";
 }
 
 /* Index (1-based) in the request of an entry equal to e, else 0. */
@@ -356,9 +369,146 @@ typedef struct {
 	bool lists;
 } publish_t;
 
-static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
-			  result_t *r, publish_t *pub)
+/* ---- the audit trail ---- */
+
+/* Pack one record of who did what into *buf (the caller frees it). */
+static void audit_pack(px_db_audit_t *a, uint8_t **buf, const px_ident_t *who,
+		       const char *what, uint64_t before, uint64_t after)
 {
+	Phalanx__HistoryRecord h = PHALANX__HISTORY_RECORD__INIT;
+
+	h.time_ms = px_now_ms();
+	h.who = who ? (char *)who->name : "?";
+	h.role = (char *)px_role_name(who ? who->role : PX_ROLE_NONE);
+	h.what = (char *)what;
+	h.version_before = before;
+	h.version_after = after;
+	a->len = phalanx__history_record__get_packed_size(&h);
+	*buf = xmalloc(a->len ? a->len : 1);
+	phalanx__history_record__pack(&h, *buf);
+	a->rec = *buf;
+	a->time_ms = h.time_ms;
+}
+
+/* Changes outside the policy's versions (keys, alerts, members) are
+ * recorded after they succeed, in a transaction of their own. */
+static void audit_other(px_store_t *st, const Phalanx__CtlRequest *req,
+			const px_ident_t *who)
+{
+	const char *label = NULL, *arg = req->name;
+	char what[256];
+	uint8_t *rec;
+	px_db_audit_t a;
+	int rc;
+
+	switch (req->op) {
+	case PHALANX__CTL_REQUEST__OP__ALERT_RESET:
+		label = "alerts reset";
+		arg = req->all ? "--all" : req->alert_id;
+		break;
+	case PHALANX__CTL_REQUEST__OP__ALERT_DEFINE:
+		if (!req->alert_def)
+			return;
+		label = "alerts define";
+		arg = req->alert_def->type;
+		break;
+	case PHALANX__CTL_REQUEST__OP__MEMBER_DRAIN:
+		label = "members drain";
+		arg = req->member;
+		break;
+	case PHALANX__CTL_REQUEST__OP__MEMBER_UNDRAIN:
+		label = "members undrain";
+		arg = req->member;
+		break;
+	case PHALANX__CTL_REQUEST__OP__MEMBER_REMOVE:
+		label = "members remove";
+		arg = req->member;
+		break;
+	case PHALANX__CTL_REQUEST__OP__ADMIN_ADD:
+		snprintf(what, sizeof(what), "admins add %s --role %s",
+			 req->name, req->role);
+		break;
+	case PHALANX__CTL_REQUEST__OP__ADMIN_DEL:
+		label = "admins del";
+		break;
+	case PHALANX__CTL_REQUEST__OP__MEMBER_ENROLL:
+		label = "members enroll";
+		break;
+	case PHALANX__CTL_REQUEST__OP__MEMBER_REVOKE:
+		label = "members revoke";
+		break;
+	default:
+		return; /* reads, and policy writes (recorded with their commit) */
+	}
+	if (label)
+		snprintf(what, sizeof(what), "%s %s", label, arg ? arg : "");
+	audit_pack(&a, &rec, who, what, st->policy.version, st->policy.version);
+	rc = px_db_history_put(st->db, &a);
+	free(rec);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "history: cannot record `%s' by %s: %s", what,
+		       who ? who->name : "?", px_db_strerror(rc));
+}
+
+#define HISTORY_PAGE 1000     /* records a reply holds by default */
+#define HISTORY_PAGE_MAX 10000
+
+typedef struct {
+	Phalanx__HistoryRecord **v;
+	size_t n, max;
+	bool more;
+} history_reply_t;
+
+static int history_one(const void *rec, size_t len, void *arg)
+{
+	history_reply_t *h = arg;
+	Phalanx__HistoryRecord *r;
+
+	if (h->n == h->max) {
+		h->more = true;
+		return 1;
+	}
+	r = phalanx__history_record__unpack(NULL, len, rec);
+	if (r)
+		h->v[h->n++] = r;
+	return 0;
+}
+
+static void history_reply(px_store_t *st, const Phalanx__CtlRequest *req,
+			  Phalanx__CtlReply *rep, history_reply_t *h,
+			  result_t *r)
+{
+	int rc;
+
+	h->max = req->max ? req->max : HISTORY_PAGE;
+	if (h->max > HISTORY_PAGE_MAX)
+		h->max = HISTORY_PAGE_MAX;
+	h->v = xcalloc(h->max + 1, sizeof(*h->v));
+	rc = px_db_history(st->db, req->since_ms, history_one, h);
+	if (rc < 0) {
+		fail(r, rc, "history: %s", px_db_strerror(rc));
+		return;
+	}
+	rep->history = h->v;
+	rep->n_history = h->n;
+	rep->history_more = h->more;
+}
+
+static void history_reply_free(history_reply_t *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->n; i++)
+		phalanx__history_record__free_unpacked(h->v[i], NULL);
+	free(h->v);
+}
+
+static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
+			  result_t *r, publish_t *pub, const px_ident_t *who)
+{
+	char what[256];
+	uint8_t *rec = NULL;
+	px_db_audit_t audit;
 	px_policy_t next;
 	diff_t *d = &pub->d;
 	int op = req->op;
@@ -402,9 +552,26 @@ static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
 	}
 	/* Destroying a set also drops its tiers: the limits record must
 	 * follow, or the next load refers to a set that is gone. */
-	rc = px_db_commit(st->db, version, next.epoch, d->db, d->n,
-			  is_limit || is_list ||
-			  op == PHALANX__CTL_REQUEST__OP__SET_DESTROY ? &next : NULL);
+	if (is_limit)
+		snprintf(what, sizeof(what), "limits set %s %llu%s%s%s%s",
+			 req->limit->name, (unsigned long long)req->limit->value,
+			 req->limit->mode[0] ? " --mode " : "", req->limit->mode,
+			 req->limit->tier[0] ? " --set " : "", req->limit->tier);
+	else if (is_list)
+		snprintf(what, sizeof(what), "%s %s", op_name(op),
+			 op == PHALANX__CTL_REQUEST__OP__RULE_ADD && req->rule ?
+			 req->rule->name : op == PHALANX__CTL_REQUEST__OP__SERVICE_ADD &&
+			 req->service ? req->service->name : req->name);
+	else
+		snprintf(what, sizeof(what), "%s %s (+%llu -%llu entries)",
+			 op_name(op), req->set, (unsigned long long)d->added,
+			 (unsigned long long)d->deleted);
+	audit_pack(&audit, &rec, who, what, st->policy.version, version);
+	rc = px_db_commit_audited(st->db, version, next.epoch, d->db, d->n,
+				  is_limit || is_list ||
+				  op == PHALANX__CTL_REQUEST__OP__SET_DESTROY ?
+				  &next : NULL, &audit);
+	free(rec);
 	if (rc < 0) {
 		fail(r, rc, "commit failed, nothing changed: %s",
 		     px_db_strerror(rc));
@@ -542,6 +709,34 @@ static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
 	rep->now_ms = now;
 }
 
+/* The permission table's verdict (store/auth.c) for the key that sent
+ * req: CURVE and ZAP say which key it is; it may have been deleted since
+ * its handshake, and then it may do nothing. */
+static bool permitted(const px_store_t *st, const px_rid_t *rid,
+		      const Phalanx__CtlRequest *req, result_t *r,
+		      const px_ident_t **who)
+{
+	const px_ident_t *key = px_auth_find(st->auth, rid->user);
+
+	*who = key;
+	px_role_t need = px_ctl_min_role(req->op);
+
+	if (req->op == PHALANX__CTL_REQUEST__OP__ALERT_DEFINE &&
+	    !req->alert_def)
+		need = PX_ROLE_VIEWER; /* only lists the definitions */
+	if (key && key->role != PX_ROLE_MEMBER && key->role >= need)
+		return true;
+	if (!key)
+		fail(r, PX_EPERM, "%s: %s: the store no longer knows this key",
+		     op_label(req->op), px_strerror(PX_EPERM));
+	else
+		fail(r, PX_EPERM, "%s: %s: it needs role %s, \"%s\" has %s",
+		     op_label(req->op), px_strerror(PX_EPERM),
+		     px_role_name(need), key->name, px_role_name(key->role));
+	px_log(PX_LOG_WARN, "ctl from %s: refused: %s", rid->peer, r->error);
+	return false;
+}
+
 void px_store_ctl(px_store_t *st)
 {
 	Phalanx__Envelope *env = NULL;
@@ -565,11 +760,13 @@ void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
 	Phalanx__LimitOp **tiers = NULL, **ltiers = NULL;
 	ProtobufCBinaryData *bins = NULL;
 	uint8_t *buf = NULL;
-	void *alerts_mem = NULL, *log_mem = NULL;
+	void *alerts_mem = NULL, *log_mem = NULL, *keys_mem = NULL;
 	result_t r = { 0, "", 0 };
 	publish_t pub;
 	px_lists_t lists;
 	quota_reply_t quotas;
+	const px_ident_t *who = NULL;
+	history_reply_t hist = { 0 };
 	px_rid_t rid = *peer;
 	size_t i, ntiers = 0;
 
@@ -584,6 +781,8 @@ void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
 		fail(&r, PX_EBADREQ, "expected a ctl request");
 		goto reply;
 	}
+	if (!permitted(st, &rid, env->ctl_request, &r, &who))
+		goto reply;
 	ms = xcalloc(st->nmembers + 1, sizeof(*ms));
 	msv = xcalloc(st->nmembers + 1, sizeof(*msv));
 	for (i = 0; i < st->nmembers; i++)
@@ -664,7 +863,7 @@ void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
 	case PHALANX__CTL_REQUEST__OP__RULE_DEL:
 	case PHALANX__CTL_REQUEST__OP__SERVICE_ADD:
 	case PHALANX__CTL_REQUEST__OP__SERVICE_DEL:
-		write_request(st, env->ctl_request, &r, &pub);
+		write_request(st, env->ctl_request, &r, &pub, who);
 		break;
 	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
 	case PHALANX__CTL_REQUEST__OP__ALERT_RESET:
@@ -687,9 +886,22 @@ void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
 		r.status = px_store_members_ctl(st, env->ctl_request, r.error,
 						sizeof(r.error));
 		break;
+	case PHALANX__CTL_REQUEST__OP__ADMIN_ADD:
+	case PHALANX__CTL_REQUEST__OP__ADMIN_DEL:
+	case PHALANX__CTL_REQUEST__OP__ADMIN_LIST:
+	case PHALANX__CTL_REQUEST__OP__MEMBER_ENROLL:
+	case PHALANX__CTL_REQUEST__OP__MEMBER_REVOKE:
+		r.status = px_store_keys_ctl(st, env->ctl_request, &rep, r.error,
+					     sizeof(r.error), &keys_mem);
+		break;
+	case PHALANX__CTL_REQUEST__OP__HISTORY:
+		history_reply(st, env->ctl_request, &rep, &hist, &r);
+		break;
 	default:
 		fail(&r, PX_EBADREQ, "unknown request %d", env->ctl_request->op);
 	}
+	if (r.status == 0)
+		audit_other(st, env->ctl_request, who);
 reply:
 	rep.status = r.status;
 	rep.error = r.error;
@@ -707,6 +919,8 @@ reply:
 	publish(st, &pub);
 	px_store_alerts_reply_free(alerts_mem);
 	px_store_log_reply_free(log_mem);
+	free(keys_mem);
+	history_reply_free(&hist);
 	px_lists_free(&lists);
 	quota_reply_free(&quotas);
 	px_limitops_free(tiers, ntiers);

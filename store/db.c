@@ -15,7 +15,8 @@
 
 struct px_db {
 	MDB_env *env;
-	MDB_dbi meta, sets, entries, members, blocks;
+	MDB_dbi meta, sets, entries, members, blocks, history;
+	uint32_t history_seq; /* orders records of one millisecond */
 };
 
 /* LMDB returns 0, a positive errno, or its own MDB_* codes (negative,
@@ -65,9 +66,9 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 		goto fail;
 	}
 	if ((rc = mdb_env_create(&db->env)) != 0 ||
-	    /* meta, sets, entries, members, blocks, alerts
-	     * (store/alerts.c), room */
-	    (rc = mdb_env_set_maxdbs(db->env, 8)) != 0 ||
+	    /* meta, sets, entries, members, blocks, history, alerts
+	     * (store/alerts.c), keys (store/auth.c), room */
+	    (rc = mdb_env_set_maxdbs(db->env, 16)) != 0 ||
 	    (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0 ||
 	    (rc = mdb_env_open(db->env, dir, 0, 0600)) != 0 ||
 	    (rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0 ||
@@ -75,7 +76,8 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 	    (rc = mdb_dbi_open(txn, "sets", MDB_CREATE, &db->sets)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &db->entries)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &db->members)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &db->blocks)) != 0) {
+	    (rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &db->blocks)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "history", MDB_CREATE, &db->history)) != 0) {
 		rc = px_db_error(rc);
 		goto fail;
 	}
@@ -409,8 +411,9 @@ static int commit_fits(px_db_t *db, uint64_t version, const px_db_op_t *ops,
 	char what[64];
 	size_t i;
 
-	/* entries, sets, meta */
-	w.trees = 3;
+	/* entries, sets, meta, history (its record is counted in
+	 * meta_bytes) */
+	w.trees = 4;
 	w.big = meta_bytes;
 	w.val_max = 0;
 	w.key_max = PX_SETNAME_MAX + 1 + sizeof(px_entry_t);
@@ -425,9 +428,96 @@ static int commit_fits(px_db_t *db, uint64_t version, const px_db_op_t *ops,
 	return px_db_fits(db, db->entries, &w, 0, what);
 }
 
+/* Append one audit record in txn: key time_ms and a sequence number
+ * (big-endian: the keys sort by time), the oldest dropped past
+ * PX_HISTORY_MAX. */
+static int history_put(MDB_txn *txn, px_db_t *db, const px_db_audit_t *a)
+{
+	uint8_t key[12];
+	MDB_stat st;
+	MDB_val k = { sizeof(key), key }, d = { a->len, (void *)a->rec };
+	uint32_t seq = ++db->history_seq;
+	MDB_cursor *cur;
+	int i, rc;
+
+	for (i = 0; i < 8; i++)
+		key[i] = (uint8_t)(a->time_ms >> (56 - 8 * i));
+	for (i = 0; i < 4; i++)
+		key[8 + i] = (uint8_t)(seq >> (24 - 8 * i));
+	if ((rc = px_db_error(mdb_stat(txn, db->history, &st))) < 0)
+		return rc;
+	if (st.ms_entries >= PX_HISTORY_MAX) {
+		MDB_val ok, od;
+
+		if ((rc = px_db_error(mdb_cursor_open(txn, db->history, &cur))) < 0)
+			return rc;
+		rc = mdb_cursor_get(cur, &ok, &od, MDB_FIRST);
+		if (rc == 0)
+			rc = mdb_cursor_del(cur, 0);
+		mdb_cursor_close(cur);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return px_db_error(rc);
+	}
+	return px_db_error(mdb_put(txn, db->history, &k, &d, 0));
+}
+
+int px_db_history_put(px_db_t *db, const px_db_audit_t *a)
+{
+	px_dbfit_t w = { 0 };
+	MDB_txn *txn;
+	int rc;
+
+	w.trees = 1;
+	w.keys = 2; /* the record, and the oldest one dropped */
+	w.key_max = 12;
+	w.big = a->len;
+	if ((rc = px_db_fits(db, db->history, &w, 0, "history record")) < 0)
+		return rc;
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
+		return rc;
+	if ((rc = history_put(txn, db, a)) < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return px_db_error(mdb_txn_commit(txn));
+}
+
+int px_db_history(px_db_t *db, uint64_t since_ms, px_db_history_cb cb,
+		  void *arg)
+{
+	uint8_t key[12] = { 0 };
+	MDB_val k = { sizeof(key), key }, d;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int i, rc;
+
+	for (i = 0; i < 8; i++)
+		key[i] = (uint8_t)(since_ms >> (56 - 8 * i));
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) < 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, db->history, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return px_db_error(rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT))
+		if (cb(d.mv_data, d.mv_size, arg) != 0)
+			break;
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : px_db_error(rc);
+}
+
 int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		 const px_db_op_t *ops,
 		 size_t nops, const px_policy_t *meta)
+{
+	return px_db_commit_audited(db, version, epoch, ops, nops, meta, NULL);
+}
+
+int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
+			 const px_db_op_t *ops, size_t nops,
+			 const px_policy_t *meta, const px_db_audit_t *audit)
 {
 	uint8_t key[PX_SETNAME_MAX + 1 + sizeof(px_entry_t)];
 	MDB_txn *txn = NULL;
@@ -456,7 +546,8 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 	/* Refuse before the first write: a write LMDB would stop half way
 	 * must not even start, and every store decides it alike.  The
 	 * store is the only writer, so nothing changes in between. */
-	if ((rc = commit_fits(db, version, ops, nops, meta_bytes)) < 0)
+	if ((rc = commit_fits(db, version, ops, nops,
+			      meta_bytes + (audit ? audit->len : 0))) < 0)
 		return rc;
 	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
 		return rc;
@@ -492,6 +583,8 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 			goto fail;
 	}
 	if (meta && (rc = save_limits(txn, db, meta)) < 0)
+		goto fail;
+	if (audit && (rc = history_put(txn, db, audit)) < 0)
 		goto fail;
 	if ((rc = put_u64(txn, db->meta, "version", version)) < 0 ||
 	    (rc = put_u64(txn, db->meta, "epoch", epoch)) < 0)

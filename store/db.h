@@ -60,6 +60,28 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		 size_t nops, const px_policy_t *meta);
 const char *px_db_strerror(int rc);
 
+/* The audit trail ("history": time_ms and a sequence number -> a packed
+ * HistoryRecord).  At most PX_HISTORY_MAX records: the oldest goes. */
+#define PX_HISTORY_MAX 100000
+typedef struct {
+	uint64_t time_ms;
+	const void *rec;   /* the packed record */
+	size_t len;
+} px_db_audit_t;
+/* px_db_commit that also appends audit (may be NULL) in the same
+ * transaction: a change is never committed without its record. */
+int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
+			 const px_db_op_t *ops, size_t nops,
+			 const px_policy_t *meta, const px_db_audit_t *audit);
+/* Append a record of a change outside the policy (keys, alerts,
+ * members) in a transaction of its own.  0 or a database error. */
+int px_db_history_put(px_db_t *db, const px_db_audit_t *a);
+/* cb(rec, len, arg) for each record at or after since_ms, oldest first,
+ * until cb returns non-zero.  0 or a database error. */
+typedef int (*px_db_history_cb)(const void *rec, size_t len, void *arg);
+int px_db_history(px_db_t *db, uint64_t since_ms, px_db_history_cb cb,
+		  void *arg);
+
 /* 0 if the write w fits the free pages of the map keeping 1/reserve_frac
  * of the map free (0: no reserve); else PX_EDBFULL, logged naming what.
  * Filled in here: w's psize, and the leaves and depth of database dbi

@@ -82,6 +82,10 @@ typedef struct {
 	struct px_metrics *metrics; /* metrics.c; NULL without --metrics */
 	struct px_logring *log;     /* logring.c: the members' firewall logs */
 	px_snapflight_t snaps[PX_SNAPSHOTS_MAX];
+	struct px_auth *auth;       /* auth.c: keys, roles, the ZAP handler */
+	void *zap;                  /* the ZAP handler's REP socket */
+	char pub_ep[300];           /* where pub listens (sync.c re-binds) */
+	bool pub_unbound;           /* a re-bind failed: retried each second */
 } px_store_t;
 
 /* Handle one message waiting on the ctl socket. */
@@ -108,6 +112,18 @@ bool px_store_snapshots_pump(px_store_t *st);
  * error with the reason in err. */
 int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 			 char *err, size_t errlen);
+/* ADMIN_ADD/DEL/LIST, MEMBER_ENROLL/REVOKE (ctl_keys.c).  *mem is the
+ * reply's memory: free it with free() after the reply is sent. */
+int px_store_keys_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
+		      Phalanx__CtlReply *rep, char *err, size_t errlen,
+		      void **mem);
+/* Cut member id (whose key was key) off: forget its connection's
+ * binding, stop its snapshots, drop every subscription of the change
+ * stream (the others reconnect at once; ZAP refuses a revoked key).
+ * sync.c. */
+void px_store_member_cut(px_store_t *st, const char *id, const char *key);
+/* Listen on the change port again if a re-bind failed (each second). */
+void px_store_pub_rebind(px_store_t *st);
 /* Load the members the database remembers. */
 void px_store_members_load(px_store_t *st);
 /* Publish the store heartbeat. */

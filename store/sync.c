@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "alerts.h"
+#include "auth.h"
 #include "codec.h"
 #include "logring.h"
 #include "px.h"
@@ -179,7 +181,15 @@ static int claim_check(const px_store_t *st, const px_rid_t *rid,
 		       const char *id, uint64_t now, const char *what)
 {
 	const px_member_t *m = member_find(st, id);
+	const px_ident_t *key = px_auth_find(st->auth, rid->user);
 
+	/* A member's key speaks for its own id only. */
+	if (!key || key->role != PX_ROLE_MEMBER || strcmp(key->name, id) != 0) {
+		px_refused(rid->peer, "%s as member %s from the key of %s: %s",
+			   what, id, key ? key->name : "nobody",
+			   px_strerror(PX_EPERM));
+		return PX_EPERM;
+	}
 	if (!m || !m->rid.len || rid_eq(&m->rid, rid) ||
 	    !px_member_up(st, m, now))
 		return 0;
@@ -520,6 +530,17 @@ void px_store_sync_in(px_store_t *st, const px_rid_t *peer,
 {
 	px_rid_t rid = *peer;
 
+	const px_ident_t *key;
+
+	/* ZAP admitted the key at the handshake; one revoked since is
+	 * refused from its next message on. */
+	key = px_auth_find(st->auth, rid.user);
+	if (!key || key->role != PX_ROLE_MEMBER) {
+		px_refused(rid.peer, "sync socket: a message from a key that is "
+			   "not an enrolled member's (revoked?)");
+		px_wire_free(env);
+		return;
+	}
 	switch (env->body_case) {
 	case PHALANX__ENVELOPE__BODY_HEARTBEAT:
 		heartbeat_in(st, &rid, env->heartbeat);
@@ -696,4 +717,47 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 	free(sptr);
 	free(bins);
 	free(bufs);
+}
+
+void px_store_member_cut(px_store_t *st, const char *id, const char *key)
+{
+	px_member_t *m = member_find(st, id);
+	size_t i;
+
+	if (m)
+		m->rid.len = 0;
+	for (i = 0; i < PX_SNAPSHOTS_MAX; i++)
+		if (st->snaps[i].used &&
+		    (strcmp(st->snaps[i].member, id) == 0 ||
+		     strcmp(st->snaps[i].rid.user, key) == 0))
+			flight_end(&st->snaps[i]);
+	/* A PUB socket cannot drop one subscriber: unbinding closes every
+	 * connection it accepted.  The others reconnect within their
+	 * reconnect interval (200 ms) and resnapshot if they missed a
+	 * change (their sequence check); the revoked key is refused by ZAP
+	 * at its next handshake. */
+	if (zmq_unbind(st->pub, st->pub_ep) < 0)
+		px_log(PX_LOG_ERR, "revoking %s: cannot unbind %s: %s", id,
+		       st->pub_ep, zmq_strerror(errno));
+	/* The unbind completes in ZeroMQ's I/O thread: the port is free
+	 * a moment later.  Up to 50 tries 2 ms apart (100 ms of this loop,
+	 * for a rare admin request), then once a second from the loop. */
+	for (i = 0; i < 50; i++) {
+		st->pub_unbound = zmq_bind(st->pub, st->pub_ep) < 0;
+		if (!st->pub_unbound || errno != EADDRINUSE)
+			break;
+		usleep(2000);
+	}
+	if (st->pub_unbound)
+		px_log(PX_LOG_ERR, "revoking %s: cannot listen on %s again: %s; "
+		       "trying again every second, members get no changes "
+		       "meanwhile", id, st->pub_ep, zmq_strerror(errno));
+}
+
+void px_store_pub_rebind(px_store_t *st)
+{
+	if (!st->pub_unbound || zmq_bind(st->pub, st->pub_ep) < 0)
+		return;
+	st->pub_unbound = false;
+	px_log(PX_LOG_INFO, "listening on %s again", st->pub_ep);
 }

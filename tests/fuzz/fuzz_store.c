@@ -11,14 +11,19 @@
  * and publications fail and are logged, as towards a peer that left).
  * Input: byte 0 chooses the socket (bit 0: ctl, else sync) and the
  * connection (bits 1-2: one of four peers, so id claims can conflict),
- * the rest is the message. */
+ * the rest is the message.  The four peers hold the keys the ZAP handler
+ * would have admitted: an admin, a viewer, and members fw1 and fw2 (the
+ * permission table and the member-key checks run as they do live). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <zmq.h>
+
 #include "alerts.h"
+#include "auth.h"
 #include "fuzz.h"
 #include "logring.h"
 #include "px.h"
@@ -26,6 +31,20 @@
 #include "wire.h"
 
 static px_store_t st;
+static char keys[4][41]; /* the peers' public keys, z85 */
+
+static void peers_enroll(void)
+{
+	static const char *const names[4] = { "admin1", "viewer1", "fw1", "fw2" };
+	static const px_role_t roles[4] = { PX_ROLE_ADMIN, PX_ROLE_VIEWER,
+					    PX_ROLE_MEMBER, PX_ROLE_MEMBER };
+	char secret[41];
+
+	for (int i = 0; i < 4; i++)
+		if (zmq_curve_keypair(keys[i], secret) != 0 ||
+		    px_auth_put(st.auth, names[i], keys[i], roles[i]) != 0)
+			abort();
+}
 
 static void store_open(void)
 {
@@ -34,8 +53,10 @@ static void store_open(void)
 	if (mkdir(dir, 0700) < 0 ||
 	    px_db_open(&st.db, dir, 16u << 20) < 0 ||
 	    px_db_load(st.db, &st.policy) < 0 ||
-	    px_alerts_open(&st.alerts, st.db, 0) < 0)
+	    px_alerts_open(&st.alerts, st.db, 0) < 0 ||
+	    px_auth_open(&st.auth, st.db, NULL) < 0)
 		abort();
+	peers_enroll();
 	st.member_timeout_ms = 3000;
 	st.log = px_logring_new(0);
 	px_store_members_load(&st);
@@ -57,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rid.len = 5;
 	rid.id[4] = (uint8_t)((data[0] >> 1) & 3);
 	snprintf(rid.peer, sizeof(rid.peer), "fuzz#%u", rid.id[4]);
+	snprintf(rid.user, sizeof(rid.user), "%s", keys[rid.id[4]]);
 	rc = px_wire_decode(data + 1, size - 1, rid.peer, &env);
 	if (data[0] & 1)
 		px_store_ctl_in(&st, &rid, env, rc);

@@ -55,14 +55,15 @@ static void put_env(const char *name, Phalanx__Envelope *env)
 	phalanx__envelope__pack(env, buf);
 	put("envelope", name, buf, n, 0, 0);
 	/* fuzz_store's inputs: a byte naming the socket (bit 0: ctl) and
-	 * the connection, then the message. */
+	 * the connection (bits 1-2: 0 the admin, 2 member fw1), then the
+	 * message. */
 	if (strncmp(name, "ctl-", 4) == 0)
 		put("store", name, buf, n, 1, 1);
 	else if (strcmp(name, "heartbeat") == 0 ||
 		 strcmp(name, "alert-batch") == 0 ||
 		 strcmp(name, "log-batch") == 0 ||
 		 strcmp(name, "snapshot-request") == 0)
-		put("store", name, buf, n, 0, 1);
+		put("store", name, buf, n, 2 << 1, 1);
 	free(buf);
 }
 

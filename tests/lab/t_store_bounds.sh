@@ -28,6 +28,17 @@ STORE_LOG=$PHALANX_LAB_STATE/store1.log
 W=--wait=60
 
 peer() { lab exec store1 "$PEER" "$@"; }
+# peer_as NAME ARGS..: pxpeer with member NAME's key on the sync socket
+# (made and enrolled on first use; every socket is CURVE, issue 11).
+peer_as() {
+	local name=$1 keys=$PHALANX_LAB_STATE/keys
+	shift
+	if [ -d "$keys" ] && [ ! -f "$keys/peer-$name.sec" ]; then
+		"$(lab info | kv bin_dir)/phalanxctl" keys gen --out "$keys/peer-$name.sec" >"$keys/peer-$name.pub" &&
+			ctl members enroll "$name" "$(cat "$keys/peer-$name.pub")" >/dev/null
+	fi
+	PXPEER_KEY=$keys/peer-$name.sec peer "$@"
+}
 store_pid() { cat "$PHALANX_LAB_STATE/store1.pid"; }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$(store_pid)/status"; }
 log_lines() { wc -l <"$STORE_LOG"; }
@@ -59,7 +70,7 @@ if ! ctl exceptions create bulk $W >/dev/null ||
 else
 	v=$(store_version)
 	rss0=$(rss_kb)
-	peer snapflood "$BASE" 300 8 >"$PHALANX_LAB_STATE/flood.out" 2>&1 &
+	peer_as probe1 snapflood "$BASE" 300 8 >"$PHALANX_LAB_STATE/flood.out" 2>&1 &
 	fpid=$!
 	wait_until 20 grep -q sent=300 "$PHALANX_LAB_STATE/flood.out"
 	# The largest RSS while the peer holds its connection (5 s).
@@ -103,7 +114,7 @@ else
 	rss0=$(rss_kb)
 	pids=""
 	for k in $(seq 12); do
-		peer snapflood "$BASE" 3 20 "hostile$k" >/dev/null 2>&1 &
+		peer_as "hostile$k" snapflood "$BASE" 3 20 "hostile$k" >/dev/null 2>&1 &
 		pids="$pids $!"
 	done
 	sleep 3
@@ -126,7 +137,7 @@ fi
 t=heartbeat_claiming_fw1_refused
 v=$(store_version)
 l0=$(log_lines)
-peer hb "$BASE" fw1 999999 30 >/dev/null 2>&1 &
+peer_as probe9 hb "$BASE" fw1 999999 30 >/dev/null 2>&1 &
 hpid=$!
 # Sample fw1's applied version while the forged heartbeats go (3 s).
 seen=""
@@ -135,7 +146,7 @@ for _ in $(seq 12); do
 	sleep 0.25
 done
 wait $hpid
-claims=$(tail -n +"$((l0 + 1))" "$STORE_LOG" | grep -c 'as member fw1: member id is held by another connection')
+claims=$(tail -n +"$((l0 + 1))" "$STORE_LOG" | grep -c 'as member fw1\(: member id is held by another connection\| from the key of probe9: not permitted\)')
 if ! grep -q 999999 <<<"$seen" && [ "$claims" -ge 1 ]; then
 	pass "$t (fw1's applied version during 30 forged heartbeats:$(tr ' ' '\n' <<<"$seen" | sort -u | tr '\n' ' ')- $claims refusal line(s))"
 else
@@ -174,7 +185,7 @@ fi
 t=alert_unknown_field_dropped
 du0=$(du -sk "$PHALANX_LAB_STATE/store1/db" | awk '{ print $1 }')
 s0=$(peer alertsize "$BASE" | kv reply_bytes)
-out=$(peer alert "$BASE" probe2 262144)
+out=$(peer_as probe2 alert "$BASE" probe2 262144)
 acked=$(kv acked <<<"$out")
 s1=$(peer alertsize "$BASE" | kv reply_bytes)
 n1=$(peer alertsize "$BASE" | kv alerts)
@@ -191,7 +202,7 @@ fi
 # --- refusal log -----------------------------------------------------------------
 t=refusal_log_rate_limited
 l0=$(log_lines)
-out=$(peer garbage "$BASE" 20000)
+out=$(peer_as probe4 garbage "$BASE" 20000)
 sent=$(kv sent <<<"$out")
 # The summary comes when the 10 s window is over (flushed each second).
 SUM='refused [0-9]* more messages from peer [^ ]* in the last [0-9]* s: message failed to decode'
@@ -231,7 +242,7 @@ fi
 # --- log tail --json escapes ------------------------------------------------------
 t=log_tail_json_escaped
 json=$'{"seq":1,"time":"2026-11-29T00:00:00.000Z","member":"fw1","type":"denied","src":"198.51.100.9","reason":"line one\nline two \e[31mred\e[0m"}'
-peer log "$BASE" probe3 "$json" >/dev/null
+peer_as probe3 log "$BASE" probe3 "$json" >/dev/null
 got() { ctl log tail --json --member probe3 --count 10 >"$PHALANX_LAB_STATE/tail.out" && [ -s "$PHALANX_LAB_STATE/tail.out" ]; }
 wait_until 5 got
 check=$(python3 - "$PHALANX_LAB_STATE/tail.out" <<'PY'

@@ -27,10 +27,35 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "keys.h"
 #include "px.h"
 #include "wire.h"
 
 static void *ctx;
+
+/* CURVE keys from the environment (the lab exports them): on ctl the
+ * administrator's PHALANX_KEY, on sync PXPEER_KEY (a member key the
+ * test enrolled); the store's public key is PHALANX_STORE_KEY.
+ * Without them the peer speaks plain ZeroMQ. */
+static void curve(void *s, int which)
+{
+	const char *kf = getenv(which == PX_EP_CTL ? "PHALANX_KEY" : "PXPEER_KEY");
+	const char *sf = getenv("PHALANX_STORE_KEY");
+	char err[4096 + 256], server[PX_KEY_Z85_LEN + 1];
+	px_keypair_t kp;
+
+	if (!kf || !*kf || !sf || !*sf)
+		return;
+	if (px_key_secret_load(kf, &kp, err, sizeof(err)) < 0 ||
+	    px_key_public_load(sf, server, err, sizeof(err)) < 0) {
+		fprintf(stderr, "pxpeer: %s\n", err);
+		exit(1);
+	}
+	if (px_curve_client(s, &kp, server) < 0) {
+		fprintf(stderr, "pxpeer: CURVE: %s\n", zmq_strerror(errno));
+		exit(1);
+	}
+}
 
 static void *peer(const char *base, int which, int rcvhwm)
 {
@@ -44,6 +69,7 @@ static void *peer(const char *base, int which, int rcvhwm)
 	}
 	s = zmq_socket(ctx, ZMQ_DEALER);
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	curve(s, which);
 	if (rcvhwm) {
 		/* A peer that never reads: take as little as ZeroMQ lets. */
 		zmq_setsockopt(s, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));

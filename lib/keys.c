@@ -1,0 +1,170 @@
+/* keys.c - CurveZMQ key files and the socket options that use them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "keys.h"
+#include "px.h"
+
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93 /* libzmq >= 4.3, a draft option there */
+#endif
+
+/* A key file is one key and maybe comments: 4 KiB is plenty, and a
+ * bigger file is not a key file. */
+#define KEYFILE_MAX 4096
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+bool px_key_valid(const char *s)
+{
+	uint8_t raw[32];
+
+	return s && strlen(s) == PX_KEY_Z85_LEN &&
+	       zmq_z85_decode(raw, s) != NULL;
+}
+
+/* Read path and return its one key line in out. */
+static int read_key(const char *path, bool secret, char *out, char *err,
+		    size_t errlen)
+{
+	char buf[KEYFILE_MAX + 1], *line, *save = NULL;
+	struct stat sb;
+	ssize_t n;
+	int fd, rc, found = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "cannot read key file %s: %s",
+			    path, strerror(errno));
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		rc = fail(err, errlen, -EINVAL, "key file %s is not a regular "
+			  "file", path);
+		goto out;
+	}
+	if (secret && (sb.st_mode & 077)) {
+		rc = fail(err, errlen, -EPERM, "secret key file %s has mode "
+			  "%04o: group or others may read it; refusing to use "
+			  "it (fix: chmod 600 %s)", path,
+			  (unsigned)(sb.st_mode & 07777), path);
+		goto out;
+	}
+	n = read(fd, buf, KEYFILE_MAX + 1);
+	if (n < 0 || n > KEYFILE_MAX) {
+		rc = fail(err, errlen, n < 0 ? -errno : PX_ETOOBIG,
+			  "key file %s: %s", path, n < 0 ? strerror(errno) :
+			  "larger than 4 KiB, not a key file");
+		goto out;
+	}
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\r\n", &save); line;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		while (*line == ' ' || *line == '\t')
+			line++;
+		if (!*line || *line == '#')
+			continue;
+		if (found++ || !px_key_valid(line)) {
+			rc = fail(err, errlen, PX_EBADREQ, "key file %s: not "
+				  "one z85 %s key of 40 characters (write it "
+				  "with `phalanxctl keys gen')", path,
+				  secret ? "secret" : "public");
+			goto out;
+		}
+		memcpy(out, line, PX_KEY_Z85_LEN + 1);
+	}
+	rc = found ? 0 : fail(err, errlen, PX_EBADREQ, "key file %s holds "
+			      "no key", path);
+out:
+	close(fd);
+	return rc;
+}
+
+int px_key_secret_load(const char *path, px_keypair_t *kp, char *err,
+		       size_t errlen)
+{
+	int rc = read_key(path, true, kp->sec, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	if (zmq_curve_public(kp->pub, kp->sec) != 0)
+		return fail(err, errlen, -errno, "key file %s: %s", path,
+			    zmq_strerror(errno));
+	return 0;
+}
+
+int px_key_public_load(const char *path, char *pub, char *err, size_t errlen)
+{
+	return read_key(path, false, pub, err, errlen);
+}
+
+int px_key_gen(px_keypair_t *kp, const char *path, char *err, size_t errlen)
+{
+	size_t len;
+	int fd, rc = 0;
+
+	if (zmq_curve_keypair(kp->pub, kp->sec) != 0)
+		return fail(err, errlen, -errno, "cannot make a key pair: %s",
+			    zmq_strerror(errno));
+	if (!path)
+		return 0;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "cannot write %s: %s", path,
+			    strerror(errno));
+	len = strlen(kp->sec);
+	kp->sec[len] = '\n';
+	if (write(fd, kp->sec, len + 1) != (ssize_t)(len + 1) ||
+	    fsync(fd) < 0)
+		rc = fail(err, errlen, -errno, "cannot write %s: %s", path,
+			  strerror(errno));
+	kp->sec[len] = '\0';
+	if (close(fd) < 0 && rc == 0)
+		rc = fail(err, errlen, -errno, "cannot write %s: %s", path,
+			  strerror(errno));
+	if (rc < 0)
+		unlink(path);
+	return rc;
+}
+
+int px_curve_server(void *sock, const px_keypair_t *kp, const char *domain)
+{
+	int one = 1;
+
+	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one)) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, kp->sec,
+			   PX_KEY_Z85_LEN + 1) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one,
+			   sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
+int px_curve_client(void *sock, const px_keypair_t *kp,
+		    const char *server_pub)
+{
+	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server_pub,
+			   PX_KEY_Z85_LEN + 1) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, kp->pub,
+			   PX_KEY_Z85_LEN + 1) < 0 ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, kp->sec,
+			   PX_KEY_Z85_LEN + 1) < 0)
+		return -errno;
+	return 0;
+}
