@@ -694,7 +694,11 @@ static void status_reply(px_store_t *st, Phalanx__CtlReply *rep,
 		ms[i]->detail = (char *)m->detail;
 		ms[i]->vrrp_role = (char *)m->vrrp_role;
 		ms[i]->drained = m->drained;
-		ms[i]->addresses = (char **)m->addrp;
+		/* addrp points into the member itself: the members array
+		 * moves when it grows (member_get), so point it again now. */
+		for (size_t j = 0; j < m->naddrs; j++)
+			st->members[i].addrp[j] = st->members[i].addrs[j];
+		ms[i]->addresses = (char **)st->members[i].addrp;
 		ms[i]->n_addresses = m->naddrs;
 	}
 	rep->members = ms;

@@ -47,7 +47,7 @@ typedef struct {
 	enum { PX_MEMBER_ALERT_UNKNOWN, PX_MEMBER_ALERT_UP,
 	       PX_MEMBER_ALERT_DOWN } down_alert;
 	char addrs[16][48];  /* members.c: the heartbeat's addresses */
-	char *addrp[16];
+	char *addrp[16];     /* into addrs: set again before each use (the array moves) */
 	size_t naddrs;
 } px_member_t;
 
