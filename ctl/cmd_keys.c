@@ -104,19 +104,27 @@ int px_cmd_admins_add(px_ctl_t *ctl, int argc, char **argv)
 	return keys_call(ctl, &req, done);
 }
 
-int px_cmd_admins_del(px_ctl_t *ctl, int argc, char **argv)
+/* admins del, members revoke: op on the identity called name. */
+static int forget(px_ctl_t *ctl, int op, const char *name, const char *what,
+		  const char *outcome)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	char done[160];
 	int rc;
 
-	(void)argc;
-	if ((rc = name_ok(ctl, argv[0])) != 0)
+	if ((rc = name_ok(ctl, name)) != 0)
 		return rc;
-	req.op = PHALANX__CTL_REQUEST__OP__ADMIN_DEL;
-	req.name = argv[0];
-	snprintf(done, sizeof(done), "administrator %s removed", argv[0]);
+	req.op = op;
+	req.name = (char *)name;
+	snprintf(done, sizeof(done), "%s %s %s", what, name, outcome);
 	return keys_call(ctl, &req, done);
+}
+
+int px_cmd_admins_del(px_ctl_t *ctl, int argc, char **argv)
+{
+	(void)argc;
+	return forget(ctl, PHALANX__CTL_REQUEST__OP__ADMIN_DEL, argv[0],
+		      "administrator", "removed");
 }
 
 int px_cmd_admins_list(px_ctl_t *ctl, int argc, char **argv)
@@ -174,18 +182,9 @@ int px_cmd_members_enroll(px_ctl_t *ctl, int argc, char **argv)
 
 int px_cmd_members_revoke(px_ctl_t *ctl, int argc, char **argv)
 {
-	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
-	char done[160];
-	int rc;
-
 	(void)argc;
-	if ((rc = name_ok(ctl, argv[0])) != 0)
-		return rc;
-	req.op = PHALANX__CTL_REQUEST__OP__MEMBER_REVOKE;
-	req.name = argv[0];
-	snprintf(done, sizeof(done), "member %s revoked: its key is refused",
-		 argv[0]);
-	return keys_call(ctl, &req, done);
+	return forget(ctl, PHALANX__CTL_REQUEST__OP__MEMBER_REVOKE, argv[0],
+		      "member", "revoked: its key is refused");
 }
 
 int px_cmd_history(px_ctl_t *ctl, int argc, char **argv)
