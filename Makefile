@@ -165,7 +165,11 @@ asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_CFLAGS)" \
 		all $(BUILD)/asan/unit-tests $(BUILD)/asan/nftcount
 
-# Install build and test dependencies from Debian (root).
+# Install build and test dependencies from Debian (root).  C-Raft comes
+# from bookworm-backports (0.22.1; bookworm's own 0.15.0 has a known safety
+# bug, issue 9), enabled from the mirror apt is configured with.
+BPO_PKGS := libraft-dev
+BPO_RAFT := 0.22
 deps:
 	@if [ -n "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(DEB_PKGS) 2>/dev/null | grep -v '^ii' ; \
 		dpkg-query -W $(DEB_PKGS) >/dev/null 2>&1 || echo missing)" ]; then \
@@ -173,6 +177,13 @@ deps:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -q --no-install-recommends $(DEB_PKGS); \
 	fi
+	@case "$$(dpkg-query -W -f='$${Version}' libraft-dev 2>/dev/null)" in \
+	$(BPO_RAFT).*) ;; \
+	*) echo "  DEPS    $(BPO_PKGS) from bookworm-backports"; \
+		sh deploy/apt-backports.sh && apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends -t bookworm-backports $(BPO_PKGS) ;; \
+	esac
 
 check: deps
 	$(MAKE) all fuzz asan $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen $(BUILD)/pxpeer
