@@ -1053,6 +1053,12 @@ void px_watcher_policy_take(px_watcher_t *w, px_policy_t *policy)
 	act(w);
 }
 
+void px_watcher_policy_patch(px_watcher_t *w, const struct px_delta *d)
+{
+	px_quota_patch_policy(w->q, d);
+	act(w);
+}
+
 void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out)
 {
 	*out = w->st;

@@ -68,6 +68,10 @@ px_watcher_t *px_watcher_start(uv_loop_t *loop, px_nft_t *nft,
 void px_watcher_policy(px_watcher_t *w, const px_policy_t *policy);
 /* The same, taking policy (left empty): for a copy made off the loop. */
 void px_watcher_policy_take(px_watcher_t *w, px_policy_t *policy);
+/* An entry-only change applied in place (delta.h): only exception-set
+ * entries changed, so tiers are decided again, nothing resyncs. */
+struct px_delta;
+void px_watcher_policy_patch(px_watcher_t *w, const struct px_delta *d);
 
 void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out);
 

@@ -987,6 +987,65 @@ out:
 	return rc;
 }
 
+int px_nft_apply_elems(px_nft_t *nft, const px_nft_elems_t *d, size_t n,
+		       px_nft_stats_t *stats)
+{
+	char kset[PX_KSET_NAME_MAX + 1];
+	uint64_t t0 = now_usec();
+	size_t nadd[PX_KIND_COUNT], ndel[PX_KIND_COUNT];
+	struct nftnl_udata_buf *ud = NULL;
+	px_nft_stats_t st = { 0 };
+	px_batch_t b = { 0 };
+	int rc = -1;
+
+	ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+	if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_ELEM_FLAGS,
+					NFTNL_SET_ELEM_F_INTERVAL_OPEN))
+		oom();
+	px_batch_init(&b, nft->seq);
+	b.open_ud = nftnl_udata_buf_data(ud);
+	b.open_udlen = nftnl_udata_buf_len(ud);
+	/* Deletions before additions, as build() orders them. */
+	for (size_t i = 0; i < n; i++) {
+		px_count_kinds(d[i].del, ndel);
+		for (int k = 0; k < PX_KIND_COUNT; k++) {
+			if (!ndel[k])
+				continue;
+			px_kset_name(kset, d[i].set, k);
+			px_compile_elems(&b, NFT_MSG_DELSETELEM, nft->table,
+					 kset, 0, k, d[i].del);
+			st.elems_deleted += ndel[k];
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		px_count_kinds(d[i].add, nadd);
+		for (int k = 0; k < PX_KIND_COUNT; k++) {
+			if (!nadd[k])
+				continue;
+			px_kset_name(kset, d[i].set, k);
+			px_compile_elems(&b, NFT_MSG_NEWSETELEM, nft->table,
+					 kset, 0, k, d[i].add);
+			st.elems_added += nadd[k];
+		}
+	}
+	px_batch_finish(&b);
+	nft->seq += (uint32_t)b.n + 2;
+	rc = b.n ? batch_commit(nft, &b, 0) : 0;
+	st.messages = (uint32_t)b.n;
+	st.batch_bytes = b.len;
+	st.usec = now_usec() - t0;
+	if (stats)
+		*stats = st;
+	px_batch_free(&b);
+	nftnl_udata_buf_free(ud);
+	return rc;
+}
+
+bool px_nft_rules_pending(const px_nft_t *nft)
+{
+	return nft->mgmt_dirty || nft->pressure != nft->pressure_applied;
+}
+
 int px_nft_elem(px_nft_t *nft, const char *kset, int family,
 		const uint8_t *addr, uint64_t timeout_ms, bool add)
 {

@@ -55,6 +55,24 @@ void px_nft_close(px_nft_t *nft); /* NULL is a no-op */
 int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 		 const px_policy_t *new_, px_nft_stats_t *stats);
 
+/* An entry-only change of one exception set: add holds entries the
+ * set lacks and del entries it holds (both sorted, checked by the
+ * caller: node/delta.c). */
+typedef struct {
+	const char *set;
+	const px_entries_t *add, *del;
+} px_nft_elems_t;
+
+/* Send the elements of n entry-only changes as ONE atomic batch (each
+ * set's deletions, then its additions): no layout, rules or diff.  For
+ * sets that exist in the kernel as px_nft_apply() left them.  0, or a
+ * negative error and the kernel unchanged.  stats may be NULL. */
+int px_nft_apply_elems(px_nft_t *nft, const px_nft_elems_t *d, size_t n,
+		       px_nft_stats_t *stats);
+/* Whether the next apply must also rewrite the rules or the management
+ * sets (pressure changed, --mgmt not sent yet): px_nft_apply() then. */
+bool px_nft_rules_pending(const px_nft_t *nft);
+
 /* Add or delete one element of a kernel set of the table, in its own
  * small batch: for the watcher's block sets ("halfopen_block4",
  * "halfopen_block6").  addr is 4 or 16 bytes by family (4 or 6);

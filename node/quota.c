@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "delta.h"
 #include "px.h"
 #include "quota.h"
 
@@ -721,6 +722,13 @@ bool px_quota_take_policy(px_quota_t *q, px_policy_t *p)
 	q->gen++;
 	mark_all_dirty(q);
 	return resync;
+}
+
+void px_quota_patch_policy(px_quota_t *q, const px_delta_t *d)
+{
+	px_delta_apply(&q->policy, d);
+	q->gen++;
+	mark_all_dirty(q);
 }
 
 static void set_list(px_entries_t *dst, const px_entries_t *src)

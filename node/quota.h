@@ -156,6 +156,10 @@ bool px_quota_set_policy(px_quota_t *q, const px_policy_t *p);
 /* The same, taking p (left empty) instead of copying it: a 1M-entry
  * copy is made off the loop thread by the caller. */
 bool px_quota_take_policy(px_quota_t *q, px_policy_t *p);
+/* An entry-only change applied in place (delta.h): the exception sets
+ * of q's copy follow it, limits stay; every source is decided again. */
+struct px_delta;
+void px_quota_patch_policy(px_quota_t *q, const struct px_delta *d);
 /* Never-limited addresses: management prefixes and the member's own
  * addresses (copied).  Loopback is always exempt.  Applies to
  * connections seen from now on. */

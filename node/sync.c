@@ -8,6 +8,7 @@
 #include "alerting.h"
 #include "blocks.h"
 #include "codec.h"
+#include "delta.h"
 #include "nflog.h"
 #include "pressure.h"
 #include "node.h"
@@ -46,11 +47,22 @@ enum { DRAIN_SYNC = 1, DRAIN_SUB = 2 }; /* n->drain_more */
  * and copies target for the conntrack watcher; the loop neither uses
  * n->nft nor changes n->applied while n->apply_job is set
  * (px_node_applying()).  Results come back in the job, read by the loop
- * in apply_after(). */
+ * in apply_after().
+ *
+ * An entry-only change (delta.h) goes in place instead: the worker plans
+ * it against n->applied (read only) and sends its elements alone; the
+ * loop patches n->applied and the watcher's copy (apply_after); a second
+ * turn of the worker writes the cache from n->applied, which nobody
+ * changes meanwhile because the job is still set. */
+enum { STAGE_APPLY, STAGE_CACHE };
 typedef struct apply_job {
 	uv_work_t req;
 	px_node_t *n;
 	bool snapshot, rebuild, fell_back;
+	bool in_place;          /* delta holds the change, target unused */
+	int stage;
+	px_delta_t delta;
+	uint64_t started_ns, work_ns, cache_ns; /* uv_hrtime() */
 	struct Phalanx__Envelope **envs;
 	size_t nenvs;
 	uint64_t version, epoch;
@@ -142,6 +154,20 @@ static void apply_kernel(px_node_t *n, apply_job_t *j)
 	j->cache_rc = j->rc == 0 ? px_policy_save(n->o.cache, &j->target) : 0;
 }
 
+/* After n->applied became the kernel's policy, by either path. */
+static void applied_after(px_node_t *n, int cache_rc)
+{
+	if (cache_rc < 0)
+		px_log(PX_LOG_ERR, "cache %s not written: %s (kernel holds "
+		       "version %llu)", n->o.cache, px_strerror(cache_rc),
+		       (unsigned long long)n->applied.version);
+	if (n->health && (strncmp(n->detail, "apply", 5) == 0 ||
+			  strstr(n->detail, "refused before apply")))
+		health_settle(n);
+	state_known(n);
+	px_vrrp_applied(n, 0);
+}
+
 /* The loop's part: make target the applied policy, or report. */
 static int apply_finish(px_node_t *n, apply_job_t *j)
 {
@@ -162,13 +188,17 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 		px_vrrp_applied(n, j->rc);
 		return j->rc;
 	}
+	/* Timings: kernel is px_nft_apply() (plan, diff, encode, commit);
+	 * worker adds the copy, assembly, validation and cache; in all is
+	 * from the hand-over to the worker (0 for a startup apply). */
 	px_log(PX_LOG_INFO, "applied version %llu%s: +%llu -%llu elements, "
-	       "%u messages, %zu bytes, %.1f ms",
-	       (unsigned long long)target->version,
+	       "%u messages, %zu bytes, %.1f ms (worker %.1f ms, %.1f ms in "
+	       "all)", (unsigned long long)target->version,
 	       j->rebuild ? " (rebuild)" : "",
 	       (unsigned long long)j->st.elems_added,
 	       (unsigned long long)j->st.elems_deleted, j->st.messages,
-	       j->st.batch_bytes, j->st.usec / 1000.0);
+	       j->st.batch_bytes, j->st.usec / 1000.0, j->work_ns / 1e6,
+	       j->started_ns ? (uv_hrtime() - j->started_ns) / 1e6 : 0.0);
 	px_policy_free(&n->applied);
 	n->applied = *target;
 	memset(target, 0, sizeof(*target));
@@ -177,16 +207,24 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 		px_watcher_policy_take(n->watcher, &j->watch);
 	else if (n->watcher)
 		px_watcher_policy(n->watcher, &n->applied);
-	if (j->cache_rc < 0)
-		px_log(PX_LOG_ERR, "cache %s not written: %s (kernel holds "
-		       "version %llu)", n->o.cache, px_strerror(j->cache_rc),
-		       (unsigned long long)n->applied.version);
-	if (n->health && (strncmp(n->detail, "apply", 5) == 0 ||
-			  strstr(n->detail, "refused before apply")))
-		health_settle(n);
-	state_known(n);
-	px_vrrp_applied(n, 0);
+	applied_after(n, j->cache_rc);
 	return 0;
+}
+
+/* The loop's part of an in-place apply, once the cache is written:
+ * n->applied already holds the change (apply_after). */
+static void in_place_finish(px_node_t *n, apply_job_t *j)
+{
+	px_log(PX_LOG_INFO, "applied version %llu: +%llu -%llu elements, "
+	       "%u messages, %zu bytes, %.1f ms (in place: worker %.1f ms, "
+	       "cache %.1f ms, %.1f ms in all)",
+	       (unsigned long long)n->applied.version,
+	       (unsigned long long)j->st.elems_added,
+	       (unsigned long long)j->st.elems_deleted, j->st.messages,
+	       j->st.batch_bytes, j->st.usec / 1000.0, j->work_ns / 1e6,
+	       j->cache_ns / 1e6, (uv_hrtime() - j->started_ns) / 1e6);
+	n->seq.applied = n->applied.version;
+	applied_after(n, j->cache_rc);
 }
 
 int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
@@ -272,11 +310,61 @@ static void envs_free(apply_job_t *j)
 	j->nenvs = 0;
 }
 
+/* Worker: an entry-only change planned against n->applied and sent as
+ * its elements alone.  False if the change is not one (or the kernel
+ * refused the elements): the whole path runs instead, from the same
+ * parts. */
+static bool apply_in_place(px_node_t *n, apply_job_t *j)
+{
+	px_nft_elems_t *e;
+	int rc;
+
+	if (j->snapshot || j->rebuild || px_nft_rules_pending(n->nft) ||
+	    !px_delta_entry_only(j->envs, j->nenvs))
+		return false;
+	rc = px_delta_plan(&n->applied, j->envs, j->nenvs, &j->delta,
+			   &j->refused_part, j->refused_why,
+			   sizeof(j->refused_why));
+	if (rc == 1)
+		return false;
+	if (rc < 0) {
+		j->refused = rc;
+		return true;
+	}
+	e = xcalloc(j->delta.n ? j->delta.n : 1, sizeof(*e));
+	for (size_t i = 0; i < j->delta.n; i++)
+		e[i] = (px_nft_elems_t){ j->delta.v[i].set, &j->delta.v[i].add,
+					 &j->delta.v[i].del };
+	j->rc = px_nft_apply_elems(n->nft, e, j->delta.n, &j->st);
+	free(e);
+	if (j->rc < 0) {
+		px_log(PX_LOG_WARN, "version %llu: in-place apply refused: %s; "
+		       "applying the whole policy", (unsigned long long)j->version,
+		       px_strerror(j->rc));
+		px_delta_free(&j->delta);
+		j->rc = 0;
+		return false;
+	}
+	j->in_place = true;
+	return true;
+}
+
 static void apply_work(uv_work_t *req)
 {
 	apply_job_t *j = req->data;
 	px_node_t *n = j->n;
+	uint64_t t0 = uv_hrtime();
 
+	if (j->stage == STAGE_CACHE) {
+		j->cache_rc = px_policy_save(n->o.cache, &n->applied);
+		j->cache_ns = uv_hrtime() - t0;
+		return;
+	}
+	if (apply_in_place(n, j)) {
+		envs_free(j);
+		j->work_ns = uv_hrtime() - t0;
+		return;
+	}
 	j->refused = assemble(n, j);
 	/* Freed here: a 1M-entry version is a million small allocations,
 	 * 160 ms of free() that the loop need not spend. */
@@ -288,6 +376,7 @@ static void apply_work(uv_work_t *req)
 		px_policy_copy(&j->watch, &j->target);
 		j->watch_ready = true;
 	}
+	j->work_ns = uv_hrtime() - t0;
 }
 
 static void on_inq_idle(uv_idle_t *h);
@@ -297,6 +386,7 @@ static void send_heartbeat(px_node_t *n);
 static void job_free(apply_job_t *j)
 {
 	envs_free(j);
+	px_delta_free(&j->delta);
 	px_policy_free(&j->target);
 	px_policy_free(&j->watch);
 	free(j);
@@ -310,6 +400,20 @@ static void apply_after(uv_work_t *req, int status)
 
 	/* Never cancelled (nothing calls uv_cancel): status is 0. */
 	(void)status;
+	if (j->in_place && j->stage == STAGE_APPLY) {
+		/* The kernel holds the change: so does applied from now on,
+		 * and the cache is written from it by the worker while the
+		 * job stays set (nobody changes applied meanwhile). */
+		px_delta_apply(&n->applied, &j->delta);
+		n->applied.version = j->version;
+		if (n->watcher)
+			px_watcher_policy_patch(n->watcher, &j->delta);
+		j->stage = STAGE_CACHE;
+		if (uv_queue_work(n->loop, &j->req, apply_work,
+				  apply_after) == 0)
+			return;
+		apply_work(&j->req);
+	}
 	n->apply_job = NULL;
 	if (j->refused < 0 && j->snapshot) {
 		snprintf(why, sizeof(why), "snapshot of version %llu refused "
@@ -328,6 +432,9 @@ static void apply_after(uv_work_t *req, int status)
 			 j->refused_part, px_strerror(j->refused),
 			 j->refused_why[0] ? ": " : "", j->refused_why);
 		request_snapshot(n, why);
+	} else if (j->in_place) {
+		in_place_finish(n, j);
+		px_seq_done(&n->seq, false);
 	} else {
 		if (j->snapshot && j->target.version < n->applied.version)
 			px_log(PX_LOG_WARN, "snapshot version %llu is older "
@@ -386,6 +493,7 @@ static void apply_start(px_node_t *n, bool snapshot, uint64_t version)
 	j->rebuild = n->kernel_unknown;
 	j->version = version;
 	j->epoch = n->epoch;
+	j->started_ns = uv_hrtime();
 	j->envs = n->collect;
 	j->nenvs = n->ncollect;
 	n->collect = NULL;
