@@ -166,6 +166,14 @@ const px_set_t *px_policy_tier_of(const px_policy_t *p, int family,
 	return NULL;
 }
 
+uint64_t px_policy_tier_limit(const px_policy_t *p, const px_set_t *tier,
+			      int id)
+{
+	uint64_t v = tier ? px_limits_tier(&p->limits, id, tier->name) : 0;
+
+	return v ? v : p->limits.value[id];
+}
+
 /* An entry exactly as px_entry_decode() would make it: family, length,
  * host bits and the host/prefix flag all consistent. */
 static bool entry_canonical(const px_entry_t *e)

@@ -77,6 +77,12 @@ const char *px_proto_name(int proto);
 const px_set_t *px_policy_tier_of(const px_policy_t *p, int family,
 				  const uint8_t *addr);
 
+/* The limit of quota id for a source in tier (px_policy_tier_of(), may
+ * be NULL): the tier's own value if it has one, else the default.  The
+ * one rule the watcher, the alerts and the firewall log share. */
+uint64_t px_policy_tier_limit(const px_policy_t *p, const px_set_t *tier,
+			      int id);
+
 /* Check p as hostile input before it reaches the kernel: counts within
  * PX_*_MAX, set names valid and sorted, entries canonical, sorted and
  * unique, no two prefixes of a set overlapping, limits and tiers in

@@ -125,14 +125,11 @@ void px_alerting_start(px_node_t *n)
 	       path, px_outbox_boot(a->ob));
 }
 
-/* The limit a source has for quota id: its exception tier's, else the
- * default. */
+/* The limit a source has for quota id. */
 static uint64_t limit_of(const px_policy_t *p, int id, const px_entry_t *src)
 {
-	const px_set_t *t = px_policy_tier_of(p, src->family, src->addr);
-	uint64_t v = t ? px_limits_tier(&p->limits, id, t->name) : 0;
-
-	return v ? v : p->limits.value[id];
+	return px_policy_tier_limit(p, px_policy_tier_of(p, src->family,
+							 src->addr), id);
 }
 
 static void observe_source(px_node_t *n, px_limit_id_t quota,
@@ -348,10 +345,9 @@ static void send_due(px_node_t *n, uint64_t now)
 			return;
 		batch.alerts = v;
 		batch.n_alerts = k;
-		env.epoch = n->epoch;
 		env.body_case = PHALANX__ENVELOPE__BODY_ALERT_BATCH;
 		env.alert_batch = &batch;
-		rc = px_wire_send(n->sync, NULL, &env);
+		rc = px_sync_send(n, &env);
 		/* -EAGAIN: no store connected (ZMQ_IMMEDIATE); they stay
 		 * queued and go again next second. */
 		if (rc < 0) {

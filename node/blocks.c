@@ -105,10 +105,9 @@ static void send_report(struct px_blocks *b, Phalanx__Block *bl, size_t n)
 		p[i] = &bl[i];
 	l.blocks = p;
 	l.n_blocks = n;
-	env.epoch = b->n->epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_BLOCK_REPORT;
 	env.block_report = &l;
-	rc = px_wire_send(b->n->sync, NULL, &env);
+	rc = px_sync_send(b->n, &env);
 	if (rc < 0)
 		px_log(PX_LOG_WARN, "array-wide blocks: %zu not reported to the "
 		       "store: %s", n, px_strerror(rc));

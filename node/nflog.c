@@ -361,11 +361,8 @@ static void denied_rate(px_nflog_t *l, const px_fw_packet_t *pkt)
 	if (px_entry_cmp(&d->src, &src) != 0 || now - d->since_ms >= 60000) {
 		/* The source's limit once a window, not once a packet. */
 		tier = px_policy_tier_of(p, src.family, src.addr);
-		d->limit = tier ? px_limits_tier(&p->limits,
-						 PX_LIM_DENIED_PACKET_RATE,
-						 tier->name) : 0;
-		if (!d->limit)
-			d->limit = p->limits.value[PX_LIM_DENIED_PACKET_RATE];
+		d->limit = px_policy_tier_limit(p, tier,
+						PX_LIM_DENIED_PACKET_RATE);
 		d->src = src;
 		d->since_ms = now;
 		d->count = 0;
@@ -659,10 +656,9 @@ static void ship(px_nflog_t *l)
 		batch.n_records = k;
 		batch.lost = l->qlost;
 		batch.member = n->o.id;
-		env.epoch = n->epoch;
 		env.body_case = PHALANX__ENVELOPE__BODY_LOG_BATCH;
 		env.log_batch = &batch;
-		rc = px_wire_send(n->sync, NULL, &env);
+		rc = px_sync_send(n, &env);
 		if (rc < 0) {
 			if (rc != -EAGAIN && err_due(l, ERR_SEND))
 				px_log(PX_LOG_WARN, "firewall log to the store: %s",

@@ -123,6 +123,13 @@ typedef struct px_node {
 } px_node_t;
 
 int px_node_sync_start(px_node_t *n);
+/* The one way to the store's sync socket (sync.c owns it): env goes
+ * with the member's current epoch.  0; -EAGAIN when no store is
+ * connected (ZMQ_IMMEDIATE: nothing queued, the caller keeps what it
+ * has for its next tick); -ENOTCONN before the socket exists; another
+ * negative error from the wire layer.  Callers log as they see fit. */
+struct Phalanx__Envelope;
+int px_sync_send(px_node_t *n, struct Phalanx__Envelope *env);
 void px_node_sync_stop(px_node_t *n);
 /* Apply target to the kernel (old NULL rebuilds), save the cache and
  * make it the applied policy.  0 or negative error; on error nothing

@@ -373,12 +373,9 @@ static void source_limits(px_quota_t *q, struct source *s)
 	if (s->gen == q->gen)
 		return;
 	set = px_policy_tier_of(&q->policy, s->key.family, s->key.addr);
-	for (k = 0; k < PX_Q_COUNT; k++) {
-		uint64_t v = set ? px_limits_tier(&q->policy.limits,
-						  limit_ids[k], set->name) : 0;
-
-		s->limit[k] = v ? v : q->policy.limits.value[limit_ids[k]];
-	}
+	for (k = 0; k < PX_Q_COUNT; k++)
+		s->limit[k] = px_policy_tier_limit(&q->policy, set,
+						   limit_ids[k]);
 	s->gen = q->gen;
 }
 

@@ -516,9 +516,17 @@ static void apply_start(px_node_t *n, bool snapshot, uint64_t version)
 	send_heartbeat(n);
 }
 
-static bool send_env(void *sock, Phalanx__Envelope *env)
+int px_sync_send(px_node_t *n, Phalanx__Envelope *env)
 {
-	int rc = px_wire_send(sock, NULL, env);
+	if (!n->sync)
+		return -ENOTCONN;
+	env->epoch = n->epoch;
+	return px_wire_send(n->sync, NULL, env);
+}
+
+static bool send_env(px_node_t *n, Phalanx__Envelope *env)
+{
+	int rc = px_sync_send(n, env);
 
 	/* EAGAIN: ZMQ_IMMEDIATE and no store connected; the next tick
 	 * tries again, nothing to queue. */
@@ -555,7 +563,7 @@ static void request_snapshot(px_node_t *n, const char *why)
 	env.epoch = n->epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_REQUEST;
 	env.snapshot_request = &req;
-	n->snap_sent = send_env(n->sync, &env);
+	n->snap_sent = send_env(n, &env);
 	/* Not connected yet (ZMQ_IMMEDIATE): ask again shortly rather than
 	 * at the next tick, so a starting member syncs at once. */
 	if (!n->snap_sent)
@@ -712,7 +720,7 @@ static void send_heartbeat(px_node_t *n)
 	env.epoch = n->epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
-	send_env(n->sync, &env);
+	send_env(n, &env);
 }
 
 static void store_seen(px_node_t *n)
