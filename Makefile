@@ -35,7 +35,7 @@ PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags,$(PKGS) libmicrohttpd)
 
 PROTO_C := $(BUILD)/phalanx.pb-c.c
 LIB_SRC := lib/px.c lib/addr.c lib/limit.c lib/policy.c lib/wire.c \
-	lib/codec.c lib/ratelog.c lib/keys.c
+	lib/codec.c lib/ratelog.c lib/keys.c lib/alert.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/phalanx.pb-c.o
 STORE_SRC := $(wildcard store/*.c)
 NODE_SRC := $(wildcard node/*.c)
@@ -60,7 +60,7 @@ $(BUILD)/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 -I$(BUILD) $(PKG_CFLAGS) -c $< -o $@
 
-$(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/node/alert.o $(LIB_OBJ)
+$(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
 
@@ -73,7 +73,7 @@ $(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
 # Unit tests link the pure logic of the member (no I/O files).
-UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/alert.c node/outbox.c node/fwlog.c node/gate.c node/layout.c node/delta.c))
+UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/outbox.c node/fwlog.c node/gate.c node/layout.c node/delta.c))
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
@@ -119,7 +119,7 @@ FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
 # clang's -Wextra also flags `{ "name", 1 }' initializers that gcc accepts.
 FUZZ_WARN := -Wno-missing-field-initializers
-FUZZ_SRC := $(LIB_SRC) node/alert.c node/outbox.c
+FUZZ_SRC := $(LIB_SRC) node/outbox.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/phalanx.pb-c.o
 
 $(BUILD)/fuzz/obj/%.o: %.c $(BUILD)/phalanx.pb-c.h
@@ -149,7 +149,7 @@ fuzz: $(FUZZ)
 .PRECIOUS: $(BUILD)/fuzz/obj/%.o
 
 # Regenerate the fuzz seed corpora (checked in) from the encoders.
-$(BUILD)/fuzz-seeds: $(BUILD)/tests/fuzz/seeds.o $(BUILD)/node/alert.o $(BUILD)/node/outbox.o $(LIB_OBJ)
+$(BUILD)/fuzz-seeds: $(BUILD)/tests/fuzz/seeds.o $(BUILD)/node/outbox.o $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 

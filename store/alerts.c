@@ -1,6 +1,6 @@
 /* alerts.c - the store's alerts: history, active set, definitions,
  * counters (see alerts.h).  All of it is LMDB I/O plus the decision of
- * px_alert_admit (node/alert.c), which is unit-tested. */
+ * px_alert_admit (lib/alert.c), which is unit-tested. */
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>

@@ -1,4 +1,4 @@
-/* test_alert.c - the alert engine (node/alert.c), the store's admission
+/* test_alert.c - the alert engine (lib/alert.c), the store's admission
  * of alerts (manual/auto reset, disabled types) and the member's outbox
  * file (node/outbox.c). */
 #include <stdlib.h>

@@ -1,6 +1,9 @@
-/* alert.h - the alert engine: which alerts a member raises, from what it
- * observes.  Plain C over plain structs, no I/O (alerting.c feeds it and
- * carries out what it decides; unit-tested in tests/unit/test_alert.c).
+/* alert.h - the alert types and rules both daemons share: the engine
+ * that decides which alerts a member raises from what it observes
+ * (node/alerting.c feeds it and carries out what it decides) and the
+ * store's admission of what members report (px_alert_admit, used by
+ * store/alerts.c).  Plain C over plain structs, no I/O; unit-tested in
+ * tests/unit/test_alert.c.
  *
  * An alert is about a key (type, source): a quota and a source address,
  * or a type alone ("events-lost", "store-lost").  Per key:
