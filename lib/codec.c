@@ -501,6 +501,7 @@ static uint32_t get_le32(const uint8_t *b)
 typedef struct {
 	int fd;
 	uint64_t epoch;
+	const px_policy_t *p;
 } save_arg_t;
 
 static int save_chunk(Phalanx__SnapshotChunk *c, void *arg)
@@ -528,27 +529,19 @@ static int save_chunk(Phalanx__SnapshotChunk *c, void *arg)
 	return rc;
 }
 
+static int save_fill(int fd, void *arg)
+{
+	save_arg_t *a = arg;
+
+	a->fd = fd;
+	return px_policy_chunks(a->p, 0, save_chunk, a);
+}
+
 int px_policy_save(const char *path, const px_policy_t *p)
 {
-	char tmp[4096];
-	save_arg_t a = { -1, p->epoch };
-	int rc = -1;
+	save_arg_t a = { -1, p->epoch, p };
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	a.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (a.fd < 0)
-		return -errno;
-	rc = px_policy_chunks(p, 0, save_chunk, &a);
-	if (rc == 0 && fsync(a.fd) < 0)
-		rc = -errno;
-	if (close(a.fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc < 0)
-		unlink(tmp);
-	return rc;
+	return px_file_replace(path, 0600, true, save_fill, &a);
 }
 
 int px_policy_load(const char *path, px_policy_t *p, char *why,

@@ -65,6 +65,16 @@ bool px_member_id_valid(const char *id);
 /* write(2) until done or an error other than EINTR.  0 or -errno. */
 int px_write_all(int fd, const void *buf, size_t n);
 
+/* Replace the file at path as a whole: fn writes the new content to fd
+ * (path.tmp, created with mode), which is then fsync'd when sync is set,
+ * renamed over path and the directory fsync'd, so a reader or a crash
+ * sees the old file or the new one, never part of one.  fn returns 0 or
+ * a negative error.  0, fn's error or -errno; on error path is as it was
+ * and path.tmp is gone.  The one atomic-file writer of the project. */
+typedef int (*px_file_fill)(int fd, void *arg);
+int px_file_replace(const char *path, unsigned mode, bool sync,
+		    px_file_fill fn, void *arg);
+
 /* Milliseconds of CLOCK_REALTIME and CLOCK_MONOTONIC. */
 uint64_t px_now_ms(void);
 uint64_t px_mono_ms(void);

@@ -112,26 +112,19 @@ static int read_first(const char *path)
 
 /* Write "V\n" to path unless it holds it: by rename, so keepalived never
  * reads an empty file (it would take it for 0, eligible). */
+static int track_fill(int fd, void *arg)
+{
+	return px_write_all(fd, arg, 2);
+}
+
 static int track_write(const char *path, int v)
 {
-	char tmp[4200], buf[2] = { (char)('0' + v), '\n' };
-	int fd, rc = 0;
+	char buf[2] = { (char)('0' + v), '\n' };
 
 	if (!path[0] || read_first(path) == buf[0])
 		return 0;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
-		rc = errno ? -errno : -EIO;
-	if (close(fd) < 0 && !rc)
-		rc = -errno;
-	if (!rc && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc)
-		unlink(tmp);
-	return rc;
+	/* No fsync: keepalived reads it at once, a reboot rewrites it. */
+	return px_file_replace(path, 0644, false, track_fill, buf);
 }
 
 /* The alert "vrrp-master" is exceeding while this member holds the
