@@ -137,3 +137,22 @@ void px_peer_warn(const char *peer, const char *fmt, ...)
 	va_end(ap);
 	note(false, peer, reason);
 }
+
+bool px_every(px_every_t *e, uint64_t now_ms, uint64_t period_ms,
+	      uint64_t weight, uint64_t *held)
+{
+	if (now_ms < e->next_ms) {
+		e->held += weight;
+		return false;
+	}
+	if (held)
+		*held = e->held;
+	e->held = 0;
+	e->next_ms = now_ms + period_ms;
+	return true;
+}
+
+bool px_every_due(const px_every_t *e, uint64_t now_ms)
+{
+	return now_ms >= e->next_ms;
+}

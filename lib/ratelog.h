@@ -12,6 +12,7 @@
 #ifndef PX_RATELOG_H
 #define PX_RATELOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define PX_RATELOG_WINDOW_MS 10000
@@ -38,5 +39,22 @@ void px_peer_warn(const char *peer, const char *fmt, ...)
 void px_refused_flush(void);
 /* Test hook: refusals counted since start (logged or not). */
 uint64_t px_refused_total(void);
+
+/* At most one line a period, for lines a daemon causes itself (an error
+ * that repeats, a table that stays full, a source over its quota): the
+ * one gate every "once every N ms" line uses.  Zeroed, the first line
+ * is due at once. */
+typedef struct {
+	uint64_t next_ms; /* no line before this */
+	uint64_t held;    /* weight held back since the last line */
+} px_every_t;
+
+/* Whether a line is due at now_ms (monotonic): if so, the next one is
+ * due period_ms later and *held (may be NULL) gets the weight held back
+ * since the last line; if not, weight more is held back. */
+bool px_every(px_every_t *e, uint64_t now_ms, uint64_t period_ms,
+	      uint64_t weight, uint64_t *held);
+/* Whether px_every() would say due (nothing changes). */
+bool px_every_due(const px_every_t *e, uint64_t now_ms);
 
 #endif

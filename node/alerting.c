@@ -73,7 +73,8 @@ typedef struct px_alerting {
 	bool store_lost;             /* "store-lost" is exceeding */
 	uint64_t dropped_reported;
 	uint64_t disabled;           /* bit i: px_alert_types()[i] */
-	uint64_t untracked_logged_ms, untracked_seen;
+	uint64_t untracked_seen;
+	px_every_t untracked_log;
 } px_alerting_t;
 
 int px_alerting_option(px_node_opts_t *o, const char *key, const char *value)
@@ -389,12 +390,11 @@ void px_alerting_tick(px_node_t *n)
 	queue(n);
 	px_alert_stats(a->eng, &st);
 	if (st.untracked > a->untracked_seen &&
-	    now - a->untracked_logged_ms >= PX_ALERT_WINDOW_MS) {
+	    px_every(&a->untracked_log, now, PX_ALERT_WINDOW_MS, 1, NULL)) {
 		px_log(PX_LOG_WARN, "alerts: table full (%" PRIu64 " keys "
 		       "exceeding): %" PRIu64 " excesses of new sources not "
 		       "alerted", st.keys, st.untracked - a->untracked_seen);
 		a->untracked_seen = st.untracked;
-		a->untracked_logged_ms = now;
 	}
 	px_outbox_flush(a->ob);
 	send_due(n, now);

@@ -21,6 +21,7 @@
 
 #include "ct.h"
 #include "px.h"
+#include "ratelog.h"
 #include "vocab.h"
 
 /* 32 MB held a 55k events/s burst on the reference machine where 208 KB
@@ -83,7 +84,7 @@ struct px_watcher {
 
 	unsigned log_tokens;
 	uint64_t log_refill_at, log_suppressed;
-	uint64_t nft_err_log_at, del_err_log_at;
+	px_every_t nft_err_log, del_err_log;
 	uint64_t report_at, reported_sources, reported_conns;
 	size_t nlocal;
 
@@ -358,8 +359,8 @@ static void on_del_answer(uv_poll_t *h, int status, int events)
 			if (e->error == 0 || e->error == -ENOENT)
 				continue;
 			w->st.destroy_errors++;
-			if (px_mono_ms() >= w->del_err_log_at) {
-				w->del_err_log_at = px_mono_ms() + NFT_ERR_LOG_MS;
+			if (px_every(&w->del_err_log, px_mono_ms(),
+				     NFT_ERR_LOG_MS, 1, NULL)) {
 				px_log(PX_LOG_ERR, "udp: conntrack refused to end a "
 				       "session: %s (%" PRIu64 " so far)",
 				       strerror(-e->error), w->st.destroy_errors);
@@ -451,11 +452,10 @@ static void do_actions(px_watcher_t *w)
 			if (rc < 0) {
 				w->st.nft_errors++;
 				/* A failed renewal is retried at the next. */
-				if (a->refresh && px_mono_ms() >= w->nft_err_log_at) {
-					w->nft_err_log_at = px_mono_ms() +
-						NFT_ERR_LOG_MS;
+				if (a->refresh &&
+				    px_every(&w->nft_err_log, px_mono_ms(),
+					     NFT_ERR_LOG_MS, 1, NULL))
 					log_action(w, a, rc);
-				}
 			}
 		}
 		if (a->apply && a->kind == PX_QA_EVICT)

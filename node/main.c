@@ -175,9 +175,8 @@ static void on_watchdog(uv_timer_t *t)
 	n->stalls++;
 	if (late > n->stall_max_ms)
 		n->stall_max_ms = late;
-	if (n->stall_logged_ms && now - n->stall_logged_ms < STALL_LOG_GAP_MS)
+	if (!px_every(&n->stall_log, now, STALL_LOG_GAP_MS, 1, NULL))
 		return;
-	n->stall_logged_ms = now;
 	px_log(PX_LOG_WARN, "loop stalled for %llu ms (%llu stalls over %d ms "
 	       "so far, longest %llu ms)%s", (unsigned long long)late,
 	       (unsigned long long)n->stalls, STALL_MS,

@@ -24,6 +24,7 @@
 #include "alerting.h"
 #include "nflog.h"
 #include "px.h"
+#include "ratelog.h"
 #include "wire.h"
 
 #define DEFAULT_LOG_RATE 100      /* denied records a second */
@@ -111,7 +112,7 @@ typedef struct px_nflog {
 	uint8_t srcb[BATCH_MAX][PX_ENTRY_WIRE_MAX], dstb[BATCH_MAX][PX_ENTRY_WIRE_MAX];
 
 	uint64_t unreadable, filtered, file_errors;
-	uint64_t err_log_at[4];
+	px_every_t err_log[4];
 } px_nflog_t;
 
 enum { ERR_FILE, ERR_RECV, ERR_QUEUE, ERR_SEND };
@@ -119,12 +120,7 @@ enum { ERR_FILE, ERR_RECV, ERR_QUEUE, ERR_SEND };
 /* One line per kind of trouble a minute. */
 static bool err_due(px_nflog_t *l, int kind)
 {
-	uint64_t now = px_mono_ms();
-
-	if (now < l->err_log_at[kind])
-		return false;
-	l->err_log_at[kind] = now + ERR_LOG_MS;
-	return true;
+	return px_every(&l->err_log[kind], px_mono_ms(), ERR_LOG_MS, 1, NULL);
 }
 
 int px_nflog_option(px_node_opts_t *o, const char *key, const char *value)

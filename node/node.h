@@ -15,6 +15,7 @@
 #include "keys.h"
 #include "nft.h"
 #include "policy.h"
+#include "ratelog.h"
 #include "seq.h"
 
 typedef struct {
@@ -108,7 +109,8 @@ typedef struct px_node {
 
 	/* Loop watchdog (main.c): iterations late by more than 50 ms. */
 	uv_timer_t watchdog;
-	uint64_t watchdog_due_ms, stalls, stall_max_ms, stall_logged_ms;
+	uint64_t watchdog_due_ms, stalls, stall_max_ms;
+	px_every_t stall_log;
 
 	int health; /* PHALANX__HEARTBEAT__HEALTH__* */
 	char detail[256];

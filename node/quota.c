@@ -8,6 +8,7 @@
 #include "delta.h"
 #include "px.h"
 #include "quota.h"
+#include "ratelog.h"
 
 #define DEF_MAX_SOURCES 65536
 /* The conntrack table size on the reference machine (nf_conntrack_max):
@@ -53,8 +54,7 @@ struct source {
 	bool would;              /* observe mode: would be blocked */
 	bool logged;             /* the current block was reported */
 	uint64_t refresh_at;
-	uint64_t log_at[PX_Q_COUNT];
-	uint64_t suppressed[PX_Q_COUNT];
+	px_every_t log[PX_Q_COUNT]; /* lines of each quota, and held back */
 };
 
 struct px_quota {
@@ -540,14 +540,9 @@ static void remember(px_quota_count_t *qc, const px_entry_t *src)
 static void log_due(const px_quota_t *q, struct source *s, int k,
 		    px_quota_action_t *act, uint64_t now, uint64_t weight)
 {
-	if (now >= s->log_at[k]) {
+	if (px_every(&s->log[k], now, q->c.log_every_ms, weight,
+		     &act->suppressed))
 		act->log = true;
-		act->suppressed = s->suppressed[k];
-		s->suppressed[k] = 0;
-		s->log_at[k] = now + q->c.log_every_ms;
-	} else {
-		s->suppressed[k] += weight;
-	}
 }
 
 static bool observing(const px_quota_t *q, int k)
@@ -670,7 +665,7 @@ void px_quota_decide(px_quota_t *q, uint64_t now, px_quota_actions_t *a)
 		}
 		/* A block whose line was held back is reported once lines
 		 * are due again, so the log ends on the true state. */
-		if (!s->logged && now >= s->log_at[PX_Q_HALF_OPEN]) {
+		if (!s->logged && px_every_due(&s->log[PX_Q_HALF_OPEN], now)) {
 			act = push_action(a, PX_QA_BLOCK, PX_Q_HALF_OPEN, s);
 			act->observe = s->would;
 			log_due(q, s, PX_Q_HALF_OPEN, act, now, 0);
