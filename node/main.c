@@ -192,6 +192,25 @@ static void watchdog_start(px_node_t *n)
 	uv_timer_start(&n->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
 }
 
+/* The member's once-a-second schedule, in one place: resource
+ * protection, alerts, the firewall log, then the store protocol (its
+ * heartbeat carries what the others just decided).  The conntrack
+ * watcher (ct.c), array-wide blocks (blocks.c) and the readiness gate
+ * (vrrp.c) keep timers of their own, at their own pace. */
+#define TICK_MS 1000
+
+static void on_tick(uv_timer_t *t)
+{
+	px_node_t *n = t->data;
+
+	/* Summaries of refusals counted in windows that are over. */
+	px_refused_flush();
+	px_pressure_tick(n);
+	px_alerting_tick(n);
+	px_nflog_tick(n);
+	px_node_sync_tick(n);
+}
+
 static void on_signal(uv_signal_t *h, int sig)
 {
 	px_log(PX_LOG_INFO, "signal %d: stopping; table %s stays in the "
@@ -407,10 +426,15 @@ int main(int argc, char **argv)
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	watchdog_start(&n);
+	uv_timer_init(n.loop, &n.tick);
+	n.tick.data = &n;
+	uv_timer_start(&n.tick, on_tick, TICK_MS, TICK_MS);
 	px_log(PX_LOG_INFO, "member %s up: table inet %s at version %llu, "
 	       "store %s", n.o.id, n.o.table,
 	       (unsigned long long)n.applied.version, n.o.store);
 	uv_run(n.loop, UV_RUN_DEFAULT);
+	uv_timer_stop(&n.tick);
+	uv_close((uv_handle_t *)&n.tick, NULL);
 	px_vrrp_stop(&n);
 	px_blocks_stop(&n);
 	px_nflog_stop(&n);

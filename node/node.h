@@ -70,7 +70,7 @@ typedef struct px_node {
 	void *sync_mon, *sub_mon; /* PAIRs: the sockets' handshake results */
 	bool store_refused;   /* the last handshake with the store failed */
 	uv_poll_t sync_poll, sub_poll;
-	uv_timer_t tick;
+	uv_timer_t tick;           /* main.c: the once-a-second schedule */
 
 	/* Snapshot in progress: chunks assemble into snap; changes that
 	 * arrive meanwhile are held and replayed on top of it. */
@@ -125,6 +125,10 @@ typedef struct px_node {
 } px_node_t;
 
 int px_node_sync_start(px_node_t *n);
+/* Once a second (main.c's schedule), after the other modules' ticks:
+ * store liveness, snapshot retries, the heartbeat, and a drain of the
+ * sockets (their edge can be consumed by the sends of the tick). */
+void px_node_sync_tick(px_node_t *n);
 /* The one way to the store's sync socket (sync.c owns it): env goes
  * with the member's current epoch.  0; -EAGAIN when no store is
  * connected (ZMQ_IMMEDIATE: nothing queued, the caller keeps what it

@@ -18,7 +18,6 @@
 #include "vocab.h"
 #include "wire.h"
 
-#define TICK_MS 1000
 /* A snapshot that has not finished in this long is asked for again. */
 #define SNAPSHOT_RETRY_MS 5000
 /* Behind the store's heartbeat version with nothing arriving for this
@@ -1104,13 +1103,10 @@ static void monitor_read(px_node_t *n, void *mon)
 	}
 }
 
-static void on_tick(uv_timer_t *t)
+void px_node_sync_tick(px_node_t *n)
 {
-	px_node_t *n = t->data;
 	uint64_t now = px_mono_ms();
 
-	/* Summaries of refusals counted in windows that are over. */
-	px_refused_flush();
 	if (!n->store_lost && now - n->store_seen_ms > n->o.store_timeout_ms) {
 		n->store_lost = true;
 		px_log(PX_LOG_WARN, "store %s silent for %llu ms: enforcing "
@@ -1128,9 +1124,6 @@ static void on_tick(uv_timer_t *t)
 	send_heartbeat(n);
 	monitor_read(n, n->sync_mon);
 	monitor_read(n, n->sub_mon);
-	px_pressure_tick(n);
-	px_alerting_tick(n);
-	px_nflog_tick(n);
 	/* Edges can be consumed by zmq_send on the same socket; a periodic
 	 * drain makes sure nothing waits for a wake that already passed. */
 	drain(n, n->sync);
@@ -1197,9 +1190,6 @@ int px_node_sync_start(px_node_t *n)
 	n->inq = xcalloc(INQ_MAX, sizeof(*n->inq));
 	uv_idle_init(n->loop, &n->inq_idle);
 	n->inq_idle.data = n;
-	uv_timer_init(n->loop, &n->tick);
-	n->tick.data = n;
-	uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
 	n->store_seen_ms = px_mono_ms();
 	n->seq.applied = n->applied.version;
 	/* Subscribe first, then ask: changes that arrive while the snapshot
@@ -1216,7 +1206,6 @@ void px_node_sync_stop(px_node_t *n)
 	n->stopping = true;
 	uv_poll_stop(&n->sync_poll);
 	uv_poll_stop(&n->sub_poll);
-	uv_timer_stop(&n->tick);
 	uv_idle_stop(&n->inq_idle);
 	if (n->apply_job)
 		px_log(PX_LOG_INFO, "waiting for the apply of version %llu to "
@@ -1237,7 +1226,6 @@ void px_node_sync_stop(px_node_t *n)
 	uv_close((uv_handle_t *)&n->inq_idle, NULL);
 	uv_close((uv_handle_t *)&n->sync_poll, NULL);
 	uv_close((uv_handle_t *)&n->sub_poll, NULL);
-	uv_close((uv_handle_t *)&n->tick, NULL);
 	zmq_close(n->sync);
 	zmq_close(n->sub);
 	if (n->sync_mon)
