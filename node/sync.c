@@ -707,7 +707,7 @@ static void send_heartbeat(px_node_t *n)
 	if (n->apply_job) {
 		/* n->nft is the worker's: repeat the last quota report, and
 		 * say what keeps the member busy. */
-		hb.applying_version = n->apply_job->target.version;
+		hb.applying_version = n->apply_job->version;
 		hb.quotas = report.qp;
 		hb.n_quotas = report_n;
 	} else {
@@ -904,7 +904,7 @@ static void inq_push(px_node_t *n, Phalanx__Envelope *env)
 		px_log(PX_LOG_WARN, "%d changes and snapshot chunks queued "
 		       "behind the apply of version %llu: dropping them",
 		       INQ_MAX, n->apply_job ?
-		       (unsigned long long)n->apply_job->target.version : 0ULL);
+		       (unsigned long long)n->apply_job->version : 0ULL);
 		inq_drop(n);
 		request_snapshot(n, "change queue overflowed");
 	}
@@ -1209,7 +1209,7 @@ void px_node_sync_stop(px_node_t *n)
 	uv_idle_stop(&n->inq_idle);
 	if (n->apply_job)
 		px_log(PX_LOG_INFO, "waiting for the apply of version %llu to "
-		       "finish", (unsigned long long)n->apply_job->target.version);
+		       "finish", (unsigned long long)n->apply_job->version);
 	/* The worker owns n->nft and reads n->applied until it is done. */
 	while (n->apply_job)
 		uv_run(n->loop, UV_RUN_ONCE);

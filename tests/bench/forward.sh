@@ -29,7 +29,7 @@ PY
 ctl exceptions import flood-exceptions "$big" --wait=300 >/dev/null || exit 1
 ctl exceptions create partners --wait=30 >/dev/null || exit 1
 ctl exceptions add partners 192.0.2.128/25 --wait=30 >/dev/null || exit 1
-ctl limits set tcp-connect-rate 6000 --tier partners --wait=30 >/dev/null || exit 1
+ctl limits set tcp-connect-rate 6000 --set partners --wait=30 >/dev/null || exit 1
 ctl rules add no-telnet --action deny --proto tcp --port 23 --wait=30 >/dev/null || exit 1
 ctl rules add udp-echo --action allow --proto udp --dst $SRV --port 7 --rate 600/minute --wait=30 >/dev/null || exit 1
 ctl services add web --dst $SRV --port 80 --limit 1000 --wait=30 >/dev/null || exit 1
