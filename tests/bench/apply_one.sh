@@ -19,7 +19,7 @@ with open(sys.argv[1], "w") as f:
     for i in range(1000000):
         f.write("10.%d.%d.%d\n" % (i >> 16, (i >> 8) & 255, i & 255))
 PY
-$LAB ctl exceptions import flood-exceptions "$big" --wait=300 >/dev/null || exit 1
+$LAB ctl exceptions import flood-exceptions "$big" --timeout 120 --wait=300 >/dev/null || exit 1
 sleep 5 # the import's cache write
 for i in $(seq 1 "$N"); do
 	t0=$(date +%s%N)

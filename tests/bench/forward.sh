@@ -26,7 +26,7 @@ with open(sys.argv[1], "w") as f:
     for i in range(1000000):
         f.write("10.%d.%d.%d\n" % (i >> 16, (i >> 8) & 255, i & 255))
 PY
-ctl exceptions import flood-exceptions "$big" --wait=300 >/dev/null || exit 1
+ctl exceptions import flood-exceptions "$big" --timeout 120 --wait=300 >/dev/null || exit 1
 ctl exceptions create partners --wait=30 >/dev/null || exit 1
 ctl exceptions add partners 192.0.2.128/25 --wait=30 >/dev/null || exit 1
 ctl limits set tcp-connect-rate 6000 --set partners --wait=30 >/dev/null || exit 1
