@@ -812,10 +812,10 @@ static void wait_answered(const px_store_t *st, const px_rid_t *rid,
 	px_log(status ? PX_LOG_WARN : PX_LOG_INFO, "wait for version %llu "
 	       "from %s: answered after %llu ms, on %s: %s%s%s%s%s",
 	       (unsigned long long)req->version, rid->peer,
-	       (unsigned long long)held, why ? why : "arrival", status ? px_strerror(status) :
-	       late[0] ? "timed out" : "every member in service has it",
-	       late[0] ? "; pending: " : "", late, down[0] ? "; down: " : "",
-	       down);
+	       (unsigned long long)held, why ? why : "arrival",
+	       status ? px_strerror(status) : late[0] ? "timed out" :
+	       "every member in service has it", late[0] ? "; pending: " : "",
+	       late, down[0] ? "; down: " : "", down);
 }
 
 static void ctl_run(px_store_t *st, const px_rid_t *peer,

@@ -198,6 +198,16 @@ static int claim_check(const px_store_t *st, const px_rid_t *rid,
 	return PX_EIDCLAIMED;
 }
 
+/* What a held WAIT waits for changed: member m's applied version or
+ * liveness (what: "heartbeat", "ack"). */
+static void waits_wake(px_store_t *st, const px_member_t *m, const char *what)
+{
+	char why[PX_MEMBER_ID_MAX + 16];
+
+	snprintf(why, sizeof(why), "%s's %s", m->id, what);
+	px_store_waiters_wake(st, PX_WAIT_APPLIED, why);
+}
+
 static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 			 const Phalanx__Heartbeat *hb)
 {
@@ -260,12 +270,7 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 					    hb->applied_version));
 	m->applying = hb->applying_version;
 	m->last_hb_ms = now;
-	{
-		char why[PX_MEMBER_ID_MAX + 16];
-
-		snprintf(why, sizeof(why), "%s's heartbeat", m->id);
-		px_store_waiters_wake(st, PX_WAIT_APPLIED, why);
-	}
+	waits_wake(st, m, "heartbeat");
 	m->health = hb->health > 2 ? 2 : (int)hb->health;
 	px_store_member_role(m, hb);
 	m->store_lost = hb->store_lost;
@@ -287,7 +292,6 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
  * liveness, so it cannot claim an id. */
 static void ack_in(px_store_t *st, const px_rid_t *rid, const Phalanx__Ack *a)
 {
-	char why[PX_MEMBER_ID_MAX + 8];
 	px_member_t *m;
 
 	if (!px_member_id_valid(a->member)) {
@@ -308,8 +312,7 @@ static void ack_in(px_store_t *st, const px_rid_t *rid, const Phalanx__Ack *a)
 	m->applied = a->applied_version;
 	if (m->applying && m->applying <= a->applied_version)
 		m->applying = 0;
-	snprintf(why, sizeof(why), "%s's ack", m->id);
-	px_store_waiters_wake(st, PX_WAIT_APPLIED, why);
+	waits_wake(st, m, "ack");
 }
 
 typedef struct {
