@@ -10,8 +10,10 @@
 # in each member a `nftcount --watch' looks up the entry every 1 ms from
 # before the request is sent, and notes when its kernel first holds it.
 # Also from the store's log: how long each WAIT was held (arrival to
-# answer, the part the members' acks decide).  key=value lines; p50/p99
-# in ms.  Runs its own lab per member count.
+# answer, the part the members' acks decide), and the time from the
+# store's commit to the last member's kernel (propagation without
+# phalanxctl's start and handshake).  key=value lines; p50/p99 in ms.
+# Runs its own lab per member count.
 set -u -o pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-200}
@@ -56,45 +58,63 @@ run() {
 		while read -r a; do
 			for ((k = 1; k <= m; k++)); do eval "echo \$a >&\$fd$k"; done
 			t0=$EPOCHREALTIME
-			"$ctl" --store "$ep" exceptions add "$set" "$a" --wait=10 >/dev/null 2>>"$dir/ctlerr" || echo "$a failed" >>"$dir/ctlerr"
-			echo "$a $t0 $EPOCHREALTIME"
+			out=$("$ctl" --store "$ep" exceptions add "$set" "$a" --wait=10 2>>"$dir/ctlerr") || echo "$a failed" >>"$dir/ctlerr"
+			t1=$EPOCHREALTIME
+			v=${out#version }
+			echo "$a $t0 $t1 ${v%% *}"
 		done <"$dir/addrs"' _ "$N" "$REPO/build/phalanxctl" "$(lab_kv store_endpoint)" "$tmp" "$m" "$SET" \
 		>"$tmp/sent.$label"
 	# The driver closed the FIFOs: each watcher ends after its last
 	# address (at most its 10 s).
 	wait "${watchers[@]}" 2>/dev/null
 	watchers=()
+	tail -n +"$((mark + 1))" "$PHALANX_LAB_STATE/store1.log" >"$tmp/store.$label"
 	python3 - "$tmp" "$label" "$m" <<'PY' >"$tmp/res.$label"
 import sys
 d, label, m = sys.argv[1], sys.argv[2], int(sys.argv[3])
-sent = {}
+import datetime
+sent, version = {}, {}
 for line in open("%s/sent.%s" % (d, label)):
-    a, t0, t1 = line.split()
-    sent[a] = (float(t0), float(t1))
+    f = line.split()
+    sent[f[0]] = (float(f[1]), float(f[2]))
+    if len(f) > 3 and f[3].isdigit():
+        version[f[0]] = f[3]
+# The store's commit of each version (its log's clock, ms): what the
+# members were sent, without phalanxctl's start and handshake.
+commit = {}
+for line in open("%s/store.%s" % (d, label)):
+    f = line.split()
+    if len(f) > 4 and f[2] == "version" and f[4] == "committed:":
+        t = datetime.datetime.strptime(f[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+        commit[f[3]] = t.replace(tzinfo=datetime.timezone.utc).timestamp()
 seen = {}
 for k in range(1, m + 1):
     for line in open("%s/seen%d.%s" % (d, k, label)):
         f = line.split()
         if len(f) == 3 and f[1] == "yes":
             seen.setdefault(f[0], []).append(float(f[2]))
-with open("%s/wait.%s" % (d, label), "w") as w, open("%s/prop.%s" % (d, label), "w") as p:
+with open("%s/wait.%s" % (d, label), "w") as w, open("%s/prop.%s" % (d, label), "w") as p, \
+     open("%s/cprop.%s" % (d, label), "w") as c:
     for a, (t0, t1) in sent.items():
         w.write("%.3f\n" % ((t1 - t0) * 1000))
         if len(seen.get(a, [])) == m:
             p.write("%.3f\n" % ((max(seen[a]) - t0) * 1000))
+            if commit.get(version.get(a)):
+                c.write("%.3f\n" % ((max(seen[a]) - commit[version[a]]) * 1000))
 missing = sum(1 for a in sent if len(seen.get(a, [])) != m)
 print("%s_missing_in_some_kernel=%d" % (label, missing))
 PY
-	tail -n +"$((mark + 1))" "$PHALANX_LAB_STATE/store1.log" |
-		sed -n 's/.*wait for version [0-9]* from .*: answered after \([0-9]*\) ms.*/\1/p' >"$tmp/held.$label"
+	sed -n 's/.*wait for version [0-9]* from .*: answered after \([0-9]*\) ms.*/\1/p' "$tmp/store.$label" >"$tmp/held.$label"
 	echo "${label}_changes=$(grep -c . "$tmp/sent.$label")"
-	echo "${label}_ctl_failures=$(grep -c failed "$tmp/ctlerr" 2>/dev/null || echo 0)"
+	echo "${label}_ctl_failures=$(cat "$tmp/ctlerr" 2>/dev/null | grep -c failed)"
 	echo "${label}_add_wait_p50_ms=$(pct "$tmp/wait.$label" 50)"
 	echo "${label}_add_wait_p99_ms=$(pct "$tmp/wait.$label" 99)"
 	echo "${label}_store_held_p50_ms=$(pct "$tmp/held.$label" 50)"
 	echo "${label}_store_held_p99_ms=$(pct "$tmp/held.$label" 99)"
 	echo "${label}_propagation_p50_ms=$(pct "$tmp/prop.$label" 50)"
 	echo "${label}_propagation_p99_ms=$(pct "$tmp/prop.$label" 99)"
+	echo "${label}_commit_to_every_kernel_p50_ms=$(pct "$tmp/cprop.$label" 50)"
+	echo "${label}_commit_to_every_kernel_p99_ms=$(pct "$tmp/cprop.$label" 99)"
 	cat "$tmp/res.$label"
 	rm -f "$tmp/ctlerr"
 }
@@ -121,7 +141,7 @@ with open(sys.argv[1], "w") as f:
         f.write("10.%d.%d.%d\n" % (i >> 16, (i >> 8) & 255, i & 255))
 PY
 t0=$(date +%s%N)
-$LAB ctl exceptions import $SET "$tmp/big" --wait=600 >/dev/null || { echo "import of 1M failed" >&2; exit 1; }
+$LAB ctl --timeout 300 exceptions import $SET "$tmp/big" --wait=600 >/dev/null || { echo "import of 1M failed" >&2; exit 1; }
 echo "m7_import_1m_wait_ms=$((($(date +%s%N) - t0) / 1000000))"
 sleep 5 # the members' caches written, their loops quiet
 run 7 m7_1m 17
