@@ -84,9 +84,10 @@ for line in open("%s/sent.%s" % (d, label)):
 commit = {}
 for line in open("%s/store.%s" % (d, label)):
     f = line.split()
-    if len(f) > 4 and f[2] == "version" and f[4] == "committed:":
+    # 2026-11-29T19:11:48.080Z phalanx-store info: version 1 committed: ...
+    if len(f) > 5 and f[3] == "version" and f[5] == "committed:":
         t = datetime.datetime.strptime(f[0], "%Y-%m-%dT%H:%M:%S.%fZ")
-        commit[f[3]] = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+        commit[f[4]] = t.replace(tzinfo=datetime.timezone.utc).timestamp()
 seen = {}
 for k in range(1, m + 1):
     for line in open("%s/seen%d.%s" % (d, k, label)):
@@ -95,14 +96,21 @@ for k in range(1, m + 1):
             seen.setdefault(f[0], []).append(float(f[2]))
 with open("%s/wait.%s" % (d, label), "w") as w, open("%s/prop.%s" % (d, label), "w") as p, \
      open("%s/cprop.%s" % (d, label), "w") as c:
+    late = 0
     for a, (t0, t1) in sent.items():
         w.write("%.3f\n" % ((t1 - t0) * 1000))
-        if len(seen.get(a, [])) == m:
+        # --wait returned 0 at t1: every kernel held the entry then.  A
+        # watcher that saw it later was not looking yet (the first ones,
+        # while nftcount starts): not a sample.
+        if len(seen.get(a, [])) == m and max(seen[a]) > t1:
+            late += 1
+        elif len(seen.get(a, [])) == m:
             p.write("%.3f\n" % ((max(seen[a]) - t0) * 1000))
             if commit.get(version.get(a)):
                 c.write("%.3f\n" % ((max(seen[a]) - commit[version[a]]) * 1000))
 missing = sum(1 for a in sent if len(seen.get(a, [])) != m)
 print("%s_missing_in_some_kernel=%d" % (label, missing))
+print("%s_watcher_not_yet_looking=%d" % (label, late))
 PY
 	sed -n 's/.*wait for version [0-9]* from .*: answered after \([0-9]*\) ms.*/\1/p' "$tmp/store.$label" >"$tmp/held.$label"
 	echo "${label}_changes=$(grep -c . "$tmp/sent.$label")"
