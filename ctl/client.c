@@ -26,12 +26,19 @@
 
 #define CONFIG_DEFAULT "/etc/phalanx/phalanxctl.conf"
 #define PX_CTL_PATH_MAX 4096
-#define WAIT_POLL_MS 100 /* STATUS polls while waiting for members */
+/* A follow's request is held by the store until a record comes or this
+ * long (wait_ms); with FOLLOW_CALL_MS for the answer to come, a store
+ * that went away is found within seconds.  An answer with nothing in it
+ * well before wait_ms comes from a store that does not hold requests:
+ * then FOLLOW_POLL_MS between requests, as before. */
+#define FOLLOW_WAIT_MS 3000
 #define FOLLOW_POLL_MS 200
 /* One request of a follow waits at most this long: a store that restarts
  * is asked again rather than waited for. */
 #define FOLLOW_CALL_MS 5000
 #define FOLLOW_RETRY_MS 500
+
+static volatile sig_atomic_t interrupted; /* a follow's SIGINT, SIGTERM */
 
 static const char *str(const char *s)
 {
@@ -461,6 +468,9 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		n = zmq_poll(it, 2, (long)(deadline - now));
 		if (n < 0) {
 			rc = -errno;
+			/* A follow's SIGINT ends its held request too. */
+			if (rc == -EINTR && interrupted)
+				goto out;
 			if (rc == -EINTR)
 				continue;
 			px_ctl_fail(ctl, "zmq_poll: %s", zmq_strerror(-rc));
@@ -586,7 +596,6 @@ int px_ctl_write_name(px_ctl_t *ctl, int op, const char *kind,
 	return px_ctl_write(ctl, &req, NULL, NULL);
 }
 
-static volatile sig_atomic_t interrupted; /* a follow's SIGINT, SIGTERM */
 
 static void on_signal(int sig)
 {
@@ -729,8 +738,11 @@ static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
 
 int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 {
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	Phalanx__Envelope *env = NULL;
-	uint64_t deadline, now;
+	const Phalanx__CtlReply *r;
+	uint64_t timeout = ctl->timeout_ms;
+	size_t i, count[M_OUT + 1] = { 0 };
 	int rc = PX_EXIT_FAIL;
 
 	if (!ctl->wait) {
@@ -741,65 +753,67 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 			printf("version %llu\n", (unsigned long long)version);
 		return PX_EXIT_OK;
 	}
-	deadline = px_mono_ms() + ctl->wait_ms;
-	for (;;) {
-		Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
-		const Phalanx__CtlReply *r;
-		size_t i, count[M_OUT + 1] = { 0 };
-
-		req.op = PHALANX__CTL_REQUEST__OP__STATUS;
-		req.set = "";
-		px_wire_free(env);
-		env = NULL;
-		if (px_ctl_call(ctl, &req, &env) < 0) {
-			px_ctl_fail(ctl, "version %llu was committed, but "
-				    "whether members applied it is unknown",
-				    (unsigned long long)version);
-			goto out;
-		}
-		r = env->ctl_reply;
-		if (r->status != 0) {
-			px_ctl_fail(ctl, "version %llu was committed, but the "
-				    "store refused its status: %s",
-				    (unsigned long long)version,
-				    px_ctl_reply_error(ctl, r));
-			goto out;
-		}
-		for (i = 0; i < r->n_members; i++)
-			count[member_class(r->members[i], version)]++;
-		/* Members that are down do not hold the wait up: a member
-		 * busy applying heartbeats ("applying version N"), so down
-		 * means gone, and the report names it. */
-		now = px_mono_ms();
-		if (count[M_PENDING] == 0 || now >= deadline) {
-			rc = wait_report(ctl, r, version, count);
-			goto out;
-		}
-		px_ctl_progress("waiting for members: %zu/%zu applied version "
-				"%llu", count[M_APPLIED],
-				count[M_APPLIED] + count[M_PENDING],
-				(unsigned long long)version);
-		sleep_ms(deadline - now < WAIT_POLL_MS ? deadline - now :
-			 WAIT_POLL_MS);
+	/* One request: the store answers it when every member in service
+	 * has the version (their acks), when the only ones without it are
+	 * down, or after wait_ms with how far they got (store/waiters.c).
+	 * The answer may take wait_ms, then the usual time to come. */
+	req.op = PHALANX__CTL_REQUEST__OP__WAIT;
+	req.set = "";
+	req.version = version;
+	req.timeout_ms = (uint32_t)ctl->wait_ms; /* at most a day: ctl/main.c */
+	req.skip_down = ctl->skip_down;
+	px_ctl_progress("waiting for members to apply version %llu",
+			(unsigned long long)version);
+	ctl->timeout_ms = ctl->wait_ms + timeout;
+	rc = px_ctl_call(ctl, &req, &env);
+	ctl->timeout_ms = timeout;
+	if (rc < 0) {
+		rc = px_ctl_fail(ctl, "version %llu was committed, but whether "
+				 "members applied it is unknown",
+				 (unsigned long long)version);
+		goto out;
 	}
+	r = env->ctl_reply;
+	if (r->status != 0) {
+		rc = px_ctl_fail(ctl, "version %llu was committed, but the store "
+				 "refused to wait for it: %s",
+				 (unsigned long long)version,
+				 px_ctl_reply_error(ctl, r));
+		goto out;
+	}
+	/* Members that are down do not hold the wait up: a member busy
+	 * applying heartbeats ("applying version N"), so down means gone,
+	 * and the report names it. */
+	for (i = 0; i < r->n_members; i++)
+		count[member_class(r->members[i], version)]++;
+	rc = wait_report(ctl, r, version, count);
 out:
 	px_wire_free(env);
 	return rc;
 }
 
 /* One request of a follow, bounded by the follow's deadline (0: none);
- * a failure closes the connection so that a late answer is never taken
- * for the next.  0, -1 (try again) or -2 (refused: stop). */
+ * the store holds it up to wait_ms for a record to come.  A failure
+ * closes the connection so that a late answer is never taken for the
+ * next.  0, -1 (try again) or -2 (refused: stop). */
 static int follow_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		       uint64_t deadline, Phalanx__Envelope **env)
 {
-	uint64_t now = px_mono_ms(), left;
+	uint64_t now = px_mono_ms(), left, wait = FOLLOW_WAIT_MS;
 	int rc;
 
-	left = deadline ? (deadline > now ? deadline - now : 0) : FOLLOW_CALL_MS;
+	left = deadline ? (deadline > now ? deadline - now : 0) :
+		FOLLOW_WAIT_MS + FOLLOW_CALL_MS;
 	if (left == 0)
 		return -1;
-	ctl->timeout_ms = left < FOLLOW_CALL_MS ? left : FOLLOW_CALL_MS;
+	/* Near the deadline, half of what is left, for the answer to come
+	 * in the other half. */
+	if (wait > left / 2)
+		wait = left / 2;
+	/* The first request asks where the store is: it is not held. */
+	req->wait_ms = req->after_seq == UINT64_MAX ? 0 : (uint32_t)wait;
+	ctl->timeout_ms = left < req->wait_ms + FOLLOW_CALL_MS ? left :
+		req->wait_ms + FOLLOW_CALL_MS;
 	rc = px_ctl_request(ctl, req, env);
 	if (rc == -1)
 		px_ctl_close(ctl);
@@ -823,6 +837,8 @@ int px_ctl_follow(px_ctl_t *ctl, Phalanx__CtlRequest *req, uint64_t want,
 		const Phalanx__CtlReply *r;
 		bool more;
 
+		uint64_t asked = px_mono_ms(), after = req->after_seq;
+
 		rc = follow_call(ctl, req, deadline, &env);
 		if (rc == -2)
 			return PX_EXIT_FAIL;
@@ -843,7 +859,10 @@ int px_ctl_follow(px_ctl_t *ctl, Phalanx__CtlRequest *req, uint64_t want,
 		env = NULL;
 		if (want && seen >= want)
 			break;
-		if (!more)
+		/* Nothing new, and at once: a store that does not hold
+		 * requests (or holds too many already). */
+		if (!more && req->after_seq == after &&
+		    px_mono_ms() - asked < req->wait_ms / 2)
 			sleep_ms(FOLLOW_POLL_MS);
 	}
 	return PX_EXIT_OK;

@@ -381,6 +381,7 @@ static void apply_work(uv_work_t *req)
 static void on_inq_idle(uv_idle_t *h);
 static void request_snapshot(px_node_t *n, const char *why);
 static void send_heartbeat(px_node_t *n);
+static void send_ack(px_node_t *n);
 
 static void job_free(apply_job_t *j)
 {
@@ -440,7 +441,10 @@ static void apply_after(uv_work_t *req, int status)
 			       "than the applied %llu: taking the store's word",
 			       (unsigned long long)j->target.version,
 			       (unsigned long long)n->applied.version);
-		apply_finish(n, j);
+		/* In the kernel and the cache: the store hears it now
+		 * (a --wait is answered on it). */
+		if (apply_finish(n, j) == 0)
+			send_ack(n);
 		/* A change's version stayed pending in seq until now;
 		 * apply_finish set seq.applied on success. */
 		if (!j->snapshot)
@@ -567,6 +571,19 @@ static void request_snapshot(px_node_t *n, const char *why)
 	 * at the next tick, so a starting member syncs at once. */
 	if (!n->snap_sent)
 		uv_timer_start(&n->snap_retry, on_snap_retry, 100, 0);
+}
+
+static void send_ack(px_node_t *n)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	Phalanx__Ack ack = PHALANX__ACK__INIT;
+
+	ack.member = n->o.id;
+	ack.applied_version = n->applied.version;
+	env.epoch = n->epoch;
+	env.body_case = PHALANX__ENVELOPE__BODY_ACK;
+	env.ack = &ack;
+	send_env(n->sync, &env);
 }
 
 /* Quota activity for the heartbeat: the watcher's quotas here, the

@@ -753,8 +753,90 @@ void px_store_ctl(px_store_t *st)
 	px_store_ctl_in(st, &rid, env, rc);
 }
 
+/* The longest a WAIT may be held: phalanxctl's --wait takes at most a
+ * day (ctl/main.c); a list, a minute (phalanxctl asks for seconds). */
+#define WAIT_MAX_MS 86400000u
+#define LIST_WAIT_MAX_MS 60000u
+
+/* Whether req, answered by rep, waits for something: a PX_WAIT_* kind
+ * and for how long (*ms), or -1. */
+static int hold_kind(const Phalanx__CtlRequest *req,
+		     const Phalanx__CtlReply *rep, const px_store_t *st,
+		     uint32_t *ms)
+{
+	switch (req->op) {
+	case PHALANX__CTL_REQUEST__OP__WAIT:
+		*ms = req->timeout_ms;
+		return px_store_wait_pending(st, req->version) ?
+			PX_WAIT_APPLIED : -1;
+	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
+		*ms = req->wait_ms;
+		return req->wait_ms && req->after_seq != UINT64_MAX &&
+			!rep->n_alerts ? PX_WAIT_ALERTS : -1;
+	case PHALANX__CTL_REQUEST__OP__LOG_LIST:
+		*ms = req->wait_ms;
+		return req->wait_ms && req->after_seq != UINT64_MAX &&
+			!req->newest && !rep->n_log_records ? PX_WAIT_LOG : -1;
+	default:
+		return -1;
+	}
+}
+
+/* The line a WAIT's answer leaves in the log: how long it took, who
+ * had the version and who did not. */
+static void wait_answered(const px_store_t *st, const px_rid_t *rid,
+			  const Phalanx__CtlRequest *req, uint64_t deadline,
+			  int status)
+{
+	char late[256] = "", down[256] = "";
+	const char *why = px_store_waiters_why(st);
+	uint64_t now = px_now_ms(), held = 0;
+	size_t i;
+
+	if (deadline) {
+		uint64_t start = deadline - req->timeout_ms, mono = px_mono_ms();
+
+		held = mono > start ? mono - start : 0;
+	}
+	for (i = 0; i < st->nmembers; i++) {
+		const px_member_t *m = &st->members[i];
+		char *b;
+
+		if (px_member_out_of_service(st, m) || m->applied >= req->version)
+			continue;
+		b = px_member_up(st, m, now) ? late : down;
+		if (strlen(b) + strlen(m->id) + 3 < sizeof(late))
+			snprintf(b + strlen(b), sizeof(late) - strlen(b), "%s%s",
+				 b[0] ? ", " : "", m->id);
+	}
+	px_log(status ? PX_LOG_WARN : PX_LOG_INFO, "wait for version %llu "
+	       "from %s: answered after %llu ms, on %s: %s%s%s%s%s",
+	       (unsigned long long)req->version, rid->peer,
+	       (unsigned long long)held, why ? why : "arrival",
+	       status ? px_strerror(status) : late[0] ? "timed out" :
+	       "every member in service has it", late[0] ? "; pending: " : "",
+	       late, down[0] ? "; down: " : "", down);
+}
+
+static void ctl_run(px_store_t *st, const px_rid_t *peer,
+		    Phalanx__Envelope *env, int rc, uint64_t deadline);
+
 void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
 		     Phalanx__Envelope *env, int rc)
+{
+	ctl_run(st, peer, env, rc, 0);
+}
+
+void px_store_ctl_again(px_store_t *st, const px_rid_t *peer,
+			Phalanx__Envelope *env, uint64_t deadline)
+{
+	ctl_run(st, peer, env, 0, deadline);
+}
+
+/* deadline: 0 for a request just in, else the px_mono_ms() up to which
+ * a held one may wait (waiters.c). */
+static void ctl_run(px_store_t *st, const px_rid_t *peer,
+		    Phalanx__Envelope *env, int rc, uint64_t deadline)
 {
 	Phalanx__Envelope out = PHALANX__ENVELOPE__INIT;
 	Phalanx__CtlReply rep = PHALANX__CTL_REPLY__INIT;
@@ -787,6 +869,9 @@ void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
 	}
 	if (!permitted(st, &rid, env->ctl_request, &r, &who))
 		goto reply;
+	if (!deadline)
+		px_log(PX_LOG_DEBUG, "ctl from %s: %s", rid.peer,
+		       op_label(env->ctl_request->op));
 	ms = xcalloc(st->nmembers + 1, sizeof(*ms));
 	msv = xcalloc(st->nmembers + 1, sizeof(*msv));
 	for (i = 0; i < st->nmembers; i++)
@@ -901,11 +986,53 @@ void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
 	case PHALANX__CTL_REQUEST__OP__HISTORY:
 		history_reply(st, env->ctl_request, &rep, &hist, &r);
 		break;
+	case PHALANX__CTL_REQUEST__OP__WAIT:
+		if (env->ctl_request->timeout_ms > WAIT_MAX_MS) {
+			fail(&r, PX_EBADREQ, "WAIT: timeout_ms %u is over the "
+			     "most, %u", env->ctl_request->timeout_ms,
+			     WAIT_MAX_MS);
+			break;
+		}
+		status_reply(st, &rep, ms, si);
+		rep.n_sets = 0;
+		break;
 	default:
 		fail(&r, PX_EBADREQ, "unknown request %d", env->ctl_request->op);
 	}
 	if (r.status == 0)
 		audit_other(st, env->ctl_request, who);
+	/* Nothing yet for a request that waits (waiters.c): held, and
+	 * answered when something comes or its time is up. */
+	if (r.status == 0) {
+		const Phalanx__CtlRequest *req = env->ctl_request;
+		uint32_t ms = 0;
+		int kind = hold_kind(req, &rep, st, &ms);
+		bool is_wait = req->op == PHALANX__CTL_REQUEST__OP__WAIT;
+
+		if (kind >= 0 && !deadline)
+			deadline = px_mono_ms() + (ms < LIST_WAIT_MAX_MS ||
+				   is_wait ? ms : LIST_WAIT_MAX_MS);
+		if (kind >= 0 && px_mono_ms() < deadline) {
+			int hr = px_store_waiter_hold(st, &rid, env, kind,
+						      deadline, r.error,
+						      sizeof(r.error));
+
+			if (hr == 0 && !px_store_waiters_why(st))
+				px_log(PX_LOG_DEBUG, "%s from %s: held for up "
+				       "to %u ms", op_label(req->op), rid.peer,
+				       ms);
+			if (hr == 0) {
+				env = NULL; /* the waiters' now */
+				rid.len = 0; /* no reply yet */
+			} else if (is_wait) {
+				r.status = hr;
+			} else {
+				r.error[0] = '\0'; /* a list: answered now */
+			}
+		}
+		if (env && is_wait)
+			wait_answered(st, &rid, req, deadline, r.status);
+	}
 reply:
 	rep.status = r.status;
 	rep.error = r.error;

@@ -43,6 +43,11 @@ px_logring_t *px_logring_new(size_t max)
 	return r;
 }
 
+uint64_t px_logring_next_seq(const px_logring_t *r)
+{
+	return r ? r->next_seq : 0;
+}
+
 void px_logring_free(px_logring_t *r)
 {
 	size_t i;

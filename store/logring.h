@@ -33,6 +33,9 @@ typedef struct px_logring px_logring_t;
 /* max 0: PX_LOGRING_MAX. */
 px_logring_t *px_logring_new(size_t max);
 void px_logring_free(px_logring_t *r); /* NULL is a no-op */
+/* The number the next record will get (store/waiters.c: it moved, so
+ * a held LOG_LIST may have something to answer). */
+uint64_t px_logring_next_seq(const px_logring_t *r);
 
 /* A LogBatch from a member (sync socket).  Hostile input: a record with
  * a bad member or type is skipped, bad addresses are left out, long

@@ -251,6 +251,8 @@ int main(int argc, char **argv)
 
 		if (px_store_snapshots_pump(&st) && wait > 10)
 			wait = 10; /* snapshots in flight: refill soon */
+		/* Held requests whose answer came or whose time is up. */
+		wait = px_store_waiters_run(&st, wait);
 
 		if (zmq_poll(items, 3, wait) < 0) {
 			if (errno == EINTR)
@@ -285,6 +287,7 @@ out:
 		zmq_close(st.zap);
 	if (st.zctx)
 		zmq_ctx_term(st.zctx);
+	px_store_waiters_free(&st);
 	px_metrics_stop(st.metrics);
 	px_alerts_close(st.alerts);
 	px_logring_free(st.log);

@@ -86,6 +86,7 @@ typedef struct {
 	void *zap;                  /* the ZAP handler's REP socket */
 	char pub_ep[300];           /* where pub listens (sync.c re-binds) */
 	bool pub_unbound;           /* a re-bind failed: retried each second */
+	struct px_waiters *waiters; /* waiters.c: requests answered later */
 } px_store_t;
 
 /* Handle one message waiting on the ctl socket. */
@@ -165,5 +166,40 @@ void px_store_member_role(px_member_t *m, const Phalanx__Heartbeat *hb);
  * free()). */
 void px_store_member_drained(const px_store_t *st, Phalanx__StoreHeartbeat *hb,
 			     char ***ids);
+
+/* waiters.c - requests the store answers later, on the routing id it
+ * saved: WAIT (every member in service applied a version), ALERT_LIST
+ * and LOG_LIST with wait_ms (a record arrived).  Each has a deadline;
+ * at most PX_WAITERS_MAX wait at once, PX_WAITERS_PER_PEER from one
+ * connection (a phalanxctl has one request out at a time). */
+#define PX_WAITERS_MAX 1024
+#define PX_WAITERS_PER_PEER 16
+enum { PX_WAIT_APPLIED, PX_WAIT_ALERTS, PX_WAIT_LOG, PX_WAIT_KINDS };
+typedef struct px_waiters px_waiters_t;
+/* Hold env (taken on success) from rid until its kind wakes or deadline
+ * (px_mono_ms()) passes.  0, or PX_EBUSY (over a cap) / PX_ETOOBIG (a
+ * request too large to keep) with the reason in err: env stays the
+ * caller's. */
+int px_store_waiter_hold(px_store_t *st, const px_rid_t *rid,
+			 Phalanx__Envelope *env, int kind, uint64_t deadline,
+			 char *err, size_t errlen);
+/* What a held request of kind waits for may have happened: run them
+ * again at the next px_store_waiters_run (alerts and log records are
+ * noticed there by their sequence numbers). */
+void px_store_waiters_wake(px_store_t *st, int kind, const char *why);
+/* While a held request runs again: what woke it ("fw2's ack", "its
+ * deadline"), for the log; NULL on a request's first run. */
+const char *px_store_waiters_why(const px_store_t *st);
+/* From the loop after the sockets were read: run again the woken and
+ * the expired requests.  The ms until the next deadline, at most max. */
+long px_store_waiters_run(px_store_t *st, long max);
+/* Forget every held request unanswered (the store stops). */
+void px_store_waiters_free(px_store_t *st);
+/* Members up, in service and below version: what a WAIT waits for. */
+size_t px_store_wait_pending(const px_store_t *st, uint64_t version);
+/* ctl.c: run a held request again (env taken); past deadline it is
+ * answered with what there is. */
+void px_store_ctl_again(px_store_t *st, const px_rid_t *peer,
+			Phalanx__Envelope *env, uint64_t deadline);
 
 #endif

@@ -198,6 +198,16 @@ static int claim_check(const px_store_t *st, const px_rid_t *rid,
 	return PX_EIDCLAIMED;
 }
 
+/* What a held WAIT waits for changed: member m's applied version or
+ * liveness (what: "heartbeat", "ack"). */
+static void waits_wake(px_store_t *st, const px_member_t *m, const char *what)
+{
+	char why[PX_MEMBER_ID_MAX + 16];
+
+	snprintf(why, sizeof(why), "%s's %s", m->id, what);
+	px_store_waiters_wake(st, PX_WAIT_APPLIED, why);
+}
+
 static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 			 const Phalanx__Heartbeat *hb)
 {
@@ -260,6 +270,7 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 					    hb->applied_version));
 	m->applying = hb->applying_version;
 	m->last_hb_ms = now;
+	waits_wake(st, m, "heartbeat");
 	m->health = hb->health > 2 ? 2 : (int)hb->health;
 	px_store_member_role(m, hb);
 	m->store_lost = hb->store_lost;
@@ -272,6 +283,36 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 		if (px_store_alerts_member_down(st, m->id, false, text) == 0)
 			m->down_alert = PX_MEMBER_ALERT_UP;
 	}
+}
+
+/* A member applied a version (node/sync.c, as soon as it is in its
+ * kernel and cache): counted at once, so that a WAIT is answered now
+ * rather than at the member's next heartbeat.  Only from the connection
+ * the member's heartbeats bound to its id: an ack says nothing of
+ * liveness, so it cannot claim an id. */
+static void ack_in(px_store_t *st, const px_rid_t *rid, const Phalanx__Ack *a)
+{
+	px_member_t *m;
+
+	if (!px_member_id_valid(a->member)) {
+		px_refused(rid->peer, "an ack with an invalid member id");
+		return;
+	}
+	if (claim_check(st, rid, a->member, px_now_ms(), "an ack") < 0)
+		return;
+	m = member_find(st, a->member);
+	if (!m || !rid_eq(&m->rid, rid)) {
+		px_refused(rid->peer, "an ack as member %s before its heartbeat "
+			   "on this connection", a->member);
+		return;
+	}
+	px_log(PX_LOG_DEBUG, "member %s: ack of version %llu (was at %llu)",
+	       m->id, (unsigned long long)a->applied_version,
+	       (unsigned long long)m->applied);
+	m->applied = a->applied_version;
+	if (m->applying && m->applying <= a->applied_version)
+		m->applying = 0;
+	waits_wake(st, m, "ack");
 }
 
 typedef struct {
@@ -545,6 +586,9 @@ void px_store_sync_in(px_store_t *st, const px_rid_t *peer,
 	case PHALANX__ENVELOPE__BODY_HEARTBEAT:
 		heartbeat_in(st, &rid, env->heartbeat);
 		break;
+	case PHALANX__ENVELOPE__BODY_ACK:
+		ack_in(st, &rid, env->ack);
+		break;
 	case PHALANX__ENVELOPE__BODY_SNAPSHOT_REQUEST:
 		snapshot_request(st, &rid, env->snapshot_request);
 		break;
@@ -595,6 +639,8 @@ void px_store_heartbeat(px_store_t *st)
 	px_refused_flush();
 	free(drained);
 	px_store_blocks_tick(st);
+	/* A member may have gone down: a WAIT no longer waits for it. */
+	px_store_waiters_wake(st, PX_WAIT_APPLIED, "the store's tick");
 	for (i = 0; i < st->nmembers; i++) {
 		px_member_t *m = &st->members[i];
 

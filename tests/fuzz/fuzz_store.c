@@ -84,5 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		px_store_ctl_in(&st, &rid, env, rc);
 	else if (rc == 0)
 		px_store_sync_in(&st, &rid, env);
+	/* Requests held (WAIT, waiting lists) run again as the loop would. */
+	px_store_waiters_run(&st, 0);
 	return 0;
 }
