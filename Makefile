@@ -219,8 +219,8 @@ install: all
 			>$(DESTDIR)$(UNITDIR)/$$u.service && \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
 	done
-	install -m 0644 deploy/systemd/keepalived.service.d/phalanx.conf \
-		$(DESTDIR)$(UNITDIR)/keepalived.service.d/
+	install -m 0644 deploy/systemd/keepalived-dropin.conf \
+		$(DESTDIR)$(UNITDIR)/keepalived.service.d/phalanx.conf
 	install -m 0644 deploy/systemd/phalanx.tmpfiles $(DESTDIR)$(TMPFILESDIR)/phalanx.conf
 	install -m 0644 deploy/systemd/phalanx.sysusers $(DESTDIR)$(SYSUSERSDIR)/phalanx.conf
 	install -m 0644 deploy/keepalived/keepalived.conf.in deploy/keepalived/conntrackd.conf.in \
@@ -232,11 +232,15 @@ install: all
 
 # Debian packages (debhelper, compat 13) into $(BUILD)/deb/, built from a
 # copy of the tree in $(BUILD)/deb-src so the source tree stays clean.
+# PX_DEB_VERSION=0.13.1 builds another version (an upgrade to test).
 deb:
 	rm -rf $(BUILD)/deb-src $(BUILD)/deb
 	mkdir -p $(BUILD)/deb-src/phalanx $(BUILD)/deb
-	git ls-files -z | xargs -0 cp --parents -t $(BUILD)/deb-src/phalanx
+	git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 cp --parents -t $(BUILD)/deb-src/phalanx
 	cp -r deploy/debian $(BUILD)/deb-src/phalanx/debian
+	if [ -n "$(PX_DEB_VERSION)" ]; then sed -i '1s/([^)]*)/($(PX_DEB_VERSION))/' \
+		$(BUILD)/deb-src/phalanx/debian/changelog; fi
 	cd $(BUILD)/deb-src/phalanx && dpkg-buildpackage -b -us -uc -rfakeroot
 	mv $(BUILD)/deb-src/*.deb $(BUILD)/deb-src/*.buildinfo $(BUILD)/deb-src/*.changes $(BUILD)/deb/
 	@ls $(BUILD)/deb/*.deb
@@ -246,4 +250,4 @@ clean:
 
 .PHONY: all deps check lab bench fuzz fuzz-seeds asan install deb clean
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
