@@ -15,7 +15,8 @@ DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
 	libprotobuf-c-dev protobuf-c-compiler libnftnl-dev libmnl-dev \
 	libuv1-dev libnetfilter-conntrack-dev libnetfilter-log-dev \
 	nftables conntrack iproute2 python3 procps curl clang libclang-rt-14-dev \
-	libmicrohttpd-dev keepalived conntrackd
+	libmicrohttpd-dev keepalived conntrackd \
+	debhelper dpkg-dev fakeroot ansible-core ansible-lint
 
 ifeq ($(V),1)
 Q :=
@@ -197,14 +198,58 @@ lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount
 bench: deps all $(BUILD)/nftload $(BUILD)/pxgen
 	tests/bench/run
 
+# Binaries, man pages, systemd units (ExecStart under $(SBINDIR)), the
+# keepalived/conntrackd templates and the example configs: the same files
+# the Debian packages hold (deploy/debian/*.install split them).
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/phalanx
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR)/keepalived.service.d $(DESTDIR)$(TMPFILESDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DATADIR)/keepalived $(DESTDIR)$(DATADIR)/examples
 	install -m 0755 $(BUILD)/phalanx-store $(BUILD)/phalanx-node $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(BUILD)/phalanxctl $(DESTDIR)$(BINDIR)/
+	install -m 0644 deploy/man/phalanxctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 deploy/man/phalanx.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 deploy/man/phalanx-store.8 deploy/man/phalanx-node.8 $(DESTDIR)$(MANDIR)/man8/
+	for u in phalanx-store phalanx-node; do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' deploy/systemd/$$u.service.in \
+			>$(DESTDIR)$(UNITDIR)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
+	done
+	install -m 0644 deploy/systemd/keepalived-dropin.conf \
+		$(DESTDIR)$(UNITDIR)/keepalived.service.d/phalanx.conf
+	install -m 0644 deploy/systemd/phalanx.tmpfiles $(DESTDIR)$(TMPFILESDIR)/phalanx.conf
+	install -m 0644 deploy/systemd/phalanx.sysusers $(DESTDIR)$(SYSUSERSDIR)/phalanx.conf
+	install -m 0644 deploy/keepalived/keepalived.conf.in deploy/keepalived/conntrackd.conf.in \
+		$(DESTDIR)$(DATADIR)/keepalived/
+	install -m 0755 deploy/keepalived/px-render deploy/keepalived/px-vrrp-notify \
+		$(DESTDIR)$(DATADIR)/keepalived/
+	install -m 0644 deploy/store.conf.example deploy/node.conf.example \
+		deploy/phalanxctl.conf.example $(DESTDIR)$(DATADIR)/examples/
+
+# Debian packages (debhelper, compat 13) into $(BUILD)/deb/, built from a
+# copy of the tree in $(BUILD)/deb-src so the source tree stays clean.
+# PX_DEB_VERSION=0.13.1 builds another version (an upgrade to test).
+deb:
+	rm -rf $(BUILD)/deb-src $(BUILD)/deb
+	mkdir -p $(BUILD)/deb-src/phalanx $(BUILD)/deb
+	git ls-files -z --cached --others --exclude-standard | \
+		xargs -0 cp --parents -t $(BUILD)/deb-src/phalanx
+	cp -r deploy/debian $(BUILD)/deb-src/phalanx/debian
+	if [ -n "$(PX_DEB_VERSION)" ]; then sed -i '1s/([^)]*)/($(PX_DEB_VERSION))/' \
+		$(BUILD)/deb-src/phalanx/debian/changelog; fi
+	cd $(BUILD)/deb-src/phalanx && dpkg-buildpackage -b -us -uc -rfakeroot
+	mv $(BUILD)/deb-src/*.deb $(BUILD)/deb-src/*.buildinfo $(BUILD)/deb-src/*.changes $(BUILD)/deb/
+	@ls $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check lab bench fuzz fuzz-seeds asan install clean
+.PHONY: all deps check lab bench fuzz fuzz-seeds asan install deb clean
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
