@@ -246,9 +246,11 @@ static int set_decode(op_t *o, const Phalanx__SetEntries *e, px_entries_t *in)
 }
 
 /* Commit and apply set s := s + add - del (either may be empty), and
- * leave the delta to publish.  Nothing to do is no new version. */
+ * leave the delta to publish.  Nothing to do is no new version.  whole
+ * (may be NULL): the set as it will be, taken instead of applying the
+ * delta (an import: no second copy of a big set). */
 static int set_commit(op_t *o, px_set_t *s, px_entries_t *add,
-		      px_entries_t *del)
+		      px_entries_t *del, px_entries_t *whole)
 {
 	px_op_done_t *d = o->done;
 	px_db_op_t dbo[2];
@@ -270,7 +272,15 @@ static int set_commit(op_t *o, px_set_t *s, px_entries_t *add,
 		 s->name, add->n, del->n);
 	if ((rc = commit(o, dbo, n, NULL, what)) < 0)
 		return rc;
-	px_set_change(s, add, del);
+	if (whole) {
+		px_entries_free(&s->entries);
+		px_entries_free(&s->padd);
+		px_entries_free(&s->pdel);
+		s->entries = *whole;
+		px_entries_init(whole);
+	} else {
+		px_set_change(s, add, del);
+	}
 	snprintf(d->set, sizeof(d->set), "%s", s->name);
 	d->add = *add;
 	d->del = *del;
@@ -324,7 +334,7 @@ static int set_add(op_t *o)
 			  PX_SET_ENTRIES_MAX);
 		goto out;
 	}
-	rc = set_commit(o, s, &add, &none);
+	rc = set_commit(o, s, &add, &none, NULL);
 out:
 	px_entries_free(&in);
 	px_entries_free(&add);
@@ -355,42 +365,48 @@ static int set_del(op_t *o)
 		goto out;
 	}
 	px_entries_normalize(&in);
-	rc = set_commit(o, s, &none, &in);
+	rc = set_commit(o, s, &none, &in, NULL);
 out:
 	px_entries_free(&in);
 	return rc;
 }
 
-/* The set becomes the request's entries: a whole-set diff, O(n + k). */
+/* The set becomes the request's entries: a whole-set diff, O(n + k),
+ * sorting the request in place (the request is decoded a second time
+ * only to name an entry it blames). */
 static int set_import(op_t *o)
 {
 	const Phalanx__SetEntries *e = o->op->set_import;
-	px_entries_t in, sorted, add, del;
+	const px_entry_t *a, *b;
+	px_entries_t in, orig, add, del;
 	px_set_t *s;
+	size_t bad;
 	int rc;
 
-	px_entries_init(&sorted);
 	px_entries_init(&add);
 	px_entries_init(&del);
 	if (!(s = set_named(o, e->set)))
 		return o->r->status;
 	if ((rc = set_decode(o, e, &in)) < 0)
 		goto out;
-	px_entries_copy(&sorted, &in);
-	px_entries_normalize(&sorted);
-	if ((rc = list_overlap_fail(o, s->name, &in, &sorted)) < 0)
+	px_entries_normalize(&in);
+	if (px_entries_check_overlap(&in, &a, &b) < 0) {
+		px_entries_init(&orig);
+		px_wire_unpack_entries(e->entries, e->n_entries, &orig, &bad);
+		rc = overlap_fail(o, s->name, &orig, b, a);
+		px_entries_free(&orig);
 		goto out;
-	if (sorted.n > PX_SET_ENTRIES_MAX) {
+	}
+	if (in.n > PX_SET_ENTRIES_MAX) {
 		rc = fail(o, PX_ERANGE, "set %s would hold %zu entries, at "
-			  "most %d", s->name, sorted.n, PX_SET_ENTRIES_MAX);
+			  "most %d", s->name, in.n, PX_SET_ENTRIES_MAX);
 		goto out;
 	}
 	px_set_settle(s);
-	px_entries_diff(&s->entries, &sorted, &add, &del);
-	rc = set_commit(o, s, &add, &del);
+	px_entries_diff(&s->entries, &in, &add, &del);
+	rc = set_commit(o, s, &add, &del, &in);
 out:
 	px_entries_free(&in);
-	px_entries_free(&sorted);
 	px_entries_free(&add);
 	px_entries_free(&del);
 	return rc;
