@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "client.h"
+#include "operation.h"
 #include "ctl.h"
 #include "json.h"
 #include "keys.h"
@@ -433,6 +434,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		Phalanx__Envelope **out)
 {
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT, *in = NULL;
+	px_ctl_op_t w;
 	uint64_t deadline, now;
 	int rc;
 
@@ -440,7 +442,8 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	if (!ctl->sock && (rc = open_socket(ctl)) < 0)
 		goto out;
 	env.body_case = PHALANX__ENVELOPE__BODY_CTL_REQUEST;
-	env.ctl_request = req;
+	/* A write goes as one Operation (operation.c). */
+	env.ctl_request = px_ctl_operation(req, &w) ? &w.req : req;
 	rc = px_wire_send(ctl->sock, NULL, &env);
 	if (rc < 0) {
 		px_ctl_fail(ctl, "cannot send to the store at %s: %s",
@@ -569,8 +572,9 @@ int px_ctl_write(px_ctl_t *ctl, Phalanx__CtlRequest *req, const char *opt,
 	if (r->status != 0) {
 		const char *e = px_ctl_reply_error(ctl, r);
 
-		/* "no such set" alone would not say which. */
-		if (r->status == PX_ENOSET && opt && set && !strstr(e, set)) {
+		/* "no such set" alone would not say which (the store's own
+		 * texts name the set). */
+		if (r->status == PX_ENOSET && opt && set && !r->error[0]) {
 			px_ctl_quote(q, sizeof(q), set);
 			px_ctl_fail(ctl, "%s: %s: `%s'", opt, e, q);
 		} else {

@@ -63,7 +63,9 @@ static int refused(const px_ctl_t *ctl, const Phalanx__CtlReply *r,
 	char partner[200] = "";
 	size_t k, j;
 
-	if (r->bad_entry == 0 && !strstr(err, set) &&
+	/* The store's own texts name the set and the entries they blame
+	 * (store/ops.c); px_strerror's alone do not. */
+	if (r->bad_entry == 0 && !r->error[0] &&
 	    (r->status == PX_ENOSET || r->status == PX_EEXIST ||
 	     r->status == PX_EPROTECTED || r->status == PX_ESETNAME)) {
 		px_ctl_quote(val, sizeof(val), set);
@@ -77,25 +79,16 @@ static int refused(const px_ctl_t *ctl, const Phalanx__CtlReply *r,
 	}
 	k = r->bad_entry - 1;
 	origin(b, k, where, sizeof(where), val, sizeof(val));
-	/* The store names one entry of an overlapping pair; if the other is
-	 * in this request too, name it as well. */
-	for (j = 0; r->status == PX_EOVERLAP && j < b->e.n; j++) {
-		if (j == k || !b->e.v[j].prefix ||
-		    px_entry_cmp(&b->e.v[j], &b->e.v[k]) == 0 ||
-		    !px_entry_overlaps(&b->e.v[j], &b->e.v[k]))
-			continue;
-		origin(b, j, pwhere, sizeof(pwhere), pval, sizeof(pval));
-		/* The store's text may name the other entry already: then
-		 * only its line is news. */
-		if (!strstr(err, pval))
-			snprintf(partner, sizeof(partner), " (overlaps %s`%s')",
-				 pwhere, pval);
-		else if (b->lines)
-			snprintf(partner, sizeof(partner), " (%s is on line %zu)",
-				 pval, b->lines[j]);
-		break;
+	/* An overlap's text names both entries of the pair; if the other
+	 * is in this request too, its line is news. */
+	j = r->overlap_entry;
+	if (r->status == PX_EOVERLAP && j && j <= b->e.n && j - 1 != k &&
+	    b->lines) {
+		origin(b, j - 1, pwhere, sizeof(pwhere), pval, sizeof(pval));
+		snprintf(partner, sizeof(partner), " (%s is on line %zu)",
+			 pval, b->lines[j - 1]);
 	}
-	if (strstr(err, val))
+	if (r->status == PX_EOVERLAP || r->status == -ENOENT)
 		return px_ctl_fail(ctl, "%s%s%s", where, err, partner);
 	return px_ctl_fail(ctl, "%s%s: `%s'%s", where, err, val, partner);
 }
@@ -420,7 +413,7 @@ int px_cmd_exceptions_list(px_ctl_t *ctl, int argc, char **argv)
 		px_ctl_quote(q, sizeof(q), set);
 		err = px_ctl_reply_error(ctl, env->ctl_reply);
 		if (argc && env->ctl_reply->status == PX_ENOSET &&
-		    !strstr(err, set))
+		    !env->ctl_reply->error[0])
 			px_ctl_fail(ctl, "%s: `%s'", err, q);
 		else
 			px_ctl_fail(ctl, "%s", err);

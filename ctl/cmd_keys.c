@@ -219,6 +219,8 @@ int px_cmd_history(px_ctl_t *ctl, int argc, char **argv)
 			px_json_str(stdout, h->role);
 			printf(",\"what\":");
 			px_json_str(stdout, h->what);
+			printf(",\"request_id\":");
+			px_json_str(stdout, h->request_id);
 			printf(",\"version_before\":%llu,\"version_after\":%llu}\n",
 			       (unsigned long long)h->version_before,
 			       (unsigned long long)h->version_after);

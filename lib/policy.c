@@ -22,8 +22,11 @@ void px_policy_free(px_policy_t *p)
 
 	if (!p)
 		return;
-	for (i = 0; i < p->nsets; i++)
+	for (i = 0; i < p->nsets; i++) {
 		px_entries_free(&p->sets[i].entries);
+		px_entries_free(&p->sets[i].padd);
+		px_entries_free(&p->sets[i].pdel);
+	}
 	free(p->sets);
 	free(p->rules);
 	free(p->services);
@@ -41,6 +44,8 @@ void px_policy_copy(px_policy_t *dst, const px_policy_t *src)
 		memcpy(dst->sets[i].name, src->sets[i].name,
 		       sizeof(src->sets[i].name));
 		px_entries_copy(&dst->sets[i].entries, &src->sets[i].entries);
+		px_entries_copy(&dst->sets[i].padd, &src->sets[i].padd);
+		px_entries_copy(&dst->sets[i].pdel, &src->sets[i].pdel);
 	}
 	px_limits_copy(&dst->limits, &src->limits);
 	dst->rules = xmalloc(src->nrules * sizeof(*src->rules));
@@ -91,6 +96,8 @@ void px_policy_del_set(px_policy_t *p, const char *name)
 		return;
 	i = (size_t)(s - p->sets);
 	px_entries_free(&s->entries);
+	px_entries_free(&s->padd);
+	px_entries_free(&s->pdel);
 	memmove(&p->sets[i], &p->sets[i + 1],
 		(p->nsets - i - 1) * sizeof(*p->sets));
 	p->nsets--;
@@ -108,6 +115,149 @@ bool px_policy_set_in_use(const px_policy_t *p, const char *name)
 		if (strcmp(p->services[i].exempt_set, name) == 0)
 			return true;
 	return false;
+}
+
+/* ---- the store's set index ---- */
+
+/* First index of v[0..n) not below key. */
+static size_t lower_bound(const px_entries_t *v, const px_entry_t *key)
+{
+	size_t lo = 0, hi = v->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (px_entry_cmp(&v->v[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+size_t px_set_count(const px_set_t *s)
+{
+	return s->entries.n - s->pdel.n + s->padd.n;
+}
+
+bool px_set_has(const px_set_t *s, const px_entry_t *e)
+{
+	if (px_entries_contains(&s->padd, e))
+		return true;
+	return px_entries_contains(&s->entries, e) &&
+	       !px_entries_contains(&s->pdel, e);
+}
+
+/* In one sorted, overlap-free list (skipping what skip holds, if not
+ * NULL): a prefix other than p overlapping prefix p.  Prefixes sort by
+ * family then start: only the nearest one starting before p can cover
+ * p, and the first one starting at or after p's start is the only one
+ * that can start inside p first.  A skipped entry is passed over: the
+ * next one is then the candidate (disjointness holds for what is left). */
+static const px_entry_t *list_overlap(const px_entries_t *v,
+				      const px_entries_t *skip,
+				      const px_entry_t *p)
+{
+	px_entry_t key = *p;
+	uint8_t last[16];
+	size_t at, i;
+
+	key.plen = 0;
+	at = lower_bound(v, &key);
+	px_entry_last(p, last);
+	for (i = at; i < v->n; i++) {
+		const px_entry_t *e = &v->v[i];
+
+		if (!e->prefix || e->family != p->family)
+			break;
+		if (skip && px_entries_contains(skip, e))
+			continue;
+		if (px_entry_cmp(e, p) == 0)
+			continue;
+		if (memcmp(e->addr, last, 16) <= 0)
+			return e;
+		break;
+	}
+	for (i = at; i-- > 0;) {
+		const px_entry_t *e = &v->v[i];
+		uint8_t elast[16];
+
+		if (!e->prefix || e->family != p->family)
+			break;
+		if (skip && px_entries_contains(skip, e))
+			continue;
+		px_entry_last(e, elast);
+		if (memcmp(elast, p->addr, 16) >= 0)
+			return e;
+		break;
+	}
+	return NULL;
+}
+
+const px_entry_t *px_set_overlap(const px_set_t *s, const px_entry_t *p)
+{
+	const px_entry_t *e;
+
+	if (!p->prefix)
+		return NULL;
+	e = list_overlap(&s->entries, s->pdel.n ? &s->pdel : NULL, p);
+	return e ? e : list_overlap(&s->padd, NULL, p);
+}
+
+/* Insert e into sorted v (absent), or remove it (present). */
+static void list_insert(px_entries_t *v, const px_entry_t *e)
+{
+	size_t at = lower_bound(v, e);
+
+	px_entries_push(v, e);
+	memmove(&v->v[at + 1], &v->v[at], (v->n - 1 - at) * sizeof(*e));
+	v->v[at] = *e;
+}
+
+static bool list_remove(px_entries_t *v, const px_entry_t *e)
+{
+	size_t at = lower_bound(v, e);
+
+	if (at == v->n || px_entry_cmp(&v->v[at], e) != 0)
+		return false;
+	memmove(&v->v[at], &v->v[at + 1], (v->n - at - 1) * sizeof(*e));
+	v->n--;
+	return true;
+}
+
+void px_set_settle(px_set_t *s)
+{
+	if (!s->padd.n && !s->pdel.n)
+		return;
+	px_entries_apply(&s->entries, &s->padd, &s->pdel);
+	s->padd.n = s->pdel.n = 0;
+}
+
+void px_set_change(px_set_t *s, const px_entries_t *add,
+		   const px_entries_t *del)
+{
+	size_t i;
+
+	/* A large change costs O(n) anyway: merge it at once. */
+	if (s->padd.n + s->pdel.n + add->n + del->n > PX_SET_PENDING_MAX) {
+		px_set_settle(s);
+		px_entries_apply(&s->entries, add, del);
+		return;
+	}
+	for (i = 0; i < add->n; i++)
+		if (!list_remove(&s->pdel, &add->v[i]))
+			list_insert(&s->padd, &add->v[i]);
+	for (i = 0; i < del->n; i++)
+		if (!list_remove(&s->padd, &del->v[i]))
+			list_insert(&s->pdel, &del->v[i]);
+}
+
+void px_policy_settle(px_policy_t *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nsets; i++)
+		px_set_settle(&p->sets[i]);
 }
 
 static const struct {

@@ -13,6 +13,10 @@
 typedef struct {
 	char name[PX_SETNAME_MAX + 1];
 	px_entries_t entries; /* sorted, unique */
+	/* The store's index (px_set_* below): changes not yet merged into
+	 * entries, both sorted; padd holds none of entries, pdel only
+	 * entries.  Empty everywhere else (members, caches). */
+	px_entries_t padd, pdel;
 } px_set_t;
 
 typedef enum { PX_ALLOW = 0, PX_DENY = 1 } px_action_t;
@@ -70,6 +74,30 @@ void px_policy_del_set(px_policy_t *p, const char *name);
 bool px_policy_set_in_use(const px_policy_t *p, const char *name);
 int px_proto_parse(const char *s);   /* PX_PROTO_* or PX_EBADREQ */
 const char *px_proto_name(int proto);
+
+/* ---- The store's set index ----
+ * A set as the store holds it is entries minus pdel plus padd: one
+ * change of k entries costs O(k log n) to check and apply instead of a
+ * copy of the set; the overlay is merged into entries (O(n)) once it
+ * holds PX_SET_PENDING_MAX entries, or by px_set_settle. */
+#define PX_SET_PENDING_MAX 4096
+/* Entries the set holds. */
+size_t px_set_count(const px_set_t *s);
+/* Whether the set holds e (exactly). */
+bool px_set_has(const px_set_t *s, const px_entry_t *e);
+/* For a prefix p: a prefix of the set (other than p itself) that
+ * overlaps it, or NULL.  Hosts never overlap (as
+ * px_entries_check_overlap). */
+const px_entry_t *px_set_overlap(const px_set_t *s, const px_entry_t *p);
+/* s := s + add - del.  add: sorted, unique, none held; del: sorted,
+ * unique, all held (the caller checked with px_set_has). */
+void px_set_change(px_set_t *s, const px_entries_t *add,
+		   const px_entries_t *del);
+/* Merge the overlay: entries is the whole set again.  O(n). */
+void px_set_settle(px_set_t *s);
+/* px_set_settle on every set: before reading p's entries directly
+ * (snapshots, lists). */
+void px_policy_settle(px_policy_t *p);
 
 /* The exception tiers of a source, in evaluation order: flood-exceptions
  * first, then the other sets by name.  Returns the first set containing

@@ -17,7 +17,25 @@ struct px_db {
 	MDB_env *env;
 	MDB_dbi meta, sets, entries, members, blocks, history;
 	uint32_t history_seq; /* orders records of one millisecond */
+	/* The last policy commit: µs from the fit check to the writes done,
+	 * and in mdb_txn_commit (the write-out and its fsync). */
+	uint64_t write_us, sync_us;
 };
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void px_db_last_commit_us(const px_db_t *db, uint64_t *write_us,
+			  uint64_t *sync_us)
+{
+	*write_us = db->write_us;
+	*sync_us = db->sync_us;
+}
 
 /* LMDB returns 0, a positive errno, or its own MDB_* codes (negative,
  * -30799..-30780): this is the one place they become the project's
@@ -522,8 +540,10 @@ int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 	uint8_t key[PX_SETNAME_MAX + 1 + sizeof(px_entry_t)];
 	MDB_txn *txn = NULL;
 	size_t i, j, meta_bytes = 0;
+	uint64_t t0 = mono_us(), t1;
 	int rc;
 
+	db->write_us = db->sync_us = 0;
 	if (meta) {
 		/* The limits record, sized as save_limits packs it. */
 		Phalanx__SnapshotChunk c = PHALANX__SNAPSHOT_CHUNK__INIT;
@@ -590,7 +610,11 @@ int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 	    (rc = put_u64(txn, db->meta, "epoch", epoch)) < 0)
 		goto fail;
 	/* mdb_txn_commit frees the transaction, failed or not. */
-	return px_db_error(mdb_txn_commit(txn));
+	t1 = mono_us();
+	rc = px_db_error(mdb_txn_commit(txn));
+	db->write_us = t1 - t0;
+	db->sync_us = mono_us() - t1;
+	return rc;
 fail:
 	mdb_txn_abort(txn);
 	return rc;

@@ -59,6 +59,10 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 		 const px_db_op_t *ops,
 		 size_t nops, const px_policy_t *meta);
 const char *px_db_strerror(int rc);
+/* Timings of the last px_db_commit*: µs spent before mdb_txn_commit
+ * (fit check and writes) and in it (write-out and fsync). */
+void px_db_last_commit_us(const px_db_t *db, uint64_t *write_us,
+			  uint64_t *sync_us);
 
 /* The audit trail ("history": time_ms and a sequence number -> a packed
  * HistoryRecord).  At most PX_HISTORY_MAX records: the oldest goes. */

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "db.h"
 #include "policy.h"
 #include "px.h"
@@ -145,6 +146,45 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits,
 		      const px_lists_t *lists);
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now);
+
+/* ---- ops.c: the writes, one Operation each ---- */
+
+/* What a ctl request did, for its reply and the log. */
+typedef struct {
+	int status;
+	char error[512];
+	uint64_t bad_entry;
+} px_ctl_result_t;
+
+/* A write's aftermath, kept until its reply is sent: the change to
+ * publish (a member never sees a version the store could still lose)
+ * and the reply's memory. */
+typedef struct {
+	bool publish;
+	uint64_t version;
+	char set[PX_SETNAME_MAX + 1];
+	px_pubop_t ops[2];
+	size_t nops;
+	px_entries_t add, del;        /* what ops[] point to */
+	Phalanx__LimitOp *limit;      /* into the request */
+	bool lists;
+	void *alerts_mem;             /* px_store_alerts_reply_free */
+} px_op_done_t;
+
+/* The operation's command ("exceptions add") and the least role that
+ * may run it: ops.c's table is the one place that says so.  0, or
+ * PX_EBADREQ for an operation it does not know (no role then). */
+int px_store_op_role(const Phalanx__Operation *op, const char **name,
+		     px_role_t *role);
+/* Run one write for who (already permitted): validate against the
+ * store's indexed state, commit (one transaction, audit record
+ * included), apply, fill rep's write fields.  r says how it went;
+ * *done (zeroed by the caller) what to publish once the reply is out. */
+void px_store_op(px_store_t *st, const Phalanx__Operation *op,
+		 const px_ident_t *who, Phalanx__CtlReply *rep,
+		 px_ctl_result_t *r, px_op_done_t *done);
+/* After the reply: publish and free what done holds. */
+void px_store_op_done(px_store_t *st, px_op_done_t *done);
 /* Deliberately out of service (drained): not waited for, not "down". */
 bool px_member_out_of_service(const px_store_t *st, const px_member_t *m);
 

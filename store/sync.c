@@ -374,6 +374,7 @@ static void pump_one(px_store_t *st, px_snapflight_t *f, uint64_t now)
 		f->version = st->policy.version;
 		f->next = 0;
 	}
+	px_policy_settle(&st->policy); /* the index's overlay (ops.c) */
 	px_policy_chunks_from(&st->policy, PX_CHUNK_ENTRIES, f->next,
 			      pump_chunk, &a);
 	if (a.done) {

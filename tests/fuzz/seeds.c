@@ -380,6 +380,56 @@ static void store_message_seeds(void)
 	req.service = &svc;
 	put_env("ctl-service-add", &env);
 
+	/* Writes as the store takes them: one Operation each. */
+	{
+		Phalanx__CtlRequest w = PHALANX__CTL_REQUEST__INIT;
+		Phalanx__Operation o = PHALANX__OPERATION__INIT;
+		Phalanx__SetEntries se = PHALANX__SET_ENTRIES__INIT;
+		Phalanx__SetName sn = PHALANX__SET_NAME__INIT;
+		Phalanx__RuleAdd ra = PHALANX__RULE_ADD__INIT;
+		Phalanx__KeyAdd ka = PHALANX__KEY_ADD__INIT;
+
+		o.request_id = "0123456789abcdef0123456789abcdef";
+		w.operation = &o;
+		env.ctl_request = &w;
+		se.set = "flood-exceptions";
+		se.entries = src;
+		se.n_entries = 2;
+		o.op_case = PHALANX__OPERATION__OP_SET_ADD;
+		o.set_add = &se;
+		put_env("ctl-op-set-add", &env);
+		o.op_case = PHALANX__OPERATION__OP_SET_DEL;
+		o.set_del = &se;
+		put_env("ctl-op-set-del", &env);
+		o.op_case = PHALANX__OPERATION__OP_SET_IMPORT;
+		o.set_import = &se;
+		put_env("ctl-op-set-import", &env);
+		sn.set = "partners";
+		o.op_case = PHALANX__OPERATION__OP_SET_CREATE;
+		o.set_create = &sn;
+		put_env("ctl-op-set-create", &env);
+		o.op_case = PHALANX__OPERATION__OP_SET_DESTROY;
+		o.set_destroy = &sn;
+		put_env("ctl-op-set-destroy", &env);
+		o.op_case = PHALANX__OPERATION__OP_LIMIT_SET;
+		o.limit_set = &lop;
+		put_env("ctl-op-limit-set", &env);
+		ra.rule = &rule;
+		o.op_case = PHALANX__OPERATION__OP_RULE_ADD;
+		o.rule_add = &ra;
+		put_env("ctl-op-rule-add", &env);
+		o.op_case = PHALANX__OPERATION__OP_SERVICE_ADD;
+		o.service_add = &svc;
+		put_env("ctl-op-service-add", &env);
+		ka.name = "ops-anna";
+		ka.key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+		ka.role = "operator";
+		o.op_case = PHALANX__OPERATION__OP_ADMIN_ADD;
+		o.admin_add = &ka;
+		put_env("ctl-op-admin-add", &env);
+		env.ctl_request = &req;
+	}
+
 	shb.version = 42;
 	shb.time_ms = 1700000000000ULL;
 	shb.alerts_disabled = disabled;
