@@ -434,6 +434,7 @@ static void apply_after(uv_work_t *req, int status)
 		request_snapshot(n, why);
 	} else if (j->in_place) {
 		in_place_finish(n, j);
+		send_ack(n);
 		px_seq_done(&n->seq, false);
 	} else {
 		if (j->snapshot && j->target.version < n->applied.version)
