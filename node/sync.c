@@ -584,7 +584,7 @@ static void send_ack(px_node_t *n)
 	env.epoch = n->epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_ACK;
 	env.ack = &ack;
-	send_env(n->sync, &env);
+	send_env(n, &env);
 }
 
 /* Quota activity for the heartbeat: the watcher's quotas here, the
