@@ -464,9 +464,10 @@ static const char cache_magic[4] = { 'P', 'X', 'C', '2' };
 #define CACHE_HDR 12
 
 /* CRC-32C (Castagnoli), reflected, one table built on first use. */
-static uint32_t crc32c(const uint8_t *p, size_t n)
+uint32_t px_crc32c(const void *data, size_t n)
 {
 	static uint32_t table[256];
+	const uint8_t *p = data;
 	uint32_t c = 0xffffffffu;
 	size_t i;
 
@@ -522,7 +523,7 @@ static int save_chunk(Phalanx__SnapshotChunk *c, void *arg)
 	memcpy(buf, cache_magic, sizeof(cache_magic));
 	phalanx__envelope__pack(&env, buf + CACHE_HDR);
 	put_le32(buf + 4, (uint32_t)n);
-	put_le32(buf + 8, crc32c(buf + CACHE_HDR, n));
+	put_le32(buf + 8, px_crc32c(buf + CACHE_HDR, n));
 	rc = px_write_all(a->fd, buf, CACHE_HDR + n);
 	free(buf);
 	return rc;
@@ -608,7 +609,7 @@ int px_policy_load(const char *path, px_policy_t *p, char *why,
 			 "follow", n, got - CACHE_HDR);
 		goto out;
 	}
-	if (get_le32(buf + 8) != crc32c(buf + CACHE_HDR, n)) {
+	if (get_le32(buf + 8) != px_crc32c(buf + CACHE_HDR, n)) {
 		snprintf(why, len, "checksum mismatch");
 		goto out;
 	}

@@ -13,6 +13,7 @@
 #include "node.h"
 #include "px.h"
 #include "ratelog.h"
+#include "state.h"
 #include "vrrp.h"
 #include "vocab.h"
 #include "wire.h"
@@ -61,6 +62,7 @@ typedef struct apply_job {
 	uint32_t refused_part;
 	char refused_why[160];  /* validation's reason, "" for others */
 	int rc, cache_rc;
+	px_state_stats_t sst;
 	px_nft_stats_t st;
 } apply_job_t;
 
@@ -139,7 +141,9 @@ static void apply_kernel(px_node_t *n, apply_job_t *j)
 		j->fell_back = true;
 		j->rc = px_nft_apply(n->nft, NULL, &j->target, &j->st);
 	}
-	j->cache_rc = j->rc == 0 ? px_policy_save(n->o.cache, &j->target) : 0;
+	/* The state's delta base is what the kernel held before. */
+	j->cache_rc = j->rc == 0 && n->state ?
+		px_state_save(n->state, &n->applied, &j->target, &j->sst) : 0;
 }
 
 /* The loop's part: make target the applied policy, or report. */
@@ -178,9 +182,16 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 	else if (n->watcher)
 		px_watcher_policy(n->watcher, &n->applied);
 	if (j->cache_rc < 0)
-		px_log(PX_LOG_ERR, "cache %s not written: %s (kernel holds "
-		       "version %llu)", n->o.cache, px_strerror(j->cache_rc),
+		px_log(PX_LOG_ERR, "state %s not written: %s (kernel holds "
+		       "version %llu)", n->o.state_dir, px_strerror(j->cache_rc),
 		       (unsigned long long)n->applied.version);
+	else if (n->state && !j->sst.skipped)
+		px_log(PX_LOG_INFO, "state: version %llu written (%s): +%llu "
+		       "-%llu entry records, %.1f ms",
+		       (unsigned long long)n->applied.version,
+		       j->sst.full ? "all" : "delta",
+		       (unsigned long long)j->sst.puts,
+		       (unsigned long long)j->sst.dels, j->sst.usec / 1000.0);
 	if (n->health && (strncmp(n->detail, "apply", 5) == 0 ||
 			  strstr(n->detail, "refused before apply")))
 		health_settle(n);
