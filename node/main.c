@@ -326,6 +326,8 @@ static int restore(px_node_t *n)
 	px_policy_t cached;
 	bool legacy = false;
 	char why[200] = "";
+	uint64_t t0 = px_mono_ms();
+	size_t i, entries = 0;
 	int rc;
 
 	px_policy_init(&cached);
@@ -354,6 +356,13 @@ static int restore(px_node_t *n)
 			state_renew(n);
 		return restore_unusable(n, rc, why);
 	}
+	for (i = 0; i < cached.nsets; i++)
+		entries += cached.sets[i].entries.n;
+	px_log(PX_LOG_INFO, "%s %s: version %llu, %zu sets, %zu entries read "
+	       "and checked in %llu ms", legacy ? "cache file" : "state",
+	       legacy ? n->o.cache : n->o.state_dir,
+	       (unsigned long long)cached.version, cached.nsets, entries,
+	       (unsigned long long)(px_mono_ms() - t0));
 	rc = px_node_apply(n, &cached, true);
 	if (rc < 0) {
 		px_log(PX_LOG_ERR, "cannot install table inet %s: %s",

@@ -320,14 +320,16 @@ int px_outbox_open(px_outbox_t **out, px_state_t *st, const char *legacy,
 		if (rc == 0 && len == 12 &&
 		    le32(rec + 8) == px_crc32c(rec, 8)) {
 			memcpy(&boot, rec, 8);
-		} else if (rc != -ENOENT) {
-			/* Ids must not repeat: the clock is past any
-			 * counter. */
+		} else {
+			/* Ids must not repeat, also when the state is new
+			 * because an earlier one was lost or set aside:
+			 * the clock is past any counter. */
 			boot = (uint64_t)px_now_ms() / 1000;
-			px_log(PX_LOG_ERR, "alert outbox in %s: boot record "
-			       "unreadable (%s): boot from the clock, %" PRIu64,
-			       px_state_dir(st), rc < 0 ? px_strerror(rc) :
-			       "damaged", boot);
+			px_log(rc == -ENOENT ? PX_LOG_INFO : PX_LOG_ERR,
+			       "alert outbox in %s: %s: boot from the clock, %"
+			       PRIu64, px_state_dir(st), rc == -ENOENT ?
+			       "no boot record (a new state)" : rc < 0 ?
+			       px_strerror(rc) : "boot record damaged", boot);
 		}
 		free(rec);
 		rc = px_state_each(st, PX_STATE_OUTBOX, load_record, o);

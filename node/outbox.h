@@ -9,10 +9,11 @@
  *
  * Ids are "member:boot:seq": the state keeps a boot counter that every
  * open increments (and writes at once), and seq counts from 1 within a
- * boot, so ids stay unique across restarts.  A damaged boot record makes
- * the counter start from the clock (seconds since the epoch, above any
- * counter a state could have reached); a damaged alert record is dropped
- * (and deleted), its boot still counted.
+ * boot, so ids stay unique across restarts.  A new state (also one made
+ * after a damaged one was set aside) or a damaged boot record makes the
+ * counter start from the clock (seconds since the epoch, above any
+ * counter a lost state could have reached); a damaged alert record is
+ * dropped (and deleted), its boot still counted.
  *
  * The queue of an older member, the file "<cache>.alerts" (magic
  * "PXOUTBOX1\n", u64 boot, u32 count, count [u32 length][packed Alert]
