@@ -170,6 +170,14 @@ int px_state_policy_decode(const uint8_t *buf, size_t len, px_policy_t *p,
 		snprintf(why, wlen, "policy record refused: %s", px_strerror(rc));
 		goto out;
 	}
+	for (size_t i = 0; i < p->nsets; i++)
+		if (p->sets[i].entries.n) {
+			snprintf(why, wlen, "policy record: set %s holds entries "
+				 "(they are records of their own)",
+				 p->sets[i].name);
+			rc = PX_EDECODE;
+			goto out;
+		}
 	p->version = get_le64(buf + 4);
 	p->epoch = get_le64(buf + 12);
 	if (p->epoch != env->epoch) {
