@@ -638,6 +638,54 @@ static int write_delta(MDB_txn *txn, MDB_dbi dbi, const px_policy_t *b,
 	return rc;
 }
 
+/* Entries added plus deleted from b to t, counted without copying
+ * (sorted arrays merged). */
+static uint64_t count_changes(const px_policy_t *b, const px_policy_t *t,
+			      uint64_t *total)
+{
+	uint64_t n = 0;
+	size_t i = 0, j = 0;
+
+	*total = 0;
+	for (size_t k = 0; k < t->nsets; k++)
+		*total += t->sets[k].entries.n;
+	while (i < b->nsets || j < t->nsets) {
+		const px_set_t *os = i < b->nsets ? &b->sets[i] : NULL;
+		const px_set_t *ns = j < t->nsets ? &t->sets[j] : NULL;
+		int c = !os ? 1 : !ns ? -1 : strcmp(os->name, ns->name);
+		size_t x = 0, y = 0;
+
+		if (c < 0) {
+			n += os->entries.n;
+			i++;
+			continue;
+		}
+		if (c > 0) {
+			n += ns->entries.n;
+			j++;
+			continue;
+		}
+		while (x < os->entries.n && y < ns->entries.n) {
+			int d = memcmp(&os->entries.v[x], &ns->entries.v[y],
+				       ENTRY_LEN);
+
+			n += d != 0;
+			x += d <= 0;
+			y += d >= 0;
+		}
+		n += (os->entries.n - x) + (ns->entries.n - y);
+		i++;
+		j++;
+	}
+	return n;
+}
+
+/* A put in the middle of the tree costs about this many appends (1M
+ * IPv4 entries: 1.56 s of CPU put one by one into a set that held 7,
+ * 0.27 s appended to an emptied database): past changes * DELTA_COST >
+ * entries, rewriting everything is cheaper than the delta. */
+#define DELTA_COST 6
+
 int px_state_save(px_state_t *st, const px_policy_t *base,
 		  const px_policy_t *target, px_state_stats_t *stats)
 {
@@ -656,6 +704,11 @@ int px_state_save(px_state_t *st, const px_policy_t *base,
 	}
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	s->full = !base || !px_state_holds(st, base->version, base->epoch);
+	if (!s->full) {
+		uint64_t total, changes = count_changes(base, target, &total);
+
+		s->full = changes * DELTA_COST > total;
+	}
 	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
 	if (rc == 0)
 		rc = s->full ? write_full(txn, st->dbi[PX_STATE_ENTRIES], target, s)

@@ -189,9 +189,24 @@ TEST(state_one_delta_per_version)
 	CHECK(same_policy(&n2, &q));
 	CHECK(px_policy_find(&q, "v4") == NULL);
 	px_policy_free(&q);
+	/* Most of the entries replaced: rewriting all is cheaper. */
+	px_policy_copy(&q, &n2);
+	q.version = 9;
+	px_entries_free(&px_policy_find(&q, "big")->entries);
+	fill(&q, "big", 4, 90000);
+	CHECK_INT(px_state_save(st, &n2, &q, &s), 0);
+	CHECK(s.full);
+	px_state_close(st);
+	CHECK_INT(px_state_open(&st, dir, why, sizeof(why)), 0);
+	px_policy_free(&q);
+	px_policy_init(&q);
+	CHECK_INT(px_state_load(st, &q, why, sizeof(why)), 0);
+	CHECK_INT(q.version, 9);
+	CHECK_INT(px_policy_find(&q, "big")->entries.n, 90000);
+	px_policy_free(&q);
 	/* A base the environment does not hold (version 5): all written. */
 	p.version = 5;
-	n2.version = 9;
+	n2.version = 10;
 	CHECK_INT(px_state_save(st, &p, &n2, &s), 0);
 	CHECK(s.full);
 	px_state_close(st);
