@@ -67,14 +67,14 @@ $(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 
 $(BUILD)/phalanx-node: $(NODE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl libuv libnetfilter_conntrack libnetfilter_log)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl libuv libnetfilter_conntrack libnetfilter_log lmdb)
 
 $(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
 # Unit tests link the pure logic of the member (no I/O files).
-UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/outbox.c node/fwlog.c node/gate.c node/layout.c node/delta.c))
+UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/outbox.c node/fwlog.c node/gate.c node/layout.c node/delta.c node/state.c))
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
@@ -122,7 +122,7 @@ FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
 # clang's -Wextra also flags `{ "name", 1 }' initializers that gcc accepts.
 FUZZ_WARN := -Wno-missing-field-initializers
-FUZZ_SRC := $(LIB_SRC) node/outbox.c
+FUZZ_SRC := $(LIB_SRC) node/outbox.c node/state.c
 FUZZ_OBJ := $(FUZZ_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/phalanx.pb-c.o
 
 $(BUILD)/fuzz/obj/%.o: %.c $(BUILD)/phalanx.pb-c.h
@@ -138,7 +138,7 @@ $(BUILD)/fuzz/obj/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
 $(BUILD)/fuzz/%: $(BUILD)/fuzz/obj/tests/fuzz/%.o $(FUZZ_OBJ)
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ \
-		$(call pc,libzmq libprotobuf-c)
+		$(call pc,libzmq libprotobuf-c lmdb)
 
 # fuzz_store runs the store's handlers: it links the store's files too.
 $(BUILD)/fuzz/obj/tests/fuzz/fuzz_store.o: PX_CFLAGS += -Istore
@@ -152,9 +152,9 @@ fuzz: $(FUZZ)
 .PRECIOUS: $(BUILD)/fuzz/obj/%.o
 
 # Regenerate the fuzz seed corpora (checked in) from the encoders.
-$(BUILD)/fuzz-seeds: $(BUILD)/tests/fuzz/seeds.o $(BUILD)/node/outbox.o $(LIB_OBJ)
+$(BUILD)/fuzz-seeds: $(BUILD)/tests/fuzz/seeds.o $(BUILD)/node/outbox.o $(BUILD)/node/state.o $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb)
 
 fuzz-seeds: $(BUILD)/fuzz-seeds
 	$(BUILD)/fuzz-seeds tests/fuzz/corpus

@@ -1,6 +1,7 @@
 /* codec.c - policy <-> protobuf. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,22 +464,30 @@ int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c)
 static const char cache_magic[4] = { 'P', 'X', 'C', '2' };
 #define CACHE_HDR 12
 
-/* CRC-32C (Castagnoli), reflected, one table built on first use. */
-static uint32_t crc32c(const uint8_t *p, size_t n)
+/* CRC-32C (Castagnoli), reflected, one table built once: the member's
+ * apply worker and its loop both checksum (pthread_once). */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_table_build(void)
 {
-	static uint32_t table[256];
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t v = i;
+
+		for (int k = 0; k < 8; k++)
+			v = (v >> 1) ^ (0x82f63b78u & (0u - (v & 1)));
+		crc_table[i] = v;
+	}
+}
+
+uint32_t px_crc32c(const void *data, size_t n)
+{
+	const uint32_t *table = crc_table;
+	const uint8_t *p = data;
 	uint32_t c = 0xffffffffu;
 	size_t i;
 
-	if (!table[1]) {
-		for (i = 0; i < 256; i++) {
-			uint32_t v = (uint32_t)i;
-
-			for (int k = 0; k < 8; k++)
-				v = (v >> 1) ^ (0x82f63b78u & (0u - (v & 1)));
-			table[i] = v;
-		}
-	}
+	pthread_once(&crc_once, crc_table_build);
 	for (i = 0; i < n; i++)
 		c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
 	return c ^ 0xffffffffu;
@@ -523,7 +532,7 @@ static int save_chunk(Phalanx__SnapshotChunk *c, void *arg)
 	memcpy(buf, cache_magic, sizeof(cache_magic));
 	phalanx__envelope__pack(&env, buf + CACHE_HDR);
 	put_le32(buf + 4, (uint32_t)n);
-	put_le32(buf + 8, crc32c(buf + CACHE_HDR, n));
+	put_le32(buf + 8, px_crc32c(buf + CACHE_HDR, n));
 	rc = px_write_all(a->fd, buf, CACHE_HDR + n);
 	free(buf);
 	return rc;
@@ -601,7 +610,7 @@ int px_policy_load(const char *path, px_policy_t *p, char *why,
 			 "follow", n, got - CACHE_HDR);
 		goto out;
 	}
-	if (get_le32(buf + 8) != crc32c(buf + CACHE_HDR, n)) {
+	if (get_le32(buf + 8) != px_crc32c(buf + CACHE_HDR, n)) {
 		snprintf(why, len, "checksum mismatch");
 		goto out;
 	}

@@ -40,6 +40,9 @@ int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c);
 int px_policy_save(const char *path, const px_policy_t *p);
 int px_policy_load(const char *path, px_policy_t *p, char *why,
 		   size_t len);
+/* CRC-32C (Castagnoli) of n bytes: the cache file's and the member
+ * state's record checksum. */
+uint32_t px_crc32c(const void *data, size_t n);
 
 /* Build LimitOps describing p's limits (values, modes, tiers).  The
  * array and ops are owned by the caller: px_limitops_free(). */

@@ -94,15 +94,15 @@ void px_alerting_start(px_node_t *n)
 	px_alerting_t *a = xcalloc(1, sizeof(*a));
 	px_alert_conf_t conf = { n->o.alert_window_ms, (uint32_t)n->o.alert_rate,
 				 0 };
-	char path[sizeof(n->o.cache) + 8];
+	char legacy[sizeof(n->o.cache) + 8];
 	px_watcher_stats_t ws;
 	int q;
 
 	a->eng = px_alert_new(&conf);
 	a->list = xmalloc(LIST_MAX * sizeof(*a->list));
 	px_alerts_init(&a->out);
-	snprintf(path, sizeof(path), "%s.alerts", n->o.cache);
-	px_outbox_open(&a->ob, path, n->o.id, 0);
+	snprintf(legacy, sizeof(legacy), "%s.alerts", n->o.cache);
+	px_outbox_open(&a->ob, n->state, legacy, n->o.id, 0);
 	if (n->watcher) {
 		/* Counted from here: what happened before is no news. */
 		px_watcher_stats(n->watcher, &ws);
@@ -120,10 +120,10 @@ void px_alerting_start(px_node_t *n)
 	}
 	n->alerting = a;
 	px_log(PX_LOG_INFO, "alerts: window %" PRIu64 " ms, at most %u a "
-	       "second, outbox %s (boot %" PRIu64 ")",
+	       "second, outbox in %s (boot %" PRIu64 ")",
 	       n->o.alert_window_ms ? n->o.alert_window_ms : PX_ALERT_WINDOW_MS,
 	       n->o.alert_rate ? (unsigned)n->o.alert_rate : PX_ALERT_RATE,
-	       path, px_outbox_boot(a->ob));
+	       n->o.state_dir, px_outbox_boot(a->ob));
 }
 
 /* The limit a source has for quota id. */
@@ -396,7 +396,11 @@ void px_alerting_tick(px_node_t *n)
 		       "alerted", st.keys, st.untracked - a->untracked_seen);
 		a->untracked_seen = st.untracked;
 	}
-	px_outbox_flush(a->ob);
+	/* An apply's state transaction may take seconds (a 2M-entry
+	 * snapshot): the loop does not wait for it; the alerts go out
+	 * meanwhile and are written after. */
+	if (!px_node_applying(n))
+		px_outbox_flush(a->ob);
 	send_due(n, now);
 }
 

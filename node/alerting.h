@@ -27,7 +27,7 @@ int px_alerting_option(px_node_opts_t *o, const char *key, const char *value);
 /* The usage lines of those options. */
 extern const char px_alerting_usage[];
 
-/* Start: engine, outbox "<cache>.alerts", the watcher's receive buffer
+/* Start: engine, outbox (in n->state), the watcher's receive buffer
  * (--ct-rcvbuf).  Sets n->alerting; never fails (a failing outbox file is
  * logged, alerts are then kept in memory). */
 void px_alerting_start(px_node_t *n);

@@ -1,4 +1,4 @@
-/* main.c - phalanx-node: options, startup from the cache, the loop. */
+/* main.c - phalanx-node: options, startup from the local state, the loop. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include "node.h"
 #include "pressure.h"
 #include "px.h"
+#include "state.h"
 #include "vocab.h"
 #include "vrrp.h"
 #include "wire.h"
@@ -32,8 +33,12 @@ static void usage(FILE *f)
 "                         enrolled: `phalanxctl members enroll ID KEY'\n"
 "  --store-key FILE       the store's public key: a store with any other\n"
 "                         key is never talked to\n"
-"  --cache FILE           last applied policy (default\n"
-"                         /var/lib/phalanx/node.cache)\n"
+"  --state-dir DIR        the member's state: applied policy and alert\n"
+"                         outbox, LMDB (default <cache>.state)\n"
+"  --cache FILE           base name of the member's files (default\n"
+"                         /var/lib/phalanx/node.cache); a policy cache\n"
+"                         file of an older member there is migrated once\n"
+"                         into the state and renamed FILE.migrated\n"
 "  --table NAME           nftables table, family inet (default phalanx)\n"
 "  --store-timeout MS     the store is lost after MS of silence (3000)\n"
 "  --mgmt PREFIX          management network, never limited (repeatable)\n"
@@ -43,7 +48,7 @@ static void usage(FILE *f)
 "                         seconds or more and time out idle ones after S\n"
 "                         (default 360: six minutes, as ISA)\n"
 "  --no-cache-policy guard|accept\n"
-"                         with no usable cache (missing, unreadable or\n"
+"                         with no usable state (missing, unreadable or\n"
 "                         corrupt) and no table in the kernel: `guard'\n"
 "                         refuses everything but loopback, the --mgmt\n"
 "                         prefixes and the store until the first snapshot\n"
@@ -83,6 +88,8 @@ static int set_option(const char *key, const char *value, void *arg)
 	}
 	if (strcmp(key, "cache") == 0)
 		return copy_opt(o->cache, sizeof(o->cache), value);
+	if (strcmp(key, "state-dir") == 0)
+		return copy_opt(o->state_dir, sizeof(o->state_dir), value);
 	if (strcmp(key, "secret-key") == 0)
 		return copy_opt(o->secret_key, sizeof(o->secret_key), value);
 	if (strcmp(key, "store-key") == 0)
@@ -133,7 +140,7 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		"fwlog-syslog", "log-rate", "log-ended-rate",
 		"log-flood-blocks", "no-cache-policy", "track-file",
 		"track-stale-file", "vrrp-state-file", "resume-hold-ms",
-		"secret-key", "store-key", NULL,
+		"secret-key", "store-key", "state-dir", NULL,
 	};
 	int rc = px_options_parse("phalanx-node", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -264,13 +271,13 @@ static int restore_unusable(px_node_t *n, int why_rc, const char *why)
 		 * either.  Guarded until its first snapshot (under a
 		 * second in a healthy array). */
 		snprintf(n->state_detail, sizeof(n->state_detail), "no policy "
-			 "yet (no cache at %.100s): %s until the first snapshot",
-			 n->o.cache, n->o.no_cache_accept ? "empty policy" :
+			 "yet (no state in %.100s): %s until the first snapshot",
+			 n->o.state_dir, n->o.no_cache_accept ? "empty policy" :
 			 "guard");
 	} else {
 		snprintf(n->state_detail, sizeof(n->state_detail), "local "
-			 "state unusable (cache %.60s: %.50s): %s until a "
-			 "snapshot is applied", n->o.cache, why,
+			 "state unusable (%.60s: %.50s): %s until a "
+			 "snapshot is applied", n->o.state_dir, why,
 			 exists ? "kernel table kept" :
 			 n->o.no_cache_accept ? "empty policy" : "guard");
 	}
@@ -303,24 +310,77 @@ static int restore_unusable(px_node_t *n, int why_rc, const char *why)
 	return 0;
 }
 
-/* Startup: put the cached policy in the kernel before talking to the
- * store, so a member that reboots while the store is away enforces
- * what it enforced before. */
-static int restore(px_node_t *n)
+/* A damaged state: set aside (<dir>.bad) and a new one made, so that
+ * the next applied version is written again.  The member works without
+ * one (nothing written, logged) if even that fails. */
+static void state_renew(px_node_t *n)
 {
-	px_policy_t cached;
 	char why[200];
 	int rc;
 
+	px_state_close(n->state);
+	n->state = NULL;
+	rc = px_state_set_aside(n->o.state_dir);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "state %s: cannot set it aside: %s",
+		       n->o.state_dir, px_strerror(rc));
+	else
+		px_log(PX_LOG_WARN, "state %s set aside as %s.bad; a new one "
+		       "is written from the next applied version",
+		       n->o.state_dir, n->o.state_dir);
+	rc = px_state_open(&n->state, n->o.state_dir, why, sizeof(why));
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "state %s: cannot make a new one: %s (%s): "
+		       "applied versions are not kept across restarts",
+		       n->o.state_dir, why, px_strerror(rc));
+}
+
+/* Startup: put the policy of the local state in the kernel before
+ * talking to the store, so a member that reboots while the store is
+ * away enforces what it enforced before.  No state yet but a cache file
+ * of an older member: that one, migrated into the state. */
+static int restore(px_node_t *n)
+{
+	px_policy_t cached;
+	bool legacy = false;
+	char why[200] = "";
+	uint64_t t0 = px_mono_ms();
+	size_t i, entries = 0;
+	int rc;
+
 	px_policy_init(&cached);
-	rc = px_policy_load(n->o.cache, &cached, why, sizeof(why));
+	rc = px_state_open(&n->state, n->o.state_dir, why, sizeof(why));
+	if (rc == -ENOENT) /* its parent directory: not "no state yet" */
+		rc = PX_EDB;
+	if (rc == 0)
+		rc = px_state_load(n->state, &cached, why, sizeof(why));
+	if (rc == -ENOENT && access(n->o.cache, F_OK) == 0) {
+		px_policy_free(&cached);
+		px_policy_init(&cached);
+		legacy = true;
+		rc = px_policy_load(n->o.cache, &cached, why, sizeof(why));
+		px_log(rc < 0 ? PX_LOG_ERR : PX_LOG_INFO, "state %s is empty: "
+		       "cache file %s of an older member %s%s",
+		       n->o.state_dir, n->o.cache, rc < 0 ? "unusable: " :
+		       "migrated into it", rc < 0 ? why : "");
+	}
 	if (rc < 0) {
 		px_policy_free(&cached);
 		if (rc != -ENOENT)
-			px_log(PX_LOG_ERR, "cache %s is unusable: %s (%s)",
-			       n->o.cache, why, px_strerror(rc));
+			px_log(PX_LOG_ERR, "state %s is unusable: %s (%s)",
+			       legacy ? n->o.cache : n->o.state_dir, why,
+			       px_strerror(rc));
+		if (rc != -ENOENT && !legacy)
+			state_renew(n);
 		return restore_unusable(n, rc, why);
 	}
+	for (i = 0; i < cached.nsets; i++)
+		entries += cached.sets[i].entries.n;
+	px_log(PX_LOG_INFO, "%s %s: version %llu, %zu sets, %zu entries read "
+	       "and checked in %llu ms", legacy ? "cache file" : "state",
+	       legacy ? n->o.cache : n->o.state_dir,
+	       (unsigned long long)cached.version, cached.nsets, entries,
+	       (unsigned long long)(px_mono_ms() - t0));
 	rc = px_node_apply(n, &cached, true);
 	if (rc < 0) {
 		px_log(PX_LOG_ERR, "cannot install table inet %s: %s",
@@ -331,9 +391,18 @@ static int restore(px_node_t *n)
 	/* Messages of an older store epoch are refused; a newer one means
 	 * a new store database and a fresh snapshot. */
 	n->epoch = n->applied.epoch;
+	if (legacy && px_state_holds(n->state, n->applied.version,
+				     n->applied.epoch)) {
+		char done[sizeof(n->o.cache) + 16];
+
+		snprintf(done, sizeof(done), "%s.migrated", n->o.cache);
+		if (rename(n->o.cache, done) < 0)
+			px_log(PX_LOG_ERR, "rename %s to %s: %s", n->o.cache,
+			       done, strerror(errno));
+	}
 	if (n->applied.version)
-		px_log(PX_LOG_INFO, "restored version %llu from cache %s",
-		       (unsigned long long)n->applied.version, n->o.cache);
+		px_log(PX_LOG_INFO, "restored version %llu from state %s",
+		       (unsigned long long)n->applied.version, n->o.state_dir);
 	return 0;
 }
 
@@ -352,6 +421,13 @@ int main(int argc, char **argv)
 	if ((rc = parse_args(argc, argv, &n.o)) != 0)
 		return rc;
 	px_entries_normalize(&n.o.mgmt);
+	if (!n.o.state_dir[0] &&
+	    snprintf(n.o.state_dir, sizeof(n.o.state_dir), "%s.state",
+		     n.o.cache) >= (int)sizeof(n.o.state_dir)) {
+		fprintf(stderr, "phalanx-node: --cache %s: too long\n",
+			n.o.cache);
+		return 2;
+	}
 	if (n.o.log[0] && (rc = px_log_to_file(n.o.log)) < 0) {
 		fprintf(stderr, "phalanx-node: --log %s: %s\n", n.o.log,
 			strerror(-rc));
@@ -450,6 +526,7 @@ int main(int argc, char **argv)
 	uv_run(n.loop, UV_RUN_NOWAIT);
 	px_nft_close(n.nft_watch);
 	px_nft_close(n.nft);
+	px_state_close(n.state);
 	px_policy_free(&n.applied);
 	px_policy_free(&n.pending);
 	px_policy_free(&n.snap);

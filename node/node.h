@@ -27,6 +27,7 @@ typedef struct {
 	px_keypair_t keys;
 	char store_pub[PX_KEY_Z85_LEN + 1];
 	char cache[4096];
+	char state_dir[4096];  /* --state-dir; "" : "<cache>.state" */
 	char table[64];
 	char log[4096];
 	uint64_t store_timeout_ms;
@@ -61,6 +62,7 @@ typedef struct px_node {
 	struct px_nflog *nflog;    /* nflog.c: the firewall log */
 	struct px_vrrp *vrrp;      /* vrrp.c: the readiness gate, NULL if off */
 	struct px_blocks *blocks;  /* blocks.c: array-wide blocks */
+	struct px_state *state;    /* state.c: NULL if it cannot be opened */
 	px_policy_t applied;       /* what the kernel holds */
 	px_policy_t pending;       /* change being assembled */
 	px_seq_t seq;
@@ -137,7 +139,7 @@ void px_node_sync_tick(px_node_t *n);
 struct Phalanx__Envelope;
 int px_sync_send(px_node_t *n, struct Phalanx__Envelope *env);
 void px_node_sync_stop(px_node_t *n);
-/* Apply target to the kernel (old NULL rebuilds), save the cache and
+/* Apply target to the kernel (old NULL rebuilds), save the state and
  * make it the applied policy.  0 or negative error; on error nothing
  * changes. */
 int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild);

@@ -1,8 +1,8 @@
-/* outbox.c - the member's durable alert queue (see outbox.h). */
+/* outbox.c - the member's durable alert queue in its state (see
+ * outbox.h; records through state.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "outbox.h"
 #include "px.h"
 
@@ -25,16 +26,21 @@ struct item {
 	uint64_t boot, seq;
 	uint64_t sent_ms;   /* 0: never */
 	bool acked;
+	bool stored;        /* its record is in the state */
 };
 
 struct px_outbox {
-	char *path;
+	px_state_t *st;     /* NULL: in memory only */
+	char *legacy;       /* an older member's file, renamed once written */
 	char member[64];
 	size_t max;
 	uint64_t boot, seq;
 	struct item *v;
 	size_t n, cap;
-	bool dirty, failing, full;
+	struct { uint8_t k[16]; } *del; /* records to delete at the flush */
+	size_t ndel, delcap, bad;
+	uint64_t bad_boot;
+	bool dirty, boot_dirty, failing, full;
 	uint64_t dropped, dropped_logged;
 };
 
@@ -84,7 +90,7 @@ static void push(px_outbox_t *o, Phalanx__Alert *a, uint64_t boot,
 		o->cap = o->cap ? 2 * o->cap : 64;
 		o->v = xrealloc(o->v, o->cap * sizeof(*o->v));
 	}
-	o->v[o->n++] = (struct item){ a, boot, seq, 0, false };
+	o->v[o->n++] = (struct item){ a, boot, seq, 0, false, false };
 }
 
 /* Parse the file in buf; items are appended to o, *boot set.  0 or
@@ -174,48 +180,184 @@ out:
 	return rc;
 }
 
-int px_outbox_open(px_outbox_t **out, const char *path, const char *member,
-		   size_t max)
+/* Outbox records: key boot and seq (big-endian, so LMDB's order is the
+ * queue's), value the CRC-32C of the packed Alert, then the Alert. */
+#define KEY_LEN 16
+#define BOOT_KEY "outbox-boot"
+
+static void key_of(uint64_t boot, uint64_t seq, uint8_t *k)
+{
+	for (int i = 0; i < 8; i++) {
+		k[i] = (uint8_t)(boot >> (56 - 8 * i));
+		k[8 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	}
+}
+
+static uint32_t le32(const uint8_t *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+static void put_le32(uint8_t *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+int px_outbox_record_decode(const uint8_t *key, size_t klen,
+			    const uint8_t *val, size_t vlen,
+			    Phalanx__Alert **out)
+{
+	uint8_t want[KEY_LEN];
+	Phalanx__Alert *a;
+	uint64_t b, s;
+
+	*out = NULL;
+	if (klen != KEY_LEN || vlen < 4 || vlen - 4 > RECORD_MAX ||
+	    le32(val) != px_crc32c(val + 4, vlen - 4))
+		return PX_EDECODE;
+	a = phalanx__alert__unpack(NULL, vlen - 4, val + 4);
+	if (!a)
+		return PX_EDECODE;
+	if (!id_parse(a->id, &b, &s) || (key_of(b, s, want),
+					 memcmp(want, key, KEY_LEN) != 0)) {
+		phalanx__alert__free_unpacked(a, NULL);
+		return PX_EDECODE;
+	}
+	*out = a;
+	return 0;
+}
+
+static void forget_later(px_outbox_t *o, uint64_t boot, uint64_t seq)
+{
+	if (o->ndel == o->delcap) {
+		o->delcap = o->delcap ? 2 * o->delcap : 64;
+		o->del = xrealloc(o->del, o->delcap * sizeof(*o->del));
+	}
+	key_of(boot, seq, o->del[o->ndel++].k);
+	o->dirty = true;
+}
+
+static int load_record(const uint8_t *key, size_t klen, const uint8_t *val,
+		       size_t vlen, void *arg)
+{
+	px_outbox_t *o = arg;
+	Phalanx__Alert *a;
+	uint64_t b, s;
+
+	if (o->n >= o->max || px_outbox_record_decode(key, klen, val, vlen,
+						      &a) < 0) {
+		/* Damaged, or past the bound: dropped, and deleted at
+		 * the next flush. */
+		if (klen == KEY_LEN) {
+			uint64_t kb = 0, ks = 0;
+
+			for (int i = 0; i < 8; i++) {
+				kb = kb << 8 | key[i];
+				ks = ks << 8 | key[8 + i];
+			}
+			forget_later(o, kb, ks);
+			if (kb > o->bad_boot)
+				o->bad_boot = kb;
+		}
+		o->bad++;
+		return 0;
+	}
+	id_parse(a->id, &b, &s);
+	push(o, a, b, s);
+	o->v[o->n - 1].stored = true;
+	return 0;
+}
+
+/* A file of an older member ("<cache>.alerts"): its alerts join the
+ * queue, to be written in the state at the first flush.  The boot it had
+ * or, for a damaged file, the clock. */
+static void load_legacy(px_outbox_t *o, const char *path, uint64_t *boot)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, n0 = o->n;
+	uint64_t b = 0;
+	int rc = read_file(path, &buf, &len);
+
+	if (rc == 0)
+		rc = parse(o, buf, len, &b);
+	free(buf);
+	if (rc == -ENOENT)
+		return;
+	if (rc < 0) {
+		b = (uint64_t)px_now_ms() / 1000;
+		px_log(PX_LOG_ERR, "alert outbox file %s of an older member "
+		       "unreadable (%s): its alerts are lost, boot from the "
+		       "clock (%" PRIu64 ")", path, px_strerror(rc), b);
+	} else {
+		px_log(PX_LOG_INFO, "alert outbox file %s of an older member: "
+		       "%zu alerts taken into the state", path, o->n - n0);
+	}
+	if (b > *boot)
+		*boot = b;
+	o->legacy = xstrdup(path);
+}
+
+int px_outbox_open(px_outbox_t **out, px_state_t *st, const char *legacy,
+		   const char *member, size_t max)
 {
 	px_outbox_t *o = xcalloc(1, sizeof(*o));
-	uint8_t *buf = NULL;
+	uint8_t *rec = NULL;
 	uint64_t boot = 0;
 	size_t len = 0, i;
-	int rc;
+	int rc = 0;
 
-	o->path = xstrdup(path);
+	o->st = st;
 	snprintf(o->member, sizeof(o->member), "%s", member);
 	o->max = max ? max : PX_OUTBOX_MAX;
 	*out = o;
-	rc = read_file(path, &buf, &len);
-	if (rc == 0)
-		rc = parse(o, buf, len, &boot);
-	free(buf);
-	if (rc == -ENOENT) {
-		rc = 0;
-	} else if (rc < 0) {
-		char bad[4200];
-
-		/* Ids must not repeat: the clock is past any counter. */
-		boot = (uint64_t)px_now_ms() / 1000;
-		snprintf(bad, sizeof(bad), "%s.bad", path);
-		px_log(PX_LOG_ERR, "alert outbox %s unreadable (%s): set aside "
-		       "as %s, starting an empty queue at boot %" PRIu64,
-		       path, px_strerror(rc), bad, boot);
-		if (rename(path, bad) < 0 && errno != ENOENT)
-			px_log(PX_LOG_ERR, "alert outbox: rename to %s: %s", bad,
-			       strerror(errno));
+	if (!st) {
+		rc = PX_EDB;
+	} else {
+		rc = px_state_get(st, PX_STATE_META, BOOT_KEY,
+				  sizeof(BOOT_KEY) - 1, &rec, &len);
+		if (rc == 0 && len == 12 &&
+		    le32(rec + 8) == px_crc32c(rec, 8)) {
+			memcpy(&boot, rec, 8);
+		} else {
+			/* Ids must not repeat, also when the state is new
+			 * because an earlier one was lost or set aside:
+			 * the clock is past any counter. */
+			boot = (uint64_t)px_now_ms() / 1000;
+			px_log(rc == -ENOENT ? PX_LOG_INFO : PX_LOG_ERR,
+			       "alert outbox in %s: %s: boot from the clock, %"
+			       PRIu64, px_state_dir(st), rc == -ENOENT ?
+			       "no boot record (a new state)" : rc < 0 ?
+			       px_strerror(rc) : "boot record damaged", boot);
+		}
+		free(rec);
+		rc = px_state_each(st, PX_STATE_OUTBOX, load_record, o);
+		if (rc < 0)
+			px_log(PX_LOG_ERR, "alert outbox in %s unreadable: %s",
+			       px_state_dir(st), px_strerror(rc));
+		if (o->bad) {
+			px_log(PX_LOG_ERR, "alert outbox in %s: %zu damaged or "
+			       "excess records dropped", px_state_dir(st),
+			       o->bad);
+			if (o->bad_boot > boot)
+				boot = o->bad_boot;
+		}
 	}
+	if (legacy)
+		load_legacy(o, legacy, &boot);
 	if (o->n) /* qsort(NULL, 0) is undefined */
 		qsort(o->v, o->n, sizeof(*o->v), item_cmp);
+	while (o->n > o->max) /* a legacy file on top of the state */
+		phalanx__alert__free_unpacked(o->v[--o->n].a, NULL);
 	for (i = 0; i < o->n; i++)
 		if (o->v[i].boot > boot)
 			boot = o->v[i].boot;
 	o->boot = boot + 1;
-	o->dirty = true;
+	o->dirty = o->boot_dirty = true;
 	if (o->n)
-		px_log(PX_LOG_INFO, "alert outbox %s: %zu alerts still to "
-		       "deliver to the store", path, o->n);
+		px_log(PX_LOG_INFO, "alert outbox: %zu alerts still to "
+		       "deliver to the store", o->n);
 	/* The new boot is on disk before any id of it goes out.  If it
 	 * cannot be, a restart could read the old boot again and reuse ids
 	 * the store has seen (and would drop as duplicates): take a boot no
@@ -240,7 +382,8 @@ void px_outbox_close(px_outbox_t *o)
 	for (i = 0; i < o->n; i++)
 		phalanx__alert__free_unpacked(o->v[i].a, NULL);
 	free(o->v);
-	free(o->path);
+	free(o->del);
+	free(o->legacy);
 	free(o);
 }
 
@@ -313,75 +456,76 @@ int px_outbox_add(px_outbox_t *o, const px_alert_t *in, char *id, size_t len)
 	return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-	char *copy = xstrdup(path);
-	int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-	free(copy);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 int px_outbox_flush(px_outbox_t *o)
 {
-	char tmp[4200];
-	uint8_t *buf, *p;
-	size_t total = MAGIC_LEN + 12 + 8, i;
-	uint32_t count = (uint32_t)o->n;
-	uint64_t sum;
-	int fd = -1, rc;
+	px_state_txn_t *t = NULL;
+	uint8_t key[KEY_LEN], *buf = NULL, boot[12];
+	size_t i, cap = 0;
+	int rc = 0;
 
 	if (!o->dirty)
 		return 0;
-	for (i = 0; i < o->n; i++)
-		total += 4 + phalanx__alert__get_packed_size(o->v[i].a);
-	p = buf = xmalloc(total);
-	memcpy(p, MAGIC, MAGIC_LEN);
-	memcpy(p + MAGIC_LEN, &o->boot, 8);
-	memcpy(p + MAGIC_LEN + 8, &count, 4);
-	p += MAGIC_LEN + 12;
-	for (i = 0; i < o->n; i++) {
-		uint32_t rl = (uint32_t)phalanx__alert__pack(o->v[i].a, p + 4);
+	if (!o->st) {
+		rc = PX_EDB;
+		goto out;
+	}
+	if ((rc = px_state_begin(o->st, &t)) < 0)
+		goto out;
+	if (o->boot_dirty) {
+		memcpy(boot, &o->boot, 8);
+		put_le32(boot + 8, px_crc32c(boot, 8));
+		rc = px_state_put(t, PX_STATE_META, BOOT_KEY,
+				  sizeof(BOOT_KEY) - 1, boot, sizeof(boot));
+	}
+	for (i = 0; i < o->ndel && rc == 0; i++)
+		rc = px_state_del(t, PX_STATE_OUTBOX, o->del[i].k, KEY_LEN);
+	for (i = 0; i < o->n && rc == 0; i++) {
+		struct item *it = &o->v[i];
+		size_t n;
 
-		memcpy(p, &rl, 4);
-		p += 4 + rl;
+		if (it->stored)
+			continue;
+		n = phalanx__alert__get_packed_size(it->a);
+		if (4 + n > cap) {
+			cap = 4 + n;
+			buf = xrealloc(buf, cap);
+		}
+		phalanx__alert__pack(it->a, buf + 4);
+		put_le32(buf, px_crc32c(buf + 4, n));
+		key_of(it->boot, it->seq, key);
+		rc = px_state_put(t, PX_STATE_OUTBOX, key, KEY_LEN, buf, 4 + n);
 	}
-	sum = fnv1a(buf, (size_t)(p - buf));
-	memcpy(p, &sum, 8);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", o->path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
+	if (rc == 0) {
+		rc = px_state_commit(t);
+		t = NULL;
 	}
-	if ((rc = px_write_all(fd, buf, total)) < 0)
-		goto out;
-	if (fsync(fd) < 0) {
-		rc = -errno;
-		goto out;
+	if (rc == 0) {
+		for (i = 0; i < o->n; i++)
+			o->v[i].stored = true;
+		o->ndel = 0;
+		o->boot_dirty = false;
+		if (o->legacy) {
+			char done[4200];
+
+			snprintf(done, sizeof(done), "%s.migrated", o->legacy);
+			if (rename(o->legacy, done) < 0 && errno != ENOENT)
+				px_log(PX_LOG_ERR, "alert outbox: rename %s to "
+				       "%s: %s", o->legacy, done, strerror(errno));
+			free(o->legacy);
+			o->legacy = NULL;
+		}
 	}
-	close(fd);
-	fd = -1;
-	if (rename(tmp, o->path) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	rc = fsync_dir(o->path);
 out:
-	if (fd >= 0)
-		close(fd);
+	px_state_abort(t);
 	free(buf);
 	if (rc < 0 && !o->failing)
-		px_log(PX_LOG_ERR, "alert outbox %s not written: %s (alerts "
-		       "are kept in memory and still sent)", o->path,
-		       strerror(-rc));
+		px_log(PX_LOG_ERR, "alert outbox in %s not written: %s (alerts "
+		       "are kept in memory and still sent)",
+		       o->st ? px_state_dir(o->st) : "(no state)",
+		       px_strerror(rc));
 	else if (rc == 0 && o->failing)
-		px_log(PX_LOG_INFO, "alert outbox %s written again", o->path);
+		px_log(PX_LOG_INFO, "alert outbox in %s written again",
+		       px_state_dir(o->st));
 	o->failing = rc < 0;
 	if (rc == 0)
 		o->dirty = false;
@@ -390,7 +534,7 @@ out:
 
 static struct item *find(px_outbox_t *o, uint64_t boot, uint64_t seq)
 {
-	struct item key = { NULL, boot, seq, 0, false };
+	struct item key = { NULL, boot, seq, 0, false, false };
 
 	return bsearch(&key, o->v, o->n, sizeof(*o->v), item_cmp);
 }
@@ -412,6 +556,8 @@ size_t px_outbox_ack(px_outbox_t *o, char *const *ids, size_t n)
 	if (!k)
 		return 0;
 	for (i = j = 0; i < o->n; i++) {
+		if (o->v[i].acked && o->v[i].stored)
+			forget_later(o, o->v[i].boot, o->v[i].seq);
 		if (o->v[i].acked)
 			phalanx__alert__free_unpacked(o->v[i].a, NULL);
 		else

@@ -14,6 +14,7 @@
 #include "node.h"
 #include "px.h"
 #include "ratelog.h"
+#include "state.h"
 #include "vrrp.h"
 #include "vocab.h"
 #include "wire.h"
@@ -72,6 +73,7 @@ typedef struct apply_job {
 	uint32_t refused_part;
 	char refused_why[160];  /* validation's reason, "" for others */
 	int rc, cache_rc;
+	px_state_stats_t sst;
 	px_nft_stats_t st;
 } apply_job_t;
 
@@ -150,16 +152,25 @@ static void apply_kernel(px_node_t *n, apply_job_t *j)
 		j->fell_back = true;
 		j->rc = px_nft_apply(n->nft, NULL, &j->target, &j->st);
 	}
-	j->cache_rc = j->rc == 0 ? px_policy_save(n->o.cache, &j->target) : 0;
+	/* The state's delta base is what the kernel held before. */
+	j->cache_rc = j->rc == 0 && n->state ?
+		px_state_save(n->state, &n->applied, &j->target, &j->sst) : 0;
 }
 
 /* After n->applied became the kernel's policy, by either path. */
-static void applied_after(px_node_t *n, int cache_rc)
+static void applied_after(px_node_t *n, const apply_job_t *j)
 {
-	if (cache_rc < 0)
-		px_log(PX_LOG_ERR, "cache %s not written: %s (kernel holds "
-		       "version %llu)", n->o.cache, px_strerror(cache_rc),
+	if (j->cache_rc < 0)
+		px_log(PX_LOG_ERR, "state %s not written: %s (kernel holds "
+		       "version %llu)", n->o.state_dir, px_strerror(j->cache_rc),
 		       (unsigned long long)n->applied.version);
+	else if (n->state && !j->sst.skipped)
+		px_log(PX_LOG_INFO, "state: version %llu written (%s): +%llu "
+		       "-%llu entry records, %.1f ms",
+		       (unsigned long long)n->applied.version,
+		       j->sst.full ? "all" : "delta",
+		       (unsigned long long)j->sst.puts,
+		       (unsigned long long)j->sst.dels, j->sst.usec / 1000.0);
 	if (n->health && (strncmp(n->detail, "apply", 5) == 0 ||
 			  strstr(n->detail, "refused before apply")))
 		health_settle(n);
@@ -206,7 +217,7 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 		px_watcher_policy_take(n->watcher, &j->watch);
 	else if (n->watcher)
 		px_watcher_policy(n->watcher, &n->applied);
-	applied_after(n, j->cache_rc);
+	applied_after(n, j);
 	return 0;
 }
 
@@ -223,7 +234,7 @@ static void in_place_finish(px_node_t *n, apply_job_t *j)
 	       j->st.batch_bytes, j->st.usec / 1000.0, j->work_ns / 1e6,
 	       j->cache_ns / 1e6, (uv_hrtime() - j->started_ns) / 1e6);
 	n->seq.applied = n->applied.version;
-	applied_after(n, j->cache_rc);
+	applied_after(n, j);
 }
 
 int px_node_apply(px_node_t *n, px_policy_t *target, bool rebuild)
@@ -345,6 +356,15 @@ static bool apply_in_place(px_node_t *n, apply_job_t *j)
 		return false;
 	}
 	j->in_place = true;
+	/* The state follows in the same worker: applied is still the
+	 * version before (the loop changes it only after the job). */
+	if (n->state) {
+		uint64_t t0 = uv_hrtime();
+
+		j->cache_rc = px_state_save_delta(n->state, &n->applied,
+						  j->version, &j->delta, &j->sst);
+		j->cache_ns = uv_hrtime() - t0;
+	}
 	return true;
 }
 
@@ -355,7 +375,9 @@ static void apply_work(uv_work_t *req)
 	uint64_t t0 = uv_hrtime();
 
 	if (j->stage == STAGE_CACHE) {
-		j->cache_rc = px_policy_save(n->o.cache, &n->applied);
+		/* The state did not hold the version before: all of it. */
+		j->cache_rc = n->state ? px_state_save(n->state, NULL,
+						       &n->applied, &j->sst) : 0;
 		j->cache_ns = uv_hrtime() - t0;
 		return;
 	}
@@ -409,10 +431,12 @@ static void apply_after(uv_work_t *req, int status)
 		if (n->watcher)
 			px_watcher_policy_patch(n->watcher, &j->delta);
 		j->stage = STAGE_CACHE;
-		if (uv_queue_work(n->loop, &j->req, apply_work,
-				  apply_after) == 0)
-			return;
-		apply_work(&j->req);
+		if (j->cache_rc == PX_ESTATE) {
+			if (uv_queue_work(n->loop, &j->req, apply_work,
+					  apply_after) == 0)
+				return;
+			apply_work(&j->req);
+		}
 	}
 	n->apply_job = NULL;
 	if (j->refused < 0 && j->snapshot) {

@@ -21,6 +21,7 @@ static char fuzz_dir[64];
 static inline void fuzz_dir_remove(void)
 {
 	static const char *const leftovers[] = { "in", "in.tmp", "in.bad",
+						 "in.migrated",
 						 "out", "out.tmp",
 						 "db/data.mdb", "db/lock.mdb" };
 	char path[128];

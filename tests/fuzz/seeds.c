@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "outbox.h"
+#include "state.h"
 #include "px.h"
 #include "wire.h"
 
@@ -171,6 +172,36 @@ static int put_chunk(Phalanx__SnapshotChunk *c, void *arg)
 	return 0;
 }
 
+/* The state's records (node/state.c) in fuzz_cache's form: 2, the
+ * policy record without its magic and checksum (version, epoch, chunk);
+ * 3, an entry record's key length, key and value. */
+static void state_seeds(const px_policy_t *p)
+{
+	uint8_t *rec, *buf, key[64];
+	size_t len, i, n;
+	uint32_t crc;
+
+	rec = px_state_policy_encode(p, &len);
+	buf = xmalloc(len);
+	memcpy(buf, rec + 4, 16);
+	memcpy(buf + 16, rec + 24, len - 24);
+	put("cache", "state-policy", buf, len - 8, 2, 1);
+	free(buf);
+	free(rec);
+	for (i = 0; i < p->nsets && !p->sets[i].entries.n; i++)
+		;
+	if (i == p->nsets)
+		return;
+	n = strlen(p->sets[i].name);
+	key[0] = (uint8_t)(n + 1 + sizeof(px_entry_t));
+	memcpy(key + 1, p->sets[i].name, n + 1);
+	memcpy(key + 1 + n + 1, &p->sets[i].entries.v[0], sizeof(px_entry_t));
+	crc = px_crc32c(key + 1, key[0]);
+	for (n = 0; n < 4; n++)
+		key[1 + key[0] + n] = (uint8_t)(crc >> (8 * n));
+	put("cache", "state-entry", key, 1 + (size_t)key[0] + 4, 3, 1);
+}
+
 static void policy_seeds(const px_policy_t *p)
 {
 	struct chunks one = { 0, "chunk-whole" }, small = { 0, "chunk-small" };
@@ -190,6 +221,7 @@ static void policy_seeds(const px_policy_t *p)
 	put_file("cache", "empty", path);
 	px_policy_free(&empty);
 	unlink(path);
+	state_seeds(p);
 }
 
 static void change_seeds(const px_policy_t *p)
@@ -448,17 +480,38 @@ static void store_message_seeds(void)
 	put_env("snapshot-request", &env);
 }
 
+/* An outbox record of the state as a seed: 1 (odd: a record), the key,
+ * the value.  The files of older members ("empty", "three") stay in the
+ * corpus as they were written. */
+static int put_outbox_record(const uint8_t *key, size_t klen,
+			     const uint8_t *val, size_t vlen, void *arg)
+{
+	int *k = arg;
+	uint8_t *buf = xmalloc(klen + vlen);
+	char name[32];
+
+	memcpy(buf, key, klen);
+	memcpy(buf + klen, val, vlen);
+	snprintf(name, sizeof(name), "record-%d", (*k)++);
+	put("outbox", name, buf, klen + vlen, 1, 1);
+	free(buf);
+	return 0;
+}
+
 static void outbox_seeds(void)
 {
-	char path[4096];
+	char dir[4096], why[200];
+	px_state_t *st;
 	px_outbox_t *o;
 	px_alert_t a;
-	int i;
+	int i, k = 0;
 
-	snprintf(path, sizeof(path), "%s/.outbox.tmpfile", root);
-	unlink(path);
-	px_outbox_open(&o, path, "fw1", 0);
-	put_file("outbox", "empty", path);
+	snprintf(dir, sizeof(dir), "%s/.outbox.state", root);
+	if (px_state_open(&st, dir, why, sizeof(why)) != 0) {
+		fprintf(stderr, "fuzz-seeds: state %s: %s\n", dir, why);
+		exit(1);
+	}
+	px_outbox_open(&o, st, NULL, "fw1", 0);
 	for (i = 0; i < 3; i++) {
 		memset(&a, 0, sizeof(a));
 		snprintf(a.type, sizeof(a.type), "tcp-connect-rate");
@@ -471,11 +524,14 @@ static void outbox_seeds(void)
 		snprintf(a.text, sizeof(a.text), "alert %d", i);
 		px_outbox_add(o, &a, NULL, 0);
 	}
-	if (px_outbox_flush(o) != 0)
+	if (px_outbox_flush(o) != 0 ||
+	    px_state_each(st, PX_STATE_OUTBOX, put_outbox_record, &k) != 0)
 		failed = 1;
-	put_file("outbox", "three", path);
 	px_outbox_close(o);
-	unlink(path);
+	px_state_close(st);
+	snprintf(why, sizeof(why), "rm -rf '%.150s'", dir);
+	if (system(why) != 0)
+		failed = 1;
 }
 
 static void text_seeds(void)

@@ -10,6 +10,7 @@ SRV=203.0.113.100
 W=--wait=20
 CLI=$(client_ip 1 0)
 STATE_FILE=$(lab info | sed -n 's/^fw1_state=//p')
+STATE_DIR=$STATE_FILE.state  # the member's LMDB state (node/state.c)
 
 [ -n "$STATE_FILE" ] || { fail lab_info_state "expected fw1_state= in lab info, saw none"; exit 1; }
 
@@ -79,8 +80,18 @@ t=corrupt_cache_keeps_the_kernel_table
 before=$(rules_of_table)
 lab stop store1 >/dev/null
 lab stop fw1 >/dev/null
-size=$(stat -c %s "$STATE_FILE")
-printf 'XXXXXXX' | dd of="$STATE_FILE" bs=1 seek=$((size / 2)) conv=notrunc status=none
+# Seven bytes of every copy of the policy record ("PXS1" header, 24
+# bytes) overwritten: the live one is among them, wherever LMDB put it.
+python3 - "$STATE_DIR/data.mdb" <<'PY' || { fail $t "expected a policy record in $STATE_DIR/data.mdb to damage"; exit 1; }
+import re, sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+at = [m.start() for m in re.finditer(b"PXS1", b)]
+for i in at:
+    b[i + 30:i + 37] = b"XXXXXXX"
+open(p, "r+b").write(b)
+sys.exit(0 if at else 1)
+PY
 lines=$(wc -l <"$PHALANX_LAB_STATE/fw1.log")
 lab start fw1 >/dev/null
 wait_until 10 fw1_log_has "member fw1 up" || true
@@ -122,7 +133,7 @@ fi
 t=no_cache_no_table_installs_the_guard
 lab stop store1 >/dev/null
 lab stop fw1 >/dev/null
-rm -f "$STATE_FILE"
+rm -rf "$STATE_FILE" "$STATE_DIR"
 lab exec fw1 nft delete table inet phalanx
 lab start fw1 >/dev/null
 wait_until 10 fw1_log_has "until the first snapshot" || true

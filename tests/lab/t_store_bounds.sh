@@ -91,7 +91,7 @@ else
 	fi
 	t=member_resyncs_multichunk_snapshot
 	lab stop fw2 >/dev/null 2>&1
-	rm -f "$PHALANX_LAB_STATE/fw2/cache"
+	rm -rf "$PHALANX_LAB_STATE/fw2/cache" "$PHALANX_LAB_STATE/fw2/cache.state"
 	lab start fw2 >/dev/null 2>&1
 	# fw2's kernel first: the store keeps fw2's last version until it
 	# hears from the new process.
@@ -119,7 +119,7 @@ else
 	done
 	sleep 3
 	lab stop fw2 >/dev/null 2>&1
-	rm -f "$PHALANX_LAB_STATE/fw2/cache"
+	rm -rf "$PHALANX_LAB_STATE/fw2/cache" "$PHALANX_LAB_STATE/fw2/cache.state"
 	lab start fw2 >/dev/null 2>&1
 	ok=no
 	wait_until 60 bulk_count_is fw2 "$N" && wait_until 10 member_at fw2 "$v" && ok=yes

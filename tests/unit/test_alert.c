@@ -1,11 +1,10 @@
 /* test_alert.c - the alert engine (lib/alert.c), the store's admission
- * of alerts (manual/auto reset, disabled types) and the member's outbox
- * file (node/outbox.c). */
+ * of alerts (manual/auto reset, disabled types).  The member's outbox is
+ * tested with its state (test_state.c). */
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "alert.h"
-#include "outbox.h"
 #include "px.h"
 #include "unit.h"
 
@@ -345,106 +344,4 @@ TEST(admit_disabled_drops)
 	CHECK_INT(px_alert_admit(false, true, true, PX_ALERT_RECOVERED, &act),
 		  PX_ADMIT_DROP);
 	CHECK_INT(act, 0);
-}
-
-/* ---- the outbox file ---- */
-
-static px_alert_t sample(uint64_t t)
-{
-	px_alert_t a;
-
-	memset(&a, 0, sizeof(a));
-	snprintf(a.type, sizeof(a.type), "tcp-connect-rate");
-	a.state = PX_ALERT_EXCEEDED;
-	a.has_source = true;
-	a.source = host("198.51.100.9");
-	a.count = 31;
-	a.limit = 20;
-	a.time_ms = t;
-	a.suppressed = 2;
-	snprintf(a.text, sizeof(a.text), "refused");
-	return a;
-}
-
-TEST(outbox_survives_restart_ids_unique_acks_remove)
-{
-	char dir[] = "/tmp/px-outbox-XXXXXX", path[128], id1[96], id2[96];
-	px_outbox_t *o;
-	Phalanx__Alert *v[8];
-	px_alert_t a = sample(123);
-	char *ack[1];
-	uint64_t boot;
-
-	CHECK(mkdtemp(dir) != NULL);
-	snprintf(path, sizeof(path), "%s/cache.alerts", dir);
-	CHECK_INT(px_outbox_open(&o, path, "fw1", 0), 0);
-	boot = px_outbox_boot(o);
-	CHECK_INT(px_outbox_add(o, &a, id1, sizeof(id1)), 0);
-	CHECK_INT(px_outbox_add(o, &a, id2, sizeof(id2)), 0);
-	CHECK(strcmp(id1, id2) != 0);
-	CHECK_INT(px_outbox_flush(o), 0);
-	/* due: both, then nothing until the resend time */
-	CHECK_INT(px_outbox_due(o, 1000, 900, v, 8), 2);
-	CHECK_STR(v[0]->id, id1);
-	CHECK_STR(v[0]->member, "fw1");
-	CHECK_STR(v[0]->state, "exceeded");
-	CHECK_INT(v[0]->count, 31);
-	CHECK_INT(v[0]->suppressed, 2);
-	CHECK_INT(v[0]->source.len, 6);
-	CHECK_INT(px_outbox_due(o, 1500, 900, v, 8), 0);
-	CHECK_INT(px_outbox_due(o, 1900, 900, v, 8), 2);
-	px_outbox_close(o);   /* a crash: no flush after the last add */
-
-	/* Restart: both still queued, a new boot, new ids never repeat. */
-	CHECK_INT(px_outbox_open(&o, path, "fw1", 0), 0);
-	CHECK_INT(px_outbox_len(o), 2);
-	CHECK_INT(px_outbox_boot(o), boot + 1);
-	ack[0] = id1;
-	CHECK_INT(px_outbox_ack(o, ack, 1), 1);
-	CHECK_INT(px_outbox_ack(o, ack, 1), 0);   /* twice: once */
-	CHECK_INT(px_outbox_len(o), 1);
-	CHECK_INT(px_outbox_add(o, &a, id1, sizeof(id1)), 0);
-	CHECK(strcmp(id1, id2) != 0);
-	CHECK_INT(px_outbox_flush(o), 0);
-	px_outbox_close(o);
-	CHECK_INT(px_outbox_open(&o, path, "fw1", 0), 0);
-	CHECK_INT(px_outbox_len(o), 2);
-	CHECK_INT(px_outbox_due(o, 5000, 900, v, 8), 2);
-	CHECK_STR(v[0]->id, id2);   /* the older boot first */
-	CHECK_STR(v[1]->id, id1);
-	px_outbox_close(o);
-	snprintf(path, sizeof(path), "rm -rf %s", dir);
-	CHECK_INT(system(path), 0);
-}
-
-TEST(outbox_bounded_and_corrupt_file_set_aside)
-{
-	char dir[] = "/tmp/px-outbox-XXXXXX", path[128], cmd[300];
-	px_outbox_t *o;
-	px_alert_t a = sample(1);
-	FILE *f;
-	int i;
-
-	CHECK(mkdtemp(dir) != NULL);
-	snprintf(path, sizeof(path), "%s/cache.alerts", dir);
-	px_outbox_open(&o, path, "fw2", 3);
-	for (i = 0; i < 5; i++)
-		px_outbox_add(o, &a, NULL, 0);
-	CHECK_INT(px_outbox_len(o), 3);
-	CHECK_INT(px_outbox_dropped(o), 2);
-	px_outbox_close(o);
-	/* Garbage in the file: set aside, an empty queue, a boot from the
-	 * clock (larger than any counter). */
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	fputs("not an outbox", f);
-	fclose(f);
-	CHECK(px_outbox_open(&o, path, "fw2", 0) < 0);
-	CHECK_INT(px_outbox_len(o), 0);
-	CHECK(px_outbox_boot(o) > 1000000000);
-	px_outbox_close(o);
-	snprintf(cmd, sizeof(cmd), "%s.bad", path);
-	CHECK_INT(access(cmd, F_OK), 0);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK_INT(system(cmd), 0);
 }
