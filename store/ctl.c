@@ -49,6 +49,7 @@ static const char *op_name(int op)
 	case PHALANX__CTL_REQUEST__OP__RULE_DEL: return "rules del";
 	case PHALANX__CTL_REQUEST__OP__SERVICE_ADD: return "services add";
 	case PHALANX__CTL_REQUEST__OP__SERVICE_DEL: return "services del";
+	case PHALANX__CTL_REQUEST__OP__PROTECT: return "protection";
 	default: return "request";
 	}
 }
@@ -516,7 +517,8 @@ static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
 	bool is_list = op == PHALANX__CTL_REQUEST__OP__RULE_ADD ||
 		       op == PHALANX__CTL_REQUEST__OP__RULE_DEL ||
 		       op == PHALANX__CTL_REQUEST__OP__SERVICE_ADD ||
-		       op == PHALANX__CTL_REQUEST__OP__SERVICE_DEL;
+		       op == PHALANX__CTL_REQUEST__OP__SERVICE_DEL ||
+		       op == PHALANX__CTL_REQUEST__OP__PROTECT; /* issue 12 */
 	uint64_t version = st->policy.version + 1;
 	int rc;
 
@@ -533,6 +535,10 @@ static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
 	px_policy_copy(&next, &st->policy);
 	if (is_limit)
 		rc = limit_request(r, &next, req);
+	else if (op == PHALANX__CTL_REQUEST__OP__PROTECT)
+		rc = r->status = px_store_protect_request(&next, req, r->error,
+							  sizeof(r->error),
+							  what, sizeof(what));
 	else if (is_list)
 		rc = rule_request(r, &next, req);
 	else
@@ -557,6 +563,8 @@ static void write_request(px_store_t *st, const Phalanx__CtlRequest *req,
 			 req->limit->name, (unsigned long long)req->limit->value,
 			 req->limit->mode[0] ? " --mode " : "", req->limit->mode,
 			 req->limit->tier[0] ? " --set " : "", req->limit->tier);
+	else if (op == PHALANX__CTL_REQUEST__OP__PROTECT)
+		; /* px_store_protect_request wrote it */
 	else if (is_list)
 		snprintf(what, sizeof(what), "%s %s", op_name(op),
 			 op == PHALANX__CTL_REQUEST__OP__RULE_ADD && req->rule ?
@@ -728,6 +736,9 @@ static bool permitted(const px_store_t *st, const px_rid_t *rid,
 	if (req->op == PHALANX__CTL_REQUEST__OP__ALERT_DEFINE &&
 	    !req->alert_def)
 		need = PX_ROLE_VIEWER; /* only lists the definitions */
+	if (req->op == PHALANX__CTL_REQUEST__OP__PROTECT && req->protect &&
+	    req->protect->kind == PHALANX__PROTECT_OP__KIND__SHOW)
+		need = PX_ROLE_VIEWER; /* protection show, networks list */
 	if (key && key->role != PX_ROLE_MEMBER && key->role >= need)
 		return true;
 	if (!key)
@@ -868,6 +879,14 @@ void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
 	case PHALANX__CTL_REQUEST__OP__SERVICE_ADD:
 	case PHALANX__CTL_REQUEST__OP__SERVICE_DEL:
 		write_request(st, env->ctl_request, &r, &pub, who);
+		break;
+	case PHALANX__CTL_REQUEST__OP__PROTECT: /* issue 12: store/protect.c */
+		if (!env->ctl_request->protect ||
+		    env->ctl_request->protect->kind !=
+		    PHALANX__PROTECT_OP__KIND__SHOW)
+			write_request(st, env->ctl_request, &r, &pub, who);
+		px_lists_build(&st->policy, &lists);
+		rep.protection = lists.protection;
 		break;
 	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
 	case PHALANX__CTL_REQUEST__OP__ALERT_RESET:
