@@ -1316,11 +1316,37 @@ static void put_forward_protect(px_batch_t *b, const char *table,
 	if (pr->setting[PX_PROT_IP_OPTIONS] == PX_IPOPT_BLOCK_SRR) {
 		static const uint8_t srr[] = { 131, 137 }; /* LSRR, SSRR */
 
+		uint8_t mask = 0x0f, zero = 0, five = 5;
+
+		/* `ip option lsrr exists' parses the options as a sender
+		 * builds them: a route already partly walked (pointer past
+		 * its first address) does not parse, so the first option
+		 * (or the one after a leading NOP) is also read raw. */
 		for (size_t i = 0; i < sizeof(srr); i++) {
 			r = rule_new(table);
 			m_nfproto(r, 4);
 			m_exthdr_exists(r, NFT_EXTHDR_OP_IPV4, srr[i]);
 			prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_IP_OPTIONS);
+			for (uint32_t off = 20; off <= 21; off++) {
+				r = rule_new(table);
+				m_nfproto(r, 4);
+				x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 1,
+					  NFT_REG_1);
+				x_bitwise(r, 1, &mask, &zero);
+				x_cmp(r, NFT_CMP_NEQ, &five, sizeof(five));
+				if (off == 21) {
+					uint8_t nop = 1; /* IPOPT_NOOP */
+
+					x_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
+						  20, 1, NFT_REG_1);
+					x_cmp(r, NFT_CMP_EQ, &nop, sizeof(nop));
+				}
+				x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, 1,
+					  NFT_REG_1);
+				x_cmp(r, NFT_CMP_EQ, &srr[i], 1);
+				prot_drop(b, r, PX_CHAIN_FORWARD,
+					  PX_REASON_IP_OPTIONS);
+			}
 		}
 	} else if (pr->setting[PX_PROT_IP_OPTIONS] == PX_IPOPT_BLOCK_ALL) {
 		/* `ip hdrlength != 5': any option at all */

@@ -550,6 +550,7 @@ static const char *kind_key(px_fw_denied_kind_t k)
 	switch (k) {
 	case PX_FWD_QUOTA: return "quota";
 	case PX_FWD_SERVICE: return "service";
+	case PX_FWD_PROTECT: return "protection";
 	default: return "rule";
 	}
 }
@@ -560,6 +561,7 @@ static const char *denied_reason(px_fw_denied_kind_t k)
 	case PX_FWD_QUOTA: return "quota exceeded";
 	case PX_FWD_RULE_RATE: return "rule session quota exceeded";
 	case PX_FWD_SERVICE: return "service connection limit";
+	case PX_FWD_PROTECT: return "attack protection";
 	default: return "denied by rule";
 	}
 }
