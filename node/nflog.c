@@ -403,12 +403,11 @@ static void protect_alert(px_nflog_t *l, const px_fwrec_t *r)
 	memcpy(dst.addr, pkt->dst, pkt->family == 4 ? 4 : 16);
 	px_entry_format(&src, s, sizeof(s));
 	px_entry_format(&dst, d, sizeof(d));
-	snprintf(text, sizeof(text), "%s: spoofed packet to %s dropped: %s", s,
-		 d, strcmp(r->why.name, PX_REASON_SPOOF_ROUTE) == 0 ?
-		 "the routing table would not send a reply to the source "
-		 "through the interface it came in on" :
-		 "the source belongs to another network than the incoming "
-		 "interface's");
+	/* Addresses are at most 49 bytes each: the text fits the 200. */
+	snprintf(text, sizeof(text), "%.49s to %.49s: spoofed: %s", s, d,
+		 strcmp(r->why.name, PX_REASON_SPOOF_ROUTE) == 0 ?
+		 "no route back through its interface" :
+		 "source of another network");
 	px_alerting_observe(l->n, "ip-spoofing", &src, 1, 0, true, text);
 }
 
