@@ -77,7 +77,7 @@ UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
-	$(BUILD)/store/auth.o
+	$(BUILD)/store/auth.o $(BUILD)/store/protect.o
 
 # The rule compiler encodes without a socket, so it is tested without root.
 UNIT_NODE += $(BUILD)/node/compile.o
