@@ -1266,10 +1266,11 @@ static void put_prerouting(px_batch_t *b, const char *table,
 	}
 }
 
-/* The top of the forward chain: broadcasts and IP options, before any
- * accept (an established connection gets no pass). */
-static void put_forward_protect(px_batch_t *b, const char *table,
-				const px_layout_t *l)
+/* Broadcast protection (always on), in forward right after the
+ * established accept: a broadcast never belongs to a connection, and a
+ * packet of one pays no fib lookup. */
+static void put_broadcast(px_batch_t *b, const char *table,
+			  const px_layout_t *l)
 {
 	const px_protect_t *pr = &l->p->protect;
 	uint32_t bcast = RTN_BROADCAST, all = 0xffffffffu;
@@ -1311,6 +1312,16 @@ static void put_forward_protect(px_batch_t *b, const char *table,
 			m_daddr(r, &last);
 			prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_BROADCAST);
 		}
+}
+
+/* IP options at the top of forward, before any accept (a connection
+ * gets no pass). */
+static void put_ip_options(px_batch_t *b, const char *table,
+			   const px_layout_t *l)
+{
+	const px_protect_t *pr = &l->p->protect;
+	struct nftnl_rule *r;
+
 	/* IP options, forwarded only: the member's own IGMP (Router Alert)
 	 * stays untouched. */
 	if (pr->setting[PX_PROT_IP_OPTIONS] == PX_IPOPT_BLOCK_SRR) {
@@ -1400,7 +1411,7 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	put_prerouting(b, table, l);
 	if (l->spoof)
 		put_spoof(b, table, l);
-	put_forward_protect(b, table, l);
+	put_ip_options(b, table, l);
 	/* ct state invalid drop: with nf_conntrack_tcp_loose=0, a packet
 	 * that arrives at a new master before conntrackd's state for it is
 	 * dropped and retransmitted, never reset by the server. */
@@ -1416,6 +1427,7 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	m_ct_bits(r, NFT_CT_STATE, ok);
 	x_verdict(r, NF_ACCEPT, NULL);
 	rule_put(b, r, PX_CHAIN_FORWARD);
+	put_broadcast(b, table, l);
 	for (size_t i = 0; i < p->nservices; i++)
 		put_service(b, table, l, &p->services[i]);
 	for (size_t i = 0; i < p->nrules; i++)

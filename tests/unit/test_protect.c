@@ -298,9 +298,13 @@ TEST(protect_compile_defaults)
 		   "px:p:ip-options", "drop", NULL) >= 0);
 	CHECK(find(&rs, "forward", "exthdr load ipv4 1b @ 137 + 0 present",
 		   NULL) >= 0);
-	/* The protection comes before anything accepts. */
-	CHECK(find(&rs, "forward", "pkttype", NULL) <
+	/* IP options come before anything accepts; broadcasts right after
+	 * the established accept (no fib lookup for a connection's packets),
+	 * before the rules. */
+	CHECK(find(&rs, "forward", "px:p:ip-options", NULL) <
 	      find(&rs, "forward", "immediate reg 0 accept", NULL));
+	CHECK(find(&rs, "forward", "immediate reg 0 accept", NULL) <
+	      find(&rs, "forward", "pkttype", NULL));
 	CHECK(find(&rs, "forward", "px:p:default-deny", NULL) < 0);
 	CHECK(find(&rs, "forward", "fib daddr type", "px:p:broadcast",
 		   NULL) >= 0);
