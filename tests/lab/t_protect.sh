@@ -65,7 +65,8 @@ expect_arrived() { # NAME WANT NS KIND SRC DST
 # --- spoof detection ---------------------------------------------------------
 t=spoofed_sources_pass_without_networks
 expect_arrived $t 3 client1 plain 203.0.113.50 $SRV &&
-expect_arrived $t 3 client1 plain 198.51.100.40 $SRV && pass $t
+expect_arrived $t 3 client1 plain 198.51.100.40 $SRV &&
+expect_arrived $t 3 client1 plain 2001:db8:0:113::50 2001:db8:0:113::100 && pass $t
 
 t=networks_add_list_roundtrip
 ctl networks add clients 198.51.100.0/24 2001:db8:100::/48 $W >/dev/null &&
@@ -107,6 +108,15 @@ if wait_until 5 logged spoof-route FWX_E_FWE_SPOOFING_PACKET_DROPPED 198.51.100.
 	pass $t
 else
 	fail $t "expected a spoof-route record for 198.51.100.40 in fw1's log"
+fi
+
+t=spoofed_ipv6_source_dropped
+expect_arrived $t 3 client1 plain 2001:db8:100:1::2 2001:db8:0:113::100 &&
+expect_arrived $t 0 client1 plain 2001:db8:0:113::50 2001:db8:0:113::100 &&
+if wait_until 5 logged spoof-network FWX_E_FWE_SPOOFING_PACKET_DROPPED 2001:db8:0:113::50; then
+	pass $t
+else
+	fail $t "expected a spoof-network record for 2001:db8:0:113::50 in fw1's log"
 fi
 
 t=spoof_detection_on_every_member
