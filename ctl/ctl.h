@@ -42,6 +42,7 @@ enum {
 	PX_OPT_BY = 1 << 21,        /* --by denied|connections|rate */
 	PX_OPT_ROLE = 1 << 22,      /* --role viewer|operator|admin */
 	PX_OPT_OUT = 1 << 23,       /* --out FILE */
+	PX_OPT_INTRA_ARRAY = 1 << 24, /* --intra-array (networks add) */
 };
 
 #define PX_CTL_TIMEOUT_S 10 /* default --timeout */
@@ -72,6 +73,7 @@ typedef struct {
 	/* log tail, top */
 	bool follow;
 	const char *by;       /* --by, or NULL */
+	bool intra_array;     /* networks add --intra-array */
 
 	/* Connection, opened by the first request (client.c). */
 	char base[PX_CTL_ENDPOINT_MAX];  /* store base, as shown to people */
@@ -131,6 +133,13 @@ int px_cmd_admins_list(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_list(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_drain(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_undrain(px_ctl_t *ctl, int argc, char **argv);
+/* attack protection (cmd_protect.c, issue 12) */
+int px_cmd_networks_list(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_networks_add(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_networks_del(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_policy_default(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_protection_set(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_protection_show(px_ctl_t *ctl, int argc, char **argv);
 
 /* Quota activity the members report (MemberStatus.quotas), shown by
  * status and limits show (activity.c).  Which counts to show: */

@@ -259,6 +259,47 @@ static const px_ctl_cmd_t commands[] = {
 	  "suppressed carry no source: their number is shown apart.  BLOCKED\n"
 	  "names the quotas whose block sets hold the source now.\n",
 	  px_cmd_top, PX_OPT_COUNT | PX_OPT_BY, 0, 0, 0 },
+	/* attack protection (issue 12, cmd_protect.c, docs/protection.md) */
+	{ "networks list", "",
+	  "the array's networks (spoof detection)",
+	  "Lists the networks: name, prefixes, intra-array or not.  A member\n"
+	  "binds each interface to the network holding its address; an\n"
+	  "interface in no network is external.\n",
+	  px_cmd_networks_list, 0, 0, 0, 0 },
+	{ "networks add", "NAME PREFIX...",
+	  "define a network (turns spoof detection on)",
+	  "Defines network NAME holding the PREFIXes (at most 64; no prefix\n"
+	  "may overlap another network's).  Once a network exists, every\n"
+	  "member drops, logs (FWX_E_FWE_SPOOFING_PACKET_DROPPED) and alerts\n"
+	  "(ip-spoofing) a packet whose source belongs to another network than\n"
+	  "its incoming interface's, or that the routing table would not\n"
+	  "answer through that interface.  --intra-array marks the array's own\n"
+	  "network: its sources are never spoofed.\n\n" WRITE_DETAILS,
+	  px_cmd_networks_add, PX_OPT_WAIT | PX_OPT_INTRA_ARRAY, 0, 2, -1 },
+	{ "networks del", "NAME",
+	  "remove a network",
+	  "Removes network NAME.\n\n" WRITE_DETAILS,
+	  px_cmd_networks_del, PX_OPT_WAIT, 0, 1, 1 },
+	{ "policy default", "accept|deny",
+	  "what forwarded traffic no rule matches gets",
+	  "accept (the default, so an upgrade never cuts traffic) or deny:\n"
+	  "forwarded new sessions no rule or service allows are dropped and\n"
+	  "logged (FWX_E_POLICY_RULES_DENIED).  Management traffic, VRRP and\n"
+	  "state sync are never cut.\n\n" WRITE_DETAILS,
+	  px_cmd_policy_default, PX_OPT_WAIT, 0, 1, 1 },
+	{ "protection show", "",
+	  "the attack protection settings",
+	  "Every setting and its value: default-policy, fragments,\n"
+	  "ip-options; and whether spoof detection is on.\n",
+	  px_cmd_protection_show, 0, 0, 0, 0 },
+	{ "protection set", "NAME VALUE",
+	  "set an attack protection setting",
+	  "fragments block|allow (default allow; blocking breaks some\n"
+	  "streaming media and L2TP/IPsec), ip-options\n"
+	  "block-source-route|block-all|allow (default block-source-route,\n"
+	  "on forwarded packets only), default-policy accept|deny.\n\n"
+	  WRITE_DETAILS,
+	  px_cmd_protection_set, PX_OPT_WAIT, 0, 2, 2 },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -267,7 +308,8 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_PORT, OPT_RATE, OPT_BEFORE, OPT_LIMIT, OPT_EXEMPT_SET,
        OPT_MEMBER, OPT_TYPE, OPT_ACTIVE, OPT_SINCE, OPT_ALL, OPT_COUNT,
        OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY,
-       OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT, NOPTS };
+       OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT,
+       OPT_INTRA_ARRAY, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 static const struct {
@@ -349,6 +391,8 @@ static const struct {
 		"only alerts raised since TIME: 30s, 10m,\n"
 		"2h, 1d ago, YYYY-MM-DD[THH:MM[:SS]] local\n"
 		"time, or @EPOCH_SECONDS" },
+	[OPT_INTRA_ARRAY] = { "intra-array", ARG_NONE, NULL,
+		PX_OPT_INTRA_ARRAY, "the array's own network: never spoofed" },
 	[OPT_ALL] = { "all", ARG_NONE, NULL, PX_OPT_ALL,
 		"every active alert" },
 	[OPT_COUNT] = { "count", ARG_REQUIRED, "N", PX_OPT_COUNT,
@@ -781,6 +825,7 @@ int main(int argc, char **argv)
 	ctl.follow = cl.seen[OPT_FOLLOW];
 	ctl.by = cl.val[OPT_BY];
 	ctl.skip_down = cl.seen[OPT_SKIP_DOWN];
+	ctl.intra_array = cl.seen[OPT_INTRA_ARRAY];
 
 	rc = cmd->fn(&ctl, nargs, cl.pos + used);
 	px_ctl_progress_end();

@@ -121,6 +121,13 @@ bool px_ctl_operation(const Phalanx__CtlRequest *req, px_ctl_op_t *w)
 		o->op_case = PHALANX__OPERATION__OP_ALERT_RESET;
 		o->alert_reset = &w->reset;
 		break;
+	case PHALANX__CTL_REQUEST__OP__PROTECT:
+		if (!req->protect ||
+		    req->protect->kind == PHALANX__PROTECT_OP__KIND__SHOW)
+			return false; /* protection show, networks list */
+		o->op_case = PHALANX__OPERATION__OP_PROTECT;
+		o->protect = req->protect;
+		break;
 	case PHALANX__CTL_REQUEST__OP__ALERT_DEFINE:
 		if (!req->alert_def)
 			return false; /* only lists: a read */

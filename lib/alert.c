@@ -11,6 +11,7 @@ static const char *const extra_types[] = {
 	"events-lost", "store-lost", "alerts-suppressed", "alerts-dropped",
 	"conntrack-headroom", "state-unusable", "readiness-gate", "vrrp-master",
 	"member-down", /* raised by the store (store/alerts.c) */
+	"ip-spoofing", /* attack protection (issue 12): node/nflog.c */
 };
 #define NEXTRA (sizeof(extra_types) / sizeof(extra_types[0]))
 

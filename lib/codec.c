@@ -296,6 +296,8 @@ void px_lists_build(const px_policy_t *p, px_lists_t *l)
 		o->exempt_set = (char *)s->exempt_set;
 		l->services[i] = o;
 	}
+	px_protection_build(&p->protect, &l->prot);
+	l->protection = &l->prot.pr;
 }
 
 void px_lists_free(px_lists_t *l)
@@ -305,7 +307,125 @@ void px_lists_free(px_lists_t *l)
 	free(l->sv);
 	free(l->services);
 	free(l->buf);
+	px_protection_free(&l->prot);
 	memset(l, 0, sizeof(*l));
+}
+
+void px_protection_build(const px_protect_t *in, px_protection_t *out)
+{
+	size_t i, j, k = 0, total = 0;
+	uint8_t *b;
+
+	memset(out, 0, sizeof(*out));
+	phalanx__protection__init(&out->pr);
+	for (i = 0; i < in->nnetworks; i++)
+		total += in->networks[i].nprefixes;
+	out->nv = xcalloc(in->nnetworks + 1, sizeof(*out->nv));
+	out->nets = xcalloc(in->nnetworks + 1, sizeof(*out->nets));
+	out->bins = xcalloc(total + 1, sizeof(*out->bins));
+	out->buf = b = xmalloc((total + 1) * PX_ENTRY_WIRE_MAX);
+	for (i = 0; i < in->nnetworks; i++) {
+		const px_network_t *n = &in->networks[i];
+		Phalanx__Network *o = &out->nv[i];
+
+		phalanx__network__init(o);
+		o->name = (char *)n->name;
+		o->intra_array = n->intra_array;
+		o->prefixes = &out->bins[k];
+		o->n_prefixes = n->nprefixes;
+		for (j = 0; j < n->nprefixes; j++, k++) {
+			out->bins[k].data = b;
+			out->bins[k].len = px_entry_encode(&n->prefixes[j], b);
+			b += out->bins[k].len;
+		}
+		out->nets[i] = o;
+	}
+	out->pr.networks = out->nets;
+	out->pr.n_networks = in->nnetworks;
+	for (i = 0; i < PX_PROT_COUNT; i++) {
+		phalanx__protect_setting__init(&out->sv[i]);
+		out->sv[i].name = (char *)px_prot_defs[i].name;
+		out->sv[i].value = (char *)px_prot_value_name((int)i,
+							      in->setting[i]);
+		out->sets[i] = &out->sv[i];
+	}
+	out->pr.settings = out->sets;
+	out->pr.n_settings = PX_PROT_COUNT;
+}
+
+void px_protection_free(px_protection_t *out)
+{
+	free(out->nv);
+	free(out->nets);
+	free(out->bins);
+	free(out->buf);
+	memset(out, 0, sizeof(*out));
+}
+
+int px_policy_apply_protection(px_policy_t *p, const Phalanx__Protection *in,
+			       char *why, size_t len)
+{
+	px_protect_t *pr;
+	size_t i, j;
+	int rc = 0;
+
+	if (why && len)
+		why[0] = '\0';
+	if (!in)
+		return 0;
+	if (in->n_networks > PX_NETWORKS_MAX || in->n_settings > PX_PROT_COUNT) {
+		if (why && len)
+			snprintf(why, len, "%zu networks, %zu settings: at most "
+				 "%d and %d", in->n_networks, in->n_settings,
+				 PX_NETWORKS_MAX, PX_PROT_COUNT);
+		return PX_ETOOBIG;
+	}
+	pr = xcalloc(1, sizeof(*pr));
+	pr->nnetworks = in->n_networks;
+	for (i = 0; i < in->n_networks && rc == 0; i++) {
+		const Phalanx__Network *n = in->networks[i];
+		px_network_t *o = &pr->networks[i];
+
+		if (strlen(n->name) > PX_SETNAME_MAX ||
+		    n->n_prefixes > PX_NETWORK_PREFIXES_MAX) {
+			if (why && len)
+				snprintf(why, len, "network %zu: name or "
+					 "prefix count over the bounds", i + 1);
+			rc = PX_ETOOBIG;
+			break;
+		}
+		strcpy(o->name, n->name);
+		o->intra_array = n->intra_array;
+		o->nprefixes = n->n_prefixes;
+		for (j = 0; j < n->n_prefixes && rc == 0; j++) {
+			rc = px_entry_decode(n->prefixes[j].data,
+					     n->prefixes[j].len, &o->prefixes[j]);
+			if (rc < 0 && why && len)
+				snprintf(why, len, "network %.32s: prefix %zu: "
+					 "%s", n->name, j + 1, px_strerror(rc));
+		}
+	}
+	for (i = 0; i < in->n_settings && rc == 0; i++) {
+		int id = px_prot_find(in->settings[i]->name);
+		int v = id < 0 ? id : px_prot_value(id, in->settings[i]->value);
+
+		if (v < 0) {
+			if (why && len)
+				snprintf(why, len, "protection setting `%.40s' "
+					 "value `%.40s': %s",
+					 in->settings[i]->name,
+					 in->settings[i]->value, px_strerror(v));
+			rc = v;
+			break;
+		}
+		pr->setting[id] = (unsigned)v;
+	}
+	if (rc == 0)
+		rc = px_protect_validate(pr, why, len);
+	if (rc == 0)
+		p->protect = *pr;
+	free(pr);
+	return rc;
 }
 
 /* One chunk under construction: at most max entries across its ops. */
@@ -333,6 +453,7 @@ static void chunker_reset(chunker_t *k)
 	k->c.n_limits = 0;
 	k->c.rules_set = k->c.services_set = false;
 	k->c.n_rules = k->c.n_services = 0;
+	k->c.protection = NULL;
 }
 
 static void chunker_op(chunker_t *k, int kind, const char *set,
@@ -402,6 +523,7 @@ int px_policy_chunks_from(const px_policy_t *p, size_t max_entries,
 	k.c.n_rules = lists.nrules;
 	k.c.services = lists.services;
 	k.c.n_services = lists.nservices;
+	k.c.protection = lists.protection;
 	for (i = 0; i < p->nsets; i++)
 		chunker_op(&k, PHALANX__SET_OP__KIND__CREATE, p->sets[i].name,
 			   NULL, 0);
@@ -454,6 +576,8 @@ int px_policy_apply_chunk(px_policy_t *p, const Phalanx__SnapshotChunk *c)
 		rc = px_policy_apply_lists(p, c->rules_set, c->rules, c->n_rules,
 					   c->services_set, c->services,
 					   c->n_services);
+	if (rc == 0)
+		rc = px_policy_apply_protection(p, c->protection, NULL, 0);
 	return rc;
 }
 

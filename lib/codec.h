@@ -61,12 +61,34 @@ int px_policy_apply_lists(px_policy_t *p, bool rules_set,
 			  bool services_set, Phalanx__Service *const *svcs,
 			  size_t nsvcs);
 
-/* p's rules and services as protobuf, for a Change, chunk or reply. */
+/* Attack protection (issue 12): in is the whole of it (NULL: no change
+ * to p).  Decoded into a copy and validated (px_protect_validate) before
+ * p changes: 0 or its error, why (may be NULL) saying what. */
+int px_policy_apply_protection(px_policy_t *p, const Phalanx__Protection *in,
+			       char *why, size_t len);
+
+/* p's protection as protobuf, for a Change, chunk or reply; the caller
+ * frees it with px_protection_free(). */
+typedef struct {
+	Phalanx__Protection pr;
+	Phalanx__Network *nv, **nets;
+	Phalanx__ProtectSetting sv[PX_PROT_COUNT], *sets[PX_PROT_COUNT];
+	ProtobufCBinaryData *bins;
+	uint8_t *buf;
+} px_protection_t;
+void px_protection_build(const px_protect_t *in, px_protection_t *out);
+void px_protection_free(px_protection_t *out);
+
+/* p's rules, services and protection as protobuf, for a Change, chunk
+ * or reply: every sender of rules and services sends the protection
+ * with them (protection points at prot.pr). */
 typedef struct {
 	Phalanx__Rule *rv, **rules;
 	Phalanx__Service *sv, **services;
 	uint8_t *buf;
 	size_t nrules, nservices;
+	px_protection_t prot;
+	Phalanx__Protection *protection;
 } px_lists_t;
 void px_lists_build(const px_policy_t *p, px_lists_t *l);
 void px_lists_free(px_lists_t *l);

@@ -520,6 +520,8 @@ static int validate(const px_policy_t *p, bool deep, char *why, size_t len)
 	rc = validate_limits(p, why, len);
 	if (rc == 0)
 		rc = validate_lists(p, why, len);
+	if (rc == 0)
+		rc = px_protect_validate(&p->protect, why, len);
 	return rc;
 }
 
@@ -531,4 +533,132 @@ int px_policy_validate(const px_policy_t *p, char *why, size_t len)
 int px_policy_validate_shallow(const px_policy_t *p, char *why, size_t len)
 {
 	return validate(p, false, why, len);
+}
+
+/* ---- attack protection ---- */
+
+const px_prot_def_t px_prot_defs[PX_PROT_COUNT] = {
+	[PX_PROT_DEFAULT_POLICY] = { "default-policy", { "accept", "deny" },
+		"forwarded traffic no rule matches (`policy default'); "
+		"accept until an operator sets deny, so an upgrade never "
+		"cuts traffic" },
+	[PX_PROT_FRAGMENTS] = { "fragments", { "allow", "block" },
+		"IP fragments; ISA: blocking breaks some streaming media and "
+		"L2TP/IPsec" },
+	[PX_PROT_IP_OPTIONS] = { "ip-options",
+		{ "block-source-route", "block-all", "allow" },
+		"forwarded packets with IP options: source routing (LSRR, "
+		"SSRR) or any option" },
+};
+
+int px_prot_find(const char *name)
+{
+	for (int i = 0; i < PX_PROT_COUNT; i++)
+		if (strcmp(px_prot_defs[i].name, name) == 0)
+			return i;
+	return PX_EOPTION;
+}
+
+int px_prot_value(int id, const char *value)
+{
+	if (id < 0 || id >= PX_PROT_COUNT)
+		return PX_EOPTION;
+	for (int v = 0; v < PX_PROT_VALUES_MAX; v++)
+		if (px_prot_defs[id].values[v] &&
+		    strcmp(px_prot_defs[id].values[v], value) == 0)
+			return v;
+	return PX_ERANGE;
+}
+
+const char *px_prot_value_name(int id, unsigned v)
+{
+	if (id < 0 || id >= PX_PROT_COUNT || v >= PX_PROT_VALUES_MAX ||
+	    !px_prot_defs[id].values[v])
+		return "?";
+	return px_prot_defs[id].values[v];
+}
+
+px_network_t *px_protect_network(px_protect_t *pr, const char *name)
+{
+	for (size_t i = 0; i < pr->nnetworks; i++)
+		if (strcmp(pr->networks[i].name, name) == 0)
+			return &pr->networks[i];
+	return NULL;
+}
+
+const px_network_t *px_protect_network_of(const px_protect_t *pr,
+					  int family, const uint8_t *addr)
+{
+	px_entry_t h;
+
+	memset(&h, 0, sizeof(h));
+	h.family = (uint8_t)family;
+	h.plen = family == 4 ? 32 : 128;
+	memcpy(h.addr, addr, family == 4 ? 4 : 16);
+	for (size_t i = 0; i < pr->nnetworks && i < PX_NETWORKS_MAX; i++)
+		for (size_t j = 0; j < pr->networks[i].nprefixes &&
+		     j < PX_NETWORK_PREFIXES_MAX; j++)
+			if (px_entry_overlaps(&pr->networks[i].prefixes[j], &h))
+				return &pr->networks[i];
+	return NULL;
+}
+
+int px_protect_validate(const px_protect_t *pr, char *why, size_t len)
+{
+	size_t i, j, a, b;
+	char as[PX_ENTRY_STR_MAX], bs[PX_ENTRY_STR_MAX];
+
+	if (pr->nnetworks > PX_NETWORKS_MAX)
+		return invalid(why, len, PX_ETOOBIG, "%zu networks: at most %d",
+			       pr->nnetworks, PX_NETWORKS_MAX);
+	for (i = 0; i < PX_PROT_COUNT; i++)
+		if (pr->setting[i] >= PX_PROT_VALUES_MAX ||
+		    !px_prot_defs[i].values[pr->setting[i]])
+			return invalid(why, len, PX_ERANGE, "protection %s: "
+				       "value %u out of range",
+				       px_prot_defs[i].name, pr->setting[i]);
+	for (i = 0; i < pr->nnetworks; i++) {
+		const px_network_t *n = &pr->networks[i];
+
+		if (memchr(n->name, '\0', sizeof(n->name)) == NULL ||
+		    !px_setname_valid(n->name))
+			return invalid(why, len, PX_ESETNAME, "network %zu: bad "
+				       "name", i + 1);
+		if (n->nprefixes == 0 || n->nprefixes > PX_NETWORK_PREFIXES_MAX)
+			return invalid(why, len, PX_ETOOBIG, "network %s: %zu "
+				       "prefixes, it needs 1 to %d", n->name,
+				       n->nprefixes, PX_NETWORK_PREFIXES_MAX);
+		for (j = 0; j < i; j++)
+			if (strcmp(pr->networks[j].name, n->name) == 0)
+				return invalid(why, len, PX_EEXIST, "network %s "
+					       "twice", n->name);
+		for (a = 0; a < n->nprefixes; a++)
+			if (!entry_canonical(&n->prefixes[a]))
+				return invalid(why, len, PX_EBADADDR, "network "
+					       "%s: prefix %zu is not an "
+					       "address or prefix", n->name,
+					       a + 1);
+	}
+	/* A source belongs to one network at most: no two prefixes of all
+	 * networks overlap (within one network either, so each is one
+	 * interval element in the kernel). */
+	for (i = 0; i < pr->nnetworks; i++)
+		for (a = 0; a < pr->networks[i].nprefixes; a++)
+			for (j = i; j < pr->nnetworks; j++)
+				for (b = j == i ? a + 1 : 0;
+				     b < pr->networks[j].nprefixes; b++) {
+					const px_entry_t *x = &pr->networks[i].prefixes[a];
+					const px_entry_t *y = &pr->networks[j].prefixes[b];
+
+					if (!px_entry_overlaps(x, y))
+						continue;
+					px_entry_format(x, as, sizeof(as));
+					px_entry_format(y, bs, sizeof(bs));
+					return invalid(why, len, PX_EOVERLAP,
+						       "network %s: %s overlaps %s "
+						       "of network %s",
+						       pr->networks[j].name, bs, as,
+						       pr->networks[i].name);
+				}
+	return 0;
 }

@@ -52,6 +52,65 @@ typedef struct {
 #define PX_SET_ENTRIES_MAX 2000000
 #define PX_SERVICES_MAX 64
 
+/* ---- Attack protection (issue 12, docs/protection.md) ----
+ * Small and bounded, kept inline: a policy copy copies it whole. */
+#define PX_NETWORKS_MAX 32
+#define PX_NETWORK_PREFIXES_MAX 64
+
+typedef struct {
+	char name[PX_SETNAME_MAX + 1];
+	px_entry_t prefixes[PX_NETWORK_PREFIXES_MAX]; /* hosts or prefixes */
+	size_t nprefixes;
+	bool intra_array;   /* the array's own network: never spoofed */
+} px_network_t;
+
+/* The settings, one table (px_prot_defs) driving parsing, validation,
+ * `protection show' and the wire.  A value is an index into the
+ * setting's values[]; index 0 is the default of each, so a zeroed
+ * px_protect_t is the default protection. */
+typedef enum {
+	PX_PROT_DEFAULT_POLICY, /* accept | deny: forwarded, unmatched */
+	PX_PROT_FRAGMENTS,      /* allow | block */
+	PX_PROT_IP_OPTIONS,     /* block-source-route | block-all | allow */
+	PX_PROT_COUNT
+} px_prot_id_t;
+
+enum { PX_DEFAULT_ACCEPT = 0, PX_DEFAULT_DENY = 1 };
+enum { PX_FRAG_ALLOW = 0, PX_FRAG_BLOCK = 1 };
+enum { PX_IPOPT_BLOCK_SRR = 0, PX_IPOPT_BLOCK_ALL = 1, PX_IPOPT_ALLOW = 2 };
+
+#define PX_PROT_VALUES_MAX 4
+typedef struct {
+	const char *name;
+	const char *values[PX_PROT_VALUES_MAX]; /* [0] is the default */
+	const char *help;
+} px_prot_def_t;
+
+extern const px_prot_def_t px_prot_defs[PX_PROT_COUNT];
+
+typedef struct {
+	px_network_t networks[PX_NETWORKS_MAX];
+	size_t nnetworks;
+	unsigned setting[PX_PROT_COUNT];
+} px_protect_t;
+
+/* The setting named name: its id, or PX_EOPTION. */
+int px_prot_find(const char *name);
+/* The index of value among setting id's values, or PX_ERANGE. */
+int px_prot_value(int id, const char *value);
+const char *px_prot_value_name(int id, unsigned v);
+/* The network named name, or NULL. */
+px_network_t *px_protect_network(px_protect_t *pr, const char *name);
+/* The network holding addr (a host address of family 4 or 6), or NULL. */
+const px_network_t *px_protect_network_of(const px_protect_t *pr,
+					  int family, const uint8_t *addr);
+/* Check pr as hostile input: counts within the bounds, names valid and
+ * unique, prefixes canonical, no prefix of one network overlapping
+ * another's (a source belongs to one network at most), settings in
+ * range.  0 or PX_ETOOBIG, PX_ESETNAME, PX_EEXIST, PX_EBADADDR,
+ * PX_EOVERLAP or PX_ERANGE, why (may be NULL) naming the object. */
+int px_protect_validate(const px_protect_t *pr, char *why, size_t len);
+
 typedef struct {
 	uint64_t version, epoch;
 	px_set_t *sets; /* sorted by name */
@@ -61,6 +120,7 @@ typedef struct {
 	size_t nrules;
 	px_service_t *services;
 	size_t nservices;
+	px_protect_t protect;
 } px_policy_t;
 
 void px_policy_init(px_policy_t *p);  /* empty, with flood-exceptions */

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <linux/if_packet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
@@ -195,9 +196,13 @@ void px_compile_base_chains(px_batch_t *b, const char *table)
 	static const struct {
 		const char *name;
 		uint32_t hook;
+		int32_t prio;
 	} base[] = {
-		{ PX_CHAIN_INPUT, NF_INET_LOCAL_IN },
-		{ PX_CHAIN_FORWARD, NF_INET_FORWARD },
+		{ PX_CHAIN_INPUT, NF_INET_LOCAL_IN, 0 },
+		{ PX_CHAIN_FORWARD, NF_INET_FORWARD, 0 },
+		/* Attack protection (issue 12): before defragmentation
+		 * (-400), so it sees fragments as they arrive. */
+		{ PX_CHAIN_PREROUTING, NF_INET_PRE_ROUTING, PX_PREROUTING_PRIO },
 	};
 
 	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
@@ -211,7 +216,7 @@ void px_compile_base_chains(px_batch_t *b, const char *table)
 		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, base[i].name);
 		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, base[i].hook);
-		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, base[i].prio);
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 		nlh = px_batch_msg_start(b, OBJ_MSG_MAX, NFT_MSG_NEWCHAIN, NLM_F_CREATE,
 					 base[i].name);
@@ -1094,6 +1099,344 @@ static void put_failover_accept(px_batch_t *b, const char *table)
 	rule_put(b, r, PX_CHAIN_INPUT);
 }
 
+/* --- attack protection (issue 12, docs/protection.md) ------------------ */
+
+/* `log prefix "px:p:REASON" ... drop': protection drops are always
+ * logged (they are not flood mitigation). */
+static void prot_drop(px_batch_t *b, struct nftnl_rule *r, const char *chain,
+		      const char *reason)
+{
+	x_log(r, PX_FWLOG_PFX_PROTECT, reason);
+	x_verdict(r, NF_DROP, NULL);
+	rule_put(b, r, chain);
+}
+
+/* `iif lo' */
+static void m_iif_lo(struct nftnl_rule *r)
+{
+	uint32_t lo = LOOPBACK_IFINDEX;
+
+	x_meta(r, NFT_META_IIF);
+	x_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));
+}
+
+/* `ip saddr P' for a host or prefix P (the family matched first). */
+static void m_saddr(struct nftnl_rule *r, const px_entry_t *e)
+{
+	m_nfproto(r, e->family);
+	m_addr(r, e->family, true, e->prefix ? e->plen : 0, NFT_REG_1);
+	x_cmp(r, NFT_CMP_EQ, e->addr, e->family == 4 ? 4 : 16);
+}
+
+/* `exthdr TYPE exists' of op (NFT_EXTHDR_OP_IPV4: an IP option,
+ * NFT_EXTHDR_OP_IPV6: an extension header). */
+static void m_exthdr_exists(struct nftnl_rule *r, uint32_t op, uint8_t type)
+{
+	struct nftnl_expr *e = expr_new("exthdr");
+	uint8_t one = 1;
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_EXTHDR_DREG, NFT_REG_1);
+	nftnl_expr_set_u8(e, NFTNL_EXPR_EXTHDR_TYPE, type);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_EXTHDR_OFFSET, 0);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_EXTHDR_LEN, 1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_EXTHDR_FLAGS, NFT_EXTHDR_F_PRESENT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_EXTHDR_OP, op);
+	nftnl_rule_add_expr(r, e);
+	x_cmp(r, NFT_CMP_EQ, &one, sizeof(one));
+}
+
+/* `fib F oif missing' / `fib F type T': reg1 := the fib result. */
+static void x_fib(struct nftnl_rule *r, uint32_t flags, uint32_t result)
+{
+	struct nftnl_expr *e = expr_new("fib");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, flags);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, result);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, e);
+}
+
+/* Management sources skip the prerouting checks (as they skip quotas):
+ * `ip saddr @mgmt4 return', `ip6 saddr @mgmt6 return'. */
+static void put_mgmt_return(px_batch_t *b, const char *table,
+			    const char *chain)
+{
+	char set[PX_NFT_NAME_LEN];
+
+	for (int f = 4; f <= 6; f += 2) {
+		struct nftnl_rule *r = rule_new(table);
+
+		m_nfproto(r, f);
+		m_addr(r, f, true, 0, NFT_REG_1);
+		snprintf(set, sizeof(set), "%s%d", PX_SET_MGMT, f);
+		x_lookup(r, set, false);
+		x_verdict(r, NFT_RETURN, NULL);
+		rule_put(b, r, chain);
+	}
+}
+
+/* Spoof detection.  The chain spoof sorts each packet by its incoming
+ * interface: one bound to network N goes to net_N, which passes only
+ * N's sources on to the reverse-path check (rpf); an external one drops
+ * sources of any network, then checks the route back. */
+static void put_spoof(px_batch_t *b, const char *table, const px_layout_t *l)
+{
+	const px_protect_t *pr = &l->p->protect;
+	static const uint8_t ll6[16] = { 0xfe, 0x80 };
+	char chain[PX_NFT_NAME_LEN];
+	uint8_t zero[16] = { 0 };
+	struct nftnl_rule *r;
+	px_entry_t e;
+
+	r = rule_new(table);
+	m_iif_lo(r);
+	x_verdict(r, NFT_RETURN, NULL);
+	rule_put(b, r, PX_CHAIN_SPOOF);
+	/* The unspecified source (DHCP discover, IPv6 duplicate address
+	 * detection) has no route back by design. */
+	for (int f = 4; f <= 6; f += 2) {
+		r = rule_new(table);
+		m_nfproto(r, f);
+		m_addr(r, f, true, 0, NFT_REG_1);
+		x_cmp(r, NFT_CMP_EQ, zero, f == 4 ? 4 : 16);
+		x_verdict(r, NFT_RETURN, NULL);
+		rule_put(b, r, PX_CHAIN_SPOOF);
+	}
+	/* The intra-array network is exempt (the seed: "spoof detection is
+	 * not applied to traffic from an intra-array address"). */
+	for (size_t i = 0; i < pr->nnetworks; i++) {
+		if (!pr->networks[i].intra_array)
+			continue;
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			r = rule_new(table);
+			m_saddr(r, &pr->networks[i].prefixes[j]);
+			x_verdict(r, NFT_RETURN, NULL);
+			rule_put(b, r, PX_CHAIN_SPOOF);
+		}
+	}
+	/* IPv6 link-local sources belong to the link, not to a network:
+	 * only the route back is checked. */
+	memset(&e, 0, sizeof(e));
+	e.family = 6;
+	e.prefix = 1;
+	e.plen = 10;
+	memcpy(e.addr, ll6, sizeof(ll6));
+	r = rule_new(table);
+	m_saddr(r, &e);
+	x_verdict(r, NFT_GOTO, PX_CHAIN_RPF);
+	rule_put(b, r, PX_CHAIN_SPOOF);
+	for (size_t i = 0; i < l->nbinds; i++) {
+		char name[PX_IFNAME_LEN] = { 0 };
+
+		memcpy(name, l->binds[i].name, sizeof(name) - 1);
+		r = rule_new(table);
+		x_meta(r, NFT_META_IIFNAME);
+		x_cmp(r, NFT_CMP_EQ, name, sizeof(name));
+		snprintf(chain, sizeof(chain), "%s%s", PX_CHAIN_NET,
+			 pr->networks[l->binds[i].net].name);
+		x_verdict(r, NFT_GOTO, chain);
+		rule_put(b, r, PX_CHAIN_SPOOF);
+	}
+	/* External interfaces: no source of a network comes from there. */
+	for (size_t i = 0; i < pr->nnetworks; i++)
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			r = rule_new(table);
+			m_saddr(r, &pr->networks[i].prefixes[j]);
+			prot_drop(b, r, PX_CHAIN_SPOOF, PX_REASON_SPOOF_NETWORK);
+		}
+	put_verdict_rule(b, table, PX_CHAIN_SPOOF, NFT_GOTO, PX_CHAIN_RPF);
+	/* net_N: N's sources go on to rpf, any other is spoofed. */
+	for (size_t i = 0; i < pr->nnetworks; i++) {
+		snprintf(chain, sizeof(chain), "%s%s", PX_CHAIN_NET,
+			 pr->networks[i].name);
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			r = rule_new(table);
+			m_saddr(r, &pr->networks[i].prefixes[j]);
+			x_verdict(r, NFT_GOTO, PX_CHAIN_RPF);
+			rule_put(b, r, chain);
+		}
+		r = rule_new(table);
+		prot_drop(b, r, chain, PX_REASON_SPOOF_NETWORK);
+	}
+	/* rpf: `fib saddr . iif oif missing': the routing table would not
+	 * send the reply out through the interface the packet came in. */
+	r = rule_new(table);
+	x_fib(r, NFTA_FIB_F_SADDR | NFTA_FIB_F_IIF, NFT_FIB_RESULT_OIF);
+	{
+		uint32_t none = 0;
+
+		x_cmp(r, NFT_CMP_EQ, &none, sizeof(none));
+	}
+	prot_drop(b, r, PX_CHAIN_RPF, PX_REASON_SPOOF_ROUTE);
+}
+
+/* The prerouting chain: spoof detection, then fragments. */
+static void put_prerouting(px_batch_t *b, const char *table,
+			   const px_layout_t *l)
+{
+	const px_protect_t *pr = &l->p->protect;
+	struct nftnl_rule *r;
+
+	if (!l->spoof && pr->setting[PX_PROT_FRAGMENTS] != PX_FRAG_BLOCK)
+		return;
+	r = rule_new(table);
+	m_iif_lo(r);
+	x_verdict(r, NFT_RETURN, NULL);
+	rule_put(b, r, PX_CHAIN_PREROUTING);
+	put_mgmt_return(b, table, PX_CHAIN_PREROUTING);
+	if (l->spoof)
+		put_verdict_rule(b, table, PX_CHAIN_PREROUTING, NFT_JUMP,
+				 PX_CHAIN_SPOOF);
+	if (pr->setting[PX_PROT_FRAGMENTS] == PX_FRAG_BLOCK) {
+		/* `ip frag-off & 0x3fff != 0': a fragment (MF set or an
+		 * offset), first or not. */
+		uint16_t mask = htons(0x3fff), zero = 0;
+
+		r = rule_new(table);
+		m_nfproto(r, 4);
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 6, 2, NFT_REG_1);
+		x_bitwise(r, 2, &mask, &zero);
+		x_cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero));
+		prot_drop(b, r, PX_CHAIN_PREROUTING, PX_REASON_FRAGMENT);
+		/* `exthdr frag exists' (IPv6 fragment header, 44) */
+		r = rule_new(table);
+		m_nfproto(r, 6);
+		m_exthdr_exists(r, NFT_EXTHDR_OP_IPV6, IPPROTO_FRAGMENT);
+		prot_drop(b, r, PX_CHAIN_PREROUTING, PX_REASON_FRAGMENT);
+	}
+}
+
+/* Broadcast protection (always on), in forward right after the
+ * established accept: a broadcast never belongs to a connection, and a
+ * packet of one pays no fib lookup. */
+static void put_broadcast(px_batch_t *b, const char *table,
+			  const px_layout_t *l)
+{
+	const px_protect_t *pr = &l->p->protect;
+	uint32_t bcast = RTN_BROADCAST, all = 0xffffffffu;
+	uint8_t pkt_bcast = PACKET_BROADCAST;
+	struct nftnl_rule *r;
+
+	/* Broadcast protection (always on): no limited, subnet or network
+	 * broadcast crosses the member.  L2 broadcast frames, the limited
+	 * broadcast, what the routing table calls a broadcast (subnet
+	 * broadcasts of the member's own networks), and the last address
+	 * of each prefix of the policy's networks. */
+	r = rule_new(table);
+	m_meta_u8(r, NFT_META_PKTTYPE, NFT_CMP_EQ, pkt_bcast);
+	prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_BROADCAST);
+	r = rule_new(table);
+	m_nfproto(r, 4);
+	m_addr(r, 4, false, 0, NFT_REG_1);
+	x_cmp(r, NFT_CMP_EQ, &all, sizeof(all));
+	prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_BROADCAST);
+	r = rule_new(table);
+	m_nfproto(r, 4);
+	x_fib(r, NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE);
+	x_cmp(r, NFT_CMP_EQ, &bcast, sizeof(bcast));
+	prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_BROADCAST);
+	for (size_t i = 0; i < pr->nnetworks; i++)
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			const px_entry_t *p = &pr->networks[i].prefixes[j];
+			px_entry_t last;
+
+			/* /31 and /32 have no broadcast address (RFC 3021) */
+			if (p->family != 4 || !p->prefix || p->plen > 30)
+				continue;
+			last = *p;
+			last.prefix = 0;
+			last.plen = 32;
+			px_entry_last(p, last.addr);
+			r = rule_new(table);
+			m_nfproto(r, 4);
+			m_daddr(r, &last);
+			prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_BROADCAST);
+		}
+}
+
+/* IP options at the top of forward, before any accept (a connection
+ * gets no pass). */
+static void put_ip_options(px_batch_t *b, const char *table,
+			   const px_layout_t *l)
+{
+	const px_protect_t *pr = &l->p->protect;
+	struct nftnl_rule *r;
+
+	/* IP options, forwarded only: the member's own IGMP (Router Alert)
+	 * stays untouched. */
+	if (pr->setting[PX_PROT_IP_OPTIONS] == PX_IPOPT_BLOCK_SRR) {
+		static const uint8_t srr[] = { 131, 137 }; /* LSRR, SSRR */
+
+		uint8_t mask = 0x0f, zero = 0, five = 5;
+
+		/* `ip option lsrr exists' parses the options as a sender
+		 * builds them: a route already partly walked (pointer past
+		 * its first address) does not parse, so the first option
+		 * (or the one after a leading NOP) is also read raw. */
+		for (size_t i = 0; i < sizeof(srr); i++) {
+			r = rule_new(table);
+			m_nfproto(r, 4);
+			m_exthdr_exists(r, NFT_EXTHDR_OP_IPV4, srr[i]);
+			prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_IP_OPTIONS);
+			for (uint32_t off = 20; off <= 21; off++) {
+				r = rule_new(table);
+				m_nfproto(r, 4);
+				x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 1,
+					  NFT_REG_1);
+				x_bitwise(r, 1, &mask, &zero);
+				x_cmp(r, NFT_CMP_NEQ, &five, sizeof(five));
+				if (off == 21) {
+					uint8_t nop = 1; /* IPOPT_NOOP */
+
+					x_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
+						  20, 1, NFT_REG_1);
+					x_cmp(r, NFT_CMP_EQ, &nop, sizeof(nop));
+				}
+				x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, off, 1,
+					  NFT_REG_1);
+				x_cmp(r, NFT_CMP_EQ, &srr[i], 1);
+				prot_drop(b, r, PX_CHAIN_FORWARD,
+					  PX_REASON_IP_OPTIONS);
+			}
+		}
+	} else if (pr->setting[PX_PROT_IP_OPTIONS] == PX_IPOPT_BLOCK_ALL) {
+		/* `ip hdrlength != 5': any option at all */
+		uint8_t mask = 0x0f, zero = 0, five = 5;
+
+		r = rule_new(table);
+		m_nfproto(r, 4);
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 1, NFT_REG_1);
+		x_bitwise(r, 1, &mask, &zero);
+		x_cmp(r, NFT_CMP_NEQ, &five, sizeof(five));
+		prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_IP_OPTIONS);
+	}
+}
+
+/* The end of the forward chain under `policy default deny': what no
+ * rule accepted is dropped, except to or from the management network
+ * (VRRP and state sync go to the member itself: chain input). */
+static void put_default_deny(px_batch_t *b, const char *table,
+			     const px_layout_t *l)
+{
+	char set[PX_NFT_NAME_LEN];
+	struct nftnl_rule *r;
+
+	if (l->p->protect.setting[PX_PROT_DEFAULT_POLICY] != PX_DEFAULT_DENY)
+		return;
+	for (int f = 4; f <= 6; f += 2)
+		for (int src = 1; src >= 0; src--) {
+			r = rule_new(table);
+			m_nfproto(r, f);
+			m_addr(r, f, src, 0, NFT_REG_1);
+			snprintf(set, sizeof(set), "%s%d", PX_SET_MGMT, f);
+			x_lookup(r, set, false);
+			x_verdict(r, NF_ACCEPT, NULL);
+			rule_put(b, r, PX_CHAIN_FORWARD);
+		}
+	r = rule_new(table);
+	prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_DEFAULT_DENY);
+}
+
 /* Every rule of the layer, chain by chain. */
 void px_compile_rules(px_batch_t *b, const char *table,
 		      const px_layout_t *l)
@@ -1105,6 +1448,10 @@ void px_compile_rules(px_batch_t *b, const char *table,
 
 	put_failover_accept(b, table);
 	put_verdict_rule(b, table, PX_CHAIN_INPUT, NFT_JUMP, PX_CHAIN_GUARD);
+	put_prerouting(b, table, l);
+	if (l->spoof)
+		put_spoof(b, table, l);
+	put_ip_options(b, table, l);
 	/* ct state invalid drop: with nf_conntrack_tcp_loose=0, a packet
 	 * that arrives at a new master before conntrackd's state for it is
 	 * dropped and retransmitted, never reset by the server. */
@@ -1121,10 +1468,12 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	m_ct_bits(r, NFT_CT_STATE, ok);
 	x_verdict(r, NF_ACCEPT, NULL);
 	rule_put(b, r, PX_CHAIN_FORWARD);
+	put_broadcast(b, table, l);
 	for (size_t i = 0; i < p->nservices; i++)
 		put_service(b, table, l, &p->services[i]);
 	for (size_t i = 0; i < p->nrules; i++)
 		put_rule(b, table, l, &p->rules[i]);
+	put_default_deny(b, table, l);
 	put_guard(b, table, l);
 	for (size_t t = 0; t < l->ntiers; t++)
 		for (size_t q = 0; q < px_nquota_rules; q++)
@@ -1295,7 +1644,8 @@ static bool rules_differ(const char *table, const px_layout_t *a,
 
 int px_layer_plan(const char *table, const px_policy_t *old,
 		  const px_policy_t *new_, bool old_pressure,
-		      bool new_pressure, px_layer_plan_t *lp)
+		  bool new_pressure, const px_ifaddrs_t *old_ifs,
+		  const px_ifaddrs_t *new_ifs, px_layer_plan_t *lp)
 {
 	px_layout_t *o = &lp->old, *n = &lp->new_;
 	bool dropped = false;
@@ -1305,10 +1655,12 @@ int px_layer_plan(const char *table, const px_policy_t *old,
 	rc = px_layout_build(new_, new_pressure, n);
 	if (rc < 0)
 		goto out;
+	px_layout_bind(n, new_ifs);
 	if (old) {
 		rc = px_layout_build(old, old_pressure, o);
 		if (rc < 0)
 			goto out;
+		px_layout_bind(o, old_ifs);
 		lp->have_old = true;
 	}
 	lp->set_del = xcalloc(o->nsets + 1, sizeof(bool));
@@ -1349,6 +1701,7 @@ void px_compile_layer_delete(px_batch_t *b, const char *table,
 	if (lp->rules) {
 		put_flush(b, table, PX_CHAIN_INPUT);
 		put_flush(b, table, PX_CHAIN_FORWARD);
+		put_flush(b, table, PX_CHAIN_PREROUTING);
 		for (size_t i = 0; i < o->nchains; i++)
 			put_flush(b, table, o->chains[i]);
 	}

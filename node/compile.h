@@ -101,11 +101,13 @@ typedef struct px_layer_plan {
 } px_layer_plan_t;
 
 /* Plan going from policy old (NULL: rebuild) to new_, each with its
- * pressure flag.  The errors of px_layout_build(); on error nothing to
+ * pressure flag and the member's interface addresses then (spoof
+ * detection binds interfaces to networks; NULL: none).  The errors of px_layout_build(); on error nothing to
  * free. */
 int px_layer_plan(const char *table, const px_policy_t *old,
 		  const px_policy_t *new_, bool old_pressure,
-		  bool new_pressure, px_layer_plan_t *lp);
+		  bool new_pressure, const px_ifaddrs_t *old_ifs,
+		  const px_ifaddrs_t *new_ifs, px_layer_plan_t *lp);
 void px_layer_plan_free(px_layer_plan_t *lp);
 /* Old rules, chains, sets and objects that go. */
 void px_compile_layer_delete(px_batch_t *b, const char *table,

@@ -83,6 +83,7 @@ int px_fwlog_prefix_parse(const char *prefix, px_fw_prefix_t *out)
 		{ PX_FWLOG_PFX_RULE_RATE, PX_FWD_RULE_RATE },
 		{ PX_FWLOG_PFX_SERVICE, PX_FWD_SERVICE },
 		{ PX_FWLOG_PFX_DENY, PX_FWD_RULE },
+		{ PX_FWLOG_PFX_PROTECT, PX_FWD_PROTECT },
 	};
 	size_t i;
 
@@ -118,6 +119,17 @@ int px_fwlog_prefix_parse(const char *prefix, px_fw_prefix_t *out)
 		break;
 	case PX_FWD_RULE:
 		out->result = PX_FWR_POLICY_DENIED;
+		break;
+	case PX_FWD_PROTECT:
+		/* TMG's codes where it names one (spoofing, policy); the
+		 * others carry their reason and no code rather than a
+		 * made-up one. */
+		if (strncmp(prefix, "spoof-", 6) == 0)
+			out->result = PX_FWR_SPOOFED;
+		else if (strcmp(prefix, PX_REASON_DEFAULT_DENY) == 0)
+			out->result = PX_FWR_POLICY_DENIED;
+		else
+			out->result = PX_FWR_NONE;
 		break;
 	}
 	return 0;
@@ -538,6 +550,7 @@ static const char *kind_key(px_fw_denied_kind_t k)
 	switch (k) {
 	case PX_FWD_QUOTA: return "quota";
 	case PX_FWD_SERVICE: return "service";
+	case PX_FWD_PROTECT: return "protection";
 	default: return "rule";
 	}
 }
@@ -548,6 +561,7 @@ static const char *denied_reason(px_fw_denied_kind_t k)
 	case PX_FWD_QUOTA: return "quota exceeded";
 	case PX_FWD_RULE_RATE: return "rule session quota exceeded";
 	case PX_FWD_SERVICE: return "service connection limit";
+	case PX_FWD_PROTECT: return "attack protection";
 	default: return "denied by rule";
 	}
 }

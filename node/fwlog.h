@@ -37,6 +37,8 @@
 #define PX_FWLOG_PFX_RULE_RATE "px:n:" /* + rule: its new-session quota */
 #define PX_FWLOG_PFX_SERVICE "px:s:" /* + service: its connection limit */
 #define PX_FWLOG_PFX_DENY "px:d:"    /* + rule: a deny rule */
+#define PX_FWLOG_PFX_PROTECT "px:p:" /* + reason: attack protection
+				      * (PX_REASON_* of vocab.h) */
 #define PX_FWLOG_PREFIX_MAX 64       /* with the NUL */
 /* The forward chain sets PX_CT_MARK_RST_ORIG or _REPLY (vocab.h) in the
  * conntrack mark on a TCP reset, by the direction of the RST. */
@@ -77,6 +79,7 @@ typedef enum {
 	PX_FWD_RULE_RATE, /* a rule's new-session quota (nontcp-session-rate) */
 	PX_FWD_SERVICE,   /* a published service's connection limit */
 	PX_FWD_RULE,      /* a deny rule */
+	PX_FWD_PROTECT,   /* attack protection: name is the reason */
 } px_fw_denied_kind_t;
 
 typedef struct {

@@ -224,7 +224,8 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 	l->order = xcalloc(p->nsets + 1, sizeof(*l->order));
 	l->tier_of = xcalloc(p->nsets + 1, sizeof(*l->tier_of));
 	l->tiers = xcalloc(p->nsets + 1, sizeof(*l->tiers));
-	l->chains = xcalloc(p->nsets + 3, sizeof(*l->chains));
+	l->chains = xcalloc(p->nsets + 5 + p->protect.nnetworks,
+			    sizeof(*l->chains));
 	l->sets = xcalloc(16 + 2 * px_nblock_sets +
 			  2 * COUNT_OF(observed) + 2 * px_nquota_rules +
 			  2 * px_nquota_rules * (p->nsets + 1) +
@@ -275,6 +276,18 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 		snprintf(l->chains[l->nchains++], PX_NFT_NAME_LEN, "%s%s",
 			 PX_CHAIN_TIER,
 			 l->tiers[t].name);
+	/* Spoof detection once a network exists (docs/protection.md). */
+	l->spoof = p->protect.nnetworks > 0;
+	if (l->spoof) {
+		snprintf(l->chains[l->nchains++], PX_NFT_NAME_LEN, "%s",
+			 PX_CHAIN_SPOOF);
+		snprintf(l->chains[l->nchains++], PX_NFT_NAME_LEN, "%s",
+			 PX_CHAIN_RPF);
+		for (size_t i = 0; i < p->protect.nnetworks; i++)
+			snprintf(l->chains[l->nchains++], PX_NFT_NAME_LEN,
+				 "%s%s", PX_CHAIN_NET,
+				 p->protect.networks[i].name);
+	}
 
 	/* Sets. */
 	for (int f = 4; f <= 6; f += 2) {
@@ -412,3 +425,29 @@ bool px_layout_has_chain(const px_layout_t *l, const char *name)
 	return false;
 }
 
+
+void px_layout_bind(px_layout_t *l, const px_ifaddrs_t *ifs)
+{
+	const px_protect_t *pr = &l->p->protect;
+
+	l->nbinds = 0;
+	for (size_t i = 0; ifs && i < ifs->n && i < PX_IFADDRS_MAX; i++) {
+		const px_network_t *n;
+		bool seen = false;
+
+		if (strcmp(ifs->v[i].name, "lo") == 0)
+			continue;
+		for (size_t j = 0; j < l->nbinds; j++)
+			seen |= strcmp(l->binds[j].name, ifs->v[i].name) == 0;
+		if (seen)
+			continue;
+		n = px_protect_network_of(pr, ifs->v[i].addr.family,
+					  ifs->v[i].addr.addr);
+		if (!n)
+			continue;
+		memcpy(l->binds[l->nbinds].name, ifs->v[i].name, PX_IFNAME_LEN);
+		l->binds[l->nbinds].name[PX_IFNAME_LEN - 1] = '\0';
+		l->binds[l->nbinds].net = (size_t)(n - pr->networks);
+		l->nbinds++;
+	}
+}

@@ -123,6 +123,25 @@ typedef struct px_ltier {
 	uint64_t value[PX_LIM_COUNT];
 } px_ltier_t;
 
+/* The member's interface addresses, for binding interfaces to the
+ * policy's networks (spoof detection): taken by the kernel I/O
+ * (px_nft_ifaddrs()) at each apply, so that the layout stays pure. */
+#define PX_IFADDRS_MAX 64
+#define PX_IFNAME_LEN 16 /* IFNAMSIZ */
+typedef struct px_ifaddrs {
+	struct {
+		char name[PX_IFNAME_LEN];
+		px_entry_t addr;   /* a host */
+	} v[PX_IFADDRS_MAX];
+	size_t n;
+} px_ifaddrs_t;
+
+/* An interface bound to network net (index in p->protect.networks). */
+typedef struct px_ifbind {
+	char name[PX_IFNAME_LEN];
+	size_t net;
+} px_ifbind_t;
+
 /* The layer of one policy: what it needs besides the exception sets and
  * the base chains.  It points into the policy (p, order), which must
  * outlive it. */
@@ -138,7 +157,15 @@ typedef struct px_layout {
 	size_t *tier_of;              /* per order index */
 	size_t ndisp;                 /* order[0..ndisp) need a dispatch */
 	bool pressure;                /* chain "pressure" in guard */
+	bool spoof;                   /* networks exist: spoof detection */
+	px_ifbind_t binds[PX_IFADDRS_MAX]; /* px_layout_bind() */
+	size_t nbinds;
 } px_layout_t;
+
+/* Bind each interface of ifs (may be NULL: none) to the network holding
+ * one of its addresses (the first address in ifs order that one holds);
+ * an interface in no network is external.  Loopback is never bound. */
+void px_layout_bind(px_layout_t *l, const px_ifaddrs_t *ifs);
 
 /* *l := the layer of policy p (pressure: with the pressure chain).  The
  * caller frees it with px_layout_free().  PX_ENOSET if a rule or service

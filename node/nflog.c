@@ -21,6 +21,7 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "fwlog.h"
+#include "alert.h"
 #include "alerting.h"
 #include "nflog.h"
 #include "px.h"
@@ -375,6 +376,34 @@ static void denied_rate(px_nflog_t *l, const px_fw_packet_t *pkt)
 	}
 }
 
+/* Attack protection's alerts (issue 12): a spoofed packet raises
+ * `ip-spoofing' for its source, naming the reason; the alert engine
+ * keeps it to one a source a window (ISA: one per source a minute). */
+static void protect_alert(px_nflog_t *l, const px_fwrec_t *r)
+{
+	char text[PX_ALERT_TEXT_MAX], s[PX_ENTRY_STR_MAX], d[PX_ENTRY_STR_MAX];
+	const px_fw_packet_t *pkt = &r->pkt;
+	px_entry_t src, dst;
+
+	if (strncmp(r->why.name, "spoof-", 6) != 0 ||
+	    (pkt->family != 4 && pkt->family != 6))
+		return;
+	memset(&src, 0, sizeof(src));
+	src.family = pkt->family;
+	src.plen = pkt->family == 4 ? 32 : 128;
+	memcpy(src.addr, pkt->src, pkt->family == 4 ? 4 : 16);
+	dst = src;
+	memcpy(dst.addr, pkt->dst, pkt->family == 4 ? 4 : 16);
+	px_entry_format(&src, s, sizeof(s));
+	px_entry_format(&dst, d, sizeof(d));
+	/* Addresses are at most 49 bytes each: the text fits the 200. */
+	snprintf(text, sizeof(text), "%.49s to %.49s: spoofed: %s", s, d,
+		 strcmp(r->why.name, PX_REASON_SPOOF_ROUTE) == 0 ?
+		 "no route back through its interface" :
+		 "source of another network");
+	px_alerting_observe(l->n, "ip-spoofing", &src, 1, 0, true, text);
+}
+
 static void on_denied(px_nflog_t *l, int family, const char *prefix,
 		      const uint8_t *p, size_t len)
 {
@@ -385,6 +414,8 @@ static void on_denied(px_nflog_t *l, int family, const char *prefix,
 		return;
 	}
 	denied_rate(l, &r.pkt);
+	if (r.why.kind == PX_FWD_PROTECT)
+		protect_alert(l, &r);
 	if (r.why.flood && l->flood_off) {
 		l->filtered++;
 		return;

@@ -4,6 +4,7 @@
  * that plans one policy version and sends it as one batch.  What the
  * table holds is decided in layout.c and encoded in compile.c. */
 #include <errno.h>
+#include <ifaddrs.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -68,6 +69,8 @@ struct px_nft {
 	bool mgmt_dirty;    /* changed since the last apply */
 	bool pressure;      /* wanted: refuse new except exception sets */
 	bool pressure_applied; /* what the kernel's rules say */
+	px_ifaddrs_t ifs_applied; /* interface addresses at the last apply
+				   * (spoof detection's bindings) */
 };
 struct change {
 	const char *name;
@@ -932,9 +935,50 @@ out:
 	return rc;
 }
 
+/* The member's interface addresses (getifaddrs: one netlink dump), in
+ * the kernel's order, at most PX_IFADDRS_MAX of them.  On failure none:
+ * every interface is then external, which drops no source of the
+ * external side (docs/protection.md), and the failure is logged. */
+static void read_ifaddrs(px_ifaddrs_t *out)
+{
+	struct ifaddrs *ifa = NULL, *i;
+
+	memset(out, 0, sizeof(*out));
+	if (getifaddrs(&ifa) < 0) {
+		px_log(PX_LOG_WARN, "nft: reading the interface addresses for "
+		       "spoof detection: %s; every interface counts as "
+		       "external until the next apply", strerror(errno));
+		return;
+	}
+	for (i = ifa; i && out->n < PX_IFADDRS_MAX; i = i->ifa_next) {
+		px_entry_t *e = &out->v[out->n].addr;
+
+		if (!i->ifa_addr || !i->ifa_name)
+			continue;
+		memset(e, 0, sizeof(*e));
+		if (i->ifa_addr->sa_family == AF_INET) {
+			e->family = 4;
+			e->plen = 32;
+			memcpy(e->addr, &((struct sockaddr_in *)(void *)
+					  i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			e->family = 6;
+			e->plen = 128;
+			memcpy(e->addr, &((struct sockaddr_in6 *)(void *)
+					  i->ifa_addr)->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		snprintf(out->v[out->n].name, PX_IFNAME_LEN, "%s", i->ifa_name);
+		out->n++;
+	}
+	freeifaddrs(ifa);
+}
+
 int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 		 const px_policy_t *new_, px_nft_stats_t *stats)
 {
+	px_ifaddrs_t *ifs = xmalloc(sizeof(*ifs));
 	struct nftnl_udata_buf *ud = NULL;
 	uint64_t t0 = now_usec(), t1;
 	px_layer_plan_t lp = { 0 };
@@ -943,8 +987,9 @@ int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 	size_t nch = 0;
 	int rc = -1;
 
+	read_ifaddrs(ifs);
 	rc = px_layer_plan(nft->table, old, new_, nft->pressure_applied,
-			   nft->pressure, &lp);
+			   nft->pressure, &nft->ifs_applied, ifs, &lp);
 	if (rc < 0)
 		goto out;
 	nch = plan(old, new_, &ch);
@@ -961,6 +1006,7 @@ int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 	if (rc == 0) {
 		nft->mgmt_dirty = false;
 		nft->pressure_applied = nft->pressure;
+		nft->ifs_applied = *ifs;
 	}
 	t1 = now_usec();
 	if (stats) {
@@ -984,6 +1030,7 @@ out:
 		nftnl_udata_buf_free(ud);
 	changes_free(ch, nch);
 	px_layer_plan_free(&lp);
+	free(ifs);
 	return rc;
 }
 

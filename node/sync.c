@@ -288,6 +288,11 @@ static int assemble(px_node_t *n, apply_job_t *j)
 						   c->services_set, c->services,
 						   c->n_services);
 		if (rc == 0)
+			rc = px_policy_apply_protection(&j->target,
+							c->protection,
+							j->refused_why,
+							sizeof(j->refused_why));
+		if (rc == 0)
 			rc = change_sets_acceptable(&j->target, c,
 						    j->refused_why,
 						    sizeof(j->refused_why));

@@ -48,6 +48,21 @@
 #define PX_TIER_DEFAULT "dflt"
 #define PX_TIER_SET "x_"                   /* x_SET */
 
+/* Attack protection (issue 12, docs/protection.md). */
+#define PX_CHAIN_PREROUTING "prerouting" /* base: hook prerouting,
+					   * priority -450, before defrag */
+#define PX_PREROUTING_PRIO (-450)
+#define PX_CHAIN_SPOOF "spoof"           /* spoof detection, per packet */
+#define PX_CHAIN_RPF "rpf"               /* the reverse-path check */
+#define PX_CHAIN_NET "net_"              /* net_NAME: source in NAME? */
+/* Log reasons: PX_FWLOG_PFX_PROTECT (fwlog.h) and one of these. */
+#define PX_REASON_SPOOF_NETWORK "spoof-network" /* source of another network */
+#define PX_REASON_SPOOF_ROUTE "spoof-route"     /* no route back via iif */
+#define PX_REASON_BROADCAST "broadcast"
+#define PX_REASON_FRAGMENT "fragment"
+#define PX_REASON_IP_OPTIONS "ip-options"
+#define PX_REASON_DEFAULT_DENY "default-deny"
+
 /* Named counters (px_nft_counters()) and limits. */
 #define PX_CTR_BLOCKED "blocked_"          /* blocked_QUOTA */
 #define PX_CTR_WOULD "would_"              /* would_QUOTA (observe) */

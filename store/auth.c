@@ -83,6 +83,8 @@ static const struct {
 	{ PHALANX__CTL_REQUEST__OP__RULE_DEL, PX_ROLE_ADMIN },
 	{ PHALANX__CTL_REQUEST__OP__SERVICE_ADD, PX_ROLE_ADMIN },
 	{ PHALANX__CTL_REQUEST__OP__SERVICE_DEL, PX_ROLE_ADMIN },
+	/* attack protection (issue 12); SHOW is a viewer's: store/ctl.c */
+	{ PHALANX__CTL_REQUEST__OP__PROTECT, PX_ROLE_ADMIN },
 	/* ALERT_DEFINE without a definition only lists them: store/ctl.c
 	 * lets a viewer do that. */
 	{ PHALANX__CTL_REQUEST__OP__ALERT_DEFINE, PX_ROLE_ADMIN },

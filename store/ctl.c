@@ -66,6 +66,9 @@ static bool legacy_write(const Phalanx__CtlRequest *req)
 		return true;
 	case PHALANX__CTL_REQUEST__OP__ALERT_DEFINE:
 		return req->alert_def != NULL;
+	case PHALANX__CTL_REQUEST__OP__PROTECT:
+		return !req->protect || req->protect->kind !=
+			PHALANX__PROTECT_OP__KIND__SHOW;
 	default:
 		return false;
 	}
@@ -244,6 +247,9 @@ static bool permitted(const px_store_t *st, const px_rid_t *rid,
 		if (req->op == PHALANX__CTL_REQUEST__OP__ALERT_DEFINE &&
 		    !req->alert_def)
 			need = PX_ROLE_VIEWER; /* only lists the definitions */
+		if (req->op == PHALANX__CTL_REQUEST__OP__PROTECT)
+			need = PX_ROLE_VIEWER; /* protection show, networks
+						* list: writes are Operations */
 	}
 	if (key && key->role != PX_ROLE_MEMBER && key->role >= need)
 		return true;
@@ -400,6 +406,12 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	if (env->ctl_request->operation) {
 		px_store_op(st, env->ctl_request->operation, who, &rep, &r,
 			    &done);
+		/* protection writes answer with the settings after them */
+		if (r.status == 0 && env->ctl_request->operation->op_case ==
+		    PHALANX__OPERATION__OP_PROTECT) {
+			px_lists_build(&st->policy, &lists);
+			rep.protection = lists.protection;
+		}
 		goto reply;
 	}
 	if (legacy_write(env->ctl_request)) {

@@ -183,6 +183,8 @@ static int load_limits(MDB_txn *txn, px_db_t *db, px_policy_t *p)
 		rc = px_policy_apply_lists(p, c->rules_set, c->rules, c->n_rules,
 					   c->services_set, c->services,
 					   c->n_services);
+	if (rc == 0)
+		rc = px_policy_apply_protection(p, c->protection, NULL, 0);
 	phalanx__snapshot_chunk__free_unpacked(c, NULL);
 	return rc;
 }
@@ -207,6 +209,7 @@ static int save_limits(MDB_txn *txn, px_db_t *db, const px_policy_t *p)
 	c.n_rules = lists.nrules;
 	c.services = lists.services;
 	c.n_services = lists.nservices;
+	c.protection = lists.protection;
 	d.mv_size = phalanx__snapshot_chunk__get_packed_size(&c);
 	d.mv_data = xmalloc(d.mv_size);
 	phalanx__snapshot_chunk__pack(&c, d.mv_data);
@@ -559,6 +562,7 @@ int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 		c.n_rules = lists.nrules;
 		c.services = lists.services;
 		c.n_services = lists.nservices;
+		c.protection = lists.protection;
 		meta_bytes = phalanx__snapshot_chunk__get_packed_size(&c);
 		px_limitops_free(lops, n);
 		px_lists_free(&lists);

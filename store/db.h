@@ -3,7 +3,8 @@
  *
  * Layout (one environment, four named databases):
  *   meta     "version" -> u64, "epoch" -> u64, "limits" -> packed
- *            SnapshotChunk holding limits, rules and services
+ *            SnapshotChunk holding limits, rules, services and the
+ *            attack protection (issue 12)
  *   sets     set name -> ""
  *   entries  set name, NUL, px_entry_t bytes -> ""
  *   members  member id -> u64 version it last reported, u8 flags

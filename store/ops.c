@@ -171,6 +171,7 @@ static void meta_take(px_policy_t *p, px_policy_t *m)
 	p->nrules = m->nrules;
 	p->services = m->services;
 	p->nservices = m->nservices;
+	p->protect = m->protect;
 	memset(m, 0, sizeof(*m));
 }
 
@@ -799,6 +800,28 @@ static int member_revoke(op_t *o)
 		      o->op->member_revoke->name, NULL, NULL);
 }
 
+/* networks add/del, policy default, protection set (store/protect.c):
+ * small and inline in the policy, changed on a copy like the rules. */
+static int protect(op_t *o)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	px_policy_t m;
+	char what[256] = "";
+	int rc;
+
+	req.op = PHALANX__CTL_REQUEST__OP__PROTECT;
+	req.protect = o->op->protect;
+	meta_copy(&m, &o->st->policy);
+	rc = px_store_protect_request(&m, &req, o->r->error,
+				      sizeof(o->r->error), what, sizeof(what));
+	if (rc < 0)
+		o->r->status = rc;
+	else if ((rc = meta_commit(o, &m, what)) == 0)
+		o->done->lists = true;
+	meta_free(&m);
+	return rc;
+}
+
 /* The table: which role may run each operation is said here and only
  * here (docs/permissions.md is this table in words).  legacy: the
  * CtlRequest.op the operation replaced, whose row in store/auth.c's
@@ -850,6 +873,8 @@ static const struct {
 	  PHALANX__CTL_REQUEST__OP__MEMBER_ENROLL, member_enroll, false },
 	{ OPC(MEMBER_REVOKE), "members revoke", PX_ROLE_ADMIN,
 	  PHALANX__CTL_REQUEST__OP__MEMBER_REVOKE, member_revoke, false },
+	{ OPC(PROTECT), "protection", PX_ROLE_ADMIN,
+	  PHALANX__CTL_REQUEST__OP__PROTECT, protect, true },
 };
 #undef OPC
 #define NOPS (sizeof(ops) / sizeof(ops[0]))

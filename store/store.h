@@ -114,6 +114,11 @@ bool px_store_snapshots_pump(px_store_t *st);
  * error with the reason in err. */
 int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 			 char *err, size_t errlen);
+/* PROTECT other than SHOW (protect.c): apply req->protect to next's
+ * attack protection and validate it.  0, or an error with the reason in
+ * err; what (wlen bytes) gets the audit trail's text. */
+int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
+			     char *err, size_t len, char *what, size_t wlen);
 /* ADMIN_ADD/DEL/LIST, MEMBER_ENROLL/REVOKE (ctl_keys.c).  *mem is the
  * reply's memory: free it with free() after the reply is sent. */
 int px_store_keys_ctl(px_store_t *st, const Phalanx__CtlRequest *req,

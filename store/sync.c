@@ -714,6 +714,7 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		c.n_rules = lists->nrules;
 		c.services = lists->services;
 		c.n_services = lists->nservices;
+		c.protection = lists->protection;
 	}
 	i = 0;
 	off = 0;
@@ -758,6 +759,7 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		c.n_limits = 0;
 		c.rules_set = c.services_set = false;
 		c.n_rules = c.n_services = 0;
+		c.protection = NULL;
 		part++;
 	}
 	free(sops);

@@ -1,0 +1,231 @@
+/* cmd_protect.c - phalanxctl's attack protection (issue 12): networks
+ * list|add|del, policy default, protection show|set.  Array-wide
+ * settings kept by the store (store/protect.c) and applied by every
+ * member (node/compile.c); docs/protection.md explains each.
+ *
+ * Values are checked here against the same table the store uses
+ * (px_prot_defs), so a typo is a usage error before anything is sent. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "client.h"
+#include "ctl.h"
+#include "json.h"
+#include "policy.h"
+#include "px.h"
+#include "wire.h"
+
+/* Send a SHOW and hand back the store's protection (NULL with an error
+ * printed).  *env is the caller's: px_wire_free. */
+static const Phalanx__Protection *show(px_ctl_t *ctl, Phalanx__Envelope **env)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	Phalanx__ProtectOp op = PHALANX__PROTECT_OP__INIT;
+
+	op.kind = PHALANX__PROTECT_OP__KIND__SHOW;
+	req.op = PHALANX__CTL_REQUEST__OP__PROTECT;
+	req.protect = &op;
+	if (px_ctl_request(ctl, &req, env) < 0)
+		return NULL;
+	if (!(*env)->ctl_reply->protection) {
+		px_ctl_fail(ctl, "the store sent no protection settings (an "
+			    "older store?)");
+		return NULL;
+	}
+	return (*env)->ctl_reply->protection;
+}
+
+static int write_op(px_ctl_t *ctl, Phalanx__ProtectOp *op)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+
+	req.op = PHALANX__CTL_REQUEST__OP__PROTECT;
+	req.protect = op;
+	return px_ctl_write(ctl, &req, NULL, NULL);
+}
+
+int px_cmd_networks_list(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__Envelope *env = NULL;
+	const Phalanx__Protection *pr;
+	char buf[PX_ENTRY_STR_MAX];
+	int rc = PX_EXIT_FAIL;
+	px_entry_t e;
+
+	(void)argc;
+	(void)argv;
+	if (!(pr = show(ctl, &env)))
+		goto out;
+	if (ctl->json)
+		printf("{\"version\":%llu,\"networks\":[",
+		       (unsigned long long)env->ctl_reply->version);
+	else if (pr->n_networks == 0)
+		printf("no networks: every interface is external and spoof "
+		       "detection is off\n");
+	for (size_t i = 0; i < pr->n_networks; i++) {
+		const Phalanx__Network *n = pr->networks[i];
+
+		if (ctl->json) {
+			printf("%s{\"name\":", i ? "," : "");
+			px_json_str(stdout, n->name);
+			printf(",\"intra_array\":%s,\"prefixes\":[",
+			       n->intra_array ? "true" : "false");
+		} else {
+			printf("%s%s ", n->name, n->intra_array ?
+			       " (intra-array)" : "");
+		}
+		for (size_t j = 0; j < n->n_prefixes; j++) {
+			if (px_entry_decode(n->prefixes[j].data,
+					    n->prefixes[j].len, &e) < 0) {
+				px_ctl_fail(ctl, "network %s: the store sent a "
+					    "prefix this build cannot read",
+					    n->name);
+				goto out;
+			}
+			px_entry_format(&e, buf, sizeof(buf));
+			if (ctl->json) {
+				printf("%s", j ? "," : "");
+				px_json_str(stdout, buf);
+			} else {
+				printf(" %s", buf);
+			}
+		}
+		fputs(ctl->json ? "]}" : "\n", stdout);
+	}
+	if (ctl->json)
+		fputs("]}\n", stdout);
+	rc = PX_EXIT_OK;
+out:
+	px_wire_free(env);
+	return rc;
+}
+
+int px_cmd_networks_add(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__ProtectOp op = PHALANX__PROTECT_OP__INIT;
+	Phalanx__Network net = PHALANX__NETWORK__INIT;
+	ProtobufCBinaryData bins[PX_NETWORK_PREFIXES_MAX];
+	uint8_t buf[PX_NETWORK_PREFIXES_MAX][PX_ENTRY_WIRE_MAX];
+	char q[PX_CTL_QUOTE_MAX];
+	px_entry_t e;
+	int err;
+
+	if (px_ctl_check_name(ctl, NULL, "network", argv[0]) < 0)
+		return PX_EXIT_FAIL;
+	if (argc - 1 > PX_NETWORK_PREFIXES_MAX)
+		return px_ctl_usage(ctl, "%d prefixes: a network holds at most "
+				    "%d", argc - 1, PX_NETWORK_PREFIXES_MAX);
+	for (int i = 1; i < argc; i++) {
+		err = px_entry_parse(argv[i], &e);
+		if (err < 0) {
+			px_ctl_quote(q, sizeof(q), argv[i]);
+			return px_ctl_usage(ctl, "prefix %d: %s: `%s'", i,
+					    px_strerror(err), q);
+		}
+		bins[i - 1].data = buf[i - 1];
+		bins[i - 1].len = px_entry_encode(&e, buf[i - 1]);
+	}
+	net.name = argv[0];
+	net.prefixes = bins;
+	net.n_prefixes = (size_t)argc - 1;
+	net.intra_array = ctl->intra_array;
+	op.kind = PHALANX__PROTECT_OP__KIND__NETWORK_ADD;
+	op.network = &net;
+	return write_op(ctl, &op);
+}
+
+int px_cmd_networks_del(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__ProtectOp op = PHALANX__PROTECT_OP__INIT;
+
+	(void)argc;
+	if (px_ctl_check_name(ctl, NULL, "network", argv[0]) < 0)
+		return PX_EXIT_FAIL;
+	op.kind = PHALANX__PROTECT_OP__KIND__NETWORK_DEL;
+	op.name = argv[0];
+	return write_op(ctl, &op);
+}
+
+/* `protection set NAME VALUE' and `policy default VALUE'. */
+static int set(px_ctl_t *ctl, const char *name, const char *value)
+{
+	Phalanx__ProtectOp op = PHALANX__PROTECT_OP__INIT;
+	char q[PX_CTL_QUOTE_MAX], vals[128] = "";
+	int id = px_prot_find(name);
+
+	if (id < 0) {
+		px_ctl_quote(q, sizeof(q), name);
+		return px_ctl_usage(ctl, "unknown setting `%s' (default-policy, "
+				    "fragments, ip-options)", q);
+	}
+	if (px_prot_value(id, value) < 0) {
+		for (int i = 0; i < PX_PROT_VALUES_MAX &&
+		     px_prot_defs[id].values[i]; i++)
+			snprintf(vals + strlen(vals), sizeof(vals) - strlen(vals),
+				 "%s%s", i ? "|" : "", px_prot_defs[id].values[i]);
+		px_ctl_quote(q, sizeof(q), value);
+		return px_ctl_usage(ctl, "%s: `%s' is not one of %s", name, q,
+				    vals);
+	}
+	op.kind = PHALANX__PROTECT_OP__KIND__SET;
+	op.name = (char *)name;
+	op.value = (char *)value;
+	return write_op(ctl, &op);
+}
+
+int px_cmd_protection_set(px_ctl_t *ctl, int argc, char **argv)
+{
+	(void)argc;
+	return set(ctl, argv[0], argv[1]);
+}
+
+int px_cmd_policy_default(px_ctl_t *ctl, int argc, char **argv)
+{
+	(void)argc;
+	return set(ctl, px_prot_defs[PX_PROT_DEFAULT_POLICY].name, argv[0]);
+}
+
+int px_cmd_protection_show(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__Envelope *env = NULL;
+	const Phalanx__Protection *pr;
+	int rc = PX_EXIT_FAIL;
+
+	(void)argc;
+	(void)argv;
+	if (!(pr = show(ctl, &env)))
+		goto out;
+	if (ctl->json)
+		printf("{\"version\":%llu,\"networks\":%zu,\"settings\":{",
+		       (unsigned long long)env->ctl_reply->version,
+		       pr->n_networks);
+	for (size_t i = 0; i < pr->n_settings; i++) {
+		const Phalanx__ProtectSetting *s = pr->settings[i];
+		int id = px_prot_find(s->name);
+
+		if (ctl->json) {
+			printf("%s", i ? "," : "");
+			px_json_str(stdout, s->name);
+			putchar(':');
+			px_json_str(stdout, s->value);
+		} else {
+			printf("%-15s %-19s %s\n", s->name, s->value,
+			       id >= 0 && strcmp(s->value,
+				px_prot_defs[id].values[0]) == 0 ?
+			       "(default)" : "");
+		}
+	}
+	if (ctl->json)
+		fputs("}}\n", stdout);
+	else
+		printf("%-15s %-19s %s\n", "spoof-detection",
+		       pr->n_networks ? "on" : "off",
+		       pr->n_networks ? "(networks defined)" :
+		       "(no networks: `networks add')");
+	rc = PX_EXIT_OK;
+out:
+	px_wire_free(env);
+	return rc;
+}
