@@ -483,6 +483,10 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		rep.services = lists.services;
 		rep.n_services = lists.nservices;
 		break;
+	case PHALANX__CTL_REQUEST__OP__PROTECT: /* show; writes: ops.c */
+		px_lists_build(&st->policy, &lists);
+		rep.protection = lists.protection;
+		break;
 	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
 	case PHALANX__CTL_REQUEST__OP__ALERT_DEFINE:
 		r.status = px_store_alerts_ctl(st, env->ctl_request, &rep,
