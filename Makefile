@@ -62,7 +62,7 @@ $(BUILD)/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
 
 $(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/node/alert.o $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c libmicrohttpd libuv raft) -lpthread
 
 $(BUILD)/phalanx-node: $(NODE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
@@ -143,7 +143,7 @@ FUZZ_STORE_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out store/main.c
 $(BUILD)/fuzz/fuzz_store: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_store.o $(FUZZ_STORE_OBJ) $(FUZZ_OBJ)
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ \
-		$(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
+		$(call pc,libzmq lmdb libprotobuf-c libmicrohttpd libuv raft) -lpthread
 
 fuzz: $(FUZZ)
 .PRECIOUS: $(BUILD)/fuzz/obj/%.o

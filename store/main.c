@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 #include <zmq.h>
 
 #include "alerts.h"
@@ -30,13 +31,7 @@ typedef struct {
 	int verbose;
 } options_t;
 
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
+static int stopping;
 
 static void usage(FILE *f)
 {
@@ -159,6 +154,170 @@ static void *bind_socket(void *ctx, int type, const char *base, int which,
 	return s;
 }
 
+/* The loop (libuv, as the member's): every socket's ZMQ_FD is polled,
+ * the once-a-second work is a timer, signals are uv_signal.  ZMQ_FD is
+ * edge-triggered and any send or ZMQ_EVENTS call can take the edge of
+ * a message already queued, so the sockets are drained before the loop
+ * blocks (a prepare handle runs after every timer, I/O and Raft
+ * callback of the turn), not only when their fd wakes. */
+typedef struct {
+	px_store_t *st;
+	uv_poll_t ctl_poll, sync_poll, zap_poll;
+	uv_timer_t tick;     /* heartbeat, metrics, pub re-bind */
+	uv_timer_t pump;     /* snapshots in flight: wake within PUMP_MS */
+	uv_prepare_t drain;  /* before blocking: read every socket dry */
+	uv_idle_t more;      /* a drain stopped at its bound: no blocking */
+	uv_signal_t sigterm, sigint;
+} loop_t;
+
+/* Messages read from one socket in one turn before the others get
+ * theirs (the old zmq_poll loop read one per socket per turn; a ctl
+ * request can take a second, a sync message microseconds). */
+#define DRAIN_MAX 256
+/* How soon the snapshots in flight are refilled (the old loop's 10 ms
+ * poll timeout): a chunk is PX_CHUNK_ENTRIES entries, the sync socket
+ * holds SNDHWM of them, so 10 ms keeps a member's pipe full. */
+#define PUMP_MS 10
+
+static bool readable(void *sock)
+{
+	int events = 0;
+	size_t sz = sizeof(events);
+
+	return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &sz) == 0 &&
+	       (events & ZMQ_POLLIN);
+}
+
+/* Read what each socket holds, at most DRAIN_MAX messages each; true if
+ * one still has more (the caller keeps the loop from blocking). */
+static bool drain_sockets(px_store_t *st)
+{
+	bool more = false;
+	int i;
+
+	if (st->zap) {
+		px_auth_zap(st->auth, st->zap);
+		more |= readable(st->zap);
+	}
+	for (i = 0; i < DRAIN_MAX && readable(st->ctl); i++)
+		px_store_ctl(st);
+	more |= readable(st->ctl);
+	for (i = 0; i < DRAIN_MAX && readable(st->sync); i++)
+		px_store_sync(st);
+	more |= readable(st->sync);
+	return more;
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	(void)h; /* only keeps the poll from blocking: on_prepare drains */
+}
+
+static void on_pump(uv_timer_t *h)
+{
+	(void)h; /* only wakes the loop: on_prepare pumps */
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+	loop_t *l = h->data;
+	bool more;
+
+	if (px_store_snapshots_pump(l->st)) {
+		if (!uv_is_active((uv_handle_t *)&l->pump))
+			uv_timer_start(&l->pump, on_pump, PUMP_MS, 0);
+	}
+	more = drain_sockets(l->st);
+	if (more)
+		uv_idle_start(&l->more, on_idle);
+	else
+		uv_idle_stop(&l->more);
+}
+
+static void on_socket(uv_poll_t *h, int status, int events)
+{
+	(void)status;
+	(void)events;
+	/* on_prepare reads the sockets before the loop blocks again; a
+	 * wake alone is all this handle is for. */
+	(void)h;
+}
+
+static void on_tick(uv_timer_t *h)
+{
+	px_store_t *st = ((loop_t *)h->data)->st;
+
+	px_store_pub_rebind(st);
+	px_store_heartbeat(st);
+	px_metrics_update(st->metrics, st);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	px_log(PX_LOG_INFO, "signal %d: stopping", sig);
+	stopping = 1;
+	uv_stop(h->loop);
+}
+
+static int poll_socket(uv_loop_t *loop, void *sock, uv_poll_t *p, void *data)
+{
+	int fd, rc;
+	size_t sz = sizeof(fd);
+
+	if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) < 0) {
+		px_log(PX_LOG_ERR, "ZMQ_FD: %s", zmq_strerror(errno));
+		return -EINVAL;
+	}
+	if ((rc = uv_poll_init(loop, p, fd)) < 0 ||
+	    (rc = uv_poll_start(p, UV_READABLE, on_socket)) < 0) {
+		px_log(PX_LOG_ERR, "poll of fd %d: %s", fd, uv_strerror(rc));
+		return -EINVAL;
+	}
+	p->data = data;
+	return 0;
+}
+
+static int loop_start(loop_t *l, px_store_t *st)
+{
+	uv_loop_t *loop = st->loop;
+
+	memset(l, 0, sizeof(*l));
+	l->st = st;
+	uv_timer_init(loop, &l->tick);
+	uv_timer_init(loop, &l->pump);
+	uv_prepare_init(loop, &l->drain);
+	uv_idle_init(loop, &l->more);
+	uv_signal_init(loop, &l->sigterm);
+	uv_signal_init(loop, &l->sigint);
+	l->tick.data = l->pump.data = l->drain.data = l->more.data = l;
+	if (poll_socket(loop, st->ctl, &l->ctl_poll, l) < 0 ||
+	    poll_socket(loop, st->sync, &l->sync_poll, l) < 0 ||
+	    poll_socket(loop, st->zap, &l->zap_poll, l) < 0)
+		return -EINVAL;
+	uv_prepare_start(&l->drain, on_prepare);
+	uv_timer_start(&l->tick, on_tick, HEARTBEAT_MS, HEARTBEAT_MS);
+	uv_signal_start(&l->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&l->sigint, on_signal, SIGINT);
+	return 0;
+}
+
+static void close_one(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Close every handle left on the loop (ours and Raft's after its own
+ * close) and run it until they are gone. */
+static void loop_close(uv_loop_t *loop)
+{
+	uv_walk(loop, close_one, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(loop) != 0)
+		px_log(PX_LOG_WARN, "the loop still holds handles at exit");
+}
+
 int main(int argc, char **argv)
 {
 	options_t o = { "/var/lib/phalanx/store", "tcp://127.0.0.1:7700", "", "",
@@ -166,7 +325,8 @@ int main(int argc, char **argv)
 	char err[4096 + 256], admin[PX_KEY_Z85_LEN + 1], ep[300];
 	px_keypair_t kp;
 	px_store_t st;
-	uint64_t next_hb;
+	uv_loop_t loop;
+	loop_t lp;
 	int rc, status = 1;
 
 	if ((rc = parse_args(argc, argv, &o)) != 0)
@@ -179,6 +339,7 @@ int main(int argc, char **argv)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	px_log_init("phalanx-store", o.verbose);
 	memset(&st, 0, sizeof(st));
+	memset(&lp, 0, sizeof(lp));
 	if (!o.secret_key[0]) {
 		px_log(PX_LOG_ERR, "--secret-key FILE is required: make one with "
 		       "`phalanxctl keys gen --out FILE'");
@@ -190,6 +351,11 @@ int main(int argc, char **argv)
 		px_log(PX_LOG_ERR, "%s", err);
 		return 1;
 	}
+	if ((rc = uv_loop_init(&loop)) < 0) {
+		px_log(PX_LOG_ERR, "event loop: %s", uv_strerror(rc));
+		return 1;
+	}
+	st.loop = &loop;
 	st.member_timeout_ms = o.member_timeout_ms;
 	px_policy_init(&st.policy);
 	rc = px_db_open(&st.db, o.db, (size_t)o.map_mb << 20);
@@ -232,49 +398,24 @@ int main(int argc, char **argv)
 	memset(&kp, 0, sizeof(kp));
 	if (!st.ctl || !st.sync || !st.pub)
 		goto out;
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
+	/* Followers die on a write to the killed leader's socket
+	 * otherwise (C-Raft's TCP transport). */
 	signal(SIGPIPE, SIG_IGN);
+	if (loop_start(&lp, &st) < 0)
+		goto out;
 	px_log(PX_LOG_INFO, "listening on %s (+1 sync, +2 changes), database %s "
 	       "at version %llu, epoch %llu, %zu sets", o.listen, o.db,
 	       (unsigned long long)st.policy.version,
 	       (unsigned long long)st.policy.epoch, st.policy.nsets);
-	next_hb = px_mono_ms();
-	while (!stopping) {
-		zmq_pollitem_t items[] = {
-			{ st.ctl, 0, ZMQ_POLLIN, 0 },
-			{ st.sync, 0, ZMQ_POLLIN, 0 },
-			{ st.zap, 0, ZMQ_POLLIN, 0 },
-		};
-		uint64_t now = px_mono_ms();
-		long wait = now >= next_hb ? 0 : (long)(next_hb - now);
-
-		if (px_store_snapshots_pump(&st) && wait > 10)
-			wait = 10; /* snapshots in flight: refill soon */
-
-		if (zmq_poll(items, 3, wait) < 0) {
-			if (errno == EINTR)
-				continue;
-			px_log(PX_LOG_ERR, "poll: %s", zmq_strerror(errno));
-			goto out;
-		}
-		if (items[2].revents & ZMQ_POLLIN)
-			px_auth_zap(st.auth, st.zap);
-		if (items[0].revents & ZMQ_POLLIN)
-			px_store_ctl(&st);
-		if (items[1].revents & ZMQ_POLLIN)
-			px_store_sync(&st);
-		if (px_mono_ms() >= next_hb) {
-			px_store_pub_rebind(&st);
-			px_store_heartbeat(&st);
-			px_metrics_update(st.metrics, &st);
-			next_hb = px_mono_ms() + HEARTBEAT_MS;
-		}
-	}
+	uv_run(st.loop, UV_RUN_DEFAULT);
+	if (!stopping)
+		goto out;
 	px_log(PX_LOG_INFO, "stopping at version %llu",
 	       (unsigned long long)st.policy.version);
 	status = 0;
 out:
+	/* The polls go before the sockets whose fds they watch. */
+	loop_close(st.loop);
 	if (st.ctl)
 		zmq_close(st.ctl);
 	if (st.sync)
