@@ -102,6 +102,12 @@ $(BUILD)/pxpeer: $(BUILD)/tests/tools/pxpeer.o $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
+# The store's Raft module alone, for tests/lab/t_raft.sh.
+$(BUILD)/tests/tools/raftprobe.o: PX_CFLAGS += -Istore
+$(BUILD)/raftprobe: $(BUILD)/tests/tools/raftprobe.o $(BUILD)/store/raft.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb libuv raft)
+
 # The lab's traffic generator: libc only.
 $(BUILD)/pxgen: $(wildcard tests/gen/*.c) $(wildcard tests/gen/*.h)
 	@mkdir -p $(BUILD)
@@ -186,7 +192,7 @@ deps:
 	esac
 
 check: deps
-	$(MAKE) all fuzz asan $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen $(BUILD)/pxpeer
+	$(MAKE) all fuzz asan $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen $(BUILD)/pxpeer $(BUILD)/raftprobe
 	tests/run
 
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount

@@ -36,6 +36,9 @@
 #define SNAP_MAGIC 0x53525850u /* "PXRS" */
 #define SNAP_VERSION 1u
 #define SNAP_HDR 16
+/* A log entry: its payload's length (8 bytes, little-endian), the
+ * payload, zeros to a multiple of 8. */
+#define ENTRY_HDR 8
 
 struct px_raft {
 	uv_loop_t *loop;
@@ -225,7 +228,7 @@ static void guard_accept(struct raft_uv_transport *t, raft_id id,
 static int guard_init(struct raft_uv_transport *t, raft_id id,
 		      const char *address)
 {
-	px_raft_t *r = t->data;
+	px_raft_t *r = t->impl;
 	int rc = r->tcp.init(&r->tcp, id, address);
 
 	if (rc != 0)
@@ -235,7 +238,7 @@ static int guard_init(struct raft_uv_transport *t, raft_id id,
 
 static int guard_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 {
-	px_raft_t *r = t->data;
+	px_raft_t *r = t->impl;
 	int rc;
 
 	r->accept_cb = cb;
@@ -249,7 +252,7 @@ static int guard_connect(struct raft_uv_transport *t,
 			 struct raft_uv_connect *req, raft_id id,
 			 const char *address, raft_uv_connect_cb cb)
 {
-	px_raft_t *r = t->data;
+	px_raft_t *r = t->impl;
 
 	return r->tcp.connect(&r->tcp, req, id, address, cb);
 }
@@ -265,7 +268,7 @@ static void guard_tcp_closed(struct raft_uv_transport *t)
 static void guard_close(struct raft_uv_transport *t,
 			raft_uv_transport_close_cb cb)
 {
-	px_raft_t *r = t->data;
+	px_raft_t *r = t->impl;
 
 	r->guard_close_cb = cb;
 	r->tcp.close(&r->tcp, guard_tcp_closed);
@@ -301,8 +304,22 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
 		     void **result)
 {
 	px_raft_t *r = fsm->data;
-	uint64_t index = raft_last_applied(&r->raft) + 1;
-	int outcome = r->user.apply(r->user.arg, index, buf->base, buf->len);
+	uint64_t index = raft_last_applied(&r->raft) + 1, len;
+	int outcome;
+
+	len = buf->len >= ENTRY_HDR ? get_le(buf->base, 8) : UINT64_MAX;
+	if (len > buf->len - ENTRY_HDR) {
+		/* Not written by px_raft_propose: the same on every store. */
+		px_log(PX_LOG_ERR, "raft: entry %llu of %zu bytes is not an "
+		       "operation (length %llu): skipped",
+		       (unsigned long long)index, buf->len,
+		       (unsigned long long)len);
+		outcome = PX_EDECODE;
+	} else {
+		outcome = r->user.apply(r->user.arg, index,
+					(const unsigned char *)buf->base +
+					ENTRY_HDR, (size_t)len);
+	}
 
 	/* The outcome rides in the pointer: no allocation per entry, and
 	 * C-Raft only hands it back to the proposal's callback. */
@@ -470,18 +487,23 @@ int px_raft_propose(px_raft_t *r, const void *buf, size_t len,
 		return PX_ETOOBIG;
 	if (raft_state(&r->raft) != RAFT_LEADER)
 		return PX_ENOTLEADER;
-	b.len = len;
-	b.base = raft_malloc(len ? len : 1);
+	/* C-Raft's disk log takes entries of a multiple of 8 bytes only:
+	 * the length goes first, zeros pad the end. */
+	b.len = ENTRY_HDR + ((len + 7) & ~(size_t)7);
+	b.base = raft_calloc(1, b.len);
 	if (!b.base)
 		return -ENOMEM;
+	put_le64(b.base, len);
 	if (len)
-		memcpy(b.base, buf, len);
+		memcpy((unsigned char *)b.base + ENTRY_HDR, buf, len);
 	p = xcalloc(1, sizeof(*p));
 	p->cb = cb;
 	p->arg = arg;
 	p->req.data = p;
 	rc = raft_apply(&r->raft, &p->req, &b, 1, on_applied);
 	if (rc != 0) {
+		/* Refused before it reached the log (not leader, a change
+		 * in progress): the buffer is still ours. */
 		raft_free(b.base);
 		free(p);
 		return map_status(rc);
@@ -594,8 +616,10 @@ int px_raft_open(px_raft_t **out, uv_loop_t *loop, const px_raft_config_t *cfg)
 		uv_close((uv_handle_t *)&r->watch, free_owner);
 		return PX_ESTATE;
 	}
+	/* raft_uv_init takes the guard's data field for itself: the
+	 * guard is the implementation, so r goes in impl. */
 	r->guard.version = 1;
-	r->guard.data = r;
+	r->guard.impl = r;
 	r->guard.init = guard_init;
 	r->guard.listen = guard_listen;
 	r->guard.connect = guard_connect;
