@@ -218,10 +218,14 @@ static void guard_accept(struct raft_uv_transport *t, raft_id id,
 		r->accept_cb(&r->guard, id, address, stream);
 		return;
 	}
-	px_refused(ip, "raft transport: a connection claiming server id %llu "
-		   "(%s) refused: %s", (unsigned long long)id, address,
-		   !p ? "no store has that id" : p == r->self ?
-		   "that is this store's id" : "not from that store's address");
+	/* What the peer claims stays out of the reason (the rate limiter
+	 * keys on it): it is in the debug line. */
+	px_log(PX_LOG_DEBUG, "raft transport: %s claimed server id %llu (%s)",
+	       ip, (unsigned long long)id, address);
+	px_refused(ip, "raft transport: connection refused: %s",
+		   !p ? "it claims a server id no store has" : p == r->self ?
+		   "it claims this store's own id" :
+		   "it is not from the address of the store whose id it claims");
 	uv_close((uv_handle_t *)stream, free_handle);
 }
 
