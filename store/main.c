@@ -14,7 +14,9 @@
 #include "keys.h"
 #include "logring.h"
 #include "metrics.h"
+#include "fsm.h"
 #include "px.h"
+#include "raft.h"
 #include "store.h"
 
 #define HEARTBEAT_MS 1000
@@ -29,7 +31,17 @@ typedef struct {
 	uint64_t member_timeout_ms;
 	uint64_t map_mb;
 	int verbose;
+	char raft_dir[4096];
+	char raft_peers[1024];
+	uint64_t raft_id;
 } options_t;
+
+/* Entries between snapshots and kept after one (C-Raft's defaults, set
+ * here so that they are a decision): operations are deltas, so 1024 of
+ * them bound what a restart replays; 128 kept spare a follower a few
+ * seconds behind a whole snapshot. */
+#define RAFT_SNAPSHOT_THRESHOLD 1024
+#define RAFT_SNAPSHOT_TRAILING 128
 
 static int stopping;
 
@@ -59,6 +71,15 @@ static void usage(FILE *f)
 "  --log FILE             append log lines to FILE instead of stderr\n"
 "  --metrics ADDR:PORT    serve Prometheus metrics on http://ADDR:PORT/metrics\n"
 "                         (default off)\n"
+"  --raft-peers LIST      replicate with Raft among these stores (1, 3 or 5):\n"
+"                         name=id@a.b.c.d:port,... (the Raft transport's own\n"
+"                         address: put it on a dedicated replication link;\n"
+"                         it refuses connections from other addresses).\n"
+"                         Default off.  The ctl path does not go through\n"
+"                         Raft yet (issue 9): each store keeps its policy\n"
+"  --raft-id N            this store's id in --raft-peers\n"
+"  --raft-dir DIR         the Raft log (default /var/lib/phalanx/raft); on a\n"
+"                         disk, never tmpfs\n"
 "  -v, --verbose          debug logging\n"
 "  -h, --help             this text\n");
 }
@@ -79,6 +100,14 @@ static int set_option(const char *key, const char *value, void *arg)
 		snprintf(o->admin_key, sizeof(o->admin_key), "%s", value);
 	else if (strcmp(key, "member-timeout") == 0)
 		return px_parse_u64(value, 100, 3600000, &o->member_timeout_ms);
+	else if (strcmp(key, "raft-dir") == 0)
+		snprintf(o->raft_dir, sizeof(o->raft_dir), "%s", value);
+	else if (strcmp(key, "raft-peers") == 0) {
+		if (strlen(value) >= sizeof(o->raft_peers))
+			return PX_ETOOBIG;
+		strcpy(o->raft_peers, value);
+	} else if (strcmp(key, "raft-id") == 0)
+		return px_parse_u64(value, 1, UINT32_MAX, &o->raft_id);
 	else if (strcmp(key, "map-size") == 0)
 		return px_parse_u64(value, 1, 1 << 20, &o->map_mb);
 	else if (strcmp(key, "metrics") == 0) {
@@ -95,7 +124,8 @@ static int parse_args(int argc, char **argv, options_t *o)
 {
 	static const char *const names[] = {
 		"db", "listen", "member-timeout", "map-size", "log", "metrics",
-		"secret-key", "admin-key", NULL,
+		"secret-key", "admin-key", "raft-dir", "raft-peers", "raft-id",
+		NULL,
 	};
 	int rc = px_options_parse("phalanx-store", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -301,6 +331,50 @@ static int loop_start(loop_t *l, px_store_t *st)
 	return 0;
 }
 
+/* --raft-peers: C-Raft on the store's loop, its state machine the
+ * store's database (fsm.c).  0 without the option. */
+static int raft_start(px_store_t *st, const options_t *o, px_fsm_t **fsm)
+{
+	px_raft_peer_t peers[PX_RAFT_SERVERS_MAX];
+	px_raft_config_t cfg = { 0 };
+	char err[512];
+	int rc;
+
+	if (!o->raft_peers[0]) {
+		if (o->raft_id)
+			px_log(PX_LOG_ERR, "--raft-id %llu without --raft-peers",
+			       (unsigned long long)o->raft_id);
+		return o->raft_id ? PX_EBADREQ : 0;
+	}
+	if ((rc = px_raft_peers_parse(o->raft_peers, peers, &cfg.npeers, err,
+				      sizeof(err))) < 0) {
+		px_log(PX_LOG_ERR, "%s", err);
+		return rc;
+	}
+	if (!o->raft_id) {
+		px_log(PX_LOG_ERR, "--raft-peers needs --raft-id: which of them "
+		       "this store is");
+		return PX_EBADREQ;
+	}
+	if ((rc = px_fsm_open(fsm, st->db, NULL, NULL)) < 0) {
+		px_log(PX_LOG_ERR, "raft state in the database: %s",
+		       px_strerror(rc));
+		return rc;
+	}
+	cfg.dir = o->raft_dir;
+	cfg.id = o->raft_id;
+	cfg.peers = peers;
+	cfg.snapshot_threshold = RAFT_SNAPSHOT_THRESHOLD;
+	cfg.snapshot_trailing = RAFT_SNAPSHOT_TRAILING;
+	cfg.fsm = px_fsm_callbacks(*fsm);
+	return px_raft_open(&st->raft, st->loop, &cfg);
+}
+
+static void raft_closed(void *arg)
+{
+	uv_stop(arg);
+}
+
 static void close_one(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -321,12 +395,13 @@ static void loop_close(uv_loop_t *loop)
 int main(int argc, char **argv)
 {
 	options_t o = { "/var/lib/phalanx/store", "tcp://127.0.0.1:7700", "", "",
-			"", "", 3000, 4096, 0 };
+			"", "", 3000, 4096, 0, "/var/lib/phalanx/raft", "", 0 };
 	char err[4096 + 256], admin[PX_KEY_Z85_LEN + 1], ep[300];
 	px_keypair_t kp;
 	px_store_t st;
 	uv_loop_t loop;
 	loop_t lp;
+	px_fsm_t *fsm = NULL;
 	int rc, status = 1;
 
 	if ((rc = parse_args(argc, argv, &o)) != 0)
@@ -401,7 +476,7 @@ int main(int argc, char **argv)
 	/* Followers die on a write to the killed leader's socket
 	 * otherwise (C-Raft's TCP transport). */
 	signal(SIGPIPE, SIG_IGN);
-	if (loop_start(&lp, &st) < 0)
+	if (loop_start(&lp, &st) < 0 || raft_start(&st, &o, &fsm) < 0)
 		goto out;
 	px_log(PX_LOG_INFO, "listening on %s (+1 sync, +2 changes), database %s "
 	       "at version %llu, epoch %llu, %zu sets", o.listen, o.db,
@@ -414,8 +489,15 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.policy.version);
 	status = 0;
 out:
-	/* The polls go before the sockets whose fds they watch. */
+	/* Raft lets go of its handles first (its own close sequence),
+	 * then the polls go before the sockets whose fds they watch. */
+	if (st.raft) {
+		px_raft_close(st.raft, raft_closed, st.loop);
+		st.raft = NULL;
+		uv_run(st.loop, UV_RUN_DEFAULT);
+	}
 	loop_close(st.loop);
+	px_fsm_close(fsm);
 	if (st.ctl)
 		zmq_close(st.ctl);
 	if (st.sync)
