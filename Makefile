@@ -77,14 +77,14 @@ UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
-	$(BUILD)/store/auth.o
+	$(BUILD)/store/auth.o $(BUILD)/store/raft.o
 
 # The rule compiler encodes without a socket, so it is tested without root.
 UNIT_NODE += $(BUILD)/node/compile.o
 
 $(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(UNIT_NODE) $(UNIT_STORE) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb libnftnl libmnl)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb libnftnl libmnl libuv raft)
 
 # The member's nftables files: kernel I/O, rule compiler, layout model.
 NFT_OBJ := $(BUILD)/node/nft.o $(BUILD)/node/compile.o $(BUILD)/node/layout.o
