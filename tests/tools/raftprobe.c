@@ -13,7 +13,8 @@
  * Commands: status; put KEY VALUE (proposed, answered once committed
  * and applied here, or refused: "error not leader; leader NAME ADDR",
  * "error no quorum ..."); fill N PREFIX (N puts PREFIX-i=i at once,
- * answered when all are done); get KEY. */
+ * answered when all are done); seq N PREFIX (N puts, each proposed when
+ * the one before is acknowledged; the answer gives the time); get KEY. */
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -260,6 +261,9 @@ typedef struct {
 	/* fill: proposals outstanding, acknowledged, failed */
 	unsigned pending, ok, failed;
 	int last_err;
+	/* seq: puts left to propose one after the other, and their key */
+	uint64_t seq_left, seq_n, t0_ms;
+	char seq_prefix[256];
 } client_t;
 
 static void client_closed(uv_handle_t *h)
@@ -366,6 +370,55 @@ static void on_fill(void *arg, int status, int outcome, uint64_t index)
 		reply(c, "ok %u committed", c->ok);
 }
 
+static int seq_next(client_t *c);
+
+/* seq: each put proposed once the one before it is acknowledged: the
+ * rate of acknowledged single changes of one client. */
+static void on_seq(void *arg, int status, int outcome, uint64_t index)
+{
+	client_t *c = arg;
+
+	(void)index;
+	c->pending--;
+	if (status == 0 && outcome == 0)
+		c->ok++;
+	else {
+		c->failed++;
+		c->last_err = status ? status : outcome;
+	}
+	if (!c->pipe.data) {
+		free(c);
+		return;
+	}
+	if (c->failed || !c->seq_left || seq_next(c) < 0) {
+		uint64_t ms = px_mono_ms() - c->t0_ms;
+
+		if (c->failed)
+			refuse(c, c->last_err);
+		else
+			reply(c, "ok %u acknowledged one at a time in %llu ms",
+			      c->ok, (unsigned long long)ms);
+	}
+}
+
+static int seq_next(client_t *c)
+{
+	char op[LINE_MAX_];
+	int rc;
+
+	snprintf(op, sizeof(op), "put %s-%llu %llu", c->seq_prefix,
+		 (unsigned long long)(c->seq_n - c->seq_left),
+		 (unsigned long long)c->seq_left);
+	c->seq_left--;
+	c->pending++;
+	if ((rc = px_raft_propose(raft, op, strlen(op), on_seq, c)) < 0) {
+		c->pending--;
+		c->failed++;
+		c->last_err = rc;
+	}
+	return rc;
+}
+
 static void command(client_t *c)
 {
 	char *argv[4] = { 0 }, *save = NULL, *t;
@@ -414,6 +467,13 @@ static void command(client_t *c)
 		}
 		if (c->pending == 0)
 			refuse(c, c->last_err);
+	} else if (argc == 3 && strcmp(argv[0], "seq") == 0 &&
+		   px_parse_u64(argv[1], 1, 100000, &n) == 0) {
+		c->seq_n = c->seq_left = n;
+		c->t0_ms = px_mono_ms();
+		snprintf(c->seq_prefix, sizeof(c->seq_prefix), "%s", argv[2]);
+		if (seq_next(c) < 0)
+			refuse(c, c->last_err);
 	} else if (argc == 2 && strcmp(argv[0], "get") == 0) {
 		MDB_txn *txn;
 		MDB_val k = { strlen(argv[1]), argv[1] }, v;
@@ -426,7 +486,7 @@ static void command(client_t *c)
 		mdb_txn_abort(txn);
 	} else {
 		reply(c, "error usage: status | put KEY VALUE | fill N PREFIX | "
-		      "get KEY");
+		      "seq N PREFIX | get KEY");
 	}
 }
 
