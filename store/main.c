@@ -200,10 +200,13 @@ typedef struct {
 	uv_signal_t sigterm, sigint;
 } loop_t;
 
-/* Messages read from one socket in one turn before the others get
- * theirs (the old zmq_poll loop read one per socket per turn; a ctl
- * request can take a second, a sync message microseconds). */
-#define DRAIN_MAX 256
+/* One turn reads the sockets round-robin, one message each a round as
+ * the old zmq_poll loop did, until they are dry or DRAIN_SLICE_MS has
+ * passed: then the loop's timers (the heartbeat is due each second,
+ * Raft's tick each 100 ms) get their turn before more is read.  A ctl
+ * request can take seconds alone; the slice only stops a run of short
+ * messages from holding the loop. */
+#define DRAIN_SLICE_MS 20
 /* How soon the snapshots in flight are refilled (the old loop's 10 ms
  * poll timeout): a chunk is PX_CHUNK_ENTRIES entries, the sync socket
  * holds SNDHWM of them, so 10 ms keeps a member's pipe full. */
@@ -218,24 +221,32 @@ static bool readable(void *sock)
 	       (events & ZMQ_POLLIN);
 }
 
-/* Read what each socket holds, at most DRAIN_MAX messages each; true if
- * one still has more (the caller keeps the loop from blocking). */
+/* True if a socket still has messages when the slice is over (the
+ * caller keeps the loop from blocking). */
 static bool drain_sockets(px_store_t *st)
 {
-	bool more = false;
-	int i;
+	uint64_t t0 = px_mono_ms();
 
-	if (st->zap) {
-		px_auth_zap(st->auth, st->zap);
-		more |= readable(st->zap);
+	for (;;) {
+		bool any = false;
+
+		if (readable(st->zap)) {
+			px_auth_zap(st->auth, st->zap);
+			any = true;
+		}
+		if (readable(st->ctl)) {
+			px_store_ctl(st);
+			any = true;
+		}
+		if (readable(st->sync)) {
+			px_store_sync(st);
+			any = true;
+		}
+		if (!any)
+			return false;
+		if (px_mono_ms() - t0 >= DRAIN_SLICE_MS)
+			return true;
 	}
-	for (i = 0; i < DRAIN_MAX && readable(st->ctl); i++)
-		px_store_ctl(st);
-	more |= readable(st->ctl);
-	for (i = 0; i < DRAIN_MAX && readable(st->sync); i++)
-		px_store_sync(st);
-	more |= readable(st->sync);
-	return more;
 }
 
 static void on_idle(uv_idle_t *h)
