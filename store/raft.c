@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <unistd.h>
 #include <raft.h>
 #include <raft/uv.h>
 #include <uv.h>
@@ -564,8 +565,9 @@ void px_raft_close(px_raft_t *r, void (*done)(void *arg), void *arg)
 static int dir_check(const char *dir)
 {
 	struct statfs fs;
+	bool made = mkdir(dir, 0700) == 0;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	if (!made && errno != EEXIST) {
 		px_log(PX_LOG_ERR, "raft directory %s: %s", dir, strerror(errno));
 		return PX_ESTATE;
 	}
@@ -578,6 +580,8 @@ static int dir_check(const char *dir)
 		       "Raft log must be on a disk (O_DIRECT writes, and a write "
 		       "is acknowledged only once it is on disk); give a "
 		       "directory on one (`stat -f DIR' says the type)", dir);
+		if (made)
+			rmdir(dir);
 		return PX_ESTATE;
 	}
 	return 0;
@@ -673,8 +677,14 @@ int px_raft_open(px_raft_t **out, uv_loop_t *loop, const px_raft_config_t *cfg)
 		goto fail;
 	}
 	if ((rc = raft_start(&r->raft)) != 0) {
-		px_log(PX_LOG_ERR, "raft start in %s (%s on %s): %s", r->dir,
-		       r->self->name, r->self->addr, raft_errmsg(&r->raft));
+		/* C-Raft's own message is often empty here: a listen
+		 * failure (an address not this host's, a port taken) is
+		 * the usual cause. */
+		px_log(PX_LOG_ERR, "raft start in %s (%s on %s): %s%s%s (is "
+		       "%s this host's address, and the port free?)", r->dir,
+		       r->self->name, r->self->addr, raft_strerror(rc),
+		       raft_errmsg(&r->raft)[0] ? ": " : "",
+		       raft_errmsg(&r->raft), r->self->addr);
 		goto fail;
 	}
 	r->started = true;
@@ -686,6 +696,7 @@ int px_raft_open(px_raft_t **out, uv_loop_t *loop, const px_raft_config_t *cfg)
 	*out = r;
 	return 0;
 fail:
-	px_raft_close(r, NULL, NULL);
+	/* C-Raft holds handles on the loop now: the caller closes r. */
+	*out = r;
 	return PX_ESTATE;
 }

@@ -87,7 +87,8 @@ typedef struct px_raft px_raft_t;
  * bootstrap the configuration on a pristine directory, and start
  * taking part in elections on loop.  cfg is copied.  0 or a negative
  * code (PX_ESTATE with the cause logged: tmpfs, a log C-Raft refuses,
- * an address it cannot bind). */
+ * an address it cannot bind).  On an error *out may still be set (C-Raft
+ * had handles on the loop already): px_raft_close it. */
 int px_raft_open(px_raft_t **out, struct uv_loop_s *loop,
 		 const px_raft_config_t *cfg);
 /* Stop: pending proposals fail (PX_ENOTLEADER); done(arg) runs on the
