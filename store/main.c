@@ -262,13 +262,14 @@ static void on_pump(uv_timer_t *h)
 static void on_prepare(uv_prepare_t *h)
 {
 	loop_t *l = h->data;
-	bool more;
+	bool more = drain_sockets(l->st);
 
-	if (px_store_snapshots_pump(l->st)) {
-		if (!uv_is_active((uv_handle_t *)&l->pump))
-			uv_timer_start(&l->pump, on_pump, PUMP_MS, 0);
-	}
-	more = drain_sockets(l->st);
+	/* After the drain: a request read now is pumped now. */
+	if (px_store_snapshots_pump(l->st) &&
+	    !uv_is_active((uv_handle_t *)&l->pump))
+		uv_timer_start(&l->pump, on_pump, PUMP_MS, 0);
+	/* The pump's sends may have taken the sync socket's edge. */
+	more |= readable(l->st->sync);
 	if (more)
 		uv_idle_start(&l->more, on_idle);
 	else
