@@ -63,7 +63,7 @@ $(BUILD)/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
 
 $(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c libmicrohttpd libuv raft) -lpthread
 
 $(BUILD)/phalanx-node: $(NODE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
@@ -78,7 +78,7 @@ UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
-	$(BUILD)/store/auth.o $(BUILD)/store/protect.o
+	$(BUILD)/store/auth.o $(BUILD)/store/protect.o $(BUILD)/store/raft.o
 # waiters.c with ctl.c and sync.c stubbed (tests/unit/test_store_waiters.c).
 UNIT_STORE += $(BUILD)/store/waiters.o $(BUILD)/store/logring.o
 
@@ -87,7 +87,7 @@ UNIT_NODE += $(BUILD)/node/compile.o
 
 $(BUILD)/unit-tests: $(UNIT_SRC:%.c=$(BUILD)/%.o) $(UNIT_NODE) $(UNIT_STORE) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb libnftnl libmnl)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb libnftnl libmnl libuv raft)
 
 # The member's nftables files: kernel I/O, rule compiler, layout model.
 NFT_OBJ := $(BUILD)/node/nft.o $(BUILD)/node/compile.o $(BUILD)/node/layout.o
@@ -104,6 +104,12 @@ $(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(NFT_OBJ) $(LIB_OBJ)
 $(BUILD)/pxpeer: $(BUILD)/tests/tools/pxpeer.o $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+
+# The store's Raft module alone, for tests/lab/t_raft.sh.
+$(BUILD)/tests/tools/raftprobe.o: PX_CFLAGS += -Istore
+$(BUILD)/raftprobe: $(BUILD)/tests/tools/raftprobe.o $(BUILD)/store/raft.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c lmdb libuv raft)
 
 # The lab's traffic generator: libc only.
 $(BUILD)/pxgen: $(wildcard tests/gen/*.c) $(wildcard tests/gen/*.h)
@@ -146,7 +152,7 @@ FUZZ_STORE_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out store/main.c
 $(BUILD)/fuzz/fuzz_store: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_store.o $(FUZZ_STORE_OBJ) $(FUZZ_OBJ)
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ \
-		$(call pc,libzmq lmdb libprotobuf-c libmicrohttpd) -lpthread
+		$(call pc,libzmq lmdb libprotobuf-c libmicrohttpd libuv raft) -lpthread
 
 fuzz: $(FUZZ)
 .PRECIOUS: $(BUILD)/fuzz/obj/%.o
@@ -189,7 +195,7 @@ deps:
 	esac
 
 check: deps
-	$(MAKE) all fuzz asan $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen $(BUILD)/pxpeer
+	$(MAKE) all fuzz asan $(BUILD)/unit-tests $(BUILD)/nftcount $(BUILD)/pxgen $(BUILD)/pxpeer $(BUILD)/raftprobe
 	tests/run
 
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount

@@ -41,6 +41,8 @@ static const struct {
 	{ PX_ENOMEMBER, "no such member" },
 	{ PX_EBUSY, "one is already in flight" },
 	{ PX_EPERM, "not permitted for this key" },
+	{ PX_ENOTLEADER, "this store is not the leader" },
+	{ PX_ENOQUORUM, "no quorum: a majority of the stores is not reachable" },
 };
 
 const char *px_strerror(int err)

@@ -37,6 +37,8 @@ enum {
 	PX_ENOMEMBER = PX_ERR_BASE - 24,     /* unknown member */
 	PX_EBUSY = PX_ERR_BASE - 25,         /* one already in flight */
 	PX_EPERM = PX_ERR_BASE - 26,         /* the key's role may not do it */
+	PX_ENOTLEADER = PX_ERR_BASE - 27,    /* this store is not the Raft leader */
+	PX_ENOQUORUM = PX_ERR_BASE - 28,     /* no majority of stores: not committed */
 };
 
 const char *px_strerror(int err);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <uv.h>
 #include <zmq.h>
 
 #include "alerts.h"
@@ -13,7 +14,9 @@
 #include "keys.h"
 #include "logring.h"
 #include "metrics.h"
+#include "fsm.h"
 #include "px.h"
+#include "raft.h"
 #include "store.h"
 
 #define HEARTBEAT_MS 1000
@@ -28,15 +31,19 @@ typedef struct {
 	uint64_t member_timeout_ms;
 	uint64_t map_mb;
 	int verbose;
+	char raft_dir[4096];
+	char raft_peers[1024];
+	uint64_t raft_id;
 } options_t;
 
-static volatile sig_atomic_t stopping;
+/* Entries between snapshots and kept after one (C-Raft's defaults, set
+ * here so that they are a decision): operations are deltas, so 1024 of
+ * them bound what a restart replays; 128 kept spare a follower a few
+ * seconds behind a whole snapshot. */
+#define RAFT_SNAPSHOT_THRESHOLD 1024
+#define RAFT_SNAPSHOT_TRAILING 128
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
+static int stopping;
 
 static void usage(FILE *f)
 {
@@ -64,6 +71,15 @@ static void usage(FILE *f)
 "  --log FILE             append log lines to FILE instead of stderr\n"
 "  --metrics ADDR:PORT    serve Prometheus metrics on http://ADDR:PORT/metrics\n"
 "                         (default off)\n"
+"  --raft-peers LIST      replicate with Raft among these stores (1, 3 or 5):\n"
+"                         name=id@a.b.c.d:port,... (the Raft transport's own\n"
+"                         address: put it on a dedicated replication link;\n"
+"                         it refuses connections from other addresses).\n"
+"                         Default off.  The ctl path does not go through\n"
+"                         Raft yet (issue 9): each store keeps its policy\n"
+"  --raft-id N            this store's id in --raft-peers\n"
+"  --raft-dir DIR         the Raft log (default /var/lib/phalanx/raft); on a\n"
+"                         disk, never tmpfs\n"
 "  -v, --verbose          debug logging\n"
 "  -h, --help             this text\n");
 }
@@ -84,6 +100,14 @@ static int set_option(const char *key, const char *value, void *arg)
 		snprintf(o->admin_key, sizeof(o->admin_key), "%s", value);
 	else if (strcmp(key, "member-timeout") == 0)
 		return px_parse_u64(value, 100, 3600000, &o->member_timeout_ms);
+	else if (strcmp(key, "raft-dir") == 0)
+		snprintf(o->raft_dir, sizeof(o->raft_dir), "%s", value);
+	else if (strcmp(key, "raft-peers") == 0) {
+		if (strlen(value) >= sizeof(o->raft_peers))
+			return PX_ETOOBIG;
+		strcpy(o->raft_peers, value);
+	} else if (strcmp(key, "raft-id") == 0)
+		return px_parse_u64(value, 1, UINT32_MAX, &o->raft_id);
 	else if (strcmp(key, "map-size") == 0)
 		return px_parse_u64(value, 1, 1 << 20, &o->map_mb);
 	else if (strcmp(key, "metrics") == 0) {
@@ -100,7 +124,8 @@ static int parse_args(int argc, char **argv, options_t *o)
 {
 	static const char *const names[] = {
 		"db", "listen", "member-timeout", "map-size", "log", "metrics",
-		"secret-key", "admin-key", NULL,
+		"secret-key", "admin-key", "raft-dir", "raft-peers", "raft-id",
+		NULL,
 	};
 	int rc = px_options_parse("phalanx-store", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -159,14 +184,242 @@ static void *bind_socket(void *ctx, int type, const char *base, int which,
 	return s;
 }
 
+/* The loop (libuv, as the member's): every socket's ZMQ_FD is polled,
+ * the once-a-second work is a timer, signals are uv_signal.  ZMQ_FD is
+ * edge-triggered and any send or ZMQ_EVENTS call can take the edge of
+ * a message already queued, so the sockets are drained before the loop
+ * blocks (a prepare handle runs after every timer, I/O and Raft
+ * callback of the turn), not only when their fd wakes. */
+typedef struct {
+	px_store_t *st;
+	uv_poll_t ctl_poll, sync_poll, zap_poll;
+	uv_timer_t tick;     /* heartbeat, metrics, pub re-bind */
+	uv_timer_t pump;     /* snapshots in flight: wake within PUMP_MS */
+	uv_timer_t waiters;  /* the next held request's deadline */
+	uv_prepare_t drain;  /* before blocking: read every socket dry */
+	uv_idle_t more;      /* a drain stopped at its bound: no blocking */
+	uv_signal_t sigterm, sigint;
+} loop_t;
+
+/* One turn reads the sockets round-robin, one message each a round as
+ * the old zmq_poll loop did, until they are dry or DRAIN_SLICE_MS has
+ * passed: then the loop's timers (the heartbeat is due each second,
+ * Raft's tick each 100 ms) get their turn before more is read.  A ctl
+ * request can take seconds alone; the slice only stops a run of short
+ * messages from holding the loop. */
+#define DRAIN_SLICE_MS 20
+/* How soon the snapshots in flight are refilled (the old loop's 10 ms
+ * poll timeout): a chunk is PX_CHUNK_ENTRIES entries, the sync socket
+ * holds SNDHWM of them, so 10 ms keeps a member's pipe full. */
+#define PUMP_MS 10
+
+static bool readable(void *sock)
+{
+	int events = 0;
+	size_t sz = sizeof(events);
+
+	return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &sz) == 0 &&
+	       (events & ZMQ_POLLIN);
+}
+
+/* True if a socket still has messages when the slice is over (the
+ * caller keeps the loop from blocking). */
+static bool drain_sockets(px_store_t *st)
+{
+	uint64_t t0 = px_mono_ms();
+
+	for (;;) {
+		bool any = false;
+
+		if (readable(st->zap)) {
+			px_auth_zap(st->auth, st->zap);
+			any = true;
+		}
+		if (readable(st->ctl)) {
+			px_store_ctl(st);
+			any = true;
+		}
+		if (readable(st->sync)) {
+			px_store_sync(st);
+			any = true;
+		}
+		if (!any)
+			return false;
+		if (px_mono_ms() - t0 >= DRAIN_SLICE_MS)
+			return true;
+	}
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	(void)h; /* only keeps the poll from blocking: on_prepare drains */
+}
+
+static void on_pump(uv_timer_t *h)
+{
+	(void)h; /* only wakes the loop: on_prepare pumps */
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+	loop_t *l = h->data;
+	bool more = drain_sockets(l->st);
+
+	/* Held requests whose answer came or whose time is up
+	 * (waiters.c); the timer wakes the loop at the next deadline. */
+	uv_timer_start(&l->waiters, on_pump,
+		       (uint64_t)px_store_waiters_run(l->st, HEARTBEAT_MS), 0);
+	/* After the drain: a request read now is pumped now. */
+	if (px_store_snapshots_pump(l->st) &&
+	    !uv_is_active((uv_handle_t *)&l->pump))
+		uv_timer_start(&l->pump, on_pump, PUMP_MS, 0);
+	/* The pump's sends may have taken the sync socket's edge. */
+	more |= readable(l->st->sync);
+	if (more)
+		uv_idle_start(&l->more, on_idle);
+	else
+		uv_idle_stop(&l->more);
+}
+
+static void on_socket(uv_poll_t *h, int status, int events)
+{
+	(void)status;
+	(void)events;
+	/* on_prepare reads the sockets before the loop blocks again; a
+	 * wake alone is all this handle is for. */
+	(void)h;
+}
+
+static void on_tick(uv_timer_t *h)
+{
+	px_store_t *st = ((loop_t *)h->data)->st;
+
+	px_store_pub_rebind(st);
+	px_store_heartbeat(st);
+	px_metrics_update(st->metrics, st);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	px_log(PX_LOG_INFO, "signal %d: stopping", sig);
+	stopping = 1;
+	uv_stop(h->loop);
+}
+
+static int poll_socket(uv_loop_t *loop, void *sock, uv_poll_t *p, void *data)
+{
+	int fd, rc;
+	size_t sz = sizeof(fd);
+
+	if (zmq_getsockopt(sock, ZMQ_FD, &fd, &sz) < 0) {
+		px_log(PX_LOG_ERR, "ZMQ_FD: %s", zmq_strerror(errno));
+		return -EINVAL;
+	}
+	if ((rc = uv_poll_init(loop, p, fd)) < 0 ||
+	    (rc = uv_poll_start(p, UV_READABLE, on_socket)) < 0) {
+		px_log(PX_LOG_ERR, "poll of fd %d: %s", fd, uv_strerror(rc));
+		return -EINVAL;
+	}
+	p->data = data;
+	return 0;
+}
+
+static int loop_start(loop_t *l, px_store_t *st)
+{
+	uv_loop_t *loop = st->loop;
+
+	memset(l, 0, sizeof(*l));
+	l->st = st;
+	uv_timer_init(loop, &l->tick);
+	uv_timer_init(loop, &l->pump);
+	uv_timer_init(loop, &l->waiters);
+	uv_prepare_init(loop, &l->drain);
+	uv_idle_init(loop, &l->more);
+	uv_signal_init(loop, &l->sigterm);
+	uv_signal_init(loop, &l->sigint);
+	l->tick.data = l->pump.data = l->waiters.data = l->drain.data = l->more.data = l;
+	if (poll_socket(loop, st->ctl, &l->ctl_poll, l) < 0 ||
+	    poll_socket(loop, st->sync, &l->sync_poll, l) < 0 ||
+	    poll_socket(loop, st->zap, &l->zap_poll, l) < 0)
+		return -EINVAL;
+	uv_prepare_start(&l->drain, on_prepare);
+	uv_timer_start(&l->tick, on_tick, HEARTBEAT_MS, HEARTBEAT_MS);
+	uv_signal_start(&l->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&l->sigint, on_signal, SIGINT);
+	return 0;
+}
+
+/* --raft-peers: C-Raft on the store's loop, its state machine the
+ * store's database (fsm.c).  0 without the option. */
+static int raft_start(px_store_t *st, const options_t *o, px_fsm_t **fsm)
+{
+	px_raft_peer_t peers[PX_RAFT_SERVERS_MAX];
+	px_raft_config_t cfg = { 0 };
+	char err[512];
+	int rc;
+
+	if (!o->raft_peers[0]) {
+		if (o->raft_id)
+			px_log(PX_LOG_ERR, "--raft-id %llu without --raft-peers",
+			       (unsigned long long)o->raft_id);
+		return o->raft_id ? PX_EBADREQ : 0;
+	}
+	if ((rc = px_raft_peers_parse(o->raft_peers, peers, &cfg.npeers, err,
+				      sizeof(err))) < 0) {
+		px_log(PX_LOG_ERR, "%s", err);
+		return rc;
+	}
+	if (!o->raft_id) {
+		px_log(PX_LOG_ERR, "--raft-peers needs --raft-id: which of them "
+		       "this store is");
+		return PX_EBADREQ;
+	}
+	if ((rc = px_fsm_open(fsm, st->db, NULL, NULL)) < 0) {
+		px_log(PX_LOG_ERR, "raft state in the database: %s",
+		       px_strerror(rc));
+		return rc;
+	}
+	cfg.dir = o->raft_dir;
+	cfg.id = o->raft_id;
+	cfg.peers = peers;
+	cfg.snapshot_threshold = RAFT_SNAPSHOT_THRESHOLD;
+	cfg.snapshot_trailing = RAFT_SNAPSHOT_TRAILING;
+	cfg.fsm = px_fsm_callbacks(*fsm);
+	return px_raft_open(&st->raft, st->loop, &cfg);
+}
+
+static void raft_closed(void *arg)
+{
+	uv_stop(arg);
+}
+
+static void close_one(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Close every handle left on the loop (ours and Raft's after its own
+ * close) and run it until they are gone. */
+static void loop_close(uv_loop_t *loop)
+{
+	uv_walk(loop, close_one, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(loop) != 0)
+		px_log(PX_LOG_WARN, "the loop still holds handles at exit");
+}
+
 int main(int argc, char **argv)
 {
 	options_t o = { "/var/lib/phalanx/store", "tcp://127.0.0.1:7700", "", "",
-			"", "", 3000, 4096, 0 };
+			"", "", 3000, 4096, 0, "/var/lib/phalanx/raft", "", 0 };
 	char err[4096 + 256], admin[PX_KEY_Z85_LEN + 1], ep[300];
 	px_keypair_t kp;
 	px_store_t st;
-	uint64_t next_hb;
+	uv_loop_t loop;
+	loop_t lp;
+	px_fsm_t *fsm = NULL;
 	int rc, status = 1;
 
 	if ((rc = parse_args(argc, argv, &o)) != 0)
@@ -179,6 +432,7 @@ int main(int argc, char **argv)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	px_log_init("phalanx-store", o.verbose);
 	memset(&st, 0, sizeof(st));
+	memset(&lp, 0, sizeof(lp));
 	if (!o.secret_key[0]) {
 		px_log(PX_LOG_ERR, "--secret-key FILE is required: make one with "
 		       "`phalanxctl keys gen --out FILE'");
@@ -190,6 +444,11 @@ int main(int argc, char **argv)
 		px_log(PX_LOG_ERR, "%s", err);
 		return 1;
 	}
+	if ((rc = uv_loop_init(&loop)) < 0) {
+		px_log(PX_LOG_ERR, "event loop: %s", uv_strerror(rc));
+		return 1;
+	}
+	st.loop = &loop;
 	st.member_timeout_ms = o.member_timeout_ms;
 	px_policy_init(&st.policy);
 	rc = px_db_open(&st.db, o.db, (size_t)o.map_mb << 20);
@@ -232,51 +491,31 @@ int main(int argc, char **argv)
 	memset(&kp, 0, sizeof(kp));
 	if (!st.ctl || !st.sync || !st.pub)
 		goto out;
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
+	/* Followers die on a write to the killed leader's socket
+	 * otherwise (C-Raft's TCP transport). */
 	signal(SIGPIPE, SIG_IGN);
+	if (loop_start(&lp, &st) < 0 || raft_start(&st, &o, &fsm) < 0)
+		goto out;
 	px_log(PX_LOG_INFO, "listening on %s (+1 sync, +2 changes), database %s "
 	       "at version %llu, epoch %llu, %zu sets", o.listen, o.db,
 	       (unsigned long long)st.policy.version,
 	       (unsigned long long)st.policy.epoch, st.policy.nsets);
-	next_hb = px_mono_ms();
-	while (!stopping) {
-		zmq_pollitem_t items[] = {
-			{ st.ctl, 0, ZMQ_POLLIN, 0 },
-			{ st.sync, 0, ZMQ_POLLIN, 0 },
-			{ st.zap, 0, ZMQ_POLLIN, 0 },
-		};
-		uint64_t now = px_mono_ms();
-		long wait = now >= next_hb ? 0 : (long)(next_hb - now);
-
-		if (px_store_snapshots_pump(&st) && wait > 10)
-			wait = 10; /* snapshots in flight: refill soon */
-		/* Held requests whose answer came or whose time is up. */
-		wait = px_store_waiters_run(&st, wait);
-
-		if (zmq_poll(items, 3, wait) < 0) {
-			if (errno == EINTR)
-				continue;
-			px_log(PX_LOG_ERR, "poll: %s", zmq_strerror(errno));
-			goto out;
-		}
-		if (items[2].revents & ZMQ_POLLIN)
-			px_auth_zap(st.auth, st.zap);
-		if (items[0].revents & ZMQ_POLLIN)
-			px_store_ctl(&st);
-		if (items[1].revents & ZMQ_POLLIN)
-			px_store_sync(&st);
-		if (px_mono_ms() >= next_hb) {
-			px_store_pub_rebind(&st);
-			px_store_heartbeat(&st);
-			px_metrics_update(st.metrics, &st);
-			next_hb = px_mono_ms() + HEARTBEAT_MS;
-		}
-	}
+	uv_run(st.loop, UV_RUN_DEFAULT);
+	if (!stopping)
+		goto out;
 	px_log(PX_LOG_INFO, "stopping at version %llu",
 	       (unsigned long long)st.policy.version);
 	status = 0;
 out:
+	/* Raft lets go of its handles first (its own close sequence),
+	 * then the polls go before the sockets whose fds they watch. */
+	if (st.raft) {
+		px_raft_close(st.raft, raft_closed, st.loop);
+		st.raft = NULL;
+		uv_run(st.loop, UV_RUN_DEFAULT);
+	}
+	loop_close(st.loop);
+	px_fsm_close(fsm);
 	if (st.ctl)
 		zmq_close(st.ctl);
 	if (st.sync)

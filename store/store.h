@@ -69,9 +69,16 @@ typedef struct {
 	uint64_t retry_ms, backoff_ms; /* after the peer's queue was full */
 } px_snapflight_t;
 
+struct uv_loop_s;
+struct px_raft;
+
 typedef struct {
 	px_db_t *db;
 	px_policy_t policy;
+	/* main.c owns the loop (libuv): the sockets, timers, signals and
+	 * Raft (raft.c, NULL without --raft-peers) all run on it. */
+	struct uv_loop_s *loop;
+	struct px_raft *raft;
 	void *zctx, *ctl, *sync, *pub;
 	px_member_t *members;
 	/* Member liveness (sync.c): the sync socket last read to the end;

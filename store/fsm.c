@@ -1,0 +1,161 @@
+/* fsm.c - the store's Raft state machine over its LMDB environment. */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "fsm.h"
+#include "px.h"
+
+struct px_fsm {
+	px_db_t *db;
+	MDB_env *env;
+	MDB_dbi dbi;          /* "raft": "applied" -> u64 */
+	uint64_t applied;
+	px_fsm_op_cb handler;
+	void *arg;
+};
+
+static const MDB_val applied_key = { 7, "applied" };
+
+/* The store cannot write what a majority committed: it must not go on
+ * answering as if it had.  Stop; the log replays it at the next start. */
+static void fatal(uint64_t index, int rc)
+{
+	px_log(PX_LOG_ERR, "raft entry %llu: the database refused the write "
+	       "(%s); stopping: the Raft log replays the entry at the next "
+	       "start", (unsigned long long)index, px_strerror(rc));
+	exit(1);
+}
+
+int px_fsm_open(px_fsm_t **out, px_db_t *db, px_fsm_op_cb handler, void *arg)
+{
+	px_fsm_t *f = xcalloc(1, sizeof(*f));
+	MDB_txn *txn = NULL;
+	MDB_val v;
+	int rc;
+
+	f->db = db;
+	f->env = px_db_env(db);
+	f->handler = handler;
+	f->arg = arg;
+	if ((rc = mdb_txn_begin(f->env, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "raft", MDB_CREATE, &f->dbi)) != 0)
+		goto fail;
+	rc = mdb_get(txn, f->dbi, (MDB_val *)&applied_key, &v);
+	if (rc == 0 && v.mv_size == sizeof(f->applied))
+		memcpy(&f->applied, v.mv_data, sizeof(f->applied));
+	else if (rc != MDB_NOTFOUND && rc != 0)
+		goto fail;
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		txn = NULL;
+		goto fail;
+	}
+	*out = f;
+	return 0;
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	free(f);
+	*out = NULL;
+	return px_db_error(rc);
+}
+
+void px_fsm_close(px_fsm_t *f)
+{
+	free(f);
+}
+
+uint64_t px_fsm_applied(const px_fsm_t *f)
+{
+	return f->applied;
+}
+
+static int apply(void *arg, uint64_t index, const void *op, size_t len)
+{
+	px_fsm_t *f = arg;
+	MDB_txn *txn;
+	MDB_val v = { sizeof(index), &index };
+	int rc, outcome = 0;
+
+	if (index <= f->applied)
+		return 0; /* replayed at a start: applied before */
+	if ((rc = mdb_txn_begin(f->env, NULL, 0, &txn)) != 0)
+		fatal(index, px_db_error(rc));
+	if (f->handler) {
+		outcome = f->handler(f->arg, txn, index, op, len);
+		if (outcome < 0 && (outcome > PX_ERR_BASE ||
+				    outcome == PX_EDB || outcome == PX_EDBCORRUPT ||
+				    outcome == PX_EDBFULL)) {
+			mdb_txn_abort(txn);
+			fatal(index, outcome);
+		}
+	}
+	if ((rc = mdb_put(txn, f->dbi, (MDB_val *)&applied_key, &v, 0)) != 0 ||
+	    (rc = mdb_txn_commit(txn)) != 0)
+		fatal(index, px_db_error(rc));
+	f->applied = index;
+	return outcome;
+}
+
+/* A compacting copy in a read transaction of its own: the state as of
+ * the last applied entry (the loop applies nothing meanwhile).  It runs
+ * on the loop thread: a threadpool copy (snapshot_async) is the next
+ * step once snapshots are big. */
+static int snapshot(void *arg, void **buf, size_t *len)
+{
+	px_fsm_t *f = arg;
+	int fd = memfd_create("phalanx-store-snapshot", MFD_CLOEXEC), rc;
+	off_t size;
+	char *b;
+
+	if (fd < 0)
+		return -errno;
+	if ((rc = mdb_env_copyfd2(f->env, fd, MDB_CP_COMPACT)) != 0) {
+		close(fd);
+		return px_db_error(rc);
+	}
+	size = lseek(fd, 0, SEEK_END);
+	if (size <= 0) {
+		close(fd);
+		return PX_EDB;
+	}
+	b = xmalloc((size_t)size);
+	if (pread(fd, b, (size_t)size, 0) != size) {
+		rc = errno ? -errno : PX_EDB;
+		free(b);
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	*buf = b;
+	*len = (size_t)size;
+	return 0;
+}
+
+static int restore(void *arg, uint64_t index, const void *buf, size_t len)
+{
+	px_fsm_t *f = arg;
+
+	(void)buf;
+	if (index <= f->applied) {
+		px_log(PX_LOG_INFO, "raft snapshot at index %llu: the database "
+		       "is at %llu already, kept", (unsigned long long)index,
+		       (unsigned long long)f->applied);
+		return 0;
+	}
+	px_log(PX_LOG_ERR, "raft snapshot at index %llu (%zu bytes): this "
+	       "store's database is at %llu and loading a snapshot into a "
+	       "running store is not supported yet; stopping rather than "
+	       "serving a state that is not the cluster's",
+	       (unsigned long long)index, len, (unsigned long long)f->applied);
+	exit(1);
+}
+
+px_raft_fsm_t px_fsm_callbacks(px_fsm_t *f)
+{
+	return (px_raft_fsm_t){ apply, snapshot, restore, f };
+}

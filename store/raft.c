@@ -1,0 +1,702 @@
+/* raft.c - every call into C-Raft (libraft 0.22.1, legacy API): the
+ * engine on the store's loop, its TCP transport behind a guard that
+ * drops connections from anything but the configured stores, and the
+ * glue between its FSM and the caller's (px_raft_fsm_t). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/magic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "px.h"
+#include "raft.h"
+#include "ratelog.h"
+
+/* How often role and leader changes are looked for (C-Raft's legacy
+ * API has no callback for them): the heartbeat's period, so a change
+ * is in the log within a tenth of an election timeout. */
+#define WATCH_MS PX_RAFT_HEARTBEAT_MS
+
+/* One operation is at most this big: an entry C-Raft must hold in
+ * memory and send whole to each follower.  Operations are deltas
+ * (issue 9: a 1,000,000-line import is one operation of ~20 MB);
+ * 64 MiB leaves room for that and bounds what a proposal can cost. */
+#define OP_MAX ((size_t)64 << 20)
+
+/* A snapshot starts with this header (little-endian): the FSM learns
+ * the index it was taken at, which C-Raft's legacy restore does not
+ * pass. */
+#define SNAP_MAGIC 0x53525850u /* "PXRS" */
+#define SNAP_VERSION 1u
+#define SNAP_HDR 16
+/* A log entry: its payload's length (8 bytes, little-endian), the
+ * payload, zeros to a multiple of 8. */
+#define ENTRY_HDR 8
+
+struct px_raft {
+	uv_loop_t *loop;
+	struct raft raft;
+	struct raft_io io;
+	struct raft_uv_transport tcp;   /* C-Raft's own TCP transport */
+	struct raft_uv_transport guard; /* wraps it: refuses non-peers */
+	raft_uv_accept_cb accept_cb;    /* C-Raft's, behind the guard */
+	raft_uv_transport_close_cb guard_close_cb;
+	struct raft_fsm fsm;
+	px_raft_fsm_t user;
+	px_raft_peer_t peers[PX_RAFT_SERVERS_MAX];
+	size_t npeers;
+	const px_raft_peer_t *self;
+	char dir[4096];
+	uv_timer_t watch;
+	int last_state;
+	uint64_t last_leader, last_term;
+	bool inited, started;
+	void (*done)(void *arg);
+	void *done_arg;
+};
+
+typedef struct {
+	struct raft_apply req;
+	px_raft_propose_cb cb;
+	void *arg;
+} proposal_t;
+
+/* --- peers ------------------------------------------------------------------ */
+
+static bool name_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > PX_RAFT_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' ||
+		      s[i] == '.'))
+			return false;
+	return true;
+}
+
+/* "a.b.c.d:port" -> host (without the port); 0 or -1. */
+static int addr_split(const char *addr, char *host, size_t hostlen,
+		      uint64_t *port)
+{
+	const char *colon = strrchr(addr, ':');
+	struct in_addr a;
+
+	if (!colon || (size_t)(colon - addr) >= hostlen)
+		return -1;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	if (inet_pton(AF_INET, host, &a) != 1)
+		return -1;
+	return px_parse_u64(colon + 1, 1, 65535, port) < 0 ? -1 : 0;
+}
+
+int px_raft_peers_parse(const char *list, px_raft_peer_t *out, size_t *n,
+			char *err, size_t errlen)
+{
+	const char *p = list;
+	size_t k = 0;
+
+	*n = 0;
+	while (*p) {
+		const char *end = strchr(p, ','), *eq, *at;
+		char item[PX_RAFT_NAME_MAX + PX_RAFT_ADDR_MAX + 32], idbuf[24];
+		char host[PX_RAFT_ADDR_MAX + 1];
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		uint64_t port;
+		px_raft_peer_t *q = &out[k];
+
+		if (len >= sizeof(item)) {
+			snprintf(err, errlen, "--raft-peers: item %zu is too long", k + 1);
+			return PX_EBADREQ;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (k == PX_RAFT_SERVERS_MAX) {
+			snprintf(err, errlen, "--raft-peers: more than %d stores at `%s'",
+				 PX_RAFT_SERVERS_MAX, item);
+			return PX_EBADREQ;
+		}
+		eq = strchr(item, '=');
+		at = eq ? strchr(eq, '@') : NULL;
+		if (!eq || !at || !name_ok(item, (size_t)(eq - item)) ||
+		    (size_t)(at - eq - 1) >= sizeof(idbuf)) {
+			snprintf(err, errlen, "--raft-peers: `%s' is not "
+				 "name=id@a.b.c.d:port (name: letters, digits, "
+				 "`.-_', at most %d)", item, PX_RAFT_NAME_MAX);
+			return PX_EBADREQ;
+		}
+		memcpy(q->name, item, (size_t)(eq - item));
+		q->name[eq - item] = '\0';
+		memcpy(idbuf, eq + 1, (size_t)(at - eq - 1));
+		idbuf[at - eq - 1] = '\0';
+		if (px_parse_u64(idbuf, 1, UINT32_MAX, &q->id) < 0) {
+			snprintf(err, errlen, "--raft-peers: `%s': id `%s' is not "
+				 "a number from 1", item, idbuf);
+			return PX_EBADREQ;
+		}
+		if (strlen(at + 1) > PX_RAFT_ADDR_MAX ||
+		    addr_split(at + 1, host, sizeof(host), &port) < 0) {
+			snprintf(err, errlen, "--raft-peers: `%s': `%s' is not an "
+				 "IPv4 address and port (C-Raft's transport "
+				 "resolves no names)", item, at + 1);
+			return PX_EBADREQ;
+		}
+		snprintf(q->addr, sizeof(q->addr), "%s", at + 1);
+		for (size_t i = 0; i < k; i++)
+			if (out[i].id == q->id || strcmp(out[i].name, q->name) == 0 ||
+			    strcmp(out[i].addr, q->addr) == 0) {
+				snprintf(err, errlen, "--raft-peers: `%s' repeats "
+					 "the name, id or address of `%s'", item,
+					 out[i].name);
+				return PX_EBADREQ;
+			}
+		k++;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	/* An even count adds a store that must answer without adding one
+	 * that may fail: 2 stand as long as 1, 4 as long as 3. */
+	if (k != 1 && k != 3 && k != 5) {
+		snprintf(err, errlen, "--raft-peers: %zu stores; 1, 3 or 5 "
+			 "(an even number tolerates no more failures than one "
+			 "fewer)", k);
+		return PX_EBADREQ;
+	}
+	*n = k;
+	return 0;
+}
+
+static const px_raft_peer_t *peer_by_id(const px_raft_t *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->npeers; i++)
+		if (r->peers[i].id == id)
+			return &r->peers[i];
+	return NULL;
+}
+
+/* --- the transport guard ------------------------------------------------------- */
+
+static void free_handle(uv_handle_t *h)
+{
+	raft_free(h);
+}
+
+/* C-Raft accepted a connection and read its handshake (protocol, the
+ * server id and address it claims): let it in only from the address
+ * configured for that id. */
+static void guard_accept(struct raft_uv_transport *t, raft_id id,
+			 const char *address, struct uv_stream_s *stream)
+{
+	px_raft_t *r = t->data;
+	const px_raft_peer_t *p = peer_by_id(r, id);
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "?", host[PX_RAFT_ADDR_MAX + 1] = "";
+	uint64_t port;
+
+	if (uv_tcp_getpeername((uv_tcp_t *)stream, (struct sockaddr *)&ss,
+			       &sslen) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+				  ip, sizeof(ip));
+		else if (ss.ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+				  ip, sizeof(ip));
+	}
+	if (p && p != r->self &&
+	    addr_split(p->addr, host, sizeof(host), &port) == 0 &&
+	    strcmp(host, ip) == 0) {
+		r->accept_cb(&r->guard, id, address, stream);
+		return;
+	}
+	/* What the peer claims stays out of the reason (the rate limiter
+	 * keys on it): it is in the debug line. */
+	px_log(PX_LOG_DEBUG, "raft transport: %s claimed server id %llu (%s)",
+	       ip, (unsigned long long)id, address);
+	px_refused(ip, "raft transport: connection refused: %s",
+		   !p ? "it claims a server id no store has" : p == r->self ?
+		   "it claims this store's own id" :
+		   "it is not from the address of the store whose id it claims");
+	uv_close((uv_handle_t *)stream, free_handle);
+}
+
+static int guard_init(struct raft_uv_transport *t, raft_id id,
+		      const char *address)
+{
+	px_raft_t *r = t->impl;
+	int rc = r->tcp.init(&r->tcp, id, address);
+
+	if (rc != 0)
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s", r->tcp.errmsg);
+	return rc;
+}
+
+static int guard_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+	px_raft_t *r = t->impl;
+	int rc;
+
+	r->accept_cb = cb;
+	rc = r->tcp.listen(&r->tcp, guard_accept);
+	if (rc != 0)
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s", r->tcp.errmsg);
+	return rc;
+}
+
+static int guard_connect(struct raft_uv_transport *t,
+			 struct raft_uv_connect *req, raft_id id,
+			 const char *address, raft_uv_connect_cb cb)
+{
+	px_raft_t *r = t->impl;
+
+	return r->tcp.connect(&r->tcp, req, id, address, cb);
+}
+
+static void guard_tcp_closed(struct raft_uv_transport *t)
+{
+	px_raft_t *r = t->data;
+
+	if (r->guard_close_cb)
+		r->guard_close_cb(&r->guard);
+}
+
+static void guard_close(struct raft_uv_transport *t,
+			raft_uv_transport_close_cb cb)
+{
+	px_raft_t *r = t->impl;
+
+	r->guard_close_cb = cb;
+	r->tcp.close(&r->tcp, guard_tcp_closed);
+}
+
+/* --- the FSM glue --------------------------------------------------------------- */
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* C-Raft's legacy apply does not pass the index: it sets last_applied
+ * after each entry (command, barrier or configuration alike), so the
+ * entry being applied is the one after it. */
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
+		     void **result)
+{
+	px_raft_t *r = fsm->data;
+	uint64_t index = raft_last_applied(&r->raft) + 1, len;
+	int outcome;
+
+	len = buf->len >= ENTRY_HDR ? get_le(buf->base, 8) : UINT64_MAX;
+	if (len > buf->len - ENTRY_HDR) {
+		/* Not written by px_raft_propose: the same on every store. */
+		px_log(PX_LOG_ERR, "raft: entry %llu of %zu bytes is not an "
+		       "operation (length %llu): skipped",
+		       (unsigned long long)index, buf->len,
+		       (unsigned long long)len);
+		outcome = PX_EDECODE;
+	} else {
+		outcome = r->user.apply(r->user.arg, index,
+					(const unsigned char *)buf->base +
+					ENTRY_HDR, (size_t)len);
+	}
+
+	/* The outcome rides in the pointer: no allocation per entry, and
+	 * C-Raft only hands it back to the proposal's callback. */
+	*result = (void *)(intptr_t)outcome;
+	return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+			unsigned *n)
+{
+	px_raft_t *r = fsm->data;
+	uint64_t index = raft_last_applied(&r->raft);
+	void *state = NULL;
+	size_t len = 0;
+	unsigned char *b;
+	int rc;
+
+	if ((rc = r->user.snapshot(r->user.arg, &state, &len)) < 0) {
+		px_log(PX_LOG_ERR, "raft: snapshot at index %llu: %s; the log "
+		       "keeps growing until one succeeds",
+		       (unsigned long long)index, px_strerror(rc));
+		return RAFT_IOERR;
+	}
+	*bufs = raft_malloc(sizeof(**bufs));
+	b = raft_malloc(SNAP_HDR + len);
+	if (!*bufs || !b)
+		px_log(PX_LOG_ERR, "out of memory");
+	if (!*bufs || !b)
+		abort();
+	put_le32(b, SNAP_MAGIC);
+	put_le32(b + 4, SNAP_VERSION);
+	put_le64(b + 8, index);
+	if (len)
+		memcpy(b + SNAP_HDR, state, len);
+	free(state);
+	(*bufs)[0].base = b;
+	(*bufs)[0].len = SNAP_HDR + len;
+	*n = 1;
+	px_log(PX_LOG_INFO, "raft: snapshot at index %llu, %zu bytes",
+	       (unsigned long long)index, len);
+	return 0;
+}
+
+/* Runs on the loop thread, at start (the last snapshot on disk) and
+ * when the leader installs one; takes buf->base on success. */
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	px_raft_t *r = fsm->data;
+	const unsigned char *b = buf->base;
+	uint64_t index;
+	int rc;
+
+	if (buf->len < SNAP_HDR || get_le(b, 4) != SNAP_MAGIC ||
+	    get_le(b + 4, 4) != SNAP_VERSION) {
+		px_log(PX_LOG_ERR, "raft: a snapshot of %zu bytes without this "
+		       "version's header: refused", buf->len);
+		return RAFT_MALFORMED;
+	}
+	index = get_le(b + 8, 8);
+	rc = r->user.restore(r->user.arg, index, b + SNAP_HDR,
+			     buf->len - SNAP_HDR);
+	if (rc < 0) {
+		px_log(PX_LOG_ERR, "raft: restore of the snapshot at index %llu: "
+		       "%s", (unsigned long long)index, px_strerror(rc));
+		return RAFT_IOERR;
+	}
+	raft_free(buf->base);
+	return 0;
+}
+
+/* --- role watch ------------------------------------------------------------------- */
+
+static const char *state_name(int s)
+{
+	switch (s) {
+	case RAFT_LEADER: return "leader";
+	case RAFT_FOLLOWER: return "follower";
+	case RAFT_CANDIDATE: return "candidate";
+	default: return "unavailable";
+	}
+}
+
+const px_raft_peer_t *px_raft_leader(px_raft_t *r)
+{
+	raft_id id = 0;
+	const char *addr = NULL;
+
+	raft_leader(&r->raft, &id, &addr);
+	return id ? peer_by_id(r, id) : NULL;
+}
+
+static void on_watch(uv_timer_t *h)
+{
+	px_raft_t *r = h->data;
+	int s = raft_state(&r->raft);
+	const px_raft_peer_t *l = px_raft_leader(r);
+	uint64_t lid = l ? l->id : 0, term = raft_current_term(&r->raft);
+
+	if (s == r->last_state && lid == r->last_leader)
+		return;
+	if (s == RAFT_LEADER)
+		px_log(PX_LOG_INFO, "raft: %s is the leader in term %llu",
+		       r->self->name, (unsigned long long)term);
+	else if (l)
+		px_log(PX_LOG_INFO, "raft: %s is a %s; the leader is %s (%s) in "
+		       "term %llu", r->self->name, state_name(s), l->name,
+		       l->addr, (unsigned long long)term);
+	else
+		px_log(PX_LOG_INFO, "raft: %s is a %s; no leader known in term "
+		       "%llu", r->self->name, state_name(s),
+		       (unsigned long long)term);
+	r->last_state = s;
+	r->last_leader = lid;
+	r->last_term = term;
+}
+
+void px_raft_status(px_raft_t *r, px_raft_status_t *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->role = state_name(raft_state(&r->raft));
+	s->term = raft_current_term(&r->raft);
+	s->commit = raft_commit_index(&r->raft);
+	s->applied = raft_last_applied(&r->raft);
+	s->last_index = raft_last_index(&r->raft);
+	s->leader = px_raft_leader(r);
+	s->leader_id = s->leader ? s->leader->id : 0;
+	s->self = r->self;
+}
+
+/* --- proposals -------------------------------------------------------------------- */
+
+static int map_status(int rc)
+{
+	switch (rc) {
+	case 0: return 0;
+	case RAFT_NOTLEADER: return PX_ENOTLEADER;
+	case RAFT_SHUTDOWN: return PX_ENOTLEADER;
+	case RAFT_LEADERSHIPLOST: return PX_ENOQUORUM;
+	case RAFT_TOOBIG: return PX_ETOOBIG;
+	case RAFT_CANTCHANGE: return PX_EBUSY;
+	case RAFT_NOMEM: return -ENOMEM;
+	default:
+		px_log(PX_LOG_ERR, "raft: %s", raft_strerror(rc));
+		return PX_ESTATE;
+	}
+}
+
+static void on_applied(struct raft_apply *req, int status, void *result)
+{
+	proposal_t *p = req->data;
+
+	p->cb(p->arg, map_status(status), status == 0 ?
+	      (int)(intptr_t)result : 0, req->index);
+	free(p);
+}
+
+int px_raft_propose(px_raft_t *r, const void *buf, size_t len,
+		    px_raft_propose_cb cb, void *arg)
+{
+	struct raft_buffer b;
+	proposal_t *p;
+	int rc;
+
+	if (len > OP_MAX)
+		return PX_ETOOBIG;
+	if (raft_state(&r->raft) != RAFT_LEADER)
+		return PX_ENOTLEADER;
+	/* C-Raft's disk log takes entries of a multiple of 8 bytes only:
+	 * the length goes first, zeros pad the end. */
+	b.len = ENTRY_HDR + ((len + 7) & ~(size_t)7);
+	b.base = raft_calloc(1, b.len);
+	if (!b.base)
+		return -ENOMEM;
+	put_le64(b.base, len);
+	if (len)
+		memcpy((unsigned char *)b.base + ENTRY_HDR, buf, len);
+	p = xcalloc(1, sizeof(*p));
+	p->cb = cb;
+	p->arg = arg;
+	p->req.data = p;
+	rc = raft_apply(&r->raft, &p->req, &b, 1, on_applied);
+	if (rc != 0) {
+		/* Refused before it reached the log (not leader, a change
+		 * in progress): the buffer is still ours. */
+		raft_free(b.base);
+		free(p);
+		return map_status(rc);
+	}
+	return 0;
+}
+
+/* --- open and close --------------------------------------------------------------- */
+
+static void on_raft_closed(struct raft *raft)
+{
+	px_raft_t *r = raft->data;
+	void (*done)(void *) = r->done;
+	void *arg = r->done_arg;
+
+	raft_uv_close(&r->io);
+	raft_uv_tcp_close(&r->tcp);
+	free(r);
+	if (done)
+		done(arg);
+}
+
+/* The watch timer closed before C-Raft ever started: only r to free. */
+static void free_owner(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void on_watch_closed(uv_handle_t *h)
+{
+	px_raft_t *r = h->data;
+
+	if (r->inited)
+		raft_close(&r->raft, on_raft_closed);
+	else
+		on_raft_closed(&r->raft);
+}
+
+void px_raft_close(px_raft_t *r, void (*done)(void *arg), void *arg)
+{
+	if (!r) {
+		if (done)
+			done(arg);
+		return;
+	}
+	r->done = done;
+	r->done_arg = arg;
+	uv_close((uv_handle_t *)&r->watch, on_watch_closed);
+}
+
+/* C-Raft writes its log with O_DIRECT and kernel AIO; on tmpfs it
+ * falls back or fails in ways that differ by version, and a store whose
+ * log is in memory loses acknowledged writes at a power cut. */
+static int dir_check(const char *dir)
+{
+	struct statfs fs;
+	bool made = mkdir(dir, 0700) == 0;
+
+	if (!made && errno != EEXIST) {
+		px_log(PX_LOG_ERR, "raft directory %s: %s", dir, strerror(errno));
+		return PX_ESTATE;
+	}
+	if (statfs(dir, &fs) < 0) {
+		px_log(PX_LOG_ERR, "raft directory %s: %s", dir, strerror(errno));
+		return PX_ESTATE;
+	}
+	if (fs.f_type == TMPFS_MAGIC) {
+		px_log(PX_LOG_ERR, "raft directory %s is on tmpfs (memory): the "
+		       "Raft log must be on a disk (O_DIRECT writes, and a write "
+		       "is acknowledged only once it is on disk); give a "
+		       "directory on one (`stat -f DIR' says the type)", dir);
+		if (made)
+			rmdir(dir);
+		return PX_ESTATE;
+	}
+	return 0;
+}
+
+int px_raft_open(px_raft_t **out, uv_loop_t *loop, const px_raft_config_t *cfg)
+{
+	struct raft_configuration conf;
+	px_raft_t *r;
+	int rc;
+
+	*out = NULL;
+	if (cfg->npeers == 0 || cfg->npeers > PX_RAFT_SERVERS_MAX)
+		return PX_EBADREQ;
+	if ((rc = dir_check(cfg->dir)) < 0)
+		return rc;
+	r = xcalloc(1, sizeof(*r));
+	r->loop = loop;
+	r->user = cfg->fsm;
+	r->npeers = cfg->npeers;
+	memcpy(r->peers, cfg->peers, cfg->npeers * sizeof(*cfg->peers));
+	snprintf(r->dir, sizeof(r->dir), "%s", cfg->dir);
+	r->self = peer_by_id(r, cfg->id);
+	if (!r->self) {
+		px_log(PX_LOG_ERR, "--raft-id %llu is not among --raft-peers",
+		       (unsigned long long)cfg->id);
+		free(r);
+		return PX_EBADREQ;
+	}
+	uv_timer_init(loop, &r->watch);
+	r->watch.data = r;
+	r->last_state = -1;
+
+	/* 0.22.1 keeps the legacy transport ABI: version 1, or
+	 * raft_uv_init refuses it. */
+	r->tcp.version = 1;
+	r->tcp.data = r;
+	if ((rc = raft_uv_tcp_init(&r->tcp, loop)) != 0) {
+		px_log(PX_LOG_ERR, "raft transport: %s", raft_strerror(rc));
+		uv_close((uv_handle_t *)&r->watch, free_owner);
+		return PX_ESTATE;
+	}
+	/* raft_uv_init takes the guard's data field for itself: the
+	 * guard is the implementation, so r goes in impl. */
+	r->guard.version = 1;
+	r->guard.impl = r;
+	r->guard.init = guard_init;
+	r->guard.listen = guard_listen;
+	r->guard.connect = guard_connect;
+	r->guard.close = guard_close;
+	if ((rc = raft_uv_init(&r->io, loop, r->dir, &r->guard)) != 0) {
+		px_log(PX_LOG_ERR, "raft log in %s: %s", r->dir, r->io.errmsg);
+		raft_uv_tcp_close(&r->tcp);
+		uv_close((uv_handle_t *)&r->watch, free_owner);
+		return PX_ESTATE;
+	}
+	r->fsm.version = 1;
+	r->fsm.data = r;
+	r->fsm.apply = fsm_apply;
+	r->fsm.snapshot = fsm_snapshot;
+	r->fsm.restore = fsm_restore;
+	if ((rc = raft_init(&r->raft, &r->io, &r->fsm, r->self->id,
+			    r->self->addr)) != 0) {
+		px_log(PX_LOG_ERR, "raft: %s", raft_errmsg(&r->raft));
+		raft_uv_close(&r->io);
+		raft_uv_tcp_close(&r->tcp);
+		uv_close((uv_handle_t *)&r->watch, free_owner);
+		return PX_ESTATE;
+	}
+	r->raft.data = r;
+	r->inited = true;
+	raft_set_election_timeout(&r->raft, PX_RAFT_ELECTION_MS);
+	raft_set_heartbeat_timeout(&r->raft, PX_RAFT_HEARTBEAT_MS);
+	raft_set_pre_vote(&r->raft, true);
+	raft_set_snapshot_threshold(&r->raft, cfg->snapshot_threshold ?
+				    cfg->snapshot_threshold : 1024);
+	raft_set_snapshot_trailing(&r->raft, cfg->snapshot_trailing ?
+				   cfg->snapshot_trailing : 128);
+
+	/* Every store bootstraps the same configuration; on a directory
+	 * that holds a log already C-Raft refuses (CANTBOOTSTRAP) and the
+	 * log's own configuration stands. */
+	raft_configuration_init(&conf);
+	for (size_t i = 0; i < r->npeers && rc == 0; i++)
+		rc = raft_configuration_add(&conf, r->peers[i].id,
+					    r->peers[i].addr, RAFT_VOTER);
+	if (rc == 0)
+		rc = raft_bootstrap(&r->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rc != 0 && rc != RAFT_CANTBOOTSTRAP) {
+		px_log(PX_LOG_ERR, "raft bootstrap in %s: %s", r->dir,
+		       raft_errmsg(&r->raft));
+		goto fail;
+	}
+	if ((rc = raft_start(&r->raft)) != 0) {
+		/* C-Raft's own message is often empty here: a listen
+		 * failure (an address not this host's, a port taken) is
+		 * the usual cause. */
+		px_log(PX_LOG_ERR, "raft start in %s (%s on %s): %s%s%s (is "
+		       "%s this host's address, and the port free?)", r->dir,
+		       r->self->name, r->self->addr, raft_strerror(rc),
+		       raft_errmsg(&r->raft)[0] ? ": " : "",
+		       raft_errmsg(&r->raft), r->self->addr);
+		goto fail;
+	}
+	r->started = true;
+	uv_timer_start(&r->watch, on_watch, WATCH_MS, WATCH_MS);
+	px_log(PX_LOG_INFO, "raft: %s (id %llu) on %s, %zu stores, log in %s, "
+	       "applied index %llu", r->self->name,
+	       (unsigned long long)r->self->id, r->self->addr, r->npeers,
+	       r->dir, (unsigned long long)raft_last_applied(&r->raft));
+	*out = r;
+	return 0;
+fail:
+	/* C-Raft holds handles on the loop now: the caller closes r. */
+	*out = r;
+	return PX_ESTATE;
+}
