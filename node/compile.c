@@ -1040,46 +1040,6 @@ static void put_rst_mark(px_batch_t *b, const char *table, uint8_t dir)
 	rule_put(b, r, PX_CHAIN_FORWARD);
 }
 
-/* Forwarded traffic of established connections that no guard rule can
- * act on is accepted before the guard (its refusals match new
- * connections; its meters count the one original-direction packet that
- * completes a handshake, until ct mark bit 0x1 says it was counted, and
- * HTTP requests to port 80 in the original direction):
- *   ct state established,related ct direction reply accept
- *   ct state established,related meta l4proto != tcp accept
- *   ct state established,related ct mark & 0x1 != 0 tcp dport != 80 accept
- * so a bulk transfer costs three rules a packet, not the guard. */
-static void put_established_early(px_batch_t *b, const char *table,
-				  uint32_t ok)
-{
-	uint32_t counted = PX_CT_MARK_COUNTED, zero = 0;
-	uint16_t http = htons(HTTP_PORT);
-	uint8_t reply = 1; /* IP_CT_DIR_REPLY */
-	struct nftnl_rule *r;
-
-	r = rule_new(table);
-	m_ct_bits(r, NFT_CT_STATE, ok);
-	x_ct(r, NFT_CT_DIRECTION);
-	x_cmp(r, NFT_CMP_EQ, &reply, sizeof(reply));
-	x_verdict(r, NF_ACCEPT, NULL);
-	rule_put(b, r, PX_CHAIN_FORWARD);
-	r = rule_new(table);
-	m_ct_bits(r, NFT_CT_STATE, ok);
-	m_meta_u8(r, NFT_META_L4PROTO, NFT_CMP_NEQ, IPPROTO_TCP);
-	x_verdict(r, NF_ACCEPT, NULL);
-	rule_put(b, r, PX_CHAIN_FORWARD);
-	r = rule_new(table);
-	m_ct_bits(r, NFT_CT_STATE, ok);
-	x_ct(r, NFT_CT_MARK);
-	x_bitwise(r, sizeof(counted), &counted, &zero);
-	x_cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero));
-	m_l4proto(r, IPPROTO_TCP);
-	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, sizeof(http), NFT_REG_1);
-	x_cmp(r, NFT_CMP_NEQ, &http, sizeof(http));
-	x_verdict(r, NF_ACCEPT, NULL);
-	rule_put(b, r, PX_CHAIN_FORWARD);
-}
-
 /* The failover engines' own traffic is never limited by quotas, the
  * pressure chain or deny rules: keepalived's VRRP adverts (protocol 112)
  * and conntrackd's state sync (udp PX_CONNTRACKD_PORT), both to the
@@ -1459,11 +1419,10 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_INVALID_BIT);
 	x_verdict(r, NF_DROP, NULL);
 	rule_put(b, r, PX_CHAIN_FORWARD);
-	put_rst_mark(b, table, 0); /* IP_CT_DIR_ORIGINAL */
-	put_rst_mark(b, table, 1); /* IP_CT_DIR_REPLY */
-	put_established_early(b, table, ok);
 	put_verdict_rule(b, table, PX_CHAIN_FORWARD, NFT_JUMP,
 			 PX_CHAIN_GUARD);
+	put_rst_mark(b, table, 0); /* IP_CT_DIR_ORIGINAL */
+	put_rst_mark(b, table, 1); /* IP_CT_DIR_REPLY */
 	r = rule_new(table);
 	m_ct_bits(r, NFT_CT_STATE, ok);
 	x_verdict(r, NF_ACCEPT, NULL);

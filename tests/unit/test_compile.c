@@ -332,32 +332,3 @@ TEST(compile_fail_closed_guard)
 		   "0xb80d0120 0x00000500 0x00000000 0x07000000", "accept",
 		   NULL) >= 0);
 }
-
-/* Established forwarded traffic no guard rule acts on is accepted before
- * `jump guard' (docs/nft-layout.md): reply direction, non-TCP, and TCP
- * already counted (ct mark 0x1) not to port 80; the reset marks come
- * before them, so a reset reply is still marked. */
-TEST(compile_forward_established_skips_guard)
-{
-	static struct rules rs;
-	px_policy_t p;
-	int guard, reply, nontcp, counted, rst;
-
-	policy_with_rules(&p);
-	CHECK_INT(compile(&p, false, &rs), 0);
-	px_policy_free(&p);
-	guard = find(&rs, "forward", "immediate reg 0 jump -> guard", NULL);
-	reply = find(&rs, "forward", "ct load direction", "cmp eq reg 1 0x00000001",
-		     "immediate reg 0 accept", NULL);
-	nontcp = find(&rs, "forward", "meta load l4proto", "cmp neq reg 1 0x00000006",
-		      "immediate reg 0 accept", NULL);
-	counted = find(&rs, "forward", "ct load mark",
-		       "bitwise reg 1 = ( reg 1 & 0x00000001 ) ^ 0x00000000",
-		       "cmp neq reg 1 0x00005000", "immediate reg 0 accept", NULL);
-	rst = find(&rs, "forward", "transport header + 13", "ct set mark", NULL);
-	CHECK(guard >= 0);
-	CHECK(reply >= 0 && reply < guard);
-	CHECK(nontcp >= 0 && nontcp < guard);
-	CHECK(counted >= 0 && counted < guard);
-	CHECK(rst >= 0 && rst < reply);
-}
