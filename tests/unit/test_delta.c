@@ -145,7 +145,7 @@ TEST(delta_many_entries_merge_path)
 {
 	/* Over MEMMOVE_MAX (64): one merge instead of a memmove each. */
 	const char *add[70];
-	char buf[70][20];
+	char buf[70][32];
 	px_policy_t p;
 	size_t changed = 0;
 
