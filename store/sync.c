@@ -215,6 +215,7 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 	uint64_t now = px_now_ms();
 	px_member_t *m;
 	bool was_up;
+	uint64_t before;
 
 	if (!px_member_id_valid(hb->member)) {
 		px_refused(rid->peer, "a heartbeat with an invalid member id");
@@ -243,6 +244,7 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 		       rc < 0 ? px_db_strerror(rc) : "");
 	}
 	was_up = m->last_hb_ms && px_member_up(st, m, now);
+	before = m->applied;
 	if (m->last_hb_ms && !was_up)
 		px_log(PX_LOG_INFO, "member %s: up again, applied version "
 		       "%llu", m->id, (unsigned long long)hb->applied_version);
@@ -270,7 +272,11 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 					    hb->applied_version));
 	m->applying = hb->applying_version;
 	m->last_hb_ms = now;
-	waits_wake(st, m, "heartbeat");
+	/* Only a heartbeat that moves what a WAIT looks at wakes it (the
+	 * applied version, the member being up): one that says "applying"
+	 * read in the same pass as the ack must not take the ack's place. */
+	if (m->applied != before || !was_up)
+		waits_wake(st, m, "heartbeat");
 	m->health = hb->health > 2 ? 2 : (int)hb->health;
 	px_store_member_role(m, hb);
 	m->store_lost = hb->store_lost;
