@@ -217,6 +217,21 @@ bool px_entries_contains(const px_entries_t *s, const px_entry_t *e)
 	       bsearch(e, s->v, s->n, sizeof(*s->v), px_entry_cmp) != NULL;
 }
 
+size_t px_entries_lower_bound(const px_entries_t *s, const px_entry_t *e)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (px_entry_cmp(&s->v[mid], e) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 const px_entry_t *px_entries_covering(const px_entries_t *s,
 				      const px_entry_t *h)
 {

@@ -51,6 +51,8 @@ void px_entries_copy(px_entries_t *dst, const px_entries_t *src);
 /* Sort and drop duplicates. */
 void px_entries_normalize(px_entries_t *s);
 bool px_entries_contains(const px_entries_t *s, const px_entry_t *e);
+/* Index of the first entry of sorted s not below e (s->n: none). */
+size_t px_entries_lower_bound(const px_entries_t *s, const px_entry_t *e);
 /* The prefix of a sorted, overlap-free set that covers host h, or NULL.
  * O(log n). */
 const px_entry_t *px_entries_covering(const px_entries_t *s,

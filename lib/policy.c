@@ -119,22 +119,6 @@ bool px_policy_set_in_use(const px_policy_t *p, const char *name)
 
 /* ---- the store's set index ---- */
 
-/* First index of v[0..n) not below key. */
-static size_t lower_bound(const px_entries_t *v, const px_entry_t *key)
-{
-	size_t lo = 0, hi = v->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (px_entry_cmp(&v->v[mid], key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 size_t px_set_count(const px_set_t *s)
 {
 	return s->entries.n - s->pdel.n + s->padd.n;
@@ -163,7 +147,7 @@ static const px_entry_t *list_overlap(const px_entries_t *v,
 	size_t at, i;
 
 	key.plen = 0;
-	at = lower_bound(v, &key);
+	at = px_entries_lower_bound(v, &key);
 	px_entry_last(p, last);
 	for (i = at; i < v->n; i++) {
 		const px_entry_t *e = &v->v[i];
@@ -207,7 +191,7 @@ const px_entry_t *px_set_overlap(const px_set_t *s, const px_entry_t *p)
 /* Insert e into sorted v (absent), or remove it (present). */
 static void list_insert(px_entries_t *v, const px_entry_t *e)
 {
-	size_t at = lower_bound(v, e);
+	size_t at = px_entries_lower_bound(v, e);
 
 	px_entries_push(v, e);
 	memmove(&v->v[at + 1], &v->v[at], (v->n - 1 - at) * sizeof(*e));
@@ -216,7 +200,7 @@ static void list_insert(px_entries_t *v, const px_entry_t *e)
 
 static bool list_remove(px_entries_t *v, const px_entry_t *e)
 {
-	size_t at = lower_bound(v, e);
+	size_t at = px_entries_lower_bound(v, e);
 
 	if (at == v->n || px_entry_cmp(&v->v[at], e) != 0)
 		return false;

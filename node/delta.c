@@ -26,39 +26,9 @@ static int refuse(char *why, size_t len, int rc, const char *fmt, ...)
 	return rc;
 }
 
-/* Index of the first entry of s not less than e. */
-static size_t lower_bound(const px_entries_t *s, const px_entry_t *e)
-{
-	size_t lo = 0, hi = s->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (px_entry_cmp(&s->v[mid], e) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 static bool present(const px_entries_t *s, const px_entry_t *e, size_t at)
 {
 	return at < s->n && px_entry_cmp(&s->v[at], e) == 0;
-}
-
-/* Whether prefix e overlaps a prefix of the sorted, overlap-free s.  The
- * set's prefixes of one family are disjoint ranges sorted by start, so
- * only the neighbours of e's place can meet it. */
-static const px_entry_t *overlapping(const px_entries_t *s,
-				    const px_entry_t *e, size_t at)
-{
-	if (at > 0 && s->v[at - 1].prefix &&
-	    px_entry_overlaps(&s->v[at - 1], e))
-		return &s->v[at - 1];
-	if (at < s->n && s->v[at].prefix && px_entry_overlaps(&s->v[at], e))
-		return &s->v[at];
-	return NULL;
 }
 
 bool px_delta_entry_only(Phalanx__Envelope *const *parts, size_t n)
@@ -104,7 +74,7 @@ static int plan_op(const px_set_t *s, const Phalanx__SetOp *op,
 	}
 	for (size_t i = 0; i < in.n; i++) {
 		const px_entry_t *e = &in.v[i];
-		size_t at = lower_bound(&s->entries, e);
+		size_t at = px_entries_lower_bound(&s->entries, e);
 
 		/* An add of a present entry, a delete of an absent one:
 		 * nothing for the kernel (which would refuse the delete). */
@@ -114,10 +84,9 @@ static int plan_op(const px_set_t *s, const Phalanx__SetOp *op,
 	for (size_t i = 0; add && i < d->add.n; i++) {
 		const px_entry_t *e = &d->add.v[i];
 
-		if (!e->prefix)
-			continue;
-		x = overlapping(&s->entries, e, lower_bound(&s->entries, e));
-		if (x) {
+		/* The member's sets hold no pending overlay: this is the
+		 * store's check against the applied entries. */
+		if ((x = px_set_overlap(s, e))) {
 			px_entry_format(x, a, sizeof(a));
 			px_entry_format(e, b, sizeof(b));
 			rc = refuse(why, len, PX_EOVERLAP, "set %s: %s overlaps "
@@ -219,7 +188,7 @@ static void apply_set(px_entries_t *s, const px_set_delta_t *d)
 		return;
 	}
 	for (size_t i = 0; i < d->del.n; i++) {
-		size_t at = lower_bound(s, &d->del.v[i]);
+		size_t at = px_entries_lower_bound(s, &d->del.v[i]);
 
 		if (!present(s, &d->del.v[i], at))
 			continue;
@@ -229,7 +198,7 @@ static void apply_set(px_entries_t *s, const px_set_delta_t *d)
 	}
 	grow(s, s->n + d->add.n);
 	for (size_t i = 0; i < d->add.n; i++) {
-		size_t at = lower_bound(s, &d->add.v[i]);
+		size_t at = px_entries_lower_bound(s, &d->add.v[i]);
 
 		if (present(s, &d->add.v[i], at))
 			continue;

@@ -687,15 +687,55 @@ static uint64_t count_changes(const px_policy_t *b, const px_policy_t *t,
  * entries, rewriting everything is cheaper than the delta. */
 #define DELTA_COST 6
 
+/* The common end of both saves: the policy record of `meta' (its
+ * version and epoch become the environment's) put in txn, which holds
+ * the entry writes of a save that began at *start, then the commit.
+ * rc is the entry writes' outcome; on any failure txn is aborted.
+ * The in-memory view is invalid until the commit succeeds: a failed
+ * save leaves the old version, or (a failed commit) maybe not, so the
+ * next save writes everything. */
+static int save_finish(px_state_t *st, MDB_txn *txn, int rc,
+		       const px_policy_t *meta, const struct timespec *start,
+		       px_state_stats_t *s)
+{
+	MDB_val k = { sizeof(POLICY_KEY) - 1, (void *)POLICY_KEY }, v;
+	uint8_t *rec = NULL;
+	struct timespec end;
+
+	if (rc == 0) {
+		rec = px_state_policy_encode(meta, &v.mv_size);
+		v.mv_data = rec;
+		rc = mdb_put(txn, st->dbi[PX_STATE_META], &k, &v, 0);
+	}
+	st->in_sync = false;
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	free(rec);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	s->usec = (uint64_t)(end.tv_sec - start->tv_sec) * 1000000 +
+		  (uint64_t)((end.tv_nsec - start->tv_nsec) / 1000);
+	if (rc != 0) {
+		px_log(PX_LOG_ERR, "state %s: version %" PRIu64 " not written: "
+		       "%s", st->dir, meta->version, mdb_strerror(rc));
+		return map_rc(rc);
+	}
+	st->in_sync = true;
+	st->version = meta->version;
+	st->epoch = meta->epoch;
+	return 0;
+}
+
 int px_state_save(px_state_t *st, const px_policy_t *base,
 		  const px_policy_t *target, px_state_stats_t *stats)
 {
 	px_state_stats_t local;
 	px_state_stats_t *s = stats ? stats : &local;
-	struct timespec a, b;
+	struct timespec a;
 	MDB_txn *txn = NULL;
-	MDB_val k = { sizeof(POLICY_KEY) - 1, (void *)POLICY_KEY }, v;
-	uint8_t *rec = NULL;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -715,33 +755,7 @@ int px_state_save(px_state_t *st, const px_policy_t *base,
 		rc = s->full ? write_full(txn, st->dbi[PX_STATE_ENTRIES], target, s)
 			     : write_delta(txn, st->dbi[PX_STATE_ENTRIES], base,
 					   target, s);
-	if (rc == 0) {
-		rec = px_state_policy_encode(target, &v.mv_size);
-		v.mv_data = rec;
-		rc = mdb_put(txn, st->dbi[PX_STATE_META], &k, &v, 0);
-	}
-	/* Invalid until committed: a failed save leaves the old version,
-	 * or (a failed commit) maybe not, so the next one writes all. */
-	st->in_sync = false;
-	if (rc == 0) {
-		rc = mdb_txn_commit(txn);
-		txn = NULL;
-	}
-	if (txn)
-		mdb_txn_abort(txn);
-	free(rec);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	s->usec = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000 +
-		  (uint64_t)((b.tv_nsec - a.tv_nsec) / 1000);
-	if (rc != 0) {
-		px_log(PX_LOG_ERR, "state %s: version %" PRIu64 " not written: "
-		       "%s", st->dir, target->version, mdb_strerror(rc));
-		return map_rc(rc);
-	}
-	st->in_sync = true;
-	st->version = target->version;
-	st->epoch = target->epoch;
-	return 0;
+	return save_finish(st, txn, rc, target, &a, s);
 }
 
 /* An entry-only change as it was applied in place (node/delta.c): the
@@ -754,12 +768,10 @@ int px_state_save_delta(px_state_t *st, const px_policy_t *base,
 {
 	px_state_stats_t local;
 	px_state_stats_t *s = stats ? stats : &local;
-	struct timespec a, b;
+	struct timespec a;
 	MDB_txn *txn = NULL;
-	MDB_val k = { sizeof(POLICY_KEY) - 1, (void *)POLICY_KEY }, v;
 	MDB_dbi dbi = st->dbi[PX_STATE_ENTRIES];
 	px_policy_t meta = *base;
-	uint8_t *rec = NULL;
 	size_t i, e;
 	int rc;
 
@@ -778,32 +790,8 @@ int px_state_save_delta(px_state_t *st, const px_policy_t *base,
 		s->dels += sd->del.n;
 		s->puts += sd->add.n;
 	}
-	if (rc == 0) {
-		meta.version = version;
-		rec = px_state_policy_encode(&meta, &v.mv_size);
-		v.mv_data = rec;
-		rc = mdb_put(txn, st->dbi[PX_STATE_META], &k, &v, 0);
-	}
-	st->in_sync = false;
-	if (rc == 0) {
-		rc = mdb_txn_commit(txn);
-		txn = NULL;
-	}
-	if (txn)
-		mdb_txn_abort(txn);
-	free(rec);
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	s->usec = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000 +
-		  (uint64_t)((b.tv_nsec - a.tv_nsec) / 1000);
-	if (rc != 0) {
-		px_log(PX_LOG_ERR, "state %s: version %" PRIu64 " not written: "
-		       "%s", st->dir, version, mdb_strerror(rc));
-		return map_rc(rc);
-	}
-	st->in_sync = true;
-	st->version = version;
-	st->epoch = base->epoch;
-	return 0;
+	meta.version = version;
+	return save_finish(st, txn, rc, &meta, &a, s);
 }
 
 /* ---- raw records (outbox.c) ---- */
