@@ -83,25 +83,34 @@ static int keys_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	return PX_EXIT_OK;
 }
 
-int px_cmd_admins_add(px_ctl_t *ctl, int argc, char **argv)
+/* admins add, members enroll: op binding key to name (role: admins). */
+static int enroll(px_ctl_t *ctl, int op, char **argv, const char *role,
+		  const char *done)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
-	char done[160];
 	int rc;
 
-	(void)argc;
 	if ((rc = name_ok(ctl, argv[0])) != 0 || (rc = key_ok(ctl, argv[1])) != 0)
 		return rc;
+	req.op = op;
+	req.name = argv[0];
+	req.key = argv[1];
+	req.role = (char *)role;
+	return keys_call(ctl, &req, done);
+}
+
+int px_cmd_admins_add(px_ctl_t *ctl, int argc, char **argv)
+{
+	char done[160];
+
+	(void)argc;
 	if (strcmp(ctl->role, "viewer") != 0 &&
 	    strcmp(ctl->role, "operator") != 0 && strcmp(ctl->role, "admin") != 0)
 		return px_ctl_usage(ctl, "--role: want viewer, operator or admin");
-	req.op = PHALANX__CTL_REQUEST__OP__ADMIN_ADD;
-	req.name = argv[0];
-	req.key = argv[1];
-	req.role = (char *)ctl->role;
 	snprintf(done, sizeof(done), "administrator %s added (%s)", argv[0],
 		 ctl->role);
-	return keys_call(ctl, &req, done);
+	return enroll(ctl, PHALANX__CTL_REQUEST__OP__ADMIN_ADD, argv,
+		      ctl->role, done);
 }
 
 /* admins del, members revoke: op on the identity called name. */
@@ -166,18 +175,12 @@ int px_cmd_admins_list(px_ctl_t *ctl, int argc, char **argv)
 
 int px_cmd_members_enroll(px_ctl_t *ctl, int argc, char **argv)
 {
-	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	char done[160];
-	int rc;
 
 	(void)argc;
-	if ((rc = name_ok(ctl, argv[0])) != 0 || (rc = key_ok(ctl, argv[1])) != 0)
-		return rc;
-	req.op = PHALANX__CTL_REQUEST__OP__MEMBER_ENROLL;
-	req.name = argv[0];
-	req.key = argv[1];
 	snprintf(done, sizeof(done), "member %s enrolled", argv[0]);
-	return keys_call(ctl, &req, done);
+	return enroll(ctl, PHALANX__CTL_REQUEST__OP__MEMBER_ENROLL, argv, NULL,
+		      done);
 }
 
 int px_cmd_members_revoke(px_ctl_t *ctl, int argc, char **argv)

@@ -1034,12 +1034,35 @@ out:
 	return rc;
 }
 
+/* The element messages of d[0..n)'s deletions (del) or additions into
+ * b, one per kernel set with any; the number of elements. */
+static size_t batch_elems(px_nft_t *nft, px_batch_t *b,
+			  const px_nft_elems_t *d, size_t n, bool del)
+{
+	char kset[PX_KSET_NAME_MAX + 1];
+	size_t count[PX_KIND_COUNT], total = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const px_entries_t *v = del ? d[i].del : d[i].add;
+
+		px_count_kinds(v, count);
+		for (int k = 0; k < PX_KIND_COUNT; k++) {
+			if (!count[k])
+				continue;
+			px_kset_name(kset, d[i].set, k);
+			px_compile_elems(b, del ? NFT_MSG_DELSETELEM :
+					 NFT_MSG_NEWSETELEM, nft->table, kset,
+					 0, k, v);
+			total += count[k];
+		}
+	}
+	return total;
+}
+
 int px_nft_apply_elems(px_nft_t *nft, const px_nft_elems_t *d, size_t n,
 		       px_nft_stats_t *stats)
 {
-	char kset[PX_KSET_NAME_MAX + 1];
 	uint64_t t0 = now_usec();
-	size_t nadd[PX_KIND_COUNT], ndel[PX_KIND_COUNT];
 	struct nftnl_udata_buf *ud = NULL;
 	px_nft_stats_t st = { 0 };
 	px_batch_t b = { 0 };
@@ -1053,28 +1076,8 @@ int px_nft_apply_elems(px_nft_t *nft, const px_nft_elems_t *d, size_t n,
 	b.open_ud = nftnl_udata_buf_data(ud);
 	b.open_udlen = nftnl_udata_buf_len(ud);
 	/* Deletions before additions, as build() orders them. */
-	for (size_t i = 0; i < n; i++) {
-		px_count_kinds(d[i].del, ndel);
-		for (int k = 0; k < PX_KIND_COUNT; k++) {
-			if (!ndel[k])
-				continue;
-			px_kset_name(kset, d[i].set, k);
-			px_compile_elems(&b, NFT_MSG_DELSETELEM, nft->table,
-					 kset, 0, k, d[i].del);
-			st.elems_deleted += ndel[k];
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		px_count_kinds(d[i].add, nadd);
-		for (int k = 0; k < PX_KIND_COUNT; k++) {
-			if (!nadd[k])
-				continue;
-			px_kset_name(kset, d[i].set, k);
-			px_compile_elems(&b, NFT_MSG_NEWSETELEM, nft->table,
-					 kset, 0, k, d[i].add);
-			st.elems_added += nadd[k];
-		}
-	}
+	st.elems_deleted = batch_elems(nft, &b, d, n, true);
+	st.elems_added = batch_elems(nft, &b, d, n, false);
 	px_batch_finish(&b);
 	nft->seq += (uint32_t)b.n + 2;
 	rc = b.n ? batch_commit(nft, &b, 0) : 0;
