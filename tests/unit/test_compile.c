@@ -3,59 +3,14 @@
  * back with libnftnl (nftnl_rule_nlmsg_parse) and printed with
  * nftnl_rule_snprintf, and the text is compared with what the layout
  * (docs/nft-layout.md) says the rule is.  No socket, no root. */
-#include <stdarg.h>
 #include <stdlib.h>
-
-#include <linux/netfilter/nfnetlink.h>
-#include <linux/netfilter/nf_tables.h>
-#include <libmnl/libmnl.h>
-#include <libnftnl/rule.h>
 
 #include "compile.h"
 #include "layout.h"
 #include "policy.h"
 #include "px.h"
+#include "rules.h"
 #include "unit.h"
-
-#define RULES_MAX 256
-#define TEXT_MAX 2048
-
-/* The rules of a compiled batch: chain and libnftnl's text, in order. */
-struct rules {
-	size_t n;
-	char chain[RULES_MAX][PX_NFT_NAME_LEN];
-	char text[RULES_MAX][TEXT_MAX];
-	size_t other; /* messages that are not rules */
-};
-
-static void read_back(const px_batch_t *b, struct rules *out)
-{
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)b->buf;
-	int left = (int)b->len;
-
-	memset(out, 0, sizeof(*out));
-	while (mnl_nlmsg_ok(nlh, left)) {
-		if (nlh->nlmsg_type ==
-		    ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE) &&
-		    out->n < RULES_MAX) {
-			struct nftnl_rule *r = nftnl_rule_alloc();
-
-			if (r && nftnl_rule_nlmsg_parse(nlh, r) == 0) {
-				snprintf(out->chain[out->n], PX_NFT_NAME_LEN,
-					 "%s", nftnl_rule_get_str(
-					 r, NFTNL_RULE_CHAIN));
-				nftnl_rule_snprintf(out->text[out->n],
-						    TEXT_MAX, r,
-						    NFTNL_OUTPUT_DEFAULT, 0);
-				out->n++;
-			}
-			nftnl_rule_free(r);
-		} else {
-			out->other++;
-		}
-		nlh = mnl_nlmsg_next(nlh, &left);
-	}
-}
 
 static int compile(const px_policy_t *p, bool pressure, struct rules *out)
 {
@@ -68,7 +23,7 @@ static int compile(const px_policy_t *p, bool pressure, struct rules *out)
 	px_batch_init(&b, 100);
 	px_compile_rules(&b, "phalanx", &l);
 	px_batch_finish(&b);
-	read_back(&b, out);
+	px_test_read_rules(&b, out);
 	px_batch_free(&b);
 	px_layout_free(&l);
 	return 0;
@@ -107,29 +62,6 @@ static void policy_with_rules(px_policy_t *p)
 	ru->port = 53;
 }
 
-/* The index of the first rule of chain whose text contains every needle
- * (NULL-terminated), or -1. */
-static int find(const struct rules *rs, const char *chain, ...)
-{
-	for (size_t i = 0; i < rs->n; i++) {
-		va_list ap;
-		const char *s;
-		bool all = true;
-
-		if (strcmp(rs->chain[i], chain) != 0)
-			continue;
-		va_start(ap, chain);
-		while ((s = va_arg(ap, const char *)))
-			if (!strstr(rs->text[i], s))
-				all = false;
-		va_end(ap);
-		if (all)
-			return (int)i;
-	}
-	return -1;
-}
-
-
 /* The rules a rule of the model compiles to (docs/nft-layout.md):
  * `ct state new meta l4proto tcp th dport 23 counter name rule_no-telnet
  * log prefix "px:d:no-telnet" group 7 snaplen 80 drop'. */
@@ -141,7 +73,7 @@ TEST(compile_deny_rule)
 	policy_with_rules(&p);
 	CHECK_INT(compile(&p, false, &rs), 0);
 	px_policy_free(&p);
-	CHECK_STR(text(&rs, find(&rs, "forward", "rule_no-telnet", NULL)),
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "forward", "rule_no-telnet", NULL)),
 		  "inet phalanx forward\n"
 		  "  [ ct load state => reg 1 ]\n"
 		  "  [ bitwise reg 1 = ( reg 1 & 0x00000008 ) ^ 0x00000000 ]\n"
@@ -155,10 +87,10 @@ TEST(compile_deny_rule)
 		  "  [ immediate reg 0 drop ]");
 	/* The DNS allow rule: its session limit first (a drop over it),
 	 * then the accept, both counted under rule_dns. */
-	CHECK(find(&rs, "forward", "cmp eq reg 1 0x00003500",
+	CHECK(px_test_find_rule(&rs, "forward", "cmp eq reg 1 0x00003500",
 		   "objref type 4 name rule_dns",
 		   "log prefix px:n:dns", "drop", NULL) >= 0);
-	CHECK(find(&rs, "forward", "cmp eq reg 1 0x00003500",
+	CHECK(px_test_find_rule(&rs, "forward", "cmp eq reg 1 0x00003500",
 		   "objref type 1 name rule_dns", "accept", NULL) >= 0);
 }
 
@@ -173,7 +105,7 @@ TEST(compile_quota_rule)
 	policy_with_rules(&p);
 	CHECK_INT(compile(&p, false, &rs), 0);
 	px_policy_free(&p);
-	CHECK_STR(text(&rs, find(&rs, "tier_dflt", "dflt_conn_rate4", NULL)),
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "tier_dflt", "dflt_conn_rate4", NULL)),
 		  "inet phalanx tier_dflt\n"
 		  "  [ meta load nfproto => reg 1 ]\n"
 		  "  [ cmp eq reg 1 0x00000002 ]\n"
@@ -194,11 +126,11 @@ TEST(compile_quota_rule)
 		  "  [ dynset update reg_key 1 set dflt_conn_rate4 expr [ limit rate 600/minute burst 600 type packets flags 0x1 ] ]\n"
 		  "  [ dynset add reg_key 1 set tcp_block4 ]");
 	/* The flood-exceptions tier: its own value (6000), its own meter. */
-	CHECK(find(&rs, "tier_x_flood-exceptions",
+	CHECK(px_test_find_rule(&rs, "tier_x_flood-exceptions",
 		   "set x_flood-exceptions_conn_rate4",
 		   "limit rate 6000/minute burst 6000", NULL) >= 0);
 	/* IPv6 sources are keyed by their /64. */
-	CHECK(find(&rs, "tier_dflt", "set dflt_conn_rate6",
+	CHECK(px_test_find_rule(&rs, "tier_dflt", "set dflt_conn_rate6",
 		   "& 0xffffffff 0xffffffff 0x00000000 0x00000000", NULL) >= 0);
 }
 
@@ -213,12 +145,12 @@ TEST(compile_quota_observe)
 	p.limits.mode[PX_LIM_TCP_CONNECT_RATE] = PX_MODE_OBSERVE;
 	CHECK_INT(compile(&p, false, &rs), 0);
 	px_policy_free(&p);
-	CHECK(find(&rs, "tier_dflt", "set dflt_conn_rate4",
+	CHECK(px_test_find_rule(&rs, "tier_dflt", "set dflt_conn_rate4",
 		   "dynset update reg_key 1 set obs_tcp-connect-rate4",
 		   "name would_tcp-connect-rate", NULL) >= 0);
-	CHECK_INT(find(&rs, "tier_dflt", "set tcp_block4", NULL), -1);
-	CHECK_INT(find(&rs, "guard", "set tcp_block4", NULL), -1);
-	CHECK(find(&rs, "guard", "set halfopen_block4", NULL) >= 0);
+	CHECK_INT(px_test_find_rule(&rs, "tier_dflt", "set tcp_block4", NULL), -1);
+	CHECK_INT(px_test_find_rule(&rs, "guard", "set tcp_block4", NULL), -1);
+	CHECK(px_test_find_rule(&rs, "guard", "set halfopen_block4", NULL) >= 0);
 }
 
 /* The guard chain: loopback returns first, then the management sets,
@@ -232,26 +164,26 @@ TEST(compile_guard_chain)
 	policy_with_rules(&p);
 	CHECK_INT(compile(&p, false, &rs), 0);
 	px_policy_free(&p);
-	lo = find(&rs, "guard", "meta load iif", NULL);
+	lo = px_test_find_rule(&rs, "guard", "meta load iif", NULL);
 	CHECK_STR(text(&rs, lo), "inet phalanx guard\n"
 		  "  [ meta load iif => reg 1 ]\n"
 		  "  [ cmp eq reg 1 0x00000001 ]\n"
 		  "  [ immediate reg 0 return ]");
-	mgmt4 = find(&rs, "guard", "lookup reg 1 set mgmt4", "return", NULL);
-	block4 = find(&rs, "guard", "reg 1 & 0x00000008",
+	mgmt4 = px_test_find_rule(&rs, "guard", "lookup reg 1 set mgmt4", "return", NULL);
+	block4 = px_test_find_rule(&rs, "guard", "reg 1 & 0x00000008",
 		      "lookup reg 1 set tcp_block4",
 		      "name blocked_tcp-connect-rate",
 		      "log prefix px:q:tcp-connect-rate",
 		      "reject type 1 code 0", NULL);
-	disp = find(&rs, "guard", "set flood-exceptions.n6",
+	disp = px_test_find_rule(&rs, "guard", "set flood-exceptions.n6",
 		    "goto -> tier_x_flood-exceptions", NULL);
-	last = find(&rs, "guard", "goto -> tier_dflt", NULL);
+	last = px_test_find_rule(&rs, "guard", "goto -> tier_dflt", NULL);
 	CHECK(lo >= 0 && mgmt4 > lo && block4 > mgmt4 && disp > block4 &&
 	      last > disp);
 	/* After guard come the quota rules alone: 2 tiers (dflt and
 	 * flood-exceptions) x 3 quotas x 2 families. */
 	CHECK_INT(last, (int)rs.n - 1 - 12);
-	CHECK_INT(find(&rs, "guard", "pressure", NULL), -1);
+	CHECK_INT(px_test_find_rule(&rs, "guard", "pressure", NULL), -1);
 }
 
 /* Under pressure guard jumps to chain pressure before the tiers: members
@@ -265,12 +197,12 @@ TEST(compile_pressure_chain)
 	policy_with_rules(&p);
 	CHECK_INT(compile(&p, true, &rs), 0);
 	px_policy_free(&p);
-	jump = find(&rs, "guard", "jump -> pressure", NULL);
-	disp = find(&rs, "guard", "goto -> tier_x_flood-exceptions", NULL);
+	jump = px_test_find_rule(&rs, "guard", "jump -> pressure", NULL);
+	disp = px_test_find_rule(&rs, "guard", "goto -> tier_x_flood-exceptions", NULL);
 	CHECK(jump >= 0 && disp > jump);
-	CHECK(find(&rs, "pressure", "set flood-exceptions.v4", "return",
+	CHECK(px_test_find_rule(&rs, "pressure", "set flood-exceptions.v4", "return",
 		   NULL) >= 0);
-	CHECK_STR(text(&rs, find(&rs, "pressure", "drop", NULL)),
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "pressure", "drop", NULL)),
 		  "inet phalanx pressure\n"
 		  "  [ ct load state => reg 1 ]\n"
 		  "  [ bitwise reg 1 = ( reg 1 & 0x00000008 ) ^ 0x00000000 ]\n"
@@ -306,7 +238,7 @@ TEST(compile_fail_closed_guard)
 	px_batch_init(&b, 1);
 	px_compile_guard(&b, "phalanx", &mgmt, &extra);
 	px_batch_finish(&b);
-	read_back(&b, &rs);
+	px_test_read_rules(&b, &rs);
 	px_batch_free(&b);
 	px_entries_free(&mgmt);
 	px_entries_free(&extra);
@@ -318,7 +250,7 @@ TEST(compile_fail_closed_guard)
 		  "  [ meta load iif => reg 1 ]\n"
 		  "  [ cmp eq reg 1 0x00000001 ]\n"
 		  "  [ immediate reg 0 accept ]");
-	CHECK_STR(text(&rs, find(&rs, "input", "network header + 12", NULL)),
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "input", "network header + 12", NULL)),
 		  "inet phalanx input\n"
 		  "  [ meta load nfproto => reg 1 ]\n"
 		  "  [ cmp eq reg 1 0x00000002 ]\n"
@@ -326,9 +258,9 @@ TEST(compile_fail_closed_guard)
 		  "  [ bitwise reg 1 = ( reg 1 & 0x00ffffff ) ^ 0x00000000 ]\n"
 		  "  [ cmp eq reg 1 0x000200c0 ]\n"
 		  "  [ immediate reg 0 accept ]");
-	CHECK(find(&rs, "forward", "network header + 16",
+	CHECK(px_test_find_rule(&rs, "forward", "network header + 16",
 		   "cmp eq reg 1 0x000200c0", "accept", NULL) >= 0);
-	CHECK(find(&rs, "forward", "16b @ network header + 24",
+	CHECK(px_test_find_rule(&rs, "forward", "16b @ network header + 24",
 		   "0xb80d0120 0x00000500 0x00000000 0x07000000", "accept",
 		   NULL) >= 0);
 }

@@ -4,13 +4,7 @@
  * the compiled rules read back as libnftnl text (node/compile.c, as
  * test_compile.c does) and the firewall log's reading of their prefixes
  * (node/fwlog.c).  No socket, no root. */
-#include <stdarg.h>
 #include <stdlib.h>
-
-#include <linux/netfilter/nfnetlink.h>
-#include <linux/netfilter/nf_tables.h>
-#include <libmnl/libmnl.h>
-#include <libnftnl/rule.h>
 
 #include "codec.h"
 #include "compile.h"
@@ -18,47 +12,13 @@
 #include "layout.h"
 #include "policy.h"
 #include "px.h"
+#include "rules.h"
 #include "unit.h"
 
 /* store/protect.c (declared in store/store.h, outside the unit tests'
  * include path). */
 int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 			     char *err, size_t len, char *what, size_t wlen);
-
-#define RULES_MAX 400
-#define TEXT_MAX 2048
-
-struct rules {
-	size_t n;
-	char chain[RULES_MAX][PX_NFT_NAME_LEN];
-	char text[RULES_MAX][TEXT_MAX];
-};
-
-static void read_back(const px_batch_t *b, struct rules *out)
-{
-	const struct nlmsghdr *nlh = (const struct nlmsghdr *)b->buf;
-	int left = (int)b->len;
-
-	memset(out, 0, sizeof(*out));
-	while (mnl_nlmsg_ok(nlh, left)) {
-		if (nlh->nlmsg_type ==
-		    ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE) &&
-		    out->n < RULES_MAX) {
-			struct nftnl_rule *r = nftnl_rule_alloc();
-
-			if (r && nftnl_rule_nlmsg_parse(nlh, r) == 0) {
-				snprintf(out->chain[out->n], PX_NFT_NAME_LEN,
-					 "%s", nftnl_rule_get_str(
-					 r, NFTNL_RULE_CHAIN));
-				nftnl_rule_snprintf(out->text[out->n], TEXT_MAX,
-						    r, NFTNL_OUTPUT_DEFAULT, 0);
-				out->n++;
-			}
-			nftnl_rule_free(r);
-		}
-		nlh = mnl_nlmsg_next(nlh, &left);
-	}
-}
 
 static void compile(const px_policy_t *p, const px_ifaddrs_t *ifs,
 		    struct rules *out)
@@ -71,29 +31,9 @@ static void compile(const px_policy_t *p, const px_ifaddrs_t *ifs,
 	px_batch_init(&b, 100);
 	px_compile_rules(&b, "phalanx", &l);
 	px_batch_finish(&b);
-	read_back(&b, out);
+	px_test_read_rules(&b, out);
 	px_batch_free(&b);
 	px_layout_free(&l);
-}
-
-static int find(const struct rules *rs, const char *chain, ...)
-{
-	for (size_t i = 0; i < rs->n; i++) {
-		va_list ap;
-		const char *s;
-		bool all = true;
-
-		if (strcmp(rs->chain[i], chain) != 0)
-			continue;
-		va_start(ap, chain);
-		while ((s = va_arg(ap, const char *)))
-			if (!strstr(rs->text[i], s))
-				all = false;
-		va_end(ap);
-		if (all)
-			return (int)i;
-	}
-	return -1;
 }
 
 static size_t count_in(const struct rules *rs, const char *chain)
@@ -287,26 +227,26 @@ TEST(protect_compile_defaults)
 	compile(&p, NULL, &rs);
 	CHECK_INT((int)count_in(&rs, "prerouting"), 0);
 	CHECK_INT((int)count_in(&rs, "spoof"), 0);
-	CHECK_STR(text(&rs, find(&rs, "forward", "pkttype", NULL)),
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "forward", "pkttype", NULL)),
 		  "inet phalanx forward\n"
 		  "  [ meta load pkttype => reg 1 ]\n"
 		  "  [ cmp eq reg 1 0x00000001 ]\n"
 		  "  [ log prefix px:p:broadcast group 7 snaplen 80 qthreshold 0 ]\n"
 		  "  [ immediate reg 0 drop ]");
 	/* `ip option lsrr exists' */
-	CHECK(find(&rs, "forward", "exthdr load ipv4 1b @ 131 + 0 present",
+	CHECK(px_test_find_rule(&rs, "forward", "exthdr load ipv4 1b @ 131 + 0 present",
 		   "px:p:ip-options", "drop", NULL) >= 0);
-	CHECK(find(&rs, "forward", "exthdr load ipv4 1b @ 137 + 0 present",
+	CHECK(px_test_find_rule(&rs, "forward", "exthdr load ipv4 1b @ 137 + 0 present",
 		   NULL) >= 0);
 	/* IP options come before anything accepts; broadcasts right after
 	 * the established accept (no fib lookup for a connection's packets),
 	 * before the rules. */
-	CHECK(find(&rs, "forward", "px:p:ip-options", NULL) <
-	      find(&rs, "forward", "immediate reg 0 accept", NULL));
-	CHECK(find(&rs, "forward", "immediate reg 0 accept", NULL) <
-	      find(&rs, "forward", "pkttype", NULL));
-	CHECK(find(&rs, "forward", "px:p:default-deny", NULL) < 0);
-	CHECK(find(&rs, "forward", "fib daddr type", "px:p:broadcast",
+	CHECK(px_test_find_rule(&rs, "forward", "px:p:ip-options", NULL) <
+	      px_test_find_rule(&rs, "forward", "immediate reg 0 accept", NULL));
+	CHECK(px_test_find_rule(&rs, "forward", "immediate reg 0 accept", NULL) <
+	      px_test_find_rule(&rs, "forward", "pkttype", NULL));
+	CHECK(px_test_find_rule(&rs, "forward", "px:p:default-deny", NULL) < 0);
+	CHECK(px_test_find_rule(&rs, "forward", "fib daddr type", "px:p:broadcast",
 		   NULL) >= 0);
 	px_policy_free(&p);
 }
@@ -320,10 +260,10 @@ TEST(protect_compile_spoof_detection)
 	lab_policy(&p, &ifs);
 	compile(&p, &ifs, &rs);
 	/* prerouting: loopback and management return, then spoof. */
-	CHECK(find(&rs, "prerouting", "immediate reg 0 jump -> spoof",
+	CHECK(px_test_find_rule(&rs, "prerouting", "immediate reg 0 jump -> spoof",
 		   NULL) >= 0);
 	/* The intra-array network returns before any binding. */
-	CHECK_STR(text(&rs, find(&rs, "spoof", "0x000200c0", NULL)),
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "spoof", "0x000200c0", NULL)),
 		  "inet phalanx spoof\n"
 		  "  [ meta load nfproto => reg 1 ]\n"
 		  "  [ cmp eq reg 1 0x00000002 ]\n"
@@ -331,27 +271,27 @@ TEST(protect_compile_spoof_detection)
 		  "  [ bitwise reg 1 = ( reg 1 & 0x00ffffff ) ^ 0x00000000 ]\n"
 		  "  [ cmp eq reg 1 0x000200c0 ]\n"
 		  "  [ immediate reg 0 return ]");
-	CHECK(find(&rs, "spoof", "0x000200c0", NULL) <
-	      find(&rs, "spoof", "iifname", NULL));
+	CHECK(px_test_find_rule(&rs, "spoof", "0x000200c0", NULL) <
+	      px_test_find_rule(&rs, "spoof", "iifname", NULL));
 	/* srv is bound to servers. */
-	CHECK(find(&rs, "spoof", "meta load iifname", "0x00767273",
+	CHECK(px_test_find_rule(&rs, "spoof", "meta load iifname", "0x00767273",
 		   "goto -> net_servers", NULL) >= 0);
 	/* net_servers passes its prefix to rpf, drops the rest. */
-	CHECK(find(&rs, "net_servers", "cmp eq reg 1 0x007100cb",
+	CHECK(px_test_find_rule(&rs, "net_servers", "cmp eq reg 1 0x007100cb",
 		   "goto -> rpf", NULL) >= 0);
-	CHECK_STR(text(&rs, find(&rs, "net_servers", "px:p:", NULL)),
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "net_servers", "px:p:", NULL)),
 		  "inet phalanx net_servers\n"
 		  "  [ log prefix px:p:spoof-network group 7 snaplen 80 qthreshold 0 ]\n"
 		  "  [ immediate reg 0 drop ]");
 	/* rpf: fib saddr . iif oif missing */
-	CHECK_STR(text(&rs, find(&rs, "rpf", NULL)),
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "rpf", NULL)),
 		  "inet phalanx rpf\n"
 		  "  [ fib saddr . iif oif => reg 1 ]\n"
 		  "  [ cmp eq reg 1 0x00000000 ]\n"
 		  "  [ log prefix px:p:spoof-route group 7 snaplen 80 qthreshold 0 ]\n"
 		  "  [ immediate reg 0 drop ]");
 	/* The network broadcast of servers is dropped in forward. */
-	CHECK(find(&rs, "forward", "network header + 16",
+	CHECK(px_test_find_rule(&rs, "forward", "network header + 16",
 		   "cmp eq reg 1 0xff7100cb", "px:p:broadcast", NULL) >= 0);
 	px_policy_free(&p);
 }
@@ -368,7 +308,7 @@ TEST(protect_compile_fragments_options_default_deny)
 	p.protect.setting[PX_PROT_DEFAULT_POLICY] = PX_DEFAULT_DENY;
 	compile(&p, NULL, &rs);
 	/* `ip frag-off & 0x3fff != 0' before defragmentation */
-	CHECK_STR(text(&rs, find(&rs, "prerouting", "network header + 6",
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "prerouting", "network header + 6",
 				 NULL)),
 		  "inet phalanx prerouting\n"
 		  "  [ meta load nfproto => reg 1 ]\n"
@@ -378,21 +318,21 @@ TEST(protect_compile_fragments_options_default_deny)
 		  "  [ cmp neq reg 1 0x00000000 ]\n"
 		  "  [ log prefix px:p:fragment group 7 snaplen 80 qthreshold 0 ]\n"
 		  "  [ immediate reg 0 drop ]");
-	CHECK(find(&rs, "prerouting", "exthdr load ipv6 1b @ 44 + 0 present",
+	CHECK(px_test_find_rule(&rs, "prerouting", "exthdr load ipv6 1b @ 44 + 0 present",
 		   "px:p:fragment", NULL) >= 0);
 	/* `ip hdrlength != 5' */
-	CHECK(find(&rs, "forward", "payload load 1b @ network header + 0",
+	CHECK(px_test_find_rule(&rs, "forward", "payload load 1b @ network header + 0",
 		   "cmp neq reg 1 0x00000005", "px:p:ip-options", NULL) >= 0);
-	CHECK(find(&rs, "forward", "exthdr load ipv4", NULL) < 0);
+	CHECK(px_test_find_rule(&rs, "forward", "exthdr load ipv4", NULL) < 0);
 	/* The last rule of forward drops what nothing accepted; management
 	 * prefixes are accepted just before it. */
-	deny = find(&rs, "forward", "px:p:default-deny", NULL);
+	deny = px_test_find_rule(&rs, "forward", "px:p:default-deny", NULL);
 	last_rule = -1;
 	for (size_t i = 0; i < rs.n; i++)
 		if (strcmp(rs.chain[i], "forward") == 0)
 			last_rule = (int)i;
 	CHECK(deny >= 0 && deny == last_rule);
-	CHECK(find(&rs, "forward", "lookup reg 1 set mgmt4",
+	CHECK(px_test_find_rule(&rs, "forward", "lookup reg 1 set mgmt4",
 		   "immediate reg 0 accept", NULL) >= 0);
 	px_policy_free(&p);
 }
