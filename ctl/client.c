@@ -680,6 +680,14 @@ static void json_members(const Phalanx__CtlReply *r, uint64_t version,
 	putchar(']');
 }
 
+static int member_cmp(const void *a, const void *b)
+{
+	const Phalanx__MemberStatus *x = *(Phalanx__MemberStatus *const *)a;
+	const Phalanx__MemberStatus *y = *(Phalanx__MemberStatus *const *)b;
+
+	return strcmp(str(x->member), str(y->member));
+}
+
 /* count[cls]: members of each class. */
 static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
 		       uint64_t version, const size_t *count)
@@ -787,7 +795,9 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 	}
 	/* Members that are down do not hold the wait up: a member busy
 	 * applying heartbeats ("applying version N"), so down means gone,
-	 * and the report names it. */
+	 * and the report names it, members in name order (the store's
+	 * are in order of arrival). */
+	qsort(r->members, r->n_members, sizeof(*r->members), member_cmp);
 	for (i = 0; i < r->n_members; i++)
 		count[member_class(r->members[i], version)]++;
 	rc = wait_report(ctl, r, version, count);

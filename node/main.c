@@ -41,6 +41,9 @@ static void usage(FILE *f)
 "                         into the state and renamed FILE.migrated\n"
 "  --table NAME           nftables table, family inet (default phalanx)\n"
 "  --store-timeout MS     the store is lost after MS of silence (3000)\n"
+"  --heartbeat-ms MS      send the store a heartbeat every MS (1000,\n"
+"                         rounded up to whole seconds); keep the store's\n"
+"                         --member-timeout well above it\n"
 "  --mgmt PREFIX          management network, never limited (repeatable)\n"
 "  --ct-max N             conntrack table size for resource protection\n"
 "                         (default nf_conntrack_max; smaller for tests)\n"
@@ -111,6 +114,8 @@ static int set_option(const char *key, const char *value, void *arg)
 		return px_parse_u64(value, 1, UINT32_MAX, &o->ct_max);
 	if (strcmp(key, "store-timeout") == 0)
 		return px_parse_u64(value, 100, 3600000, &o->store_timeout_ms);
+	if (strcmp(key, "heartbeat-ms") == 0)
+		return px_parse_u64(value, 1000, 60000, &o->heartbeat_ms);
 	if (strcmp(key, "mgmt") == 0) {
 		px_entry_t e;
 		int rc = px_entry_parse(value, &e);
@@ -140,7 +145,7 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		"fwlog-syslog", "log-rate", "log-ended-rate",
 		"log-flood-blocks", "no-cache-policy", "track-file",
 		"track-stale-file", "vrrp-state-file", "resume-hold-ms",
-		"secret-key", "store-key", "state-dir", NULL,
+		"secret-key", "store-key", "state-dir", "heartbeat-ms", NULL,
 	};
 	int rc = px_options_parse("phalanx-node", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -416,6 +421,7 @@ int main(int argc, char **argv)
 	strcpy(n.o.cache, "/var/lib/phalanx/node.cache");
 	strcpy(n.o.table, PX_NFT_TABLE);
 	n.o.store_timeout_ms = 3000;
+	n.o.heartbeat_ms = 1000;
 	n.o.pressure_idle_s = PX_PRESSURE_IDLE_S;
 	px_entries_init(&n.o.mgmt);
 	if ((rc = parse_args(argc, argv, &n.o)) != 0)

@@ -31,6 +31,7 @@ typedef struct {
 	char table[64];
 	char log[4096];
 	uint64_t store_timeout_ms;
+	uint64_t heartbeat_ms;   /* --heartbeat-ms, on the 1 s tick */
 	uint64_t alert_window_ms, alert_rate, ct_rcvbuf; /* alerting.c; 0: default */
 	/* nflog.c (the firewall log); "" / 0: default */
 	char fwlog[4096];
@@ -86,6 +87,7 @@ typedef struct px_node {
 
 	/* Store liveness (monotonic ms). */
 	uint64_t store_seen_ms;
+	uint64_t heartbeat_sent_ms; /* the last heartbeat (0: none yet) */
 	bool store_lost;
 	uint64_t behind_since_ms;
 

@@ -423,6 +423,7 @@ static void apply_after(uv_work_t *req, int status)
 {
 	apply_job_t *j = req->data;
 	px_node_t *n = j->n;
+	bool acked = false;
 	char why[400];
 
 	/* Never cancelled (nothing calls uv_cancel): status is 0. */
@@ -464,6 +465,7 @@ static void apply_after(uv_work_t *req, int status)
 	} else if (j->in_place) {
 		in_place_finish(n, j);
 		send_ack(n);
+		acked = true;
 		px_seq_done(&n->seq, false);
 	} else {
 		if (j->snapshot && j->target.version < n->applied.version)
@@ -473,16 +475,21 @@ static void apply_after(uv_work_t *req, int status)
 			       (unsigned long long)n->applied.version);
 		/* In the kernel and the cache: the store hears it now
 		 * (a --wait is answered on it). */
-		if (apply_finish(n, j) == 0)
+		if (apply_finish(n, j) == 0) {
 			send_ack(n);
+			acked = true;
+		}
 		/* A change's version stayed pending in seq until now;
 		 * apply_finish set seq.applied on success. */
 		if (!j->snapshot)
 			px_seq_done(&n->seq, false);
 	}
 	job_free(j);
-	/* --wait learns at once that this version is in. */
-	send_heartbeat(n);
+	/* An applied version is acknowledged at once (the ack answers a
+	 * --wait); a refusal or failure changes the member's health, which
+	 * the store hears at once too. */
+	if (!acked)
+		send_heartbeat(n);
 	if (!n->stopping && n->inq_n)
 		uv_idle_start(&n->inq_idle, on_inq_idle);
 }
@@ -767,6 +774,7 @@ static void send_heartbeat(px_node_t *n)
 	env.body_case = PHALANX__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
 	send_env(n, &env);
+	n->heartbeat_sent_ms = px_mono_ms();
 }
 
 static void store_seen(px_node_t *n)
@@ -1168,7 +1176,10 @@ void px_node_sync_tick(px_node_t *n)
 		n->snap_started_ms = now; /* its chunks wait in the queue */
 	else if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
 		request_snapshot(n, "previous snapshot did not complete");
-	send_heartbeat(n);
+	/* On the 1 s tick: --heartbeat-ms rounds to whole ticks (half a
+	 * tick early counts, so 1000 is every tick despite jitter). */
+	if (now + 500 >= n->heartbeat_sent_ms + n->o.heartbeat_ms)
+		send_heartbeat(n);
 	monitor_read(n, n->sync_mon);
 	monitor_read(n, n->sub_mon);
 	/* Edges can be consumed by zmq_send on the same socket; a periodic
