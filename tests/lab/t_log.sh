@@ -34,13 +34,19 @@ path, after, expr = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 field = sys.argv[4] if len(sys.argv) > 4 else None
 n = 0
 for line in open(path):
+    if not line.endswith("\n"):
+        break  # the writer's buffer flushed part of a record: not yet whole
     r = json.loads(line)
     if r["seq"] > after and eval(expr, {}, {"r": r}):
         n += r.get(field, 0) if field else 1
 print(n)
 PY
 }
-last_seq() { tail -1 "$FWLOG" 2>/dev/null | python3 -c 'import json,sys; print(json.loads(sys.stdin.read() or "{\"seq\":0}")["seq"])'; }
+# The last whole record's seq (a partial last line is still being written).
+last_seq() { tail -2 "$FWLOG" 2>/dev/null | python3 -c '
+import json, sys
+whole = [l for l in sys.stdin.read().split("\n")[:-1] if l]
+print(json.loads(whole[-1])["seq"] if whole else 0)'; }
 # at_least N AFTER EXPR: wait until fw1's log holds N such records.
 at_least() { [ "$(recs "$2" "$3")" -ge "$1" ]; }
 # ctl_has EXPR: `log tail --json' (the store's copy) holds such a record.
@@ -177,8 +183,14 @@ gen client1 connect --dst $SRV --port 443 --count 25 --rate 50 --src $a >/dev/nu
 sleep 2.2  # the second of those refusals has been summarized
 c0=$(counter blocked_tcp-connect-rate); s0=$(last_seq)
 out=$(gen client1 connect --dst $SRV --port 443 --count 400 --rate 400 --src $a)
-sleep 2.5
-c1=$(counter blocked_tcp-connect-rate)
+# The last second's summary comes on the member's next tick or two.
+all_counted() {
+	c1=$(counter blocked_tcp-connect-rate)
+	[ $(( $(recs "$s0" "r['type']=='denied' and r['quota']=='tcp-connect-rate'") +
+	      $(recs "$s0" "r['type']=='suppressed' and r['of']=='denied'" count) +
+	      $(recs "$s0" "r['type']=='lost' and r['of']=='denied'" count) )) = $(( c1 - c0 )) ]
+}
+wait_until 8 all_counted
 n=$(recs "$s0" "r['type']=='denied' and r['quota']=='tcp-connect-rate'")
 sup=$(recs "$s0" "r['type']=='suppressed' and r['of']=='denied'" count)
 nsum=$(recs "$s0" "r['type']=='suppressed' and r['of']=='denied'")
@@ -188,6 +200,8 @@ import json, sys, collections
 c = collections.Counter()
 s = collections.Counter()
 for line in open(sys.argv[1]):
+    if not line.endswith("\n"):
+        break
     r = json.loads(line)
     if r["seq"] > int(sys.argv[2]):
         if r["type"] == "denied":
