@@ -289,7 +289,6 @@ static int load(px_alertdb_t *a)
 int px_alerts_open(px_alertdb_t **out, px_db_t *db, size_t max)
 {
 	px_alertdb_t *a = xcalloc(1, sizeof(*a));
-	MDB_txn *txn;
 	int rc;
 
 	a->db = db;
@@ -300,15 +299,7 @@ int px_alerts_open(px_alertdb_t **out, px_db_t *db, size_t max)
 	a->types = px_alert_types(&a->ntypes);
 	if (a->ntypes > NTYPES_MAX)
 		a->ntypes = NTYPES_MAX;
-	if ((rc = px_db_error(mdb_txn_begin(a->env, NULL, 0, &txn))) < 0)
-		goto fail;
-	if ((rc = px_db_error(mdb_dbi_open(txn, "alerts", MDB_CREATE,
-					   &a->dbi))) < 0) {
-		mdb_txn_abort(txn);
-		goto fail;
-	}
-	if ((rc = px_db_error(mdb_txn_commit(txn))) < 0 ||
-	    (rc = load(a)) < 0)
+	if ((rc = px_db_named(db, "alerts", &a->dbi)) < 0 || (rc = load(a)) < 0)
 		goto fail;
 	*out = a;
 	px_log(PX_LOG_INFO, "alerts: %" PRIu64 " in the history (newest %"

@@ -160,21 +160,12 @@ static int load(px_auth_t *a)
 int px_auth_open(px_auth_t **out, px_db_t *db, const char *admin_key)
 {
 	px_auth_t *a = xcalloc(1, sizeof(*a));
-	MDB_txn *txn;
 	int rc;
 
 	a->db = db;
 	a->env = px_db_env(db);
 	a->v = xcalloc(PX_IDENTS_MAX, sizeof(*a->v));
-	if ((rc = px_db_error(mdb_txn_begin(a->env, NULL, 0, &txn))) < 0)
-		goto fail;
-	if ((rc = px_db_error(mdb_dbi_open(txn, "keys", MDB_CREATE,
-					   &a->dbi))) < 0) {
-		mdb_txn_abort(txn);
-		goto fail;
-	}
-	if ((rc = px_db_error(mdb_txn_commit(txn))) < 0 ||
-	    (rc = load(a)) < 0)
+	if ((rc = px_db_named(db, "keys", &a->dbi)) < 0 || (rc = load(a)) < 0)
 		goto fail;
 	if (admin_key && !px_auth_find(a, admin_key)) {
 		rc = px_auth_put(a, "admin", admin_key, PX_ROLE_ADMIN);

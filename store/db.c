@@ -126,6 +126,20 @@ void *px_db_env(px_db_t *db)
 	return db->env;
 }
 
+int px_db_named(px_db_t *db, const char *name, unsigned *dbi)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0)
+		return px_db_error(rc);
+	if ((rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi)) != 0) {
+		mdb_txn_abort(txn);
+		return px_db_error(rc);
+	}
+	return px_db_error(mdb_txn_commit(txn));
+}
+
 size_t px_db_map_size(px_db_t *db)
 {
 	MDB_envinfo info;

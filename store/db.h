@@ -49,6 +49,10 @@ void px_db_close(px_db_t *db);
 /* The LMDB environment (an MDB_env *), for the store's databases kept in
  * other files: store/alerts.c opens "alerts" in it. */
 void *px_db_env(px_db_t *db);
+/* Open (creating it if missing) the named database name of db's
+ * environment, in a transaction of its own: *dbi (an MDB_dbi).  0 or a
+ * px_db_error code. */
+int px_db_named(px_db_t *db, const char *name, unsigned *dbi);
 /* Read the whole policy.  A new database gets version 0, epoch 1 and
  * the set flood-exceptions. */
 int px_db_load(px_db_t *db, px_policy_t *p);
