@@ -1,7 +1,6 @@
 /* keys.c - CurveZMQ key files and the socket options that use them. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,18 +18,6 @@
 /* A key file is one key and maybe comments: 4 KiB is plenty, and a
  * bigger file is not a key file. */
 #define KEYFILE_MAX 4096
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 bool px_key_valid(const char *s)
 {
@@ -51,15 +38,15 @@ static int read_key(const char *path, bool secret, char *out, char *err,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "cannot read key file %s: %s",
+		return px_refuse(err, errlen, -errno, "cannot read key file %s: %s",
 			    path, strerror(errno));
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		rc = fail(err, errlen, -EINVAL, "key file %s is not a regular "
+		rc = px_refuse(err, errlen, -EINVAL, "key file %s is not a regular "
 			  "file", path);
 		goto out;
 	}
 	if (secret && (sb.st_mode & 077)) {
-		rc = fail(err, errlen, -EPERM, "secret key file %s has mode "
+		rc = px_refuse(err, errlen, -EPERM, "secret key file %s has mode "
 			  "%04o: group or others may read it; refusing to use "
 			  "it (fix: chmod 600 %s)", path,
 			  (unsigned)(sb.st_mode & 07777), path);
@@ -67,7 +54,7 @@ static int read_key(const char *path, bool secret, char *out, char *err,
 	}
 	n = read(fd, buf, KEYFILE_MAX + 1);
 	if (n < 0 || n > KEYFILE_MAX) {
-		rc = fail(err, errlen, n < 0 ? -errno : PX_ETOOBIG,
+		rc = px_refuse(err, errlen, n < 0 ? -errno : PX_ETOOBIG,
 			  "key file %s: %s", path, n < 0 ? strerror(errno) :
 			  "larger than 4 KiB, not a key file");
 		goto out;
@@ -80,7 +67,7 @@ static int read_key(const char *path, bool secret, char *out, char *err,
 		if (!*line || *line == '#')
 			continue;
 		if (found++ || !px_key_valid(line)) {
-			rc = fail(err, errlen, PX_EBADREQ, "key file %s: not "
+			rc = px_refuse(err, errlen, PX_EBADREQ, "key file %s: not "
 				  "one z85 %s key of 40 characters (write it "
 				  "with `phalanxctl keys gen')", path,
 				  secret ? "secret" : "public");
@@ -88,7 +75,7 @@ static int read_key(const char *path, bool secret, char *out, char *err,
 		}
 		memcpy(out, line, PX_KEY_Z85_LEN + 1);
 	}
-	rc = found ? 0 : fail(err, errlen, PX_EBADREQ, "key file %s holds "
+	rc = found ? 0 : px_refuse(err, errlen, PX_EBADREQ, "key file %s holds "
 			      "no key", path);
 out:
 	close(fd);
@@ -103,7 +90,7 @@ int px_key_secret_load(const char *path, px_keypair_t *kp, char *err,
 	if (rc < 0)
 		return rc;
 	if (zmq_curve_public(kp->pub, kp->sec) != 0)
-		return fail(err, errlen, -errno, "key file %s: %s", path,
+		return px_refuse(err, errlen, -errno, "key file %s: %s", path,
 			    zmq_strerror(errno));
 	return 0;
 }
@@ -119,23 +106,23 @@ int px_key_gen(px_keypair_t *kp, const char *path, char *err, size_t errlen)
 	int fd, rc = 0;
 
 	if (zmq_curve_keypair(kp->pub, kp->sec) != 0)
-		return fail(err, errlen, -errno, "cannot make a key pair: %s",
+		return px_refuse(err, errlen, -errno, "cannot make a key pair: %s",
 			    zmq_strerror(errno));
 	if (!path)
 		return 0;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "cannot write %s: %s", path,
+		return px_refuse(err, errlen, -errno, "cannot write %s: %s", path,
 			    strerror(errno));
 	len = strlen(kp->sec);
 	kp->sec[len] = '\n';
 	if (write(fd, kp->sec, len + 1) != (ssize_t)(len + 1) ||
 	    fsync(fd) < 0)
-		rc = fail(err, errlen, -errno, "cannot write %s: %s", path,
+		rc = px_refuse(err, errlen, -errno, "cannot write %s: %s", path,
 			  strerror(errno));
 	kp->sec[len] = '\0';
 	if (close(fd) < 0 && rc == 0)
-		rc = fail(err, errlen, -errno, "cannot write %s: %s", path,
+		rc = px_refuse(err, errlen, -errno, "cannot write %s: %s", path,
 			  strerror(errno));
 	if (rc < 0)
 		unlink(path);

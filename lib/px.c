@@ -57,6 +57,18 @@ const char *px_strerror(int err)
 	return "unknown error";
 }
 
+int px_refuse(char *why, size_t len, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && len) {
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
 static void oom(size_t n)
 {
 	fprintf(stderr, "fatal: out of memory allocating %zu bytes\n", n);

@@ -42,6 +42,11 @@ enum {
 };
 
 const char *px_strerror(int err);
+/* The refusal of a check: why (when not NULL) := the formatted cause,
+ * and rc returned, so a check reads `return px_refuse(why, len,
+ * PX_ERANGE, "limit %s: ...", ...)'. */
+int px_refuse(char *why, size_t len, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Daemons abort on out-of-memory: these never return NULL. */
 void *xmalloc(size_t n);

@@ -1,6 +1,5 @@
 /* delta.c - entry-only changes planned against the applied policy and
  * applied to it in place (delta.h). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,18 +12,6 @@
  * each memmove moves at most the whole array (22 MB at 1M entries, about
  * a millisecond), the merge allocates a second array once. */
 #define MEMMOVE_MAX 64
-
-static int refuse(char *why, size_t len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && len) {
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
 
 static bool present(const px_entries_t *s, const px_entry_t *e, size_t at)
 {
@@ -61,7 +48,7 @@ static int plan_op(const px_set_t *s, const Phalanx__SetOp *op,
 	px_entries_init(&in);
 	rc = px_wire_unpack_entries(op->entries, op->n_entries, &in, &bad);
 	if (rc < 0) {
-		refuse(why, len, rc, "set %s: entry %zu: %s", s->name, bad,
+		px_refuse(why, len, rc, "set %s: entry %zu: %s", s->name, bad,
 		       px_strerror(rc));
 		goto out;
 	}
@@ -69,7 +56,7 @@ static int plan_op(const px_set_t *s, const Phalanx__SetOp *op,
 	if (add && (rc = px_entries_check_overlap(&in, &x, &y)) < 0) {
 		px_entry_format(x, a, sizeof(a));
 		px_entry_format(y, b, sizeof(b));
-		refuse(why, len, rc, "set %s: %s overlaps %s", s->name, a, b);
+		px_refuse(why, len, rc, "set %s: %s overlaps %s", s->name, a, b);
 		goto out;
 	}
 	for (size_t i = 0; i < in.n; i++) {
@@ -89,13 +76,13 @@ static int plan_op(const px_set_t *s, const Phalanx__SetOp *op,
 		if ((x = px_set_overlap(s, e))) {
 			px_entry_format(x, a, sizeof(a));
 			px_entry_format(e, b, sizeof(b));
-			rc = refuse(why, len, PX_EOVERLAP, "set %s: %s overlaps "
+			rc = px_refuse(why, len, PX_EOVERLAP, "set %s: %s overlaps "
 				    "%s", s->name, b, a);
 			goto out;
 		}
 	}
 	if (s->entries.n + d->add.n > PX_SET_ENTRIES_MAX) {
-		rc = refuse(why, len, PX_ETOOBIG, "set %s: %zu entries and %zu "
+		rc = px_refuse(why, len, PX_ETOOBIG, "set %s: %zu entries and %zu "
 			    "more: over %d", s->name, s->entries.n, d->add.n,
 			    PX_SET_ENTRIES_MAX);
 		goto out;
@@ -137,7 +124,7 @@ int px_delta_plan(const px_policy_t *p, Phalanx__Envelope *const *parts,
 			const px_set_t *s;
 
 			if (!px_setname_valid(op->set)) {
-				rc = refuse(why, len, PX_ESETNAME, "set name "
+				rc = px_refuse(why, len, PX_ESETNAME, "set name "
 					    "`%.40s'", op->set);
 				goto fail;
 			}
@@ -148,7 +135,7 @@ int px_delta_plan(const px_policy_t *p, Phalanx__Envelope *const *parts,
 				}
 			s = px_policy_find(p, op->set);
 			if (!s) {
-				rc = refuse(why, len, PX_ENOSET, "set %s",
+				rc = px_refuse(why, len, PX_ENOSET, "set %s",
 					    op->set);
 				goto fail;
 			}
