@@ -125,6 +125,11 @@ typedef struct px_node {
 	 * state_detail and a "state-unusable" alert is exceeding. */
 	bool state_unusable;
 	bool kernel_unknown;       /* also a fresh member under the guard */
+	/* The kernel holds applied, the state an older version (a write
+	 * failed): not acknowledged, saved again on the tick. */
+	bool state_behind;
+	uint64_t state_retry_ms;   /* its last try */
+	uint64_t kept_version;     /* the last version the state took */
 	char state_detail[200];
 } px_node_t;
 

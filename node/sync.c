@@ -60,6 +60,7 @@ typedef struct apply_job {
 	px_node_t *n;
 	bool snapshot, rebuild, fell_back;
 	bool in_place;          /* delta holds the change, target unused */
+	bool save_only;         /* state_retry: write n->applied, no kernel */
 	int stage;
 	px_delta_t delta;
 	uint64_t started_ns, work_ns, cache_ns; /* uv_hrtime() */
@@ -96,6 +97,9 @@ static void health_settle(px_node_t *n)
 		set_health(n, 1, n->state_detail);
 	else if (n->store_lost)
 		set_health(n, 1, "store lost");
+	else if (n->state_behind)
+		set_health(n, 1, "state not written: the kernel holds a newer "
+			   "version than a restart would restore");
 	else
 		set_health(n, 0, "");
 }
@@ -160,9 +164,15 @@ static void apply_kernel(px_node_t *n, apply_job_t *j)
 /* After n->applied became the kernel's policy, by either path. */
 static void applied_after(px_node_t *n, const apply_job_t *j)
 {
+	/* Not kept until the state holds it: a restart would restore the
+	 * older version.  Not acknowledged; written again on the tick. */
+	n->state_behind = j->cache_rc < 0;
+	if (!n->state_behind)
+		n->kept_version = n->applied.version;
 	if (j->cache_rc < 0)
 		px_log(PX_LOG_ERR, "state %s not written: %s (kernel holds "
-		       "version %llu)", n->o.state_dir, px_strerror(j->cache_rc),
+		       "version %llu, not acknowledged until the state has "
+		       "it too)", n->o.state_dir, px_strerror(j->cache_rc),
 		       (unsigned long long)n->applied.version);
 	else if (n->state && !j->sst.skipped)
 		px_log(PX_LOG_INFO, "state: version %llu written (%s): +%llu "
@@ -171,8 +181,10 @@ static void applied_after(px_node_t *n, const apply_job_t *j)
 		       j->sst.full ? "all" : "delta",
 		       (unsigned long long)j->sst.puts,
 		       (unsigned long long)j->sst.dels, j->sst.usec / 1000.0);
-	if (n->health && (strncmp(n->detail, "apply", 5) == 0 ||
-			  strstr(n->detail, "refused before apply")))
+	if (n->state_behind ||
+	    (n->health && (strncmp(n->detail, "apply", 5) == 0 ||
+			   strstr(n->detail, "refused before apply") ||
+			   strncmp(n->detail, "state not written", 17) == 0)))
 		health_settle(n);
 	state_known(n);
 	px_vrrp_applied(n, 0);
@@ -419,6 +431,61 @@ static void job_free(apply_job_t *j)
 	free(j);
 }
 
+/* A state write that failed is tried again this often (a whole save:
+ * seconds for millions of entries). */
+#define STATE_RETRY_MS 10000
+
+static void apply_after(uv_work_t *req, int status);
+
+static void save_only_after(px_node_t *n, apply_job_t *j)
+{
+	n->apply_job = NULL;
+	if (j->cache_rc == 0) {
+		n->state_behind = false;
+		n->kept_version = n->applied.version;
+		px_log(PX_LOG_INFO, "state %s: version %llu written (%.1f ms) "
+		       "after the earlier failure: acknowledged",
+		       n->o.state_dir, (unsigned long long)n->applied.version,
+		       j->sst.usec / 1000.0);
+		health_settle(n);
+		send_ack(n);
+	} else {
+		px_log(PX_LOG_ERR, "state %s still not written: %s (version "
+		       "%llu not acknowledged; next try in %d s)",
+		       n->o.state_dir, px_strerror(j->cache_rc),
+		       (unsigned long long)n->applied.version,
+		       STATE_RETRY_MS / 1000);
+	}
+	job_free(j);
+	if (!n->stopping && n->inq_n)
+		uv_idle_start(&n->inq_idle, on_inq_idle);
+}
+
+/* On the tick: write the state of n->applied again in the worker, as an
+ * apply job (nothing changes n->applied meanwhile). */
+static void state_retry(px_node_t *n, uint64_t now)
+{
+	apply_job_t *j;
+
+	if (!n->state_behind || !n->state || n->apply_job ||
+	    now - n->state_retry_ms < STATE_RETRY_MS)
+		return;
+	n->state_retry_ms = now;
+	j = xcalloc(1, sizeof(*j));
+	j->n = n;
+	j->save_only = true;
+	j->stage = STAGE_CACHE;
+	/* version 0: the heartbeat says "applying" nothing new; target
+	 * and watch stay zeroed (empty policies to free). */
+	j->started_ns = uv_hrtime();
+	n->apply_job = j;
+	j->req.data = j;
+	if (uv_queue_work(n->loop, &j->req, apply_work, apply_after) != 0) {
+		apply_work(&j->req);
+		apply_after(&j->req, 0);
+	}
+}
+
 static void apply_after(uv_work_t *req, int status)
 {
 	apply_job_t *j = req->data;
@@ -428,6 +495,10 @@ static void apply_after(uv_work_t *req, int status)
 
 	/* Never cancelled (nothing calls uv_cancel): status is 0. */
 	(void)status;
+	if (j->save_only) {
+		save_only_after(n, j);
+		return;
+	}
 	if (j->in_place && j->stage == STAGE_APPLY) {
 		/* The kernel holds the change: so does applied from now on,
 		 * and the cache is written from it by the worker while the
@@ -464,8 +535,10 @@ static void apply_after(uv_work_t *req, int status)
 		request_snapshot(n, why);
 	} else if (j->in_place) {
 		in_place_finish(n, j);
-		send_ack(n);
-		acked = true;
+		if (!n->state_behind) {
+			send_ack(n);
+			acked = true;
+		}
 		px_seq_done(&n->seq, false);
 	} else {
 		if (j->snapshot && j->target.version < n->applied.version)
@@ -475,7 +548,7 @@ static void apply_after(uv_work_t *req, int status)
 			       (unsigned long long)n->applied.version);
 		/* In the kernel and the cache: the store hears it now
 		 * (a --wait is answered on it). */
-		if (apply_finish(n, j) == 0) {
+		if (apply_finish(n, j) == 0 && !n->state_behind) {
 			send_ack(n);
 			acked = true;
 		}
@@ -752,7 +825,10 @@ static void send_heartbeat(px_node_t *n)
 	static size_t report_n;
 
 	hb.member = n->o.id;
-	hb.applied_version = n->applied.version;
+	/* Applied is enforced and kept: while the state lags the kernel,
+	 * the version a restart would come back with. */
+	hb.applied_version = n->state_behind ? n->kept_version :
+					       n->applied.version;
 	hb.vrrp_role = (char *)px_vrrp_role(n);
 	px_vrrp_addresses(&hb);
 	hb.health = n->health;
@@ -1176,6 +1252,7 @@ void px_node_sync_tick(px_node_t *n)
 		n->snap_started_ms = now; /* its chunks wait in the queue */
 	else if (n->snapping && now - n->snap_started_ms > SNAPSHOT_RETRY_MS)
 		request_snapshot(n, "previous snapshot did not complete");
+	state_retry(n, now);
 	/* On the 1 s tick: --heartbeat-ms rounds to whole ticks (half a
 	 * tick early counts, so 1000 is every tick despite jitter). */
 	if (now + 500 >= n->heartbeat_sent_ms + n->o.heartbeat_ms)
