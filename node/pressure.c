@@ -46,7 +46,10 @@ static int write_u64(const char *path, uint64_t v)
 	return rc;
 }
 
-static void rebuild_rules(px_node_t *n, bool on)
+/* 0, or the failure (the caller keeps its level and tries again on the
+ * next tick: the alert must not say new connections are refused while
+ * the kernel does not refuse them). */
+static int rebuild_rules(px_node_t *n, bool on)
 {
 	int rc;
 
@@ -58,14 +61,15 @@ static void rebuild_rules(px_node_t *n, bool on)
 		px_log(PX_LOG_WARN, "pressure: refusal of new connections %s "
 		       "with the first snapshot (table not rebuilt yet)",
 		       on ? "installed" : "removed");
-		return;
+		return 0;
 	}
 	/* Same policy: only the rules change (the pressure chain). */
 	rc = px_nft_apply(n->nft, &n->applied, &n->applied, NULL);
 	if (rc < 0)
 		px_log(PX_LOG_ERR, "pressure: %s the refusal of new connections "
-		       "failed: %s", on ? "installing" : "removing",
-		       px_strerror(rc));
+		       "failed: %s (trying again in a second)",
+		       on ? "installing" : "removing", px_strerror(rc));
+	return rc;
 }
 
 static void enter_low(px_node_t *n)
@@ -125,10 +129,10 @@ void px_pressure_tick(px_node_t *n)
 		       "headroom low" : "recovered");
 		if (level >= PX_PRESSURE_LOW && n->pressure == PX_PRESSURE_NONE)
 			enter_low(n);
-		if (level == PX_PRESSURE_EXTREME)
-			rebuild_rules(n, true);
-		else if (n->pressure == PX_PRESSURE_EXTREME)
-			rebuild_rules(n, false);
+		if ((level == PX_PRESSURE_EXTREME ||
+		     n->pressure == PX_PRESSURE_EXTREME) &&
+		    rebuild_rules(n, level == PX_PRESSURE_EXTREME) < 0)
+			return;
 		if (level == PX_PRESSURE_NONE)
 			leave_low(n);
 		n->pressure = level;
