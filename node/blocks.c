@@ -33,6 +33,7 @@ struct px_blocks {
 	size_t nk;
 	px_entry_t list[LIST_MAX];
 	bool full_logged;
+	px_every_t unsent_log; /* "not reported" at most every 10 s */
 };
 
 static const char *const bases[] = { PX_SET_TCP_BLOCK, PX_SET_HTTP_BLOCK,
@@ -94,7 +95,8 @@ static void expire(struct px_blocks *b, uint64_t now)
 		b->full_logged = false;
 }
 
-static void send_report(struct px_blocks *b, Phalanx__Block *bl, size_t n)
+/* 0, or the failure to send (nothing reached the store). */
+static int send_report(struct px_blocks *b, Phalanx__Block *bl, size_t n)
 {
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__BlockList l = PHALANX__BLOCK_LIST__INIT;
@@ -108,10 +110,12 @@ static void send_report(struct px_blocks *b, Phalanx__Block *bl, size_t n)
 	env.body_case = PHALANX__ENVELOPE__BODY_BLOCK_REPORT;
 	env.block_report = &l;
 	rc = px_sync_send(b->n, &env);
-	if (rc < 0)
+	if (rc < 0 && px_every(&b->unsent_log, px_mono_ms(), 10000, 1, NULL))
 		px_log(PX_LOG_WARN, "array-wide blocks: %zu not reported to the "
-		       "store: %s", n, px_strerror(rc));
+		       "store: %s (reported again while they last)", n,
+		       px_strerror(rc));
 	free(p);
+	return rc < 0 ? rc : 0;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -159,8 +163,11 @@ static void on_tick(uv_timer_t *t)
 			}
 		}
 	}
-	if (nout)
-		send_report(b, out, nout);
+	/* Not sent: forget them again (remember() appended them), so the
+	 * next tick finds them in the kernel's sets and reports them then;
+	 * the other members enforce a block only once the store has it. */
+	if (nout && send_report(b, out, nout) < 0)
+		b->nk -= nout;
 }
 
 void px_blocks_in(px_node_t *n, const Phalanx__BlockList *l)

@@ -92,6 +92,25 @@ if [ "$(kv refused <<<"$out")" -gt 0 ] && [ $onm = 0 ] && [ $ono = 0 ] && [ $gon
 else fail $t "$bsrc blocked on $m0 and $o, store1 restarted, $o restarted with an empty table: $bsrc blocked on $o again within 20 s, saw refused=$(kv refused <<<"$out"), on $m0 $([ $onm = 0 ] && echo yes || echo no), on $o before $([ $ono = 0 ] && echo yes || echo no), table emptied $([ $gone = 1 ] && echo yes || echo no), on $o after $([ $back = 0 ] && echo yes || echo no)"
 	show_log store1 6; show_log "$o" 6; fi
 
+# --- a block raised while the store is down reaches the other member
+# once the store is back (the member reports it again) ---
+t=block_raised_while_store_down_reported_when_back
+m0=$(lab master) o=$(other "$(lab master)")
+bsrc=${VC[15]}
+mlog=$STATE/$m0.log
+mark=$(wc -l <"$mlog")
+lab stop store1 >/dev/null
+out=$(gen vclient connect --dst $SRV --port 443 --count 20 --rate 50 --src "$bsrc")
+wait_until 5 in_set "$m0" tcp_block4 "$bsrc"; onm=$?
+# the member tried and could not report it
+unsent() { tail -n +"$((mark + 1))" "$mlog" | grep -q "array-wide blocks: .* not reported to the store"; }
+wait_until 5 unsent; tried=$?
+lab start store1 >/dev/null
+wait_until 20 in_set "$o" tcp_block4 "$bsrc"; ono=$?
+if [ "$(kv refused <<<"$out")" -gt 0 ] && [ $onm = 0 ] && [ $tried = 0 ] && [ $ono = 0 ]; then pass $t
+else fail $t "$bsrc blocked on $m0 with store1 stopped, then on $o within 20 s of store1's start; saw refused=$(kv refused <<<"$out"), on $m0 $([ $onm = 0 ] && echo yes || echo no), report tried $([ $tried = 0 ] && echo yes || echo no), on $o $([ $ono = 0 ] && echo yes || echo no)"
+	show_log store1 6; show_log "$m0" 6; fi
+
 # --- a short freeze (under the old 4 s threshold; the peer has taken
 # over after ~1 s) is seen: the gate holds the member at fault on thaw.
 # (keepalived, thawed, may still answer a queued advert as master before
