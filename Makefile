@@ -79,8 +79,9 @@ UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
 	$(BUILD)/store/auth.o $(BUILD)/store/protect.o $(BUILD)/store/raft.o
-# waiters.c with ctl.c and sync.c stubbed (tests/unit/test_store_waiters.c).
-UNIT_STORE += $(BUILD)/store/waiters.o $(BUILD)/store/logring.o
+# waiters.c and members.c with ctl.c and sync.c stubbed
+# (tests/unit/test_store_waiters.c, test_store_roles.c).
+UNIT_STORE += $(BUILD)/store/waiters.o $(BUILD)/store/logring.o $(BUILD)/store/members.o
 
 # The rule compiler encodes without a socket, so it is tested without root.
 UNIT_NODE += $(BUILD)/node/compile.o
