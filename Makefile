@@ -97,6 +97,11 @@ $(BUILD)/nftload: $(BUILD)/tests/bench/nftload.o $(NFT_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
 
+# phalanxctl's steps timed one by one (tests/bench/ctlstart.sh).
+$(BUILD)/ctlstart: $(BUILD)/tests/bench/ctlstart.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+
 $(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(NFT_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
@@ -202,7 +207,7 @@ check: deps
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount
 	tests/lab/lab up
 
-bench: deps all $(BUILD)/nftload $(BUILD)/pxgen
+bench: deps all $(BUILD)/nftload $(BUILD)/pxgen $(BUILD)/nftcount $(BUILD)/ctlstart
 	tests/bench/run
 
 # Binaries, man pages, systemd units (ExecStart under $(SBINDIR)), the
