@@ -55,6 +55,9 @@ grep -E '^(Rss|Anonymous|Private_Dirty|Shared_Clean|Private_Clean)' "/proc/$pid/
 	awk '{ gsub(":", "", $1); printf "rss_smaps_%s_kb=%s\n", $1, $2 }'
 echo "rss_vmhwm_kb=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status")"
 # ct.c logs when its table is full: how many sources it holds then.
-full=$(grep 'source table full' "$log" | tail -1)
-echo "rss_quota_table_line=${full:-none (every source tracked)}"
+full=$(grep "source table full" "$log" | tail -1)
+# The table holds at most 65,536 sources (node/ct.c); a new one replaces
+# the least recently active, so only a table of blocked or busy sources
+# refuses one (this line).
+echo "rss_quota_table_full_line=${full:-none (no source refused)}"
 echo "rss_loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)"
