@@ -148,8 +148,8 @@ static int drain_wait(px_ctl_t *ctl, const char *id, bool drain)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	Phalanx__Envelope *env = NULL;
-	uint64_t deadline = px_mono_ms() + ctl->wait_ms, timeout = ctl->timeout_ms;
-	uint64_t now, asked;
+	uint64_t deadline = px_mono_ms() + ctl->wait_ms;
+	uint64_t timeout = ctl->timeout_ms, now, asked;
 	char seen[512] = "";
 	int rc = PX_EXIT_FAIL;
 
@@ -166,7 +166,8 @@ static int drain_wait(px_ctl_t *ctl, const char *id, bool drain)
 		env = NULL;
 		/* at most a day (ctl/main.c); the answer may take that long,
 		 * then the usual time to come */
-		req.timeout_ms = (uint32_t)(deadline > now ? deadline - now : 0);
+		req.timeout_ms = (uint32_t)(deadline > now ? deadline - now :
+					    0);
 		ctl->timeout_ms = req.timeout_ms + timeout;
 		asked = px_mono_ms();
 		rc = px_ctl_request(ctl, &req, &env);

@@ -540,7 +540,8 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		uint32_t ms = 0;
 		int kind = hold_kind(req, &rep, st, &ms);
 		bool is_wait = req->op == PHALANX__CTL_REQUEST__OP__WAIT;
-		bool roles = req->op == PHALANX__CTL_REQUEST__OP__DRAINED_WAIT ||
+		bool roles =
+			req->op == PHALANX__CTL_REQUEST__OP__DRAINED_WAIT ||
 			req->op == PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT;
 
 		if (kind >= 0 && !deadline)

@@ -178,7 +178,8 @@ void px_store_member_wait_answered(const px_store_t *st, const px_rid_t *rid,
 	size_t i;
 
 	if (deadline) {
-		uint64_t start = deadline - req->timeout_ms, mono = px_mono_ms();
+		uint64_t start = deadline - req->timeout_ms;
+		uint64_t mono = px_mono_ms();
 
 		held = mono > start ? mono - start : 0;
 	}

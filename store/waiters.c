@@ -1,9 +1,10 @@
 /* waiters.c - requests the store answers later: a WAIT until every
  * member in service applied a version, an ALERT_LIST or LOG_LIST (with
  * wait_ms) until a record arrives, a DRAINED_WAIT or UNDRAINED_WAIT
- * until a member's role settles (members drain --wait).  A held request is run again through
- * ctl.c (px_store_ctl_again) when what it waits for may have happened,
- * and answered whatever it finds once its deadline passed.  The ctl
+ * until a member's role settles (members drain --wait).  A held request
+ * is run again through ctl.c (px_store_ctl_again) when what it waits
+ * for may have happened, and answered whatever it finds once its
+ * deadline passed.  The ctl
  * socket is a ROUTER: the reply goes to the routing id saved here, as
  * late as it comes. */
 #include <stdio.h>

@@ -99,7 +99,8 @@ static int one(const char *ep, const char *secpath, const char *pubpath,
 	    !(mon = zmq_socket(ctx, ZMQ_PAIR)) ||
 	    zmq_connect(mon, "inproc://ctlstart") < 0 ||
 	    zmq_connect(sock, ep) < 0) {
-		fprintf(stderr, "ctlstart: zmq setup: %s\n", zmq_strerror(errno));
+		fprintf(stderr, "ctlstart: zmq setup: %s\n",
+			zmq_strerror(errno));
 		goto out;
 	}
 	t1 = now_ms();
@@ -127,7 +128,8 @@ static int one(const char *ep, const char *secpath, const char *pubpath,
 
 		if (zmq_poll(&it, 1, WAIT_MS) <= 0 ||
 		    px_wire_recv(sock, 0, NULL, &in) < 0 || !in->ctl_reply) {
-			fprintf(stderr, "ctlstart: no STATUS reply within 10 s\n");
+			fprintf(stderr, "ctlstart: no STATUS reply within "
+				"10 s\n");
 			goto out;
 		}
 	}
@@ -172,7 +174,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (px_endpoint(argv[1], PX_EP_CTL, ep, sizeof(ep)) < 0) {
-		fprintf(stderr, "ctlstart: not a store endpoint: `%s'\n", argv[1]);
+		fprintf(stderr, "ctlstart: not a store endpoint: `%s'\n",
+			argv[1]);
 		return 2;
 	}
 	for (i = 0; i < n; i++) {
@@ -186,7 +189,8 @@ int main(int argc, char **argv)
 	printf("ctlstart_runs=%lu\n", n);
 	for (k = 0; k < STEPS; k++) {
 		qsort(t[k], n, sizeof(double), cmp_double);
-		printf("ctlstart_%s_p50_ms=%.2f\n", step_names[k], t[k][(n - 1) / 2]);
+		printf("ctlstart_%s_p50_ms=%.2f\n", step_names[k],
+		       t[k][(n - 1) / 2]);
 		printf("ctlstart_%s_p99_ms=%.2f\n", step_names[k],
 		       t[k][(size_t)((double)(n - 1) * 0.99)]);
 	}
