@@ -79,8 +79,9 @@ UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
 	$(BUILD)/store/auth.o $(BUILD)/store/protect.o $(BUILD)/store/raft.o
-# waiters.c with ctl.c and sync.c stubbed (tests/unit/test_store_waiters.c).
-UNIT_STORE += $(BUILD)/store/waiters.o $(BUILD)/store/logring.o
+# waiters.c and members.c with ctl.c and sync.c stubbed
+# (tests/unit/test_store_waiters.c, test_store_roles.c).
+UNIT_STORE += $(BUILD)/store/waiters.o $(BUILD)/store/logring.o $(BUILD)/store/members.o
 
 # The rule compiler encodes without a socket, so it is tested without root.
 UNIT_NODE += $(BUILD)/node/compile.o
@@ -95,6 +96,11 @@ NFT_OBJ := $(BUILD)/node/nft.o $(BUILD)/node/compile.o $(BUILD)/node/layout.o
 $(BUILD)/nftload: $(BUILD)/tests/bench/nftload.o $(NFT_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
+
+# phalanxctl's steps timed one by one (tests/bench/ctlstart.sh).
+$(BUILD)/ctlstart: $(BUILD)/tests/bench/ctlstart.o $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
 $(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(NFT_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
@@ -201,7 +207,7 @@ check: deps
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount
 	tests/lab/lab up
 
-bench: deps all $(BUILD)/nftload $(BUILD)/pxgen
+bench: deps all $(BUILD)/nftload $(BUILD)/pxgen $(BUILD)/nftcount $(BUILD)/ctlstart
 	tests/bench/run
 
 # Binaries, man pages, systemd units (ExecStart under $(SBINDIR)), the

@@ -10,8 +10,10 @@
 #include "px.h"
 #include "wire.h"
 
-/* how often drain --wait asks the store: its heartbeats are 1 s apart */
-#define MEMBERS_POLL_MS 200
+/* A store that answers a DRAINED_WAIT before its deadline with the
+ * member not settled (it judged from a role phalanxctl reads otherwise)
+ * is asked again after this long, not at once. */
+#define MEMBERS_RETRY_MS 200
 
 static const char *str(const char *s)
 {
@@ -139,12 +141,67 @@ static bool drain_done(const Phalanx__CtlReply *r, const char *id, bool drain,
 	return drain ? me && other : me;
 }
 
+/* --wait: one request the store holds until the member's role settles
+ * (store/waiters.c runs it again when a heartbeat changes a role), or
+ * until what is left of --wait passed; no polling. */
+static int drain_wait(px_ctl_t *ctl, const char *id, bool drain)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	Phalanx__Envelope *env = NULL;
+	uint64_t deadline = px_mono_ms() + ctl->wait_ms;
+	uint64_t timeout = ctl->timeout_ms, now, asked;
+	char seen[512] = "";
+	int rc = PX_EXIT_FAIL;
+
+	req.op = drain ? PHALANX__CTL_REQUEST__OP__DRAINED_WAIT :
+			 PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT;
+	req.member = (char *)id;
+	req.set = "";
+	px_ctl_progress("waiting for %s to be %s", id, drain ? "drained" :
+			"back");
+	while ((now = px_mono_ms()) < deadline || !env) {
+		struct timespec ts = { 0, MEMBERS_RETRY_MS * 1000000L };
+
+		px_wire_free(env);
+		env = NULL;
+		/* at most a day (ctl/main.c); the answer may take that long,
+		 * then the usual time to come */
+		req.timeout_ms = (uint32_t)(deadline > now ? deadline - now :
+					    0);
+		ctl->timeout_ms = req.timeout_ms + timeout;
+		asked = px_mono_ms();
+		rc = px_ctl_request(ctl, &req, &env);
+		ctl->timeout_ms = timeout;
+		if (rc < 0) {
+			rc = PX_EXIT_FAIL;
+			goto out;
+		}
+		rc = PX_EXIT_FAIL;
+		if (drain_done(env->ctl_reply, id, drain, seen, sizeof(seen))) {
+			px_ctl_progress_end();
+			printf("%s %s (%s)\n", id, drain ? "drained" :
+			       "undrained", seen);
+			rc = PX_EXIT_OK;
+			goto out;
+		}
+		if (px_mono_ms() - asked < MEMBERS_RETRY_MS &&
+		    px_mono_ms() < deadline)
+			nanosleep(&ts, NULL);
+	}
+	px_ctl_progress_end();
+	px_ctl_fail(ctl, "%s: not %s after %llu s; members: %s", id, drain ?
+		    "drained with another member master" :
+		    "back to backup/master",
+		    (unsigned long long)(ctl->wait_ms / 1000), seen);
+out:
+	px_wire_free(env);
+	return rc;
+}
+
 static int drain_cmd(px_ctl_t *ctl, const char *id, bool drain)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	Phalanx__Envelope *env = NULL;
-	uint64_t deadline;
-	char seen[512] = "";
 	int rc = PX_EXIT_FAIL;
 
 	if (!px_member_id_valid(id)) {
@@ -163,28 +220,7 @@ static int drain_cmd(px_ctl_t *ctl, const char *id, bool drain)
 		rc = PX_EXIT_OK;
 		goto out;
 	}
-	deadline = px_mono_ms() + ctl->wait_ms;
-	for (;;) {
-		struct timespec ts = { 0, MEMBERS_POLL_MS * 1000000L };
-
-		px_wire_free(env);
-		env = NULL;
-		if (px_ctl_read(ctl, PHALANX__CTL_REQUEST__OP__STATUS, &env) < 0)
-			goto out;
-		if (drain_done(env->ctl_reply, id, drain, seen, sizeof(seen))) {
-			printf("%s %s (%s)\n", id, drain ? "drained" :
-			       "undrained", seen);
-			rc = PX_EXIT_OK;
-			goto out;
-		}
-		if (px_mono_ms() >= deadline)
-			break;
-		nanosleep(&ts, NULL);
-	}
-	fprintf(stderr, "phalanxctl %s: %s: not %s after %llu s; members: "
-		"%s\n", ctl->cmd, id, drain ?
-		"drained with another member master" : "back to backup/master",
-		(unsigned long long)(ctl->wait_ms / 1000), seen);
+	rc = drain_wait(ctl, id, drain);
 out:
 	px_wire_free(env);
 	return rc;

@@ -300,6 +300,11 @@ static int hold_kind(const Phalanx__CtlRequest *req,
 		*ms = req->wait_ms;
 		return req->wait_ms && req->after_seq != UINT64_MAX &&
 			!req->newest && !rep->n_log_records ? PX_WAIT_LOG : -1;
+	case PHALANX__CTL_REQUEST__OP__DRAINED_WAIT:
+	case PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT:
+		*ms = req->timeout_ms;
+		return px_store_member_settled(st, req->member, req->op) ? -1 :
+			PX_WAIT_ROLES;
 	default:
 		return -1;
 	}
@@ -515,6 +520,16 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		status_reply(st, &rep, ms, si);
 		rep.n_sets = 0;
 		break;
+	case PHALANX__CTL_REQUEST__OP__DRAINED_WAIT:
+	case PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT:
+		if (px_store_member_wait_check(env->ctl_request, WAIT_MAX_MS,
+					       r.error, sizeof(r.error)) < 0) {
+			r.status = PX_EBADREQ;
+			break;
+		}
+		status_reply(st, &rep, ms, si);
+		rep.n_sets = 0;
+		break;
 	default:
 		fail(&r, PX_EBADREQ, "unknown request %d", env->ctl_request->op);
 	}
@@ -525,10 +540,13 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		uint32_t ms = 0;
 		int kind = hold_kind(req, &rep, st, &ms);
 		bool is_wait = req->op == PHALANX__CTL_REQUEST__OP__WAIT;
+		bool roles =
+			req->op == PHALANX__CTL_REQUEST__OP__DRAINED_WAIT ||
+			req->op == PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT;
 
 		if (kind >= 0 && !deadline)
 			deadline = px_mono_ms() + (ms < LIST_WAIT_MAX_MS ||
-				   is_wait ? ms : LIST_WAIT_MAX_MS);
+				   is_wait || roles ? ms : LIST_WAIT_MAX_MS);
 		if (kind >= 0 && px_mono_ms() < deadline) {
 			int hr = px_store_waiter_hold(st, &rid, env, kind,
 						      deadline, r.error,
@@ -541,7 +559,7 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 			if (hr == 0) {
 				env = NULL; /* the waiters' now */
 				rid.len = 0; /* no reply yet */
-			} else if (is_wait) {
+			} else if (is_wait || roles) {
 				r.status = hr;
 			} else {
 				r.error[0] = '\0'; /* a list: answered now */
@@ -549,6 +567,9 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		}
 		if (env && is_wait)
 			wait_answered(st, &rid, req, deadline, r.status);
+		if (env && roles)
+			px_store_member_wait_answered(st, &rid, req, deadline,
+						      r.status);
 	}
 reply:
 	rep.status = r.status;

@@ -218,6 +218,23 @@ void px_store_member_role(px_member_t *m, const Phalanx__Heartbeat *hb);
  * free()). */
 void px_store_member_drained(const px_store_t *st, Phalanx__StoreHeartbeat *hb,
 			     char ***ids);
+/* DRAINED_WAIT / UNDRAINED_WAIT (op): whether member id is drained with
+ * another member up and master, or back to backup/master; phalanxctl's
+ * members drain --wait decides the same from the STATUS reply. */
+bool px_store_member_settled(const px_store_t *st, const char *id, int op);
+/* A digest of every member's id, liveness, drain flag and role: when it
+ * moves, held DRAINED_WAIT/UNDRAINED_WAIT run again (waiters.c). */
+uint64_t px_store_member_roles_digest(const px_store_t *st);
+/* DRAINED_WAIT / UNDRAINED_WAIT: a member id and a timeout_ms of at
+ * most max_ms; else -1 with the reason in err. */
+int px_store_member_wait_check(const Phalanx__CtlRequest *req,
+			       uint32_t max_ms, char *err, size_t errlen);
+/* The log line of a DRAINED_WAIT/UNDRAINED_WAIT answer: how long it was
+ * held (deadline: px_store_waiter_hold's, 0 on a first run), what woke
+ * it, the member's role then. */
+void px_store_member_wait_answered(const px_store_t *st, const px_rid_t *rid,
+				   const Phalanx__CtlRequest *req,
+				   uint64_t deadline, int status);
 
 /* waiters.c - requests the store answers later, on the routing id it
  * saved: WAIT (every member in service applied a version), ALERT_LIST
@@ -226,7 +243,8 @@ void px_store_member_drained(const px_store_t *st, Phalanx__StoreHeartbeat *hb,
  * connection (a phalanxctl has one request out at a time). */
 #define PX_WAITERS_MAX 1024
 #define PX_WAITERS_PER_PEER 16
-enum { PX_WAIT_APPLIED, PX_WAIT_ALERTS, PX_WAIT_LOG, PX_WAIT_KINDS };
+enum { PX_WAIT_APPLIED, PX_WAIT_ALERTS, PX_WAIT_LOG, PX_WAIT_ROLES,
+       PX_WAIT_KINDS };
 typedef struct px_waiters px_waiters_t;
 /* Hold env (taken on success) from rid until its kind wakes or deadline
  * (px_mono_ms()) passes.  0, or PX_EBUSY (over a cap) / PX_ETOOBIG (a

@@ -1,8 +1,10 @@
 /* waiters.c - requests the store answers later: a WAIT until every
  * member in service applied a version, an ALERT_LIST or LOG_LIST (with
- * wait_ms) until a record arrives.  A held request is run again through
- * ctl.c (px_store_ctl_again) when what it waits for may have happened,
- * and answered whatever it finds once its deadline passed.  The ctl
+ * wait_ms) until a record arrives, a DRAINED_WAIT or UNDRAINED_WAIT
+ * until a member's role settles (members drain --wait).  A held request
+ * is run again through ctl.c (px_store_ctl_again) when what it waits
+ * for may have happened, and answered whatever it finds once its
+ * deadline passed.  The ctl
  * socket is a ROUTER: the reply goes to the routing id saved here, as
  * late as it comes. */
 #include <stdio.h>
@@ -36,11 +38,17 @@ struct px_waiters {
 	/* The newest alert and log record when last looked: when either
 	 * moved, the held lists of that kind are run again. */
 	uint64_t alert_seq, log_seq;
+	/* The members' roles when last looked (members.c digest): when it
+	 * moved, the held DRAINED_WAIT/UNDRAINED_WAIT are run again.  A
+	 * role arrives in a heartbeat and "down" comes with time, so it is
+	 * looked at on every run rather than woken from sync.c. */
+	uint64_t roles;
+	size_t nroles;      /* held requests of kind PX_WAIT_ROLES */
 };
 
 static const char *const kind_names[PX_WAIT_KINDS] = {
 	[PX_WAIT_APPLIED] = "WAIT", [PX_WAIT_ALERTS] = "ALERT_LIST",
-	[PX_WAIT_LOG] = "LOG_LIST",
+	[PX_WAIT_LOG] = "LOG_LIST", [PX_WAIT_ROLES] = "DRAINED_WAIT",
 };
 
 static bool rid_eq(const px_rid_t *a, const px_rid_t *b)
@@ -107,6 +115,11 @@ int px_store_waiter_hold(px_store_t *st, const px_rid_t *rid,
 	w->v[w->n].kind = kind;
 	w->v[w->n].deadline = deadline;
 	w->n++;
+	/* The first one held: the roles it was just found unsettled with
+	 * are the baseline (later ones keep it, so that a change not yet
+	 * looked at still wakes the earlier ones). */
+	if (kind == PX_WAIT_ROLES && w->nroles++ == 0)
+		w->roles = px_store_member_roles_digest(st);
 	return 0;
 }
 
@@ -143,6 +156,14 @@ long px_store_waiters_run(px_store_t *st, long max)
 		px_store_waiters_wake(st, PX_WAIT_LOG, "a new log record");
 	w->alert_seq = a;
 	w->log_seq = l;
+	if (w->nroles) {
+		uint64_t d = px_store_member_roles_digest(st);
+
+		if (d != w->roles)
+			px_store_waiters_wake(st, PX_WAIT_ROLES,
+					      "a member's role");
+		w->roles = d;
+	}
 	if (!w->n) {
 		memset(w->woken, 0, sizeof(w->woken));
 		return max;
@@ -158,6 +179,8 @@ long px_store_waiters_run(px_store_t *st, long max)
 			w->v[k++] = w->v[i];
 	}
 	w->n = k;
+	for (i = 0; i < ndue; i++)
+		w->nroles -= due[i].kind == PX_WAIT_ROLES;
 	for (i = 0; i < PX_WAIT_KINDS; i++)
 		strcpy(why[i], w->woken[i] ? w->why[i] : "its deadline");
 	memset(w->woken, 0, sizeof(w->woken));

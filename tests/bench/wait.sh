@@ -20,6 +20,8 @@ N=${1:-200}
 export PHALANX_LAB_STATE=/run/phalanx-lab-bench-$$ PHALANX_LAB_PREFIX=pxw$$
 LAB=tests/lab/lab
 REPO=$PWD
+# PHALANX_BIN_DIR (as the lab takes it) measures another build.
+BIN=${PHALANX_BIN_DIR:-$REPO/build}
 SET=flood-exceptions
 tmp=$(mktemp -d /tmp/pxbench-wait.XXXXXX)
 watchers=()
@@ -45,10 +47,11 @@ run() {
 	for ((k = 1; k <= m; k++)); do
 		rm -f "$tmp/in$k"
 		mkfifo "$tmp/in$k"
-		$LAB exec "fw$k" "$REPO/build/nftcount" phalanx "$SET.v4" --watch 10000 \
+		$LAB exec "fw$k" "$BIN/nftcount" phalanx "$SET.v4" --watch 10000 \
 			<"$tmp/in$k" >"$tmp/seen$k.$label" 2>"$tmp/err$k" &
 		watchers+=($!)
 	done
+	echo "${label}_loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
 	mark=$(wc -l <"$PHALANX_LAB_STATE/store1.log")
 	# The driver, in the store's namespace: each address goes to every
 	# watcher first, then the request is sent.
@@ -62,7 +65,7 @@ run() {
 			t1=$EPOCHREALTIME
 			v=${out#version }
 			echo "$a $t0 $t1 ${v%% *}"
-		done <"$dir/addrs"' _ "$N" "$REPO/build/phalanxctl" "$(lab_kv store_endpoint)" "$tmp" "$m" "$SET" \
+		done <"$dir/addrs"' _ "$N" "$BIN/phalanxctl" "$(lab_kv store_endpoint)" "$tmp" "$m" "$SET" \
 		>"$tmp/sent.$label"
 	# The driver closed the FIFOs: each watcher ends after its last
 	# address (at most its 10 s).
@@ -113,6 +116,7 @@ print("%s_missing_in_some_kernel=%d" % (label, missing))
 print("%s_watcher_not_yet_looking=%d" % (label, late))
 PY
 	sed -n 's/.*wait for version [0-9]* from .*: answered after \([0-9]*\) ms.*/\1/p' "$tmp/store.$label" >"$tmp/held.$label"
+	echo "${label}_loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "${label}_changes=$(grep -c . "$tmp/sent.$label")"
 	echo "${label}_ctl_failures=$(cat "$tmp/ctlerr" 2>/dev/null | grep -c failed)"
 	echo "${label}_add_wait_p50_ms=$(pct "$tmp/wait.$label" 50)"
@@ -133,7 +137,7 @@ lab_kv() { $LAB info | sed -n "s/^$1=//p"; }
 baseline() {
 	$LAB exec store1 bash -c 'for i in $(seq 20); do t0=$EPOCHREALTIME
 		"$1" --store "$2" status >/dev/null; echo "$t0 $EPOCHREALTIME"; done' _ \
-		"$REPO/build/phalanxctl" "$(lab_kv store_endpoint)" |
+		"$BIN/phalanxctl" "$(lab_kv store_endpoint)" |
 		awk '{ printf "%.3f\n", ($2 - $1) * 1000 }' >"$tmp/base"
 	echo "phalanxctl_status_p50_ms=$(pct "$tmp/base" 50)"
 }
