@@ -235,6 +235,38 @@ EOF
 		fi
 		[ $ok = 1 ] && pass ansible_render
 	fi
+	# Three stores: each store's config is a Raft peer of the others,
+	# with its own id, accepted by phalanx-store's parser.
+	cat >"$work/inv3.yml" <<EOF
+all:
+  vars: {ansible_connection: local, phalanx_mgmt_net: 192.0.2.0/24}
+  children:
+    stores:
+      hosts:
+        store1: {phalanx_store_addr: 192.0.2.10}
+        store2: {phalanx_store_addr: 192.0.2.11}
+        store3: {phalanx_store_addr: 192.0.2.12}
+    members: {hosts: {fw1: {phalanx_member_sync_ip: 169.254.77.1}}}
+EOF
+	rm -f "$work"/store*-store.conf
+	if ! out=$(ANSIBLE_LOCAL_TEMP=$work/ansible-tmp ANSIBLE_ROLES_PATH=$work/roles \
+		ansible-playbook -i "$work/inv3.yml" "$work/render.yml" 2>&1); then
+		fail ansible_render_three_stores "expected the roles' templates to render, saw: $(echo "$out" | tail -10)"
+	else
+		ok=1 seen=
+		peers='raft-peers = store1=1@192.0.2.10:7710,store2=2@192.0.2.11:7710,store3=3@192.0.2.12:7710'
+		for k in 1 2 3; do
+			f=$work/store$k-store.conf
+			if ! out=$("$BUILD/phalanx-store" --config "$f" --help 2>&1 >/dev/null); then
+				ok=0 seen="$seen store$k refused: $out;"
+			fi
+			grep -qx "$peers" "$f" && grep -qx "raft-id = $k" "$f" &&
+				grep -qx 'raft-ctl-endpoints = tcp://192.0.2.10:7700,tcp://192.0.2.11:7700,tcp://192.0.2.12:7700' "$f" ||
+				{ ok=0; seen="$seen store$k: $(grep '^raft' "$f" | tr '\n' ' ');"; }
+		done
+		if [ $ok = 1 ]; then pass ansible_render_three_stores
+		else fail ansible_render_three_stores "expected each store's config to list the three peers with its own id and be accepted by phalanx-store, saw:$seen"; fi
+	fi
 fi
 
 # ---- Debian packages (built by `make deb') ----
