@@ -56,6 +56,16 @@ static const px_ctl_cmd_t commands[] = {
 	  "@SECONDS) starts there.  At most 1000 records a run.  A policy\n"
 	  "change and its record are one transaction.  Viewer and up.\n",
 	  px_cmd_history, PX_OPT_SINCE, 0, 0, 0 },
+	{ "store status", "",
+	  "the stores' Raft view: leader, term, indexes",
+	  "Asks every store (--store's comma-separated list, and the stores\n"
+	  "their peer lists name) for its own Raft view: name, ctl endpoint,\n"
+	  "role (leader, follower, candidate, or unreachable when it does not\n"
+	  "answer within about a second), term, commit index, applied index\n"
+	  "and the time since it last heard the leader.  --json: {\"leader\":\n"
+	  "NAME, \"term\": N, \"stores\": [{\"name\": ..., \"endpoint\": ...,\n"
+	  "\"role\": ..., ...}]}.  Exit 1 if no store answers.  Viewer and up.\n",
+	  px_cmd_store_status, 0, 0, 0, 0 },
 	{ "keys gen", "",
 	  "make a CURVE key pair",
 	  "Prints a new public key (z85).  With --out FILE, writes the secret\n"
@@ -320,9 +330,10 @@ static const struct {
 	const char *help;
 } options[NOPTS] = {
 	[OPT_STORE] = { "store", ARG_REQUIRED, "ENDPOINT", 0,
-		"the store, e.g. tcp://192.0.2.10:7700 (else\n"
-		"$PHALANX_STORE, else `store = ENDPOINT' in\n"
-		"the config file)" },
+		"the store, e.g. tcp://192.0.2.10:7700, or\n"
+		"every store: a comma-separated list, the\n"
+		"leader is found (else $PHALANX_STORE, else\n"
+		"`store = ENDPOINT' in the config file)" },
 	[OPT_CONFIG] = { "config", ARG_REQUIRED, "FILE", 0,
 		"config file (else $PHALANX_CONFIG, else\n"
 		"/etc/phalanx/phalanxctl.conf)" },

@@ -317,12 +317,32 @@ static void leader_hint(px_store_t *st, Phalanx__CtlReply *rep,
 		 (unsigned long long)s.term);
 }
 
+/* Reads of what this store alone holds, answered by any store: its
+ * Raft view, and the members that heartbeat to it (their state, WAIT
+ * on their acks, their alerts and firewall logs: members send those to
+ * the store they follow, not through Raft yet).  Reads of the policy
+ * must be current: the leader's. */
+static bool store_local_read(int op)
+{
+	switch (op) {
+	case PHALANX__CTL_REQUEST__OP__STORE_STATUS:
+	case PHALANX__CTL_REQUEST__OP__STATUS:
+	case PHALANX__CTL_REQUEST__OP__WAIT:
+	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
+	case PHALANX__CTL_REQUEST__OP__LOG_LIST:
+	case PHALANX__CTL_REQUEST__OP__TOP:
+		return true;
+	default:
+		return false;
+	}
+}
+
 bool px_store_replicate_refuse(px_store_t *st, const Phalanx__CtlRequest *req,
 			       Phalanx__CtlReply *rep, px_ctl_result_t *r)
 {
 	px_raft_status_t s;
 
-	if (!st->raft || req->op == PHALANX__CTL_REQUEST__OP__STORE_STATUS)
+	if (!st->raft || (!req->operation && store_local_read(req->op)))
 		return false;
 	px_raft_status(st->raft, &s);
 	if (strcmp(s.role, "leader") == 0)

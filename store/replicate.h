@@ -11,9 +11,11 @@
  * applied here.  A request id applied before (the FSM keeps the last
  * PX_FSM_REQUESTS) is answered with its first outcome, not applied again.
  *
- * A follower answers every ctl request but STORE_STATUS with
- * PX_ENOTLEADER and the leader's name and ctl endpoint, or PX_ENOQUORUM
- * when it knows no leader (an election is on, or it is cut off). */
+ * A follower answers writes and reads of the policy with PX_ENOTLEADER
+ * and the leader's name and ctl endpoint, or PX_ENOQUORUM when it knows
+ * no leader (an election is on, or it is cut off); it answers the reads
+ * of what only it holds itself (its Raft view, the members that follow
+ * it: STATUS, WAIT, alerts, firewall logs). */
 #ifndef PX_REPLICATE_H
 #define PX_REPLICATE_H
 
