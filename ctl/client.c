@@ -646,6 +646,8 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	/* A write goes as one Operation (operation.c); a retry on another
 	 * store keeps its request id, so the store applies it once. */
 	env.ctl_request = px_ctl_operation(req, &w) ? &w.req : req;
+	if (env.ctl_request == &w.req && ctl->request_id)
+		w.op.request_id = (char *)ctl->request_id;
 	for (hops = 0; hops < CTL_HOPS_MAX; hops++) {
 		const Phalanx__CtlReply *r;
 		int next;

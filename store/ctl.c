@@ -571,7 +571,10 @@ reply:
 	rep.status = r.status;
 	rep.error = r.error;
 	rep.bad_entry = r.bad_entry;
-	rep.version = st->policy.version;
+	/* A retried write answered with its first outcome carries the
+	 * version it made then (replicate.c). */
+	if (!rep.version)
+		rep.version = st->policy.version;
 	rep.epoch = st->policy.epoch;
 	out.epoch = st->policy.epoch;
 	out.body_case = PHALANX__ENVELOPE__BODY_CTL_REPLY;

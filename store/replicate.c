@@ -221,7 +221,8 @@ static void reply_send(px_store_t *st, const px_rid_t *rid,
 	rep->status = r->status;
 	rep->error = (char *)r->error;
 	rep->bad_entry = r->bad_entry;
-	rep->version = st->policy.version;
+	if (!rep->version)
+		rep->version = st->policy.version;
 	rep->epoch = st->policy.epoch;
 	out.epoch = st->policy.epoch;
 	out.body_case = PHALANX__ENVELOPE__BODY_CTL_REPLY;
@@ -235,6 +236,7 @@ static void from_result(const px_fsm_result_t *res, Phalanx__CtlReply *rep,
 {
 	r->status = res->outcome;
 	r->bad_entry = res->bad_entry;
+	rep->version = res->version;
 	rep->overlap_entry = res->overlap_entry;
 	snprintf(r->error, sizeof(r->error), "%s", res->error);
 }
