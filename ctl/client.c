@@ -978,6 +978,79 @@ static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
 	return rc;
 }
 
+/* --wait with several stores (issue 9): every member heartbeats and
+ * acknowledges to the store it follows, so each store is asked to wait
+ * in turn (one that does not answer the handshake within a second is
+ * left out) and a member counts as its best report: up over down, then
+ * the higher version.  A store that knows no member answers at once. */
+static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
+			     uint64_t version, size_t *count)
+{
+	Phalanx__Envelope *env[PX_CTL_STORES_MAX] = { NULL };
+	Phalanx__MemberStatus **merged = NULL, **saved;
+	Phalanx__CtlReply *first = NULL;
+	char why[512], tried[2048] = "";
+	size_t i, j, n = 0, cap = 0, nsaved, nb = ctl->nbases;
+	int rc;
+
+	for (i = 0; i < nb; i++) {
+		Phalanx__CtlReply *r;
+
+		if (px_ctl_call_one(ctl, i, req, &env[i], why, sizeof(why)) < 0) {
+			tried_add(tried, sizeof(tried), ctl->bases[i], why);
+			continue;
+		}
+		r = env[i]->ctl_reply;
+		if (r->status != 0) {
+			tried_add(tried, sizeof(tried), ctl->bases[i],
+				  px_ctl_reply_error(ctl, r));
+			continue;
+		}
+		if (!first)
+			first = r;
+		for (j = 0; j < r->n_members; j++) {
+			Phalanx__MemberStatus *m = r->members[j];
+			size_t k;
+
+			for (k = 0; k < n; k++)
+				if (strcmp(merged[k]->member, m->member) == 0)
+					break;
+			if (k == n) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 16;
+					merged = xrealloc(merged, cap * sizeof(*merged));
+				}
+				merged[n++] = m;
+			} else if ((m->up && !merged[k]->up) ||
+				   (m->up == merged[k]->up &&
+				    m->applied_version > merged[k]->applied_version)) {
+				merged[k] = m;
+			}
+		}
+	}
+	if (!first) {
+		rc = px_ctl_fail(ctl, "version %llu was committed, but whether "
+				 "members applied it is unknown: no store "
+				 "answered the wait (%s)",
+				 (unsigned long long)version, tried);
+		goto out;
+	}
+	saved = first->members;
+	nsaved = first->n_members;
+	first->members = merged;
+	first->n_members = n;
+	for (i = 0; i < n; i++)
+		count[member_class(merged[i], version)]++;
+	rc = wait_report(ctl, first, version, count);
+	first->members = saved;
+	first->n_members = nsaved;
+out:
+	free(merged);
+	for (i = 0; i < nb; i++)
+		px_wire_free(env[i]);
+	return rc;
+}
+
 int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
@@ -1007,6 +1080,13 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 	px_ctl_progress("waiting for members to apply version %llu",
 			(unsigned long long)version);
 	ctl->timeout_ms = ctl->wait_ms + timeout;
+	if (ctl->nbases > 1) {
+		/* Each member follows one store and acknowledges to it:
+		 * every store is asked (write_done_stores). */
+		rc = write_done_stores(ctl, &req, version, count);
+		ctl->timeout_ms = timeout;
+		return rc;
+	}
 	rc = px_ctl_call(ctl, &req, &env);
 	ctl->timeout_ms = timeout;
 	if (rc < 0) {

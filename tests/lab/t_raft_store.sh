@@ -21,6 +21,9 @@
 #                               a few seconds through the new leader; every
 #                               acknowledged entry is on the surviving
 #                               stores and in every member's kernel
+#   killed_leader_rejoins       restarted, it catches up
+#   wait_counts_every_member    --wait reports every member, whichever store
+#                               it follows (each store is asked)
 # Every wait is bounded polling.
 set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
@@ -176,4 +179,15 @@ if wait_until 15 applied_equal 3; then
 	pass $t
 else
 	fail $t "expected $L restarted to rejoin at the leader's applied index, saw $(status_json | head -c 600)"
+fi
+
+# --- --wait counts the members whichever store they follow ------------------------
+t=wait_counts_every_member
+out=$(ctl --wait=20 exceptions add $SET 192.0.2.216 2>&1)
+rc=$?
+if [ $rc = 0 ] && echo "$out" | grep -q "applied by" && echo "$out" | grep -q fw1 &&
+   echo "$out" | grep -q fw2 && every_member has_elem $SET.v4 192.0.2.216; then
+	pass $t
+else
+	fail $t "expected --wait to report fw1 and fw2 applied (and their kernels to have 192.0.2.216), saw exit $rc: $out"
 fi
