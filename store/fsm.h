@@ -49,7 +49,9 @@ typedef struct {
  * store itself (a database error): then the process stops and the
  * log replays the entry at the next start.  The FSM then records the
  * index and res's id in a transaction of its own: a crash between the
- * two replays the entry (known limit, see docs). */
+ * two replays the entry at the next start, and the handler finds it in
+ * the audit trail (store/replicate.c: only the first entry after a start
+ * can be such a one). */
 typedef int (*px_fsm_op_cb)(void *arg, uint64_t index, const void *op,
 			    size_t len, px_fsm_result_t *res);
 

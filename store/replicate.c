@@ -39,6 +39,7 @@ struct px_repl {
 	} results[RESULTS];
 	pending_t *pending;
 	size_t npending;
+	bool first_applied;   /* an entry was applied since the start */
 };
 
 static px_fsm_t *fsm_of(const px_store_t *st)
@@ -144,6 +145,41 @@ static const char *endpoint_of(const struct px_repl *r,
 
 /* ---- applying (every store) ---- */
 
+typedef struct {
+	const char *id;
+	bool found;
+} history_find_t;
+
+static int history_match(const void *rec, size_t len, void *arg)
+{
+	history_find_t *h = arg;
+	Phalanx__HistoryRecord *r = phalanx__history_record__unpack(NULL, len,
+								    rec);
+
+	if (r && r->request_id && strcmp(r->request_id, h->id) == 0)
+		h->found = true;
+	if (r)
+		phalanx__history_record__free_unpacked(r, NULL);
+	return h->found ? 1 : 0;
+}
+
+/* The first entry applied after a start may be one whose writes were
+ * committed (ops.c's transaction, its audit record in it) while its
+ * index was not (the FSM's own transaction: the process died between
+ * the two).  Only that entry can be: each index is recorded before the
+ * next entry is applied.  Its audit record, stamped with the leader's
+ * clock from the entry, says so. */
+static bool applied_before_crash(px_store_t *st, const Phalanx__RaftEntry *e)
+{
+	history_find_t h = { e->operation->request_id, false };
+
+	if (!h.id || !h.id[0] || !e->time_ms)
+		return false;
+	if (px_db_history(st->db, e->time_ms, history_match, &h) < 0)
+		return false;
+	return h.found;
+}
+
 static void result_keep(struct px_repl *r, uint64_t index,
 			const px_fsm_result_t *res)
 {
@@ -185,6 +221,18 @@ int px_store_replicate_apply(void *arg, uint64_t index, const void *buf,
 		       (unsigned long long)index, res->request_id,
 		       res->outcome ? px_strerror(res->outcome) : "ok");
 		goto out;
+	}
+	if (st->repl && !st->repl->first_applied) {
+		st->repl->first_applied = true;
+		if (applied_before_crash(st, e)) {
+			res->outcome = 0;
+			res->version = st->policy.version;
+			px_log(PX_LOG_WARN, "raft entry %llu: request %s is in the "
+			       "history already (the store stopped before it "
+			       "recorded the index): not applied again",
+			       (unsigned long long)index, res->request_id);
+			goto out;
+		}
 	}
 	snprintf(who.name, sizeof(who.name), "%s", e->who ? e->who : "?");
 	who.role = (px_role_t)e->role;
