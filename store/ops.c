@@ -110,9 +110,18 @@ static int commit(op_t *o, const px_db_op_t *ops, size_t nops,
 	int rc;
 
 	o->validate_us = now_us() - o->t0;
-	if (o->dry)
-		return PX_OP_VALID;
 	audit_pack(&audit, &rec, o, what, st->policy.version, version);
+	if (o->dry) {
+		/* Under Raft: a write that would not fit the map is not
+		 * proposed (every store would refuse it alike). */
+		rc = px_db_commit_check(st->db, version, ops, nops, meta,
+					audit.len);
+		free(rec);
+		if (rc < 0)
+			return fail(o, rc, "not proposed, nothing changed: %s",
+				    px_db_strerror(rc));
+		return PX_OP_VALID;
+	}
 	rc = px_db_commit_audited(st->db, version, st->policy.epoch, ops, nops,
 				  meta, &audit);
 	free(rec);
