@@ -24,6 +24,9 @@
 #   killed_leader_rejoins       restarted, it catches up
 #   wait_counts_every_member    --wait reports every member, whichever store
 #                               it follows (each store is asked)
+#   frozen_leader_write         SIGSTOP the leader: a write succeeds through
+#                               the new leader and reaches the members;
+#                               thawed, the old leader catches up
 # Every wait is bounded polling.
 set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
@@ -190,4 +193,27 @@ if [ $rc = 0 ] && echo "$out" | grep -q "applied by" && echo "$out" | grep -q fw
 	pass $t
 else
 	fail $t "expected --wait to report fw1 and fw2 applied (and their kernels to have 192.0.2.216), saw exit $rc: $out"
+fi
+
+# --- SIGSTOP the leader -------------------------------------------------------------------
+t=frozen_leader_write
+L=$(leader_name)
+if [ -z "$L" ]; then
+	fail $t "expected a leader before freezing it, saw $(status_json | head -c 600)"
+else
+	lab freeze "$L"
+	t0=$(date +%s%N)
+	out=$(ctl exceptions add $SET 192.0.2.217 2>&1)
+	rc=$?
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	echo "    froze $L: the next write took ${ms} ms"
+	ok=1
+	[ $rc = 0 ] && [ $ms -le 10000 ] && wait_until 15 every_member has_elem $SET.v4 192.0.2.217 || ok=0
+	lab thaw "$L"
+	# thawed, the old leader steps down and catches up
+	if [ $ok = 1 ] && wait_until 15 applied_equal 3 && [ "$(leader_name)" != "" ]; then
+		pass $t
+	else
+		fail $t "expected a write within 10 s of freezing $L, in every member's kernel, and $L caught up once thawed, saw exit $rc after ${ms} ms '$out', status $(status_json | head -c 600)"
+	fi
 fi
