@@ -32,6 +32,13 @@ set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
 MEMBERS=2
 SET=flood-exceptions
+# C-Raft needs a real disk for its log (the lab keeps it in the state
+# directory): not tmpfs.
+mkdir -p "$PHALANX_LAB_STATE"
+if [ "$(stat -f -c %T "$PHALANX_LAB_STATE")" = tmpfs ]; then
+	rmdir "$PHALANX_LAB_STATE" 2>/dev/null
+	export PHALANX_LAB_STATE=/var/tmp/phalanx-lab-$PHALANX_LAB_PREFIX
+fi
 ST=$PHALANX_LAB_STATE
 
 trap lab_teardown EXIT
