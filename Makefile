@@ -78,7 +78,8 @@ UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
-	$(BUILD)/store/auth.o $(BUILD)/store/protect.o $(BUILD)/store/raft.o
+	$(BUILD)/store/auth.o $(BUILD)/store/protect.o $(BUILD)/store/raft.o \
+	$(BUILD)/store/fsm.o
 # waiters.c and members.c with ctl.c and sync.c stubbed
 # (tests/unit/test_store_waiters.c, test_store_roles.c).
 UNIT_STORE += $(BUILD)/store/waiters.o $(BUILD)/store/logring.o $(BUILD)/store/members.o

@@ -39,7 +39,20 @@
 #define FOLLOW_CALL_MS 5000
 #define FOLLOW_RETRY_MS 500
 
+/* Several stores (--store a,b,c): each gets this long to finish the
+ * handshake before the next is tried (issue 9: a frozen or cut store
+ * costs a command a second or two, never a hang). */
+#define CTL_TRY_MS 1000
+/* Stores asked for one request at most: a hint each, a few rounds. */
+#define CTL_HOPS_MAX 16
+/* How long answers of "no leader known" are tried again: an election
+ * takes under 3 s (issue 9), twice that is plenty. */
+#define CTL_ELECTION_MS 6000
+#define CTL_ELECTION_PAUSE_MS 300
+
 static volatile sig_atomic_t interrupted; /* a follow's SIGINT, SIGTERM */
+
+static void sleep_ms(uint64_t ms);
 
 static const char *str(const char *s)
 {
@@ -162,14 +175,17 @@ static int config_store(const px_ctl_t *ctl, const char *path,
 		}
 		if (!out)
 			continue;
-		if (endpoint_complete(val, out, len) < 0) {
+		/* One endpoint or a comma-separated list: checked item by
+		 * item (store_list). */
+		if (!*val || strlen(val) >= len) {
 			px_ctl_quote(q, sizeof(q), val);
 			px_ctl_fail(ctl, "%s: line %zu: store: not an endpoint "
-				    "(want tcp://HOST:PORT): `%s'", path,
+				    "list (want tcp://HOST:PORT,...): `%s'", path,
 				    lineno, q);
 			rc = PX_EBADREQ;
 			goto out;
 		}
+		strcpy(out, val);
 		rc = 0;
 	}
 	if (rc == 1 && !out)
@@ -201,11 +217,51 @@ static const char *config_path(const px_ctl_t *ctl, int *must_exist)
 	return path;
 }
 
+/* A comma-separated list of store endpoints (every store of the
+ * array) into ctl->bases.  0 or PX_EBADREQ after printing which item
+ * is bad; from names where the list came from. */
+static int store_list(px_ctl_t *ctl, const char *list, const char *from)
+{
+	char q[PX_CTL_QUOTE_MAX], item[PX_CTL_ENDPOINT_MAX];
+	const char *p = list;
+
+	ctl->nbases = 0;
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (ctl->nbases == PX_CTL_STORES_MAX - 1) {
+			px_ctl_quote(q, sizeof(q), list);
+			px_ctl_fail(ctl, "%s: more than %d stores: `%s'", from,
+				    PX_CTL_STORES_MAX - 1, q);
+			return PX_EBADREQ;
+		}
+		if (len >= sizeof(item))
+			len = sizeof(item) - 1;
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (endpoint_complete(trim(item), ctl->bases[ctl->nbases],
+				      PX_CTL_ENDPOINT_MAX) < 0) {
+			px_ctl_quote(q, sizeof(q), item);
+			px_ctl_fail(ctl, "%s: not a store endpoint (want "
+				    "tcp://HOST:PORT, several separated by "
+				    "commas): `%s'", from, q);
+			return PX_EBADREQ;
+		}
+		ctl->nbases++;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	ctl->cur = 0;
+	snprintf(ctl->base, sizeof(ctl->base), "%s", ctl->bases[0]);
+	return 0;
+}
+
 /* --store, else $PHALANX_STORE, else the config file. */
 static int find_store(px_ctl_t *ctl)
 {
 	const char *base = ctl->store, *from = "--store", *path;
-	char q[PX_CTL_QUOTE_MAX];
 	int rc, must_exist = 1;
 
 	if (!base) {
@@ -214,28 +270,23 @@ static int find_store(px_ctl_t *ctl)
 		if (base && !*base)
 			base = NULL;
 	}
-	if (base) {
-		if (endpoint_complete(base, ctl->base, sizeof(ctl->base)) < 0) {
-			px_ctl_quote(q, sizeof(q), base);
-			px_ctl_fail(ctl, "%s: not a store endpoint (want "
-				    "tcp://HOST:PORT): `%s'", from, q);
+	if (!base) {
+		char list[PX_CTL_STORES_MAX * PX_CTL_ENDPOINT_MAX];
+
+		path = config_path(ctl, &must_exist);
+		rc = config_store(ctl, path, must_exist, list, sizeof(list), NULL);
+		if (rc < 0)
+			return rc;
+		if (rc > 0) {
+			px_ctl_fail(NULL, "no store configured: give --store "
+				    "tcp://HOST:%d, set PHALANX_STORE, or write "
+				    "`store = tcp://HOST:%d' in %s",
+				    PX_PORT_DEFAULT, PX_PORT_DEFAULT, path);
 			return PX_EBADREQ;
 		}
-		return 0;
+		return store_list(ctl, list, path);
 	}
-	path = config_path(ctl, &must_exist);
-	rc = config_store(ctl, path, must_exist, ctl->base, sizeof(ctl->base),
-			  NULL);
-	if (rc < 0)
-		return rc;
-	if (rc > 0) {
-		px_ctl_fail(NULL, "no store configured: give --store "
-			    "tcp://HOST:%d, set PHALANX_STORE, or write "
-			    "`store = tcp://HOST:%d' in %s", PX_PORT_DEFAULT,
-			    PX_PORT_DEFAULT, path);
-		return PX_EBADREQ;
-	}
-	return 0;
+	return store_list(ctl, base, from);
 }
 
 /* --key, else $PHALANX_KEY, else `key = FILE' in the config file; the
@@ -281,17 +332,23 @@ static int load_keys(px_ctl_t *ctl, px_keypair_t *kp, char *server)
 /* A handshake the store refuses (unknown key, or a store that does not
  * hold the pinned key) is never a reply: the monitor says so at once
  * instead of a timeout. */
-#define MONITOR_EP "inproc://phalanxctl-monitor"
 #define MONITOR_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | \
 			ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
-			ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+			ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
+			ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
 
 static int open_monitor(px_ctl_t *ctl)
 {
-	if (zmq_socket_monitor(ctl->sock, MONITOR_EP, MONITOR_EVENTS) < 0)
+	char ep[64];
+
+	/* A name per socket: the next store's socket is monitored while
+	 * the last one's monitor may still be going away. */
+	snprintf(ep, sizeof(ep), "inproc://phalanxctl-monitor-%u",
+		 ctl->monitors++);
+	if (zmq_socket_monitor(ctl->sock, ep, MONITOR_EVENTS) < 0)
 		return -errno;
 	ctl->monitor = zmq_socket(ctl->zctx, ZMQ_PAIR);
-	if (!ctl->monitor || zmq_connect(ctl->monitor, MONITOR_EP) < 0)
+	if (!ctl->monitor || zmq_connect(ctl->monitor, ep) < 0)
 		return -errno;
 	return 0;
 }
@@ -328,9 +385,10 @@ static int open_socket(px_ctl_t *ctl)
 	char server[PX_KEY_Z85_LEN + 1];
 	px_keypair_t kp;
 
-	rc = find_store(ctl);
-	if (rc < 0)
+	if (!ctl->nbases && (rc = find_store(ctl)) < 0)
 		return rc;
+	snprintf(ctl->base, sizeof(ctl->base), "%s", ctl->bases[ctl->cur]);
+	ctl->handshaken = false;
 	if (px_endpoint(ctl->base, PX_EP_CTL, ctl->ep, sizeof(ctl->ep)) < 0) {
 		px_ctl_fail(ctl, "not a store endpoint (the port must be "
 			    "1..65533): `%s'", ctl->base);
@@ -338,7 +396,8 @@ static int open_socket(px_ctl_t *ctl)
 	}
 	if ((rc = load_keys(ctl, &kp, server)) < 0)
 		return rc;
-	ctl->zctx = zmq_ctx_new();
+	if (!ctl->zctx)
+		ctl->zctx = zmq_ctx_new();
 	if (!ctl->zctx) {
 		rc = -errno;
 		px_ctl_fail(ctl, "zmq_ctx_new: %s", zmq_strerror(errno));
@@ -374,15 +433,22 @@ static int open_socket(px_ctl_t *ctl)
 	return 0;
 }
 
-void px_ctl_close(px_ctl_t *ctl)
+/* The socket to one store, to try the next: the context stays. */
+static void socket_close(px_ctl_t *ctl)
 {
 	if (ctl->sock)
 		zmq_close(ctl->sock);
 	if (ctl->monitor)
 		zmq_close(ctl->monitor);
+	ctl->sock = ctl->monitor = NULL;
+}
+
+void px_ctl_close(px_ctl_t *ctl)
+{
+	socket_close(ctl);
 	if (ctl->zctx)
 		zmq_ctx_term(ctl->zctx);
-	ctl->sock = ctl->zctx = ctl->monitor = NULL;
+	ctl->zctx = NULL;
 }
 
 /* px_wire_recv for one reply, except that empty frames before the
@@ -430,91 +496,263 @@ static int recv_reply(void *sock, Phalanx__Envelope **out)
 	return 0;
 }
 
-int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
-		Phalanx__Envelope **out)
+/* One request to the store the socket is open to.  0 with *out, or a
+ * negative code with why (whylen bytes) saying what happened: nothing
+ * is printed (the caller may try another store).  With several stores
+ * to try, a store that has not finished the handshake within
+ * CTL_TRY_MS is given up (down, frozen or cut off): the request was
+ * never sent to it (ZeroMQ sends only after the handshake). */
+static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
+		    size_t whylen, Phalanx__Envelope **out)
 {
-	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT, *in = NULL;
-	px_ctl_op_t w;
-	uint64_t deadline, now;
+	Phalanx__Envelope *in = NULL;
+	uint64_t deadline, now, t0 = px_mono_ms(), hs_deadline;
 	int rc;
 
 	*out = NULL;
-	if (!ctl->sock && (rc = open_socket(ctl)) < 0)
-		goto out;
-	env.body_case = PHALANX__ENVELOPE__BODY_CTL_REQUEST;
-	/* A write goes as one Operation (operation.c). */
-	env.ctl_request = px_ctl_operation(req, &w) ? &w.req : req;
-	rc = px_wire_send(ctl->sock, NULL, &env);
+	rc = px_wire_send(ctl->sock, NULL, env);
 	if (rc < 0) {
-		px_ctl_fail(ctl, "cannot send to the store at %s: %s",
-			    ctl->base, zmq_strerror(-rc));
-		goto out;
+		snprintf(why, whylen, "cannot send to the store at %s: %s",
+			 ctl->base, zmq_strerror(-rc));
+		return rc;
 	}
-	deadline = px_mono_ms() + ctl->timeout_ms;
+	deadline = t0 + ctl->timeout_ms;
+	hs_deadline = ctl->nbases > 1 ? t0 + CTL_TRY_MS : UINT64_MAX;
 	for (;;) {
 		zmq_pollitem_t it[] = {
 			{ ctl->sock, 0, ZMQ_POLLIN, 0 },
 			{ ctl->monitor, 0, ZMQ_POLLIN, 0 },
 		};
+		uint64_t until;
 		uint32_t value = 0;
 		unsigned ev;
 		int n;
 
 		now = px_mono_ms();
 		if (now >= deadline) {
-			rc = PX_ETIMEOUT;
-			px_ctl_fail(NULL, "no answer from the store at %s "
-				    "within %llu s", ctl->base,
-				    (unsigned long long)(ctl->timeout_ms / 1000));
-			goto out;
+			snprintf(why, whylen, "no answer from the store at %s "
+				 "within %llu s", ctl->base,
+				 (unsigned long long)(ctl->timeout_ms / 1000));
+			return PX_ETIMEOUT;
 		}
-		n = zmq_poll(it, 2, (long)(deadline - now));
+		if (!ctl->handshaken && now >= hs_deadline) {
+			snprintf(why, whylen, "no handshake with %s within "
+				 "%d ms (down, frozen or cut off)", ctl->base,
+				 CTL_TRY_MS);
+			return PX_ETIMEOUT;
+		}
+		until = ctl->handshaken || hs_deadline > deadline ? deadline :
+			hs_deadline;
+		n = zmq_poll(it, 2, (long)(until - now));
 		if (n < 0) {
 			rc = -errno;
 			/* A follow's SIGINT ends its held request too. */
-			if (rc == -EINTR && interrupted)
-				goto out;
+			if (rc == -EINTR && interrupted) {
+				snprintf(why, whylen, "interrupted");
+				return rc;
+			}
 			if (rc == -EINTR)
 				continue;
-			px_ctl_fail(ctl, "zmq_poll: %s", zmq_strerror(-rc));
-			goto out;
+			snprintf(why, whylen, "zmq_poll: %s", zmq_strerror(-rc));
+			return rc;
 		}
 		if (n == 0)
 			continue;
-		if ((ev = monitor_event(ctl, &value)) != 0) {
-			rc = PX_EPERM;
-			px_ctl_fail(NULL, "the store at %s refused the handshake "
-				    "(%s, code %u): it does not know our key, or "
-				    "it is not the store whose key --store-key "
-				    "pins", ctl->base,
-				    ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ?
-				    "authentication failed" : "CURVE failed",
-				    (unsigned)value);
-			goto out;
+		while ((ev = monitor_event(ctl, &value)) != 0) {
+			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+				ctl->handshaken = true;
+				continue;
+			}
+			snprintf(why, whylen, "the store at %s refused the "
+				 "handshake (%s, code %u): it does not know our "
+				 "key, or it is not the store whose key "
+				 "--store-key pins", ctl->base,
+				 ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ?
+				 "authentication failed" : "CURVE failed",
+				 (unsigned)value);
+			return PX_EPERM;
 		}
 		rc = recv_reply(ctl->sock, &in);
 		if (rc == -EAGAIN || rc == -EINTR)
 			continue;
 		if (rc < 0) {
-			px_ctl_fail(ctl, "the store at %s sent a reply this "
-				    "build cannot read: %s", ctl->base,
-				    px_strerror(rc));
-			goto out;
+			snprintf(why, whylen, "the store at %s sent a reply this "
+				 "build cannot read: %s", ctl->base,
+				 px_strerror(rc));
+			return rc;
 		}
 		break;
 	}
 	if (in->body_case != PHALANX__ENVELOPE__BODY_CTL_REPLY ||
 	    !in->ctl_reply) {
-		rc = PX_EDECODE;
-		px_ctl_fail(ctl, "the store at %s answered with something "
-			    "other than a ctl reply", ctl->base);
-		goto out;
+		px_wire_free(in);
+		snprintf(why, whylen, "the store at %s answered with something "
+			 "other than a ctl reply", ctl->base);
+		return PX_EDECODE;
 	}
 	*out = in;
-	in = NULL;
-	rc = 0;
-out:
-	px_wire_free(in);
+	return 0;
+}
+
+/* The index in ctl->bases of endpoint ep (a leader hint), added if it
+ * is not there and there is room; -1 if it is not an endpoint or there
+ * is no room. */
+static int store_index(px_ctl_t *ctl, const char *ep)
+{
+	char full[PX_CTL_ENDPOINT_MAX];
+	size_t i;
+
+	if (endpoint_complete(ep, full, sizeof(full)) < 0)
+		return -1;
+	for (i = 0; i < ctl->nbases; i++)
+		if (strcmp(ctl->bases[i], full) == 0)
+			return (int)i;
+	if (ctl->nbases == PX_CTL_STORES_MAX)
+		return -1;
+	snprintf(ctl->bases[ctl->nbases], PX_CTL_ENDPOINT_MAX, "%s", full);
+	return (int)ctl->nbases++;
+}
+
+/* Add "store: why" to the list of stores tried (for the message that
+ * says why none answered). */
+static void tried_add(char *tried, size_t len, const char *base,
+		      const char *why)
+{
+	size_t n = strlen(tried);
+
+	if (n + 8 < len)
+		snprintf(tried + n, len - n, "%s%s: %s", n ? "; " : "", base,
+			 why);
+}
+
+/* Send req (a write as one Operation, with one request id for every
+ * store it is sent to) and take the first answer that is not "not the
+ * leader": a follower's hint is followed, a store that does not answer
+ * (or knows no leader) costs CTL_TRY_MS and the next is tried; while
+ * the stores elect a leader, rounds are tried again for up to
+ * CTL_ELECTION_MS.  Bounded: at most CTL_HOPS_MAX stores asked. */
+int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
+		Phalanx__Envelope **out)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT, *in = NULL;
+	px_ctl_op_t w;
+	char why[1024], tried[2048] = "";
+	uint64_t election_end = 0;
+	size_t asked = 0, silent = 0;
+	int rc = PX_ETIMEOUT, hops;
+
+	*out = NULL;
+	env.body_case = PHALANX__ENVELOPE__BODY_CTL_REQUEST;
+	/* A write goes as one Operation (operation.c); a retry on another
+	 * store keeps its request id, so the store applies it once. */
+	env.ctl_request = px_ctl_operation(req, &w) ? &w.req : req;
+	if (env.ctl_request == &w.req && ctl->request_id)
+		w.op.request_id = (char *)ctl->request_id;
+	for (hops = 0; hops < CTL_HOPS_MAX; hops++) {
+		const Phalanx__CtlReply *r;
+		int next;
+
+		if (!ctl->sock && (rc = open_socket(ctl)) < 0)
+			return rc;  /* printed: configuration, keys */
+		asked++;
+		rc = call_one(ctl, &env, why, sizeof(why), &in);
+		if (rc < 0) {
+			/* One store, nothing else to try: as before. */
+			if (ctl->nbases == 1 || rc == -EINTR) {
+				px_ctl_fail(rc == PX_ETIMEOUT ? NULL : ctl,
+					    "%s", why);
+				return rc;
+			}
+			tried_add(tried, sizeof(tried), ctl->base, why);
+			socket_close(ctl);
+			ctl->cur = (ctl->cur + 1) % ctl->nbases;
+			/* every store silent in a row: give up */
+			if (++silent >= ctl->nbases)
+				break;
+			continue;
+		}
+		silent = 0;
+		r = in->ctl_reply;
+		if (r->status != PX_ENOTLEADER && r->status != PX_ENOQUORUM) {
+			*out = in;
+			return 0;
+		}
+		tried_add(tried, sizeof(tried), ctl->base,
+			  r->error && r->error[0] ? r->error :
+			  px_strerror(r->status));
+		if (ctl->nbases == 1 && !(r->leader_endpoint &&
+					  r->leader_endpoint[0])) {
+			*out = in;  /* one store given: its answer */
+			return 0;
+		}
+		next = r->status == PX_ENOTLEADER && r->leader_endpoint &&
+		       r->leader_endpoint[0] ?
+		       store_index(ctl, r->leader_endpoint) : -1;
+		if (next < 0 || (size_t)next == ctl->cur) {
+			/* No leader known here: the next store, and after
+			 * a round without one, a pause while they elect. */
+			uint64_t now = px_mono_ms();
+
+			if (!election_end)
+				election_end = now + CTL_ELECTION_MS;
+			if (now >= election_end) {
+				/* the answer itself says why */
+				tried_add(tried, sizeof(tried), "gave up",
+					  "no leader within the election time");
+				break;
+			}
+			next = (int)((ctl->cur + 1) % ctl->nbases);
+			if (next == 0 || ctl->nbases == 1)
+				sleep_ms(CTL_ELECTION_PAUSE_MS);
+		}
+		px_wire_free(in);
+		in = NULL;
+		socket_close(ctl);
+		ctl->cur = (size_t)next;
+	}
+	if (in) {
+		/* The last store's own refusal is the answer; the stores
+		 * tried say the rest. */
+		px_ctl_fail(ctl, "stores tried: %s", tried);
+		*out = in;
+		return 0;
+	}
+	px_ctl_fail(NULL, "no store answered (%zu asked): %s", asked, tried);
+	return rc < 0 ? rc : PX_ETIMEOUT;
+}
+
+int px_ctl_stores(px_ctl_t *ctl)
+{
+	return ctl->nbases ? 0 : find_store(ctl);
+}
+
+int px_ctl_store_index(px_ctl_t *ctl, const char *ep)
+{
+	return store_index(ctl, ep);
+}
+
+int px_ctl_call_one(px_ctl_t *ctl, size_t i, Phalanx__CtlRequest *req,
+		    Phalanx__Envelope **out, char *why, size_t whylen)
+{
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	size_t n = ctl->nbases;
+	int rc;
+
+	*out = NULL;
+	socket_close(ctl);
+	ctl->cur = i;
+	if ((rc = open_socket(ctl)) < 0) {
+		snprintf(why, whylen, "cannot open a socket to it");
+		return rc;
+	}
+	env.body_case = PHALANX__ENVELOPE__BODY_CTL_REQUEST;
+	env.ctl_request = req;
+	/* Always the short handshake: one store of several. */
+	if (ctl->nbases < 2)
+		ctl->nbases = 2;
+	rc = call_one(ctl, &env, why, whylen, out);
+	ctl->nbases = n;
+	socket_close(ctl);
 	return rc;
 }
 
@@ -748,6 +986,79 @@ static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
 	return rc;
 }
 
+/* --wait with several stores (issue 9): every member heartbeats and
+ * acknowledges to the store it follows, so each store is asked to wait
+ * in turn (one that does not answer the handshake within a second is
+ * left out) and a member counts as its best report: up over down, then
+ * the higher version.  A store that knows no member answers at once. */
+static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
+			     uint64_t version, size_t *count)
+{
+	Phalanx__Envelope *env[PX_CTL_STORES_MAX] = { NULL };
+	Phalanx__MemberStatus **merged = NULL, **saved;
+	Phalanx__CtlReply *first = NULL;
+	char why[512], tried[2048] = "";
+	size_t i, j, n = 0, cap = 0, nsaved, nb = ctl->nbases;
+	int rc;
+
+	for (i = 0; i < nb; i++) {
+		Phalanx__CtlReply *r;
+
+		if (px_ctl_call_one(ctl, i, req, &env[i], why, sizeof(why)) < 0) {
+			tried_add(tried, sizeof(tried), ctl->bases[i], why);
+			continue;
+		}
+		r = env[i]->ctl_reply;
+		if (r->status != 0) {
+			tried_add(tried, sizeof(tried), ctl->bases[i],
+				  px_ctl_reply_error(ctl, r));
+			continue;
+		}
+		if (!first)
+			first = r;
+		for (j = 0; j < r->n_members; j++) {
+			Phalanx__MemberStatus *m = r->members[j];
+			size_t k;
+
+			for (k = 0; k < n; k++)
+				if (strcmp(merged[k]->member, m->member) == 0)
+					break;
+			if (k == n) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 16;
+					merged = xrealloc(merged, cap * sizeof(*merged));
+				}
+				merged[n++] = m;
+			} else if ((m->up && !merged[k]->up) ||
+				   (m->up == merged[k]->up &&
+				    m->applied_version > merged[k]->applied_version)) {
+				merged[k] = m;
+			}
+		}
+	}
+	if (!first) {
+		rc = px_ctl_fail(ctl, "version %llu was committed, but whether "
+				 "members applied it is unknown: no store "
+				 "answered the wait (%s)",
+				 (unsigned long long)version, tried);
+		goto out;
+	}
+	saved = first->members;
+	nsaved = first->n_members;
+	first->members = merged;
+	first->n_members = n;
+	for (i = 0; i < n; i++)
+		count[member_class(merged[i], version)]++;
+	rc = wait_report(ctl, first, version, count);
+	first->members = saved;
+	first->n_members = nsaved;
+out:
+	free(merged);
+	for (i = 0; i < nb; i++)
+		px_wire_free(env[i]);
+	return rc;
+}
+
 int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
@@ -777,6 +1088,13 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 	px_ctl_progress("waiting for members to apply version %llu",
 			(unsigned long long)version);
 	ctl->timeout_ms = ctl->wait_ms + timeout;
+	if (ctl->nbases > 1) {
+		/* Each member follows one store and acknowledges to it:
+		 * every store is asked (write_done_stores). */
+		rc = write_done_stores(ctl, &req, version, count);
+		ctl->timeout_ms = timeout;
+		return rc;
+	}
 	rc = px_ctl_call(ctl, &req, &env);
 	ctl->timeout_ms = timeout;
 	if (rc < 0) {

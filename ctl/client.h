@@ -18,6 +18,17 @@
  * answer in time, undecodable reply). */
 int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		Phalanx__Envelope **out);
+/* The stores to ask (--store's list, $PHALANX_STORE, the config file)
+ * into ctl->bases: 0, or an error after printing why. */
+int px_ctl_stores(px_ctl_t *ctl);
+/* Index of endpoint ep in ctl->bases, added if missing; -1 if it is not
+ * an endpoint or there is no room. */
+int px_ctl_store_index(px_ctl_t *ctl, const char *ep);
+/* Send req to store i of ctl->bases alone (no hints followed, a short
+ * handshake): 0 with *out (the caller's: px_wire_free), or a negative
+ * code with why saying what happened (nothing printed). */
+int px_ctl_call_one(px_ctl_t *ctl, size_t i, Phalanx__CtlRequest *req,
+		    Phalanx__Envelope **out, char *why, size_t whylen);
 /* Close the socket and context; safe to call twice. */
 void px_ctl_close(px_ctl_t *ctl);
 

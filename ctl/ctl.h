@@ -48,6 +48,7 @@ enum {
 #define PX_CTL_TIMEOUT_S 10 /* default --timeout */
 #define PX_CTL_WAIT_S 30    /* default --wait */
 #define PX_CTL_ENDPOINT_MAX 300
+#define PX_CTL_STORES_MAX 8  /* 5 stores, and room for leader hints */
 
 typedef struct {
 	const char *cmd;      /* "exceptions add", prefixes every message */
@@ -74,12 +75,19 @@ typedef struct {
 	bool follow;
 	const char *by;       /* --by, or NULL */
 	bool intra_array;     /* networks add --intra-array */
+	const char *request_id; /* --request-id, or NULL: a random one */
 
 	/* Connection, opened by the first request (client.c). */
 	char base[PX_CTL_ENDPOINT_MAX];  /* store base, as shown to people */
 	char ep[PX_CTL_ENDPOINT_MAX];    /* its ctl endpoint */
 	void *zctx, *sock;
 	void *monitor;   /* PAIR: the socket's handshake failures */
+	/* --store's comma-separated list (issue 9: every store of the
+	 * array); base is the one the socket is open to (client.c). */
+	char bases[PX_CTL_STORES_MAX][PX_CTL_ENDPOINT_MAX];
+	size_t nbases, cur;
+	bool handshaken;  /* the open socket finished its handshake */
+	unsigned monitors; /* monitors made: each has its own inproc name */
 } px_ctl_t;
 
 typedef int (*px_ctl_cmd_fn)(px_ctl_t *ctl, int argc, char **argv);
@@ -123,6 +131,7 @@ int px_cmd_members_enroll(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_revoke(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_keys_gen(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_history(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_store_status(px_ctl_t *ctl, int argc, char **argv);
 /* --since: "30s", "10m", "2h", "1d" ago; "YYYY-MM-DD[THH:MM[:SS]]" local
  * time; "@SECONDS" since the epoch, into ms since the epoch.  0 or a
  * usage error (cmd_alerts.c). */

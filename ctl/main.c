@@ -56,6 +56,16 @@ static const px_ctl_cmd_t commands[] = {
 	  "@SECONDS) starts there.  At most 1000 records a run.  A policy\n"
 	  "change and its record are one transaction.  Viewer and up.\n",
 	  px_cmd_history, PX_OPT_SINCE, 0, 0, 0 },
+	{ "store status", "",
+	  "the stores' Raft view: leader, term, indexes",
+	  "Asks every store (--store's comma-separated list, and the stores\n"
+	  "their peer lists name) for its own Raft view: name, ctl endpoint,\n"
+	  "role (leader, follower, candidate, or unreachable when it does not\n"
+	  "answer within about a second), term, commit index, applied index\n"
+	  "and the time since it last heard the leader.  --json: {\"leader\":\n"
+	  "NAME, \"term\": N, \"stores\": [{\"name\": ..., \"endpoint\": ...,\n"
+	  "\"role\": ..., ...}]}.  Exit 1 if no store answers.  Viewer and up.\n",
+	  px_cmd_store_status, 0, 0, 0, 0 },
 	{ "keys gen", "",
 	  "make a CURVE key pair",
 	  "Prints a new public key (z85).  With --out FILE, writes the secret\n"
@@ -309,8 +319,22 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_MEMBER, OPT_TYPE, OPT_ACTIVE, OPT_SINCE, OPT_ALL, OPT_COUNT,
        OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY,
        OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT,
-       OPT_INTRA_ARRAY, NOPTS };
+       OPT_INTRA_ARRAY, OPT_REQUEST_ID, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
+
+/* The store keeps request ids of at most 64 characters (store/fsm.h). */
+static bool request_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
 
 static const struct {
 	const char *name;
@@ -320,9 +344,10 @@ static const struct {
 	const char *help;
 } options[NOPTS] = {
 	[OPT_STORE] = { "store", ARG_REQUIRED, "ENDPOINT", 0,
-		"the store, e.g. tcp://192.0.2.10:7700 (else\n"
-		"$PHALANX_STORE, else `store = ENDPOINT' in\n"
-		"the config file)" },
+		"the store, e.g. tcp://192.0.2.10:7700, or\n"
+		"every store: a comma-separated list, the\n"
+		"leader is found (else $PHALANX_STORE, else\n"
+		"`store = ENDPOINT' in the config file)" },
 	[OPT_CONFIG] = { "config", ARG_REQUIRED, "FILE", 0,
 		"config file (else $PHALANX_CONFIG, else\n"
 		"/etc/phalanx/phalanxctl.conf)" },
@@ -337,6 +362,11 @@ static const struct {
 		"write the secret key to FILE (0600)" },
 	[OPT_JSON] = { "json", ARG_NONE, NULL, 0,
 		"print the result as JSON" },
+	[OPT_REQUEST_ID] = { "request-id", ARG_REQUIRED, "ID", 0,
+		"a write's request id (default: 128 random\n"
+		"bits): a write sent again with the id of one\n"
+		"the stores applied is answered with its first\n"
+		"outcome and not applied twice" },
 	[OPT_TIMEOUT] = { "timeout", ARG_REQUIRED, "SECONDS", 0,
 		"how long to wait for each answer of the\n"
 		"store (default 10)" },
@@ -786,6 +816,15 @@ int main(int argc, char **argv)
 	ctl.role = cl.val[OPT_ROLE];
 	ctl.out = cl.val[OPT_OUT];
 	ctl.json = cl.seen[OPT_JSON];
+	ctl.request_id = cl.val[OPT_REQUEST_ID];
+	if (ctl.request_id && !request_id_valid(ctl.request_id)) {
+		char q[PX_CTL_QUOTE_MAX];
+
+		px_ctl_quote(q, sizeof(q), ctl.request_id);
+		rc = px_ctl_usage(&ctl, "--request-id: want 1 to 64 letters, "
+				  "digits, `-' or `_': `%s'", q);
+		goto out;
+	}
 	ctl.timeout_ms = PX_CTL_TIMEOUT_S * 1000;
 	ctl.timeout_given = cl.seen[OPT_TIMEOUT];
 	if (cl.seen[OPT_TIMEOUT] &&

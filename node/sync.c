@@ -1255,9 +1255,82 @@ static void monitor_read(px_node_t *n, void *mon)
 	}
 }
 
+/* --store a,b,c (issue 9: every store of a Raft array).  Every store
+ * applies the committed writes and publishes them, so a member follows
+ * any one: the first, and the next when the one it follows is silent
+ * for the store timeout.  One node per process: file state. */
+#define STORES_MAX 8
+static struct {
+	char base[STORES_MAX][256];
+	size_t n, cur;
+	uint64_t switched_ms;
+} stores;
+
+static void stores_parse(const char *list)
+{
+	const char *p = list;
+
+	stores.n = 0;
+	while (*p && stores.n < STORES_MAX) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len && len < sizeof(stores.base[0])) {
+			memcpy(stores.base[stores.n], p, len);
+			stores.base[stores.n++][len] = '\0';
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (!stores.n)
+		snprintf(stores.base[stores.n++], sizeof(stores.base[0]), "%s",
+			 list);
+	stores.cur = 0;
+}
+
+static void store_reconnect(void *s, int which, const char *from,
+			    const char *to)
+{
+	char ep[300];
+
+	px_endpoint(from, which, ep, sizeof(ep));
+	zmq_disconnect(s, ep);
+	px_endpoint(to, which, ep, sizeof(ep));
+	if (zmq_connect(s, ep) < 0)
+		px_log(PX_LOG_ERR, "connect %s: %s", ep, zmq_strerror(errno));
+}
+
+/* The store followed is silent: follow the next one.  Its epoch may be
+ * another number (each store's database has its own): forget ours and
+ * take its snapshot; the versions are the same on every store. */
+static void store_switch(px_node_t *n, uint64_t now)
+{
+	size_t from = stores.cur;
+
+	stores.cur = (stores.cur + 1) % stores.n;
+	stores.switched_ms = now;
+	px_log(PX_LOG_WARN, "store %s silent for %llu ms: following store %s "
+	       "instead", stores.base[from],
+	       (unsigned long long)(now - n->store_seen_ms),
+	       stores.base[stores.cur]);
+	store_reconnect(n->sync, PX_EP_SYNC, stores.base[from],
+			stores.base[stores.cur]);
+	store_reconnect(n->sub, PX_EP_PUB, stores.base[from],
+			stores.base[stores.cur]);
+	n->epoch = 0;
+	request_snapshot(n, "another store followed");
+}
+
 void px_node_sync_tick(px_node_t *n)
 {
 	uint64_t now = px_mono_ms();
+
+	if (n->store_lost && stores.n > 1 &&
+	    now - (stores.switched_ms > n->store_seen_ms ?
+		   stores.switched_ms : n->store_seen_ms) >
+	    n->o.store_timeout_ms)
+		store_switch(n, now);
 
 	if (!n->store_lost && now - n->store_seen_ms > n->o.store_timeout_ms) {
 		n->store_lost = true;
@@ -1309,7 +1382,7 @@ static void *open_socket(px_node_t *n, int type, int which)
 		zmq_close(s);
 		return NULL;
 	}
-	px_endpoint(n->o.store, which, ep, sizeof(ep));
+	px_endpoint(stores.base[stores.cur], which, ep, sizeof(ep));
 	if (zmq_connect(s, ep) < 0) {
 		px_log(PX_LOG_ERR, "connect %s: %s", ep, zmq_strerror(errno));
 		zmq_close(s);
@@ -1332,6 +1405,7 @@ static int poll_socket(px_node_t *n, void *sock, uv_poll_t *p, uv_poll_cb cb)
 
 int px_node_sync_start(px_node_t *n)
 {
+	stores_parse(n->o.store);
 	n->zctx = zmq_ctx_new();
 	n->sync = open_socket(n, ZMQ_DEALER, PX_EP_SYNC);
 	n->sub = open_socket(n, ZMQ_SUB, PX_EP_PUB);

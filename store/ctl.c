@@ -12,6 +12,7 @@
 #include "codec.h"
 #include "logring.h"
 #include "px.h"
+#include "replicate.h"
 #include "store.h"
 
 typedef px_ctl_result_t result_t;
@@ -250,6 +251,8 @@ static bool permitted(const px_store_t *st, const px_rid_t *rid,
 		if (req->op == PHALANX__CTL_REQUEST__OP__PROTECT)
 			need = PX_ROLE_VIEWER; /* protection show, networks
 						* list: writes are Operations */
+		if (req->op == PHALANX__CTL_REQUEST__OP__STORE_STATUS)
+			need = PX_ROLE_VIEWER; /* a read */
 	}
 	if (key && key->role != PX_ROLE_MEMBER && key->role >= need)
 		return true;
@@ -378,6 +381,7 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	result_t r = { 0, "", 0 };
 	px_op_done_t done;
 	px_lists_t lists;
+	Phalanx__StoreStatus ss;
 	quota_reply_t quotas;
 	const px_ident_t *who = NULL;
 	history_reply_t hist = { 0 };
@@ -400,6 +404,9 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	if (!deadline)
 		px_log(PX_LOG_DEBUG, "ctl from %s: %s", rid.peer,
 		       op_label(env->ctl_request->op));
+	/* Raft: a follower sends the client to the leader. */
+	if (px_store_replicate_refuse(st, env->ctl_request, &rep, &r))
+		goto reply;
 	ms = xcalloc(st->nmembers + 1, sizeof(*ms));
 	msv = xcalloc(st->nmembers + 1, sizeof(*msv));
 	for (i = 0; i < st->nmembers; i++)
@@ -408,6 +415,13 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	siv = xcalloc(st->policy.nsets + 1, sizeof(*siv));
 	for (i = 0; i < st->policy.nsets; i++)
 		si[i] = &siv[i];
+	if (env->ctl_request->operation && st->raft) {
+		/* proposed: answered once committed (the entry holds a
+		 * copy of the operation: env is freed here as ever) */
+		if (px_store_replicate_write(st, &rid, env, who, &rep, &r) == 0)
+			rid.len = 0;
+		goto reply;
+	}
 	if (env->ctl_request->operation) {
 		px_store_op(st, env->ctl_request->operation, who, &rep, &r,
 			    &done);
@@ -510,6 +524,9 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	case PHALANX__CTL_REQUEST__OP__HISTORY:
 		history_reply(st, env->ctl_request, &rep, &hist, &r);
 		break;
+	case PHALANX__CTL_REQUEST__OP__STORE_STATUS:
+		px_store_replicate_status(st, &rep, &ss);
+		break;
 	case PHALANX__CTL_REQUEST__OP__WAIT:
 		if (env->ctl_request->timeout_ms > WAIT_MAX_MS) {
 			fail(&r, PX_EBADREQ, "WAIT: timeout_ms %u is over the "
@@ -575,7 +592,10 @@ reply:
 	rep.status = r.status;
 	rep.error = r.error;
 	rep.bad_entry = r.bad_entry;
-	rep.version = st->policy.version;
+	/* A retried write answered with its first outcome carries the
+	 * version it made then (replicate.c). */
+	if (!rep.version)
+		rep.version = st->policy.version;
 	rep.epoch = st->policy.epoch;
 	out.epoch = st->policy.epoch;
 	out.body_case = PHALANX__ENVELOPE__BODY_CTL_REPLY;

@@ -550,17 +550,11 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 	return px_db_commit_audited(db, version, epoch, ops, nops, meta, NULL);
 }
 
-int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
-			 const px_db_op_t *ops, size_t nops,
-			 const px_policy_t *meta, const px_db_audit_t *audit)
+/* The limits record's size, as save_limits packs it (0 without meta). */
+static size_t meta_size(const px_policy_t *meta)
 {
-	uint8_t key[PX_SETNAME_MAX + 1 + sizeof(px_entry_t)];
-	MDB_txn *txn = NULL;
-	size_t i, j, meta_bytes = 0;
-	uint64_t t0 = mono_us(), t1;
-	int rc;
+	size_t meta_bytes = 0;
 
-	db->write_us = db->sync_us = 0;
 	if (meta) {
 		/* The limits record, sized as save_limits packs it. */
 		Phalanx__SnapshotChunk c = PHALANX__SNAPSHOT_CHUNK__INIT;
@@ -581,6 +575,26 @@ int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 		px_limitops_free(lops, n);
 		px_lists_free(&lists);
 	}
+	return meta_bytes;
+}
+
+int px_db_commit_check(px_db_t *db, uint64_t version, const px_db_op_t *ops,
+		       size_t nops, const px_policy_t *meta, size_t audit_len)
+{
+	return commit_fits(db, version, ops, nops, meta_size(meta) + audit_len);
+}
+
+int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
+			 const px_db_op_t *ops, size_t nops,
+			 const px_policy_t *meta, const px_db_audit_t *audit)
+{
+	uint8_t key[PX_SETNAME_MAX + 1 + sizeof(px_entry_t)];
+	MDB_txn *txn = NULL;
+	size_t i, j, meta_bytes = meta_size(meta);
+	uint64_t t0 = mono_us(), t1;
+	int rc;
+
+	db->write_us = db->sync_us = 0;
 	/* Refuse before the first write: a write LMDB would stop half way
 	 * must not even start, and every store decides it alike.  The
 	 * store is the only writer, so nothing changes in between. */

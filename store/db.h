@@ -82,6 +82,11 @@ typedef struct {
 int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 			 const px_db_op_t *ops, size_t nops,
 			 const px_policy_t *meta, const px_db_audit_t *audit);
+/* The fit check of px_db_commit_audited alone (the Raft leader's,
+ * before it proposes; audit_len: the record's bytes): 0 or PX_EDBFULL
+ * (logged with the numbers), or a database error. */
+int px_db_commit_check(px_db_t *db, uint64_t version, const px_db_op_t *ops,
+		       size_t nops, const px_policy_t *meta, size_t audit_len);
 /* Append a record of a change outside the policy (keys, alerts,
  * members) in a transaction of its own.  0 or a database error. */
 int px_db_history_put(px_db_t *db, const px_db_audit_t *a);

@@ -1,5 +1,6 @@
 /* fsm.c - the store's Raft state machine over its LMDB environment. */
 #include <errno.h>
+#include <stdbool.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@ struct px_fsm {
 	px_db_t *db;
 	MDB_env *env;
 	MDB_dbi dbi;          /* "raft": "applied" -> u64 */
+	MDB_dbi req;          /* "raft-req": request id -> req_rec_t + error */
+	MDB_dbi reqseq;       /* "raft-reqseq": be64 index -> request id */
 	uint64_t applied;
 	px_fsm_op_cb handler;
 	void *arg;
@@ -43,7 +46,9 @@ int px_fsm_open(px_fsm_t **out, px_db_t *db, px_fsm_op_cb handler, void *arg)
 	f->handler = handler;
 	f->arg = arg;
 	if ((rc = mdb_txn_begin(f->env, NULL, 0, &txn)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "raft", MDB_CREATE, &f->dbi)) != 0)
+	    (rc = mdb_dbi_open(txn, "raft", MDB_CREATE, &f->dbi)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "raft-req", MDB_CREATE, &f->req)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "raft-reqseq", MDB_CREATE, &f->reqseq)) != 0)
 		goto fail;
 	rc = mdb_get(txn, f->dbi, (MDB_val *)&applied_key, &v);
 	if (rc == 0 && v.mv_size == sizeof(f->applied))
@@ -74,31 +79,118 @@ uint64_t px_fsm_applied(const px_fsm_t *f)
 	return f->applied;
 }
 
+/* A request's record in "raft-req": fixed fields, then the error text
+ * (not NUL-terminated). */
+typedef struct {
+	uint64_t index, version, bad_entry, overlap_entry;
+	int32_t outcome;
+	uint32_t pad;
+} req_rec_t;
+
+int px_fsm_request_find(px_fsm_t *f, const char *id, px_fsm_result_t *res)
+{
+	MDB_txn *txn;
+	MDB_val k = { strlen(id), (void *)id }, v;
+	req_rec_t rec;
+	size_t elen;
+	int rc;
+
+	if (!id[0] || k.mv_size > PX_FSM_REQID_MAX)
+		return 0;
+	if ((rc = mdb_txn_begin(f->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return px_db_error(rc);
+	rc = mdb_get(txn, f->req, &k, &v);
+	if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size < sizeof(rec))) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return px_db_error(rc);
+	}
+	memcpy(&rec, v.mv_data, sizeof(rec));
+	elen = v.mv_size - sizeof(rec);
+	if (elen > PX_FSM_ERROR_MAX)
+		elen = PX_FSM_ERROR_MAX;
+	snprintf(res->request_id, sizeof(res->request_id), "%s", id);
+	memcpy(res->error, (const char *)v.mv_data + sizeof(rec), elen);
+	res->error[elen] = '\0';
+	res->outcome = rec.outcome;
+	res->version = rec.version;
+	res->bad_entry = rec.bad_entry;
+	res->overlap_entry = rec.overlap_entry;
+	mdb_txn_abort(txn);
+	return 1;
+}
+
+/* Record res's request (first outcome) in txn and forget the oldest
+ * past PX_FSM_REQUESTS. */
+static int request_put(px_fsm_t *f, MDB_txn *txn, uint64_t index,
+		       const px_fsm_result_t *res)
+{
+	size_t idlen = strlen(res->request_id), elen = strlen(res->error);
+	unsigned char key[8], buf[sizeof(req_rec_t) + PX_FSM_ERROR_MAX];
+	MDB_val k = { idlen, (void *)res->request_id }, v, sk = { 8, key };
+	req_rec_t rec = { index, res->version, res->bad_entry,
+			  res->overlap_entry, res->outcome, 0 };
+	MDB_cursor *cur;
+	MDB_stat ms;
+	int rc;
+
+	if (!idlen || idlen > PX_FSM_REQID_MAX)
+		return 0;
+	if (elen > PX_FSM_ERROR_MAX)
+		elen = PX_FSM_ERROR_MAX;
+	memcpy(buf, &rec, sizeof(rec));
+	memcpy(buf + sizeof(rec), res->error, elen);
+	v.mv_size = sizeof(rec) + elen;
+	v.mv_data = buf;
+	for (int i = 0; i < 8; i++)
+		key[i] = (unsigned char)(index >> (56 - 8 * i));
+	if ((rc = mdb_put(txn, f->req, &k, &v, 0)) != 0 ||
+	    (rc = mdb_put(txn, f->reqseq, &sk, &k, 0)) != 0 ||
+	    (rc = mdb_stat(txn, f->reqseq, &ms)) != 0)
+		return rc;
+	if (ms.ms_entries <= PX_FSM_REQUESTS)
+		return 0;
+	/* One over: the oldest index goes, with its request. */
+	if ((rc = mdb_cursor_open(txn, f->reqseq, &cur)) != 0)
+		return rc;
+	rc = mdb_cursor_get(cur, &sk, &v, MDB_FIRST);
+	if (rc == 0) {
+		MDB_val old = v;
+
+		rc = mdb_del(txn, f->req, &old, NULL);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+		if (rc == 0)
+			rc = mdb_cursor_del(cur, 0);
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
 static int apply(void *arg, uint64_t index, const void *op, size_t len)
 {
 	px_fsm_t *f = arg;
 	MDB_txn *txn;
 	MDB_val v = { sizeof(index), &index };
-	int rc, outcome = 0;
+	px_fsm_result_t res;
+	int rc;
 
 	if (index <= f->applied)
 		return 0; /* replayed at a start: applied before */
+	memset(&res, 0, sizeof(res));
+	if (f->handler && (rc = f->handler(f->arg, index, op, len, &res)) < 0)
+		fatal(index, rc);
 	if ((rc = mdb_txn_begin(f->env, NULL, 0, &txn)) != 0)
 		fatal(index, px_db_error(rc));
-	if (f->handler) {
-		outcome = f->handler(f->arg, txn, index, op, len);
-		if (outcome < 0 && (outcome > PX_ERR_BASE ||
-				    outcome == PX_EDB || outcome == PX_EDBCORRUPT ||
-				    outcome == PX_EDBFULL)) {
-			mdb_txn_abort(txn);
-			fatal(index, outcome);
-		}
-	}
 	if ((rc = mdb_put(txn, f->dbi, (MDB_val *)&applied_key, &v, 0)) != 0 ||
+	    (!res.duplicate && (rc = request_put(f, txn, index, &res)) != 0) ||
 	    (rc = mdb_txn_commit(txn)) != 0)
 		fatal(index, px_db_error(rc));
 	f->applied = index;
-	return outcome;
+	return res.outcome;
 }
 
 /* A compacting copy in a read transaction of its own: the state as of

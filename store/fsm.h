@@ -1,13 +1,13 @@
 /* fsm.h - the store's Raft state machine: committed log entries
  * (operations) into the store's LMDB environment.
  *
- * Each entry is applied in one write transaction that also records
- * its index ("raft" database, key "applied"); an entry at or below the
- * recorded index is skipped, so C-Raft replaying the log's tail at a
- * start applies nothing twice.  What an operation does is the op
- * handler's (store/ctl.c's handler table, issue 9 next step): it writes
- * in the transaction it is given and returns the outcome, the same on
- * every store.  Without a handler an operation only advances the index.
+ * Each entry's index is recorded ("raft" database, key "applied") with
+ * its request id and outcome ("raft-req", "raft-reqseq"); an entry at or
+ * below the recorded index is skipped, so C-Raft replaying the log's
+ * tail at a start applies nothing twice.  What an operation does is the op
+ * handler's (store/replicate.c over store/ops.c's table): the outcome
+ * is the same on every store.  Without a handler an operation only
+ * advances the index.
  *
  * Snapshots are a compacting copy of the whole environment.  Restoring
  * one into a store whose state is older than it needs the environment
@@ -17,18 +17,43 @@
 #ifndef PX_FSM_H
 #define PX_FSM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "db.h"
 #include "raft.h"
 
-/* Apply one operation inside txn (an MDB_txn *): 0 or a PX_E* outcome
- * (then txn is still committed with the index: the outcome is the
- * entry's, not a failure of the store).  A negative errno or PX_EDB*
- * from LMDB itself is a failure of this store: the process stops. */
-typedef int (*px_fsm_op_cb)(void *arg, void *txn, uint64_t index,
-			    const void *op, size_t len);
+/* Requests applied, by request id: the last PX_FSM_REQUESTS of them
+ * (issue 9: a client retries a write with the same id after a lost
+ * leader; a retry comes within seconds, and 4096 writes are minutes of
+ * an operator's work).  Their first outcome is kept. */
+#define PX_FSM_REQUESTS 4096
+#define PX_FSM_REQID_MAX 64
+#define PX_FSM_ERROR_MAX 400
+
+/* What applying one entry did: its request id ("" if none), outcome
+ * (0 or a PX_E* code), the policy version after it and the error text. */
+typedef struct {
+	char request_id[PX_FSM_REQID_MAX + 1];
+	int outcome;
+	uint64_t version;
+	uint64_t bad_entry, overlap_entry;
+	char error[PX_FSM_ERROR_MAX + 1];
+	bool duplicate;          /* an id applied before: res is its first */
+} px_fsm_result_t;
+
+/* Apply one operation (its own LMDB transactions: store/ops.c's) and
+ * fill res (zeroed by the caller; res->duplicate set when it found the
+ * id applied before and applied nothing).  0, or a failure of the
+ * store itself (a database error): then the process stops and the
+ * log replays the entry at the next start.  The FSM then records the
+ * index and res's id in a transaction of its own: a crash between the
+ * two replays the entry at the next start, and the handler finds it in
+ * the audit trail (store/replicate.c: only the first entry after a start
+ * can be such a one). */
+typedef int (*px_fsm_op_cb)(void *arg, uint64_t index, const void *op,
+			    size_t len, px_fsm_result_t *res);
 
 typedef struct px_fsm px_fsm_t;
 
@@ -40,5 +65,8 @@ void px_fsm_close(px_fsm_t *f);
 px_raft_fsm_t px_fsm_callbacks(px_fsm_t *f);
 /* The last index applied (0: none). */
 uint64_t px_fsm_applied(const px_fsm_t *f);
+/* The first outcome of request id, if applied among the last
+ * PX_FSM_REQUESTS: 1 and *res filled, 0 if not, or a database error. */
+int px_fsm_request_find(px_fsm_t *f, const char *id, px_fsm_result_t *res);
 
 #endif

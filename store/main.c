@@ -17,6 +17,7 @@
 #include "fsm.h"
 #include "px.h"
 #include "raft.h"
+#include "replicate.h"
 #include "store.h"
 
 #define HEARTBEAT_MS 1000
@@ -33,6 +34,7 @@ typedef struct {
 	int verbose;
 	char raft_dir[4096];
 	char raft_peers[1024];
+	char raft_ctl[1600];
 	uint64_t raft_id;
 } options_t;
 
@@ -75,9 +77,14 @@ static void usage(FILE *f)
 "                         name=id@a.b.c.d:port,... (the Raft transport's own\n"
 "                         address: put it on a dedicated replication link;\n"
 "                         it refuses connections from other addresses).\n"
-"                         Default off.  The ctl path does not go through\n"
-"                         Raft yet (issue 9): each store keeps its policy\n"
+"                         Default off.  Every write then goes through Raft:\n"
+"                         the leader answers once a majority has it; the\n"
+"                         others send phalanxctl to the leader\n"
 "  --raft-id N            this store's id in --raft-peers\n"
+"  --raft-ctl-endpoints LIST  each store's ctl endpoint, tcp://H:P,... in\n"
+"                         the order of --raft-peers (the leader hint a\n"
+"                         follower gives); default: each store's Raft\n"
+"                         address with the ctl port of --listen\n"
 "  --raft-dir DIR         the Raft log (default /var/lib/phalanx/raft); on a\n"
 "                         disk, never tmpfs\n"
 "  -v, --verbose          debug logging\n"
@@ -106,6 +113,10 @@ static int set_option(const char *key, const char *value, void *arg)
 		if (strlen(value) >= sizeof(o->raft_peers))
 			return PX_ETOOBIG;
 		strcpy(o->raft_peers, value);
+	} else if (strcmp(key, "raft-ctl-endpoints") == 0) {
+		if (strlen(value) >= sizeof(o->raft_ctl))
+			return PX_ETOOBIG;
+		strcpy(o->raft_ctl, value);
 	} else if (strcmp(key, "raft-id") == 0)
 		return px_parse_u64(value, 1, UINT32_MAX, &o->raft_id);
 	else if (strcmp(key, "map-size") == 0)
@@ -125,7 +136,7 @@ static int parse_args(int argc, char **argv, options_t *o)
 	static const char *const names[] = {
 		"db", "listen", "member-timeout", "map-size", "log", "metrics",
 		"secret-key", "admin-key", "raft-dir", "raft-peers", "raft-id",
-		NULL,
+		"raft-ctl-endpoints", NULL,
 	};
 	int rc = px_options_parse("phalanx-store", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -374,7 +385,12 @@ static int raft_start(px_store_t *st, const options_t *o, px_fsm_t **fsm)
 		       "this store is");
 		return PX_EBADREQ;
 	}
-	if ((rc = px_fsm_open(fsm, st->db, NULL, NULL)) < 0) {
+	if ((rc = px_store_replicate_init(st, peers, cfg.npeers, o->raft_ctl,
+					  o->listen, err, sizeof(err))) < 0) {
+		px_log(PX_LOG_ERR, "%s", err);
+		return rc;
+	}
+	if ((rc = px_fsm_open(fsm, st->db, px_store_replicate_apply, st)) < 0) {
 		px_log(PX_LOG_ERR, "raft state in the database: %s",
 		       px_strerror(rc));
 		return rc;
@@ -385,6 +401,7 @@ static int raft_start(px_store_t *st, const options_t *o, px_fsm_t **fsm)
 	cfg.snapshot_threshold = RAFT_SNAPSHOT_THRESHOLD;
 	cfg.snapshot_trailing = RAFT_SNAPSHOT_TRAILING;
 	cfg.fsm = px_fsm_callbacks(*fsm);
+	st->fsm = *fsm;
 	return px_raft_open(&st->raft, st->loop, &cfg);
 }
 
@@ -413,7 +430,7 @@ static void loop_close(uv_loop_t *loop)
 int main(int argc, char **argv)
 {
 	options_t o = { "/var/lib/phalanx/store", "tcp://127.0.0.1:7700", "", "",
-			"", "", 3000, 4096, 0, "/var/lib/phalanx/raft", "", 0 };
+			"", "", 3000, 4096, 0, "/var/lib/phalanx/raft", "", "", 0 };
 	char err[4096 + 256], admin[PX_KEY_Z85_LEN + 1], ep[300];
 	px_keypair_t kp;
 	px_store_t st;
@@ -515,6 +532,7 @@ out:
 		uv_run(st.loop, UV_RUN_DEFAULT);
 	}
 	loop_close(st.loop);
+	px_store_replicate_free(&st);
 	px_fsm_close(fsm);
 	if (st.ctl)
 		zmq_close(st.ctl);

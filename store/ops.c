@@ -29,7 +29,16 @@ typedef struct {
 	px_op_done_t *done;
 	uint64_t t0;               /* µs: request in */
 	uint64_t validate_us;      /* µs: request in to validated */
+	/* Raft (store/replicate.c): dry validates only (commit() answers
+	 * PX_OP_VALID, nothing is written or changed); time_ms, when not
+	 * 0, is the leader's clock for the audit record, so that every
+	 * store writes the same one. */
+	bool dry;
+	uint64_t time_ms;
 } op_t;
+
+/* commit() in a dry run: the write was validated and would commit. */
+#define PX_OP_VALID 1
 
 typedef int (*op_fn)(op_t *o);
 
@@ -55,6 +64,13 @@ static int fail(op_t *o, int status, const char *fmt, ...)
 	return status;
 }
 
+/* The error text is in o->r->error already. */
+static int fail_keep(op_t *o, int status)
+{
+	o->r->status = status;
+	return status;
+}
+
 static const char *req_id(const op_t *o)
 {
 	return o->op->request_id && o->op->request_id[0] ?
@@ -68,7 +84,7 @@ static void audit_pack(px_db_audit_t *a, uint8_t **buf, const op_t *o,
 {
 	Phalanx__HistoryRecord h = PHALANX__HISTORY_RECORD__INIT;
 
-	h.time_ms = px_now_ms();
+	h.time_ms = o->time_ms ? o->time_ms : px_now_ms();
 	h.who = o->who ? (char *)o->who->name : "?";
 	h.role = (char *)px_role_name(o->who ? o->who->role : PX_ROLE_NONE);
 	h.what = (char *)what;
@@ -95,6 +111,17 @@ static int commit(op_t *o, const px_db_op_t *ops, size_t nops,
 
 	o->validate_us = now_us() - o->t0;
 	audit_pack(&audit, &rec, o, what, st->policy.version, version);
+	if (o->dry) {
+		/* Under Raft: a write that would not fit the map is not
+		 * proposed (every store would refuse it alike). */
+		rc = px_db_commit_check(st->db, version, ops, nops, meta,
+					audit.len);
+		free(rec);
+		if (rc < 0)
+			return fail(o, rc, "not proposed, nothing changed: %s",
+				    px_db_strerror(rc));
+		return PX_OP_VALID;
+	}
 	rc = px_db_commit_audited(st->db, version, st->policy.epoch, ops, nops,
 				  meta, &audit);
 	free(rec);
@@ -271,7 +298,7 @@ static int set_commit(op_t *o, px_set_t *s, px_entries_t *add,
 		dbo[n++] = (px_db_op_t){ PX_DB_ADD, s->name, add, 0 };
 	snprintf(what, sizeof(what), "%s %s (+%zu -%zu entries)", o->name,
 		 s->name, add->n, del->n);
-	if ((rc = commit(o, dbo, n, NULL, what)) < 0)
+	if ((rc = commit(o, dbo, n, NULL, what)) != 0)
 		return rc;
 	if (whole) {
 		px_entries_free(&s->entries);
@@ -430,7 +457,7 @@ static int set_create(op_t *o)
 		return fail(o, PX_ERANGE, "at most %d sets", PX_SETS_MAX);
 	dbo = (px_db_op_t){ PX_DB_CREATE, name, NULL, 0 };
 	snprintf(what, sizeof(what), "%s %s (+0 -0 entries)", o->name, name);
-	if ((rc = commit(o, &dbo, 1, NULL, what)) < 0)
+	if ((rc = commit(o, &dbo, 1, NULL, what)) != 0)
 		return rc;
 	px_policy_add_set(p, name);
 	snprintf(d->set, sizeof(d->set), "%s", name);
@@ -468,7 +495,7 @@ static int set_destroy(op_t *o)
 		 n);
 	rc = commit(o, &dbo, 1, &m, what);
 	meta_free(&m);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
 	px_policy_del_set(p, name);
 	snprintf(d->set, sizeof(d->set), "%s", name);
@@ -663,6 +690,14 @@ static void audit_other(op_t *o, const char *what)
 		       o->who ? o->who->name : "?", px_db_strerror(rc));
 }
 
+/* A write outside the policy in a dry run: its module validates as it
+ * writes, so the leader proposes it and every store's module decides
+ * alike (a member's liveness is the leader's to check: member_op). */
+static int other_dry(op_t *o)
+{
+	return o->dry ? PX_OP_VALID : 0;
+}
+
 static int other_done(op_t *o, int rc, const char *what)
 {
 	o->r->status = rc;
@@ -683,6 +718,8 @@ static int alert_reset(op_t *o)
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	char what[160];
 
+	if (o->dry)
+		return other_dry(o);
 	req.op = PHALANX__CTL_REQUEST__OP__ALERT_RESET;
 	req.alert_id = a->alert_id;
 	req.all = a->all;
@@ -702,6 +739,8 @@ static int alert_define(op_t *o)
 
 	if (!a->def)
 		return fail(o, PX_EBADREQ, "alerts define: no definition given");
+	if (o->dry)
+		return other_dry(o);
 	req.op = PHALANX__CTL_REQUEST__OP__ALERT_DEFINE;
 	req.alert_def = a->def;
 	req.define_enabled = a->set_enabled;
@@ -722,6 +761,12 @@ static int member_op(op_t *o, int legacy, const char *member)
 	req.op = legacy;
 	req.member = (char *)member;
 	snprintf(what, sizeof(what), "%s %.64s", o->name, member);
+	if (o->dry && legacy == PHALANX__CTL_REQUEST__OP__MEMBER_REMOVE &&
+	    (rc = px_store_member_removable(o->st, member, o->r->error,
+					    sizeof(o->r->error))) < 0)
+		return fail_keep(o, rc);
+	if (o->dry)
+		return other_dry(o);
 	if (legacy == PHALANX__CTL_REQUEST__OP__MEMBER_REMOVE)
 		rc = px_store_members_ctl(o->st, &req, o->r->error,
 					  sizeof(o->r->error));
@@ -757,6 +802,8 @@ static int key_op(op_t *o, int legacy, const char *name, const char *key,
 	void *mem = NULL;
 	int rc;
 
+	if (o->dry)
+		return other_dry(o);
 	req.op = legacy;
 	req.name = (char *)name;
 	req.key = (char *)(key ? key : "");
@@ -923,28 +970,58 @@ int px_store_op_role(const Phalanx__Operation *op, const char **name,
 	return 0;
 }
 
+static int op_run(px_store_t *st, const Phalanx__Operation *op,
+		  const px_ident_t *who, Phalanx__CtlReply *rep,
+		  px_ctl_result_t *r, px_op_done_t *done, bool dry,
+		  uint64_t time_ms)
+{
+	op_t o = { st, op, "request", who, rep, r, done, now_us(), 0, dry,
+		   time_ms };
+	int i = find_op(op), rc;
+
+	if (i < 0)
+		return fail(&o, PX_EBADREQ, "unknown operation %d",
+			    op ? (int)op->op_case : 0);
+	o.name = ops[i].name;
+	if ((rc = ops[i].fn(&o)) < 0) {
+		if (ops[i].policy)
+			px_log(PX_LOG_INFO, "%s refused%s, nothing changed "
+			       "(request %s): %s", o.name,
+			       dry ? " before proposing" : "", req_id(&o),
+			       r->error);
+		return rc;
+	}
+	if (done->publish)
+		log_timing(&o);
+	return rc;
+}
+
 void px_store_op(px_store_t *st, const Phalanx__Operation *op,
 		 const px_ident_t *who, Phalanx__CtlReply *rep,
 		 px_ctl_result_t *r, px_op_done_t *done)
 {
-	op_t o = { st, op, "request", who, rep, r, done, now_us(), 0 };
-	int i = find_op(op);
+	op_run(st, op, who, rep, r, done, false, 0);
+}
 
-	if (i < 0) {
-		fail(&o, PX_EBADREQ, "unknown operation %d",
-		     op ? (int)op->op_case : 0);
-		return;
-	}
-	o.name = ops[i].name;
-	if (ops[i].fn(&o) < 0) {
-		if (ops[i].policy)
-			px_log(PX_LOG_INFO, "%s refused, nothing changed "
-			       "(request %s): %s", o.name, req_id(&o),
-			       r->error);
-		return;
-	}
-	if (done->publish)
-		log_timing(&o);
+int px_store_op_check(px_store_t *st, const Phalanx__Operation *op,
+		      const px_ident_t *who, Phalanx__CtlReply *rep,
+		      px_ctl_result_t *r)
+{
+	px_op_done_t done;
+	int rc;
+
+	memset(&done, 0, sizeof(done));
+	rc = op_run(st, op, who, rep, r, &done, true, 0);
+	px_store_op_done(st, &done); /* a dry run publishes nothing */
+	return rc;
+}
+
+void px_store_op_apply(px_store_t *st, const Phalanx__Operation *op,
+		       const px_ident_t *who, uint64_t time_ms,
+		       Phalanx__CtlReply *rep, px_ctl_result_t *r,
+		       px_op_done_t *done)
+{
+	op_run(st, op, who, rep, r, done, false, time_ms);
 }
 
 void px_store_op_done(px_store_t *st, px_op_done_t *done)

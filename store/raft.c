@@ -452,6 +452,20 @@ void px_raft_status(px_raft_t *r, px_raft_status_t *s)
 	s->leader = px_raft_leader(r);
 	s->leader_id = s->leader ? s->leader->id : 0;
 	s->self = r->self;
+	/* A follower restarts its election timer on each message from
+	 * the leader: the time since is the time since it heard it. */
+	if (raft_state(&r->raft) != RAFT_LEADER && r->io.time) {
+		raft_time now = r->io.time(&r->io);
+
+		s->last_contact_ms = now > r->raft.election_timer_start ?
+			now - r->raft.election_timer_start : 0;
+	}
+}
+
+const px_raft_peer_t *px_raft_peers(const px_raft_t *r, size_t *n)
+{
+	*n = r->npeers;
+	return r->peers;
 }
 
 /* --- proposals -------------------------------------------------------------------- */

@@ -115,10 +115,13 @@ typedef struct {
 	const char *role;        /* "leader", "follower", "candidate", "unavailable" */
 	uint64_t term, commit, applied, last_index;
 	uint64_t leader_id;      /* 0: none known */
+	uint64_t last_contact_ms; /* since a follower heard the leader (0 on it) */
 	const px_raft_peer_t *leader; /* NULL: none known */
 	const px_raft_peer_t *self;
 } px_raft_status_t;
 void px_raft_status(px_raft_t *r, px_raft_status_t *s);
+/* The configured peers (n set), in the order --raft-peers gave them. */
+const px_raft_peer_t *px_raft_peers(const px_raft_t *r, size_t *n);
 /* The leader this store knows of (NULL: none, e.g. an election is on,
  * or this store is cut off): followers answer with its name and
  * address. */

@@ -71,6 +71,8 @@ typedef struct {
 
 struct uv_loop_s;
 struct px_raft;
+struct px_fsm;
+struct px_repl;
 
 typedef struct {
 	px_db_t *db;
@@ -79,6 +81,8 @@ typedef struct {
 	 * Raft (raft.c, NULL without --raft-peers) all run on it. */
 	struct uv_loop_s *loop;
 	struct px_raft *raft;
+	struct px_fsm *fsm;         /* fsm.c: Raft's state machine, or NULL */
+	struct px_repl *repl;       /* replicate.c: the write path, or NULL */
 	void *zctx, *ctl, *sync, *pub;
 	px_member_t *members;
 	/* Member liveness (sync.c): the sync socket last read to the end;
@@ -121,6 +125,10 @@ bool px_store_snapshots_pump(px_store_t *st);
  * error with the reason in err. */
 int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 			 char *err, size_t errlen);
+/* The checks of MEMBER_REMOVE alone (the Raft leader's, before it
+ * proposes): 0, or PX_ENOMEMBER / PX_EBUSY with the reason in err. */
+int px_store_member_removable(px_store_t *st, const char *id, char *err,
+			      size_t errlen);
 /* PROTECT other than SHOW (protect.c): apply req->protect to next's
  * attack protection and validate it.  0, or an error with the reason in
  * err; what (wlen bytes) gets the audit trail's text. */
@@ -195,6 +203,18 @@ int px_store_op_role(const Phalanx__Operation *op, const char **name,
 void px_store_op(px_store_t *st, const Phalanx__Operation *op,
 		 const px_ident_t *who, Phalanx__CtlReply *rep,
 		 px_ctl_result_t *r, px_op_done_t *done);
+/* Raft (store/replicate.c): the leader's dry run of a write before
+ * it proposes it: PX_OP_VALID (1) if it would commit, 0 if it changes
+ * nothing (answered as is: r, rep), or the refusal (r says why). */
+int px_store_op_check(px_store_t *st, const Phalanx__Operation *op,
+		      const px_ident_t *who, Phalanx__CtlReply *rep,
+		      px_ctl_result_t *r);
+/* A committed entry's write, on every store: px_store_op with the
+ * leader's clock (time_ms) for its audit record. */
+void px_store_op_apply(px_store_t *st, const Phalanx__Operation *op,
+		       const px_ident_t *who, uint64_t time_ms,
+		       Phalanx__CtlReply *rep, px_ctl_result_t *r,
+		       px_op_done_t *done);
 /* After the reply: publish and free what done holds. */
 void px_store_op_done(px_store_t *st, px_op_done_t *done);
 /* Deliberately out of service (drained): not waited for, not "down". */

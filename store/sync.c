@@ -498,14 +498,11 @@ static void snapshot_request(px_store_t *st, const px_rid_t *rid,
 	pump_one(st, f, now);
 }
 
-int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
-			 char *err, size_t errlen)
+int px_store_member_removable(px_store_t *st, const char *id, char *err,
+			      size_t errlen)
 {
-	const char *id = req->member;
 	uint64_t now = px_now_ms();
 	px_member_t *m;
-	size_t i;
-	int rc;
 
 	m = px_member_id_valid(id) ? member_find(st, id) : NULL;
 	if (!m) {
@@ -519,6 +516,33 @@ int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
 			 "heartbeat", m->id,
 			 (unsigned long long)(now - m->last_hb_ms));
 		return PX_EBUSY;
+	}
+	return 0;
+}
+
+int px_store_members_ctl(px_store_t *st, const Phalanx__CtlRequest *req,
+			 char *err, size_t errlen)
+{
+	const char *id = req->member;
+	uint64_t now = px_now_ms();
+	px_member_t *m;
+	size_t i;
+	int rc;
+
+	/* Under Raft the leader checked (px_store_member_removable) before
+	 * proposing; every store then forgets what it knows of the member
+	 * (a member heartbeats to one store: the others may not know it). */
+	if (st->raft) {
+		m = px_member_id_valid(id) ? member_find(st, id) : NULL;
+		if (!m) {
+			if (px_member_id_valid(id))
+				px_db_member_del(st->db, id);
+			return 0;
+		}
+	} else if ((rc = px_store_member_removable(st, id, err, errlen)) < 0) {
+		return rc;
+	} else {
+		m = member_find(st, id);
 	}
 	rc = px_db_member_del(st->db, id);
 	if (rc < 0 && rc != PX_ENOMEMBER) {

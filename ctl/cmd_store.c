@@ -1,0 +1,175 @@
+/* cmd_store.c - phalanxctl store status: every store's own Raft view. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "ctl.h"
+#include "json.h"
+#include "px.h"
+#include "wire.h"
+
+/* Each store is asked for this long at most once it answered the
+ * handshake: a status is small and answered at once. */
+#define STATUS_TIMEOUT_MS 2000
+
+typedef struct {
+	char name[64];
+	char endpoint[PX_CTL_ENDPOINT_MAX];
+	Phalanx__Envelope *env;     /* its answer, or NULL */
+	char why[512];              /* why there is none */
+} row_t;
+
+static const char *str(const char *s)
+{
+	return s ? s : "";
+}
+
+static const Phalanx__StoreStatus *status_of(const row_t *r)
+{
+	return r->env && r->env->ctl_reply->status == 0 ?
+	       r->env->ctl_reply->store : NULL;
+}
+
+static void print_json(const row_t *rows, size_t n, const char *leader,
+		       uint64_t term)
+{
+	size_t i;
+
+	fputs("{\"leader\":", stdout);
+	if (leader)
+		px_json_str(stdout, leader);
+	else
+		fputs("null", stdout);
+	printf(",\"term\":%llu,\"stores\":[", (unsigned long long)term);
+	for (i = 0; i < n; i++) {
+		const Phalanx__StoreStatus *s = status_of(&rows[i]);
+
+		printf("%s{\"name\":", i ? "," : "");
+		px_json_str(stdout, rows[i].name);
+		fputs(",\"endpoint\":", stdout);
+		px_json_str(stdout, rows[i].endpoint);
+		if (!s) {
+			fputs(",\"role\":\"unreachable\",\"error\":", stdout);
+			px_json_str(stdout, rows[i].why);
+			fputs("}", stdout);
+			continue;
+		}
+		fputs(",\"role\":", stdout);
+		px_json_str(stdout, str(s->role));
+		printf(",\"term\":%llu,\"commit_index\":%llu,"
+		       "\"applied_index\":%llu,\"last_contact_ms\":%llu,"
+		       "\"leader_known\":", (unsigned long long)s->term,
+		       (unsigned long long)s->commit_index,
+		       (unsigned long long)s->applied_index,
+		       (unsigned long long)s->last_contact_ms);
+		px_json_str(stdout, str(s->leader));
+		fputs("}", stdout);
+	}
+	fputs("]}\n", stdout);
+}
+
+static void print_text(const row_t *rows, size_t n, const char *leader,
+		       uint64_t term)
+{
+	size_t i;
+
+	printf("leader %s  term %llu\n", leader ? leader : "(none)",
+	       (unsigned long long)term);
+	printf("%-10s %-28s %-12s %6s %8s %8s  %s\n", "store", "endpoint",
+	       "role", "term", "commit", "applied", "last contact");
+	for (i = 0; i < n; i++) {
+		const Phalanx__StoreStatus *s = status_of(&rows[i]);
+		char contact[32];
+
+		if (!s) {
+			printf("%-10s %-28s %-12s  %s\n", rows[i].name,
+			       rows[i].endpoint, "unreachable", rows[i].why);
+			continue;
+		}
+		if (strcmp(str(s->role), "leader") == 0)
+			snprintf(contact, sizeof(contact), "-");
+		else
+			snprintf(contact, sizeof(contact), "%.1fs ago",
+				 (double)s->last_contact_ms / 1000.0);
+		printf("%-10s %-28s %-12s %6llu %8llu %8llu  %s\n", rows[i].name,
+		       rows[i].endpoint, str(s->role),
+		       (unsigned long long)s->term,
+		       (unsigned long long)s->commit_index,
+		       (unsigned long long)s->applied_index, contact);
+	}
+}
+
+int px_cmd_store_status(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	row_t rows[PX_CTL_STORES_MAX];
+	const char *leader = NULL;
+	uint64_t term = 0, leader_term = 0;
+	size_t i, n, answered = 0;
+	int rc = PX_EXIT_OK;
+
+	(void)argc;
+	(void)argv;
+	if (px_ctl_stores(ctl) < 0)
+		return PX_EXIT_FAIL;
+	if (ctl->timeout_ms > STATUS_TIMEOUT_MS)
+		ctl->timeout_ms = STATUS_TIMEOUT_MS;
+	req.op = PHALANX__CTL_REQUEST__OP__STORE_STATUS;
+	req.set = "";
+	memset(rows, 0, sizeof(rows));
+	/* ctl->bases grows by the peers the answers name (each store's
+	 * peer list): every store of the array is asked once. */
+	for (i = 0; i < ctl->nbases && i < PX_CTL_STORES_MAX; i++) {
+		row_t *r = &rows[i];
+		const Phalanx__StoreStatus *s;
+
+		snprintf(r->endpoint, sizeof(r->endpoint), "%s", ctl->bases[i]);
+		if (px_ctl_call_one(ctl, i, &req, &r->env, r->why,
+				    sizeof(r->why)) < 0)
+			continue;
+		if (r->env->ctl_reply->status != 0) {
+			snprintf(r->why, sizeof(r->why), "%s",
+				 px_ctl_reply_error(ctl, r->env->ctl_reply));
+			continue;
+		}
+		if (!(s = r->env->ctl_reply->store)) {
+			snprintf(r->why, sizeof(r->why), "its answer holds no "
+				 "store status (a store older than this "
+				 "phalanxctl)");
+			continue;
+		}
+		answered++;
+		snprintf(r->name, sizeof(r->name), "%s", str(s->name));
+		if (s->term > term)
+			term = s->term;
+		if (strcmp(str(s->role), "leader") == 0 &&
+		    (!leader || s->term > leader_term)) {
+			leader = r->name;
+			leader_term = s->term;
+		}
+		for (size_t k = 0; k < s->n_peer_endpoints && k < s->n_peers;
+		     k++) {
+			int j = px_ctl_store_index(ctl, s->peer_endpoints[k]);
+
+			if (j >= 0 && !rows[j].name[0])
+				snprintf(rows[j].name, sizeof(rows[j].name),
+					 "%s", s->peers[k]);
+		}
+	}
+	n = i;
+	for (i = 0; i < n; i++)
+		if (!rows[i].name[0])
+			snprintf(rows[i].name, sizeof(rows[i].name), "?");
+	if (ctl->json)
+		print_json(rows, n, leader, term);
+	else
+		print_text(rows, n, leader, term);
+	if (!answered) {
+		px_ctl_fail(ctl, "no store answered");
+		rc = PX_EXIT_FAIL;
+	}
+	for (i = 0; i < n; i++)
+		px_wire_free(rows[i].env);
+	return rc;
+}

@@ -1,0 +1,504 @@
+/* replicate.c - the store's writes through Raft: the leader checks and
+ * proposes, every store applies the committed entry through store/ops.c,
+ * the leader answers once it is applied here (see replicate.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "fsm.h"
+#include "px.h"
+#include "raft.h"
+#include "replicate.h"
+#include "store.h"
+
+/* Outcomes of the entries applied last, for the leader's replies: the
+ * proposal's callback runs in the same loop turn as the apply (C-Raft
+ * calls it right after the FSM), so a few suffice; 64 covers a burst
+ * of entries committed together. */
+#define RESULTS 64
+#define EP_MAX 300
+
+typedef struct pending {
+	struct pending *prev, *next;
+	px_store_t *st;
+	px_rid_t rid;
+	bool protect;               /* answer with the protection settings */
+	char request_id[PX_FSM_REQID_MAX + 1];
+	uint64_t t0;                /* px_mono_ms() when proposed */
+} pending_t;
+
+struct px_repl {
+	px_raft_peer_t peers[PX_RAFT_SERVERS_MAX];
+	char endpoints[PX_RAFT_SERVERS_MAX][EP_MAX];
+	char *names_v[PX_RAFT_SERVERS_MAX], *eps_v[PX_RAFT_SERVERS_MAX];
+	size_t npeers;
+	struct {
+		uint64_t index;
+		px_fsm_result_t res;
+	} results[RESULTS];
+	pending_t *pending;
+	size_t npending;
+	bool first_applied;   /* an entry was applied since the start */
+};
+
+static px_fsm_t *fsm_of(const px_store_t *st)
+{
+	return st->fsm;
+}
+
+/* "tcp://H:P" -> P; 0 if it is not that shape. */
+static uint64_t endpoint_port(const char *ep)
+{
+	const char *c = strrchr(ep, ':');
+	uint64_t port = 0;
+
+	if (!c || px_parse_u64(c + 1, 1, 65535, &port) < 0)
+		return 0;
+	return port;
+}
+
+int px_store_replicate_init(px_store_t *st, const px_raft_peer_t *peers,
+			    size_t n, const char *ctl_list, const char *listen,
+			    char *err, size_t errlen)
+{
+	struct px_repl *r = xcalloc(1, sizeof(*r));
+	uint64_t port = endpoint_port(listen);
+	const char *p = ctl_list;
+	size_t i;
+
+	memcpy(r->peers, peers, n * sizeof(*peers));
+	r->npeers = n;
+	for (i = 0; i < n; i++) {
+		char host[PX_RAFT_ADDR_MAX + 1];
+		const char *colon;
+
+		if (ctl_list[0]) {
+			const char *end = strchr(p, ',');
+			size_t len = end ? (size_t)(end - p) : strlen(p);
+
+			if (!*p || len >= EP_MAX || len < 7 ||
+			    strncmp(p, "tcp://", 6) != 0) {
+				snprintf(err, errlen, "--raft-ctl-endpoints: item "
+					 "%zu (for %s) is missing or not "
+					 "tcp://HOST:PORT", i + 1, peers[i].name);
+				free(r);
+				return PX_EBADREQ;
+			}
+			memcpy(r->endpoints[i], p, len);
+			r->endpoints[i][len] = '\0';
+			p += len + (end ? 1 : 0);
+			if (!end && i + 1 < n)
+				p = "";
+			continue;
+		}
+		if (!port) {
+			snprintf(err, errlen, "--listen `%s': no port to "
+				 "derive the stores' ctl endpoints from", listen);
+			free(r);
+			return PX_EBADREQ;
+		}
+		colon = strrchr(peers[i].addr, ':');
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - peers[i].addr),
+			 peers[i].addr);
+		snprintf(r->endpoints[i], EP_MAX, "tcp://%s:%llu", host,
+			 (unsigned long long)port);
+	}
+	if (ctl_list[0] && *p) {
+		snprintf(err, errlen, "--raft-ctl-endpoints: more endpoints than "
+			 "the %zu stores of --raft-peers (`%s' left over)", n, p);
+		free(r);
+		return PX_EBADREQ;
+	}
+	for (i = 0; i < n; i++) {
+		r->names_v[i] = r->peers[i].name;
+		r->eps_v[i] = r->endpoints[i];
+	}
+	st->repl = r;
+	return 0;
+}
+
+void px_store_replicate_free(px_store_t *st)
+{
+	struct px_repl *r = st->repl;
+
+	if (!r)
+		return;
+	while (r->pending) {
+		pending_t *p = r->pending;
+
+		r->pending = p->next;
+		free(p);
+	}
+	free(r);
+	st->repl = NULL;
+}
+
+static const char *endpoint_of(const struct px_repl *r,
+			       const px_raft_peer_t *p)
+{
+	for (size_t i = 0; p && i < r->npeers; i++)
+		if (r->peers[i].id == p->id)
+			return r->endpoints[i];
+	return "";
+}
+
+/* ---- applying (every store) ---- */
+
+typedef struct {
+	const char *id;
+	bool found;
+} history_find_t;
+
+static int history_match(const void *rec, size_t len, void *arg)
+{
+	history_find_t *h = arg;
+	Phalanx__HistoryRecord *r = phalanx__history_record__unpack(NULL, len,
+								    rec);
+
+	if (r && r->request_id && strcmp(r->request_id, h->id) == 0)
+		h->found = true;
+	if (r)
+		phalanx__history_record__free_unpacked(r, NULL);
+	return h->found ? 1 : 0;
+}
+
+/* The first entry applied after a start may be one whose writes were
+ * committed (ops.c's transaction, its audit record in it) while its
+ * index was not (the FSM's own transaction: the process died between
+ * the two).  Only that entry can be: each index is recorded before the
+ * next entry is applied.  Its audit record, stamped with the leader's
+ * clock from the entry, says so. */
+static bool applied_before_crash(px_store_t *st, const Phalanx__RaftEntry *e)
+{
+	history_find_t h = { e->operation->request_id, false };
+
+	if (!h.id || !h.id[0] || !e->time_ms)
+		return false;
+	if (px_db_history(st->db, e->time_ms, history_match, &h) < 0)
+		return false;
+	return h.found;
+}
+
+static void result_keep(struct px_repl *r, uint64_t index,
+			const px_fsm_result_t *res)
+{
+	r->results[index % RESULTS].index = index;
+	r->results[index % RESULTS].res = *res;
+}
+
+int px_store_replicate_apply(void *arg, uint64_t index, const void *buf,
+			     size_t len, px_fsm_result_t *res)
+{
+	px_store_t *st = arg;
+	Phalanx__RaftEntry *e = phalanx__raft_entry__unpack(NULL, len, buf);
+	Phalanx__CtlReply rep = PHALANX__CTL_REPLY__INIT;
+	px_ctl_result_t r = { 0, "", 0 };
+	px_op_done_t done;
+	px_ident_t who;
+	int rc = 0;
+
+	memset(&done, 0, sizeof(done));
+	memset(&who, 0, sizeof(who));
+	if (!e || !e->operation) {
+		/* The same bytes on every store: the same outcome. */
+		res->outcome = PX_EDECODE;
+		snprintf(res->error, sizeof(res->error), "raft entry %llu is "
+			 "not an operation", (unsigned long long)index);
+		px_log(PX_LOG_ERR, "%s: skipped", res->error);
+		goto out;
+	}
+	snprintf(res->request_id, sizeof(res->request_id), "%s",
+		 e->operation->request_id ? e->operation->request_id : "");
+	if (res->request_id[0] &&
+	    (rc = px_fsm_request_find(fsm_of(st), res->request_id, res)) != 0) {
+		if (rc < 0)
+			goto out; /* the database failed: the FSM stops */
+		rc = 0;
+		res->duplicate = true;
+		px_log(PX_LOG_INFO, "raft entry %llu: request %s was applied "
+		       "before (outcome %s): not applied again",
+		       (unsigned long long)index, res->request_id,
+		       res->outcome ? px_strerror(res->outcome) : "ok");
+		goto out;
+	}
+	if (st->repl && !st->repl->first_applied) {
+		st->repl->first_applied = true;
+		if (applied_before_crash(st, e)) {
+			res->outcome = 0;
+			res->version = st->policy.version;
+			px_log(PX_LOG_WARN, "raft entry %llu: request %s is in the "
+			       "history already (the store stopped before it "
+			       "recorded the index): not applied again",
+			       (unsigned long long)index, res->request_id);
+			goto out;
+		}
+	}
+	snprintf(who.name, sizeof(who.name), "%s", e->who ? e->who : "?");
+	who.role = (px_role_t)e->role;
+	px_store_op_apply(st, e->operation, &who, e->time_ms, &rep, &r, &done);
+	res->outcome = r.status;
+	res->version = st->policy.version;
+	res->bad_entry = r.bad_entry;
+	res->overlap_entry = rep.overlap_entry;
+	snprintf(res->error, sizeof(res->error), "%s", r.error);
+	/* A database that failed under a committed entry is this store's
+	 * fault, not the entry's outcome (a full map is refused before
+	 * writing, alike on every store of the same size: an outcome). */
+	if (r.status == PX_EDB || r.status == PX_EDBCORRUPT)
+		rc = r.status;
+	/* Committed: every store publishes what it applied to the members
+	 * connected to it. */
+	px_store_op_done(st, &done);
+out:
+	if (st->repl)
+		result_keep(st->repl, index, res);
+	if (e)
+		phalanx__raft_entry__free_unpacked(e, NULL);
+	return rc;
+}
+
+/* ---- the leader ---- */
+
+static void reply_send(px_store_t *st, const px_rid_t *rid,
+		       Phalanx__CtlReply *rep, const px_ctl_result_t *r)
+{
+	Phalanx__Envelope out = PHALANX__ENVELOPE__INIT;
+	int rc;
+
+	rep->status = r->status;
+	rep->error = (char *)r->error;
+	rep->bad_entry = r->bad_entry;
+	if (!rep->version)
+		rep->version = st->policy.version;
+	rep->epoch = st->policy.epoch;
+	out.epoch = st->policy.epoch;
+	out.body_case = PHALANX__ENVELOPE__BODY_CTL_REPLY;
+	out.ctl_reply = rep;
+	if ((rc = px_wire_send(st->ctl, rid, &out)) < 0)
+		px_log(PX_LOG_WARN, "ctl reply lost: %s", px_strerror(rc));
+}
+
+static void from_result(const px_fsm_result_t *res, Phalanx__CtlReply *rep,
+			px_ctl_result_t *r)
+{
+	r->status = res->outcome;
+	r->bad_entry = res->bad_entry;
+	rep->version = res->version;
+	rep->overlap_entry = res->overlap_entry;
+	snprintf(r->error, sizeof(r->error), "%s", res->error);
+}
+
+static void on_committed(void *arg, int status, int outcome, uint64_t index)
+{
+	pending_t *p = arg;
+	px_store_t *st = p->st;
+	struct px_repl *rp = st->repl;
+	Phalanx__CtlReply rep = PHALANX__CTL_REPLY__INIT;
+	px_ctl_result_t r = { 0, "", 0 };
+	px_lists_t lists;
+
+	memset(&lists, 0, sizeof(lists));
+	if (status < 0) {
+		r.status = status;
+		if (status == PX_ENOQUORUM)
+			snprintf(r.error, sizeof(r.error), "request %s: %s: "
+				 "leadership lost before it committed; outcome "
+				 "unknown (it may still commit under the next "
+				 "leader): retry with the same request id",
+				 p->request_id, px_strerror(status));
+		else
+			snprintf(r.error, sizeof(r.error), "request %s: not "
+				 "committed: %s; retry with the same request id",
+				 p->request_id, px_strerror(status));
+		px_log(PX_LOG_WARN, "raft: %s", r.error);
+	} else if (rp && rp->results[index % RESULTS].index == index) {
+		from_result(&rp->results[index % RESULTS].res, &rep, &r);
+	} else {
+		r.status = outcome;
+		if (outcome)
+			snprintf(r.error, sizeof(r.error), "%s",
+				 px_strerror(outcome));
+	}
+	if (status == 0)
+		px_log(PX_LOG_DEBUG, "raft entry %llu (request %s): committed "
+		       "and applied in %llu ms", (unsigned long long)index,
+		       p->request_id,
+		       (unsigned long long)(px_mono_ms() - p->t0));
+	if (r.status == 0 && p->protect) {
+		px_lists_build(&st->policy, &lists);
+		rep.protection = lists.protection;
+	}
+	reply_send(st, &p->rid, &rep, &r);
+	px_lists_free(&lists);
+	if (rp) {
+		if (p->prev)
+			p->prev->next = p->next;
+		else
+			rp->pending = p->next;
+		if (p->next)
+			p->next->prev = p->prev;
+		rp->npending--;
+	}
+	free(p);
+}
+
+static void leader_hint(px_store_t *st, Phalanx__CtlReply *rep,
+			px_ctl_result_t *r)
+{
+	const px_raft_peer_t *l = px_raft_leader(st->raft);
+	px_raft_status_t s;
+
+	px_raft_status(st->raft, &s);
+	if (l && l != s.self) {
+		rep->leader_name = (char *)l->name;
+		rep->leader_endpoint = (char *)endpoint_of(st->repl, l);
+		r->status = PX_ENOTLEADER;
+		snprintf(r->error, sizeof(r->error), "%s is not the leader "
+			 "(term %llu): the leader is %s at %s", s.self->name,
+			 (unsigned long long)s.term, l->name,
+			 rep->leader_endpoint);
+		return;
+	}
+	r->status = PX_ENOQUORUM;
+	snprintf(r->error, sizeof(r->error), "no quorum: %s (a %s in term "
+		 "%llu) knows no leader: an election is on, or this store is "
+		 "cut off from the majority", s.self->name, s.role,
+		 (unsigned long long)s.term);
+}
+
+/* Reads of what this store alone holds, answered by any store: its
+ * Raft view, and the members that heartbeat to it (their state, WAIT
+ * on their acks, their alerts and firewall logs: members send those to
+ * the store they follow, not through Raft yet).  Reads of the policy
+ * must be current: the leader's. */
+static bool store_local_read(int op)
+{
+	switch (op) {
+	case PHALANX__CTL_REQUEST__OP__STORE_STATUS:
+	case PHALANX__CTL_REQUEST__OP__STATUS:
+	case PHALANX__CTL_REQUEST__OP__WAIT:
+	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
+	case PHALANX__CTL_REQUEST__OP__LOG_LIST:
+	case PHALANX__CTL_REQUEST__OP__TOP:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool px_store_replicate_refuse(px_store_t *st, const Phalanx__CtlRequest *req,
+			       Phalanx__CtlReply *rep, px_ctl_result_t *r)
+{
+	px_raft_status_t s;
+
+	if (!st->raft || (!req->operation && store_local_read(req->op)))
+		return false;
+	px_raft_status(st->raft, &s);
+	if (strcmp(s.role, "leader") == 0)
+		return false;
+	leader_hint(st, rep, r);
+	return true;
+}
+
+int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
+			     Phalanx__Envelope *env, const px_ident_t *who,
+			     Phalanx__CtlReply *rep, px_ctl_result_t *r)
+{
+	struct px_repl *rp = st->repl;
+	const Phalanx__Operation *op = env->ctl_request->operation;
+	Phalanx__RaftEntry e = PHALANX__RAFT_ENTRY__INIT;
+	const char *id = op->request_id ? op->request_id : "";
+	px_fsm_result_t prev;
+	pending_t *p;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	memset(&prev, 0, sizeof(prev));
+	if (strlen(id) > PX_FSM_REQID_MAX) {
+		r->status = PX_EBADREQ;
+		snprintf(r->error, sizeof(r->error), "request id of %zu "
+			 "characters, at most %d", strlen(id), PX_FSM_REQID_MAX);
+		return r->status;
+	}
+	/* A retry of a request applied before: its first outcome, before
+	 * the checks (which would now see its own effect). */
+	if ((rc = px_fsm_request_find(fsm_of(st), id, &prev)) > 0) {
+		from_result(&prev, rep, r);
+		px_log(PX_LOG_INFO, "request %s: applied before (outcome %s): "
+		       "answered with that", id,
+		       prev.outcome ? px_strerror(prev.outcome) : "ok");
+		return r->status ? r->status : 1;
+	}
+	if (rp->npending >= PX_REPL_PENDING_MAX) {
+		r->status = PX_EBUSY;
+		snprintf(r->error, sizeof(r->error), "%zu writes are waiting "
+			 "for the quorum already: try again", rp->npending);
+		return r->status;
+	}
+	/* The checks before the log: a write that would be refused is not
+	 * proposed (nothing to replicate). */
+	rc = px_store_op_check(st, op, who, rep, r);
+	if (rc <= 0)
+		return rc < 0 ? rc : 1;
+	e.operation = (Phalanx__Operation *)op;
+	e.who = (char *)(who ? who->name : "?");
+	e.role = who ? (uint32_t)who->role : 0;
+	e.time_ms = px_now_ms();
+	len = phalanx__raft_entry__get_packed_size(&e);
+	buf = xmalloc(len ? len : 1);
+	phalanx__raft_entry__pack(&e, buf);
+	p = xcalloc(1, sizeof(*p));
+	p->st = st;
+	p->rid = *rid;
+	p->protect = op->op_case == PHALANX__OPERATION__OP_PROTECT;
+	snprintf(p->request_id, sizeof(p->request_id), "%s", id[0] ? id : "-");
+	p->t0 = px_mono_ms();
+	rc = px_raft_propose(st->raft, buf, len, on_committed, p);
+	free(buf);
+	if (rc < 0) {
+		free(p);
+		if (rc == PX_ENOTLEADER) {
+			leader_hint(st, rep, r);
+			return r->status;
+		}
+		r->status = rc;
+		snprintf(r->error, sizeof(r->error), "not proposed: %s",
+			 px_strerror(rc));
+		return rc;
+	}
+	p->next = rp->pending;
+	if (p->next)
+		p->next->prev = p;
+	rp->pending = p;
+	rp->npending++;
+	return 0;
+}
+
+void px_store_replicate_status(px_store_t *st, Phalanx__CtlReply *rep,
+			       Phalanx__StoreStatus *ss)
+{
+	px_raft_status_t s;
+
+	phalanx__store_status__init(ss);
+	rep->store = ss;
+	if (!st->raft) {
+		ss->name = "store";
+		ss->role = "leader";  /* one store, no Raft: it decides */
+		return;
+	}
+	px_raft_status(st->raft, &s);
+	ss->name = (char *)s.self->name;
+	ss->endpoint = (char *)endpoint_of(st->repl, s.self);
+	ss->role = (char *)s.role;
+	ss->term = s.term;
+	ss->commit_index = s.commit;
+	ss->applied_index = s.applied;
+	ss->last_contact_ms = s.last_contact_ms;
+	ss->leader = (char *)(s.leader ? s.leader->name : "");
+	ss->peers = st->repl->names_v;
+	ss->n_peers = st->repl->npeers;
+	ss->peer_endpoints = st->repl->eps_v;
+	ss->n_peer_endpoints = st->repl->npeers;
+}

@@ -1,0 +1,101 @@
+/* test_store_fsm.c - the store's Raft state machine (store/fsm.c) on a
+ * real LMDB environment: each entry applied once (an index at or below
+ * the recorded one is skipped, across a reopen), and the request ids of
+ * the last PX_FSM_REQUESTS entries kept with their first outcome. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../store/db.h"
+#include "../../store/fsm.h"
+#include "px.h"
+#include "unit.h"
+
+typedef struct {
+	unsigned applied;   /* handler calls */
+} counter_t;
+
+/* The entry's bytes are its request id; the outcome is PX_EEXIST for
+ * ids that start with "x", else 0. */
+static int handler(void *arg, uint64_t index, const void *op, size_t len,
+		   px_fsm_result_t *res)
+{
+	counter_t *c = arg;
+
+	(void)index;
+	c->applied++;
+	snprintf(res->request_id, sizeof(res->request_id), "%.*s", (int)len,
+		 (const char *)op);
+	res->outcome = res->request_id[0] == 'x' ? PX_EEXIST : 0;
+	res->version = index * 10;
+	snprintf(res->error, sizeof(res->error), "%s",
+		 res->outcome ? "already there" : "");
+	return 0;
+}
+
+TEST(store_fsm_applies_each_index_once_across_reopen)
+{
+	char dir[] = "/tmp/px-unit-fsm-XXXXXX";
+	counter_t c = { 0 };
+	px_db_t *db = NULL;
+	px_fsm_t *f = NULL;
+	px_raft_fsm_t cb;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_INT(px_db_open(&db, dir, 16 << 20), 0);
+	CHECK_INT(px_fsm_open(&f, db, handler, &c), 0);
+	cb = px_fsm_callbacks(f);
+	CHECK_INT(cb.apply(cb.arg, 1, "a1", 2), 0);
+	CHECK_INT(cb.apply(cb.arg, 2, "x2", 2), PX_EEXIST);
+	CHECK_INT(cb.apply(cb.arg, 2, "x2", 2), 0);  /* replayed: skipped */
+	CHECK_INT(c.applied, 2);
+	CHECK_INT(px_fsm_applied(f), 2);
+	px_fsm_close(f);
+	CHECK_INT(px_fsm_open(&f, db, handler, &c), 0);
+	cb = px_fsm_callbacks(f);
+	CHECK_INT(px_fsm_applied(f), 2);
+	CHECK_INT(cb.apply(cb.arg, 1, "a1", 2), 0);
+	CHECK_INT(cb.apply(cb.arg, 3, "a3", 2), 0);
+	CHECK_INT(c.applied, 3);
+	px_fsm_close(f);
+	px_db_close(db);
+	px_test_rm_db(dir);
+}
+
+TEST(store_fsm_keeps_the_last_request_ids_with_first_outcome)
+{
+	char dir[] = "/tmp/px-unit-fsm-XXXXXX", id[32];
+	counter_t c = { 0 };
+	px_db_t *db = NULL;
+	px_fsm_t *f = NULL;
+	px_fsm_result_t res;
+	px_raft_fsm_t cb;
+	uint64_t i, n = PX_FSM_REQUESTS + 10;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_INT(px_db_open(&db, dir, 64 << 20), 0);
+	CHECK_INT(px_fsm_open(&f, db, handler, &c), 0);
+	cb = px_fsm_callbacks(f);
+	for (i = 1; i <= n; i++) {
+		int len = snprintf(id, sizeof(id), "%c%llu", i == n ? 'x' : 'r',
+				   (unsigned long long)i);
+
+		cb.apply(cb.arg, i, id, (size_t)len);
+	}
+	/* the oldest ten are forgotten, the rest kept */
+	memset(&res, 0, sizeof(res));
+	CHECK_INT(px_fsm_request_find(f, "r10", &res), 0);
+	CHECK_INT(px_fsm_request_find(f, "r11", &res), 1);
+	CHECK_INT(res.outcome, 0);
+	CHECK_INT(res.version, 110);
+	snprintf(id, sizeof(id), "x%llu", (unsigned long long)n);
+	memset(&res, 0, sizeof(res));
+	CHECK_INT(px_fsm_request_find(f, id, &res), 1);
+	CHECK_INT(res.outcome, PX_EEXIST);
+	CHECK_STR(res.error, "already there");
+	CHECK_INT(px_fsm_request_find(f, "", &res), 0);
+	CHECK_INT(px_fsm_request_find(f, "never", &res), 0);
+	px_fsm_close(f);
+	px_db_close(db);
+	px_test_rm_db(dir);
+}
