@@ -252,28 +252,41 @@ static void on_signal(uv_signal_t *h, int sig)
 	uv_stop(h->loop);
 }
 
-/* The store's address when --store names one (tcp://192.0.2.10:7700):
- * the guard lets it through even outside the --mgmt prefixes. */
+/* The address of every store --store names (tcp://192.0.2.10:7700,...):
+ * the guard lets them through even outside the --mgmt prefixes. */
 static void store_addr(const px_node_t *n, px_entries_t *out)
 {
-	char host[256];
-	const char *h = n->o.store, *end;
-	px_entry_t e;
+	const char *list = n->o.store;
 
-	if (strncmp(h, "tcp://", 6) == 0)
-		h += 6;
-	if (*h == '[') {
-		h++;
-		end = strchr(h, ']');
-	} else {
-		end = strrchr(h, ':');
+	/* --store may list every store: each one's address. */
+	while (*list) {
+		size_t len = strcspn(list, ",");
+		char ep[300], host[256];
+		const char *h = ep, *end;
+		px_entry_t e;
+
+		if (len < sizeof(ep)) {
+			memcpy(ep, list, len);
+			ep[len] = '\0';
+			if (strncmp(h, "tcp://", 6) == 0)
+				h += 6;
+			if (*h == '[') {
+				h++;
+				end = strchr(h, ']');
+			} else {
+				end = strrchr(h, ':');
+			}
+			if (end && (size_t)(end - h) < sizeof(host)) {
+				memcpy(host, h, (size_t)(end - h));
+				host[end - h] = '\0';
+				if (px_entry_parse(host, &e) == 0)
+					px_entries_push(out, &e);
+			}
+		}
+		list += len;
+		if (*list == ',')
+			list++;
 	}
-	if (!end || (size_t)(end - h) >= sizeof(host))
-		return;
-	memcpy(host, h, (size_t)(end - h));
-	host[end - h] = '\0';
-	if (px_entry_parse(host, &e) == 0)
-		px_entries_push(out, &e);
 }
 
 /* No cache to trust: never weaken what the kernel enforces.  A table
