@@ -241,7 +241,7 @@ int px_store_replicate_apply(void *arg, uint64_t index, const void *buf,
 	res->version = st->policy.version;
 	res->bad_entry = r.bad_entry;
 	res->overlap_entry = rep.overlap_entry;
-	snprintf(res->error, sizeof(res->error), "%s", r.error);
+	snprintf(res->error, sizeof(res->error), "%.*s", PX_FSM_ERROR_MAX, r.error);
 	/* A database that failed under a committed entry is this store's
 	 * fault, not the entry's outcome (a full map is refused before
 	 * writing, alike on every store of the same size: an outcome). */
