@@ -219,13 +219,19 @@ int px_cmd_protection_show(px_ctl_t *ctl, int argc, char **argv)
 			       "(default)" : "");
 		}
 	}
-	if (ctl->json)
+	if (ctl->json) {
+		/* `checksum-exclusions show --json' has the list. */
 		fputs("}}\n", stdout);
-	else
+	} else {
 		printf("%-15s %-19s %s\n", "spoof-detection",
 		       pr->n_networks ? "on" : "off",
 		       pr->n_networks ? "(networks defined)" :
 		       "(no networks: `networks add')");
+		printf("%-15s %-19s %s\n", "tcp-checksum", "validated",
+		       pr->checksum_exclusions && pr->checksum_exclusions[0] ?
+		       "(with exclusions: `checksum-exclusions show')" :
+		       "(no exclusions)");
+	}
 	rc = PX_EXIT_OK;
 out:
 	px_wire_free(env);

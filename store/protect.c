@@ -131,9 +131,9 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 				      "%s", why);
 		if (pr->csx.n)
 			snprintf(what, wlen, "checksum-exclusions set \"%.*s%s\" "
-				 "(%zu entries)", 120, op->value,
+				 "(%zu entr%s)", 120, op->value,
 				 strlen(op->value) > 120 ? "..." : "",
-				 pr->csx.n);
+				 pr->csx.n, pr->csx.n == 1 ? "y" : "ies");
 		else
 			snprintf(what, wlen, "checksum-exclusions set \"\" "
 				 "(cleared)");

@@ -35,12 +35,13 @@ syns() { lab exec server nft list counter inet probe syns | awk '/packets/ { pri
 send_syn() {
 	lab exec client1 $PY - "$@" <<'PY'
 import random, sys
-from scapy.all import IP, TCP, conf, send
+from scapy.all import IP, IPv6, TCP, conf, send
 conf.verb = 0
 kind, src, dport = sys.argv[1], sys.argv[2], int(sys.argv[3])
-dst = sys.argv[4] if len(sys.argv) > 4 else "203.0.113.100"
-p = IP(src=src, dst=dst) / TCP(sport=random.randint(20000, 60000), dport=dport, flags="S", seq=random.randint(1, 2**31))
-good = IP(bytes(p))[TCP].chksum
+dst = sys.argv[4] if len(sys.argv) > 4 else ("2001:db8:0:113::100" if ":" in src else "203.0.113.100")
+ip = IPv6(src=src, dst=dst) if ":" in src else IP(src=src, dst=dst)
+p = ip / TCP(sport=random.randint(20000, 60000), dport=dport, flags="S", seq=random.randint(1, 2**31))
+good = ip.__class__(bytes(p))[TCP].chksum
 if kind == "BAD":
     p[TCP].chksum = (good + 0x1111) & 0xffff or 1
 send(p, iface="eth0")
@@ -67,7 +68,7 @@ bad_logged() {
 	python3 - "$FWLOG" "$@" <<'PY'
 import json, sys
 path, src, dport = sys.argv[1], sys.argv[2], int(sys.argv[3])
-dst = sys.argv[4] if len(sys.argv) > 4 else "203.0.113.100"
+dst = sys.argv[4] if len(sys.argv) > 4 else ("2001:db8:0:113::100" if ":" in src else "203.0.113.100")
 try:
     lines = open(path).read().split("\n")
 except OSError:
@@ -117,6 +118,14 @@ elif ! wait_until 5 bad_logged $SRC 7777 $FW1; then
 	fail $t "expected a bad-tcp-checksum record from $SRC to fw1 ($FW1) port 7777"
 else
 	pass $t
+fi
+
+t=ipv6_bad_checksum_dropped_and_logged
+# The list is IPv4 only; IPv6 TCP is validated the same way.
+SRC6=2001:db8:100:1::2
+if expect $t 1 GOOD $SRC6 7777 && expect $t 0 BAD $SRC6 7777; then
+	if wait_until 5 bad_logged $SRC6 7777; then pass $t
+	else fail $t "expected a bad-tcp-checksum record from $SRC6 to port 7777"; fi
 fi
 
 # --- set / show --------------------------------------------------------------

@@ -281,7 +281,7 @@ TEST(csx_store_request)
 	CHECK_INT(px_store_protect_request(&p, &req, err, sizeof(err), what,
 					   sizeof(what)), 0);
 	CHECK_STR(what, "checksum-exclusions set \"0.0.0.0:0>10.1.2.3:443;\" "
-		  "(1 entries)");
+		  "(1 entry)");
 	CHECK_INT(p.protect.csx.n, 1);
 	op.value = "0.0.0.0:0>10.1.2.3:443";
 	CHECK_INT(px_store_protect_request(&p, &req, err, sizeof(err), what,
