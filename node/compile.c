@@ -788,6 +788,18 @@ static void put_guard(px_batch_t *b, const char *table,
 	x_cmp(r, NFT_CMP_EQ, &local, sizeof(local));
 	x_verdict(r, NFT_RETURN, NULL);
 	rule_put(b, r, PX_CHAIN_GUARD);
+	/* `meta l4proto tcp ct state invalid drop': TCP to the member
+	 * with a bad checksum (conntrack marks it invalid,
+	 * docs/protection.md) or of no connection.  Forward dropped its
+	 * invalid packets before the jump; management sources are left
+	 * alone here as everywhere (after a conntrack flush, with
+	 * nf_conntrack_tcp_loose=0, an operator's session would be invalid
+	 * mid-stream), and the kernel's TCP drops their bad checksums. */
+	r = rule_new(table);
+	m_l4proto(r, IPPROTO_TCP);
+	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_INVALID_BIT);
+	x_verdict(r, NF_DROP, NULL);
+	rule_put(b, r, PX_CHAIN_GUARD);
 
 	/* A quota in observe mode refuses nobody, even a source still in
 	 * its block set from before the switch. */
@@ -1452,16 +1464,10 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	struct nftnl_rule *r;
 
 	put_failover_accept(b, table);
-	/* TCP to the member itself: a bad checksum (conntrack marks it
-	 * invalid, docs/protection.md) or a segment of no connection is
-	 * dropped here too, after the failover engines' accepts. */
+	/* Excluded from checksum validation: before the guard, which drops
+	 * invalid TCP to the member. */
 	if (p->protect.csx.n)
 		put_untracked_accept(b, table, PX_CHAIN_INPUT);
-	r = rule_new(table);
-	m_l4proto(r, IPPROTO_TCP);
-	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_INVALID_BIT);
-	x_verdict(r, NF_DROP, NULL);
-	rule_put(b, r, PX_CHAIN_INPUT);
 	put_verdict_rule(b, table, PX_CHAIN_INPUT, NFT_JUMP, PX_CHAIN_GUARD);
 	put_csx(b, table, l);
 	put_prerouting(b, table, l);

@@ -107,11 +107,11 @@ fi
 
 t=local_bad_checksum_dropped_and_logged
 # TCP to the member itself: conntrack checks it at prerouting too, and
-# input drops `ct state invalid' TCP.
+# the guard (input, after the management returns) drops invalid TCP.
 FW1=198.51.100.1
-input=$(lab exec fw1 nft list chain inet phalanx input)
-if ! grep -q 'meta l4proto tcp ct state invalid drop' <<<"$input"; then
-	fail $t "expected \`meta l4proto tcp ct state invalid drop' in fw1's input chain, saw: $(tr '\n' ' ' <<<"$input")"
+guard=$(lab exec fw1 nft list chain inet phalanx guard)
+if ! grep -q 'meta l4proto tcp ct state invalid drop' <<<"$guard"; then
+	fail $t "expected \`meta l4proto tcp ct state invalid drop' in fw1's guard chain, saw: $(tr '\n' ' ' <<<"$guard")"
 elif ! send_syn BAD $SRC 7777 $FW1; then
 	fail $t "scapy could not send"
 elif ! wait_until 5 bad_logged $SRC 7777 $FW1; then
