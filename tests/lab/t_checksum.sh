@@ -215,6 +215,18 @@ if [ "$v0" != "$v1" ]; then fail $t "expected the store's version to stay $v0, s
 if [ "$(show)" != "$LIST" ]; then fail $t "expected the list unchanged, saw \`$(show)'"; ok=0; fi
 [ $ok = 1 ] && pass $t
 
+t=changed_list_replaces_the_set
+# One list for another: the member recreates set csx with the new
+# elements in the same batch (its definition carries the list's hash).
+LIST2="$SRC2:0>$SRV:7777;"
+if ! out=$(ctl checksum-exclusions set "$LIST2" $W 2>&1); then
+	fail $t "expected set to succeed, saw: $out"
+elif [ "$(show)" != "$LIST2" ]; then
+	fail $t "expected show to print \`$LIST2', saw \`$(show)'"
+else
+	expect $t 1 BAD $SRC2 7777 && expect $t 0 BAD $SRC 7777 && pass $t
+fi
+
 # --- clearing ----------------------------------------------------------------
 t=empty_string_clears
 if ! out=$(ctl checksum-exclusions set "" $W 2>&1); then
