@@ -1,5 +1,6 @@
 /* cmd_protect.c - phalanxctl's attack protection (issue 12): networks
- * list|add|del, policy default, protection show|set.  Array-wide
+ * list|add|del, policy default, protection show|set,
+ * checksum-exclusions set|show.  Array-wide
  * settings kept by the store (store/protect.c) and applied by every
  * member (node/compile.c); docs/protection.md explains each.
  *
@@ -11,6 +12,7 @@
 
 #include "addr.h"
 #include "client.h"
+#include "csx.h"
 #include "ctl.h"
 #include "json.h"
 #include "policy.h"
@@ -217,15 +219,89 @@ int px_cmd_protection_show(px_ctl_t *ctl, int argc, char **argv)
 			       "(default)" : "");
 		}
 	}
-	if (ctl->json)
+	if (ctl->json) {
+		/* `checksum-exclusions show --json' has the list. */
 		fputs("}}\n", stdout);
-	else
+	} else {
 		printf("%-15s %-19s %s\n", "spoof-detection",
 		       pr->n_networks ? "on" : "off",
 		       pr->n_networks ? "(networks defined)" :
 		       "(no networks: `networks add')");
+		printf("%-15s %-19s %s\n", "tcp-checksum", "validated",
+		       pr->checksum_exclusions && pr->checksum_exclusions[0] ?
+		       "(with exclusions: `checksum-exclusions show')" :
+		       "(no exclusions)");
+	}
 	rc = PX_EXIT_OK;
 out:
+	px_wire_free(env);
+	return rc;
+}
+
+/* `checksum-exclusions set STRING': checked here with the parser the
+ * store and the members use (lib/csx.c), so a malformed list is a usage
+ * error naming the entry and the position before anything is sent. */
+int px_cmd_csx_set(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__ProtectOp op = PHALANX__PROTECT_OP__INIT;
+	px_csx_t *c = xmalloc(sizeof(*c));
+	char why[200];
+	int err;
+
+	(void)argc;
+	err = px_csx_parse(argv[0], c, why, sizeof(why));
+	free(c);
+	if (err < 0)
+		return px_ctl_usage(ctl, "checksum exclusions: %s (the format "
+				    "is src:sport>dst:dport; as in "
+				    "\"12.0.0.0:0>14.15.16.17:80;\")", why);
+	op.kind = PHALANX__PROTECT_OP__KIND__CHECKSUM_EXCLUSIONS;
+	op.value = argv[0];
+	return write_op(ctl, &op);
+}
+
+/* `checksum-exclusions show': the list exactly as the article writes it
+ * (what `set' takes), or with --json the string and its entries. */
+int px_cmd_csx_show(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__Envelope *env = NULL;
+	const Phalanx__Protection *pr;
+	const char *s;
+	px_csx_t *c = xmalloc(sizeof(*c));
+	char why[200];
+	int rc = PX_EXIT_FAIL;
+
+	(void)argc;
+	(void)argv;
+	if (!(pr = show(ctl, &env)))
+		goto out;
+	s = pr->checksum_exclusions ? pr->checksum_exclusions : "";
+	if (px_csx_parse(s, c, why, sizeof(why)) < 0) {
+		px_ctl_fail(ctl, "the store sent checksum exclusions this build "
+			    "cannot read: %s", why);
+		goto out;
+	}
+	if (!ctl->json) {
+		printf("%s\n", s);
+	} else {
+		printf("{\"version\":%llu,\"checksum_exclusions\":",
+		       (unsigned long long)env->ctl_reply->version);
+		px_json_str(stdout, s);
+		fputs(",\"entries\":[", stdout);
+		for (size_t i = 0; i < c->n; i++) {
+			const px_csx_entry_t *e = &c->v[i];
+
+			printf("%s{\"src\":\"%u.%u.%u.%u\",\"sport\":%u,"
+			       "\"dst\":\"%u.%u.%u.%u\",\"dport\":%u}",
+			       i ? "," : "", e->src[0], e->src[1], e->src[2],
+			       e->src[3], e->sport, e->dst[0], e->dst[1],
+			       e->dst[2], e->dst[3], e->dport);
+		}
+		fputs("]}\n", stdout);
+	}
+	rc = PX_EXIT_OK;
+out:
+	free(c);
 	px_wire_free(env);
 	return rc;
 }

@@ -149,6 +149,8 @@ int px_cmd_networks_del(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_policy_default(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_protection_set(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_protection_show(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_csx_set(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_csx_show(px_ctl_t *ctl, int argc, char **argv);
 
 /* Quota activity the members report (MemberStatus.quotas), shown by
  * status and limits show (activity.c).  Which counts to show: */

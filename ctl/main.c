@@ -310,6 +310,25 @@ static const px_ctl_cmd_t commands[] = {
 	  "on forwarded packets only), default-policy accept|deny.\n\n"
 	  WRITE_DETAILS,
 	  px_cmd_protection_set, PX_OPT_WAIT, 0, 2, 2 },
+	{ "checksum-exclusions set", "STRING",
+	  "tuples exempt from TCP checksum validation (KB 911554)",
+	  "Every member drops TCP segments with a bad checksum (forwarded\n"
+	  "and to the member), logging FWX_E_BAD_TCP_CHECKSUM_DROPPED\n"
+	  "0xC0040031, except the tuples of STRING, in the article's format:\n"
+	  "\"12.0.0.0:0>14.15.16.17:80;12.0.0.0:1>14.15.16.17:80;\"\n"
+	  "(src:sport>dst:dport, every entry ends with `;', a field that is 0\n"
+	  "is a wildcard: 0.0.0.0 any address, 0 any port).  IPv4 only; at\n"
+	  "most 256 entries.  The reply direction is exempt too.  Excluded\n"
+	  "traffic is not tracked: it skips flood quotas, rules and\n"
+	  "`policy default deny' (docs/protection.md).  \"\" clears the list.\n"
+	  "A malformed STRING is refused naming the entry and the position.\n\n"
+	  WRITE_DETAILS,
+	  px_cmd_csx_set, PX_OPT_WAIT, 0, 1, 1 },
+	{ "checksum-exclusions show", "",
+	  "the TCP checksum exclusion list",
+	  "Prints the list exactly as `checksum-exclusions set' takes it (an\n"
+	  "empty line when there is none); --json adds the entries.\n",
+	  px_cmd_csx_show, 0, 0, 0, 0 },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -351,6 +351,9 @@ void px_protection_build(const px_protect_t *in, px_protection_t *out)
 	}
 	out->pr.settings = out->sets;
 	out->pr.n_settings = PX_PROT_COUNT;
+	out->csx = xmalloc(PX_CSX_STR_MAX + 1);
+	px_csx_format(&in->csx, out->csx, PX_CSX_STR_MAX + 1);
+	out->pr.checksum_exclusions = out->csx;
 }
 
 void px_protection_free(px_protection_t *out)
@@ -359,6 +362,7 @@ void px_protection_free(px_protection_t *out)
 	free(out->nets);
 	free(out->bins);
 	free(out->buf);
+	free(out->csx);
 	memset(out, 0, sizeof(*out));
 }
 
@@ -419,6 +423,14 @@ int px_policy_apply_protection(px_policy_t *p, const Phalanx__Protection *in,
 			break;
 		}
 		pr->setting[id] = (unsigned)v;
+	}
+	if (rc == 0 && in->checksum_exclusions) {
+		char w[200];
+
+		rc = px_csx_parse(in->checksum_exclusions, &pr->csx, w,
+				  sizeof(w));
+		if (rc < 0 && why && len)
+			snprintf(why, len, "checksum exclusions: %s", w);
 	}
 	if (rc == 0)
 		rc = px_protect_validate(pr, why, len);

@@ -75,6 +75,7 @@ typedef struct {
 	Phalanx__ProtectSetting sv[PX_PROT_COUNT], *sets[PX_PROT_COUNT];
 	ProtobufCBinaryData *bins;
 	uint8_t *buf;
+	char *csx;      /* the checksum exclusions as text */
 } px_protection_t;
 void px_protection_build(const px_protect_t *in, px_protection_t *out);
 void px_protection_free(px_protection_t *out);

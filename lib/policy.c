@@ -644,5 +644,5 @@ int px_protect_validate(const px_protect_t *pr, char *why, size_t len)
 						       pr->networks[j].name, bs, as,
 						       pr->networks[i].name);
 				}
-	return 0;
+	return px_csx_validate(&pr->csx, why, len);
 }

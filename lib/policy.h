@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "csx.h"
 #include "limit.h"
 
 typedef struct {
@@ -92,6 +93,7 @@ typedef struct {
 	px_network_t networks[PX_NETWORKS_MAX];
 	size_t nnetworks;
 	unsigned setting[PX_PROT_COUNT];
+	px_csx_t csx;       /* TCP checksum exclusions (KB 911554, csx.h) */
 } px_protect_t;
 
 /* The setting named name: its id, or PX_EOPTION. */
@@ -107,8 +109,9 @@ const px_network_t *px_protect_network_of(const px_protect_t *pr,
 /* Check pr as hostile input: counts within the bounds, names valid and
  * unique, prefixes canonical, no prefix of one network overlapping
  * another's (a source belongs to one network at most), settings in
- * range.  0 or PX_ETOOBIG, PX_ESETNAME, PX_EEXIST, PX_EBADADDR,
- * PX_EOVERLAP or PX_ERANGE, why (may be NULL) naming the object. */
+ * range, the checksum exclusions as px_csx_validate().  0 or
+ * PX_ETOOBIG, PX_ESETNAME, PX_EEXIST, PX_EBADADDR, PX_EOVERLAP,
+ * PX_ERANGE or PX_EBADREQ, why (may be NULL) naming the object. */
 int px_protect_validate(const px_protect_t *pr, char *why, size_t len);
 
 typedef struct {

@@ -203,6 +203,8 @@ void px_compile_base_chains(px_batch_t *b, const char *table)
 		/* Attack protection (issue 12): before defragmentation
 		 * (-400), so it sees fragments as they arrive. */
 		{ PX_CHAIN_PREROUTING, NF_INET_PRE_ROUTING, PX_PREROUTING_PRIO },
+		/* TCP checksum exclusions: notrack before conntrack. */
+		{ PX_CHAIN_RAW, NF_INET_PRE_ROUTING, PX_RAW_PRIO },
 	};
 
 	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
@@ -785,6 +787,18 @@ static void put_guard(px_batch_t *b, const char *table,
 	nftnl_rule_add_expr(r, e);
 	x_cmp(r, NFT_CMP_EQ, &local, sizeof(local));
 	x_verdict(r, NFT_RETURN, NULL);
+	rule_put(b, r, PX_CHAIN_GUARD);
+	/* `meta l4proto tcp ct state invalid drop': TCP to the member
+	 * with a bad checksum (conntrack marks it invalid,
+	 * docs/protection.md) or of no connection.  Forward dropped its
+	 * invalid packets before the jump; management sources are left
+	 * alone here as everywhere (after a conntrack flush, with
+	 * nf_conntrack_tcp_loose=0, an operator's session would be invalid
+	 * mid-stream), and the kernel's TCP drops their bad checksums. */
+	r = rule_new(table);
+	m_l4proto(r, IPPROTO_TCP);
+	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_INVALID_BIT);
+	x_verdict(r, NF_DROP, NULL);
 	rule_put(b, r, PX_CHAIN_GUARD);
 
 	/* A quota in observe mode refuses nobody, even a source still in
@@ -1397,6 +1411,49 @@ static void put_default_deny(px_batch_t *b, const char *table,
 	prot_drop(b, r, PX_CHAIN_FORWARD, PX_REASON_DEFAULT_DENY);
 }
 
+/* `ct state untracked accept' in chain: the checksum exclusions'
+ * traffic, which raw left untracked, passes statelessly (before
+ * `ct state invalid drop', which would take it). */
+static void put_untracked_accept(px_batch_t *b, const char *table,
+				 const char *chain)
+{
+	struct nftnl_rule *r = rule_new(table);
+
+	m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_UNTRACKED_BIT);
+	x_verdict(r, NF_ACCEPT, NULL);
+	rule_put(b, r, chain);
+}
+
+/* TCP checksum exclusions (KB 911554): in chain raw, before conntrack
+ * checks the checksum, `ip saddr . tcp sport . ip daddr . tcp dport
+ * @csx notrack' and the same reversed (ip daddr . tcp dport . ip saddr
+ * . tcp sport), or the server's SYN-ACK is checked, dropped, and the
+ * connection never completes. */
+static void put_csx(px_batch_t *b, const char *table, const px_layout_t *l)
+{
+	if (!l->p->protect.csx.n)
+		return;
+	for (int reply = 0; reply <= 1; reply++) {
+		struct nftnl_rule *r = rule_new(table);
+
+		m_nfproto(r, 4);
+		m_l4proto(r, IPPROTO_TCP);
+		/* Each field in a 32-bit register of its own, from reg 1
+		 * on, as the set's key lays them out. */
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, reply ? 16 : 12, 4,
+			  NFT_REG32_00);
+		x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, reply ? 2 : 0, 2,
+			  NFT_REG32_01);
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, reply ? 12 : 16, 4,
+			  NFT_REG32_02);
+		x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, reply ? 0 : 2, 2,
+			  NFT_REG32_03);
+		x_lookup(r, PX_SET_CSX, false);
+		nftnl_rule_add_expr(r, expr_new("notrack"));
+		rule_put(b, r, PX_CHAIN_RAW);
+	}
+}
+
 /* Every rule of the layer, chain by chain. */
 void px_compile_rules(px_batch_t *b, const char *table,
 		      const px_layout_t *l)
@@ -1407,12 +1464,19 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	struct nftnl_rule *r;
 
 	put_failover_accept(b, table);
+	/* Excluded from checksum validation: before the guard, which drops
+	 * invalid TCP to the member. */
+	if (p->protect.csx.n)
+		put_untracked_accept(b, table, PX_CHAIN_INPUT);
 	put_verdict_rule(b, table, PX_CHAIN_INPUT, NFT_JUMP, PX_CHAIN_GUARD);
+	put_csx(b, table, l);
 	put_prerouting(b, table, l);
 	if (l->spoof)
 		put_spoof(b, table, l);
 	put_ip_options(b, table, l);
-	/* ct state invalid drop: with nf_conntrack_tcp_loose=0, a packet
+	if (p->protect.csx.n)
+		put_untracked_accept(b, table, PX_CHAIN_FORWARD);
+	/* ct state invalid drop (a bad TCP checksum too): with nf_conntrack_tcp_loose=0, a packet
 	 * that arrives at a new master before conntrackd's state for it is
 	 * dropped and retransmitted, never reset by the server. */
 	r = rule_new(table);
@@ -1472,6 +1536,15 @@ static void put_lset(px_batch_t *b, const char *table, px_lset_t *ls,
 			nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, DYN_SET_SIZE);
 		if (ls->timeout_ms)
 			nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, ls->timeout_ms);
+		if (ls->csx) {
+			/* saddr . sport . daddr . dport: the kernel picks
+			 * its concatenated-range type (pipapo) from these
+			 * field lengths (bytes; zero ends the list). */
+			static const uint8_t fields[] = { 4, 2, 4, 2, 0 };
+
+			nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fields,
+					   sizeof(fields));
+		}
 		nftnl_set_set_data(s, NFTNL_SET_USERDATA,
 				   nftnl_udata_buf_data(ud),
 				   nftnl_udata_buf_len(ud));
@@ -1568,6 +1641,41 @@ static void put_methods(px_batch_t *b, const char *table,
 	px_elem_msg_end(b, &m);
 }
 
+/* The checksum exclusions' elements, each a range from its first tuple
+ * to its last (KEY and KEY_END in one element, as nft sends a
+ * concatenated range).  Entries another entry covers are left out: the
+ * kernel refuses an element that starts inside another
+ * (px_csx_validate() refused the other overlaps). */
+static void put_csx_elems(px_batch_t *b, const char *table,
+			  const px_lset_t *ls, const px_csx_t *c)
+{
+	px_csx_t *red = xmalloc(sizeof(*red));
+	px_elem_msg_t m;
+
+	px_csx_reduce(c, red);
+	if (red->n) {
+		px_elem_msg_start(b, &m, NFT_MSG_NEWSETELEM, table, ls->name,
+				  ls->id, red->n);
+		for (size_t i = 0; i < red->n; i++) {
+			uint8_t key[PX_CSX_KEY_LEN];
+			struct nlattr *elem, *k;
+
+			elem = mnl_attr_nest_start(m.nlh, (uint16_t)(i + 1));
+			px_csx_key(&red->v[i], false, key);
+			k = mnl_attr_nest_start(m.nlh, NFTA_SET_ELEM_KEY);
+			mnl_attr_put(m.nlh, NFTA_DATA_VALUE, sizeof(key), key);
+			mnl_attr_nest_end(m.nlh, k);
+			px_csx_key(&red->v[i], true, key);
+			k = mnl_attr_nest_start(m.nlh, NFTA_SET_ELEM_KEY_END);
+			mnl_attr_put(m.nlh, NFTA_DATA_VALUE, sizeof(key), key);
+			mnl_attr_nest_end(m.nlh, k);
+			mnl_attr_nest_end(m.nlh, elem);
+		}
+		px_elem_msg_end(b, &m);
+	}
+	free(red);
+}
+
 /* --- layer changes ----------------------------------------------------- */
 
 void px_layer_plan_free(px_layer_plan_t *lp)
@@ -1661,6 +1769,7 @@ void px_compile_layer_delete(px_batch_t *b, const char *table,
 		put_flush(b, table, PX_CHAIN_INPUT);
 		put_flush(b, table, PX_CHAIN_FORWARD);
 		put_flush(b, table, PX_CHAIN_PREROUTING);
+		put_flush(b, table, PX_CHAIN_RAW);
 		for (size_t i = 0; i < o->nchains; i++)
 			put_flush(b, table, o->chains[i]);
 	}
@@ -1687,6 +1796,9 @@ void px_compile_layer_create(px_batch_t *b, const char *table,
 		put_lset(b, table, &n->sets[i], NFT_MSG_NEWSET);
 		if (n->sets[i].methods)
 			put_methods(b, table, &n->sets[i]);
+		if (n->sets[i].csx)
+			put_csx_elems(b, table, &n->sets[i],
+				      &n->p->protect.csx);
 	}
 	for (size_t i = 0; i < n->nobjs; i++)
 		if (lp->obj_add[i])

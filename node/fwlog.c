@@ -128,6 +128,8 @@ int px_fwlog_prefix_parse(const char *prefix, px_fw_prefix_t *out)
 			out->result = PX_FWR_SPOOFED;
 		else if (strcmp(prefix, PX_REASON_DEFAULT_DENY) == 0)
 			out->result = PX_FWR_POLICY_DENIED;
+		else if (strcmp(prefix, PX_REASON_BAD_CHECKSUM) == 0)
+			out->result = PX_FWR_BAD_TCP_CHECKSUM;
 		else
 			out->result = PX_FWR_NONE;
 		break;

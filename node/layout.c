@@ -226,7 +226,7 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 	l->tiers = xcalloc(p->nsets + 1, sizeof(*l->tiers));
 	l->chains = xcalloc(p->nsets + 5 + p->protect.nnetworks,
 			    sizeof(*l->chains));
-	l->sets = xcalloc(16 + 2 * px_nblock_sets +
+	l->sets = xcalloc(17 + 2 * px_nblock_sets +
 			  2 * COUNT_OF(observed) + 2 * px_nquota_rules +
 			  2 * px_nquota_rules * (p->nsets + 1) +
 			  p->nservices, sizeof(*l->sets));
@@ -303,6 +303,19 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 		s->key_type = KEYTYPE_STRING;
 		s->key_len = sizeof(px_http_methods[0]);
 		s->methods = true;
+	}
+	if (p->protect.csx.n) {
+		/* Wildcards are ranges: a concatenated interval set. */
+		px_lset_t *s = lset_push(l, 0, "%s", PX_SET_CSX);
+
+		s->flags = NFT_SET_INTERVAL | NFT_SET_CONCAT;
+		s->key_type = (((KEYTYPE_IPV4 << KEYTYPE_CONCAT_BITS |
+				 KEYTYPE_INET_SERVICE) << KEYTYPE_CONCAT_BITS |
+				KEYTYPE_IPV4) << KEYTYPE_CONCAT_BITS) |
+			      KEYTYPE_INET_SERVICE;
+		s->key_len = PX_CSX_KEY_LEN;
+		s->value = px_csx_hash(&p->protect.csx);
+		s->csx = true;
 	}
 	for (size_t i = 0; i < px_nblock_sets; i++)
 		for (int f = 4; f <= 6; f += 2)
@@ -397,7 +410,7 @@ bool px_lset_same(const px_lset_t *a, const px_lset_t *b)
 	       a->key_type == b->key_type && a->key_len == b->key_len &&
 	       a->timeout_ms == b->timeout_ms && a->value == b->value &&
 	       a->mask == b->mask && a->methods == b->methods &&
-	       a->mgmt == b->mgmt;
+	       a->mgmt == b->mgmt && a->csx == b->csx;
 }
 
 bool px_layout_has_set(const px_layout_t *l, const px_lset_t *s)

@@ -106,6 +106,8 @@ typedef struct px_lset {
 	unsigned mask;   /* IPv6 source prefix of its keys, 0 if unmasked */
 	bool methods;    /* the constant set of HTTP methods */
 	bool mgmt;       /* the management prefixes (nft->mgmt) */
+	bool csx;        /* the checksum exclusions (p->protect.csx; value
+			  * is their px_csx_hash) */
 	uint32_t id;     /* set id in the batch that creates it (compiler) */
 } px_lset_t;
 

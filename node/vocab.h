@@ -62,6 +62,13 @@
 #define PX_REASON_FRAGMENT "fragment"
 #define PX_REASON_IP_OPTIONS "ip-options"
 #define PX_REASON_DEFAULT_DENY "default-deny"
+#define PX_REASON_BAD_CHECKSUM "bad-tcp-checksum" /* conntrack's "bad checksum" */
+/* TCP checksum exclusions (KB 911554, lib/csx.h): a base chain at raw
+ * priority, before conntrack (-200) checks the checksum, and the set of
+ * excluded tuples (saddr . sport . daddr . dport, interval). */
+#define PX_CHAIN_RAW "raw"
+#define PX_RAW_PRIO (-300)
+#define PX_SET_CSX "csx"
 
 /* Named counters (px_nft_counters()) and limits. */
 #define PX_CTR_BLOCKED "blocked_"          /* blocked_QUOTA */

@@ -1,5 +1,6 @@
 /* protect.c - phalanxctl's attack protection requests (issue 12):
- * networks add/del, `policy default', `protection set'.  Each is applied
+ * networks add/del, `policy default', `protection set',
+ * `checksum-exclusions set'.  Each is applied
  * to the store's copy of the next policy and validated whole
  * (px_protect_validate) before store/ctl.c commits it; nothing here
  * touches LMDB or the sockets.  docs/protection.md says what each
@@ -120,6 +121,24 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 		snprintf(what, wlen, "protection set %s %s", op->name,
 			 op->value);
 		break;
+	case PHALANX__PROTECT_OP__KIND__CHECKSUM_EXCLUSIONS: {
+		char why[200];
+
+		rc = px_csx_parse(op->value ? op->value : "", &pr->csx, why,
+				  sizeof(why));
+		if (rc < 0)
+			return refuse(err, len, rc, "checksum-exclusions set: "
+				      "%s", why);
+		if (pr->csx.n)
+			snprintf(what, wlen, "checksum-exclusions set \"%.*s%s\" "
+				 "(%zu entr%s)", 120, op->value,
+				 strlen(op->value) > 120 ? "..." : "",
+				 pr->csx.n, pr->csx.n == 1 ? "y" : "ies");
+		else
+			snprintf(what, wlen, "checksum-exclusions set \"\" "
+				 "(cleared)");
+		break;
+	}
 	default:
 		return refuse(err, len, PX_EBADREQ, "protection: unknown "
 			      "operation %d", op->kind);
