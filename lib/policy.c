@@ -1,5 +1,4 @@
 /* policy.c - the policy value: sets and limits at one version. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,21 +321,6 @@ static bool entry_canonical(const px_entry_t *e)
 	return memcmp(&d, e, sizeof(d)) == 0;
 }
 
-static int invalid(char *why, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int invalid(char *why, size_t len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && len) {
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 static int validate_set(const px_set_t *s, char *why, size_t len)
 {
 	const px_entry_t *a, *b;
@@ -344,24 +328,24 @@ static int validate_set(const px_set_t *s, char *why, size_t len)
 	size_t i;
 
 	if (s->entries.n > PX_SET_ENTRIES_MAX)
-		return invalid(why, len, PX_ETOOBIG, "set %s: %zu entries, "
+		return px_refuse(why, len, PX_ETOOBIG, "set %s: %zu entries, "
 			       "over the %d a set may hold", s->name,
 			       s->entries.n, PX_SET_ENTRIES_MAX);
 	for (i = 0; i < s->entries.n; i++) {
 		if (!entry_canonical(&s->entries.v[i]))
-			return invalid(why, len, PX_EBADADDR, "set %s: entry "
+			return px_refuse(why, len, PX_EBADADDR, "set %s: entry "
 				       "%zu is not an address or prefix",
 				       s->name, i + 1);
 		if (i && px_entry_cmp(&s->entries.v[i - 1],
 				      &s->entries.v[i]) >= 0)
-			return invalid(why, len, PX_EBADREQ, "set %s: entry "
+			return px_refuse(why, len, PX_EBADREQ, "set %s: entry "
 				       "%zu is out of order or a duplicate",
 				       s->name, i + 1);
 	}
 	if (px_entries_check_overlap(&s->entries, &a, &b) < 0) {
 		px_entry_format(a, sa, sizeof(sa));
 		px_entry_format(b, sb, sizeof(sb));
-		return invalid(why, len, PX_EOVERLAP, "set %s: prefix %s "
+		return px_refuse(why, len, PX_EOVERLAP, "set %s: prefix %s "
 			       "overlaps %s", s->name, sb, sa);
 	}
 	return 0;
@@ -377,14 +361,14 @@ static int validate_limits(const px_policy_t *p, char *why, size_t len)
 		const px_limit_def_t *d = &px_limit_defs[id];
 
 		if (l->value[id] < d->min || l->value[id] > d->max)
-			return invalid(why, len, PX_ERANGE, "limit %s: %llu "
+			return px_refuse(why, len, PX_ERANGE, "limit %s: %llu "
 				       "out of range %llu-%llu", d->name,
 				       (unsigned long long)l->value[id],
 				       (unsigned long long)d->min,
 				       (unsigned long long)d->max);
 		if (l->mode[id] != PX_MODE_ENFORCE &&
 		    (d->setting || l->mode[id] != PX_MODE_OBSERVE))
-			return invalid(why, len, PX_EBADREQ, "limit %s: bad "
+			return px_refuse(why, len, PX_EBADREQ, "limit %s: bad "
 				       "mode %d", d->name, (int)l->mode[id]);
 	}
 	for (i = 0; i < l->ntiers; i++) {
@@ -392,15 +376,15 @@ static int validate_limits(const px_policy_t *p, char *why, size_t len)
 
 		if ((int)t->id < 0 || t->id >= PX_LIM_COUNT ||
 		    px_limit_defs[t->id].setting)
-			return invalid(why, len, PX_EBADREQ, "tier %zu: not a "
+			return px_refuse(why, len, PX_EBADREQ, "tier %zu: not a "
 				       "quota", i + 1);
 		if (!px_policy_find(p, t->set))
-			return invalid(why, len, PX_ENOSET, "limit %s: tier "
+			return px_refuse(why, len, PX_ENOSET, "limit %s: tier "
 				       "of missing set %.32s",
 				       px_limit_defs[t->id].name, t->set);
 		if (t->value && (t->value < px_limit_defs[t->id].min ||
 				 t->value > px_limit_defs[t->id].max))
-			return invalid(why, len, PX_ERANGE, "limit %s set %s: "
+			return px_refuse(why, len, PX_ERANGE, "limit %s set %s: "
 				       "%llu out of range",
 				       px_limit_defs[t->id].name, t->set,
 				       (unsigned long long)t->value);
@@ -422,11 +406,11 @@ static int validate_lists(const px_policy_t *p, char *why, size_t len)
 		const px_rule_t *r = &p->rules[i];
 
 		if (!px_setname_valid(r->name))
-			return invalid(why, len, PX_ESETNAME, "rule %zu: bad "
+			return px_refuse(why, len, PX_ESETNAME, "rule %zu: bad "
 				       "name", i + 1);
 		for (j = 0; j < i; j++)
 			if (strcmp(p->rules[j].name, r->name) == 0)
-				return invalid(why, len, PX_EEXIST, "rule %s "
+				return px_refuse(why, len, PX_EEXIST, "rule %s "
 					       "twice", r->name);
 		if ((r->action != PX_ALLOW && r->action != PX_DENY) ||
 		    !proto_known(r->proto) ||
@@ -434,29 +418,29 @@ static int validate_lists(const px_policy_t *p, char *why, size_t len)
 		     r->proto != PX_PROTO_UDP) ||
 		    r->rate > px_limit_defs[PX_LIM_NONTCP_SESSION_RATE].max ||
 		    (r->has_dst && !entry_canonical(&r->dst)))
-			return invalid(why, len, PX_EBADREQ, "rule %s: bad "
+			return px_refuse(why, len, PX_EBADREQ, "rule %s: bad "
 				       "action, protocol, port, rate or "
 				       "destination", r->name);
 		if (r->src_set[0] && !px_policy_find(p, r->src_set))
-			return invalid(why, len, PX_ENOSET, "rule %s: no set "
+			return px_refuse(why, len, PX_ENOSET, "rule %s: no set "
 				       "%.32s", r->name, r->src_set);
 	}
 	for (i = 0; i < p->nservices; i++) {
 		const px_service_t *s = &p->services[i];
 
 		if (!px_setname_valid(s->name))
-			return invalid(why, len, PX_ESETNAME, "service %zu: "
+			return px_refuse(why, len, PX_ESETNAME, "service %zu: "
 				       "bad name", i + 1);
 		for (j = 0; j < i; j++)
 			if (strcmp(p->services[j].name, s->name) == 0)
-				return invalid(why, len, PX_EEXIST, "service "
+				return px_refuse(why, len, PX_EEXIST, "service "
 					       "%s twice", s->name);
 		if (!entry_canonical(&s->dst) || s->dst.prefix ||
 		    s->port == 0 || s->limit == 0 || s->limit > 1000000)
-			return invalid(why, len, PX_EBADREQ, "service %s: bad "
+			return px_refuse(why, len, PX_EBADREQ, "service %s: bad "
 				       "destination, port or limit", s->name);
 		if (s->exempt_set[0] && !px_policy_find(p, s->exempt_set))
-			return invalid(why, len, PX_ENOSET, "service %s: no "
+			return px_refuse(why, len, PX_ENOSET, "service %s: no "
 				       "set %.32s", s->name, s->exempt_set);
 	}
 	return 0;
@@ -478,22 +462,22 @@ static int validate(const px_policy_t *p, bool deep, char *why, size_t len)
 		why[0] = '\0';
 	if (p->nsets > PX_SETS_MAX || p->nrules > PX_RULES_MAX ||
 	    p->nservices > PX_SERVICES_MAX)
-		return invalid(why, len, PX_ETOOBIG, "%zu sets, %zu rules, %zu "
+		return px_refuse(why, len, PX_ETOOBIG, "%zu sets, %zu rules, %zu "
 			       "services: over the limits %d, %d, %d", p->nsets,
 			       p->nrules, p->nservices, PX_SETS_MAX,
 			       PX_RULES_MAX, PX_SERVICES_MAX);
 	if ((p->nsets && !p->sets) || (p->nrules && !p->rules) ||
 	    (p->nservices && !p->services))
-		return invalid(why, len, PX_EBADREQ, "counts without data");
+		return px_refuse(why, len, PX_EBADREQ, "counts without data");
 	for (i = 0; i < p->nsets; i++) {
 		const px_set_t *s = &p->sets[i];
 
 		if (memchr(s->name, '\0', sizeof(s->name)) == NULL ||
 		    !px_setname_valid(s->name))
-			return invalid(why, len, PX_ESETNAME, "set %zu: bad "
+			return px_refuse(why, len, PX_ESETNAME, "set %zu: bad "
 				       "name", i + 1);
 		if (i && strcmp(p->sets[i - 1].name, s->name) >= 0)
-			return invalid(why, len, PX_EBADREQ, "set %s: out of "
+			return px_refuse(why, len, PX_EBADREQ, "set %s: out of "
 				       "order or a duplicate", s->name);
 		if (!deep)
 			continue;
@@ -593,12 +577,12 @@ int px_protect_validate(const px_protect_t *pr, char *why, size_t len)
 	char as[PX_ENTRY_STR_MAX], bs[PX_ENTRY_STR_MAX];
 
 	if (pr->nnetworks > PX_NETWORKS_MAX)
-		return invalid(why, len, PX_ETOOBIG, "%zu networks: at most %d",
+		return px_refuse(why, len, PX_ETOOBIG, "%zu networks: at most %d",
 			       pr->nnetworks, PX_NETWORKS_MAX);
 	for (i = 0; i < PX_PROT_COUNT; i++)
 		if (pr->setting[i] >= PX_PROT_VALUES_MAX ||
 		    !px_prot_defs[i].values[pr->setting[i]])
-			return invalid(why, len, PX_ERANGE, "protection %s: "
+			return px_refuse(why, len, PX_ERANGE, "protection %s: "
 				       "value %u out of range",
 				       px_prot_defs[i].name, pr->setting[i]);
 	for (i = 0; i < pr->nnetworks; i++) {
@@ -606,19 +590,19 @@ int px_protect_validate(const px_protect_t *pr, char *why, size_t len)
 
 		if (memchr(n->name, '\0', sizeof(n->name)) == NULL ||
 		    !px_setname_valid(n->name))
-			return invalid(why, len, PX_ESETNAME, "network %zu: bad "
+			return px_refuse(why, len, PX_ESETNAME, "network %zu: bad "
 				       "name", i + 1);
 		if (n->nprefixes == 0 || n->nprefixes > PX_NETWORK_PREFIXES_MAX)
-			return invalid(why, len, PX_ETOOBIG, "network %s: %zu "
+			return px_refuse(why, len, PX_ETOOBIG, "network %s: %zu "
 				       "prefixes, it needs 1 to %d", n->name,
 				       n->nprefixes, PX_NETWORK_PREFIXES_MAX);
 		for (j = 0; j < i; j++)
 			if (strcmp(pr->networks[j].name, n->name) == 0)
-				return invalid(why, len, PX_EEXIST, "network %s "
+				return px_refuse(why, len, PX_EEXIST, "network %s "
 					       "twice", n->name);
 		for (a = 0; a < n->nprefixes; a++)
 			if (!entry_canonical(&n->prefixes[a]))
-				return invalid(why, len, PX_EBADADDR, "network "
+				return px_refuse(why, len, PX_EBADADDR, "network "
 					       "%s: prefix %zu is not an "
 					       "address or prefix", n->name,
 					       a + 1);
@@ -638,7 +622,7 @@ int px_protect_validate(const px_protect_t *pr, char *why, size_t len)
 						continue;
 					px_entry_format(x, as, sizeof(as));
 					px_entry_format(y, bs, sizeof(bs));
-					return invalid(why, len, PX_EOVERLAP,
+					return px_refuse(why, len, PX_EOVERLAP,
 						       "network %s: %s overlaps %s "
 						       "of network %s",
 						       pr->networks[j].name, bs, as,

@@ -5,27 +5,12 @@
  * (px_protect_validate) before store/ctl.c commits it; nothing here
  * touches LMDB or the sockets.  docs/protection.md says what each
  * setting does on the members. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "codec.h"
 #include "px.h"
 #include "store.h"
-
-/* r := the error, formatted. */
-static int refuse(char *err, size_t len, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int refuse(char *err, size_t len, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 static int network_add(px_protect_t *pr, const Phalanx__Network *in,
 		       char *err, size_t len)
@@ -35,20 +20,20 @@ static int network_add(px_protect_t *pr, const Phalanx__Network *in,
 	int rc;
 
 	if (!in)
-		return refuse(err, len, PX_EBADREQ, "networks add: no network");
+		return px_refuse(err, len, PX_EBADREQ, "networks add: no network");
 	if (!px_setname_valid(in->name))
-		return refuse(err, len, PX_ESETNAME, "networks add: invalid "
+		return px_refuse(err, len, PX_ESETNAME, "networks add: invalid "
 			      "network name `%.40s' (a-z 0-9 _ -, at most 32)",
 			      in->name);
 	if (px_protect_network(pr, in->name))
-		return refuse(err, len, PX_EEXIST, "networks add: network %s "
+		return px_refuse(err, len, PX_EEXIST, "networks add: network %s "
 			      "already exists (del it first to change it)",
 			      in->name);
 	if (pr->nnetworks >= PX_NETWORKS_MAX)
-		return refuse(err, len, PX_ETOOBIG, "networks add %s: at most "
+		return px_refuse(err, len, PX_ETOOBIG, "networks add %s: at most "
 			      "%d networks", in->name, PX_NETWORKS_MAX);
 	if (in->n_prefixes == 0 || in->n_prefixes > PX_NETWORK_PREFIXES_MAX)
-		return refuse(err, len, PX_ETOOBIG, "networks add %s: %zu "
+		return px_refuse(err, len, PX_ETOOBIG, "networks add %s: %zu "
 			      "prefixes, a network holds 1 to %d", in->name,
 			      in->n_prefixes, PX_NETWORK_PREFIXES_MAX);
 	n = &pr->networks[pr->nnetworks];
@@ -59,7 +44,7 @@ static int network_add(px_protect_t *pr, const Phalanx__Network *in,
 		rc = px_entry_decode(in->prefixes[i].data, in->prefixes[i].len,
 				     &n->prefixes[i]);
 		if (rc < 0)
-			return refuse(err, len, rc, "networks add %s: prefix "
+			return px_refuse(err, len, rc, "networks add %s: prefix "
 				      "%zu: %s", in->name, i + 1,
 				      px_strerror(rc));
 	}
@@ -77,7 +62,7 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 	int rc, id, v;
 
 	if (!op)
-		return refuse(err, len, PX_EBADREQ, "protection: no operation");
+		return px_refuse(err, len, PX_EBADREQ, "protection: no operation");
 	switch (op->kind) {
 	case PHALANX__PROTECT_OP__KIND__NETWORK_ADD:
 		rc = network_add(pr, op->network, err, len);
@@ -90,7 +75,7 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 	case PHALANX__PROTECT_OP__KIND__NETWORK_DEL:
 		n = px_protect_network(pr, op->name);
 		if (!n)
-			return refuse(err, len, PX_ENOSET, "networks del: no "
+			return px_refuse(err, len, PX_ENOSET, "networks del: no "
 				      "network named `%.40s'", op->name);
 		memmove(n, n + 1, (size_t)(&pr->networks[pr->nnetworks] -
 					   (n + 1)) * sizeof(*n));
@@ -100,7 +85,7 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 	case PHALANX__PROTECT_OP__KIND__SET:
 		id = px_prot_find(op->name);
 		if (id < 0)
-			return refuse(err, len, id, "protection set: unknown "
+			return px_refuse(err, len, id, "protection set: unknown "
 				      "setting `%.40s' (default-policy, "
 				      "fragments, ip-options)", op->name);
 		v = px_prot_value(id, op->value);
@@ -113,7 +98,7 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 					 sizeof(vals) - strlen(vals), "%s%s",
 					 i ? "|" : "",
 					 px_prot_defs[id].values[i]);
-			return refuse(err, len, v, "protection set %s: `%.40s' "
+			return px_refuse(err, len, v, "protection set %s: `%.40s' "
 				      "is not one of %s", op->name, op->value,
 				      vals);
 		}
@@ -127,7 +112,7 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 		rc = px_csx_parse(op->value ? op->value : "", &pr->csx, why,
 				  sizeof(why));
 		if (rc < 0)
-			return refuse(err, len, rc, "checksum-exclusions set: "
+			return px_refuse(err, len, rc, "checksum-exclusions set: "
 				      "%s", why);
 		if (pr->csx.n)
 			snprintf(what, wlen, "checksum-exclusions set \"%.*s%s\" "
@@ -140,7 +125,7 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 		break;
 	}
 	default:
-		return refuse(err, len, PX_EBADREQ, "protection: unknown "
+		return px_refuse(err, len, PX_EBADREQ, "protection: unknown "
 			      "operation %d", op->kind);
 	}
 	/* The whole protection again: a prefix of the new network must
