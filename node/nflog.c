@@ -224,6 +224,20 @@ static void file_write(px_nflog_t *l, const char *line, size_t len)
 	l->fsize += len + 1;
 }
 
+/* The writes stdio held back reach the file here: a failure (ENOSPC,
+ * EIO) may lose the records in the buffer; counted and logged like one
+ * of file_write's, never silent. */
+static void file_flush(px_nflog_t *l)
+{
+	if (!l->f || fflush(l->f) == 0)
+		return;
+	l->file_errors++;
+	if (err_due(l, ERR_FILE))
+		px_log(PX_LOG_ERR, "firewall log %s: write: %s (records held in "
+		       "the buffer may be lost)", l->path, strerror(errno));
+	clearerr(l->f);
+}
+
 static void host_of(int family, const uint8_t *a, px_entry_t *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -546,8 +560,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
 		}
 		mnl_cb_run(l->buf, (size_t)n, 0, 0, on_msg, l);
 	}
-	if (l->f)
-		fflush(l->f);
+	file_flush(l);
 }
 
 /* ---- start and stop ---- */
@@ -810,8 +823,7 @@ void px_nflog_tick(px_node_t *n)
 	for (c = 0; c < CLS_COUNT; c++)
 		summary_due(l, c, now, false);
 	lost_due(l, now);
-	if (l->f)
-		fflush(l->f);
+	file_flush(l);
 	if (n->sync)
 		ship(l);
 }
