@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "json.h"
 #include "keys.h"
+#include "policy.h"
 #include "px.h"
 #include "wire.h"
 
@@ -638,7 +639,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	px_ctl_op_t w;
 	char why[1024], tried[2048] = "";
 	uint64_t election_end = 0;
-	size_t asked = 0, silent = 0;
+	size_t asked = 0, silent = 0, size;
 	int rc = PX_ETIMEOUT, hops;
 
 	*out = NULL;
@@ -648,6 +649,16 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	env.ctl_request = px_ctl_operation(req, &w) ? &w.req : req;
 	if (env.ctl_request == &w.req && ctl->request_id)
 		w.op.request_id = (char *)ctl->request_id;
+	/* The store drops a bigger request unread and never answers: say
+	 * so now rather than after --timeout. */
+	size = phalanx__envelope__get_packed_size(&env);
+	if (size > (size_t)PX_CTL_MSG_MAX) {
+		px_ctl_fail(ctl, "the request is %zu bytes, over the %lld bytes "
+			    "a store takes in one request (a set holds at most "
+			    "%d entries); nothing was sent", size,
+			    (long long)PX_CTL_MSG_MAX, PX_SET_ENTRIES_MAX);
+		return PX_ETOOBIG;
+	}
 	for (hops = 0; hops < CTL_HOPS_MAX; hops++) {
 		const Phalanx__CtlReply *r;
 		int next;

@@ -26,6 +26,15 @@ int px_endpoint(const char *base, int which, char *out, size_t len);
 /* Largest message a daemon accepts (ZMQ_MAXMSGSIZE): room for a
  * 1,000,000-entry IPv6 import (18 B + 2 B framing an entry). */
 #define PX_MSG_MAX (64LL << 20)
+/* The largest ctl request: a whole set, PX_SET_ENTRIES_MAX entries of
+ * at most PX_ENTRY_WIRE_MAX bytes, each framed by a field tag and a
+ * one-byte length, plus 1 MiB for the rest of the request (names, a
+ * rule, a limit: all small).  2,000,000 * 20 + 1 MiB = 41 MiB: a bigger
+ * message could only be refused, so the store's libzmq drops it before
+ * the store reads or decodes a byte of it (and phalanxctl refuses to
+ * send it, naming its size). */
+#define PX_CTL_MSG_MAX ((int64_t)PX_SET_ENTRIES_MAX * \
+			(PX_ENTRY_WIRE_MAX + 2) + (1 << 20))
 /* Entries per Change part / SnapshotChunk: bounds every message.  A
  * member unpacks each on its loop thread: 65536 took 40-120 ms on a
  * loaded 2-core host (one allocation an entry), 8192 keep that a few ms

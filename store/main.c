@@ -150,14 +150,6 @@ static int parse_args(int argc, char **argv, options_t *o)
 	return rc;
 }
 
-/* The largest ctl request: a whole set, PX_SET_ENTRIES_MAX entries of
- * at most PX_ENTRY_WIRE_MAX bytes, each framed by a field tag and a
- * one-byte length, plus 1 MiB for the rest of the request (names, a
- * rule, a limit: all small).  2,000,000 * 20 + 1 MiB = 41 MiB: a bigger
- * message could only be refused, so libzmq drops it before the store
- * reads or decodes a byte of it. */
-#define CTL_MSG_MAX ((int64_t)PX_SET_ENTRIES_MAX * (PX_ENTRY_WIRE_MAX + 2) + \
-		     (1 << 20))
 
 static void *bind_socket(void *ctx, int type, const char *base, int which,
 			 const px_keypair_t *kp, char *ep)
@@ -168,7 +160,7 @@ static void *bind_socket(void *ctx, int type, const char *base, int which,
 	};
 	void *s = zmq_socket(ctx, type);
 	int zero = 0, hwm = 100000;
-	int64_t max = which == PX_EP_CTL ? CTL_MSG_MAX : PX_MSG_MAX;
+	int64_t max = which == PX_EP_CTL ? PX_CTL_MSG_MAX : PX_MSG_MAX;
 
 	if (!s)
 		return NULL;
