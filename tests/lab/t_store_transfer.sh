@@ -14,6 +14,9 @@
 #                             leader and the term stay
 #   transfer_leader_refused   the leader's own name is refused ("leader
 #                             already"); nothing changes
+#   transfer_operator_refused an operator's key is refused (admin only),
+#                             a viewer's store status answered; nothing
+#                             changes
 #   transfer_via_follower     sent to a follower alone, the request is
 #                             sent on to the leader (the hint) and moves
 #                             leadership to the store named
@@ -139,6 +142,22 @@ if [ $rc = 1 ] && echo "$out" | grep -q "$L is the leader already" &&
 	pass $t
 else
 	fail $t "expected \`store transfer $L' (the leader) refused (exit 1, \"leader already\") with nothing changed, saw exit $rc '$out', agreed '${L5:-} ${TERM5:-}'"
+fi
+
+# --- an operator may not, a viewer reads the status -------------------------------------
+t=transfer_operator_refused
+T=$(other_than "$L")
+out=$(lab ctl-as operator store transfer "$T" 2>&1)
+rc=$?
+vout=$(lab ctl-as viewer --json store status 2>&1)
+vrc=$?
+read -r L7 TERM7 <<<"$(agreed)"
+if [ $rc = 1 ] && echo "$out" | grep -q "needs role admin" && [ $vrc = 0 ] &&
+   echo "$vout" | grep -q "\"leader\":\"$L\"" &&
+   [ "${L7:-}" = "$L" ] && [ "${TERM7:-}" = "$TERM" ]; then
+	pass $t
+else
+	fail $t "expected the operator's \`store transfer $T' refused (exit 1, \"needs role admin\"), the viewer's store status answered, $L leading in term $TERM still, saw exit $rc '$out', viewer exit $vrc '$(head -c 200 <<<"$vout")', agreed '${L7:-} ${TERM7:-}'"
 fi
 
 # --- sent to a follower alone: the hint is followed ---------------------------------------
