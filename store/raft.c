@@ -559,7 +559,7 @@ static void transfer_end(px_raft_t *r, int status,
 	r->xfer_busy = false;
 	r->xfer_known_by = 0;
 	r->xfer_cb = NULL;
-	cb(r->xfer_arg, status, leader);
+	cb(r->xfer_arg, status, leader, peer_by_id(r, r->xfer_target));
 }
 
 /* After C-Raft's callback: done once this store follows a known leader

@@ -482,7 +482,8 @@ int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 	return 0;
 }
 
-static void on_transferred(void *arg, int status, const px_raft_peer_t *leader)
+static void on_transferred(void *arg, int status, const px_raft_peer_t *leader,
+			   const px_raft_peer_t *target)
 {
 	px_store_t *st = arg;
 	struct px_repl *rp = st->repl;
@@ -499,11 +500,13 @@ static void on_transferred(void *arg, int status, const px_raft_peer_t *leader)
 	} else {
 		r.status = status;
 		snprintf(r.error, sizeof(r.error), "leadership did not move "
-			 "within %llu ms: %s%s (term %llu); is the target up "
-			 "and connected to %s?", (unsigned long long)ms,
+			 "to %s within %llu ms: %s%s (term %llu); is %s up "
+			 "and connected to %s?", target ? target->name : "?",
+			 (unsigned long long)ms,
 			 leader ? leader->name : "no leader known",
 			 leader ? " leads still" : " yet",
-			 (unsigned long long)ss.term, rp->xfer.from);
+			 (unsigned long long)ss.term,
+			 target ? target->name : "it", rp->xfer.from);
 		px_log(PX_LOG_WARN, "raft: %s", r.error);
 	}
 	rp->xfer.busy = false;

@@ -20,6 +20,9 @@
 #   transfer_via_follower     sent to a follower alone, the request is
 #                             sent on to the leader (the hint) and moves
 #                             leadership to the store named
+#   transfer_down_target_fails to a stopped store: exit 1 within a few
+#                             seconds saying leadership did not move; the
+#                             leader stays (and a write still commits)
 # Every wait is bounded polling.
 set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
@@ -174,3 +177,24 @@ if [ $rc = 0 ] && echo "$out" | grep -qx "leader is now $T (term ${TERM6:-?})" &
 else
 	fail $t "expected \`store transfer $T' sent to follower $F alone (leader $L) to reach the leader and move leadership to $T, saw exit $rc '$out', agreed '${L6:-} ${TERM6:-}'"
 fi
+
+# --- the target is down: a bounded failure, nothing moves --------------------------------
+t=transfer_down_target_fails
+L=${L6:-$L}
+T=$(other_than "$L")
+TERM=$(agreed | cut -d' ' -f2)
+lab stop "$T" >/dev/null 2>&1
+t0=$(date +%s%N)
+out=$(ctl store transfer "$T" 2>&1)
+rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+lead=$(status_json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["leader"], d["term"])' 2>/dev/null)
+wout=$(ctl exceptions add $SET 192.0.2.222 2>&1)
+wrc=$?
+if [ $rc = 1 ] && echo "$out" | grep -q "did not move" && [ $ms -lt 5000 ] &&
+   [ "$lead" = "$L $TERM" ] && [ $wrc = 0 ]; then
+	pass $t
+else
+	fail $t "expected \`store transfer $T' with $T stopped to fail within 5 s saying leadership did not move, $L leading in term $TERM still and a write committing, saw exit $rc after $ms ms '$out', leader/term '$lead', write exit $wrc '$wout'"
+fi
+lab start "$T" >/dev/null 2>&1
