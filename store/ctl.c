@@ -529,7 +529,7 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		break;
 	case PHALANX__CTL_REQUEST__OP__STORE_TRANSFER:
 		if (px_store_replicate_transfer(st, &rid, env->ctl_request,
-						&r) == 0)
+						&rep, &r) == 0)
 			rid.len = 0;  /* answered when leadership moved */
 		break;
 	case PHALANX__CTL_REQUEST__OP__WAIT:

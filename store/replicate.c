@@ -515,7 +515,7 @@ static void on_transferred(void *arg, int status, const px_raft_peer_t *leader,
 
 int px_store_replicate_transfer(px_store_t *st, const px_rid_t *rid,
 				const Phalanx__CtlRequest *req,
-				px_ctl_result_t *r)
+				Phalanx__CtlReply *rep, px_ctl_result_t *r)
 {
 	struct px_repl *rp = st->repl;
 	px_raft_status_t s;
@@ -536,6 +536,10 @@ int px_store_replicate_transfer(px_store_t *st, const px_rid_t *rid,
 	}
 	rc = px_raft_transfer(st->raft, req->name, on_transferred, st,
 			      r->error, sizeof(r->error));
+	if (rc == PX_ENOTLEADER) {
+		leader_hint(st, rep, r);  /* lost it since the request came */
+		return r->status;
+	}
 	if (rc < 0) {
 		r->status = rc;
 		return rc;

@@ -58,7 +58,7 @@ int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
  * way, an unknown name, a non-voter, this store itself). */
 int px_store_replicate_transfer(px_store_t *st, const px_rid_t *rid,
 				const Phalanx__CtlRequest *req,
-				px_ctl_result_t *r);
+				Phalanx__CtlReply *rep, px_ctl_result_t *r);
 /* ctl.c: STORE_STATUS: this store's Raft view into rep (strings are
  * st's, valid until the next call). */
 void px_store_replicate_status(px_store_t *st, Phalanx__CtlReply *rep,
