@@ -1,4 +1,5 @@
-/* cmd_store.c - phalanxctl store status: every store's own Raft view. */
+/* cmd_store.c - phalanxctl store status (every store's own Raft view)
+ * and store transfer (a planned leadership switch). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,5 +172,47 @@ int px_cmd_store_status(px_ctl_t *ctl, int argc, char **argv)
 	}
 	for (i = 0; i < n; i++)
 		px_wire_free(rows[i].env);
+	return rc;
+}
+
+/* The store answers once the new leader is known, or after about three
+ * election timeouts (store/raft.c): room for that, and for a leader
+ * hint followed first. */
+#define TRANSFER_TIMEOUT_MS 10000
+
+int px_cmd_store_transfer(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	Phalanx__Envelope *env = NULL;
+	const Phalanx__StoreStatus *s;
+	int rc = PX_EXIT_FAIL;
+
+	req.op = PHALANX__CTL_REQUEST__OP__STORE_TRANSFER;
+	req.set = "";
+	req.name = argc > 0 ? argv[0] : "";
+	if (!ctl->timeout_given && ctl->timeout_ms < TRANSFER_TIMEOUT_MS)
+		ctl->timeout_ms = TRANSFER_TIMEOUT_MS;
+	if (px_ctl_request(ctl, &req, &env) < 0)
+		return PX_EXIT_FAIL;
+	s = env->ctl_reply->store;
+	if (!s || !s->leader || !s->leader[0]) {
+		px_ctl_fail(ctl, "the store's answer names no new leader (a "
+			    "store older than this phalanxctl?)");
+		goto out;
+	}
+	if (ctl->json) {
+		fputs("{\"leader\":", stdout);
+		px_json_str(stdout, s->leader);
+		printf(",\"term\":%llu,\"previous\":",
+		       (unsigned long long)s->term);
+		px_json_str(stdout, str(s->name));
+		fputs("}\n", stdout);
+	} else {
+		printf("leader is now %s (term %llu)\n", s->leader,
+		       (unsigned long long)s->term);
+	}
+	rc = PX_EXIT_OK;
+out:
+	px_wire_free(env);
 	return rc;
 }

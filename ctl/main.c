@@ -66,6 +66,17 @@ static const px_ctl_cmd_t commands[] = {
 	  "NAME, \"term\": N, \"stores\": [{\"name\": ..., \"endpoint\": ...,\n"
 	  "\"role\": ..., ...}]}.  Exit 1 if no store answers.  Viewer and up.\n",
 	  px_cmd_store_status, 0, 0, 0, 0 },
+	{ "store transfer", "[NAME]",
+	  "hand the Raft leadership to store NAME",
+	  "A planned leadership switch (before maintenance of the leader):\n"
+	  "the leader brings store NAME's log up to date and has it stand at\n"
+	  "once; without NAME, the most up-to-date other voter.  Returns once\n"
+	  "the new leader is known: \"leader is now store2 (term 7)\"; --json:\n"
+	  "{\"leader\": NAME, \"term\": N, \"previous\": NAME}.  Exit 1 naming\n"
+	  "why when NAME is no store, not a voter or the leader already, or\n"
+	  "when leadership did not move within about two seconds.  Writes\n"
+	  "sent meanwhile are refused (no leader) and retried.  Admin only.\n",
+	  px_cmd_store_transfer, 0, 0, 0, 1 },
 	{ "keys gen", "",
 	  "make a CURVE key pair",
 	  "Prints a new public key (z85).  With --out FILE, writes the secret\n"

@@ -527,6 +527,11 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	case PHALANX__CTL_REQUEST__OP__STORE_STATUS:
 		px_store_replicate_status(st, &rep, &ss);
 		break;
+	case PHALANX__CTL_REQUEST__OP__STORE_TRANSFER:
+		if (px_store_replicate_transfer(st, &rid, env->ctl_request,
+						&rep, &r) == 0)
+			rid.len = 0;  /* answered when leadership moved */
+		break;
 	case PHALANX__CTL_REQUEST__OP__WAIT:
 		if (env->ctl_request->timeout_ms > WAIT_MAX_MS) {
 			fail(&r, PX_EBADREQ, "WAIT: timeout_ms %u is over the "

@@ -61,6 +61,14 @@ struct px_raft {
 	bool inited, started;
 	void (*done)(void *arg);
 	void *done_arg;
+	/* leadership transfer: C-Raft's request, then (xfer_known_by
+	 * set) the wait until this store knows the new leader */
+	struct raft_transfer xfer;
+	bool xfer_busy;
+	uint64_t xfer_target;           /* C-Raft's target id */
+	uint64_t xfer_known_by;         /* px_mono_ms deadline, 0: not yet */
+	px_raft_transfer_cb xfer_cb;
+	void *xfer_arg;
 };
 
 typedef struct {
@@ -416,6 +424,8 @@ const px_raft_peer_t *px_raft_leader(px_raft_t *r)
 	return id ? peer_by_id(r, id) : NULL;
 }
 
+static void transfer_check(px_raft_t *r);
+
 static void on_watch(uv_timer_t *h)
 {
 	px_raft_t *r = h->data;
@@ -423,6 +433,8 @@ static void on_watch(uv_timer_t *h)
 	const px_raft_peer_t *l = px_raft_leader(r);
 	uint64_t lid = l ? l->id : 0, term = raft_current_term(&r->raft);
 
+	if (r->xfer_known_by)
+		transfer_check(r);
 	if (s == r->last_state && lid == r->last_leader)
 		return;
 	if (s == RAFT_LEADER)
@@ -527,6 +539,120 @@ int px_raft_propose(px_raft_t *r, const void *buf, size_t len,
 		free(p);
 		return map_status(rc);
 	}
+	return 0;
+}
+
+/* --- leadership transfer ----------------------------------------------------------- */
+
+/* How long after C-Raft's callback the old leader waits to hear of the
+ * new one: C-Raft calls back when the target leads, or after an
+ * election timeout; a target that won may not have reached this store
+ * yet (its first heartbeat), an election another store won takes up to
+ * another timeout. */
+#define TRANSFER_KNOWN_MS (2 * PX_RAFT_ELECTION_MS)
+
+static void transfer_end(px_raft_t *r, int status,
+			 const px_raft_peer_t *leader)
+{
+	px_raft_transfer_cb cb = r->xfer_cb;
+
+	r->xfer_busy = false;
+	r->xfer_known_by = 0;
+	r->xfer_cb = NULL;
+	cb(r->xfer_arg, status, leader, peer_by_id(r, r->xfer_target));
+}
+
+/* After C-Raft's callback: done once this store follows a known leader
+ * other than itself, or failed when it leads still or the wait is
+ * over. */
+static void transfer_check(px_raft_t *r)
+{
+	const px_raft_peer_t *l = px_raft_leader(r);
+
+	if (raft_state(&r->raft) == RAFT_LEADER) {
+		transfer_end(r, PX_ETIMEOUT, r->self);
+		return;
+	}
+	if (l && l != r->self) {
+		transfer_end(r, 0, l);
+		return;
+	}
+	if (px_mono_ms() >= r->xfer_known_by)
+		transfer_end(r, PX_ETIMEOUT, NULL);
+}
+
+static void on_transfer(struct raft_transfer *req)
+{
+	px_raft_t *r = req->data;
+
+	/* raft_close aborts a transfer: the caller is closing too */
+	if (r->done) {
+		r->xfer_busy = false;
+		return;
+	}
+	r->xfer_known_by = px_mono_ms() + TRANSFER_KNOWN_MS;
+	transfer_check(r);
+}
+
+int px_raft_transfer(px_raft_t *r, const char *name, px_raft_transfer_cb cb,
+		     void *arg, char *why, size_t whylen)
+{
+	const px_raft_peer_t *to = NULL;
+	int rc;
+
+	if (raft_state(&r->raft) != RAFT_LEADER)
+		return px_refuse(why, whylen, PX_ENOTLEADER, "%s is not the "
+				 "leader", r->self->name);
+	if (r->xfer_busy)
+		return px_refuse(why, whylen, PX_EBUSY, "a leadership transfer "
+				 "is under way already");
+	if (name && name[0]) {
+		const struct raft_server *srv = NULL;
+
+		for (size_t i = 0; i < r->npeers && !to; i++)
+			if (strcmp(r->peers[i].name, name) == 0)
+				to = &r->peers[i];
+		if (!to)
+			return px_refuse(why, whylen, PX_EBADREQ, "no store "
+					 "named `%.*s'", PX_RAFT_NAME_MAX, name);
+		if (to == r->self)
+			return px_refuse(why, whylen, PX_EBADREQ, "%s is the "
+					 "leader already", to->name);
+		for (unsigned i = 0; i < r->raft.configuration.n; i++)
+			if (r->raft.configuration.servers[i].id == to->id)
+				srv = &r->raft.configuration.servers[i];
+		if (!srv || srv->role != RAFT_VOTER)
+			return px_refuse(why, whylen, PX_EBADREQ, "%s is not a "
+					 "voter in the Raft configuration: only "
+					 "a voter may lead", to->name);
+	}
+	memset(&r->xfer, 0, sizeof(r->xfer));
+	r->xfer.data = r;
+	rc = raft_transfer(&r->raft, &r->xfer, to ? to->id : 0, on_transfer);
+	switch (rc) {
+	case 0:
+		break;
+	case RAFT_NOTFOUND:
+		return px_refuse(why, whylen, PX_EBADREQ, "no other voter to "
+				 "take over");
+	case RAFT_BADID:
+		return px_refuse(why, whylen, PX_EBADREQ, "%s may not lead "
+				 "(C-Raft: %s)", to ? to->name : "the store",
+				 raft_strerror(rc));
+	default:
+		rc = map_status(rc);
+		return px_refuse(why, whylen, rc, "C-Raft refused the transfer: "
+				 "%s", px_strerror(rc));
+	}
+	r->xfer_busy = true;
+	r->xfer_target = r->xfer.id;
+	r->xfer_known_by = 0;
+	r->xfer_cb = cb;
+	r->xfer_arg = arg;
+	to = peer_by_id(r, r->xfer_target);
+	px_log(PX_LOG_INFO, "raft: %s hands leadership to %s (term %llu)",
+	       r->self->name, to ? to->name : "?",
+	       (unsigned long long)raft_current_term(&r->raft));
 	return 0;
 }
 

@@ -127,4 +127,21 @@ const px_raft_peer_t *px_raft_peers(const px_raft_t *r, size_t *n);
  * address. */
 const px_raft_peer_t *px_raft_leader(px_raft_t *r);
 
+/* Outcome of a leadership transfer: status 0 when leadership moved
+ * (to the store asked for, or to C-Raft's choice), leader the new one;
+ * else PX_ETIMEOUT (it did not move within about two election
+ * timeouts: leader is who leads now, NULL if none is known).  target
+ * is the store it was handed to (C-Raft's choice without a name). */
+typedef void (*px_raft_transfer_cb)(void *arg, int status,
+				    const px_raft_peer_t *leader,
+				    const px_raft_peer_t *target);
+/* Hand leadership to the voter named name ("" or NULL: C-Raft picks
+ * the most up-to-date voter; C-Raft first brings the target's log up
+ * to date, then tells it to stand at once).  0: cb runs later, once
+ * (not if r is closed first).  Else nothing started and why says so:
+ * PX_ENOTLEADER, PX_EBUSY (a transfer is under way), PX_EBADREQ (no
+ * store of that name, not a voter, the leader itself, no other voter). */
+int px_raft_transfer(px_raft_t *r, const char *name, px_raft_transfer_cb cb,
+		     void *arg, char *why, size_t whylen);
+
 #endif

@@ -39,6 +39,12 @@ struct px_repl {
 	} results[RESULTS];
 	pending_t *pending;
 	size_t npending;
+	struct {                  /* STORE_TRANSFER: the client waiting */
+		bool busy;
+		px_rid_t rid;
+		char from[PX_RAFT_NAME_MAX + 1];
+		uint64_t t0;      /* px_mono_ms() when asked */
+	} xfer;
 	bool first_applied;   /* an entry was applied since the start */
 };
 
@@ -473,6 +479,76 @@ int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 		p->next->prev = p;
 	rp->pending = p;
 	rp->npending++;
+	return 0;
+}
+
+static void on_transferred(void *arg, int status, const px_raft_peer_t *leader,
+			   const px_raft_peer_t *target)
+{
+	px_store_t *st = arg;
+	struct px_repl *rp = st->repl;
+	Phalanx__CtlReply rep = PHALANX__CTL_REPLY__INIT;
+	Phalanx__StoreStatus ss;
+	px_ctl_result_t r = { 0, "", 0 };
+	uint64_t ms = px_mono_ms() - rp->xfer.t0;
+
+	px_store_replicate_status(st, &rep, &ss);
+	if (status == 0) {
+		px_log(PX_LOG_INFO, "raft: leadership moved from %s to %s in "
+		       "%llu ms (term %llu)", rp->xfer.from, leader->name,
+		       (unsigned long long)ms, (unsigned long long)ss.term);
+	} else {
+		r.status = status;
+		snprintf(r.error, sizeof(r.error), "leadership did not move "
+			 "to %s within %llu ms: %s%s (term %llu); is %s up "
+			 "and connected to %s?", target ? target->name : "?",
+			 (unsigned long long)ms,
+			 leader ? leader->name : "no leader known",
+			 leader ? " leads still" : " yet",
+			 (unsigned long long)ss.term,
+			 target ? target->name : "it", rp->xfer.from);
+		px_log(PX_LOG_WARN, "raft: %s", r.error);
+	}
+	rp->xfer.busy = false;
+	reply_send(st, &rp->xfer.rid, &rep, &r);
+}
+
+int px_store_replicate_transfer(px_store_t *st, const px_rid_t *rid,
+				const Phalanx__CtlRequest *req,
+				Phalanx__CtlReply *rep, px_ctl_result_t *r)
+{
+	struct px_repl *rp = st->repl;
+	px_raft_status_t s;
+	int rc;
+
+	if (!st->raft) {
+		r->status = PX_EBADREQ;
+		snprintf(r->error, sizeof(r->error), "one store without Raft "
+			 "(no --raft-peers): there is no leadership to hand "
+			 "over");
+		return r->status;
+	}
+	if (rp->xfer.busy) {
+		r->status = PX_EBUSY;
+		snprintf(r->error, sizeof(r->error), "a leadership transfer "
+			 "is under way already");
+		return r->status;
+	}
+	rc = px_raft_transfer(st->raft, req->name, on_transferred, st,
+			      r->error, sizeof(r->error));
+	if (rc == PX_ENOTLEADER) {
+		leader_hint(st, rep, r);  /* lost it since the request came */
+		return r->status;
+	}
+	if (rc < 0) {
+		r->status = rc;
+		return rc;
+	}
+	px_raft_status(st->raft, &s);
+	rp->xfer.busy = true;
+	rp->xfer.rid = *rid;
+	rp->xfer.t0 = px_mono_ms();
+	snprintf(rp->xfer.from, sizeof(rp->xfer.from), "%s", s.self->name);
 	return 0;
 }
 

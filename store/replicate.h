@@ -50,6 +50,15 @@ bool px_store_replicate_refuse(px_store_t *st, const Phalanx__CtlRequest *req,
 int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 			     Phalanx__Envelope *env, const px_ident_t *who,
 			     Phalanx__CtlReply *rep, px_ctl_result_t *r);
+/* ctl.c: STORE_TRANSFER from rid (this store leads: followers refuse
+ * it with the leader hint first): hand leadership to req->name ("":
+ * C-Raft's choice).  0: started, the reply (this store's status: the
+ * new leader and term, or why it did not move) comes when it is over.
+ * Else answer now with r (one store without Raft, a transfer under
+ * way, an unknown name, a non-voter, this store itself). */
+int px_store_replicate_transfer(px_store_t *st, const px_rid_t *rid,
+				const Phalanx__CtlRequest *req,
+				Phalanx__CtlReply *rep, px_ctl_result_t *r);
 /* ctl.c: STORE_STATUS: this store's Raft view into rep (strings are
  * st's, valid until the next call). */
 void px_store_replicate_status(px_store_t *st, Phalanx__CtlReply *rep,
