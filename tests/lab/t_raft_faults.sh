@@ -93,6 +93,7 @@ declare -A FAULT=([30]=kill [60]=start [100]=freeze [130]=thaw [170]=cut [200]=h
 FAULTED= # the store a fault is on
 CLIENT=$(other_than "$L")
 nfail=0
+slowest=0 slowest_at='' f=''
 t_start=$(date +%s)
 for ((i = 1; i <= NWRITES; i++)); do
 	if [ -n "${FAULT[$i]:-}" ]; then
@@ -118,8 +119,11 @@ for ((i = 1; i <= NWRITES; i++)); do
 	[ $(( $(date +%s) - t_start )) -ge $LIMIT_S ] && break
 	a="198.18.$((i / 256)).$((i % 256))"
 	rid=h9-$$-$i
+	tw=$(date +%s%N)
 	out=$(lab exec "store$CLIENT" "$CTL" --store "$EPS" --request-id "$rid" exceptions add $SET "$a" 2>&1)
 	rc=$?
+	tw=$(( ($(date +%s%N) - tw) / 1000000 ))
+	if [ $tw -gt $slowest ]; then slowest=$tw; slowest_at="write $i (${f:-no fault} last)"; fi
 	v=$(echo "$out" | sed -n 's/^version \([0-9][0-9]*\)$/\1/p' | head -1)
 	if [ $rc = 0 ] && [ -n "$v" ]; then
 		echo "$a $v $rid" >>"$ACKS"
@@ -133,7 +137,7 @@ lab thaw "$FAULTED" >/dev/null 2>&1
 lab heal "$FAULTED" >/dev/null 2>&1
 lab start "$FAULTED" >/dev/null 2>&1
 nack=$(wc -l <"$ACKS")
-echo "    $((i - 1)) writes in $(( $(date +%s) - t_start )) s: $nack acknowledged, $nfail not"
+echo "    $((i - 1)) writes in $(( $(date +%s) - t_start )) s: $nack acknowledged, $nfail not; the slowest took $slowest ms: $slowest_at"
 
 t=history_acked_everywhere
 wait_until 30 applied_equal 3
@@ -145,6 +149,7 @@ for k in 1 2 3; do
 	[ "$n" = 0 ] || missing="$missing store$k:$n($(comm -23 "$WORK/acked" "$WORK/list$k" | head -3 | tr '\n' ' ')$(head -c 200 "$WORK/list$k.err"))"
 done
 has_all() { # NS: the member's kernel holds every acknowledged address
+	# shellcheck disable=SC2046 # one argument per address
 	lab exec "$1" "$NFTCOUNT" phalanx $SET.v4 --has $(cat "$WORK/acked") 2>/dev/null >"$WORK/has.$1"
 	! grep -q " no$" "$WORK/has.$1" && [ "$(grep -c " yes$" "$WORK/has.$1")" = "$nack" ]
 }
