@@ -32,26 +32,7 @@ set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
 MEMBERS=2
 SET=flood-exceptions
-# C-Raft needs a real disk for its log (the lab keeps it in the state
-# directory): not tmpfs.
-mkdir -p "$PHALANX_LAB_STATE"
-if [ "$(stat -f -c %T "$PHALANX_LAB_STATE")" = tmpfs ]; then
-	rmdir "$PHALANX_LAB_STATE" 2>/dev/null
-	export PHALANX_LAB_STATE=/var/tmp/phalanx-lab-$PHALANX_LAB_PREFIX
-fi
-ST=$PHALANX_LAB_STATE
-
-trap lab_teardown EXIT
-if ! lab up --members "$MEMBERS" --stores 3 >"$ST.up.log" 2>&1; then
-	echo "FAIL lab_up: lab up --stores 3 failed:"
-	sed 's/^/    /' "$ST.up.log"
-	tail -20 "$ST"/*.log 2>/dev/null | sed 's/^/    /'
-	exit 1
-fi
-rm -f "$ST.up.log"
-CTL=$REPO/build/phalanxctl
-[ -n "${PHALANX_BIN_DIR:-}" ] && CTL=$PHALANX_BIN_DIR/phalanxctl
-ep() { echo "tcp://192.0.2.$((9 + $1)):7700"; }
+raft_lab_setup "$MEMBERS"
 
 # status_json: `store status --json' (every store asked)
 status_json() { ctl --json store status 2>/dev/null; }

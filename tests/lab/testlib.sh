@@ -76,3 +76,28 @@ in_set() {
 
 # client_ip K I: the I-th (0-based) source address of clientK.
 client_ip() { echo "198.51.100.$(( ($1 - 1) * 32 + 2 + $2 ))"; }
+
+# raft_lab_setup MEMBERS: `lab up' with three stores under Raft, the lab
+# state on a real disk (C-Raft's log needs O_DIRECT and AIO: never
+# tmpfs).  Sets ST (the state directory) and CTL (phalanxctl, the one of
+# PHALANX_BIN_DIR when set); `ep K' is store K's ctl endpoint.
+raft_lab_setup() {
+	MEMBERS=$1
+	mkdir -p "$PHALANX_LAB_STATE"
+	if [ "$(stat -f -c %T "$PHALANX_LAB_STATE")" = tmpfs ]; then
+		rmdir "$PHALANX_LAB_STATE" 2>/dev/null
+		export PHALANX_LAB_STATE=/var/tmp/phalanx-lab-$PHALANX_LAB_PREFIX
+	fi
+	ST=$PHALANX_LAB_STATE
+	trap lab_teardown EXIT
+	if ! lab up --members "$MEMBERS" --stores 3 >"$ST.up.log" 2>&1; then
+		echo "FAIL lab_up: lab up --stores 3 failed:"
+		sed 's/^/    /' "$ST.up.log"
+		tail -20 "$ST"/*.log 2>/dev/null | sed 's/^/    /'
+		exit 1
+	fi
+	rm -f "$ST.up.log"
+	CTL=$REPO/build/phalanxctl
+	[ -n "${PHALANX_BIN_DIR:-}" ] && CTL=$PHALANX_BIN_DIR/phalanxctl
+}
+ep() { echo "tcp://192.0.2.$((9 + $1)):7700"; }
