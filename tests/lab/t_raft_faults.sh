@@ -30,28 +30,7 @@ EPS="$(ep 1),$(ep 2),$(ep 3)"
 WORK=$(mktemp -d /tmp/h9-faults.XXXXXX)
 trap 'lab_teardown; rm -rf "$WORK"' EXIT
 
-# --- helpers (from t_raft_store.sh) ------------------------------------------
-status_json() { ctl --json store status 2>/dev/null; }
-leader_name() {
-	status_json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-leaders = [s["name"] for s in d["stores"] if s.get("role") == "leader"]
-if len(leaders) == 1 and d["leader"] == leaders[0]:
-    print(leaders[0])' 2>/dev/null
-}
-applied_equal() {
-	status_json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-up = [s for s in d["stores"] if s.get("role") in ("leader", "follower")]
-ldr = [s for s in up if s["role"] == "leader"]
-ok = len(up) >= int(sys.argv[1]) and ldr and \
-     len({s["applied_index"] for s in up}) == 1 and \
-     up[0]["applied_index"] >= ldr[0]["commit_index"]
-sys.exit(0 if ok else 1)' "$1"
-}
-has_leader() { [ -n "$(leader_name)" ]; }
+# --- helpers (status_json, leader_name, applied_equal, has_leader: testlib.sh)
 # other_than STORE: a store number that is not STORE (the client runs there,
 # so a cut of STORE does not cut the client off too)
 other_than() {

@@ -34,30 +34,6 @@ MEMBERS=2
 SET=flood-exceptions
 raft_lab_setup "$MEMBERS"
 
-# status_json: `store status --json' (every store asked)
-status_json() { ctl --json store status 2>/dev/null; }
-# leader_name: the store every answering store agrees leads, or nothing
-leader_name() {
-	status_json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-leaders = [s["name"] for s in d["stores"] if s.get("role") == "leader"]
-if len(leaders) == 1 and d["leader"] == leaders[0]:
-    print(leaders[0])' 2>/dev/null
-}
-# applied_equal N: N stores answer and all have applied the same index,
-# at least the leader's commit index
-applied_equal() {
-	status_json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-up = [s for s in d["stores"] if s.get("role") in ("leader", "follower")]
-ldr = [s for s in up if s["role"] == "leader"]
-ok = len(up) >= int(sys.argv[1]) and ldr and \
-     len({s["applied_index"] for s in up}) == 1 and \
-     up[0]["applied_index"] >= ldr[0]["commit_index"]
-sys.exit(0 if ok else 1)' "$1"
-}
 # in_store ADDR: the leader's set holds ADDR
 in_store() { ctl exceptions list $SET 2>/dev/null | grep -qx "$1"; }
 version() { ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])'; }
@@ -69,7 +45,6 @@ follower_of() { # a store number that is not the leader $1
 # --- one leader ------------------------------------------------------------
 t=one_leader
 L=
-has_leader() { [ -n "$(leader_name)" ]; }
 wait_until 10 has_leader && L=$(leader_name)
 n=$(status_json | python3 -c 'import json,sys; print(sum(1 for s in json.load(sys.stdin)["stores"] if s.get("role") in ("leader","follower")))' 2>/dev/null)
 if [ -n "$L" ] && [ "${n:-0}" = 3 ]; then

@@ -30,7 +30,6 @@ MEMBERS=1
 SET=flood-exceptions
 raft_lab_setup "$MEMBERS"
 
-status_json() { ctl --json store status 2>/dev/null; }
 # agreed: "NAME TERM" when all three stores answer, exactly one leads,
 # and every one names it as its leader; else nothing
 agreed() {

@@ -101,3 +101,31 @@ raft_lab_setup() {
 	[ -n "${PHALANX_BIN_DIR:-}" ] && CTL=$PHALANX_BIN_DIR/phalanxctl
 }
 ep() { echo "tcp://192.0.2.$((9 + $1)):7700"; }
+
+# ---- three stores: their view, as `store status --json' gives it ----
+# status_json: `store status --json' (every store asked)
+status_json() { ctl --json store status 2>/dev/null; }
+# leader_name: the store every answering store agrees leads, or nothing
+leader_name() {
+	status_json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+leaders = [s["name"] for s in d["stores"] if s.get("role") == "leader"]
+if len(leaders) == 1 and d["leader"] == leaders[0]:
+    print(leaders[0])' 2>/dev/null
+}
+# applied_equal N: N stores answer and all have applied the same index,
+# at least the leader's commit index
+applied_equal() {
+	status_json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+up = [s for s in d["stores"] if s.get("role") in ("leader", "follower")]
+ldr = [s for s in up if s["role"] == "leader"]
+ok = len(up) >= int(sys.argv[1]) and ldr and \
+     len({s["applied_index"] for s in up}) == 1 and \
+     up[0]["applied_index"] >= ldr[0]["commit_index"]
+sys.exit(0 if ok else 1)' "$1"
+}
+# has_leader: one store leads and every answering store agrees
+has_leader() { [ -n "$(leader_name)" ]; }
