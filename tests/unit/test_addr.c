@@ -179,13 +179,7 @@ TEST(set_diff_large_single_change)
 
 	px_entries_init(&old);
 	for (i = 0; i < 200000; i++) {
-		memset(&e, 0, sizeof(e));
-		e.family = 4;
-		e.plen = 32;
-		e.addr[0] = 10;
-		e.addr[1] = (uint8_t)(i >> 16);
-		e.addr[2] = (uint8_t)(i >> 8);
-		e.addr[3] = (uint8_t)i;
+		e = px_test_host4(i);
 		px_entries_push(&old, &e);
 	}
 	px_entries_normalize(&old);

@@ -9,26 +9,11 @@
 #include "addr.h"
 #include "unit.h"
 
-/* Host 10.0.0.0 + i. */
-static px_entry_t host(size_t i)
-{
-	px_entry_t e;
-
-	memset(&e, 0, sizeof(e));
-	e.family = 4;
-	e.plen = 32;
-	e.addr[0] = 10;
-	e.addr[1] = (uint8_t)(i >> 16);
-	e.addr[2] = (uint8_t)(i >> 8);
-	e.addr[3] = (uint8_t)i;
-	return e;
-}
-
 static void range(px_entries_t *s, size_t from, size_t to)
 {
 	px_entries_init(s);
 	for (size_t i = from; i < to; i++) {
-		px_entry_t e = host(i);
+		px_entry_t e = px_test_host4(i);
 
 		px_entries_push(s, &e);
 	}
@@ -55,7 +40,7 @@ TEST(entries_apply_in_parts_equals_at_once)
 	/* A part before the end (not an append) merges: 5 new, 5 known. */
 	range(&add, 50, 60);
 	{
-		px_entry_t a = host(n + 5);
+		px_entry_t a = px_test_host4(n + 5);
 
 		px_entries_push(&add, &a);
 	}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include "addr.h"
 
 typedef void (*px_test_fn)(void);
 void px_test_register(const char *name, px_test_fn fn);
@@ -50,6 +51,21 @@ extern int px_test_failed;
 			return;                                          \
 		}                                                        \
 	} while (0)
+
+/* Host 10.0.0.0 + i (i < 2^24): a sorted run of distinct IPv4 hosts. */
+static inline px_entry_t px_test_host4(size_t i)
+{
+	px_entry_t e;
+
+	memset(&e, 0, sizeof(e));
+	e.family = 4;
+	e.plen = 32;
+	e.addr[0] = 10;
+	e.addr[1] = (uint8_t)(i >> 16);
+	e.addr[2] = (uint8_t)(i >> 8);
+	e.addr[3] = (uint8_t)i;
+	return e;
+}
 
 /* Remove an LMDB directory a test made (its two files, then itself). */
 static inline void px_test_rm_db(const char *dir)
