@@ -20,6 +20,8 @@ struct px_fsm {
 	uint64_t applied;
 	px_fsm_op_cb handler;
 	void *arg;
+	void (*replaced)(void *arg);
+	void *replaced_arg;
 };
 
 static const MDB_val applied_key = { 7, "applied" };
@@ -72,6 +74,12 @@ fail:
 void px_fsm_close(px_fsm_t *f)
 {
 	free(f);
+}
+
+void px_fsm_on_replaced(px_fsm_t *f, void (*cb)(void *arg), void *arg)
+{
+	f->replaced = cb;
+	f->replaced_arg = arg;
 }
 
 uint64_t px_fsm_applied(const px_fsm_t *f)
@@ -228,23 +236,127 @@ static int snapshot(void *arg, void **buf, size_t *len)
 	return 0;
 }
 
+/* A snapshot's database, written to path.tmp by px_file_replace before
+ * it is renamed over the live file. */
+typedef struct {
+	const char *tmp;
+	uint64_t index;
+	const void *buf;
+	size_t len;
+} install_t;
+
+/* Check the copy is an LMDB environment of this program's state at or
+ * below index, and record index as applied: entries between the FSM's
+ * last one and the snapshot's index are Raft's own (configuration,
+ * barriers), so the state is the one as of index. */
+static int install_check(const install_t *in)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi, meta;
+	MDB_val v, nv = { sizeof(in->index), (void *)&in->index };
+	uint64_t applied = 0;
+	int rc;
+
+	if ((rc = mdb_env_create(&env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(env, 16)) != 0 ||
+	    (rc = mdb_env_open(env, in->tmp, MDB_NOSUBDIR | MDB_NOLOCK,
+			       0600)) != 0 ||
+	    (rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "meta", 0, &meta)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "raft", MDB_CREATE, &dbi)) != 0)
+		goto out;
+	rc = mdb_get(txn, dbi, (MDB_val *)&applied_key, &v);
+	if (rc == 0 && v.mv_size == sizeof(applied))
+		memcpy(&applied, v.mv_data, sizeof(applied));
+	else if (rc != MDB_NOTFOUND) {
+		rc = rc ? rc : MDB_CORRUPTED;
+		goto out;
+	}
+	if (applied > in->index) {
+		px_log(PX_LOG_ERR, "raft snapshot at index %llu holds a database "
+		       "applied up to %llu: refused",
+		       (unsigned long long)in->index,
+		       (unsigned long long)applied);
+		rc = MDB_CORRUPTED;
+		goto out;
+	}
+	if ((rc = mdb_put(txn, dbi, (MDB_val *)&applied_key, &nv, 0)) == 0)
+		rc = mdb_txn_commit(txn);
+	txn = NULL;
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (env)
+		mdb_env_close(env);
+	return rc ? px_db_error(rc) : 0;
+}
+
+static int install_fill(int fd, void *arg)
+{
+	const install_t *in = arg;
+	int rc = px_write_all(fd, in->buf, in->len);
+
+	return rc < 0 ? rc : install_check(in);
+}
+
+/* Replace data.mdb of f's environment by the snapshot's, fsync'd, and
+ * drop the lock file that describes the old one.  The environment open
+ * in this process still maps the old file: the caller reloads. */
+static int install(px_fsm_t *f, uint64_t index, const void *buf, size_t len)
+{
+	const char *dir;
+	char path[4096], tmp[4200];
+	install_t in = { tmp, index, buf, len };
+	int rc;
+
+	if ((rc = mdb_env_get_path(f->env, &dir)) != 0)
+		return px_db_error(rc);
+	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((rc = px_file_replace(path, 0600, true, install_fill, &in)) < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 static int restore(void *arg, uint64_t index, const void *buf, size_t len)
 {
 	px_fsm_t *f = arg;
+	int rc;
 
-	(void)buf;
 	if (index <= f->applied) {
 		px_log(PX_LOG_INFO, "raft snapshot at index %llu: the database "
 		       "is at %llu already, kept", (unsigned long long)index,
 		       (unsigned long long)f->applied);
 		return 0;
 	}
-	px_log(PX_LOG_ERR, "raft snapshot at index %llu (%zu bytes): this "
-	       "store's database is at %llu and loading a snapshot into a "
-	       "running store is not supported yet; stopping rather than "
-	       "serving a state that is not the cluster's",
-	       (unsigned long long)index, len, (unsigned long long)f->applied);
-	exit(1);
+	/* Behind the leader's log: the leader sent its database.  Serving
+	 * the old one would not be the cluster's state. */
+	if ((rc = install(f, index, buf, len)) < 0) {
+		px_log(PX_LOG_ERR, "raft snapshot at index %llu (%zu bytes): "
+		       "cannot replace this store's database (at %llu) with "
+		       "it: %s; stopping rather than serving a state that is "
+		       "not the cluster's", (unsigned long long)index, len,
+		       (unsigned long long)f->applied, px_strerror(rc));
+		exit(1);
+	}
+	px_log(PX_LOG_WARN, "raft snapshot at index %llu (%zu bytes): this "
+	       "store's database was at %llu and is now the leader's copy; "
+	       "restarting to load it", (unsigned long long)index, len,
+	       (unsigned long long)f->applied);
+	if (!f->replaced) {
+		px_log(PX_LOG_ERR, "nothing reloads the database; stopping: the "
+		       "next start loads it");
+		exit(1);
+	}
+	f->replaced(f->replaced_arg); /* the store re-executes itself */
+	f->applied = index;
+	return 0;
 }
 
 px_raft_fsm_t px_fsm_callbacks(px_fsm_t *f)

@@ -10,10 +10,14 @@
  * advances the index.
  *
  * Snapshots are a compacting copy of the whole environment.  Restoring
- * one into a store whose state is older than it needs the environment
- * swapped under every file that holds it open: not done yet, so such a
- * restore is refused (logged) and the store stops instead of serving a
- * state that is not the cluster's. */
+ * one into a store whose state is older than it (a store further behind
+ * than the leader's log, or one whose disk was wiped) writes the copy
+ * next to data.mdb, checks it, records the snapshot's index as applied,
+ * fsyncs it and renames it over data.mdb; then the replaced callback
+ * reloads every view of the database (phalanx-store re-executes itself:
+ * C-Raft persisted the snapshot before asking for the restore, so the
+ * next start finds the database at the snapshot's index and keeps it).
+ * A copy that cannot be written or checked stops the store. */
 #ifndef PX_FSM_H
 #define PX_FSM_H
 
@@ -61,6 +65,10 @@ typedef struct px_fsm px_fsm_t;
  * database error. */
 int px_fsm_open(px_fsm_t **out, px_db_t *db, px_fsm_op_cb handler, void *arg);
 void px_fsm_close(px_fsm_t *f);
+/* Called after a restore replaced the database file; it must reload
+ * (and not return, in a running store).  Without one the store stops
+ * after replacing the file. */
+void px_fsm_on_replaced(px_fsm_t *f, void (*cb)(void *arg), void *arg);
 /* The callbacks for px_raft_config_t.fsm. */
 px_raft_fsm_t px_fsm_callbacks(px_fsm_t *f);
 /* The last index applied (0: none). */

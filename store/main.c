@@ -36,6 +36,7 @@ typedef struct {
 	char raft_peers[1024];
 	char raft_ctl[1600];
 	uint64_t raft_id;
+	uint64_t snap_threshold, snap_trailing;
 } options_t;
 
 /* Entries between snapshots and kept after one (C-Raft's defaults, set
@@ -46,6 +47,21 @@ typedef struct {
 #define RAFT_SNAPSHOT_TRAILING 128
 
 static int stopping;
+static char **saved_argv;
+
+/* A Raft restore replaced the database file with the leader's snapshot
+ * (store/fsm.c): every view of it in this process (policy, keys,
+ * members, alerts, the sockets' state) is stale.  Start over as the
+ * same process, arguments and environment; every descriptor is
+ * close-on-exec (LMDB, ZeroMQ, libuv, the log file). */
+static void reexec(void *arg)
+{
+	(void)arg;
+	execv("/proc/self/exe", saved_argv);
+	px_log(PX_LOG_ERR, "cannot restart to load the new database: %s; "
+	       "stopping: the next start loads it", strerror(errno));
+	exit(1);
+}
 
 static void usage(FILE *f)
 {
@@ -87,6 +103,12 @@ static void usage(FILE *f)
 "                         address with the ctl port of --listen\n"
 "  --raft-dir DIR         the Raft log (default /var/lib/phalanx/raft); on a\n"
 "                         disk, never tmpfs\n"
+"  --raft-snapshot-threshold N  entries between two snapshots of the\n"
+"                         database (1024)\n"
+"  --raft-snapshot-trailing N   entries kept in the log after a snapshot\n"
+"                         (128): a store further behind than that gets the\n"
+"                         leader's snapshot, replaces its database with it\n"
+"                         and restarts itself\n"
 "  -v, --verbose          debug logging\n"
 "  -h, --help             this text\n");
 }
@@ -119,6 +141,10 @@ static int set_option(const char *key, const char *value, void *arg)
 		strcpy(o->raft_ctl, value);
 	} else if (strcmp(key, "raft-id") == 0)
 		return px_parse_u64(value, 1, UINT32_MAX, &o->raft_id);
+	else if (strcmp(key, "raft-snapshot-threshold") == 0)
+		return px_parse_u64(value, 2, 1 << 20, &o->snap_threshold);
+	else if (strcmp(key, "raft-snapshot-trailing") == 0)
+		return px_parse_u64(value, 1, 1 << 20, &o->snap_trailing);
 	else if (strcmp(key, "map-size") == 0)
 		return px_parse_u64(value, 1, 1 << 20, &o->map_mb);
 	else if (strcmp(key, "metrics") == 0) {
@@ -136,7 +162,8 @@ static int parse_args(int argc, char **argv, options_t *o)
 	static const char *const names[] = {
 		"db", "listen", "member-timeout", "map-size", "log", "metrics",
 		"secret-key", "admin-key", "raft-dir", "raft-peers", "raft-id",
-		"raft-ctl-endpoints", NULL,
+		"raft-ctl-endpoints", "raft-snapshot-threshold",
+		"raft-snapshot-trailing", NULL,
 	};
 	int rc = px_options_parse("phalanx-store", argc, argv, names,
 				  set_option, o, &o->verbose);
@@ -387,11 +414,12 @@ static int raft_start(px_store_t *st, const options_t *o, px_fsm_t **fsm)
 		       px_strerror(rc));
 		return rc;
 	}
+	px_fsm_on_replaced(*fsm, reexec, NULL);
 	cfg.dir = o->raft_dir;
 	cfg.id = o->raft_id;
 	cfg.peers = peers;
-	cfg.snapshot_threshold = RAFT_SNAPSHOT_THRESHOLD;
-	cfg.snapshot_trailing = RAFT_SNAPSHOT_TRAILING;
+	cfg.snapshot_threshold = (unsigned)o->snap_threshold;
+	cfg.snapshot_trailing = (unsigned)o->snap_trailing;
 	cfg.fsm = px_fsm_callbacks(*fsm);
 	st->fsm = *fsm;
 	return px_raft_open(&st->raft, st->loop, &cfg);
@@ -422,7 +450,8 @@ static void loop_close(uv_loop_t *loop)
 int main(int argc, char **argv)
 {
 	options_t o = { "/var/lib/phalanx/store", "tcp://127.0.0.1:7700", "", "",
-			"", "", 3000, 4096, 0, "/var/lib/phalanx/raft", "", "", 0 };
+			"", "", 3000, 4096, 0, "/var/lib/phalanx/raft", "", "", 0,
+			RAFT_SNAPSHOT_THRESHOLD, RAFT_SNAPSHOT_TRAILING };
 	char err[4096 + 256], admin[PX_KEY_Z85_LEN + 1], ep[300];
 	px_keypair_t kp;
 	px_store_t st;
@@ -433,6 +462,7 @@ int main(int argc, char **argv)
 
 	if ((rc = parse_args(argc, argv, &o)) != 0)
 		return rc;
+	saved_argv = argv;
 	if (o.log[0] && (rc = px_log_to_file(o.log)) < 0) {
 		fprintf(stderr, "phalanx-store: --log %s: %s\n", o.log,
 			strerror(-rc));

@@ -99,3 +99,62 @@ TEST(store_fsm_keeps_the_last_request_ids_with_first_outcome)
 	px_db_close(db);
 	px_test_rm_db(dir);
 }
+
+static void replaced(void *arg)
+{
+	(*(unsigned *)arg)++;
+}
+
+/* A snapshot at an index above a store's applied one replaces its
+ * data.mdb (the copy's applied index raised to the snapshot's: the
+ * entries between were Raft's own) and calls the reload; one at or
+ * below it is kept. */
+TEST(store_fsm_restore_replaces_the_database_file)
+{
+	char a[] = "/tmp/px-unit-fsm-XXXXXX", b[] = "/tmp/px-unit-fsm-XXXXXX";
+	counter_t c = { 0 };
+	px_db_t *da = NULL, *db = NULL;
+	px_fsm_t *fa = NULL, *fb = NULL;
+	px_raft_fsm_t ca, cb;
+	unsigned calls = 0;
+	void *snap = NULL;
+	size_t len = 0;
+
+	CHECK(mkdtemp(a) != NULL && mkdtemp(b) != NULL);
+	CHECK_INT(px_db_open(&da, a, 16 << 20), 0);
+	CHECK_INT(px_fsm_open(&fa, da, handler, &c), 0);
+	ca = px_fsm_callbacks(fa);
+	CHECK_INT(ca.apply(ca.arg, 1, "a1", 2), 0);
+	CHECK_INT(ca.apply(ca.arg, 2, "a2", 2), 0);
+	CHECK_INT(ca.snapshot(ca.arg, &snap, &len), 0);
+	CHECK(len > 0);
+
+	CHECK_INT(px_db_open(&db, b, 16 << 20), 0);
+	CHECK_INT(px_fsm_open(&fb, db, handler, &c), 0);
+	px_fsm_on_replaced(fb, replaced, &calls);
+	cb = px_fsm_callbacks(fb);
+	CHECK_INT(cb.restore(cb.arg, 5, snap, len), 0);
+	CHECK_INT(calls, 1);
+	CHECK_INT(cb.restore(cb.arg, 5, snap, len), 0); /* at 5 now: kept */
+	CHECK_INT(calls, 1);
+	px_fsm_close(fb);
+	px_db_close(db);
+	/* what a restart finds: the snapshot's state, at index 5 */
+	CHECK_INT(px_db_open(&db, b, 16 << 20), 0);
+	CHECK_INT(px_fsm_open(&fb, db, handler, &c), 0);
+	CHECK_INT(px_fsm_applied(fb), 5);
+	{
+		px_fsm_result_t res;
+
+		memset(&res, 0, sizeof(res));
+		CHECK_INT(px_fsm_request_find(fb, "a2", &res), 1);
+		CHECK_INT(res.version, 20);
+	}
+	px_fsm_close(fb);
+	px_db_close(db);
+	free(snap);
+	px_fsm_close(fa);
+	px_db_close(da);
+	px_test_rm_db(a);
+	px_test_rm_db(b);
+}
