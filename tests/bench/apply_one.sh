@@ -12,7 +12,7 @@ LAB=tests/lab/lab
 N=${1:-5}
 big=$(mktemp)
 trap '$LAB down >/dev/null 2>&1; rm -f "$big"' EXIT
-$LAB up --members 1 >/dev/null || exit 1
+$LAB up --members 1 --stores 1 >/dev/null || exit 1
 python3 - "$big" <<'PY'
 import sys
 with open(sys.argv[1], "w") as f:

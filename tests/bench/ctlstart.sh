@@ -32,7 +32,7 @@ times() {
 	echo "ctlstart_${name}_p99_ms=$(pct "$tmp/$name" 99)"
 }
 echo "ctlstart_loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
-$LAB up --members 1 >/dev/null || exit 1
+$LAB up --members 1 --stores 1 >/dev/null || exit 1
 ep=$($LAB info | sed -n 's/^store_endpoint=//p')
 keys=$PHALANX_LAB_STATE/keys
 echo 'int main(void) { return 0; }' >"$tmp/empty.c"

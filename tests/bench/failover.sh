@@ -17,7 +17,7 @@ export PHALANX_LAB_PREFIX=${PHALANX_LAB_PREFIX:-pxbf$$}
 export PHALANX_LAB_STATE=${PHALANX_LAB_STATE:-/run/phalanx-lab-bench-$$}
 LAB=tests/lab/lab
 trap '"$LAB" down >/dev/null 2>&1' EXIT
-"$LAB" up --members 2 >/dev/null || { echo "failover.sh: lab up failed" >&2; exit 1; }
+"$LAB" up --members 2 --stores 1 >/dev/null || { echo "failover.sh: lab up failed" >&2; exit 1; }
 info=$("$LAB" info)
 read -r -a VC <<<"$(sed -n 's/^vclient_ips=//p' <<<"$info")"
 srcs=$(IFS=,; echo "${VC[*]}")

@@ -19,7 +19,7 @@ big=$(mktemp)
 pidf=$PHALANX_LAB_STATE/iperf3.pid
 trap '[ -f "$pidf" ] && kill "$(cat "$pidf")" 2>/dev/null; $LAB down >/dev/null 2>&1; rm -f "$big"' EXIT
 ctl() { $LAB ctl "$@"; }
-$LAB up --members 1 >/dev/null || exit 1
+$LAB up --members 1 --stores 1 >/dev/null || exit 1
 python3 - "$big" <<'PY'
 import sys
 with open(sys.argv[1], "w") as f:

@@ -38,7 +38,7 @@ PY
 : >"$tmp/empty"
 echo "import_hosts=$HOSTS import_rounds=$ROUNDS members=2"
 echo "import_loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
-$LAB up --members 2 >/dev/null || exit 1
+$LAB up --members 2 --stores 1 >/dev/null || exit 1
 ctl() { $LAB ctl "$@"; }
 for r in $(seq "$ROUNDS"); do
 	ip netns add "$ns" || exit 1

@@ -19,7 +19,7 @@ trap '$LAB down >/dev/null 2>&1; rm -f "$big"' EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 echo "rss_hosts=$HOSTS rss_sources=$SOURCES"
 echo "rss_loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
-$LAB up --members 1 >/dev/null || exit 1
+$LAB up --members 1 --stores 1 >/dev/null || exit 1
 pid=$(cat "$PHALANX_LAB_STATE/fw1.pid")
 log=$PHALANX_LAB_STATE/fw1.log
 anon() { sed -n 's/^RssAnon:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status"; }

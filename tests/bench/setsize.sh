@@ -10,7 +10,7 @@ export PHALANX_LAB_STATE=/run/phalanx-lab-bench-$$ PHALANX_LAB_PREFIX=pxb$$
 LAB=tests/lab/lab
 trap '$LAB down >/dev/null 2>&1; rm -f "$big"' EXIT
 big=$(mktemp)
-$LAB up --members 1 >/dev/null || exit 1
+$LAB up --members 1 --stores 1 >/dev/null || exit 1
 ctl() { $LAB ctl "$@"; }
 ctl limits set tcp-connect-rate 10000000 --wait=10 >/dev/null
 ctl limits set tcp-concurrent 1000000 --wait=10 >/dev/null

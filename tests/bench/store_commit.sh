@@ -13,7 +13,7 @@ export PHALANX_LAB_STATE=/run/phalanx-lab-bench-sc$$ PHALANX_LAB_PREFIX=pxc$$
 LAB=tests/lab/lab
 big=$(mktemp)
 trap '$LAB down >/dev/null 2>&1; rm -f "$big"' EXIT
-$LAB up --members 1 >/dev/null || exit 1
+$LAB up --members 1 --stores 1 >/dev/null || exit 1
 ctl() { $LAB ctl "$@"; }
 python3 - "$big" <<'PY'
 import sys

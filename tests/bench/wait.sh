@@ -143,7 +143,7 @@ baseline() {
 }
 
 echo "wait_changes=$N one-entry adds with --wait=10, one after the other"
-$LAB up --members 7 >/dev/null || exit 1
+$LAB up --members 7 --stores 1 >/dev/null || exit 1
 baseline
 run 7 m7_empty 16
 python3 - "$tmp/big" <<'PY'
@@ -158,5 +158,5 @@ echo "m7_import_1m_wait_ms=$((($(date +%s%N) - t0) / 1000000))"
 sleep 5 # the members' caches written, their loops quiet
 run 7 m7_1m 17
 $LAB down >/dev/null
-$LAB up --members 2 >/dev/null || exit 1
+$LAB up --members 2 --stores 1 >/dev/null || exit 1
 run 2 m2_empty 16

@@ -51,7 +51,7 @@ lab_teardown() {
 lab_setup() {
 	MEMBERS=${1:-2}
 	trap lab_teardown EXIT
-	if ! lab up --members "$MEMBERS" >"$PHALANX_LAB_STATE.up.log" 2>&1; then
+	if ! lab up --members "$MEMBERS" --stores 1 >"$PHALANX_LAB_STATE.up.log" 2>&1; then
 		echo "FAIL lab_up: lab up failed:"
 		sed 's/^/    /' "$PHALANX_LAB_STATE.up.log"
 		tail -20 "$PHALANX_LAB_STATE"/*.log 2>/dev/null | sed 's/^/    /'
