@@ -688,7 +688,7 @@ void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
 	}
 	if ((rc = prune(a, txn, &pr)) != 0)
 		goto fail;
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	if ((rc = px_db_txn_commit(a->db, txn)) != 0)
 		goto fail_commit;
 	if (pr.active)
 		px_log(PX_LOG_INFO, "alerts: pruned %" PRIu64 " oldest history "
@@ -772,7 +772,7 @@ int px_store_alerts_member_down(px_store_t *st, const char *member, bool down,
 	}
 	if ((rc = admit(a, txn, &al)) != 0 || (rc = prune(a, txn, &pr)) != 0)
 		goto fail;
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	if ((rc = px_db_txn_commit(a->db, txn)) != 0)
 		goto fail_commit;
 	px_log(PX_LOG_INFO, "alerts: member-down %s of member %s (seq %" PRIu64
 	       ")", al.state, member, al.seq);
@@ -1084,7 +1084,7 @@ static int reset(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 		mdb_txn_abort(txn);
 		goto fail;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	if ((rc = px_db_txn_commit(a->db, txn)) != 0)
 		goto fail;
 	rep->alerts_reset = n;
 	px_log(PX_LOG_INFO, "alerts: %" PRIu64 " reset (%s)", n,
@@ -1154,7 +1154,7 @@ static int define(px_alertdb_t *a, const Phalanx__CtlRequest *req,
 					   &n);
 		}
 		if (rc == 0)
-			rc = mdb_txn_commit(txn);
+			rc = px_db_txn_commit(a->db, txn);
 		else
 			mdb_txn_abort(txn);
 		free(buf);

@@ -262,7 +262,7 @@ int px_auth_put(px_auth_t *a, const char *name, const char *key,
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	if ((rc = px_db_error(mdb_txn_commit(txn))) < 0)
+	if ((rc = px_db_error(px_db_txn_commit(a->db, txn))) < 0)
 		return rc;
 	if (!slot)
 		slot = &a->v[a->n++];
@@ -292,7 +292,7 @@ int px_auth_del(px_auth_t *a, const char *name, bool member)
 		mdb_txn_abort(txn);
 		return rc == MDB_NOTFOUND ? PX_ENOMEMBER : px_db_error(rc);
 	}
-	if ((rc = px_db_error(mdb_txn_commit(txn))) < 0)
+	if ((rc = px_db_error(px_db_txn_commit(a->db, txn))) < 0)
 		return rc;
 	a->v[id - a->v] = a->v[--a->n];
 	return 0;

@@ -20,7 +20,26 @@ struct px_db {
 	/* The last policy commit: µs from the fit check to the writes done,
 	 * and in mdb_txn_commit (the write-out and its fsync). */
 	uint64_t write_us, sync_us;
+	px_db_commit_hook hook;
+	void *hook_arg;
 };
+
+void px_db_set_commit_hook(px_db_t *db, px_db_commit_hook fn, void *arg)
+{
+	db->hook = fn;
+	db->hook_arg = arg;
+}
+
+int px_db_txn_commit(px_db_t *db, MDB_txn *txn)
+{
+	int rc;
+
+	if (db->hook && (rc = db->hook(db->hook_arg, txn)) != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
 
 static uint64_t mono_us(void)
 {
@@ -106,7 +125,7 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 		rc = put_u64(txn, db->meta, "epoch", (uint64_t)time(NULL));
 	if (rc < 0)
 		goto fail;
-	rc = px_db_error(mdb_txn_commit(txn));
+	rc = px_db_error(px_db_txn_commit(db, txn));
 	txn = NULL;
 	if (rc < 0)
 		goto fail;
@@ -137,7 +156,7 @@ int px_db_named(px_db_t *db, const char *name, unsigned *dbi)
 		mdb_txn_abort(txn);
 		return px_db_error(rc);
 	}
-	return px_db_error(mdb_txn_commit(txn));
+	return px_db_error(px_db_txn_commit(db, txn));
 }
 
 size_t px_db_map_size(px_db_t *db)
@@ -514,7 +533,7 @@ int px_db_history_put(px_db_t *db, const px_db_audit_t *a)
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return px_db_error(mdb_txn_commit(txn));
+	return px_db_error(px_db_txn_commit(db, txn));
 }
 
 int px_db_history(px_db_t *db, uint64_t since_ms, px_db_history_cb cb,
@@ -643,7 +662,7 @@ int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 		goto fail;
 	/* mdb_txn_commit frees the transaction, failed or not. */
 	t1 = mono_us();
-	rc = px_db_error(mdb_txn_commit(txn));
+	rc = px_db_error(px_db_txn_commit(db, txn));
 	db->write_us = t1 - t0;
 	db->sync_us = mono_us() - t1;
 	return rc;
@@ -695,7 +714,7 @@ static int member_update(px_db_t *db, const char *id, bool set_applied,
 	if ((rc = mdb_put(txn, db->members, &k, &d, 0)) != 0)
 		goto fail;
 	/* mdb_txn_commit frees the transaction, failed or not. */
-	return px_db_error(mdb_txn_commit(txn));
+	return px_db_error(px_db_txn_commit(db, txn));
 fail:
 	mdb_txn_abort(txn);
 	return px_db_error(rc);
@@ -767,7 +786,7 @@ int px_db_member_del(px_db_t *db, const char *id)
 		mdb_txn_abort(txn);
 		return rc == MDB_NOTFOUND ? PX_ENOMEMBER : px_db_error(rc);
 	}
-	return px_db_error(mdb_txn_commit(txn));
+	return px_db_error(px_db_txn_commit(db, txn));
 }
 
 /* A block record: key set NUL entry bytes; value the u64 expiry (wall
@@ -820,7 +839,7 @@ int px_db_blocks_put(px_db_t *db, const px_db_block_t *v, size_t n)
 		mdb_txn_abort(txn);
 		return px_db_error(rc);
 	}
-	return px_db_error(mdb_txn_commit(txn));
+	return px_db_error(px_db_txn_commit(db, txn));
 }
 
 int px_db_blocks(px_db_t *db, uint64_t now_ms, px_db_block_cb cb, void *arg)
@@ -876,7 +895,7 @@ int px_db_blocks(px_db_t *db, uint64_t now_ms, px_db_block_cb cb, void *arg)
 		mdb_txn_abort(txn);
 		return 0;
 	}
-	rc = px_db_error(mdb_txn_commit(txn));
+	rc = px_db_error(px_db_txn_commit(db, txn));
 	return rc < 0 ? rc : (int)gone;
 }
 

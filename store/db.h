@@ -49,6 +49,17 @@ void px_db_close(px_db_t *db);
 /* The LMDB environment (an MDB_env *), for the store's databases kept in
  * other files: store/alerts.c opens "alerts" in it. */
 void *px_db_env(px_db_t *db);
+/* A hook run in every write transaction of db's environment (db.c,
+ * auth.c, alerts.c) just before it commits: store/fsm.c records the
+ * Raft index being applied in the same transaction as the entry's own
+ * writes.  It returns 0 or an LMDB error, which aborts the transaction.
+ * fn NULL: none. */
+struct MDB_txn;
+typedef int (*px_db_commit_hook)(void *arg, struct MDB_txn *txn);
+void px_db_set_commit_hook(px_db_t *db, px_db_commit_hook fn, void *arg);
+/* mdb_txn_commit after the hook: an LMDB return code; txn is freed
+ * either way. */
+int px_db_txn_commit(px_db_t *db, struct MDB_txn *txn);
 /* Open (creating it if missing) the named database name of db's
  * environment, in a transaction of its own: *dbi (an MDB_dbi).  0 or a
  * px_db_error code. */

@@ -22,6 +22,8 @@ struct px_fsm {
 	void *arg;
 	void (*replaced)(void *arg);
 	void *replaced_arg;
+	uint64_t cur_index;       /* the entry being applied (apply_hook) */
+	px_fsm_result_t *cur_res;
 };
 
 static const MDB_val applied_key = { 7, "applied" };
@@ -178,6 +180,23 @@ static int request_put(px_fsm_t *f, MDB_txn *txn, uint64_t index,
 	return rc;
 }
 
+/* Inside each write transaction of an entry's apply: the index and
+ * the request (outcome ok, its version not known yet) go with the
+ * entry's own writes, so a crash never leaves them applied and the
+ * index not recorded.  The record is completed after the handler. */
+static int apply_hook(void *arg, MDB_txn *txn)
+{
+	px_fsm_t *f = arg;
+	MDB_val v = { sizeof(f->cur_index), &f->cur_index };
+	int rc;
+
+	if ((rc = mdb_put(txn, f->dbi, (MDB_val *)&applied_key, &v, 0)) != 0)
+		return rc;
+	if (!f->cur_res->duplicate)
+		return request_put(f, txn, f->cur_index, f->cur_res);
+	return 0;
+}
+
 static int apply(void *arg, uint64_t index, const void *op, size_t len)
 {
 	px_fsm_t *f = arg;
@@ -189,8 +208,15 @@ static int apply(void *arg, uint64_t index, const void *op, size_t len)
 	if (index <= f->applied)
 		return 0; /* replayed at a start: applied before */
 	memset(&res, 0, sizeof(res));
-	if (f->handler && (rc = f->handler(f->arg, index, op, len, &res)) < 0)
+	f->cur_index = index;
+	f->cur_res = &res;
+	px_db_set_commit_hook(f->db, apply_hook, f);
+	rc = f->handler ? f->handler(f->arg, index, op, len, &res) : 0;
+	px_db_set_commit_hook(f->db, NULL, NULL);
+	if (rc < 0)
 		fatal(index, rc);
+	/* The index again (an entry that wrote nothing: a refusal, a
+	 * duplicate) and the request's whole record. */
 	if ((rc = mdb_txn_begin(f->env, NULL, 0, &txn)) != 0)
 		fatal(index, px_db_error(rc));
 	if ((rc = mdb_put(txn, f->dbi, (MDB_val *)&applied_key, &v, 0)) != 0 ||

@@ -47,15 +47,20 @@ typedef struct {
 	bool duplicate;          /* an id applied before: res is its first */
 } px_fsm_result_t;
 
-/* Apply one operation (its own LMDB transactions: store/ops.c's) and
- * fill res (zeroed by the caller; res->duplicate set when it found the
- * id applied before and applied nothing).  0, or a failure of the
- * store itself (a database error): then the process stops and the
- * log replays the entry at the next start.  The FSM then records the
- * index and res's id in a transaction of its own: a crash between the
- * two replays the entry at the next start, and the handler finds it in
- * the audit trail (store/replicate.c: only the first entry after a start
- * can be such a one). */
+/* Apply one operation (its LMDB transactions: store/ops.c's) and fill
+ * res (zeroed by the caller; res->request_id set before the handler
+ * writes anything; res->duplicate set when it found the id applied
+ * before and applied nothing).  0, or a failure of the store itself (a
+ * database error): then the process stops and the log replays the
+ * entry at the next start.  While the handler runs, every write
+ * transaction of the environment also records the entry's index and
+ * its request (px_db_set_commit_hook), so an entry's writes and its
+ * index commit together; after the handler the FSM completes the
+ * request's record (its version and outcome) and records the index of
+ * an entry that wrote nothing.  An operation that commits twice (a key
+ * or member change, then its audit record) is recorded applied with its
+ * first commit: a crash between the two loses the audit record, never
+ * applies the change twice. */
 typedef int (*px_fsm_op_cb)(void *arg, uint64_t index, const void *op,
 			    size_t len, px_fsm_result_t *res);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <lmdb.h>
 
 #include "../../store/db.h"
 #include "../../store/fsm.h"
@@ -157,4 +158,61 @@ TEST(store_fsm_restore_replaces_the_database_file)
 	px_db_close(da);
 	px_test_rm_db(a);
 	px_test_rm_db(b);
+}
+
+/* The handler's own write (an audit record through db.c) commits the
+ * entry's index and request with it: a crash right after it would not
+ * apply the entry again at the next start. */
+typedef struct {
+	px_db_t *db;
+	uint64_t seen_applied;
+	int seen_request;
+	px_fsm_t *f;
+} writer_t;
+
+static int writer(void *arg, uint64_t index, const void *op, size_t len,
+		  px_fsm_result_t *res)
+{
+	writer_t *w = arg;
+	px_db_audit_t a = { 1000 + index, "r", 1 };
+	px_fsm_result_t found;
+	unsigned dbi;
+	MDB_txn *txn;
+	MDB_val k = { 7, "applied" }, v;
+
+	snprintf(res->request_id, sizeof(res->request_id), "%.*s", (int)len,
+		 (const char *)op);
+	if (px_db_history_put(w->db, &a) < 0 ||
+	    px_db_named(w->db, "raft", &dbi) < 0 ||
+	    mdb_txn_begin(px_db_env(w->db), NULL, MDB_RDONLY, &txn) != 0)
+		return PX_EDB;
+	if (mdb_get(txn, dbi, &k, &v) == 0 && v.mv_size == 8)
+		memcpy(&w->seen_applied, v.mv_data, 8);
+	mdb_txn_abort(txn);
+	memset(&found, 0, sizeof(found));
+	w->seen_request = px_fsm_request_find(w->f, res->request_id, &found);
+	res->version = 7;
+	return 0;
+}
+
+TEST(store_fsm_index_commits_with_the_entry_writes)
+{
+	char dir[] = "/tmp/px-unit-fsm-XXXXXX";
+	writer_t w = { 0 };
+	px_fsm_result_t res;
+	px_raft_fsm_t cb;
+
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK_INT(px_db_open(&w.db, dir, 16 << 20), 0);
+	CHECK_INT(px_fsm_open(&w.f, w.db, writer, &w), 0);
+	cb = px_fsm_callbacks(w.f);
+	CHECK_INT(cb.apply(cb.arg, 3, "req-3", 5), 0);
+	CHECK_INT(w.seen_applied, 3);  /* inside the handler, after its write */
+	CHECK_INT(w.seen_request, 1);
+	memset(&res, 0, sizeof(res));
+	CHECK_INT(px_fsm_request_find(w.f, "req-3", &res), 1);
+	CHECK_INT(res.version, 7);     /* completed after the handler */
+	px_fsm_close(w.f);
+	px_db_close(w.db);
+	px_test_rm_db(dir);
 }
