@@ -254,6 +254,7 @@ static int store_list(px_ctl_t *ctl, const char *list, const char *from)
 			break;
 		p = end + 1;
 	}
+	ctl->nlisted = ctl->nbases;
 	ctl->cur = 0;
 	snprintf(ctl->base, sizeof(ctl->base), "%s", ctl->bases[0]);
 	return 0;
@@ -295,8 +296,10 @@ static int find_store(px_ctl_t *ctl)
  * request is CURVE, so both are needed. */
 static int load_keys(px_ctl_t *ctl, px_keypair_t *kp, char *server)
 {
-	const char *key = ctl->key, *skey = ctl->store_key, *path;
+	const char *key = ctl->key, *skey = ctl->store_key, *path, *pin;
 	char err[4096 + 256], cfg[2][PX_CTL_PATH_MAX] = { "", "" };
+	px_store_key_t pubs[PX_STORE_KEYS_MAX];
+	size_t n;
 	char *cfgp[2] = { cfg[0], cfg[1] };
 	int rc, must_exist;
 
@@ -323,11 +326,34 @@ static int load_keys(px_ctl_t *ctl, px_keypair_t *kp, char *server)
 		return PX_EBADREQ;
 	}
 	if ((rc = px_key_secret_load(key, kp, err, sizeof(err))) < 0 ||
-	    (rc = px_key_public_load(skey, server, err, sizeof(err))) < 0) {
+	    (rc = px_store_keys_load(skey, 0, pubs, &n, err,
+				     sizeof(err))) < 0) {
 		px_ctl_fail(ctl, "%s", err);
 		return rc;
 	}
+	/* The keys pinned are a set: one per listed store when there are
+	 * as many (that store's), else each in turn (key_next) for a store
+	 * that does not hold the one tried, e.g. a leader hint. */
+	if (ctl->key_cur != ctl->cur + 1) {
+		ctl->key_cur = ctl->cur + 1;
+		ctl->key_try = 0;
+	}
+	ctl->nkeys = n;
+	pin = n == ctl->nlisted && ctl->cur < ctl->nlisted ? pubs[ctl->cur] :
+		pubs[ctl->key_try % n];
+	memcpy(server, pin, PX_KEY_Z85_LEN + 1);
 	return 0;
+}
+
+/* The store at ctl->cur does not hold the key pinned for it: true if
+ * another of the set is left to try. */
+static bool key_next(px_ctl_t *ctl)
+{
+	if (ctl->nkeys < 2 || ctl->key_try + 1 >= ctl->nkeys ||
+	    (ctl->nkeys == ctl->nlisted && ctl->cur < ctl->nlisted))
+		return false;
+	ctl->key_try++;
+	return true;
 }
 
 /* A handshake the store refuses (unknown key, or a store that does not
@@ -508,6 +534,7 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 {
 	Phalanx__Envelope *in = NULL;
 	uint64_t deadline, now, t0 = px_mono_ms(), hs_deadline;
+	bool retry = false;
 	int rc;
 
 	*out = NULL;
@@ -564,6 +591,13 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 				ctl->handshaken = true;
 				continue;
 			}
+			/* Not the key this store holds: the next pinned one,
+			 * on a new socket (the request was never sent). */
+			if (ev != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH &&
+			    key_next(ctl)) {
+				retry = true;
+				break;
+			}
 			snprintf(why, whylen, "the store at %s refused the "
 				 "handshake (%s, code %u): it does not know our "
 				 "key, or it is not the store whose key "
@@ -572,6 +606,21 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 				 "authentication failed" : "CURVE failed",
 				 (unsigned)value);
 			return PX_EPERM;
+		}
+		if (retry) {
+			retry = false;
+			socket_close(ctl);
+			if ((rc = open_socket(ctl)) < 0 ||
+			    (rc = px_wire_send(ctl->sock, NULL, env)) < 0) {
+				snprintf(why, whylen, "cannot send to the store "
+					 "at %s", ctl->base);
+				return rc;
+			}
+			t0 = px_mono_ms();
+			deadline = t0 + ctl->timeout_ms;
+			if (ctl->nbases > 1)
+				hs_deadline = t0 + CTL_TRY_MS;
+			continue;
 		}
 		rc = recv_reply(ctl->sock, &in);
 		if (rc == -EAGAIN || rc == -EINTR)

@@ -85,6 +85,8 @@ typedef struct {
 	/* --store's comma-separated list (issue 9: every store of the
 	 * array); base is the one the socket is open to (client.c). */
 	char bases[PX_CTL_STORES_MAX][PX_CTL_ENDPOINT_MAX];
+	size_t nlisted;   /* bases from --store (hints come after them) */
+	size_t nkeys, key_try, key_cur; /* client.c: the pinned store keys */
 	size_t nbases, cur;
 	bool handshaken;  /* the open socket finished its handshake */
 	unsigned monitors; /* monitors made: each has its own inproc name */

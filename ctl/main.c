@@ -383,8 +383,9 @@ static const struct {
 		"/etc/phalanx/phalanxctl.conf)" },
 	[OPT_KEY] = { "key", ARG_REQUIRED, "FILE", 0,
 		"our CURVE secret key (else $PHALANX_KEY)" },
-	[OPT_STORE_KEY] = { "store-key", ARG_REQUIRED, "FILE", 0,
-		"the store's public key (else\n"
+	[OPT_STORE_KEY] = { "store-key", ARG_REQUIRED, "FILE[,..]", 0,
+		"the stores' public keys: one file, or one\n"
+		"per store in the order of --store (else\n"
 		"$PHALANX_STORE_KEY)" },
 	[OPT_ROLE] = { "role", ARG_REQUIRED, "viewer|operator|admin",
 		PX_OPT_ROLE, "the administrator's role" },

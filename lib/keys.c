@@ -100,6 +100,53 @@ int px_key_public_load(const char *path, char *pub, char *err, size_t errlen)
 	return read_key(path, false, pub, err, errlen);
 }
 
+int px_store_keys_load(const char *list, size_t nstores, px_store_key_t *pubs,
+		       size_t *n, char *err, size_t errlen)
+{
+	size_t k = 0;
+	int rc;
+
+	*n = 0;
+	while (*list) {
+		size_t len = strcspn(list, ",");
+		char path[4096];
+
+		if (k == PX_STORE_KEYS_MAX)
+			return px_refuse(err, errlen, PX_EBADREQ, "--store-key: "
+					 "more than %d key files",
+					 PX_STORE_KEYS_MAX);
+		if (!len || len >= sizeof(path))
+			return px_refuse(err, errlen, PX_EBADREQ, "--store-key: "
+					 "an empty or over-long file name in "
+					 "the list");
+		memcpy(path, list, len);
+		path[len] = '\0';
+		if ((rc = px_key_public_load(path, pubs[k], err, errlen)) < 0)
+			return rc;
+		k++;
+		list += len;
+		if (*list == ',' && !*++list)
+			return px_refuse(err, errlen, PX_EBADREQ, "--store-key: "
+					 "the list ends with a comma");
+	}
+	if (!k)
+		return px_refuse(err, errlen, PX_EBADREQ, "--store-key: no file");
+	if (k > 1 && nstores && k != nstores)
+		return px_refuse(err, errlen, PX_EBADREQ, "--store-key: %zu key "
+				 "files for %zu stores: give one (every store "
+				 "holds it) or one per store, in the order of "
+				 "--store", k, nstores);
+	*n = k;
+	return 0;
+}
+
+const char *px_store_key_for(const px_store_key_t *pubs, size_t n, size_t i)
+{
+	if (n == 1)
+		return pubs[0];
+	return i < n ? pubs[i] : NULL;
+}
+
 int px_key_gen(px_keypair_t *kp, const char *path, char *err, size_t errlen)
 {
 	size_t len;

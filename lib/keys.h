@@ -34,6 +34,20 @@ int px_key_secret_load(const char *path, px_keypair_t *kp, char *err,
 /* Read the public key file path into pub (PX_KEY_Z85_LEN + 1 bytes).
  * 0 or an error as above. */
 int px_key_public_load(const char *path, char *pub, char *err, size_t errlen);
+/* The stores' public keys (issue 11: each store has its own key pair;
+ * members and phalanxctl pin them): list is one public key file or a
+ * comma-separated list of them, at most PX_STORE_KEYS_MAX.  nstores:
+ * when not 0, a list of more than one must hold exactly that many (a
+ * member's: one per store of --store, in its order); phalanxctl passes
+ * 0 and treats a list of another length as a set.  0 and *n set, or an
+ * error naming the file or the mismatch in err. */
+#define PX_STORE_KEYS_MAX 8
+typedef char px_store_key_t[PX_KEY_Z85_LEN + 1];
+int px_store_keys_load(const char *list, size_t nstores, px_store_key_t *pubs,
+		       size_t *n, char *err, size_t errlen);
+/* The key pinned for store i of the list: the only one, or the i-th;
+ * NULL if there is no such key (a store outside the list). */
+const char *px_store_key_for(const px_store_key_t *pubs, size_t n, size_t i);
 /* A new key pair; if path is not NULL, write its secret to path (mode
  * 0600, created; an existing file is not overwritten: -EEXIST). */
 int px_key_gen(px_keypair_t *kp, const char *path, char *err, size_t errlen);

@@ -251,6 +251,21 @@ bool px_member_id_valid(const char *id)
 			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
+size_t px_list_count(const char *list)
+{
+	size_t n = 0;
+
+	while (*list) {
+		size_t len = strcspn(list, ",");
+
+		n += len != 0;
+		list += len;
+		if (*list == ',')
+			list++;
+	}
+	return n;
+}
+
 int px_write_all(int fd, const void *buf, size_t n)
 {
 	const uint8_t *p = buf;

@@ -69,6 +69,9 @@ int px_log_to_file(const char *path);
 #define PX_MEMBER_ID_MAX 63
 bool px_member_id_valid(const char *id);
 
+/* How many non-empty items a comma-separated list holds. */
+size_t px_list_count(const char *list);
+
 /* write(2) until done or an error other than EINTR.  0 or -errno. */
 int px_write_all(int fd, const void *buf, size_t n);
 

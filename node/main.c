@@ -29,11 +29,14 @@ static void usage(FILE *f)
 "\n"
 "  --id NAME              member name, e.g. fw1 ([A-Za-z0-9._-], 1-63)\n"
 "  --store tcp://H:P      the store's base endpoint (sync P+1, changes P+2)\n"
+"                         or every store's, comma-separated\n"
 "  --secret-key FILE      this member's CURVE secret key (z85, mode 0600;\n"
 "                         `phalanxctl keys gen'); its public key must be\n"
 "                         enrolled: `phalanxctl members enroll ID KEY'\n"
-"  --store-key FILE       the store's public key: a store with any other\n"
-"                         key is never talked to\n"
+"  --store-key FILE[,..]  the stores' public keys: one file (every store\n"
+"                         holds that key) or one per store in the order\n"
+"                         of --store; a store holding any other key is\n"
+"                         never talked to\n"
 "  --state-dir DIR        the member's state: applied policy and alert\n"
 "                         outbox, LMDB (default <cache>.state)\n"
 "  --cache FILE           base name of the member's files (default\n"
@@ -480,7 +483,8 @@ int main(int argc, char **argv)
 
 		if (px_key_secret_load(n.o.secret_key, &n.o.keys, err,
 				       sizeof(err)) < 0 ||
-		    px_key_public_load(n.o.store_key, n.o.store_pub, err,
+		    px_store_keys_load(n.o.store_key, px_list_count(n.o.store),
+				       n.o.store_pubs, &n.o.nstore_pubs, err,
 				       sizeof(err)) < 0) {
 			px_log(PX_LOG_ERR, "%s", err);
 			return 1;

@@ -21,11 +21,13 @@
 typedef struct {
 	char id[64];
 	char store[256];
-	/* CURVE: this member's secret key file and the store's public key
-	 * file (required; main.c loads them into keys and store_pub). */
+	/* CURVE: this member's secret key file and the stores' public key
+	 * files, one or one per store (required; main.c loads them into
+	 * keys and store_pubs). */
 	char secret_key[4096], store_key[4096];
 	px_keypair_t keys;
-	char store_pub[PX_KEY_Z85_LEN + 1];
+	px_store_key_t store_pubs[PX_STORE_KEYS_MAX];
+	size_t nstore_pubs;
 	char cache[4096];
 	char state_dir[4096];  /* --state-dir; "" : "<cache>.state" */
 	char table[64];

@@ -1289,14 +1289,21 @@ static void stores_parse(const char *list)
 	stores.cur = 0;
 }
 
-static void store_reconnect(void *s, int which, const char *from,
-			    const char *to)
+static void store_reconnect(px_node_t *n, void *s, int which,
+			    const char *from, const char *to)
 {
+	const char *key = px_store_key_for(n->o.store_pubs, n->o.nstore_pubs,
+					   stores.cur);
 	char ep[300];
 
 	px_endpoint(from, which, ep, sizeof(ep));
 	zmq_disconnect(s, ep);
 	px_endpoint(to, which, ep, sizeof(ep));
+	/* Each store its own key: pinned for the connection made next. */
+	if (key && zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, key,
+				  PX_KEY_Z85_LEN + 1) < 0)
+		px_log(PX_LOG_ERR, "CURVE key of store %s: %s", to,
+		       zmq_strerror(errno));
 	if (zmq_connect(s, ep) < 0)
 		px_log(PX_LOG_ERR, "connect %s: %s", ep, zmq_strerror(errno));
 }
@@ -1314,9 +1321,9 @@ static void store_switch(px_node_t *n, uint64_t now)
 	       "instead", stores.base[from],
 	       (unsigned long long)(now - n->store_seen_ms),
 	       stores.base[stores.cur]);
-	store_reconnect(n->sync, PX_EP_SYNC, stores.base[from],
+	store_reconnect(n, n->sync, PX_EP_SYNC, stores.base[from],
 			stores.base[stores.cur]);
-	store_reconnect(n->sub, PX_EP_PUB, stores.base[from],
+	store_reconnect(n, n->sub, PX_EP_PUB, stores.base[from],
 			stores.base[stores.cur]);
 	n->epoch = 0;
 	request_snapshot(n, "another store followed");
@@ -1376,7 +1383,9 @@ static void *open_socket(px_node_t *n, int type, int which)
 		zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
 	/* CURVE with the pinned store key: a store holding another key
 	 * fails the handshake and is never heard. */
-	if (px_curve_client(s, &n->o.keys, n->o.store_pub) < 0) {
+	if (px_curve_client(s, &n->o.keys,
+			    px_store_key_for(n->o.store_pubs, n->o.nstore_pubs,
+					     stores.cur)) < 0) {
 		px_log(PX_LOG_ERR, "CURVE on the store socket: %s",
 		       zmq_strerror(errno));
 		zmq_close(s);

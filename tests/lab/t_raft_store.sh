@@ -27,6 +27,12 @@
 #   frozen_leader_write         SIGSTOP the leader: a write succeeds through
 #                               the new leader and reaches the members;
 #                               thawed, the old leader catches up
+#   each_store_its_own_key      the three stores hold three different key
+#                               pairs: phalanxctl pinning store1's key is
+#                               refused at the handshake by store2, pinning
+#                               store2's it is answered, and given every
+#                               store's key (a set, not in store2's place)
+#                               it finds store2's
 # Every wait is bounded polling.
 set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
@@ -179,4 +185,21 @@ else
 	else
 		fail $t "expected a write within 10 s of freezing $L, in every member's kernel, and $L caught up once thawed, saw exit $rc after ${ms} ms '$out', status $(status_json | head -c 600)"
 	fi
+fi
+
+# --- each store its own key pair (issue 11) -------------------------------------------
+t=each_store_its_own_key
+wait_until 15 has_leader
+nkeys=$(cat "$(key_of 1)" "$(key_of 2)" "$(key_of 3)" | sort -u | wc -l)
+wrong=$(lab exec ops "$CTL" --store "$(ep 2)" --store-key "$(key_of 1)" status 2>&1)
+wrc=$?
+right=$(lab exec ops "$CTL" --store "$(ep 2)" --store-key "$(key_of 2)" status 2>&1)
+rrc=$?
+set3=$(lab exec ops "$CTL" --store "$(ep 2)" --store-key "$(key_of 1),$(key_of 3),$(key_of 2)" status 2>&1)
+src=$?
+if [ "$nkeys" = 3 ] && [ $wrc != 0 ] && echo "$wrong" | grep -q "refused the handshake" &&
+   [ $rrc = 0 ] && [ $src = 0 ]; then
+	pass $t
+else
+	fail $t "expected 3 different store keys, store2 refusing a client that pins store1's key and answering one that pins its own or the set of all three, saw $nkeys keys, exit $wrc '$wrong', exit $rrc '$(head -c 200 <<<"$right")', exit $src '$(head -c 300 <<<"$set3")'"
 fi

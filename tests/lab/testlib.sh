@@ -101,6 +101,12 @@ raft_lab_setup() {
 	[ -n "${PHALANX_BIN_DIR:-}" ] && CTL=$PHALANX_BIN_DIR/phalanxctl
 }
 ep() { echo "tcp://192.0.2.$((9 + $1)):7700"; }
+# key_of K: store K's public key file (each store has its own pair); a
+# phalanxctl given one store's endpoint pins that store's key
+key_of() {
+	if [ "$1" = 1 ] || [ ! -f "$ST/keys/store$1.pub" ]; then echo "$ST/keys/store.pub"
+	else echo "$ST/keys/store$1.pub"; fi
+}
 
 # ---- three stores: their view, as `store status --json' gives it ----
 # status_json: `store status --json' (every store asked)

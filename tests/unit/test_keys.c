@@ -78,3 +78,48 @@ TEST(keys_bad_text_refused)
 	CHECK(!px_key_valid(NULL));
 	unlink(path);
 }
+
+/* The stores' keys (each store its own pair): one file or a list; a
+ * member's list must match its store count; phalanxctl's (nstores 0)
+ * is a set of any length; the key for store i is the only one or the
+ * i-th. */
+TEST(keys_store_list_loaded_and_matched)
+{
+	char a[128], b[128], list[300], err[512];
+	px_store_key_t pubs[PX_STORE_KEYS_MAX];
+	px_keypair_t ka, kb;
+	size_t n;
+	FILE *f;
+
+	tmpname(a, sizeof(a), "sa");
+	tmpname(b, sizeof(b), "sb");
+	CHECK_INT(px_key_gen(&ka, NULL, err, sizeof(err)), 0);
+	CHECK_INT(px_key_gen(&kb, NULL, err, sizeof(err)), 0);
+	CHECK((f = fopen(a, "w")) != NULL);
+	fprintf(f, "%s\n", ka.pub);
+	fclose(f);
+	CHECK((f = fopen(b, "w")) != NULL);
+	fprintf(f, "%s\n", kb.pub);
+	fclose(f);
+	snprintf(list, sizeof(list), "%s,%s", a, b);
+	CHECK_INT(px_store_keys_load(list, 2, pubs, &n, err, sizeof(err)), 0);
+	CHECK_INT(n, 2);
+	CHECK_STR(px_store_key_for(pubs, n, 0), ka.pub);
+	CHECK_STR(px_store_key_for(pubs, n, 1), kb.pub);
+	CHECK(px_store_key_for(pubs, n, 2) == NULL);
+	/* a member with three stores and two keys: refused, named */
+	CHECK_INT(px_store_keys_load(list, 3, pubs, &n, err, sizeof(err)),
+		  PX_EBADREQ);
+	CHECK(strstr(err, "2 key files for 3 stores") != NULL);
+	/* phalanxctl: a set */
+	CHECK_INT(px_store_keys_load(list, 0, pubs, &n, err, sizeof(err)), 0);
+	/* one key: every store's */
+	CHECK_INT(px_store_keys_load(a, 3, pubs, &n, err, sizeof(err)), 0);
+	CHECK_STR(px_store_key_for(pubs, n, 2), ka.pub);
+	snprintf(list, sizeof(list), "%s,", a);
+	CHECK_INT(px_store_keys_load(list, 0, pubs, &n, err, sizeof(err)),
+		  PX_EBADREQ);
+	CHECK_INT(px_list_count("a,,b,"), 2);
+	unlink(a);
+	unlink(b);
+}
