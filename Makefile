@@ -103,6 +103,14 @@ $(BUILD)/ctlstart: $(BUILD)/tests/bench/ctlstart.o $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
 
+# Acknowledged single adds from one process through phalanxctl's own
+# client files (tests/bench/store_failover.sh).
+$(BUILD)/tests/bench/storewrite.o: PX_CFLAGS += -Ictl
+$(BUILD)/storewrite: $(BUILD)/tests/bench/storewrite.o \
+		$(filter-out $(BUILD)/ctl/main.o,$(CTL_SRC:%.c=$(BUILD)/%.o)) $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+
 $(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(NFT_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl)
@@ -208,7 +216,7 @@ check: deps
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount
 	tests/lab/lab up
 
-bench: deps all $(BUILD)/nftload $(BUILD)/pxgen $(BUILD)/nftcount $(BUILD)/ctlstart
+bench: deps all $(BUILD)/nftload $(BUILD)/pxgen $(BUILD)/nftcount $(BUILD)/ctlstart $(BUILD)/storewrite
 	tests/bench/run
 
 # Binaries, man pages, systemd units (ExecStart under $(SBINDIR)), the
