@@ -444,9 +444,11 @@ int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 		return r->status;
 	}
 	/* The checks before the log: a write that would be refused is not
-	 * proposed (nothing to replicate). */
+	 * proposed (nothing to replicate).  One that would change nothing
+	 * is: "no change" from this store's state alone could come from a
+	 * leader already deposed, whose state is behind the cluster's. */
 	rc = px_store_op_check(st, op, who, rep, r);
-	if (rc <= 0)
+	if (rc < 0 || (rc == 0 && r->status != 0))
 		return rc < 0 ? rc : 1;
 	e.operation = (Phalanx__Operation *)op;
 	e.who = (char *)(who ? who->name : "?");

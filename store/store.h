@@ -205,7 +205,9 @@ void px_store_op(px_store_t *st, const Phalanx__Operation *op,
 		 px_ctl_result_t *r, px_op_done_t *done);
 /* Raft (store/replicate.c): the leader's dry run of a write before
  * it proposes it: PX_OP_VALID (1) if it would commit, 0 if it changes
- * nothing (answered as is: r, rep), or the refusal (r says why). */
+ * nothing (proposed all the same, so that a leader already deposed
+ * cannot answer from a state behind the cluster's), or the refusal (r
+ * says why). */
 int px_store_op_check(px_store_t *st, const Phalanx__Operation *op,
 		      const px_ident_t *who, Phalanx__CtlReply *rep,
 		      px_ctl_result_t *r);
