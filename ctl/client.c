@@ -11,6 +11,7 @@
  * late reply can be taken for the answer to a later request. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,43 @@
  * takes under 3 s (issue 9), twice that is plenty. */
 #define CTL_ELECTION_MS 6000
 #define CTL_ELECTION_PAUSE_MS 300
+/* ZMTP heartbeats on the ctl socket (issue 9): a PING every
+ * CTL_PING_MS, and a store that sends nothing for CTL_PING_TIMEOUT_MS
+ * after one is dropped, so a frozen store (TCP up, nobody home) costs a
+ * request at most their sum, 2 s.  The store's ZeroMQ I/O thread
+ * answers a PING while its loop is busy (a 1,000,000-entry import:
+ * t_ctl_failover.sh), so 1.5 s of silence is a store that is gone or
+ * stopped, not one at work.  The store drops us after CTL_PING_TTL_MS
+ * without a word from us (a phalanxctl that was stopped). */
+#define CTL_PING_MS 500
+#define CTL_PING_TIMEOUT_MS 1500
+#define CTL_PING_TTL_MS 3000
+/* call_one's code for a connection that dropped after the handshake:
+ * the request may have been read, and no answer will come on it. */
+#define CTL_EDROPPED (-ECONNRESET)
 
 static volatile sig_atomic_t interrupted; /* a follow's SIGINT, SIGTERM */
+
+/* --verbose: "phalanxctl: CMD: HH:MM:SS.mmm what" on stderr (UTC, so
+ * that a test can set it against the daemons' logs). */
+static void __attribute__((format(printf, 2, 3)))
+verbose(const px_ctl_t *ctl, const char *fmt, ...)
+{
+	char msg[1200];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	if (!ctl->verbose)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	px_ctl_fail(ctl, "%02d:%02d:%02d.%03ld %s", tm.tm_hour, tm.tm_min,
+		    tm.tm_sec, ts.tv_nsec / 1000000, msg);
+}
 
 static void sleep_ms(uint64_t ms);
 
@@ -332,11 +368,15 @@ static int load_keys(px_ctl_t *ctl, px_keypair_t *kp, char *server)
 
 /* A handshake the store refuses (unknown key, or a store that does not
  * hold the pinned key) is never a reply: the monitor says so at once
- * instead of a timeout. */
+ * instead of a timeout.  A connection that drops after the handshake
+ * (the store was killed, restarted, or stopped answering PINGs) takes
+ * the request with it: ZeroMQ reconnects but does not send it again,
+ * so that is said at once too. */
 #define MONITOR_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | \
 			ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
 			ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
-			ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			ZMQ_EVENT_HANDSHAKE_SUCCEEDED | \
+			ZMQ_EVENT_DISCONNECTED)
 
 static int open_monitor(px_ctl_t *ctl)
 {
@@ -381,7 +421,8 @@ static unsigned monitor_event(px_ctl_t *ctl, uint32_t *value)
 
 static int open_socket(px_ctl_t *ctl)
 {
-	int zero = 0, rc;
+	int zero = 0, rc, ivl = CTL_PING_MS, hb_timeout = CTL_PING_TIMEOUT_MS;
+	int ttl = CTL_PING_TTL_MS;
 	int64_t unlimited = -1;
 	char server[PX_KEY_Z85_LEN + 1];
 	px_keypair_t kp;
@@ -413,7 +454,13 @@ static int open_socket(px_ctl_t *ctl)
 	/* The reply to a list of a 1M-entry set is one large message. */
 	if (zmq_setsockopt(ctl->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_setsockopt(ctl->sock, ZMQ_MAXMSGSIZE, &unlimited,
-			   sizeof(unlimited)) != 0) {
+			   sizeof(unlimited)) != 0 ||
+	    zmq_setsockopt(ctl->sock, ZMQ_HEARTBEAT_IVL, &ivl,
+			   sizeof(ivl)) != 0 ||
+	    zmq_setsockopt(ctl->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout,
+			   sizeof(hb_timeout)) != 0 ||
+	    zmq_setsockopt(ctl->sock, ZMQ_HEARTBEAT_TTL, &ttl,
+			   sizeof(ttl)) != 0) {
 		rc = -errno;
 		px_ctl_fail(ctl, "zmq_setsockopt: %s", zmq_strerror(errno));
 		return rc;
@@ -502,7 +549,10 @@ static int recv_reply(void *sock, Phalanx__Envelope **out)
  * is printed (the caller may try another store).  With several stores
  * to try, a store that has not finished the handshake within
  * CTL_TRY_MS is given up (down, frozen or cut off): the request was
- * never sent to it (ZeroMQ sends only after the handshake). */
+ * never sent to it (ZeroMQ sends only after the handshake).  A
+ * connection that drops after the handshake (killed, restarted, or
+ * silent past the heartbeat timeout: frozen) ends the call at once
+ * with CTL_EDROPPED: the store may have read the request. */
 static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 		    size_t whylen, Phalanx__Envelope **out)
 {
@@ -527,6 +577,7 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 		uint64_t until;
 		uint32_t value = 0;
 		unsigned ev;
+		bool dropped = false;
 		int n;
 
 		now = px_mono_ms();
@@ -562,6 +613,14 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 		while ((ev = monitor_event(ctl, &value)) != 0) {
 			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 				ctl->handshaken = true;
+				verbose(ctl, "handshake with the store at %s: "
+					"the request goes out", ctl->base);
+				continue;
+			}
+			/* Before the handshake nothing was sent: ZeroMQ
+			 * reconnects and sends it then. */
+			if (ev == ZMQ_EVENT_DISCONNECTED) {
+				dropped = dropped || ctl->handshaken;
 				continue;
 			}
 			snprintf(why, whylen, "the store at %s refused the "
@@ -573,7 +632,15 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 				 (unsigned)value);
 			return PX_EPERM;
 		}
+		/* An answer that came before the drop is still the answer:
+		 * the engine queued it before it saw the connection end. */
 		rc = recv_reply(ctl->sock, &in);
+		if ((rc == -EAGAIN || rc == -EINTR) && dropped) {
+			snprintf(why, whylen, "the store at %s closed the "
+				 "connection", ctl->base);
+			verbose(ctl, "%s", why);
+			return CTL_EDROPPED;
+		}
 		if (rc == -EAGAIN || rc == -EINTR)
 			continue;
 		if (rc < 0) {
@@ -591,6 +658,9 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 			 "other than a ctl reply", ctl->base);
 		return PX_EDECODE;
 	}
+	verbose(ctl, "answer from the store at %s: %s", ctl->base,
+		in->ctl_reply->status ? px_strerror(in->ctl_reply->status) :
+		"ok");
 	*out = in;
 	return 0;
 }
@@ -626,21 +696,46 @@ static void tried_add(char *tried, size_t len, const char *base,
 			 why);
 }
 
+/* A request the store holds until something happens or its
+ * timeout_ms passed (--wait, members drain --wait). */
+static bool held_request(const Phalanx__CtlRequest *req)
+{
+	return req->timeout_ms &&
+	       (req->op == PHALANX__CTL_REQUEST__OP__WAIT ||
+		req->op == PHALANX__CTL_REQUEST__OP__DRAINED_WAIT ||
+		req->op == PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT);
+}
+
 /* Send req (a write as one Operation, with one request id for every
  * store it is sent to) and take the first answer that is not "not the
  * leader": a follower's hint is followed, a store that does not answer
  * (or knows no leader) costs CTL_TRY_MS and the next is tried; while
  * the stores elect a leader, rounds are tried again for up to
- * CTL_ELECTION_MS.  Bounded: at most CTL_HOPS_MAX stores asked. */
+ * CTL_ELECTION_MS.  A store whose connection drops with the request
+ * outstanding: the next store is asked the same (same request id: a
+ * write the first one applied is answered with its first outcome);
+ * with one store that is the end, said as such.  A held request
+ * (held_request) is asked again until its timeout_ms ran out, of the
+ * same store when it is the only one.  Bounded: at most CTL_HOPS_MAX
+ * stores asked, or a held request's time. */
 int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		Phalanx__Envelope **out)
 {
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT, *in = NULL;
 	px_ctl_op_t w;
 	char why[1024], tried[2048] = "";
-	uint64_t election_end = 0;
+	uint64_t election_end = 0, held_end = 0, margin = 0;
 	size_t asked = 0, silent = 0, size;
+	bool write, held = held_request(req), dropped = false;
 	int rc = PX_ETIMEOUT, hops;
+
+	/* The caller gave the held time plus the time for the answer to
+	 * come: a request asked again keeps both. */
+	if (held) {
+		held_end = px_mono_ms() + req->timeout_ms;
+		margin = ctl->timeout_ms > req->timeout_ms ?
+			 ctl->timeout_ms - req->timeout_ms : 0;
+	}
 
 	*out = NULL;
 	env.body_case = PHALANX__ENVELOPE__BODY_CTL_REQUEST;
@@ -659,7 +754,9 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			    (long long)PX_CTL_MSG_MAX, PX_SET_ENTRIES_MAX);
 		return PX_ETOOBIG;
 	}
-	for (hops = 0; hops < CTL_HOPS_MAX; hops++) {
+	write = env.ctl_request == &w.req;
+	for (hops = 0; hops < CTL_HOPS_MAX ||
+	     (held && dropped && px_mono_ms() < held_end); hops++) {
 		const Phalanx__CtlReply *r;
 		int next;
 
@@ -667,7 +764,41 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			return rc;  /* printed: configuration, keys */
 		asked++;
 		rc = call_one(ctl, &env, why, sizeof(why), &in);
+		if (rc == CTL_EDROPPED) {
+			uint64_t now = px_mono_ms();
+			const char *again, *outcome = write ? "outcome unknown" :
+				"no answer";
+
+			if (held ? now >= held_end : ctl->nbases == 1) {
+				px_ctl_fail(ctl, "%s; %s%s", why, outcome,
+					    held ? " (the wait ran out)" :
+					    write ? ": it may have been applied, "
+					    "and this was the only store given "
+					    "(`phalanxctl history' on the store "
+					    "says; sent again with the same "
+					    "--request-id it is applied once)" :
+					    ", and this was the only store given");
+				return rc;
+			}
+			if (held) {
+				req->timeout_ms = (uint32_t)(held_end - now);
+				ctl->timeout_ms = req->timeout_ms + margin;
+			}
+			tried_add(tried, sizeof(tried), ctl->base, why);
+			socket_close(ctl);
+			if (ctl->nbases > 1)
+				ctl->cur = (ctl->cur + 1) % ctl->nbases;
+			again = ctl->nbases > 1 ? ctl->bases[ctl->cur] :
+				"it again when it is back";
+			px_ctl_fail(ctl, "%s; %s: asking %s%s", why, outcome,
+				    again, write ? " with the same request id" :
+				    "");
+			dropped = true;
+			silent = 0;
+			continue;
+		}
 		if (rc < 0) {
+			verbose(ctl, "%s", why);
 			/* One store, nothing else to try: as before. */
 			if (ctl->nbases == 1 || rc == -EINTR) {
 				px_ctl_fail(rc == PX_ETIMEOUT ? NULL : ctl,
@@ -677,8 +808,10 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			tried_add(tried, sizeof(tried), ctl->base, why);
 			socket_close(ctl);
 			ctl->cur = (ctl->cur + 1) % ctl->nbases;
-			/* every store silent in a row: give up */
-			if (++silent >= ctl->nbases)
+			/* every store silent in a row: give up (a held
+			 * request whose store dropped: when its time is up) */
+			if (++silent >= ctl->nbases &&
+			    !(held && dropped && px_mono_ms() < held_end))
 				break;
 			continue;
 		}
@@ -997,26 +1130,78 @@ static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
 	return rc;
 }
 
-/* --wait with several stores (issue 9): every member heartbeats and
- * acknowledges to the store it follows, so each store is asked to wait
- * in turn (one that does not answer the handshake within a second is
- * left out) and a member counts as its best report: up over down, then
- * the higher version.  A store that knows no member answers at once. */
+/* Ask store i of ctl->bases to hold the WAIT req until deadline (the
+ * answer may take margin more): 0 with *out, or a negative code with
+ * why.  A store whose connection drops meanwhile (killed, restarted,
+ * frozen) is asked again at once; if it is not back within a
+ * handshake, *back_later is set and the caller asks the others first.
+ * The only store given is asked again until the deadline. */
+static int wait_ask(px_ctl_t *ctl, size_t i, Phalanx__CtlRequest *req,
+		    uint64_t deadline, uint64_t margin, bool only,
+		    Phalanx__Envelope **out, char *why, size_t whylen,
+		    bool *back_later)
+{
+	bool dropped = false;
+	int rc;
+
+	for (;;) {
+		uint64_t now = px_mono_ms();
+
+		req->timeout_ms = (uint32_t)(deadline > now ? deadline - now : 0);
+		ctl->timeout_ms = req->timeout_ms + margin;
+		rc = px_ctl_call_one(ctl, i, req, out, why, whylen);
+		if (px_mono_ms() >= deadline)
+			return rc;
+		if (rc == CTL_EDROPPED) {
+			px_ctl_fail(ctl, "%s while it held the wait: asking it "
+				    "again", why);
+			dropped = true;
+			continue;
+		}
+		/* Not back yet (a restart takes a few seconds). */
+		if (rc == PX_ETIMEOUT && !ctl->handshaken && (only || dropped)) {
+			if (only)
+				continue;
+			*back_later = true;
+		}
+		return rc;
+	}
+}
+
+/* --wait (issue 9: every member heartbeats and acknowledges to the
+ * store it follows): each store is asked to wait in turn (one that
+ * does not answer the handshake within a second is left out; one whose
+ * connection drops is asked again, wait_ask) and a member counts as its
+ * best report: up over down, then the higher version.  A store that
+ * knows no member answers at once (one that just started holds the
+ * wait until it has heard the members that are up: store/ctl.c). */
 static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
-			     uint64_t version, size_t *count)
+			     uint64_t version, uint64_t deadline,
+			     uint64_t margin, size_t *count)
 {
 	Phalanx__Envelope *env[PX_CTL_STORES_MAX] = { NULL };
 	Phalanx__MemberStatus **merged = NULL, **saved;
 	Phalanx__CtlReply *first = NULL;
 	char why[512], tried[2048] = "";
-	size_t i, j, n = 0, cap = 0, nsaved, nb = ctl->nbases;
+	bool later[PX_CTL_STORES_MAX] = { false };
+	size_t i, j, n = 0, cap = 0, nsaved, nb = ctl->nbases, pass;
 	int rc;
 
+	/* Pass 1 asks every store, pass 2 those that dropped the wait and
+	 * were not back at once. */
+	for (pass = 0; pass < 2; pass++)
 	for (i = 0; i < nb; i++) {
 		Phalanx__CtlReply *r;
+		bool back_later = false;
 
-		if (px_ctl_call_one(ctl, i, req, &env[i], why, sizeof(why)) < 0) {
-			tried_add(tried, sizeof(tried), ctl->bases[i], why);
+		if (pass == 1 && !later[i])
+			continue;
+		if (wait_ask(ctl, i, req, deadline, margin, nb == 1, &env[i],
+			     why, sizeof(why), &back_later) < 0) {
+			if (back_later && pass == 0)
+				later[i] = true;
+			else
+				tried_add(tried, sizeof(tried), ctl->bases[i], why);
 			continue;
 		}
 		r = env[i]->ctl_reply;
@@ -1054,6 +1239,9 @@ static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 				 (unsigned long long)version, tried);
 		goto out;
 	}
+	/* Members in name order (a store's are in order of arrival). */
+	if (n)
+		qsort(merged, n, sizeof(*merged), member_cmp);
 	saved = first->members;
 	nsaved = first->n_members;
 	first->members = merged;
@@ -1073,11 +1261,9 @@ out:
 int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
-	Phalanx__Envelope *env = NULL;
-	const Phalanx__CtlReply *r;
 	uint64_t timeout = ctl->timeout_ms;
-	size_t i, count[M_OUT + 1] = { 0 };
-	int rc = PX_EXIT_FAIL;
+	size_t count[M_OUT + 1] = { 0 };
+	int rc;
 
 	if (!ctl->wait) {
 		if (ctl->json)
@@ -1087,51 +1273,23 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 			printf("version %llu\n", (unsigned long long)version);
 		return PX_EXIT_OK;
 	}
-	/* One request: the store answers it when every member in service
-	 * has the version (their acks), when the only ones without it are
-	 * down, or after wait_ms with how far they got (store/waiters.c).
-	 * The answer may take wait_ms, then the usual time to come. */
+	/* One request per store: the store answers it when every member
+	 * in service has the version (their acks), when the only ones
+	 * without it are down, or after wait_ms with how far they got
+	 * (store/waiters.c).  The answer may take wait_ms, then the usual
+	 * time to come.  Members that are down do not hold the wait up: a
+	 * member busy applying heartbeats ("applying version N"), so down
+	 * means gone, and the report names it. */
 	req.op = PHALANX__CTL_REQUEST__OP__WAIT;
 	req.set = "";
 	req.version = version;
-	req.timeout_ms = (uint32_t)ctl->wait_ms; /* at most a day: ctl/main.c */
 	req.skip_down = ctl->skip_down;
 	px_ctl_progress("waiting for members to apply version %llu",
 			(unsigned long long)version);
-	ctl->timeout_ms = ctl->wait_ms + timeout;
-	if (ctl->nbases > 1) {
-		/* Each member follows one store and acknowledges to it:
-		 * every store is asked (write_done_stores). */
-		rc = write_done_stores(ctl, &req, version, count);
-		ctl->timeout_ms = timeout;
-		return rc;
-	}
-	rc = px_ctl_call(ctl, &req, &env);
+	/* wait_ms is at most a day: ctl/main.c */
+	rc = write_done_stores(ctl, &req, version, px_mono_ms() + ctl->wait_ms,
+			       timeout, count);
 	ctl->timeout_ms = timeout;
-	if (rc < 0) {
-		rc = px_ctl_fail(ctl, "version %llu was committed, but whether "
-				 "members applied it is unknown",
-				 (unsigned long long)version);
-		goto out;
-	}
-	r = env->ctl_reply;
-	if (r->status != 0) {
-		rc = px_ctl_fail(ctl, "version %llu was committed, but the store "
-				 "refused to wait for it: %s",
-				 (unsigned long long)version,
-				 px_ctl_reply_error(ctl, r));
-		goto out;
-	}
-	/* Members that are down do not hold the wait up: a member busy
-	 * applying heartbeats ("applying version N"), so down means gone,
-	 * and the report names it, members in name order (the store's
-	 * are in order of arrival). */
-	qsort(r->members, r->n_members, sizeof(*r->members), member_cmp);
-	for (i = 0; i < r->n_members; i++)
-		count[member_class(r->members[i], version)]++;
-	rc = wait_report(ctl, r, version, count);
-out:
-	px_wire_free(env);
 	return rc;
 }
 
