@@ -56,8 +56,10 @@
  * after one is dropped, so a frozen store (TCP up, nobody home) costs a
  * request at most their sum, 2 s.  The store's ZeroMQ I/O thread
  * answers a PING while its loop is busy (a 1,000,000-entry import:
- * t_ctl_failover.sh), so 1.5 s of silence is a store that is gone or
- * stopped, not one at work.  The store drops us after CTL_PING_TTL_MS
+ * t_ctl_busy.sh), so 1.5 s of silence is a store that is gone or
+ * stopped, not one at work (or a machine so loaded that a process gets
+ * no CPU for that long: then a write goes on with the same request id
+ * and a wait is asked again, as for a store that went away).  The store drops us after CTL_PING_TTL_MS
  * without a word from us (a phalanxctl that was stopped). */
 #define CTL_PING_MS 500
 #define CTL_PING_TIMEOUT_MS 1500
