@@ -64,6 +64,9 @@
 #define CTL_PING_MS 500
 #define CTL_PING_TIMEOUT_MS 1500
 #define CTL_PING_TTL_MS 3000
+/* A store that dropped a held --wait is asked again for this long: a
+ * restart under systemd (RestartSec, then the start) or by hand. */
+#define CTL_BACK_MS 10000
 /* call_one's code for a connection that dropped after the handshake:
  * the request may have been read, and no answer will come on it. */
 #define CTL_EDROPPED (-ECONNRESET)
@@ -1135,15 +1138,13 @@ static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
 /* Ask store i of ctl->bases to hold the WAIT req until deadline (the
  * answer may take margin more): 0 with *out, or a negative code with
  * why.  A store whose connection drops meanwhile (killed, restarted,
- * frozen) is asked again at once; if it is not back within a
- * handshake, *back_later is set and the caller asks the others first.
- * The only store given is asked again until the deadline. */
+ * frozen) is asked again at once (*dropped set); one that does not
+ * finish the handshake is asked again until back_until (0: not). */
 static int wait_ask(px_ctl_t *ctl, size_t i, Phalanx__CtlRequest *req,
-		    uint64_t deadline, uint64_t margin, bool only,
+		    uint64_t deadline, uint64_t margin, uint64_t back_until,
 		    Phalanx__Envelope **out, char *why, size_t whylen,
-		    bool *back_later)
+		    bool *dropped)
 {
-	bool dropped = false;
 	int rc;
 
 	for (;;) {
@@ -1152,31 +1153,31 @@ static int wait_ask(px_ctl_t *ctl, size_t i, Phalanx__CtlRequest *req,
 		req->timeout_ms = (uint32_t)(deadline > now ? deadline - now : 0);
 		ctl->timeout_ms = req->timeout_ms + margin;
 		rc = px_ctl_call_one(ctl, i, req, out, why, whylen);
-		if (px_mono_ms() >= deadline)
+		now = px_mono_ms();
+		if (now >= deadline)
 			return rc;
 		if (rc == CTL_EDROPPED) {
 			px_ctl_fail(ctl, "%s while it held the wait: asking it "
 				    "again", why);
-			dropped = true;
+			*dropped = true;
 			continue;
 		}
 		/* Not back yet (a restart takes a few seconds). */
-		if (rc == PX_ETIMEOUT && !ctl->handshaken && (only || dropped)) {
-			if (only)
-				continue;
-			*back_later = true;
-		}
+		if (rc == PX_ETIMEOUT && !ctl->handshaken && now < back_until)
+			continue;
 		return rc;
 	}
 }
 
 /* --wait (issue 9: every member heartbeats and acknowledges to the
  * store it follows): each store is asked to wait in turn (one that
- * does not answer the handshake within a second is left out; one whose
- * connection drops is asked again, wait_ask) and a member counts as its
- * best report: up over down, then the higher version.  A store that
- * knows no member answers at once (one that just started holds the
- * wait until it has heard the members that are up: store/ctl.c). */
+ * does not answer the handshake within a second is left out) and a
+ * member counts as its best report: up over down, then the higher
+ * version.  A store that drops the wait and is not back at once is
+ * asked again after the others, for up to CTL_BACK_MS (the only store:
+ * until the deadline).  A store that knows no member answers at once
+ * (one that just started counts the members it knew as up for a
+ * member timeout: store/sync.c). */
 static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			     uint64_t version, uint64_t deadline,
 			     uint64_t margin, size_t *count)
@@ -1185,23 +1186,26 @@ static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	Phalanx__MemberStatus **merged = NULL, **saved;
 	Phalanx__CtlReply *first = NULL;
 	char why[512], tried[2048] = "";
-	bool later[PX_CTL_STORES_MAX] = { false };
+	uint64_t later[PX_CTL_STORES_MAX] = { 0 };
 	size_t i, j, n = 0, cap = 0, nsaved, nb = ctl->nbases, pass;
 	int rc;
 
-	/* Pass 1 asks every store, pass 2 those that dropped the wait and
+	/* Pass 0 asks every store, pass 1 those that dropped the wait and
 	 * were not back at once. */
 	for (pass = 0; pass < 2; pass++)
 	for (i = 0; i < nb; i++) {
 		Phalanx__CtlReply *r;
-		bool back_later = false;
+		uint64_t back = nb == 1 ? deadline : 0;
+		bool dropped = false;
 
 		if (pass == 1 && !later[i])
 			continue;
-		if (wait_ask(ctl, i, req, deadline, margin, nb == 1, &env[i],
-			     why, sizeof(why), &back_later) < 0) {
-			if (back_later && pass == 0)
-				later[i] = true;
+		if (pass == 1)
+			back = later[i] < deadline ? later[i] : deadline;
+		if (wait_ask(ctl, i, req, deadline, margin, back, &env[i],
+			     why, sizeof(why), &dropped) < 0) {
+			if (dropped && pass == 0)
+				later[i] = px_mono_ms() + CTL_BACK_MS;
 			else
 				tried_add(tried, sizeof(tried), ctl->bases[i], why);
 			continue;
@@ -1241,6 +1245,9 @@ static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 				 (unsigned long long)version, tried);
 		goto out;
 	}
+	/* The answer is the others': say which did not give one. */
+	if (tried[0])
+		px_ctl_fail(ctl, "not in the answer: %s", tried);
 	/* Members in name order (a store's are in order of arrival). */
 	if (n)
 		qsort(merged, n, sizeof(*merged), member_cmp);

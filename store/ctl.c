@@ -293,11 +293,7 @@ static int hold_kind(const Phalanx__CtlRequest *req,
 	switch (req->op) {
 	case PHALANX__CTL_REQUEST__OP__WAIT:
 		*ms = req->timeout_ms;
-		/* A store that just started has not heard every member that
-		 * is up: phalanxctl asks again after a restart (issue 9), and
-		 * "nobody is pending" would be a false success. */
-		return px_store_wait_pending(st, req->version) ||
-		       px_now_ms() - st->started_ms < st->member_timeout_ms ?
+		return px_store_wait_pending(st, req->version) ?
 			PX_WAIT_APPLIED : -1;
 	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
 		*ms = req->wait_ms;

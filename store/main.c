@@ -459,7 +459,6 @@ int main(int argc, char **argv)
 	}
 	st.loop = &loop;
 	st.member_timeout_ms = o.member_timeout_ms;
-	st.started_ms = px_now_ms();
 	px_policy_init(&st.policy);
 	rc = px_db_open(&st.db, o.db, (size_t)o.map_mb << 20);
 	if (rc < 0) {

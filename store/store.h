@@ -90,9 +90,6 @@ typedef struct {
 	uint64_t sync_read_ms, tick_ms, stalled_from_ms, resumed_ms;
 	size_t nmembers;
 	uint64_t member_timeout_ms;
-	/* px_now_ms() at start: for member_timeout_ms after it, a member
-	 * that is up may not have been heard yet (ctl.c holds a WAIT). */
-	uint64_t started_ms;
 	struct px_alerts *alerts;   /* alerts.c; NULL if it did not open */
 	struct px_metrics *metrics; /* metrics.c; NULL without --metrics */
 	struct px_logring *log;     /* logring.c: the members' firewall logs */
