@@ -110,8 +110,8 @@ t=frozen_leader_add
 # is outstanding when the leader is frozen (for about a second: then the
 # leader steps down for want of a quorum).  phalanxctl is started before
 # (in its namespace, waiting for a trigger file) so that it sends at once.
-# A try in which the leader answered before it was frozen (--verbose says)
-# shows nothing: tried again, at most 3 times.
+# A try in which the leader answered before it was frozen (its log, or
+# --verbose, says) shows nothing: tried again, at most 3 times.
 for ((try = 1; try <= 3; try++)); do
 	wait_until 15 has_leader
 	wait_until 20 applied_equal 3
@@ -130,14 +130,20 @@ for ((try = 1; try <= 3; try++)); do
 	stop_pid "$f2pid"
 	: >"$WORK/go"
 	# sent: the leader has the add in its Raft log (its request id is in
-	# a segment: C-Raft prepares segment files ahead, so a new file says
-	# nothing): it read it and waits for a quorum.
-	sent() { grep -rqaF "$rid" "$ST/$L/raft"; }
+	# a segment written since the trigger: C-Raft prepares segment files
+	# ahead, so a new file alone says nothing): it read it and waits for a
+	# quorum.
+	sent() {
+		find "$ST/$L/raft" -type f -newer "$WORK/go" -exec grep -qaF "$rid" {} \; -print -quit | grep -q .
+	}
 	wait_until 5 sent
 	stop_pid "$lpid"
 	kill -CONT "$f1pid" "$f2pid"
 	t0=$(ms_now)
+	# early: the leader had given up on the add (its log: "request RID: no
+	# quorum ... leadership lost"), or phalanxctl has its answer
 	early=
+	grep -q "request $rid: no quorum" "$ST/$L.log" && early=yes
 	[ -n "$VERBOSE" ] && grep -q "answer from the store at $(ep "${L#store}")" "$WORK/f.err" && early=yes
 	echo "    try $try: $L frozen$([ -n "$early" ] && echo " after it answered (no quorum): inconclusive") ($(tr '\n' ' ' <"$WORK/f.err" | head -c 200))"
 	wait $fpid
