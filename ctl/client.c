@@ -780,8 +780,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 					    write ? ": it may have been applied, "
 					    "and this was the only store given "
 					    "(`phalanxctl history' on the store "
-					    "says; sent again with the same "
-					    "--request-id it is applied once)" :
+					    "says whether it was)" :
 					    ", and this was the only store given");
 				return rc;
 			}

@@ -9,6 +9,12 @@
 #                              import is acknowledged and every member is
 #                              reported to have applied it (a WAIT that is
 #                              dropped is asked again: counted, not failed)
+#   single_store_frozen_write  the only store is frozen (SIGSTOP) while it
+#                              reads a 900,000-entry import: phalanxctl
+#                              says the store closed the connection, the
+#                              outcome is unknown and it was the only store
+#                              given, and exits 1 within 10 s, not after
+#                              its --timeout 60
 # The store's own timing line for the version says how long its loop was
 # busy (printed, not asserted: the assertion is on phalanxctl).
 set -u -o pipefail
@@ -17,7 +23,7 @@ lab_setup 2
 SET=flood-exceptions
 STATE=$(lab info | sed -n 's/^state_dir=//p')
 WORK=$(mktemp -d /tmp/c9-busy.XXXXXX)
-trap 'lab_teardown; rm -rf "$WORK"' EXIT
+trap 'kill -CONT "$(cat "$STATE/store1.pid" 2>/dev/null)" 2>/dev/null; lab_teardown; rm -rf "$WORK"' EXIT
 N=1000000
 python3 -c '
 import sys
@@ -45,4 +51,27 @@ if [ $rc = 0 ] && grep -q "applied by fw1, fw2" "$WORK/out" && ! grep -q "closed
 	pass $t
 else
 	fail $t "expected exit 0, \"applied by fw1, fw2\" and the import's connection kept, saw exit $rc: $(cat "$WORK/out" "$WORK/err" | head -c 600)"
+fi
+
+t=single_store_frozen_write
+head -900000 "$WORK/import" >"$WORK/import9"
+spid=$(cat "$STATE/store1.pid")
+rx() { awk 'NR > 2 { s += $2 } END { print s + 0 }' "/proc/$spid/net/dev" 2>/dev/null; }
+r0=$(rx)
+ctl --timeout 60 exceptions import $SET "$WORK/import9" >"$WORK/out9" 2>"$WORK/err9" &
+cpid=$!
+# The request is about 3.6 MB: the store is frozen with 1 MB of it read.
+reading() { [ $(($(rx) - r0)) -ge 1000000 ]; }
+wait_until 20 reading
+kill -STOP "$spid"
+t0=$(date +%s%N)
+wait $cpid
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$spid"
+echo "    import to the frozen store: exit $rc after $ms ms: $(head -c 400 "$WORK/err9")"
+if [ $rc = 1 ] && [ $ms -lt 10000 ] && grep -q "closed the connection; outcome unknown.*only store given" "$WORK/err9"; then
+	pass $t
+else
+	fail $t "expected exit 1 within 10 s saying the store closed the connection, outcome unknown, the only store given, saw exit $rc after $ms ms: $(cat "$WORK/out9" "$WORK/err9" | head -c 500)"
 fi
