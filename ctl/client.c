@@ -11,6 +11,7 @@
  * late reply can be taken for the answer to a later request. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +51,48 @@
  * takes under 3 s (issue 9), twice that is plenty. */
 #define CTL_ELECTION_MS 6000
 #define CTL_ELECTION_PAUSE_MS 300
+/* ZMTP heartbeats on the ctl socket (issue 9): a PING every
+ * CTL_PING_MS, and a store that sends nothing for CTL_PING_TIMEOUT_MS
+ * after one is dropped, so a frozen store (TCP up, nobody home) costs a
+ * request at most their sum, 2 s.  The store's ZeroMQ I/O thread
+ * answers a PING while its loop is busy (a 1,000,000-entry import:
+ * t_ctl_busy.sh), so 1.5 s of silence is a store that is gone or
+ * stopped, not one at work (or a machine so loaded that a process gets
+ * no CPU for that long: then a write goes on with the same request id
+ * and a wait is asked again, as for a store that went away).  The store drops us after CTL_PING_TTL_MS
+ * without a word from us (a phalanxctl that was stopped). */
+#define CTL_PING_MS 500
+#define CTL_PING_TIMEOUT_MS 1500
+#define CTL_PING_TTL_MS 3000
+/* A store that dropped a held --wait is asked again for this long: a
+ * restart under systemd (RestartSec, then the start) or by hand. */
+#define CTL_BACK_MS 10000
+/* call_one's code for a connection that dropped after the handshake:
+ * the request may have been read, and no answer will come on it. */
+#define CTL_EDROPPED (-ECONNRESET)
 
 static volatile sig_atomic_t interrupted; /* a follow's SIGINT, SIGTERM */
+
+/* --verbose: "phalanxctl: CMD: HH:MM:SS.mmm what" on stderr (UTC, so
+ * that a test can set it against the daemons' logs). */
+static void __attribute__((format(printf, 2, 3)))
+verbose(const px_ctl_t *ctl, const char *fmt, ...)
+{
+	char msg[1200];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	if (!ctl->verbose)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	px_ctl_fail(ctl, "%02d:%02d:%02d.%03ld %s", tm.tm_hour, tm.tm_min,
+		    tm.tm_sec, ts.tv_nsec / 1000000, msg);
+}
 
 static void sleep_ms(uint64_t ms);
 
@@ -358,11 +399,15 @@ static bool key_next(px_ctl_t *ctl)
 
 /* A handshake the store refuses (unknown key, or a store that does not
  * hold the pinned key) is never a reply: the monitor says so at once
- * instead of a timeout. */
+ * instead of a timeout.  A connection that drops after the handshake
+ * (the store was killed, restarted, or stopped answering PINGs) takes
+ * the request with it: ZeroMQ reconnects but does not send it again,
+ * so that is said at once too. */
 #define MONITOR_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | \
 			ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | \
 			ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | \
-			ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			ZMQ_EVENT_HANDSHAKE_SUCCEEDED | \
+			ZMQ_EVENT_DISCONNECTED)
 
 static int open_monitor(px_ctl_t *ctl)
 {
@@ -407,7 +452,8 @@ static unsigned monitor_event(px_ctl_t *ctl, uint32_t *value)
 
 static int open_socket(px_ctl_t *ctl)
 {
-	int zero = 0, rc;
+	int zero = 0, rc, ivl = CTL_PING_MS, hb_timeout = CTL_PING_TIMEOUT_MS;
+	int ttl = CTL_PING_TTL_MS;
 	int64_t unlimited = -1;
 	char server[PX_KEY_Z85_LEN + 1];
 	px_keypair_t kp;
@@ -439,7 +485,13 @@ static int open_socket(px_ctl_t *ctl)
 	/* The reply to a list of a 1M-entry set is one large message. */
 	if (zmq_setsockopt(ctl->sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
 	    zmq_setsockopt(ctl->sock, ZMQ_MAXMSGSIZE, &unlimited,
-			   sizeof(unlimited)) != 0) {
+			   sizeof(unlimited)) != 0 ||
+	    zmq_setsockopt(ctl->sock, ZMQ_HEARTBEAT_IVL, &ivl,
+			   sizeof(ivl)) != 0 ||
+	    zmq_setsockopt(ctl->sock, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout,
+			   sizeof(hb_timeout)) != 0 ||
+	    zmq_setsockopt(ctl->sock, ZMQ_HEARTBEAT_TTL, &ttl,
+			   sizeof(ttl)) != 0) {
 		rc = -errno;
 		px_ctl_fail(ctl, "zmq_setsockopt: %s", zmq_strerror(errno));
 		return rc;
@@ -528,7 +580,10 @@ static int recv_reply(void *sock, Phalanx__Envelope **out)
  * is printed (the caller may try another store).  With several stores
  * to try, a store that has not finished the handshake within
  * CTL_TRY_MS is given up (down, frozen or cut off): the request was
- * never sent to it (ZeroMQ sends only after the handshake). */
+ * never sent to it (ZeroMQ sends only after the handshake).  A
+ * connection that drops after the handshake (killed, restarted, or
+ * silent past the heartbeat timeout: frozen) ends the call at once
+ * with CTL_EDROPPED: the store may have read the request. */
 static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 		    size_t whylen, Phalanx__Envelope **out)
 {
@@ -554,6 +609,7 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 		uint64_t until;
 		uint32_t value = 0;
 		unsigned ev;
+		bool dropped = false;
 		int n;
 
 		now = px_mono_ms();
@@ -589,6 +645,14 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 		while ((ev = monitor_event(ctl, &value)) != 0) {
 			if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
 				ctl->handshaken = true;
+				verbose(ctl, "handshake with the store at %s: "
+					"the request goes out", ctl->base);
+				continue;
+			}
+			/* Before the handshake nothing was sent: ZeroMQ
+			 * reconnects and sends it then. */
+			if (ev == ZMQ_EVENT_DISCONNECTED) {
+				dropped = dropped || ctl->handshaken;
 				continue;
 			}
 			/* Not the key this store holds: the next pinned one,
@@ -622,7 +686,15 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 				hs_deadline = t0 + CTL_TRY_MS;
 			continue;
 		}
+		/* An answer that came before the drop is still the answer:
+		 * the engine queued it before it saw the connection end. */
 		rc = recv_reply(ctl->sock, &in);
+		if ((rc == -EAGAIN || rc == -EINTR) && dropped) {
+			snprintf(why, whylen, "the store at %s closed the "
+				 "connection", ctl->base);
+			verbose(ctl, "%s", why);
+			return CTL_EDROPPED;
+		}
 		if (rc == -EAGAIN || rc == -EINTR)
 			continue;
 		if (rc < 0) {
@@ -640,6 +712,9 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 			 "other than a ctl reply", ctl->base);
 		return PX_EDECODE;
 	}
+	verbose(ctl, "answer from the store at %s: %s", ctl->base,
+		in->ctl_reply->status ? px_strerror(in->ctl_reply->status) :
+		"ok");
 	*out = in;
 	return 0;
 }
@@ -675,21 +750,46 @@ static void tried_add(char *tried, size_t len, const char *base,
 			 why);
 }
 
+/* A request the store holds until something happens or its
+ * timeout_ms passed (--wait, members drain --wait). */
+static bool held_request(const Phalanx__CtlRequest *req)
+{
+	return req->timeout_ms &&
+	       (req->op == PHALANX__CTL_REQUEST__OP__WAIT ||
+		req->op == PHALANX__CTL_REQUEST__OP__DRAINED_WAIT ||
+		req->op == PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT);
+}
+
 /* Send req (a write as one Operation, with one request id for every
  * store it is sent to) and take the first answer that is not "not the
  * leader": a follower's hint is followed, a store that does not answer
  * (or knows no leader) costs CTL_TRY_MS and the next is tried; while
  * the stores elect a leader, rounds are tried again for up to
- * CTL_ELECTION_MS.  Bounded: at most CTL_HOPS_MAX stores asked. */
+ * CTL_ELECTION_MS.  A store whose connection drops with the request
+ * outstanding: the next store is asked the same (same request id: a
+ * write the first one applied is answered with its first outcome);
+ * with one store that is the end, said as such.  A held request
+ * (held_request) is asked again until its timeout_ms ran out, of the
+ * same store when it is the only one.  Bounded: at most CTL_HOPS_MAX
+ * stores asked, or a held request's time. */
 int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		Phalanx__Envelope **out)
 {
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT, *in = NULL;
 	px_ctl_op_t w;
 	char why[1024], tried[2048] = "";
-	uint64_t election_end = 0;
+	uint64_t election_end = 0, held_end = 0, margin = 0;
 	size_t asked = 0, silent = 0, size;
+	bool write, held = held_request(req), dropped = false;
 	int rc = PX_ETIMEOUT, hops;
+
+	/* The caller gave the held time plus the time for the answer to
+	 * come: a request asked again keeps both. */
+	if (held) {
+		held_end = px_mono_ms() + req->timeout_ms;
+		margin = ctl->timeout_ms > req->timeout_ms ?
+			 ctl->timeout_ms - req->timeout_ms : 0;
+	}
 
 	*out = NULL;
 	env.body_case = PHALANX__ENVELOPE__BODY_CTL_REQUEST;
@@ -708,7 +808,9 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			    (long long)PX_CTL_MSG_MAX, PX_SET_ENTRIES_MAX);
 		return PX_ETOOBIG;
 	}
-	for (hops = 0; hops < CTL_HOPS_MAX; hops++) {
+	write = env.ctl_request == &w.req;
+	for (hops = 0; hops < CTL_HOPS_MAX ||
+	     (held && dropped && px_mono_ms() < held_end); hops++) {
 		const Phalanx__CtlReply *r;
 		int next;
 
@@ -716,7 +818,40 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			return rc;  /* printed: configuration, keys */
 		asked++;
 		rc = call_one(ctl, &env, why, sizeof(why), &in);
+		if (rc == CTL_EDROPPED) {
+			uint64_t now = px_mono_ms();
+			const char *again, *outcome = write ? "outcome unknown" :
+				"no answer";
+
+			if (held ? now >= held_end : ctl->nbases == 1) {
+				px_ctl_fail(ctl, "%s; %s%s", why, outcome,
+					    held ? " (the wait ran out)" :
+					    write ? ": it may have been applied, "
+					    "and this was the only store given "
+					    "(`phalanxctl history' on the store "
+					    "says whether it was)" :
+					    ", and this was the only store given");
+				return rc;
+			}
+			if (held) {
+				req->timeout_ms = (uint32_t)(held_end - now);
+				ctl->timeout_ms = req->timeout_ms + margin;
+			}
+			tried_add(tried, sizeof(tried), ctl->base, why);
+			socket_close(ctl);
+			if (ctl->nbases > 1)
+				ctl->cur = (ctl->cur + 1) % ctl->nbases;
+			again = ctl->nbases > 1 ? ctl->bases[ctl->cur] :
+				"it again when it is back";
+			px_ctl_fail(ctl, "%s; %s: asking %s%s", why, outcome,
+				    again, write ? " with the same request id" :
+				    "");
+			dropped = true;
+			silent = 0;
+			continue;
+		}
 		if (rc < 0) {
+			verbose(ctl, "%s", why);
 			/* One store, nothing else to try: as before. */
 			if (ctl->nbases == 1 || rc == -EINTR) {
 				px_ctl_fail(rc == PX_ETIMEOUT ? NULL : ctl,
@@ -726,8 +861,10 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			tried_add(tried, sizeof(tried), ctl->base, why);
 			socket_close(ctl);
 			ctl->cur = (ctl->cur + 1) % ctl->nbases;
-			/* every store silent in a row: give up */
-			if (++silent >= ctl->nbases)
+			/* every store silent in a row: give up (a held
+			 * request whose store dropped: when its time is up) */
+			if (++silent >= ctl->nbases &&
+			    !(held && dropped && px_mono_ms() < held_end))
 				break;
 			continue;
 		}
@@ -1046,26 +1183,79 @@ static int wait_report(px_ctl_t *ctl, const Phalanx__CtlReply *r,
 	return rc;
 }
 
-/* --wait with several stores (issue 9): every member heartbeats and
- * acknowledges to the store it follows, so each store is asked to wait
- * in turn (one that does not answer the handshake within a second is
- * left out) and a member counts as its best report: up over down, then
- * the higher version.  A store that knows no member answers at once. */
+/* Ask store i of ctl->bases to hold the WAIT req until deadline (the
+ * answer may take margin more): 0 with *out, or a negative code with
+ * why.  A store whose connection drops meanwhile (killed, restarted,
+ * frozen) is asked again at once (*dropped set); one that does not
+ * finish the handshake is asked again until back_until (0: not). */
+static int wait_ask(px_ctl_t *ctl, size_t i, Phalanx__CtlRequest *req,
+		    uint64_t deadline, uint64_t margin, uint64_t back_until,
+		    Phalanx__Envelope **out, char *why, size_t whylen,
+		    bool *dropped)
+{
+	int rc;
+
+	for (;;) {
+		uint64_t now = px_mono_ms();
+
+		req->timeout_ms = (uint32_t)(deadline > now ? deadline - now : 0);
+		ctl->timeout_ms = req->timeout_ms + margin;
+		rc = px_ctl_call_one(ctl, i, req, out, why, whylen);
+		now = px_mono_ms();
+		if (now >= deadline)
+			return rc;
+		if (rc == CTL_EDROPPED) {
+			px_ctl_fail(ctl, "%s while it held the wait: asking it "
+				    "again", why);
+			*dropped = true;
+			continue;
+		}
+		/* Not back yet (a restart takes a few seconds). */
+		if (rc == PX_ETIMEOUT && !ctl->handshaken && now < back_until)
+			continue;
+		return rc;
+	}
+}
+
+/* --wait (issue 9: every member heartbeats and acknowledges to the
+ * store it follows): each store is asked to wait in turn (one that
+ * does not answer the handshake within a second is left out) and a
+ * member counts as its best report: up over down, then the higher
+ * version.  A store that drops the wait and is not back at once is
+ * asked again after the others, for up to CTL_BACK_MS (the only store:
+ * until the deadline).  A store that knows no member answers at once
+ * (one that just started counts the members it knew as up for a
+ * member timeout: store/sync.c). */
 static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
-			     uint64_t version, size_t *count)
+			     uint64_t version, uint64_t deadline,
+			     uint64_t margin, size_t *count)
 {
 	Phalanx__Envelope *env[PX_CTL_STORES_MAX] = { NULL };
 	Phalanx__MemberStatus **merged = NULL, **saved;
 	Phalanx__CtlReply *first = NULL;
 	char why[512], tried[2048] = "";
-	size_t i, j, n = 0, cap = 0, nsaved, nb = ctl->nbases;
+	uint64_t later[PX_CTL_STORES_MAX] = { 0 };
+	size_t i, j, n = 0, cap = 0, nsaved, nb = ctl->nbases, pass;
 	int rc;
 
+	/* Pass 0 asks every store, pass 1 those that dropped the wait and
+	 * were not back at once. */
+	for (pass = 0; pass < 2; pass++)
 	for (i = 0; i < nb; i++) {
 		Phalanx__CtlReply *r;
+		uint64_t back = nb == 1 ? deadline : 0;
+		bool dropped = false;
 
-		if (px_ctl_call_one(ctl, i, req, &env[i], why, sizeof(why)) < 0) {
-			tried_add(tried, sizeof(tried), ctl->bases[i], why);
+		if (pass == 1 && !later[i])
+			continue;
+		if (pass == 1)
+			back = later[i] < deadline ? later[i] : deadline;
+		if (wait_ask(ctl, i, req, deadline, margin, back, &env[i],
+			     why, sizeof(why), &dropped) < 0) {
+			if (dropped && pass == 0)
+				later[i] = px_mono_ms() + CTL_BACK_MS;
+			else
+				tried_add(tried, sizeof(tried), ctl->bases[i], why);
 			continue;
 		}
 		r = env[i]->ctl_reply;
@@ -1103,6 +1293,12 @@ static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 				 (unsigned long long)version, tried);
 		goto out;
 	}
+	/* The answer is the others': say which did not give one. */
+	if (tried[0])
+		px_ctl_fail(ctl, "not in the answer: %s", tried);
+	/* Members in name order (a store's are in order of arrival). */
+	if (n)
+		qsort(merged, n, sizeof(*merged), member_cmp);
 	saved = first->members;
 	nsaved = first->n_members;
 	first->members = merged;
@@ -1122,11 +1318,9 @@ out:
 int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
-	Phalanx__Envelope *env = NULL;
-	const Phalanx__CtlReply *r;
 	uint64_t timeout = ctl->timeout_ms;
-	size_t i, count[M_OUT + 1] = { 0 };
-	int rc = PX_EXIT_FAIL;
+	size_t count[M_OUT + 1] = { 0 };
+	int rc;
 
 	if (!ctl->wait) {
 		if (ctl->json)
@@ -1136,51 +1330,23 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 			printf("version %llu\n", (unsigned long long)version);
 		return PX_EXIT_OK;
 	}
-	/* One request: the store answers it when every member in service
-	 * has the version (their acks), when the only ones without it are
-	 * down, or after wait_ms with how far they got (store/waiters.c).
-	 * The answer may take wait_ms, then the usual time to come. */
+	/* One request per store: the store answers it when every member
+	 * in service has the version (their acks), when the only ones
+	 * without it are down, or after wait_ms with how far they got
+	 * (store/waiters.c).  The answer may take wait_ms, then the usual
+	 * time to come.  Members that are down do not hold the wait up: a
+	 * member busy applying heartbeats ("applying version N"), so down
+	 * means gone, and the report names it. */
 	req.op = PHALANX__CTL_REQUEST__OP__WAIT;
 	req.set = "";
 	req.version = version;
-	req.timeout_ms = (uint32_t)ctl->wait_ms; /* at most a day: ctl/main.c */
 	req.skip_down = ctl->skip_down;
 	px_ctl_progress("waiting for members to apply version %llu",
 			(unsigned long long)version);
-	ctl->timeout_ms = ctl->wait_ms + timeout;
-	if (ctl->nbases > 1) {
-		/* Each member follows one store and acknowledges to it:
-		 * every store is asked (write_done_stores). */
-		rc = write_done_stores(ctl, &req, version, count);
-		ctl->timeout_ms = timeout;
-		return rc;
-	}
-	rc = px_ctl_call(ctl, &req, &env);
+	/* wait_ms is at most a day: ctl/main.c */
+	rc = write_done_stores(ctl, &req, version, px_mono_ms() + ctl->wait_ms,
+			       timeout, count);
 	ctl->timeout_ms = timeout;
-	if (rc < 0) {
-		rc = px_ctl_fail(ctl, "version %llu was committed, but whether "
-				 "members applied it is unknown",
-				 (unsigned long long)version);
-		goto out;
-	}
-	r = env->ctl_reply;
-	if (r->status != 0) {
-		rc = px_ctl_fail(ctl, "version %llu was committed, but the store "
-				 "refused to wait for it: %s",
-				 (unsigned long long)version,
-				 px_ctl_reply_error(ctl, r));
-		goto out;
-	}
-	/* Members that are down do not hold the wait up: a member busy
-	 * applying heartbeats ("applying version N"), so down means gone,
-	 * and the report names it, members in name order (the store's
-	 * are in order of arrival). */
-	qsort(r->members, r->n_members, sizeof(*r->members), member_cmp);
-	for (i = 0; i < r->n_members; i++)
-		count[member_class(r->members[i], version)]++;
-	rc = wait_report(ctl, r, version, count);
-out:
-	px_wire_free(env);
 	return rc;
 }
 

@@ -76,6 +76,7 @@ typedef struct {
 	const char *by;       /* --by, or NULL */
 	bool intra_array;     /* networks add --intra-array */
 	const char *request_id; /* --request-id, or NULL: a random one */
+	bool verbose;         /* --verbose: each store asked, on stderr */
 
 	/* Connection, opened by the first request (client.c). */
 	char base[PX_CTL_ENDPOINT_MAX];  /* store base, as shown to people */

@@ -349,7 +349,7 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_MEMBER, OPT_TYPE, OPT_ACTIVE, OPT_SINCE, OPT_ALL, OPT_COUNT,
        OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY,
        OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT,
-       OPT_INTRA_ARRAY, OPT_REQUEST_ID, NOPTS };
+       OPT_INTRA_ARRAY, OPT_REQUEST_ID, OPT_VERBOSE, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 /* The store keeps request ids of at most 64 characters (store/fsm.h). */
@@ -398,6 +398,9 @@ static const struct {
 		"bits): a write sent again with the id of one\n"
 		"the stores applied is answered with its first\n"
 		"outcome and not applied twice" },
+	[OPT_VERBOSE] = { "verbose", ARG_NONE, NULL, 0,
+		"say on stderr, with the time, which store\n"
+		"each request went to and what came back" },
 	[OPT_TIMEOUT] = { "timeout", ARG_REQUIRED, "SECONDS", 0,
 		"how long to wait for each answer of the\n"
 		"store (default 10)" },
@@ -848,6 +851,7 @@ int main(int argc, char **argv)
 	ctl.out = cl.val[OPT_OUT];
 	ctl.json = cl.seen[OPT_JSON];
 	ctl.request_id = cl.val[OPT_REQUEST_ID];
+	ctl.verbose = cl.seen[OPT_VERBOSE];
 	if (ctl.request_id && !request_id_valid(ctl.request_id)) {
 		char q[PX_CTL_QUOTE_MAX];
 
