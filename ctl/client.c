@@ -780,6 +780,9 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	char why[1024], tried[2048] = "";
 	uint64_t election_end = 0, held_end = 0, margin = 0;
 	size_t asked = 0, silent = 0, size;
+	/* Stores that did not answer in this call: a follower's hint to
+	 * one of them is older news than ours, and skipped once. */
+	unsigned gone = 0;
 	bool write, held = held_request(req), dropped = false;
 	int rc = PX_ETIMEOUT, hops;
 
@@ -839,6 +842,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			}
 			tried_add(tried, sizeof(tried), ctl->base, why);
 			socket_close(ctl);
+			gone |= 1u << ctl->cur;
 			if (ctl->nbases > 1)
 				ctl->cur = (ctl->cur + 1) % ctl->nbases;
 			again = ctl->nbases > 1 ? ctl->bases[ctl->cur] :
@@ -860,6 +864,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			}
 			tried_add(tried, sizeof(tried), ctl->base, why);
 			socket_close(ctl);
+			gone |= 1u << ctl->cur;
 			ctl->cur = (ctl->cur + 1) % ctl->nbases;
 			/* every store silent in a row: give up (a held
 			 * request whose store dropped: when its time is up) */
@@ -869,6 +874,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			continue;
 		}
 		silent = 0;
+		gone &= ~(1u << ctl->cur);
 		r = in->ctl_reply;
 		if (r->status != PX_ENOTLEADER && r->status != PX_ENOQUORUM) {
 			*out = in;
@@ -885,6 +891,10 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 		next = r->status == PX_ENOTLEADER && r->leader_endpoint &&
 		       r->leader_endpoint[0] ?
 		       store_index(ctl, r->leader_endpoint) : -1;
+		if (next >= 0 && (gone >> next & 1u)) {
+			gone &= ~(1u << next);
+			next = -1;
+		}
 		if (next < 0 || (size_t)next == ctl->cur) {
 			/* No leader known here: the next store, and after
 			 * a round without one, a pause while they elect. */
