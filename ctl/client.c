@@ -372,16 +372,17 @@ static int load_keys(px_ctl_t *ctl, px_keypair_t *kp, char *server)
 		px_ctl_fail(ctl, "%s", err);
 		return rc;
 	}
-	/* The keys pinned are a set: one per listed store when there are
-	 * as many (that store's), else each in turn (key_next) for a store
-	 * that does not hold the one tried, e.g. a leader hint. */
+	/* The keys pinned are a set: with one per listed store, the one
+	 * in this store's place first; then each in turn (key_next) for a
+	 * store that does not hold the one tried (a leader hint, a list in
+	 * another order). */
 	if (ctl->key_cur != ctl->cur + 1) {
 		ctl->key_cur = ctl->cur + 1;
 		ctl->key_try = 0;
 	}
 	ctl->nkeys = n;
-	pin = n == ctl->nlisted && ctl->cur < ctl->nlisted ? pubs[ctl->cur] :
-		pubs[ctl->key_try % n];
+	pin = pubs[((n == ctl->nlisted && ctl->cur < ctl->nlisted ?
+		     ctl->cur : 0) + ctl->key_try) % n];
 	memcpy(server, pin, PX_KEY_Z85_LEN + 1);
 	return 0;
 }
@@ -390,8 +391,7 @@ static int load_keys(px_ctl_t *ctl, px_keypair_t *kp, char *server)
  * another of the set is left to try. */
 static bool key_next(px_ctl_t *ctl)
 {
-	if (ctl->nkeys < 2 || ctl->key_try + 1 >= ctl->nkeys ||
-	    (ctl->nkeys == ctl->nlisted && ctl->cur < ctl->nlisted))
+	if (ctl->nkeys < 2 || ctl->key_try + 1 >= ctl->nkeys)
 		return false;
 	ctl->key_try++;
 	return true;
