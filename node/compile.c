@@ -1386,6 +1386,212 @@ static void put_ip_options(px_batch_t *b, const char *table,
 	}
 }
 
+/* --- intrusion detection (lib/ids.h, docs/protection.md) ------------- */
+
+/* TCP flag bits (the byte at offset 13 of the TCP header). */
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_ACK 0x10
+#define TCPF_URG 0x20
+#define NETBIOS_SSN_PORT 139 /* WinNuke's target: URG data to it */
+
+/* `tcp flags & mask == value' */
+static void m_tcp_flags(struct nftnl_rule *r, uint8_t mask, uint8_t value)
+{
+	uint8_t zero = 0;
+
+	m_l4proto(r, IPPROTO_TCP);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1);
+	x_bitwise(r, 1, &mask, &zero);
+	x_cmp(r, NFT_CMP_EQ, &value, 1);
+}
+
+/* `update @set { key }' / `add @set { key timeout T }' from sreg. */
+static void x_dynset_timeout(struct nftnl_rule *r, uint32_t op,
+			     const char *set, uint32_t sreg,
+			     uint64_t timeout_ms, struct nftnl_expr *elem)
+{
+	struct nftnl_expr *e = expr_new("dynset");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, op);
+	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
+	if (timeout_ms)
+		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, timeout_ms);
+	if (elem)
+		nftnl_expr_add_expr(e, NFTNL_EXPR_DYNSET_EXPRESSIONS, elem);
+	nftnl_rule_add_expr(r, e);
+}
+
+/* The tuple of family f into consecutive 32-bit registers from reg
+ * 32_00: saddr . sport . daddr . dport, or reversed (daddr . dport .
+ * saddr . sport), as set ids_land<f> lays its key out. */
+static void x_tuple(struct nftnl_rule *r, int f, bool reversed)
+{
+	uint32_t alen = f == 4 ? 4 : 16, aregs = alen / 4;
+	uint32_t so = f == 4 ? 12 : 8, dof = f == 4 ? 16 : 24;
+
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, reversed ? dof : so, alen,
+		  NFT_REG32_00);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, reversed ? 2 : 0, 2,
+		  NFT_REG32_00 + aregs);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, reversed ? so : dof, alen,
+		  NFT_REG32_00 + aregs + 1);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, reversed ? 0 : 2, 2,
+		  NFT_REG32_00 + 2 * aregs + 1);
+}
+
+/* How many alternative matches detection id has (each its own rule);
+ * 0 when this version does not compile it. */
+static int ids_variants(int id)
+{
+	switch (id) {
+	case PX_IDS_HALF_SCAN: return 3;
+	case PX_IDS_LAND_ATTACK: return 2; /* IPv4, IPv6 */
+	case PX_IDS_UDP_BOMB: return 2;
+	case PX_IDS_OOB_ATTACK: return 1;
+	default: return 0;
+	}
+}
+
+/* Match variant v of detection id; *fam := the family it is for (0:
+ * both). */
+static void m_ids(struct nftnl_rule *r, int id, int v, int *fam)
+{
+	*fam = 0;
+	switch (id) {
+	case PX_IDS_HALF_SCAN:
+		/* Flags no TCP sends, in or out of a connection: neither
+		 * SYN, ACK nor RST (NULL, FIN, XMAS: FIN|PSH|URG), SYN with
+		 * FIN, SYN with RST. */
+		if (v == 0)
+			m_tcp_flags(r, TCPF_SYN | TCPF_ACK | TCPF_RST, 0);
+		else if (v == 1)
+			m_tcp_flags(r, TCPF_SYN | TCPF_FIN, TCPF_SYN | TCPF_FIN);
+		else
+			m_tcp_flags(r, TCPF_SYN | TCPF_RST, TCPF_SYN | TCPF_RST);
+		break;
+	case PX_IDS_LAND_ATTACK: {
+		/* No expression compares two fields of a packet, so the
+		 * SYN's own tuple goes into ids_land for a moment and its
+		 * reverse is looked up: equal only when source address and
+		 * port are the destination's (or a reverse SYN came within
+		 * PX_IDS_LAND_MS: a simultaneous open). */
+		char set[PX_NFT_NAME_LEN];
+		int f = v == 0 ? 4 : 6;
+
+		*fam = f;
+		snprintf(set, sizeof(set), "%s%d", PX_SET_IDS_LAND, f);
+		m_nfproto(r, f);
+		m_tcp_flags(r, TCPF_SYN | TCPF_ACK, TCPF_SYN);
+		x_tuple(r, f, false);
+		x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, set, NFT_REG32_00, 0,
+				 NULL);
+		x_tuple(r, f, true);
+		x_lookup(r, set, false);
+		break;
+	}
+	case PX_IDS_UDP_BOMB:
+		m_l4proto(r, IPPROTO_UDP);
+		if (v == 0) {
+			/* `udp length < 8': shorter than its own header */
+			uint16_t eight = htons(8);
+
+			x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 4, 2,
+				  NFT_REG_1);
+			x_cmp(r, NFT_CMP_LT, &eight, sizeof(eight));
+		} else {
+			/* Longer than the packet (or a bad checksum):
+			 * conntrack's UDP check found it invalid. */
+			m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_INVALID_BIT);
+		}
+		break;
+	case PX_IDS_OOB_ATTACK:
+		/* `tcp dport 139 tcp flags & urg == urg' */
+		m_tcp_flags(r, TCPF_URG, TCPF_URG);
+		m_dport(r, NETBIOS_SSN_PORT);
+		break;
+	}
+}
+
+/* `limit rate over N/W seconds burst N packets'. */
+static struct nftnl_expr *x_limit_window(uint64_t n, uint64_t window_s)
+{
+	struct nftnl_expr *e = expr_new("limit");
+
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, n);
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, window_s);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, (uint32_t)n);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+	return e;
+}
+
+/* At the top of forward, before conntrack's invalid drop takes what it
+ * knows (half-scan flags, udp-bomb) unlogged and before any accept (a
+ * connection gives URG to 139 no pass): sources a detection blocked,
+ * then each detection that is on: with --block, a rule that adds the
+ * source to ids_block (at once, or when its count in idsm_NAME passes
+ * threshold - 1 in the window), then the drop with its log reason. */
+static void put_ids(px_batch_t *b, const char *table, const px_layout_t *l)
+{
+	const px_ids_t *ids = l->p->protect.ids;
+	char set[PX_NFT_NAME_LEN], meter[PX_NFT_NAME_LEN];
+	struct nftnl_rule *r;
+	int fam;
+
+	for (int f = 4; f <= 6; f += 2) {
+		r = rule_new(table);
+		m_nfproto(r, f);
+		m_addr(r, f, true, 0, NFT_REG_1);
+		snprintf(set, sizeof(set), "%s%d", PX_SET_IDS_BLOCK, f);
+		x_lookup(r, set, false);
+		x_verdict(r, NF_DROP, NULL);
+		rule_put(b, r, PX_CHAIN_FORWARD);
+	}
+	for (int id = 0; id < PX_IDS_COUNT; id++) {
+		const px_ids_t *s = &ids[id];
+
+		if (s->off || !px_ids_defs[id].built)
+			continue;
+		for (int v = 0; v < ids_variants(id); v++) {
+			for (int f = 4; f <= 6 && s->block_s; f += 2) {
+				int mf;
+
+				r = rule_new(table);
+				m_ids(r, id, v, &mf);
+				if (mf && mf != f) {
+					nftnl_rule_free(r);
+					continue;
+				}
+				m_nfproto(r, f);
+				m_addr(r, f, true, 0, NFT_REG_1);
+				if (px_ids_meter(s, id)) {
+					snprintf(meter, sizeof(meter), "%s%s%d",
+						 PX_SET_IDS_METER,
+						 px_ids_defs[id].name, f);
+					x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE,
+						meter, NFT_REG_1, 0,
+						x_limit_window(
+						  px_ids_threshold(id, s) - 1,
+						  px_ids_window(id, s)));
+				}
+				snprintf(set, sizeof(set), "%s%d",
+					 PX_SET_IDS_BLOCK, f);
+				x_dynset_timeout(r, NFT_DYNSET_OP_ADD, set,
+						 NFT_REG_1,
+						 (uint64_t)s->block_s * 1000,
+						 NULL);
+				rule_put(b, r, PX_CHAIN_FORWARD);
+			}
+			r = rule_new(table);
+			m_ids(r, id, v, &fam);
+			prot_drop(b, r, PX_CHAIN_FORWARD, px_ids_defs[id].name);
+		}
+	}
+}
+
 /* The end of the forward chain under `policy default deny': what no
  * rule accepted is dropped, except to or from the management network
  * (VRRP and state sync go to the member itself: chain input). */
@@ -1474,6 +1680,7 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	if (l->spoof)
 		put_spoof(b, table, l);
 	put_ip_options(b, table, l);
+	put_ids(b, table, l);
 	if (p->protect.csx.n)
 		put_untracked_accept(b, table, PX_CHAIN_FORWARD);
 	/* ct state invalid drop (a bad TCP checksum too): with nf_conntrack_tcp_loose=0, a packet

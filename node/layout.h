@@ -185,6 +185,15 @@ bool px_layout_has_set(const px_layout_t *l, const px_lset_t *s);
 bool px_layout_has_obj(const px_layout_t *l, const px_lobj_t *o);
 bool px_layout_has_chain(const px_layout_t *l, const char *name);
 
+/* The land-attack check holds a SYN's tuple this long: the same
+ * packet's lookup finds it (the kernel's clock is in jiffies, up to
+ * 4 ms), a reverse SYN of another connection (a simultaneous open
+ * within it) would be taken for a land attack. */
+#define PX_IDS_LAND_MS 10
+/* Whether detection id under s counts its packets per source in the
+ * kernel (set idsm_NAME4/6): it blocks, after more than one packet. */
+bool px_ids_meter(const px_ids_t *s, int id);
+
 /* A rule that allows sessions of other protocols than TCP is held to its
  * session rate (its own or nontcp-session-rate). */
 bool px_rule_nontcp_limited(const px_rule_t *r);
