@@ -147,9 +147,11 @@ else
 fi
 
 t=oob_attack_off_lets_it_through
-ctl ids set oob-attack off $W >/dev/null || fail $t "ids set oob-attack off failed"
-expect_arrived $t 3 client1 urg 198.51.100.6 139 && pass $t
-ctl ids set oob-attack on --block 0 $W >/dev/null
+ctl ids set oob-attack on --block 0 $W >/dev/null || fail $t "ids set --block 0 failed"
+expect_arrived $t 0 client1 urg 198.51.100.6 139 1 &&
+{ ctl ids set oob-attack off $W >/dev/null || fail $t "ids set oob-attack off failed"; } &&
+expect_arrived $t 3 client1 urg 198.51.100.12 139 && pass $t
+ctl ids set oob-attack on $W >/dev/null
 
 # --- half scan: invalid flags outside a connection ------------------------------
 t=half_scan_flags_dropped_logged_0xC004001B
