@@ -20,7 +20,7 @@ const px_ids_def_t px_ids_defs[PX_IDS_COUNT] = {
 		"(FIN, NULL, XMAS, SYN+FIN, SYN+RST) from one source" },
 	[PX_IDS_LAND_ATTACK] = { "land-attack", 1, 60, true, "packets",
 		"TCP SYN whose source address and port are the destination's" },
-	[PX_IDS_PING_OF_DEATH] = { "ping-of-death", 1, 60, false, "packets",
+	[PX_IDS_PING_OF_DEATH] = { "ping-of-death", 1, 60, true, "packets",
 		"an IP fragment whose data ends past 65,535 bytes" },
 	[PX_IDS_UDP_BOMB] = { "udp-bomb", 1, 60, true, "packets",
 		"UDP length field shorter than a UDP header or longer than "

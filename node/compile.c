@@ -1245,13 +1245,17 @@ static void put_spoof(px_batch_t *b, const char *table, const px_layout_t *l)
 }
 
 /* The prerouting chain: spoof detection, then fragments. */
+static void put_ids_one(px_batch_t *b, const char *table,
+			const px_layout_t *l, int id, const char *chain);
+
 static void put_prerouting(px_batch_t *b, const char *table,
 			   const px_layout_t *l)
 {
 	const px_protect_t *pr = &l->p->protect;
 	struct nftnl_rule *r;
 
-	if (!l->spoof && pr->setting[PX_PROT_FRAGMENTS] != PX_FRAG_BLOCK)
+	if (!l->spoof && pr->setting[PX_PROT_FRAGMENTS] != PX_FRAG_BLOCK &&
+	    pr->ids[PX_IDS_PING_OF_DEATH].off)
 		return;
 	r = rule_new(table);
 	m_iif_lo(r);
@@ -1261,6 +1265,8 @@ static void put_prerouting(px_batch_t *b, const char *table,
 	if (l->spoof)
 		put_verdict_rule(b, table, PX_CHAIN_PREROUTING, NFT_JUMP,
 				 PX_CHAIN_SPOOF);
+	/* Ping of death before the fragments' drop: logged as what it is. */
+	put_ids_one(b, table, l, PX_IDS_PING_OF_DEATH, PX_CHAIN_PREROUTING);
 	if (pr->setting[PX_PROT_FRAGMENTS] == PX_FRAG_BLOCK) {
 		/* `ip frag-off & 0x3fff != 0': a fragment (MF set or an
 		 * offset), first or not. */
@@ -1451,6 +1457,7 @@ static int ids_variants(int id)
 	case PX_IDS_LAND_ATTACK: return 2; /* IPv4, IPv6 */
 	case PX_IDS_UDP_BOMB: return 2;
 	case PX_IDS_OOB_ATTACK: return 1;
+	case PX_IDS_PING_OF_DEATH: return 1;
 	default: return 0;
 	}
 }
@@ -1507,6 +1514,25 @@ static void m_ids(struct nftnl_rule *r, int id, int v, int *fam)
 			m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_INVALID_BIT);
 		}
 		break;
+	case PX_IDS_PING_OF_DEATH: {
+		/* `ip length . ip frag-off & 0x1fff @ids_pod', before
+		 * defragmentation (chain prerouting, -450). */
+		uint16_t mask = htons(0x1fff), zero = 0;
+		struct nftnl_expr *e = expr_new("bitwise");
+
+		*fam = 4;
+		m_nfproto(r, 4);
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 2, 2, NFT_REG32_00);
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 6, 2, NFT_REG32_01);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG32_01);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG32_01);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(mask));
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
+		nftnl_rule_add_expr(r, e);
+		x_lookup(r, PX_SET_IDS_POD, false);
+		break;
+	}
 	case PX_IDS_OOB_ATTACK:
 		/* `tcp dport 139 tcp flags & urg == urg' */
 		m_tcp_flags(r, TCPF_URG, TCPF_URG);
@@ -1534,12 +1560,59 @@ static struct nftnl_expr *x_limit_window(uint64_t n, uint64_t window_s)
  * then each detection that is on: with --block, a rule that adds the
  * source to ids_block (at once, or when its count in idsm_NAME passes
  * threshold - 1 in the window), then the drop with its log reason. */
-static void put_ids(px_batch_t *b, const char *table, const px_layout_t *l)
+/* Detection id's rules in chain: with --block, a rule that adds the
+ * source to ids_block (at once, or when its count in idsm_NAME passes
+ * threshold - 1 in the window), then the drop with its log reason. */
+static void put_ids_one(px_batch_t *b, const char *table,
+			const px_layout_t *l, int id, const char *chain)
 {
-	const px_ids_t *ids = l->p->protect.ids;
+	const px_ids_t *s = &l->p->protect.ids[id];
 	char set[PX_NFT_NAME_LEN], meter[PX_NFT_NAME_LEN];
 	struct nftnl_rule *r;
 	int fam;
+
+	if (s->off || !px_ids_defs[id].built)
+		return;
+	for (int v = 0; v < ids_variants(id); v++) {
+		for (int f = 4; f <= 6 && s->block_s; f += 2) {
+			int mf;
+
+			r = rule_new(table);
+			m_ids(r, id, v, &mf);
+			if (mf && mf != f) {
+				nftnl_rule_free(r);
+				continue;
+			}
+			m_nfproto(r, f);
+			m_addr(r, f, true, 0, NFT_REG_1);
+			if (px_ids_meter(s, id)) {
+				snprintf(meter, sizeof(meter), "%s%s%d",
+					 PX_SET_IDS_METER, px_ids_defs[id].name,
+					 f);
+				x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, meter,
+					NFT_REG_1, 0, x_limit_window(
+						px_ids_threshold(id, s) - 1,
+						px_ids_window(id, s)));
+			}
+			snprintf(set, sizeof(set), "%s%d", PX_SET_IDS_BLOCK, f);
+			x_dynset_timeout(r, NFT_DYNSET_OP_ADD, set, NFT_REG_1,
+					 (uint64_t)s->block_s * 1000, NULL);
+			rule_put(b, r, chain);
+		}
+		r = rule_new(table);
+		m_ids(r, id, v, &fam);
+		prot_drop(b, r, chain, px_ids_defs[id].name);
+	}
+}
+
+/* At the top of forward, before conntrack's invalid drop takes what it
+ * knows (half-scan flags, udp-bomb) unlogged and before any accept (a
+ * connection gives URG to 139 no pass): sources a detection blocked,
+ * then each detection that is on (ping of death: chain prerouting). */
+static void put_ids(px_batch_t *b, const char *table, const px_layout_t *l)
+{
+	char set[PX_NFT_NAME_LEN];
+	struct nftnl_rule *r;
 
 	for (int f = 4; f <= 6; f += 2) {
 		r = rule_new(table);
@@ -1550,46 +1623,9 @@ static void put_ids(px_batch_t *b, const char *table, const px_layout_t *l)
 		x_verdict(r, NF_DROP, NULL);
 		rule_put(b, r, PX_CHAIN_FORWARD);
 	}
-	for (int id = 0; id < PX_IDS_COUNT; id++) {
-		const px_ids_t *s = &ids[id];
-
-		if (s->off || !px_ids_defs[id].built)
-			continue;
-		for (int v = 0; v < ids_variants(id); v++) {
-			for (int f = 4; f <= 6 && s->block_s; f += 2) {
-				int mf;
-
-				r = rule_new(table);
-				m_ids(r, id, v, &mf);
-				if (mf && mf != f) {
-					nftnl_rule_free(r);
-					continue;
-				}
-				m_nfproto(r, f);
-				m_addr(r, f, true, 0, NFT_REG_1);
-				if (px_ids_meter(s, id)) {
-					snprintf(meter, sizeof(meter), "%s%s%d",
-						 PX_SET_IDS_METER,
-						 px_ids_defs[id].name, f);
-					x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE,
-						meter, NFT_REG_1, 0,
-						x_limit_window(
-						  px_ids_threshold(id, s) - 1,
-						  px_ids_window(id, s)));
-				}
-				snprintf(set, sizeof(set), "%s%d",
-					 PX_SET_IDS_BLOCK, f);
-				x_dynset_timeout(r, NFT_DYNSET_OP_ADD, set,
-						 NFT_REG_1,
-						 (uint64_t)s->block_s * 1000,
-						 NULL);
-				rule_put(b, r, PX_CHAIN_FORWARD);
-			}
-			r = rule_new(table);
-			m_ids(r, id, v, &fam);
-			prot_drop(b, r, PX_CHAIN_FORWARD, px_ids_defs[id].name);
-		}
-	}
+	for (int id = 0; id < PX_IDS_COUNT; id++)
+		if (id != PX_IDS_PING_OF_DEATH)
+			put_ids_one(b, table, l, id, PX_CHAIN_FORWARD);
 }
 
 /* The end of the forward chain under `policy default deny': what no
@@ -1743,6 +1779,13 @@ static void put_lset(px_batch_t *b, const char *table, px_lset_t *ls,
 			nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, DYN_SET_SIZE);
 		if (ls->timeout_ms)
 			nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, ls->timeout_ms);
+		if (ls->pod) {
+			/* length . offset, 16 bits each */
+			static const uint8_t fields[] = { 2, 2, 0 };
+
+			nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fields,
+					   sizeof(fields));
+		}
 		if (ls->csx) {
 			/* saddr . sport . daddr . dport: the kernel picks
 			 * its concatenated-range type (pipapo) from these
@@ -1853,6 +1896,43 @@ static void put_methods(px_batch_t *b, const char *table,
  * concatenated range).  Entries another entry covers are left out: the
  * kernel refuses an element that starts inside another
  * (px_csx_validate() refused the other overlaps). */
+/* Ping of death's ranges (px_ids_pod_range), POD_PER_MSG a message. */
+#define POD_PER_MSG 500
+static void put_pod_elems(px_batch_t *b, const char *table,
+			  const px_lset_t *ls)
+{
+	for (size_t i0 = 0; i0 < PX_IDS_POD_RANGES; i0 += POD_PER_MSG) {
+		size_t n = PX_IDS_POD_RANGES - i0 < POD_PER_MSG ?
+			   PX_IDS_POD_RANGES - i0 : POD_PER_MSG;
+		px_elem_msg_t m;
+
+		px_elem_msg_start(b, &m, NFT_MSG_NEWSETELEM, table, ls->name,
+				  ls->id, n);
+		for (size_t i = 0; i < n; i++) {
+			uint16_t llo, lhi, olo;
+			uint8_t key[8] = { 0 };
+			struct nlattr *elem, *k;
+
+			px_ids_pod_range(i0 + i, &llo, &lhi, &olo);
+			elem = mnl_attr_nest_start(m.nlh, (uint16_t)(i + 1));
+			for (int end = 0; end <= 1; end++) {
+				uint16_t len = htons(end ? lhi : llo);
+				uint16_t off = htons(end ? 8191 : olo);
+
+				memcpy(key, &len, 2);
+				memcpy(key + 4, &off, 2);
+				k = mnl_attr_nest_start(m.nlh, end ?
+					NFTA_SET_ELEM_KEY_END : NFTA_SET_ELEM_KEY);
+				mnl_attr_put(m.nlh, NFTA_DATA_VALUE, sizeof(key),
+					     key);
+				mnl_attr_nest_end(m.nlh, k);
+			}
+			mnl_attr_nest_end(m.nlh, elem);
+		}
+		px_elem_msg_end(b, &m);
+	}
+}
+
 static void put_csx_elems(px_batch_t *b, const char *table,
 			  const px_lset_t *ls, const px_csx_t *c)
 {
@@ -2006,6 +2086,8 @@ void px_compile_layer_create(px_batch_t *b, const char *table,
 		if (n->sets[i].csx)
 			put_csx_elems(b, table, &n->sets[i],
 				      &n->p->protect.csx);
+		if (n->sets[i].pod)
+			put_pod_elems(b, table, &n->sets[i]);
 	}
 	for (size_t i = 0; i < n->nobjs; i++)
 		if (lp->obj_add[i])

@@ -215,6 +215,15 @@ static void ids_sets(px_layout_t *l)
 		/* No timeout of its own: each element has its block's. */
 		s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
 	}
+	if (!ids[PX_IDS_PING_OF_DEATH].off) {
+		px_lset_t *s = lset_push(l, 0, "%s", PX_SET_IDS_POD);
+
+		s->flags = NFT_SET_INTERVAL | NFT_SET_CONCAT;
+		s->key_type = KEYTYPE_INET_SERVICE << KEYTYPE_CONCAT_BITS |
+			      KEYTYPE_INET_SERVICE;
+		s->key_len = 8; /* each 16-bit field in a 32-bit register */
+		s->pod = true;
+	}
 	if (!ids[PX_IDS_LAND_ATTACK].off)
 		for (int f = 4; f <= 6; f += 2) {
 			px_lset_t *s = lset_push(l, 0, "%s%d", PX_SET_IDS_LAND,
@@ -278,7 +287,7 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 	l->tiers = xcalloc(p->nsets + 1, sizeof(*l->tiers));
 	l->chains = xcalloc(p->nsets + 5 + p->protect.nnetworks,
 			    sizeof(*l->chains));
-	l->sets = xcalloc(17 + 4 + 2 * PX_IDS_COUNT + 2 * px_nblock_sets +
+	l->sets = xcalloc(17 + 5 + 2 * PX_IDS_COUNT + 2 * px_nblock_sets +
 			  2 * COUNT_OF(observed) + 2 * px_nquota_rules +
 			  2 * px_nquota_rules * (p->nsets + 1) +
 			  p->nservices, sizeof(*l->sets));
@@ -463,7 +472,25 @@ bool px_lset_same(const px_lset_t *a, const px_lset_t *b)
 	       a->key_type == b->key_type && a->key_len == b->key_len &&
 	       a->timeout_ms == b->timeout_ms && a->value == b->value &&
 	       a->mask == b->mask && a->methods == b->methods &&
-	       a->mgmt == b->mgmt && a->csx == b->csx;
+	       a->mgmt == b->mgmt && a->csx == b->csx && a->pod == b->pod;
+}
+
+void px_ids_pod_range(size_t i, uint16_t *len_lo, uint16_t *len_hi,
+		      uint16_t *off_lo)
+{
+	/* Class k from 3 (offset 8191 ends past 65,535 from length 8*3+4
+	 * on); the last element takes every longer length. */
+	unsigned k = (unsigned)i + 3;
+
+	if (i + 1 == PX_IDS_POD_RANGES) {
+		*len_lo = 8 * k + 4;
+		*len_hi = 65535;
+		*off_lo = 3;
+		return;
+	}
+	*len_lo = (uint16_t)(8 * k + 4);
+	*len_hi = (uint16_t)(8 * k + 11);
+	*off_lo = (uint16_t)(8194 - k);
 }
 
 bool px_layout_has_set(const px_layout_t *l, const px_lset_t *s)

@@ -77,6 +77,7 @@
 #define PX_SET_IDS_BLOCK "ids_block"
 #define PX_SET_IDS_LAND "ids_land"
 #define PX_SET_IDS_METER "idsm_"
+#define PX_SET_IDS_POD "ids_pod"  /* ping of death: length . offset */
 
 /* Named counters (px_nft_counters()) and limits. */
 #define PX_CTR_BLOCKED "blocked_"          /* blocked_QUOTA */

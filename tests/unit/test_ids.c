@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/netfilter/nf_tables.h>
+
 #include "codec.h"
 #include "compile.h"
 #include "fwlog.h"
@@ -222,7 +224,6 @@ TEST(ids_compile_default)
 	CHECK_INT(count_with(rs, "forward", "idsm_"), 0);
 	/* Not built yet: nothing of theirs. */
 	CHECK_INT(count_with(rs, "forward", "px:p:port-scan"), 0);
-	CHECK_INT(count_with(rs, "forward", "px:p:ping-of-death"), 0);
 	CHECK_INT(px_layout_build(&p, false, &l), 0);
 	for (size_t i = 0; i < l.nsets; i++)
 		if (strcmp(l.sets[i].name, "ids_land4") == 0)
@@ -322,4 +323,81 @@ TEST(ids_count_per_source_and_window)
 	/* A window after the first: counted afresh. */
 	CHECK_INT(px_ids_count(c, PX_IDS_HALF_SCAN, 4, a, 60, 61000), 1);
 	free(c);
+}
+
+/* Every length and offset: in ids_pod exactly when the fragment's data
+ * ends past 65,535 bytes (20-byte header), up to the exact lengths;
+ * longer fragments with any offset from 3 on. */
+TEST(ids_ping_of_death_ranges_exact)
+{
+	uint16_t llo, lhi, olo, prev_hi = 27;
+	unsigned bad = 0;
+
+	for (size_t i = 0; i < PX_IDS_POD_RANGES; i++) {
+		px_ids_pod_range(i, &llo, &lhi, &olo);
+		/* contiguous, ascending, no overlap */
+		if (llo != prev_hi + 1 || lhi < llo)
+			bad++;
+		prev_hi = lhi;
+		if (i + 1 == PX_IDS_POD_RANGES) {
+			CHECK_INT(lhi, 65535);
+			CHECK_INT(olo, 3);
+			CHECK(llo > PX_IDS_POD_LEN_EXACT);
+			continue;
+		}
+		for (unsigned len = llo; len <= lhi; len++) {
+			/* the smallest offset that ends past 65,535 */
+			unsigned want = (65535 - (len - 20)) / 8 + 1;
+
+			if (want != olo)
+				bad++;
+		}
+	}
+	CHECK_INT(bad, 0);
+	/* Below the first range no offset (at most 8191) ends past it. */
+	CHECK(8 * 8191 + 27 - 20 <= 65535);
+}
+
+TEST(ids_ping_of_death_compile)
+{
+	struct rules *rs = xcalloc(1, sizeof(*rs));
+	px_policy_t p;
+	px_layout_t l;
+	const px_lset_t *pod = NULL;
+	int r, fr;
+
+	px_policy_init(&p);
+	p.protect.setting[PX_PROT_FRAGMENTS] = PX_FRAG_BLOCK;
+	compile(&p, rs);
+	/* In prerouting (-450, before defragmentation), after the
+	 * loopback and management returns, before the fragments' drop. */
+	r = px_test_find_rule(rs, "prerouting",
+			      "cmp eq reg 1 0x00000002",
+			      "payload load 2b @ network header + 2 => reg 8",
+			      "payload load 2b @ network header + 6 => reg 9",
+			      "bitwise reg 9 = ( reg 9 & 0x0000ff1f )",
+			      "lookup reg 1 set ids_pod",
+			      "px:p:ping-of-death", "drop", NULL);
+	fr = px_test_find_rule(rs, "prerouting", "px:p:fragment", NULL);
+	CHECK(r >= 0 && fr > r);
+	CHECK(px_test_find_rule(rs, "prerouting", "set mgmt4", NULL) < r);
+	CHECK_INT(count_with(rs, "forward", "ping-of-death"), 0);
+	CHECK_INT(px_layout_build(&p, false, &l), 0);
+	for (size_t i = 0; i < l.nsets; i++)
+		if (strcmp(l.sets[i].name, "ids_pod") == 0)
+			pod = &l.sets[i];
+	CHECK(pod && pod->pod && pod->key_len == 8 &&
+	      pod->flags == (NFT_SET_INTERVAL | NFT_SET_CONCAT));
+	px_layout_free(&l);
+	/* Off: neither the rule nor the set. */
+	p.protect.ids[PX_IDS_PING_OF_DEATH].off = true;
+	p.protect.setting[PX_PROT_FRAGMENTS] = PX_FRAG_ALLOW;
+	compile(&p, rs);
+	CHECK_INT(count_with(rs, "prerouting", "ids_pod"), 0);
+	CHECK_INT(px_layout_build(&p, false, &l), 0);
+	for (size_t i = 0; i < l.nsets; i++)
+		CHECK(strcmp(l.sets[i].name, "ids_pod") != 0);
+	px_layout_free(&l);
+	px_policy_free(&p);
+	free(rs);
 }
