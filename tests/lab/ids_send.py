@@ -14,10 +14,13 @@
 #   udp        COUNT UDP datagrams with 20 bytes and a right length
 #   udpshort   COUNT UDP datagrams whose length field says 4 (< header)
 #   udplong    COUNT UDP datagrams whose length field says 1000 (> packet)
+#   frag       COUNT UDP datagrams of 3000 bytes in 1000-byte fragments
+#   pod        COUNT pings of death: an ICMP echo's first fragment and a
+#              last one at offset 65,512 with 100 bytes (ends at 65,632)
 import random
 import sys
 
-from scapy.all import IP, TCP, UDP, Raw, conf, send
+from scapy.all import ICMP, IP, TCP, UDP, Raw, conf, fragment, send
 
 conf.verb = 0
 kind, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -44,6 +47,19 @@ elif kind in ("udp", "udpshort", "udplong"):
     if ulen is not None:
         u.len = ulen
     pkts = [IP(src=src, dst=dst) / u / Raw(b"x" * 20)] * n
+elif kind == "frag":
+    pkts = []
+    for i in range(n):
+        pkts += fragment(IP(src=src, dst=dst, id=random.randint(1, 65535)) /
+                         UDP(sport=sport, dport=port) / Raw(b"y" * 3000), fragsize=1000)
+elif kind == "pod":
+    pkts = []
+    for i in range(n):
+        ident = random.randint(1, 65535)
+        pkts.append(IP(src=src, dst=dst, id=ident, flags="MF", frag=0) /
+                    ICMP(id=ident) / Raw(b"a" * 1472))
+        pkts.append(IP(src=src, dst=dst, id=ident, flags=0, frag=8189, proto=1) /
+                    Raw(b"b" * 100))
 else:
     sys.exit("ids_send.py: unknown kind `%s'" % kind)
 send(pkts, iface="eth0")

@@ -207,6 +207,35 @@ fi
 t=udp_bomb_alert_once_per_source_and_window
 alerted_once $t udp-bomb 198.51.100.10 && pass $t
 
+# --- ping of death -----------------------------------------------------------------
+t=ping_of_death_logged_0xC0040019
+# Legitimate fragments pass (the server counts each datagram by its
+# first fragment).  The kernel's defragmentation would drop a ping of
+# death silently anyway: the member drops it before (prerouting, -450)
+# and says so.
+expect_arrived $t 3 client1 frag 198.51.100.13 7060 &&
+lab exec client1 $PY "$SEND" pod 198.51.100.14 $SRV 0 2 &&
+if wait_until 5 logged ping-of-death FWX_E_PING_OF_DEATH_PACKET_DROPPED 0xC0040019 198.51.100.14; then
+	pass $t
+else
+	fail $t "expected a ping-of-death record with FWX_E_PING_OF_DEATH_PACKET_DROPPED 0xC0040019 in fw1's log"
+fi
+
+t=ping_of_death_alert_once_per_source_and_window
+lab exec client1 $PY "$SEND" pod 198.51.100.14 $SRV 0 1
+alerted_once $t ping-of-death 198.51.100.14 && pass $t
+
+t=ping_of_death_off_not_logged
+ctl ids set ping-of-death off $W >/dev/null || fail $t "ids set ping-of-death off failed"
+lab exec client1 $PY "$SEND" pod 198.51.100.15 $SRV 0 1 &&
+expect_arrived $t 3 client1 frag 198.51.100.15 7061 &&
+if logged ping-of-death FWX_E_PING_OF_DEATH_PACKET_DROPPED 0xC0040019 198.51.100.15; then
+	fail $t "expected no ping-of-death record for 198.51.100.15 with ping-of-death off"
+else
+	pass $t
+fi
+ctl ids set ping-of-death on $W >/dev/null
+
 # --- writes --------------------------------------------------------------------------
 t=ids_set_refusals_change_nothing
 v0=$(store_version)
