@@ -10,24 +10,24 @@
  * numbers: the defaults are Phalanx's and docs/protection.md says why.
  * A single packet of the stateless kinds is an attack (threshold 1). */
 const px_ids_def_t px_ids_defs[PX_IDS_COUNT] = {
-	[PX_IDS_PORT_SCAN] = { "port-scan", 20, 60, false,
+	[PX_IDS_PORT_SCAN] = { "port-scan", 20, 60, true, true,
 		"distinct destination ports",
 		"all ports and enumerated port scan: more than the threshold "
 		"of distinct destination ports from one source in the window" },
-	[PX_IDS_HALF_SCAN] = { "half-scan", 3, 60, true,
+	[PX_IDS_HALF_SCAN] = { "half-scan", 3, 60, true, false,
 		"invalid TCP flag packets",
 		"IP half scan: repeated TCP packets with invalid flags "
 		"(FIN, NULL, XMAS, SYN+FIN, SYN+RST) from one source" },
-	[PX_IDS_LAND_ATTACK] = { "land-attack", 1, 60, true, "packets",
+	[PX_IDS_LAND_ATTACK] = { "land-attack", 1, 60, true, false, "packets",
 		"TCP SYN whose source address and port are the destination's" },
-	[PX_IDS_PING_OF_DEATH] = { "ping-of-death", 1, 60, true, "packets",
+	[PX_IDS_PING_OF_DEATH] = { "ping-of-death", 1, 60, true, false, "packets",
 		"an IP fragment whose data ends past 65,535 bytes" },
-	[PX_IDS_UDP_BOMB] = { "udp-bomb", 1, 60, true, "packets",
+	[PX_IDS_UDP_BOMB] = { "udp-bomb", 1, 60, true, false, "packets",
 		"UDP length field shorter than a UDP header or longer than "
 		"the packet" },
-	[PX_IDS_OOB_ATTACK] = { "oob-attack", 1, 60, true, "packets",
+	[PX_IDS_OOB_ATTACK] = { "oob-attack", 1, 60, true, false, "packets",
 		"Windows out-of-band (WinNuke): TCP with URG to port 139" },
-	[PX_IDS_SYN_ATTACK] = { "syn-attack", 0, 60, false,
+	[PX_IDS_SYN_ATTACK] = { "syn-attack", 0, 60, false, false,
 		"half-open connections",
 		"an array-wide surge of half-open TCP connections" },
 };

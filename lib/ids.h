@@ -42,6 +42,9 @@ typedef struct {
 	uint32_t threshold;     /* default: what the detection counts */
 	uint32_t window_s;      /* default window of the count */
 	bool built;             /* compiled by this version */
+	bool kernel_counted;    /* the kernel applies the threshold: every
+				 * logged packet is past it (the alert's
+				 * threshold is 1) */
 	const char *counts;     /* what the threshold counts */
 	const char *help;
 } px_ids_def_t;

@@ -1458,13 +1458,65 @@ static int ids_variants(int id)
 	case PX_IDS_UDP_BOMB: return 2;
 	case PX_IDS_OOB_ATTACK: return 1;
 	case PX_IDS_PING_OF_DEATH: return 1;
+	case PX_IDS_PORT_SCAN: return 4; /* TCP, UDP; IPv4, IPv6 */
 	default: return 0;
 	}
 }
 
 /* Match variant v of detection id; *fam := the family it is for (0:
  * both). */
-static void m_ids(struct nftnl_rule *r, int id, int v, int *fam)
+/* `limit rate over N/W seconds burst N packets'. */
+static struct nftnl_expr *x_limit_window(uint64_t n, uint64_t window_s)
+{
+	struct nftnl_expr *e = expr_new("limit");
+
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, n);
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, window_s);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, (uint32_t)n);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+	return e;
+}
+
+static void m_ids_port_scan_new(struct nftnl_rule *r, bool tcp)
+{
+	if (tcp) {
+		m_tcp_flags(r, TCPF_SYN | TCPF_ACK, TCPF_SYN);
+	} else {
+		m_l4proto(r, IPPROTO_UDP);
+		m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW));
+	}
+}
+
+/* The source and destination port of family f into ids_ps<f>'s key
+ * layout; detect: look it up (absent: a new port) and count the source,
+ * else add it. */
+static void m_ids_port_scan_pair(struct nftnl_rule *r, int f, bool detect,
+				 const px_ids_t *s)
+{
+	char set[PX_NFT_NAME_LEN];
+	uint32_t aregs = f == 4 ? 1 : 4;
+
+	snprintf(set, sizeof(set), "%s%d", PX_SET_IDS_PORTS, f);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f == 4 ? 12 : 8,
+		  f == 4 ? 4 : 16, NFT_REG32_00);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + aregs);
+	if (!detect) {
+		x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, set, NFT_REG32_00, 0,
+				 NULL);
+		return;
+	}
+	x_lookup(r, set, true);
+	m_addr(r, f, true, 0, NFT_REG_1);
+	snprintf(set, sizeof(set), "%s%s%d", PX_SET_IDS_METER,
+		 px_ids_defs[PX_IDS_PORT_SCAN].name, f);
+	x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, set, NFT_REG_1, 0,
+			 x_limit_window(px_ids_threshold(PX_IDS_PORT_SCAN, s),
+					px_ids_window(PX_IDS_PORT_SCAN, s)));
+}
+
+static void m_ids(struct nftnl_rule *r, int id, int v, int *fam,
+		  const px_ids_t *ids_s)
 {
 	*fam = 0;
 	switch (id) {
@@ -1514,6 +1566,16 @@ static void m_ids(struct nftnl_rule *r, int id, int v, int *fam)
 			m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_INVALID_BIT);
 		}
 		break;
+	case PX_IDS_PORT_SCAN:
+		/* A new TCP or UDP session to a port this source did not
+		 * try in the window (`ip saddr . th dport != @ids_ps4'),
+		 * counted per source (`update @idsm_port-scan4 { ip saddr
+		 * limit rate over T/W burst T }'): the first T pass. */
+		*fam = v % 2 ? 6 : 4;
+		m_nfproto(r, *fam);
+		m_ids_port_scan_new(r, v < 2);
+		m_ids_port_scan_pair(r, *fam, true, ids_s);
+		break;
 	case PX_IDS_PING_OF_DEATH: {
 		/* `ip length . ip frag-off & 0x1fff @ids_pod', before
 		 * defragmentation (chain prerouting, -450). */
@@ -1541,18 +1603,6 @@ static void m_ids(struct nftnl_rule *r, int id, int v, int *fam)
 	}
 }
 
-/* `limit rate over N/W seconds burst N packets'. */
-static struct nftnl_expr *x_limit_window(uint64_t n, uint64_t window_s)
-{
-	struct nftnl_expr *e = expr_new("limit");
-
-	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, n);
-	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, window_s);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, (uint32_t)n);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
-	return e;
-}
 
 /* At the top of forward, before conntrack's invalid drop takes what it
  * knows (half-scan flags, udp-bomb) unlogged and before any accept (a
@@ -1573,12 +1623,40 @@ static void put_ids_one(px_batch_t *b, const char *table,
 
 	if (s->off || !px_ids_defs[id].built)
 		return;
+	if (px_ids_defs[id].kernel_counted) {
+		/* The match counts (its meter): one rule, so a packet
+		 * counts once; then every new port joins ids_ps. */
+		for (int v = 0; v < ids_variants(id); v++) {
+			r = rule_new(table);
+			m_ids(r, id, v, &fam, s);
+			if (s->block_s) {
+				m_addr(r, fam, true, 0, NFT_REG_1);
+				snprintf(set, sizeof(set), "%s%d",
+					 PX_SET_IDS_BLOCK, fam);
+				x_dynset_timeout(r, NFT_DYNSET_OP_ADD, set,
+						 NFT_REG_1,
+						 (uint64_t)s->block_s * 1000,
+						 NULL);
+			}
+			prot_drop(b, r, chain, px_ids_defs[id].name);
+		}
+		for (int v = 0; v < ids_variants(id); v++) {
+			int f = v % 2 ? 6 : 4;
+
+			r = rule_new(table);
+			m_nfproto(r, f);
+			m_ids_port_scan_new(r, v < 2);
+			m_ids_port_scan_pair(r, f, false, s);
+			rule_put(b, r, chain);
+		}
+		return;
+	}
 	for (int v = 0; v < ids_variants(id); v++) {
 		for (int f = 4; f <= 6 && s->block_s; f += 2) {
 			int mf;
 
 			r = rule_new(table);
-			m_ids(r, id, v, &mf);
+			m_ids(r, id, v, &mf, s);
 			if (mf && mf != f) {
 				nftnl_rule_free(r);
 				continue;
@@ -1600,7 +1678,7 @@ static void put_ids_one(px_batch_t *b, const char *table,
 			rule_put(b, r, chain);
 		}
 		r = rule_new(table);
-		m_ids(r, id, v, &fam);
+		m_ids(r, id, v, &fam, s);
 		prot_drop(b, r, chain, px_ids_defs[id].name);
 	}
 }

@@ -240,6 +240,27 @@ static void ids_sets(px_layout_t *l)
 			s->key_len = 2 * ((f == 4 ? 4 : 16) + 4);
 			s->timeout_ms = PX_IDS_LAND_MS;
 		}
+	if (!ids[PX_IDS_PORT_SCAN].off)
+		for (int f = 4; f <= 6; f += 2) {
+			uint64_t w = (uint64_t)px_ids_window(PX_IDS_PORT_SCAN,
+				&ids[PX_IDS_PORT_SCAN]) * 1000;
+			px_lset_t *s = lset_push(l, 0, "%s%d", PX_SET_IDS_PORTS,
+						 f);
+
+			/* saddr . dport seen in the window */
+			s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
+			s->key_type = (f == 4 ? KEYTYPE_IPV4 : KEYTYPE_IPV6) <<
+				      KEYTYPE_CONCAT_BITS | KEYTYPE_INET_SERVICE;
+			s->key_len = (f == 4 ? 4 : 16) + 4;
+			s->timeout_ms = w;
+			/* distinct ports per source: the meter */
+			s = lset_push(l, f, "%s%s%d", PX_SET_IDS_METER,
+				      px_ids_defs[PX_IDS_PORT_SCAN].name, f);
+			s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
+			s->timeout_ms = w;
+			s->value = px_ids_threshold(PX_IDS_PORT_SCAN,
+						    &ids[PX_IDS_PORT_SCAN]);
+		}
 	for (int id = 0; id < PX_IDS_COUNT; id++) {
 		if (!px_ids_meter(&ids[id], id))
 			continue;
@@ -258,7 +279,8 @@ static void ids_sets(px_layout_t *l)
 
 bool px_ids_meter(const px_ids_t *s, int id)
 {
-	return !s->off && px_ids_defs[id].built && s->block_s &&
+	return !s->off && px_ids_defs[id].built &&
+	       !px_ids_defs[id].kernel_counted && s->block_s &&
 	       px_ids_threshold(id, s) > 1;
 }
 
@@ -287,7 +309,7 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 	l->tiers = xcalloc(p->nsets + 1, sizeof(*l->tiers));
 	l->chains = xcalloc(p->nsets + 5 + p->protect.nnetworks,
 			    sizeof(*l->chains));
-	l->sets = xcalloc(17 + 5 + 2 * PX_IDS_COUNT + 2 * px_nblock_sets +
+	l->sets = xcalloc(17 + 9 + 2 * PX_IDS_COUNT + 2 * px_nblock_sets +
 			  2 * COUNT_OF(observed) + 2 * px_nquota_rules +
 			  2 * px_nquota_rules * (p->nsets + 1) +
 			  p->nservices, sizeof(*l->sets));

@@ -431,7 +431,10 @@ static void protect_alert(px_nflog_t *l, const px_fwrec_t *r)
 		 * it came from the source within the window; the engine
 		 * raises one alert a source a window. */
 		const px_ids_t *st = &l->n->applied.protect.ids[ids];
-		uint32_t th = px_ids_threshold(ids, st);
+		/* A detection the kernel counts logs only past its
+		 * threshold: its first record is the attack. */
+		uint32_t th = px_ids_defs[ids].kernel_counted ? 1 :
+			      px_ids_threshold(ids, st);
 		uint32_t c = px_ids_count(&l->ids, ids, pkt->family, pkt->src,
 					  px_ids_window(ids, st), px_mono_ms());
 

@@ -78,6 +78,7 @@
 #define PX_SET_IDS_LAND "ids_land"
 #define PX_SET_IDS_METER "idsm_"
 #define PX_SET_IDS_POD "ids_pod"  /* ping of death: length . offset */
+#define PX_SET_IDS_PORTS "ids_ps" /* port-scan: saddr . dport seen */
 
 /* Named counters (px_nft_counters()) and limits. */
 #define PX_CTR_BLOCKED "blocked_"          /* blocked_QUOTA */

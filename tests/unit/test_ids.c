@@ -221,9 +221,8 @@ TEST(ids_compile_default)
 				"drop", NULL);
 	CHECK(blk >= 0 && blk < land);
 	CHECK_INT(count_with(rs, "forward", "set ids_block4 timeout"), 0);
-	CHECK_INT(count_with(rs, "forward", "idsm_"), 0);
-	/* Not built yet: nothing of theirs. */
-	CHECK_INT(count_with(rs, "forward", "px:p:port-scan"), 0);
+	CHECK_INT(count_with(rs, "forward", "idsm_half-scan"), 0);
+	CHECK_INT(count_with(rs, "forward", "timeout"), 0);
 	CHECK_INT(px_layout_build(&p, false, &l), 0);
 	for (size_t i = 0; i < l.nsets; i++)
 		if (strcmp(l.sets[i].name, "ids_land4") == 0)
@@ -276,6 +275,52 @@ TEST(ids_compile_off_and_block)
 	CHECK(!land_set);
 	CHECK(meter);
 	px_layout_free(&l);
+	px_policy_free(&p);
+	free(rs);
+}
+
+TEST(ids_port_scan_compile)
+{
+	struct rules *rs = xcalloc(1, sizeof(*rs));
+	px_policy_t p;
+	int det, add;
+
+	px_policy_init(&p);
+	p.protect.ids[PX_IDS_PORT_SCAN].threshold = 5;
+	p.protect.ids[PX_IDS_PORT_SCAN].window_s = 30;
+	compile(&p, rs);
+	/* A SYN to a port the source did not try in the window counts;
+	 * past 5 it is dropped and logged. */
+	det = px_test_find_rule(rs, "forward", "cmp eq reg 1 0x00000002",
+				"& 0x00000012 )",
+				"network header + 12 => reg 8",
+				"transport header + 2 => reg 9",
+				"lookup reg 1 set ids_ps4 0x1",
+				"network header + 12 => reg 1",
+				"dynset update reg_key 1 set idsm_port-scan4 expr "
+				/* libnftnl prints a 30 s unit as `error' */
+				"[ limit rate 5/", "burst 5 type packets flags "
+				"0x1 ]", "px:p:port-scan", "drop", NULL);
+	/* then the port joins the source's ports */
+	add = px_test_find_rule(rs, "forward", "cmp eq reg 1 0x00000002",
+				"& 0x00000012 )",
+				"dynset update reg_key 8 set ids_ps4", NULL);
+	CHECK(det >= 0 && add > det);
+	CHECK_INT(count_with(rs, "forward", "px:p:port-scan"), 4);
+	CHECK(px_test_find_rule(rs, "forward", "cmp eq reg 1 0x00000011",
+				"ct load state", "0x00000008",
+				"lookup reg 1 set ids_ps4 0x1",
+				"px:p:port-scan", NULL) >= 0);
+	CHECK(px_test_find_rule(rs, "forward", "set ids_ps6 0x1",
+				"set idsm_port-scan6", "px:p:port-scan",
+				NULL) >= 0);
+	/* --block: the same rule adds the source (no second count). */
+	p.protect.ids[PX_IDS_PORT_SCAN].block_s = 60;
+	compile(&p, rs);
+	CHECK_INT(count_with(rs, "forward", "idsm_port-scan4"), 2);
+	CHECK(px_test_find_rule(rs, "forward", "set idsm_port-scan4",
+				"dynset add reg_key 1 set ids_block4 timeout "
+				"60000ms", "px:p:port-scan", "drop", NULL) >= 0);
 	px_policy_free(&p);
 	free(rs);
 }
