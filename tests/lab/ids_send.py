@@ -14,6 +14,7 @@
 #   udp        COUNT UDP datagrams with 20 bytes and a right length
 #   udpshort   COUNT UDP datagrams whose length field says 4 (< header)
 #   udplong    COUNT UDP datagrams whose length field says 1000 (> packet)
+#   ports      one TCP SYN to each of PORT .. PORT+COUNT-1
 #   frag       COUNT UDP datagrams of 3000 bytes in 1000-byte fragments
 #   pod        COUNT pings of death: an ICMP echo's first fragment and a
 #              last one at offset 65,512 with 100 bytes (ends at 65,632)
@@ -47,6 +48,9 @@ elif kind in ("udp", "udpshort", "udplong"):
     if ulen is not None:
         u.len = ulen
     pkts = [IP(src=src, dst=dst) / u / Raw(b"x" * 20)] * n
+elif kind == "ports":
+    pkts = [IP(src=src, dst=dst) / TCP(sport=sport, dport=port + i, flags="S", seq=seq)
+            for i in range(n)]
 elif kind == "frag":
     pkts = []
     for i in range(n):

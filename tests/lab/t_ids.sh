@@ -236,6 +236,35 @@ else
 fi
 ctl ids set ping-of-death on $W >/dev/null
 
+# --- port scan -------------------------------------------------------------------------
+t=port_scan_dropped_past_threshold_logged
+# Threshold 5 distinct ports a minute: the first five new ports pass, the
+# next three are dropped and logged (TMG names no code for it), a port
+# the source already tried still passes.
+ctl ids set port-scan on --threshold 5 --window 60 $W >/dev/null || fail $t "ids set port-scan failed"
+expect_arrived $t 5 client1 ports 198.51.100.16 7070 5 &&
+expect_arrived $t 0 client1 ports 198.51.100.16 7075 3 &&
+expect_arrived $t 1 client1 ports 198.51.100.16 7070 1 &&
+if wait_until 5 logged port-scan "" "" 198.51.100.16; then
+	pass $t
+else
+	fail $t "expected a port-scan record without a result code for 198.51.100.16 in fw1's log"
+fi
+
+t=port_scan_alert_once_per_source_and_window
+expect_arrived $t 0 client1 ports 198.51.100.16 7080 2 &&
+alerted_once $t port-scan 198.51.100.16 && pass $t
+
+t=port_scan_under_threshold_passes
+expect_arrived $t 5 client1 ports 198.51.100.17 7070 5 &&
+[ "$(alerts_of port-scan 198.51.100.17)" = 0 ] && pass $t ||
+	fail $t "expected 5 ports to pass without a port-scan alert for 198.51.100.17"
+
+t=port_scan_off_lets_it_through
+ctl ids set port-scan off $W >/dev/null || fail $t "ids set port-scan off failed"
+expect_arrived $t 8 client1 ports 198.51.100.18 7070 8 && pass $t
+ctl ids set port-scan on --threshold 20 $W >/dev/null
+
 # --- writes --------------------------------------------------------------------------
 t=ids_set_refusals_change_nothing
 v0=$(store_version)
