@@ -15,9 +15,10 @@ const px_ids_def_t px_ids_defs[PX_IDS_COUNT] = {
 		"all ports and enumerated port scan: more than the threshold "
 		"of distinct destination ports from one source in the window" },
 	[PX_IDS_HALF_SCAN] = { "half-scan", 3, 60, true, false,
-		"invalid TCP flag packets",
+		"invalid flags or RSTs",
 		"IP half scan: repeated TCP packets with invalid flags "
-		"(FIN, NULL, XMAS, SYN+FIN, SYN+RST) from one source" },
+		"(FIN, NULL, XMAS, SYN+FIN, SYN+RST) or handshakes answered "
+		"with a RST instead of the final ACK" },
 	[PX_IDS_LAND_ATTACK] = { "land-attack", 1, 60, true, false, "packets",
 		"TCP SYN whose source address and port are the destination's" },
 	[PX_IDS_PING_OF_DEATH] = { "ping-of-death", 1, 60, true, false, "packets",

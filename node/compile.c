@@ -1453,7 +1453,7 @@ static void x_tuple(struct nftnl_rule *r, int f, bool reversed)
 static int ids_variants(int id)
 {
 	switch (id) {
-	case PX_IDS_HALF_SCAN: return 3;
+	case PX_IDS_HALF_SCAN: return 4;
 	case PX_IDS_LAND_ATTACK: return 2; /* IPv4, IPv6 */
 	case PX_IDS_UDP_BOMB: return 2;
 	case PX_IDS_OOB_ATTACK: return 1;
@@ -1528,8 +1528,22 @@ static void m_ids(struct nftnl_rule *r, int id, int v, int *fam,
 			m_tcp_flags(r, TCPF_SYN | TCPF_ACK | TCPF_RST, 0);
 		else if (v == 1)
 			m_tcp_flags(r, TCPF_SYN | TCPF_FIN, TCPF_SYN | TCPF_FIN);
-		else
+		else if (v == 2)
 			m_tcp_flags(r, TCPF_SYN | TCPF_RST, TCPF_SYN | TCPF_RST);
+		else {
+			/* The other half: the handshake answered with a RST
+			 * instead of the final ACK - a RST from the client
+			 * of a connection whose SYN-ACK came back (seen
+			 * reply) and that never completed (not assured). */
+			uint32_t mask = IPS_SEEN_REPLY | IPS_ASSURED;
+			uint32_t want = IPS_SEEN_REPLY, zero = 0;
+
+			m_tcp_flags(r, TCPF_RST, TCPF_RST);
+			m_ct_original(r);
+			x_ct(r, NFT_CT_STATUS);
+			x_bitwise(r, sizeof(mask), &mask, &zero);
+			x_cmp(r, NFT_CMP_EQ, &want, sizeof(want));
+		}
 		break;
 	case PX_IDS_LAND_ATTACK: {
 		/* No expression compares two fields of a packet, so the

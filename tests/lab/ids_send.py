@@ -15,6 +15,9 @@
 #   udpshort   COUNT UDP datagrams whose length field says 4 (< header)
 #   udplong    COUNT UDP datagrams whose length field says 1000 (> packet)
 #   ports      one TCP SYN to each of PORT .. PORT+COUNT-1
+#   handshakes COUNT SYNs from fresh source ports: the server's SYN-ACK
+#              is answered by the client's kernel with a RST (no socket
+#              of its own), the half scan's RST instead of the final ACK
 #   frag       COUNT UDP datagrams of 3000 bytes in 1000-byte fragments
 #   pod        COUNT pings of death: an ICMP echo's first fragment and a
 #              last one at offset 65,512 with 100 bytes (ends at 65,632)
@@ -50,6 +53,9 @@ elif kind in ("udp", "udpshort", "udplong"):
     pkts = [IP(src=src, dst=dst) / u / Raw(b"x" * 20)] * n
 elif kind == "ports":
     pkts = [IP(src=src, dst=dst) / TCP(sport=sport, dport=port + i, flags="S", seq=seq)
+            for i in range(n)]
+elif kind == "handshakes":
+    pkts = [IP(src=src, dst=dst) / TCP(sport=sport + i, dport=port, flags="S", seq=seq)
             for i in range(n)]
 elif kind == "frag":
     pkts = []

@@ -22,10 +22,17 @@ $PY -c 'import scapy.all' 2>/dev/null || { skip ids "scapy (python3-scapy) is no
 lab exec server nft -f - <<'NFT' || { fail setup "cannot add the server's probe counter"; exit 1; }
 table inet probe {
 	counter seen { }
-	chain pre { type filter hook prerouting priority -500; meta l4proto { tcp, udp } th dport { 139, 7000-7999 } counter name seen; }
+	counter rsts { }
+	chain pre {
+		type filter hook prerouting priority -500;
+		meta l4proto { tcp, udp } th dport { 139, 7000-7999 } counter name seen
+		tcp dport 80 tcp flags & rst == rst counter name rsts
+	}
 }
 NFT
 seen() { lab exec server nft list counter inet probe seen | awk '/packets/ { print $2 }'; }
+rsts() { lab exec server nft list counter inet probe rsts | awk '/packets/ { print $2 }'; }
+rsts_above() { [ "$(rsts)" -gt "$1" ]; }
 # arrived NS KIND SRC PORT [N]: send N (3) packets from client namespace
 # NS to the server and print how many reached it.
 arrived() {
@@ -188,6 +195,32 @@ if logged half-scan FWX_E_IP_HALF_SCAN_PACKET_DROPPED 0xC004001B 198.51.100.9; t
 	fail $t "expected no half-scan record for 198.51.100.9 with half-scan off"
 else
 	pass $t
+fi
+ctl ids set half-scan on $W >/dev/null
+
+t=half_scan_rst_instead_of_ack_dropped_logged
+# Handshakes to the web server answered with a RST instead of the final
+# ACK (client1's kernel resets the SYN-ACKs of scapy's SYNs): the RSTs
+# do not reach the server, each is logged, and three raise the alert.
+H=198.51.100.3
+r0=$(rsts)
+lab exec client1 $PY "$SEND" handshakes $H $SRV 80 3 || fail $t "scapy could not send"
+if ! wait_until 5 logged half-scan FWX_E_IP_HALF_SCAN_PACKET_DROPPED 0xC004001B $H; then
+	fail $t "expected a half-scan record for $H's RSTs in fw1's log"
+elif [ "$(rsts)" != "$r0" ]; then
+	fail $t "expected no RST of $H at the server, saw $(( $(rsts) - r0 ))"
+else
+	alerted_once $t half-scan $H && pass $t
+fi
+
+t=half_scan_rst_off_lets_it_through
+ctl ids set half-scan off $W >/dev/null || fail $t "ids set half-scan off failed"
+r0=$(rsts)
+lab exec client1 $PY "$SEND" handshakes $H $SRV 80 2 || fail $t "scapy could not send"
+if wait_until 5 rsts_above "$r0"; then
+	pass $t
+else
+	fail $t "expected $H's RSTs at the server with half-scan off, saw none"
 fi
 ctl ids set half-scan on $W >/dev/null
 
