@@ -11,9 +11,9 @@
  * A single packet of the stateless kinds is an attack (threshold 1). */
 const px_ids_def_t px_ids_defs[PX_IDS_COUNT] = {
 	[PX_IDS_PORT_SCAN] = { "port-scan", 20, 60, true, true,
-		"distinct destination ports",
+		"distinct ports of a host",
 		"all ports and enumerated port scan: more than the threshold "
-		"of distinct destination ports from one source in the window" },
+		"of distinct ports of one host from one source in the window" },
 	[PX_IDS_HALF_SCAN] = { "half-scan", 3, 60, true, false,
 		"invalid flags or RSTs",
 		"IP half scan: repeated TCP packets with invalid flags "

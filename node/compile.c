@@ -1488,29 +1488,32 @@ static void m_ids_port_scan_new(struct nftnl_rule *r, bool tcp)
 	}
 }
 
-/* The source and destination port of family f into ids_ps<f>'s key
- * layout; detect: look it up (absent: a new port) and count the source,
- * else add it. */
+/* Source, destination and destination port of family f into ids_ps<f>'s
+ * key layout; detect: look it up (absent: a new port on that host) and
+ * count the pair source . destination (the same registers), else add
+ * it. */
 static void m_ids_port_scan_pair(struct nftnl_rule *r, int f, bool detect,
 				 const px_ids_t *s)
 {
 	char set[PX_NFT_NAME_LEN];
-	uint32_t aregs = f == 4 ? 1 : 4;
+	uint32_t alen = f == 4 ? 4 : 16, aregs = alen / 4;
 
 	snprintf(set, sizeof(set), "%s%d", PX_SET_IDS_PORTS, f);
-	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f == 4 ? 12 : 8,
-		  f == 4 ? 4 : 16, NFT_REG32_00);
-	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG32_00 + aregs);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f == 4 ? 12 : 8, alen,
+		  NFT_REG32_00);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f == 4 ? 16 : 24, alen,
+		  NFT_REG32_00 + aregs);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2,
+		  NFT_REG32_00 + 2 * aregs);
 	if (!detect) {
 		x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, set, NFT_REG32_00, 0,
 				 NULL);
 		return;
 	}
 	x_lookup(r, set, true);
-	m_addr(r, f, true, 0, NFT_REG_1);
 	snprintf(set, sizeof(set), "%s%s%d", PX_SET_IDS_METER,
 		 px_ids_defs[PX_IDS_PORT_SCAN].name, f);
-	x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, set, NFT_REG_1, 0,
+	x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, set, NFT_REG32_00, 0,
 			 x_limit_window(px_ids_threshold(PX_IDS_PORT_SCAN, s),
 					px_ids_window(PX_IDS_PORT_SCAN, s)));
 }
@@ -1581,10 +1584,11 @@ static void m_ids(struct nftnl_rule *r, int id, int v, int *fam,
 		}
 		break;
 	case PX_IDS_PORT_SCAN:
-		/* A new TCP or UDP session to a port this source did not
-		 * try in the window (`ip saddr . th dport != @ids_ps4'),
-		 * counted per source (`update @idsm_port-scan4 { ip saddr
-		 * limit rate over T/W burst T }'): the first T pass. */
+		/* A new TCP or UDP session to a port of a host this source
+		 * did not try in the window (`ip saddr . ip daddr . th dport
+		 * != @ids_ps4'), counted per source and host (`update
+		 * @idsm_port-scan4 { ip saddr . ip daddr limit rate over T/W
+		 * burst T }'): the first T pass. */
 		*fam = v % 2 ? 6 : 4;
 		m_nfproto(r, *fam);
 		m_ids_port_scan_new(r, v < 2);

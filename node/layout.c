@@ -247,15 +247,21 @@ static void ids_sets(px_layout_t *l)
 			px_lset_t *s = lset_push(l, 0, "%s%d", PX_SET_IDS_PORTS,
 						 f);
 
-			/* saddr . dport seen in the window */
+			uint32_t a = f == 4 ? KEYTYPE_IPV4 : KEYTYPE_IPV6;
+			uint32_t alen = f == 4 ? 4 : 16;
+
+			/* saddr . daddr . dport seen in the window */
 			s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
-			s->key_type = (f == 4 ? KEYTYPE_IPV4 : KEYTYPE_IPV6) <<
+			s->key_type = ((a << KEYTYPE_CONCAT_BITS) | a) <<
 				      KEYTYPE_CONCAT_BITS | KEYTYPE_INET_SERVICE;
-			s->key_len = (f == 4 ? 4 : 16) + 4;
+			s->key_len = 2 * alen + 4;
 			s->timeout_ms = w;
-			/* distinct ports per source: the meter */
-			s = lset_push(l, f, "%s%s%d", PX_SET_IDS_METER,
+			/* distinct ports per source and destination: the
+			 * meter, keyed saddr . daddr */
+			s = lset_push(l, 0, "%s%s%d", PX_SET_IDS_METER,
 				      px_ids_defs[PX_IDS_PORT_SCAN].name, f);
+			s->key_type = (a << KEYTYPE_CONCAT_BITS) | a;
+			s->key_len = 2 * alen;
 			s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
 			s->timeout_ms = w;
 			s->value = px_ids_threshold(PX_IDS_PORT_SCAN,

@@ -297,15 +297,15 @@ TEST(ids_port_scan_compile)
 	p.protect.ids[PX_IDS_PORT_SCAN].threshold = 5;
 	p.protect.ids[PX_IDS_PORT_SCAN].window_s = 30;
 	compile(&p, rs);
-	/* A SYN to a port the source did not try in the window counts;
-	 * past 5 it is dropped and logged. */
+	/* A SYN to a port of a host the source did not try in the window
+	 * counts for the source and host; past 5 it is dropped and logged. */
 	det = px_test_find_rule(rs, "forward", "cmp eq reg 1 0x00000002",
 				"& 0x00000012 )",
 				"network header + 12 => reg 8",
-				"transport header + 2 => reg 9",
+				"network header + 16 => reg 9",
+				"transport header + 2 => reg 10",
 				"lookup reg 1 set ids_ps4 0x1",
-				"network header + 12 => reg 1",
-				"dynset update reg_key 1 set idsm_port-scan4 expr "
+				"dynset update reg_key 8 set idsm_port-scan4 expr "
 				/* libnftnl prints a 30 s unit as `error' */
 				"[ limit rate 5/", "burst 5 type packets flags "
 				"0x1 ]", "px:p:port-scan", "drop", NULL);
