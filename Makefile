@@ -36,7 +36,7 @@ PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkgconf,--cflags,$(PKGS) libmicrohttpd)
 
 PROTO_C := $(BUILD)/phalanx.pb-c.c
 LIB_SRC := lib/px.c lib/addr.c lib/limit.c lib/policy.c lib/wire.c \
-	lib/codec.c lib/ratelog.c lib/keys.c lib/alert.c lib/csx.c
+	lib/codec.c lib/ratelog.c lib/keys.c lib/alert.c lib/csx.c lib/ids.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/phalanx.pb-c.o
 STORE_SRC := $(wildcard store/*.c)
 NODE_SRC := $(wildcard node/*.c)

@@ -1,11 +1,12 @@
 /* cmd_protect.c - phalanxctl's attack protection (issue 12): networks
  * list|add|del, policy default, protection show|set,
- * checksum-exclusions set|show.  Array-wide
+ * checksum-exclusions set|show, ids show|set.  Array-wide
  * settings kept by the store (store/protect.c) and applied by every
  * member (node/compile.c); docs/protection.md explains each.
  *
  * Values are checked here against the same table the store uses
  * (px_prot_defs), so a typo is a usage error before anything is sent. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "addr.h"
 #include "client.h"
 #include "csx.h"
+#include "ids.h"
 #include "ctl.h"
 #include "json.h"
 #include "policy.h"
@@ -302,6 +304,129 @@ int px_cmd_csx_show(px_ctl_t *ctl, int argc, char **argv)
 	rc = PX_EXIT_OK;
 out:
 	free(c);
+	px_wire_free(env);
+	return rc;
+}
+
+/* N within lo..hi for --NAME (0 ok when lo is 0). */
+static int ids_number(px_ctl_t *ctl, const char *name, const char *v,
+		      uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-' || n < lo || n > hi)
+		return px_ctl_usage(ctl, "--%s: want %u to %u: `%.40s'", name,
+				    lo, hi, v);
+	*out = (uint32_t)n;
+	return 0;
+}
+
+/* `ids set NAME on|off [--threshold N] [--window SECONDS] [--block
+ * SECONDS]': checked against the table the store and members use. */
+int px_cmd_ids_set(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__ProtectOp op = PHALANX__PROTECT_OP__INIT;
+	Phalanx__IdsSetting d = PHALANX__IDS_SETTING__INIT;
+	int id, rc;
+
+	(void)argc;
+	id = px_ids_find(argv[0]);
+	if (id < 0) {
+		char names[160] = "";
+
+		for (int i = 0; i < PX_IDS_COUNT; i++)
+			snprintf(names + strlen(names),
+				 sizeof(names) - strlen(names), "%s%s",
+				 i ? ", " : "", px_ids_defs[i].name);
+		return px_ctl_usage(ctl, "unknown detection `%.40s' (%s)",
+				    argv[0], names);
+	}
+	if (strcmp(argv[1], "on") != 0 && strcmp(argv[1], "off") != 0)
+		return px_ctl_usage(ctl, "want on or off: `%.40s'", argv[1]);
+	d.name = argv[0];
+	d.off = strcmp(argv[1], "off") == 0;
+	if (ctl->threshold) {
+		if ((rc = ids_number(ctl, "threshold", ctl->threshold, 1,
+				     PX_IDS_THRESHOLD_MAX, &d.threshold)))
+			return rc;
+		d.given |= 1;
+	}
+	if (ctl->window) {
+		if ((rc = ids_number(ctl, "window", ctl->window, 1,
+				     PX_IDS_WINDOW_MAX, &d.window_s)))
+			return rc;
+		d.given |= 2;
+	}
+	if (ctl->block) {
+		if ((rc = ids_number(ctl, "block", ctl->block, 0,
+				     PX_IDS_BLOCK_MAX, &d.block_s)))
+			return rc;
+		d.given |= 4;
+	}
+	op.kind = PHALANX__PROTECT_OP__KIND__IDS_SET;
+	op.ids = &d;
+	return write_op(ctl, &op);
+}
+
+/* `ids show': every detection with its effective settings. */
+int px_cmd_ids_show(px_ctl_t *ctl, int argc, char **argv)
+{
+	Phalanx__Envelope *env = NULL;
+	const Phalanx__Protection *pr;
+	px_ids_t ids[PX_IDS_COUNT];
+	int rc = PX_EXIT_FAIL;
+
+	(void)argc;
+	(void)argv;
+	if (!(pr = show(ctl, &env)))
+		goto out;
+	memset(ids, 0, sizeof(ids));
+	for (size_t i = 0; i < pr->n_ids; i++) {
+		int id = px_ids_find(pr->ids[i]->name);
+
+		if (id < 0)
+			continue; /* a newer store's detection */
+		ids[id].off = pr->ids[i]->off;
+		ids[id].threshold = pr->ids[i]->threshold;
+		ids[id].window_s = pr->ids[i]->window_s;
+		ids[id].block_s = pr->ids[i]->block_s;
+	}
+	if (ctl->json)
+		printf("{\"version\":%llu,\"ids\":[",
+		       (unsigned long long)env->ctl_reply->version);
+	else
+		printf("%-14s %-4s %9s %7s %6s  %s\n", "detection", "", "threshold",
+		       "window", "block", "");
+	for (int i = 0; i < PX_IDS_COUNT; i++) {
+		const px_ids_def_t *def = &px_ids_defs[i];
+		const px_ids_t *s = &ids[i];
+
+		if (ctl->json) {
+			printf("%s{\"name\":\"%s\",\"on\":%s,\"threshold\":%u,"
+			       "\"counts\":\"%s\",\"window_s\":%u,"
+			       "\"block_s\":%u,\"built\":%s}", i ? "," : "",
+			       def->name, s->off ? "false" : "true",
+			       px_ids_threshold(i, s), def->counts,
+			       px_ids_window(i, s), s->block_s,
+			       def->built ? "true" : "false");
+		} else {
+			char blk[16];
+
+			snprintf(blk, sizeof(blk), "%us", s->block_s);
+			printf("%-14s %-4s %9u %6us %6s  %s%s\n", def->name,
+			       s->off ? "off" : "on", px_ids_threshold(i, s),
+			       px_ids_window(i, s), s->block_s ? blk : "-",
+			       def->counts,
+			       def->built ? "" : " (not built yet)");
+		}
+	}
+	if (ctl->json)
+		fputs("]}\n", stdout);
+	rc = PX_EXIT_OK;
+out:
 	px_wire_free(env);
 	return rc;
 }

@@ -43,6 +43,7 @@ enum {
 	PX_OPT_ROLE = 1 << 22,      /* --role viewer|operator|admin */
 	PX_OPT_OUT = 1 << 23,       /* --out FILE */
 	PX_OPT_INTRA_ARRAY = 1 << 24, /* --intra-array (networks add) */
+	PX_OPT_IDS = 1 << 25,  /* --threshold, --window, --block (ids set) */
 };
 
 #define PX_CTL_TIMEOUT_S 10 /* default --timeout */
@@ -75,6 +76,7 @@ typedef struct {
 	bool follow;
 	const char *by;       /* --by, or NULL */
 	bool intra_array;     /* networks add --intra-array */
+	const char *threshold, *window, *block; /* ids set, NULL if not given */
 	const char *request_id; /* --request-id, or NULL: a random one */
 	bool verbose;         /* --verbose: each store asked, on stderr */
 
@@ -155,6 +157,8 @@ int px_cmd_protection_set(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_protection_show(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_csx_set(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_csx_show(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_ids_show(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_ids_set(px_ctl_t *ctl, int argc, char **argv);
 
 /* Quota activity the members report (MemberStatus.quotas), shown by
  * status and limits show (activity.c).  Which counts to show: */

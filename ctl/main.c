@@ -340,6 +340,23 @@ static const px_ctl_cmd_t commands[] = {
 	  "Prints the list exactly as `checksum-exclusions set' takes it (an\n"
 	  "empty line when there is none); --json adds the entries.\n",
 	  px_cmd_csx_show, 0, 0, 0, 0 },
+	{ "ids show", "",
+	  "the intrusion detections and their settings",
+	  "Each detection (port-scan, half-scan, land-attack, ping-of-death,\n"
+	  "udp-bomb, oob-attack, syn-attack): on or off, its threshold and\n"
+	  "window, its block time, and whether this version builds it\n"
+	  "(docs/protection.md).\n",
+	  px_cmd_ids_show, 0, 0, 0, 0 },
+	{ "ids set", "NAME on|off",
+	  "turn an intrusion detection on or off, set its threshold",
+	  "Every detection is on by default.  A detected packet is dropped,\n"
+	  "logged with its reason and TMG's result code, and raises the alert\n"
+	  "NAME once per source per alert window.  --threshold N: how many\n"
+	  "(packets, ports) from one source in --window SECONDS make an attack;\n"
+	  "--block SECONDS: then block the source array-wide that long (0: no\n"
+	  "block, the default).  Options not given keep their values.\n\n"
+	  WRITE_DETAILS,
+	  px_cmd_ids_set, PX_OPT_WAIT | PX_OPT_IDS, 0, 2, 2 },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -349,7 +366,8 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_MEMBER, OPT_TYPE, OPT_ACTIVE, OPT_SINCE, OPT_ALL, OPT_COUNT,
        OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY,
        OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT,
-       OPT_INTRA_ARRAY, OPT_REQUEST_ID, OPT_VERBOSE, NOPTS };
+       OPT_INTRA_ARRAY, OPT_REQUEST_ID, OPT_VERBOSE, OPT_THRESHOLD,
+       OPT_WINDOW, OPT_BLOCK, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 /* The store keeps request ids of at most 64 characters (store/fsm.h). */
@@ -457,6 +475,13 @@ static const struct {
 		"time, or @EPOCH_SECONDS" },
 	[OPT_INTRA_ARRAY] = { "intra-array", ARG_NONE, NULL,
 		PX_OPT_INTRA_ARRAY, "the array's own network: never spoofed" },
+	[OPT_THRESHOLD] = { "threshold", ARG_REQUIRED, "N", PX_OPT_IDS,
+		"how many from one source make an attack" },
+	[OPT_WINDOW] = { "window", ARG_REQUIRED, "SECONDS", PX_OPT_IDS,
+		"the window the threshold counts in" },
+	[OPT_BLOCK] = { "block", ARG_REQUIRED, "SECONDS", PX_OPT_IDS,
+		"block the source array-wide that long\n"
+		"(0: no block)" },
 	[OPT_ALL] = { "all", ARG_NONE, NULL, PX_OPT_ALL,
 		"every active alert" },
 	[OPT_COUNT] = { "count", ARG_REQUIRED, "N", PX_OPT_COUNT,
@@ -900,6 +925,9 @@ int main(int argc, char **argv)
 	ctl.by = cl.val[OPT_BY];
 	ctl.skip_down = cl.seen[OPT_SKIP_DOWN];
 	ctl.intra_array = cl.seen[OPT_INTRA_ARRAY];
+	ctl.threshold = cl.val[OPT_THRESHOLD];
+	ctl.window = cl.val[OPT_WINDOW];
+	ctl.block = cl.val[OPT_BLOCK];
 
 	rc = cmd->fn(&ctl, nargs, cl.pos + used);
 	px_ctl_progress_end();

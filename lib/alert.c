@@ -12,6 +12,9 @@ static const char *const extra_types[] = {
 	"conntrack-headroom", "state-unusable", "readiness-gate", "vrrp-master",
 	"member-down", /* raised by the store (store/alerts.c) */
 	"ip-spoofing", /* attack protection (issue 12): node/nflog.c */
+	/* intrusion detection (lib/ids.h px_ids_defs' names): nflog.c */
+	"port-scan", "half-scan", "land-attack", "ping-of-death", "udp-bomb",
+	"oob-attack", "syn-attack",
 };
 #define NEXTRA (sizeof(extra_types) / sizeof(extra_types[0]))
 

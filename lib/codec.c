@@ -354,6 +354,19 @@ void px_protection_build(const px_protect_t *in, px_protection_t *out)
 	out->csx = xmalloc(PX_CSX_STR_MAX + 1);
 	px_csx_format(&in->csx, out->csx, PX_CSX_STR_MAX + 1);
 	out->pr.checksum_exclusions = out->csx;
+	for (i = 0; i < PX_IDS_COUNT; i++) {
+		Phalanx__IdsSetting *o = &out->iv[i];
+
+		phalanx__ids_setting__init(o);
+		o->name = (char *)px_ids_defs[i].name;
+		o->off = in->ids[i].off;
+		o->threshold = in->ids[i].threshold;
+		o->window_s = in->ids[i].window_s;
+		o->block_s = in->ids[i].block_s;
+		out->ids[i] = o;
+	}
+	out->pr.ids = out->ids;
+	out->pr.n_ids = PX_IDS_COUNT;
 }
 
 void px_protection_free(px_protection_t *out)
@@ -377,7 +390,8 @@ int px_policy_apply_protection(px_policy_t *p, const Phalanx__Protection *in,
 		why[0] = '\0';
 	if (!in)
 		return 0;
-	if (in->n_networks > PX_NETWORKS_MAX || in->n_settings > PX_PROT_COUNT) {
+	if (in->n_networks > PX_NETWORKS_MAX || in->n_settings > PX_PROT_COUNT ||
+	    in->n_ids > PX_IDS_COUNT) {
 		if (why && len)
 			snprintf(why, len, "%zu networks, %zu settings: at most "
 				 "%d and %d", in->n_networks, in->n_settings,
@@ -431,6 +445,24 @@ int px_policy_apply_protection(px_policy_t *p, const Phalanx__Protection *in,
 				  sizeof(w));
 		if (rc < 0 && why && len)
 			snprintf(why, len, "checksum exclusions: %s", w);
+	}
+	/* Intrusion detection: a detection left out is on, with its
+	 * defaults (an older store sends none). */
+	for (i = 0; rc == 0 && i < in->n_ids; i++) {
+		const Phalanx__IdsSetting *d = in->ids[i];
+		int id = px_ids_find(d->name);
+
+		if (id < 0) {
+			if (why && len)
+				snprintf(why, len, "unknown intrusion detection "
+					 "`%.40s'", d->name);
+			rc = id;
+			break;
+		}
+		pr->ids[id].off = d->off;
+		pr->ids[id].threshold = d->threshold;
+		pr->ids[id].window_s = d->window_s;
+		pr->ids[id].block_s = d->block_s;
 	}
 	if (rc == 0)
 		rc = px_protect_validate(pr, why, len);

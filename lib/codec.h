@@ -76,6 +76,7 @@ typedef struct {
 	ProtobufCBinaryData *bins;
 	uint8_t *buf;
 	char *csx;      /* the checksum exclusions as text */
+	Phalanx__IdsSetting iv[PX_IDS_COUNT], *ids[PX_IDS_COUNT];
 } px_protection_t;
 void px_protection_build(const px_protect_t *in, px_protection_t *out);
 void px_protection_free(px_protection_t *out);

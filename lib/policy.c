@@ -574,6 +574,7 @@ const px_network_t *px_protect_network_of(const px_protect_t *pr,
 int px_protect_validate(const px_protect_t *pr, char *why, size_t len)
 {
 	size_t i, j, a, b;
+	int rc;
 	char as[PX_ENTRY_STR_MAX], bs[PX_ENTRY_STR_MAX];
 
 	if (pr->nnetworks > PX_NETWORKS_MAX)
@@ -628,5 +629,6 @@ int px_protect_validate(const px_protect_t *pr, char *why, size_t len)
 						       pr->networks[j].name, bs, as,
 						       pr->networks[i].name);
 				}
-	return px_csx_validate(&pr->csx, why, len);
+	rc = px_csx_validate(&pr->csx, why, len);
+	return rc < 0 ? rc : px_ids_validate(pr->ids, why, len);
 }

@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "csx.h"
+#include "ids.h"
 #include "limit.h"
 
 typedef struct {
@@ -94,6 +95,7 @@ typedef struct {
 	size_t nnetworks;
 	unsigned setting[PX_PROT_COUNT];
 	px_csx_t csx;       /* TCP checksum exclusions (KB 911554, csx.h) */
+	px_ids_t ids[PX_IDS_COUNT]; /* intrusion detection (ids.h) */
 } px_protect_t;
 
 /* The setting named name: its id, or PX_EOPTION. */
@@ -109,7 +111,8 @@ const px_network_t *px_protect_network_of(const px_protect_t *pr,
 /* Check pr as hostile input: counts within the bounds, names valid and
  * unique, prefixes canonical, no prefix of one network overlapping
  * another's (a source belongs to one network at most), settings in
- * range, the checksum exclusions as px_csx_validate().  0 or
+ * range, the checksum exclusions as px_csx_validate(), the intrusion
+ * detections as px_ids_validate().  0 or
  * PX_ETOOBIG, PX_ESETNAME, PX_EEXIST, PX_EBADADDR, PX_EOVERLAP,
  * PX_ERANGE or PX_EBADREQ, why (may be NULL) naming the object. */
 int px_protect_validate(const px_protect_t *pr, char *why, size_t len);

@@ -37,7 +37,8 @@ struct px_blocks {
 };
 
 static const char *const bases[] = { PX_SET_TCP_BLOCK, PX_SET_HTTP_BLOCK,
-				     PX_SET_HALFOPEN_BLOCK };
+				     PX_SET_HALFOPEN_BLOCK, PX_SET_IDS_BLOCK };
+#define NBASES (sizeof(bases) / sizeof(bases[0]))
 
 static struct known *find(struct px_blocks *b, const char *set,
 			  const px_entry_t *e)
@@ -124,6 +125,8 @@ static void on_tick(uv_timer_t *t)
 	px_node_t *n = b->n;
 	uint64_t now = px_now_ms();
 	uint64_t block_ms = n->applied.limits.value[PX_LIM_BLOCK_TIME] * 1000;
+	uint64_t ids_ms = (uint64_t)px_ids_block_max(n->applied.protect.ids) *
+			  1000;
 	static Phalanx__Block out[LIST_MAX];
 	static uint8_t wire[LIST_MAX][PX_ENTRY_WIRE_MAX];
 	size_t nout = 0;
@@ -133,7 +136,7 @@ static void on_tick(uv_timer_t *t)
 	 * guard the block sets are not the policy's.  Next tick. */
 	if (px_node_applying(n) || n->kernel_unknown)
 		return;
-	for (size_t s = 0; s < 3; s++) {
+	for (size_t s = 0; s < NBASES; s++) {
 		for (int f = 4; f <= 6; f += 2) {
 			char set[24];
 			size_t cnt = 0;
@@ -144,7 +147,10 @@ static void on_tick(uv_timer_t *t)
 				continue;
 			for (size_t i = 0; i < cnt && nout < LIST_MAX; i++) {
 				struct known *k;
+				/* An intrusion block's own time is its
+				 * detection's; the longest one bounds it. */
 				uint64_t exp = now + (s == 2 ? HALFOPEN_MS :
+						      s == 3 ? ids_ms :
 						      block_ms);
 
 				if (find(b, set, &b->list[i]))
@@ -186,10 +192,10 @@ void px_blocks_in(px_node_t *n, const Phalanx__BlockList *l)
 		size_t s;
 		int rc;
 
-		for (s = 0; s < 3; s++)
+		for (s = 0; s < NBASES; s++)
 			if (strncmp(bl->set, bases[s], strlen(bases[s])) == 0)
 				break;
-		if (s == 3 || bl->expires_ms <= now ||
+		if (s == NBASES || bl->expires_ms <= now ||
 		    strcmp(bl->member, n->o.id) == 0)
 			continue;
 		if (px_entry_decode(bl->entry.data, bl->entry.len, &e) < 0 ||

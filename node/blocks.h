@@ -1,7 +1,9 @@
 /* blocks.h - array-wide temporary blocks, the member's side.
  *
  * Every BLOCKS_TICK_MS the member reads its kernel block sets
- * (tcp_block4/6, http_block4/6, halfopen_block4/6).  A source it did not
+ * (tcp_block4/6, http_block4/6, halfopen_block4/6, and intrusion
+ * detection's ids_block4/6: its expiry is the longest --block of the
+ * detections that are on).  A source it did not
  * know is a block this member raised: its expiry is now + the set's
  * timeout (block-time, or the watcher's 10 s for half-open), and it goes
  * to the store in a BlockList (block_report).  The store publishes the

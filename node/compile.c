@@ -1245,13 +1245,17 @@ static void put_spoof(px_batch_t *b, const char *table, const px_layout_t *l)
 }
 
 /* The prerouting chain: spoof detection, then fragments. */
+static void put_ids_one(px_batch_t *b, const char *table,
+			const px_layout_t *l, int id, const char *chain);
+
 static void put_prerouting(px_batch_t *b, const char *table,
 			   const px_layout_t *l)
 {
 	const px_protect_t *pr = &l->p->protect;
 	struct nftnl_rule *r;
 
-	if (!l->spoof && pr->setting[PX_PROT_FRAGMENTS] != PX_FRAG_BLOCK)
+	if (!l->spoof && pr->setting[PX_PROT_FRAGMENTS] != PX_FRAG_BLOCK &&
+	    pr->ids[PX_IDS_PING_OF_DEATH].off)
 		return;
 	r = rule_new(table);
 	m_iif_lo(r);
@@ -1261,6 +1265,8 @@ static void put_prerouting(px_batch_t *b, const char *table,
 	if (l->spoof)
 		put_verdict_rule(b, table, PX_CHAIN_PREROUTING, NFT_JUMP,
 				 PX_CHAIN_SPOOF);
+	/* Ping of death before the fragments' drop: logged as what it is. */
+	put_ids_one(b, table, l, PX_IDS_PING_OF_DEATH, PX_CHAIN_PREROUTING);
 	if (pr->setting[PX_PROT_FRAGMENTS] == PX_FRAG_BLOCK) {
 		/* `ip frag-off & 0x3fff != 0': a fragment (MF set or an
 		 * offset), first or not. */
@@ -1386,6 +1392,338 @@ static void put_ip_options(px_batch_t *b, const char *table,
 	}
 }
 
+/* --- intrusion detection (lib/ids.h, docs/protection.md) ------------- */
+
+/* TCP flag bits (the byte at offset 13 of the TCP header). */
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_ACK 0x10
+#define TCPF_URG 0x20
+#define NETBIOS_SSN_PORT 139 /* WinNuke's target: URG data to it */
+
+/* `tcp flags & mask == value' */
+static void m_tcp_flags(struct nftnl_rule *r, uint8_t mask, uint8_t value)
+{
+	uint8_t zero = 0;
+
+	m_l4proto(r, IPPROTO_TCP);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1);
+	x_bitwise(r, 1, &mask, &zero);
+	x_cmp(r, NFT_CMP_EQ, &value, 1);
+}
+
+/* `update @set { key }' / `add @set { key timeout T }' from sreg. */
+static void x_dynset_timeout(struct nftnl_rule *r, uint32_t op,
+			     const char *set, uint32_t sreg,
+			     uint64_t timeout_ms, struct nftnl_expr *elem)
+{
+	struct nftnl_expr *e = expr_new("dynset");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, op);
+	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
+	if (timeout_ms)
+		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, timeout_ms);
+	if (elem)
+		nftnl_expr_add_expr(e, NFTNL_EXPR_DYNSET_EXPRESSIONS, elem);
+	nftnl_rule_add_expr(r, e);
+}
+
+/* The tuple of family f into consecutive 32-bit registers from reg
+ * 32_00: saddr . sport . daddr . dport, or reversed (daddr . dport .
+ * saddr . sport), as set ids_land<f> lays its key out. */
+static void x_tuple(struct nftnl_rule *r, int f, bool reversed)
+{
+	uint32_t alen = f == 4 ? 4 : 16, aregs = alen / 4;
+	uint32_t so = f == 4 ? 12 : 8, dof = f == 4 ? 16 : 24;
+
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, reversed ? dof : so, alen,
+		  NFT_REG32_00);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, reversed ? 2 : 0, 2,
+		  NFT_REG32_00 + aregs);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, reversed ? so : dof, alen,
+		  NFT_REG32_00 + aregs + 1);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, reversed ? 0 : 2, 2,
+		  NFT_REG32_00 + 2 * aregs + 1);
+}
+
+/* How many alternative matches detection id has (each its own rule);
+ * 0 when this version does not compile it. */
+static int ids_variants(int id)
+{
+	switch (id) {
+	case PX_IDS_HALF_SCAN: return 4;
+	case PX_IDS_LAND_ATTACK: return 2; /* IPv4, IPv6 */
+	case PX_IDS_UDP_BOMB: return 2;
+	case PX_IDS_OOB_ATTACK: return 1;
+	case PX_IDS_PING_OF_DEATH: return 1;
+	case PX_IDS_PORT_SCAN: return 4; /* TCP, UDP; IPv4, IPv6 */
+	default: return 0;
+	}
+}
+
+/* Match variant v of detection id; *fam := the family it is for (0:
+ * both). */
+/* `limit rate over N/W seconds burst N packets'. */
+static struct nftnl_expr *x_limit_window(uint64_t n, uint64_t window_s)
+{
+	struct nftnl_expr *e = expr_new("limit");
+
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, n);
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, window_s);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, (uint32_t)n);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, NFT_LIMIT_F_INV);
+	return e;
+}
+
+static void m_ids_port_scan_new(struct nftnl_rule *r, bool tcp)
+{
+	if (tcp) {
+		m_tcp_flags(r, TCPF_SYN | TCPF_ACK, TCPF_SYN);
+	} else {
+		m_l4proto(r, IPPROTO_UDP);
+		m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW));
+	}
+}
+
+/* Source, destination and destination port of family f into ids_ps<f>'s
+ * key layout; detect: look it up (absent: a new port on that host) and
+ * count the pair source . destination (the same registers), else add
+ * it. */
+static void m_ids_port_scan_pair(struct nftnl_rule *r, int f, bool detect,
+				 const px_ids_t *s)
+{
+	char set[PX_NFT_NAME_LEN];
+	uint32_t alen = f == 4 ? 4 : 16, aregs = alen / 4;
+
+	snprintf(set, sizeof(set), "%s%d", PX_SET_IDS_PORTS, f);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f == 4 ? 12 : 8, alen,
+		  NFT_REG32_00);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, f == 4 ? 16 : 24, alen,
+		  NFT_REG32_00 + aregs);
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2,
+		  NFT_REG32_00 + 2 * aregs);
+	if (!detect) {
+		x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, set, NFT_REG32_00, 0,
+				 NULL);
+		return;
+	}
+	x_lookup(r, set, true);
+	snprintf(set, sizeof(set), "%s%s%d", PX_SET_IDS_METER,
+		 px_ids_defs[PX_IDS_PORT_SCAN].name, f);
+	x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, set, NFT_REG32_00, 0,
+			 x_limit_window(px_ids_threshold(PX_IDS_PORT_SCAN, s),
+					px_ids_window(PX_IDS_PORT_SCAN, s)));
+}
+
+static void m_ids(struct nftnl_rule *r, int id, int v, int *fam,
+		  const px_ids_t *ids_s)
+{
+	*fam = 0;
+	switch (id) {
+	case PX_IDS_HALF_SCAN:
+		/* Flags no TCP sends, in or out of a connection: neither
+		 * SYN, ACK nor RST (NULL, FIN, XMAS: FIN|PSH|URG), SYN with
+		 * FIN, SYN with RST. */
+		if (v == 0)
+			m_tcp_flags(r, TCPF_SYN | TCPF_ACK | TCPF_RST, 0);
+		else if (v == 1)
+			m_tcp_flags(r, TCPF_SYN | TCPF_FIN, TCPF_SYN | TCPF_FIN);
+		else if (v == 2)
+			m_tcp_flags(r, TCPF_SYN | TCPF_RST, TCPF_SYN | TCPF_RST);
+		else {
+			/* The other half: the handshake answered with a RST
+			 * instead of the final ACK - a RST from the client
+			 * of a connection whose SYN-ACK came back (seen
+			 * reply) and that never completed (not assured). */
+			uint32_t mask = IPS_SEEN_REPLY | IPS_ASSURED;
+			uint32_t want = IPS_SEEN_REPLY, zero = 0;
+
+			m_tcp_flags(r, TCPF_RST, TCPF_RST);
+			m_ct_original(r);
+			x_ct(r, NFT_CT_STATUS);
+			x_bitwise(r, sizeof(mask), &mask, &zero);
+			x_cmp(r, NFT_CMP_EQ, &want, sizeof(want));
+		}
+		break;
+	case PX_IDS_LAND_ATTACK: {
+		/* No expression compares two fields of a packet, so the
+		 * SYN's own tuple goes into ids_land for a moment and its
+		 * reverse is looked up: equal only when source address and
+		 * port are the destination's (or a reverse SYN came within
+		 * PX_IDS_LAND_MS: a simultaneous open). */
+		char set[PX_NFT_NAME_LEN];
+		int f = v == 0 ? 4 : 6;
+
+		*fam = f;
+		snprintf(set, sizeof(set), "%s%d", PX_SET_IDS_LAND, f);
+		m_nfproto(r, f);
+		m_tcp_flags(r, TCPF_SYN | TCPF_ACK, TCPF_SYN);
+		x_tuple(r, f, false);
+		x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, set, NFT_REG32_00, 0,
+				 NULL);
+		x_tuple(r, f, true);
+		x_lookup(r, set, false);
+		break;
+	}
+	case PX_IDS_UDP_BOMB:
+		m_l4proto(r, IPPROTO_UDP);
+		if (v == 0) {
+			/* `udp length < 8': shorter than its own header */
+			uint16_t eight = htons(8);
+
+			x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 4, 2,
+				  NFT_REG_1);
+			x_cmp(r, NFT_CMP_LT, &eight, sizeof(eight));
+		} else {
+			/* Longer than the packet (or a bad checksum):
+			 * conntrack's UDP check found it invalid. */
+			m_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_INVALID_BIT);
+		}
+		break;
+	case PX_IDS_PORT_SCAN:
+		/* A new TCP or UDP session to a port of a host this source
+		 * did not try in the window (`ip saddr . ip daddr . th dport
+		 * != @ids_ps4'), counted per source and host (`update
+		 * @idsm_port-scan4 { ip saddr . ip daddr limit rate over T/W
+		 * burst T }'): the first T pass. */
+		*fam = v % 2 ? 6 : 4;
+		m_nfproto(r, *fam);
+		m_ids_port_scan_new(r, v < 2);
+		m_ids_port_scan_pair(r, *fam, true, ids_s);
+		break;
+	case PX_IDS_PING_OF_DEATH: {
+		/* `ip length . ip frag-off & 0x1fff @ids_pod', before
+		 * defragmentation (chain prerouting, -450). */
+		uint16_t mask = htons(0x1fff), zero = 0;
+		struct nftnl_expr *e = expr_new("bitwise");
+
+		*fam = 4;
+		m_nfproto(r, 4);
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 2, 2, NFT_REG32_00);
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 6, 2, NFT_REG32_01);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG32_01);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG32_01);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(mask));
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
+		nftnl_rule_add_expr(r, e);
+		x_lookup(r, PX_SET_IDS_POD, false);
+		break;
+	}
+	case PX_IDS_OOB_ATTACK:
+		/* `tcp dport 139 tcp flags & urg == urg' */
+		m_tcp_flags(r, TCPF_URG, TCPF_URG);
+		m_dport(r, NETBIOS_SSN_PORT);
+		break;
+	}
+}
+
+
+/* At the top of forward, before conntrack's invalid drop takes what it
+ * knows (half-scan flags, udp-bomb) unlogged and before any accept (a
+ * connection gives URG to 139 no pass): sources a detection blocked,
+ * then each detection that is on: with --block, a rule that adds the
+ * source to ids_block (at once, or when its count in idsm_NAME passes
+ * threshold - 1 in the window), then the drop with its log reason. */
+/* Detection id's rules in chain: with --block, a rule that adds the
+ * source to ids_block (at once, or when its count in idsm_NAME passes
+ * threshold - 1 in the window), then the drop with its log reason. */
+static void put_ids_one(px_batch_t *b, const char *table,
+			const px_layout_t *l, int id, const char *chain)
+{
+	const px_ids_t *s = &l->p->protect.ids[id];
+	char set[PX_NFT_NAME_LEN], meter[PX_NFT_NAME_LEN];
+	struct nftnl_rule *r;
+	int fam;
+
+	if (s->off || !px_ids_defs[id].built)
+		return;
+	if (px_ids_defs[id].kernel_counted) {
+		/* The match counts (its meter): one rule, so a packet
+		 * counts once; then every new port joins ids_ps. */
+		for (int v = 0; v < ids_variants(id); v++) {
+			r = rule_new(table);
+			m_ids(r, id, v, &fam, s);
+			if (s->block_s) {
+				m_addr(r, fam, true, 0, NFT_REG_1);
+				snprintf(set, sizeof(set), "%s%d",
+					 PX_SET_IDS_BLOCK, fam);
+				x_dynset_timeout(r, NFT_DYNSET_OP_ADD, set,
+						 NFT_REG_1,
+						 (uint64_t)s->block_s * 1000,
+						 NULL);
+			}
+			prot_drop(b, r, chain, px_ids_defs[id].name);
+		}
+		for (int v = 0; v < ids_variants(id); v++) {
+			int f = v % 2 ? 6 : 4;
+
+			r = rule_new(table);
+			m_nfproto(r, f);
+			m_ids_port_scan_new(r, v < 2);
+			m_ids_port_scan_pair(r, f, false, s);
+			rule_put(b, r, chain);
+		}
+		return;
+	}
+	for (int v = 0; v < ids_variants(id); v++) {
+		for (int f = 4; f <= 6 && s->block_s; f += 2) {
+			int mf;
+
+			r = rule_new(table);
+			m_ids(r, id, v, &mf, s);
+			if (mf && mf != f) {
+				nftnl_rule_free(r);
+				continue;
+			}
+			m_nfproto(r, f);
+			m_addr(r, f, true, 0, NFT_REG_1);
+			if (px_ids_meter(s, id)) {
+				snprintf(meter, sizeof(meter), "%s%s%d",
+					 PX_SET_IDS_METER, px_ids_defs[id].name,
+					 f);
+				x_dynset_timeout(r, NFT_DYNSET_OP_UPDATE, meter,
+					NFT_REG_1, 0, x_limit_window(
+						px_ids_threshold(id, s) - 1,
+						px_ids_window(id, s)));
+			}
+			snprintf(set, sizeof(set), "%s%d", PX_SET_IDS_BLOCK, f);
+			x_dynset_timeout(r, NFT_DYNSET_OP_ADD, set, NFT_REG_1,
+					 (uint64_t)s->block_s * 1000, NULL);
+			rule_put(b, r, chain);
+		}
+		r = rule_new(table);
+		m_ids(r, id, v, &fam, s);
+		prot_drop(b, r, chain, px_ids_defs[id].name);
+	}
+}
+
+/* At the top of forward, before conntrack's invalid drop takes what it
+ * knows (half-scan flags, udp-bomb) unlogged and before any accept (a
+ * connection gives URG to 139 no pass): sources a detection blocked,
+ * then each detection that is on (ping of death: chain prerouting). */
+static void put_ids(px_batch_t *b, const char *table, const px_layout_t *l)
+{
+	char set[PX_NFT_NAME_LEN];
+	struct nftnl_rule *r;
+
+	for (int f = 4; f <= 6; f += 2) {
+		r = rule_new(table);
+		m_nfproto(r, f);
+		m_addr(r, f, true, 0, NFT_REG_1);
+		snprintf(set, sizeof(set), "%s%d", PX_SET_IDS_BLOCK, f);
+		x_lookup(r, set, false);
+		x_verdict(r, NF_DROP, NULL);
+		rule_put(b, r, PX_CHAIN_FORWARD);
+	}
+	for (int id = 0; id < PX_IDS_COUNT; id++)
+		if (id != PX_IDS_PING_OF_DEATH)
+			put_ids_one(b, table, l, id, PX_CHAIN_FORWARD);
+}
+
 /* The end of the forward chain under `policy default deny': what no
  * rule accepted is dropped, except to or from the management network
  * (VRRP and state sync go to the member itself: chain input). */
@@ -1474,6 +1812,7 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	if (l->spoof)
 		put_spoof(b, table, l);
 	put_ip_options(b, table, l);
+	put_ids(b, table, l);
 	if (p->protect.csx.n)
 		put_untracked_accept(b, table, PX_CHAIN_FORWARD);
 	/* ct state invalid drop (a bad TCP checksum too): with nf_conntrack_tcp_loose=0, a packet
@@ -1536,6 +1875,13 @@ static void put_lset(px_batch_t *b, const char *table, px_lset_t *ls,
 			nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, DYN_SET_SIZE);
 		if (ls->timeout_ms)
 			nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, ls->timeout_ms);
+		if (ls->pod) {
+			/* length . offset, 16 bits each */
+			static const uint8_t fields[] = { 2, 2, 0 };
+
+			nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fields,
+					   sizeof(fields));
+		}
 		if (ls->csx) {
 			/* saddr . sport . daddr . dport: the kernel picks
 			 * its concatenated-range type (pipapo) from these
@@ -1646,6 +1992,43 @@ static void put_methods(px_batch_t *b, const char *table,
  * concatenated range).  Entries another entry covers are left out: the
  * kernel refuses an element that starts inside another
  * (px_csx_validate() refused the other overlaps). */
+/* Ping of death's ranges (px_ids_pod_range), POD_PER_MSG a message. */
+#define POD_PER_MSG 500
+static void put_pod_elems(px_batch_t *b, const char *table,
+			  const px_lset_t *ls)
+{
+	for (size_t i0 = 0; i0 < PX_IDS_POD_RANGES; i0 += POD_PER_MSG) {
+		size_t n = PX_IDS_POD_RANGES - i0 < POD_PER_MSG ?
+			   PX_IDS_POD_RANGES - i0 : POD_PER_MSG;
+		px_elem_msg_t m;
+
+		px_elem_msg_start(b, &m, NFT_MSG_NEWSETELEM, table, ls->name,
+				  ls->id, n);
+		for (size_t i = 0; i < n; i++) {
+			uint16_t llo, lhi, olo;
+			uint8_t key[8] = { 0 };
+			struct nlattr *elem, *k;
+
+			px_ids_pod_range(i0 + i, &llo, &lhi, &olo);
+			elem = mnl_attr_nest_start(m.nlh, (uint16_t)(i + 1));
+			for (int end = 0; end <= 1; end++) {
+				uint16_t len = htons(end ? lhi : llo);
+				uint16_t off = htons(end ? 8191 : olo);
+
+				memcpy(key, &len, 2);
+				memcpy(key + 4, &off, 2);
+				k = mnl_attr_nest_start(m.nlh, end ?
+					NFTA_SET_ELEM_KEY_END : NFTA_SET_ELEM_KEY);
+				mnl_attr_put(m.nlh, NFTA_DATA_VALUE, sizeof(key),
+					     key);
+				mnl_attr_nest_end(m.nlh, k);
+			}
+			mnl_attr_nest_end(m.nlh, elem);
+		}
+		px_elem_msg_end(b, &m);
+	}
+}
+
 static void put_csx_elems(px_batch_t *b, const char *table,
 			  const px_lset_t *ls, const px_csx_t *c)
 {
@@ -1799,6 +2182,8 @@ void px_compile_layer_create(px_batch_t *b, const char *table,
 		if (n->sets[i].csx)
 			put_csx_elems(b, table, &n->sets[i],
 				      &n->p->protect.csx);
+		if (n->sets[i].pod)
+			put_pod_elems(b, table, &n->sets[i]);
 	}
 	for (size_t i = 0; i < n->nobjs; i++)
 		if (lp->obj_add[i])

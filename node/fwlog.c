@@ -11,6 +11,7 @@
 #include <linux/netfilter/nf_conntrack_tcp.h>
 
 #include "fwlog.h"
+#include "ids.h"
 #include "limit.h"
 #include "px.h"
 
@@ -45,7 +46,38 @@ const px_fw_result_def_t px_fw_results[PX_FWR_COUNT] = {
 		"A connection was refused by the destination host." },
 	[PX_FWR_TIMED_OUT] = { "WSAETIMEDOUT", 10060, true,
 		"A connection timed out." },
+	[PX_FWR_PING_OF_DEATH] = { "FWX_E_PING_OF_DEATH_PACKET_DROPPED",
+		0xC0040019, false, "A packet was dropped because Forefront TMG "
+		"detected a ping-of-death attack." },
+	[PX_FWR_OUT_OF_BAND] = { "FWX_E_OUT_OF_BAND_PACKET_DROPPED",
+		0xC004001A, false, "A packet was dropped because Forefront TMG "
+		"detected a Windows out-of-band (WinNuke) attack." },
+	[PX_FWR_IP_HALF_SCAN] = { "FWX_E_IP_HALF_SCAN_PACKET_DROPPED",
+		0xC004001B, false, "A packet was dropped because Forefront TMG "
+		"detected an IP half-scan attack." },
+	[PX_FWR_LAND_ATTACK] = { "FWX_E_LAND_ATTACK_DROPPED", 0xC004001C,
+		false, "A packet was dropped because Forefront TMG detected a "
+		"land attack." },
+	[PX_FWR_UDP_BOMB] = { "FWX_E_UDP_BOMB_DROPPED", 0xC004001D, false,
+		"A packet was dropped because Forefront TMG detected a UDP "
+		"bomb attack." },
+	[PX_FWR_SYN_ATTACK] = { "FWX_E_SYN_ATTACK_START", 0xC004002A, false,
+		"Forefront TMG detected a SYN attack." },
 };
+
+/* Intrusion detection's reasons (its names, lib/ids.h) and TMG's codes. */
+static px_fw_result_t ids_result(const char *reason)
+{
+	switch (px_ids_find(reason)) {
+	case PX_IDS_PING_OF_DEATH: return PX_FWR_PING_OF_DEATH;
+	case PX_IDS_OOB_ATTACK: return PX_FWR_OUT_OF_BAND;
+	case PX_IDS_HALF_SCAN: return PX_FWR_IP_HALF_SCAN;
+	case PX_IDS_LAND_ATTACK: return PX_FWR_LAND_ATTACK;
+	case PX_IDS_UDP_BOMB: return PX_FWR_UDP_BOMB;
+	case PX_IDS_SYN_ATTACK: return PX_FWR_SYN_ATTACK;
+	default: return PX_FWR_NONE; /* port-scan: TMG names no code */
+	}
+}
 
 void px_fw_result_code(px_fw_result_t r, char *buf, size_t len)
 {
@@ -131,7 +163,7 @@ int px_fwlog_prefix_parse(const char *prefix, px_fw_prefix_t *out)
 		else if (strcmp(prefix, PX_REASON_BAD_CHECKSUM) == 0)
 			out->result = PX_FWR_BAD_TCP_CHECKSUM;
 		else
-			out->result = PX_FWR_NONE;
+			out->result = ids_result(prefix);
 		break;
 	}
 	return 0;

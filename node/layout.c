@@ -201,6 +201,95 @@ static uint64_t rule_rate(const px_policy_t *p, const px_rule_t *r)
 	return r->rate ? r->rate : p->limits.value[PX_LIM_NONTCP_SESSION_RATE];
 }
 
+/* Intrusion detection's sets (docs/protection.md): the block sets
+ * always (the store may send blocks another member raised), the land
+ * check while land-attack is on, a count per source for each detection
+ * that blocks after more than one packet. */
+static void ids_sets(px_layout_t *l)
+{
+	const px_ids_t *ids = l->p->protect.ids;
+
+	for (int f = 4; f <= 6; f += 2) {
+		px_lset_t *s = lset_push(l, f, "%s%d", PX_SET_IDS_BLOCK, f);
+
+		/* No timeout of its own: each element has its block's. */
+		s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
+	}
+	if (!ids[PX_IDS_PING_OF_DEATH].off) {
+		px_lset_t *s = lset_push(l, 0, "%s", PX_SET_IDS_POD);
+
+		s->flags = NFT_SET_INTERVAL | NFT_SET_CONCAT;
+		s->key_type = KEYTYPE_INET_SERVICE << KEYTYPE_CONCAT_BITS |
+			      KEYTYPE_INET_SERVICE;
+		s->key_len = 8; /* each 16-bit field in a 32-bit register */
+		s->pod = true;
+	}
+	if (!ids[PX_IDS_LAND_ATTACK].off)
+		for (int f = 4; f <= 6; f += 2) {
+			px_lset_t *s = lset_push(l, 0, "%s%d", PX_SET_IDS_LAND,
+						 f);
+			uint32_t a = f == 4 ? KEYTYPE_IPV4 : KEYTYPE_IPV6;
+
+			s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
+			s->key_type = (((a << KEYTYPE_CONCAT_BITS |
+					 KEYTYPE_INET_SERVICE) <<
+					KEYTYPE_CONCAT_BITS | a) <<
+				       KEYTYPE_CONCAT_BITS) |
+				      KEYTYPE_INET_SERVICE;
+			/* Each port takes a whole 32-bit register. */
+			s->key_len = 2 * ((f == 4 ? 4 : 16) + 4);
+			s->timeout_ms = PX_IDS_LAND_MS;
+		}
+	if (!ids[PX_IDS_PORT_SCAN].off)
+		for (int f = 4; f <= 6; f += 2) {
+			uint64_t w = (uint64_t)px_ids_window(PX_IDS_PORT_SCAN,
+				&ids[PX_IDS_PORT_SCAN]) * 1000;
+			px_lset_t *s = lset_push(l, 0, "%s%d", PX_SET_IDS_PORTS,
+						 f);
+
+			uint32_t a = f == 4 ? KEYTYPE_IPV4 : KEYTYPE_IPV6;
+			uint32_t alen = f == 4 ? 4 : 16;
+
+			/* saddr . daddr . dport seen in the window */
+			s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
+			s->key_type = ((a << KEYTYPE_CONCAT_BITS) | a) <<
+				      KEYTYPE_CONCAT_BITS | KEYTYPE_INET_SERVICE;
+			s->key_len = 2 * alen + 4;
+			s->timeout_ms = w;
+			/* distinct ports per source and destination: the
+			 * meter, keyed saddr . daddr */
+			s = lset_push(l, 0, "%s%s%d", PX_SET_IDS_METER,
+				      px_ids_defs[PX_IDS_PORT_SCAN].name, f);
+			s->key_type = (a << KEYTYPE_CONCAT_BITS) | a;
+			s->key_len = 2 * alen;
+			s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
+			s->timeout_ms = w;
+			s->value = px_ids_threshold(PX_IDS_PORT_SCAN,
+						    &ids[PX_IDS_PORT_SCAN]);
+		}
+	for (int id = 0; id < PX_IDS_COUNT; id++) {
+		if (!px_ids_meter(&ids[id], id))
+			continue;
+		for (int f = 4; f <= 6; f += 2) {
+			px_lset_t *s = lset_push(l, f, "%s%s%d",
+						 PX_SET_IDS_METER,
+						 px_ids_defs[id].name, f);
+
+			s->flags = NFT_SET_EVAL | NFT_SET_TIMEOUT;
+			s->timeout_ms = (uint64_t)px_ids_window(id, &ids[id]) *
+					1000;
+			s->value = px_ids_threshold(id, &ids[id]);
+		}
+	}
+}
+
+bool px_ids_meter(const px_ids_t *s, int id)
+{
+	return !s->off && px_ids_defs[id].built &&
+	       !px_ids_defs[id].kernel_counted && s->block_s &&
+	       px_ids_threshold(id, s) > 1;
+}
+
 /* The layer of policy p.  PX_ENOSET if a rule or service names a set
  * the policy does not have, PX_ERANGE on a source prefix out of range:
  * the kernel would refuse the batch anyway, this says why. */
@@ -226,7 +315,7 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 	l->tiers = xcalloc(p->nsets + 1, sizeof(*l->tiers));
 	l->chains = xcalloc(p->nsets + 5 + p->protect.nnetworks,
 			    sizeof(*l->chains));
-	l->sets = xcalloc(17 + 2 * px_nblock_sets +
+	l->sets = xcalloc(17 + 9 + 2 * PX_IDS_COUNT + 2 * px_nblock_sets +
 			  2 * COUNT_OF(observed) + 2 * px_nquota_rules +
 			  2 * px_nquota_rules * (p->nsets + 1) +
 			  p->nservices, sizeof(*l->sets));
@@ -322,6 +411,7 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 			dyn_set(l, f, px_block_sets[i].block_time ?
 				lim->value[PX_LIM_BLOCK_TIME] * 1000 :
 				HALFOPEN_TIMEOUT_MS, 0, px_block_sets[i].name, "");
+	ids_sets(l);
 	for (size_t t = 0; t < l->ntiers; t++) {
 		char pfx[PX_NFT_NAME_LEN];
 
@@ -410,7 +500,25 @@ bool px_lset_same(const px_lset_t *a, const px_lset_t *b)
 	       a->key_type == b->key_type && a->key_len == b->key_len &&
 	       a->timeout_ms == b->timeout_ms && a->value == b->value &&
 	       a->mask == b->mask && a->methods == b->methods &&
-	       a->mgmt == b->mgmt && a->csx == b->csx;
+	       a->mgmt == b->mgmt && a->csx == b->csx && a->pod == b->pod;
+}
+
+void px_ids_pod_range(size_t i, uint16_t *len_lo, uint16_t *len_hi,
+		      uint16_t *off_lo)
+{
+	/* Class k from 3 (offset 8191 ends past 65,535 from length 8*3+4
+	 * on); the last element takes every longer length. */
+	unsigned k = (unsigned)i + 3;
+
+	if (i + 1 == PX_IDS_POD_RANGES) {
+		*len_lo = 8 * k + 4;
+		*len_hi = 65535;
+		*off_lo = 3;
+		return;
+	}
+	*len_lo = (uint16_t)(8 * k + 4);
+	*len_hi = (uint16_t)(8 * k + 11);
+	*off_lo = (uint16_t)(8194 - k);
 }
 
 bool px_layout_has_set(const px_layout_t *l, const px_lset_t *s)

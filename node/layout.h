@@ -106,6 +106,8 @@ typedef struct px_lset {
 	unsigned mask;   /* IPv6 source prefix of its keys, 0 if unmasked */
 	bool methods;    /* the constant set of HTTP methods */
 	bool mgmt;       /* the management prefixes (nft->mgmt) */
+	bool pod;        /* ping of death's constant (length . offset)
+			  * ranges (px_ids_pod_range) */
 	bool csx;        /* the checksum exclusions (p->protect.csx; value
 			  * is their px_csx_hash) */
 	uint32_t id;     /* set id in the batch that creates it (compiler) */
@@ -184,6 +186,30 @@ bool px_lset_same(const px_lset_t *a, const px_lset_t *b);
 bool px_layout_has_set(const px_layout_t *l, const px_lset_t *s);
 bool px_layout_has_obj(const px_layout_t *l, const px_lobj_t *o);
 bool px_layout_has_chain(const px_layout_t *l, const char *name);
+
+/* The land-attack check holds a SYN's tuple this long: the same
+ * packet's lookup finds it (the kernel's clock is in jiffies, up to
+ * 4 ms), a reverse SYN of another connection (a simultaneous open
+ * within it) would be taken for a land attack. */
+#define PX_IDS_LAND_MS 10
+/* Ping of death (IPv4): a fragment whose data ends past 65,535 bytes,
+ * 8 * offset + length - 20 > 65535 with a 20-byte header.  No
+ * expression adds two fields, so the set ids_pod holds, per class of
+ * eight lengths (8k+4 .. 8k+11, from which the smallest bad offset is
+ * 8194 - k), the range of offsets that end past it: element i (0 <=
+ * i < PX_IDS_POD_RANGES) := lengths [*len_lo, *len_hi] . offsets
+ * [*off_lo, 8191].  Lengths past PX_IDS_POD_LEN_EXACT (a fragment larger
+ * than any Ethernet's jumbo MTU, which no link here delivers) are one
+ * last element with offsets from 3 (24 bytes) on. */
+#define PX_IDS_POD_LEN_EXACT 9216
+#define PX_IDS_POD_RANGES 1150
+void px_ids_pod_range(size_t i, uint16_t *len_lo, uint16_t *len_hi,
+		      uint16_t *off_lo);
+
+/* Whether detection id under s counts its packets per source in the
+ * kernel (set idsm_NAME4/6) for a block: it blocks, after more than one
+ * packet, and the kernel does not count it already (port-scan). */
+bool px_ids_meter(const px_ids_t *s, int id);
 
 /* A rule that allows sessions of other protocols than TCP is held to its
  * session rate (its own or nontcp-session-rate). */

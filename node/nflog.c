@@ -21,6 +21,7 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "fwlog.h"
+#include "ids.h"
 #include "alert.h"
 #include "alerting.h"
 #include "nflog.h"
@@ -108,6 +109,7 @@ typedef struct px_nflog {
 		px_entry_t src;
 		uint64_t since_ms, count, limit;
 	} denied[DENIED_SLOTS];      /* denied-packet-rate */
+	px_ids_counter_t ids;        /* intrusion detection, per source */
 	int rcvbuf;                  /* what we asked for */
 
 	px_fwlog_cap_t cap[CLS_COUNT];
@@ -410,9 +412,10 @@ static void protect_alert(px_nflog_t *l, const px_fwrec_t *r)
 {
 	char text[PX_ALERT_TEXT_MAX], s[PX_ENTRY_STR_MAX], d[PX_ENTRY_STR_MAX];
 	const px_fw_packet_t *pkt = &r->pkt;
+	int ids = px_ids_find(r->why.name);
 	px_entry_t src, dst;
 
-	if (strncmp(r->why.name, "spoof-", 6) != 0 ||
+	if ((ids < 0 && strncmp(r->why.name, "spoof-", 6) != 0) ||
 	    (pkt->family != 4 && pkt->family != 6))
 		return;
 	memset(&src, 0, sizeof(src));
@@ -423,6 +426,27 @@ static void protect_alert(px_nflog_t *l, const px_fwrec_t *r)
 	memcpy(dst.addr, pkt->dst, pkt->family == 4 ? 4 : 16);
 	px_entry_format(&src, s, sizeof(s));
 	px_entry_format(&dst, d, sizeof(d));
+	if (ids >= 0) {
+		/* Intrusion detection: an attack once threshold packets of
+		 * it came from the source within the window; the engine
+		 * raises one alert a source a window. */
+		const px_ids_t *st = &l->n->applied.protect.ids[ids];
+		/* A detection the kernel counts logs only past its
+		 * threshold: its first record is the attack. */
+		uint32_t th = px_ids_defs[ids].kernel_counted ? 1 :
+			      px_ids_threshold(ids, st);
+		uint32_t c = px_ids_count(&l->ids, ids, pkt->family, pkt->src,
+					  px_ids_window(ids, st), px_mono_ms());
+
+		if (c < th)
+			return;
+		snprintf(text, sizeof(text), "%.49s to %.49s: %s (%u in %u s)",
+			 s, d, px_ids_defs[ids].help, c,
+			 px_ids_window(ids, st));
+		px_alerting_observe(l->n, px_ids_defs[ids].name, &src, c, th,
+				    true, text);
+		return;
+	}
 	/* Addresses are at most 49 bytes each: the text fits the 200. */
 	snprintf(text, sizeof(text), "%.49s to %.49s: spoofed: %s", s, d,
 		 strcmp(r->why.name, PX_REASON_SPOOF_ROUTE) == 0 ?

@@ -69,6 +69,16 @@
 #define PX_CHAIN_RAW "raw"
 #define PX_RAW_PRIO (-300)
 #define PX_SET_CSX "csx"
+/* Intrusion detection (lib/ids.h): the log reason of a detection is its
+ * name (px_ids_defs).  Sources a detection blocks (timeout per element:
+ * the detection's --block), reported array-wide as the quotas' blocks;
+ * the land-attack check (saddr . sport . daddr . dport of each SYN, for
+ * a moment); a detection's per-source count (idsm_NAME4/6). */
+#define PX_SET_IDS_BLOCK "ids_block"
+#define PX_SET_IDS_LAND "ids_land"
+#define PX_SET_IDS_METER "idsm_"
+#define PX_SET_IDS_POD "ids_pod"  /* ping of death: length . offset */
+#define PX_SET_IDS_PORTS "ids_ps" /* port-scan: saddr . dport seen */
 
 /* Named counters (px_nft_counters()) and limits. */
 #define PX_CTR_BLOCKED "blocked_"          /* blocked_QUOTA */

@@ -36,6 +36,7 @@ static bool full_logged, loaded;
 static const char *const sets[] = {
 	"tcp_block4", "tcp_block6", "http_block4", "http_block6",
 	"halfopen_block4", "halfopen_block6",
+	"ids_block4", "ids_block6", /* intrusion detection (lib/ids.h) */
 };
 
 static void loaded_one(const px_db_block_t *b, void *arg)

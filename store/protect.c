@@ -1,6 +1,6 @@
 /* protect.c - phalanxctl's attack protection requests (issue 12):
  * networks add/del, `policy default', `protection set',
- * `checksum-exclusions set'.  Each is applied
+ * `checksum-exclusions set', `ids set'.  Each is applied
  * to the store's copy of the next policy and validated whole
  * (px_protect_validate) before store/ctl.c commits it; nothing here
  * touches LMDB or the sockets.  docs/protection.md says what each
@@ -122,6 +122,28 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 		else
 			snprintf(what, wlen, "checksum-exclusions set \"\" "
 				 "(cleared)");
+		break;
+	}
+	case PHALANX__PROTECT_OP__KIND__IDS_SET: {
+		const Phalanx__IdsSetting *d = op->ids;
+		px_ids_t *s;
+
+		id = d ? px_ids_find(d->name) : PX_EOPTION;
+		if (id < 0)
+			return px_refuse(err, len, PX_EOPTION, "ids set: unknown "
+					 "detection `%.40s'", d ? d->name : "");
+		s = &pr->ids[id];
+		s->off = d->off;
+		if (d->given & 1)
+			s->threshold = d->threshold;
+		if (d->given & 2)
+			s->window_s = d->window_s;
+		if (d->given & 4)
+			s->block_s = d->block_s;
+		snprintf(what, wlen, "ids set %s %s (threshold %u, window %u s, "
+			 "block %u s)", px_ids_defs[id].name,
+			 s->off ? "off" : "on", px_ids_threshold(id, s),
+			 px_ids_window(id, s), s->block_s);
 		break;
 	}
 	default:

@@ -57,8 +57,9 @@ TEST(layout_default_policy)
 	CHECK_STR(l.chains[1], "tier_dflt");
 	CHECK_STR(l.chains[2], "tier_x_flood-exceptions");
 	/* mgmt 2 + methods 1 + block 6 + meters 2x3x2 + observe 4x2 +
-	 * conn_over 2 */
-	CHECK_INT(l.nsets, 2 + 1 + 6 + 12 + 8 + 2);
+	 * conn_over 2 + ids_block 2 + ids_land 2 + ids_pod 1 + ids_ps 2 +
+	 * idsm_port-scan 2 */
+	CHECK_INT(l.nsets, 2 + 1 + 6 + 12 + 8 + 2 + 2 + 2 + 1 + 2 + 2);
 	s = set_named(&l, "mgmt6");
 	CHECK(s && s->mgmt && s->flags == NFT_SET_INTERVAL && s->key_len == 16);
 	s = set_named(&l, "http_methods");

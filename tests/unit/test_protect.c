@@ -215,8 +215,9 @@ TEST(protect_bind_interfaces)
 	px_policy_free(&p);
 }
 
-/* Without networks and with the defaults: no spoof chains, an empty
- * prerouting chain, broadcast and source-route drops at the top of
+/* Without networks and with the defaults: no spoof chains, a
+ * prerouting chain with only ping of death (and the loopback and
+ * management returns before it, test_ids.c), broadcast and source-route drops at the top of
  * forward, no default deny. */
 TEST(protect_compile_defaults)
 {
@@ -225,7 +226,9 @@ TEST(protect_compile_defaults)
 
 	px_policy_init(&p);
 	compile(&p, NULL, &rs);
-	CHECK_INT((int)count_in(&rs, "prerouting"), 0);
+	CHECK_INT((int)count_in(&rs, "prerouting"), 4);
+	CHECK(px_test_find_rule(&rs, "prerouting", "px:p:ping-of-death",
+				NULL) >= 0);
 	CHECK_INT((int)count_in(&rs, "spoof"), 0);
 	CHECK_STR(text(&rs, px_test_find_rule(&rs, "forward", "pkttype", NULL)),
 		  "inet phalanx forward\n"
@@ -306,6 +309,8 @@ TEST(protect_compile_fragments_options_default_deny)
 	p.protect.setting[PX_PROT_FRAGMENTS] = PX_FRAG_BLOCK;
 	p.protect.setting[PX_PROT_IP_OPTIONS] = PX_IPOPT_BLOCK_ALL;
 	p.protect.setting[PX_PROT_DEFAULT_POLICY] = PX_DEFAULT_DENY;
+	/* ping of death reads frag-off too (test_ids.c) */
+	p.protect.ids[PX_IDS_PING_OF_DEATH].off = true;
 	compile(&p, NULL, &rs);
 	/* `ip frag-off & 0x3fff != 0' before defragmentation */
 	CHECK_STR(text(&rs, px_test_find_rule(&rs, "prerouting", "network header + 6",
