@@ -1240,17 +1240,21 @@ static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 			     uint64_t version, uint64_t deadline,
 			     uint64_t margin, size_t *count)
 {
-	Phalanx__Envelope *env[PX_CTL_STORES_MAX] = { NULL };
+	/* One answer per store and pass (merged points into them). */
+	Phalanx__Envelope *env[3 * PX_CTL_STORES_MAX] = { NULL }, **e;
 	Phalanx__MemberStatus **merged = NULL, **saved;
 	Phalanx__CtlReply *first = NULL;
 	char why[512], tried[2048] = "";
 	uint64_t later[PX_CTL_STORES_MAX] = { 0 };
 	size_t i, j, n = 0, cap = 0, nsaved, nb = ctl->nbases, pass;
+	bool any_later = false;
 	int rc;
 
 	/* Pass 0 asks every store, pass 1 those that dropped the wait and
-	 * were not back at once. */
-	for (pass = 0; pass < 2; pass++)
+	 * were not back at once, pass 2 (after such a drop) the others
+	 * again: the members that followed the store that went away have
+	 * moved to another since pass 0 asked it. */
+	for (pass = 0; pass < 3; pass++)
 	for (i = 0; i < nb; i++) {
 		Phalanx__CtlReply *r;
 		uint64_t back = nb == 1 ? deadline : 0;
@@ -1258,17 +1262,22 @@ static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 
 		if (pass == 1 && !later[i])
 			continue;
+		if (pass == 2 && (!any_later || later[i] || nb == 1))
+			continue;
 		if (pass == 1)
 			back = later[i] < deadline ? later[i] : deadline;
-		if (wait_ask(ctl, i, req, deadline, margin, back, &env[i],
+		e = &env[pass * PX_CTL_STORES_MAX + i];
+		if (wait_ask(ctl, i, req, deadline, margin, back, e,
 			     why, sizeof(why), &dropped) < 0) {
-			if (dropped && pass == 0)
+			if (dropped && pass == 0) {
 				later[i] = px_mono_ms() + CTL_BACK_MS;
-			else
+				any_later = true;
+			} else {
 				tried_add(tried, sizeof(tried), ctl->bases[i], why);
+			}
 			continue;
 		}
-		r = env[i]->ctl_reply;
+		r = (*e)->ctl_reply;
 		if (r->status != 0) {
 			tried_add(tried, sizeof(tried), ctl->bases[i],
 				  px_ctl_reply_error(ctl, r));
@@ -1320,7 +1329,7 @@ static int write_done_stores(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	first->n_members = nsaved;
 out:
 	free(merged);
-	for (i = 0; i < nb; i++)
+	for (i = 0; i < 3 * PX_CTL_STORES_MAX; i++)
 		px_wire_free(env[i]);
 	return rc;
 }
