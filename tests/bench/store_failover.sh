@@ -57,12 +57,20 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 now_ns() { local t=$EPOCHREALTIME; echo "${t/./}000"; }
 next=0 # the next host index storewrite adds (each write a new host)
 
+# keyset: every store's public key (each store has its own pair:
+# store1's is store.pub), in the order of the stores
+keyset() {
+	local k l="$ST/keys/store.pub"
+	for k in 2 3 4 5; do [ -f "$ST/keys/store$k.pub" ] && l="$l,$ST/keys/store$k.pub"; done
+	echo "$l"
+}
+
 # client ARGS..: storewrite from fw1's namespace, as the admin, with
-# every store's endpoint (fw1: `lab freeze storeK' stops every process
-# of storeK's namespace, where `lab ctl' runs)
+# every store's endpoint and key (fw1: `lab freeze storeK' stops every
+# process of storeK's namespace)
 client() {
 	lab exec fw1 env PHALANX_STORE="$EPS" PHALANX_KEY="$ST/keys/admin.sec" \
-		PHALANX_STORE_KEY="$ST/keys/store.pub" "$BIN/storewrite" "$@"
+		PHALANX_STORE_KEY="$(keyset)" "$BIN/storewrite" "$@"
 }
 # used FILE: advance next past the writes of storewrite's output FILE
 used() {
@@ -181,7 +189,7 @@ throughput() {
 	t0=$(now_ns)
 	# shellcheck disable=SC2016 # the loop's own variables
 	lab exec fw1 env PHALANX_STORE="$EPS" PHALANX_KEY="$ST/keys/admin.sec" \
-		PHALANX_STORE_KEY="$ST/keys/store.pub" bash -c '
+		PHALANX_STORE_KEY="$(keyset)" bash -c '
 		for ((i = 0; i < $2; i++)); do
 			"$1" exceptions add "$3" "10.1.$((i / 250)).$((i % 250 + 1))" >/dev/null || exit 1
 		done' _ "$BIN/phalanxctl" "$NPROC" "$SET" || die "$label: a phalanxctl add failed"
