@@ -56,7 +56,18 @@ static char **saved_argv;
  * close-on-exec (LMDB, ZeroMQ, libuv, the log file). */
 static void reexec(void *arg)
 {
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
 	(void)arg;
+	/* By its own path, so that its name stays phalanx-store (exec of
+	 * /proc/self/exe would name it "exe"); the link itself if the file
+	 * was replaced meanwhile (an upgrade: "... (deleted)"). */
+	if (n > 0) {
+		path[n] = '\0';
+		if (access(path, X_OK) == 0)
+			execv(path, saved_argv);
+	}
 	execv("/proc/self/exe", saved_argv);
 	px_log(PX_LOG_ERR, "cannot restart to load the new database: %s; "
 	       "stopping: the next start loads it", strerror(errno));

@@ -8,7 +8,8 @@
 #                                 holds what it missed) comes back: it
 #                                 takes the leader's snapshot, replaces
 #                                 its database, restarts itself (same
-#                                 pid) and catches up; made leader, it
+#                                 pid, still named phalanx-store) and
+#                                 catches up; made leader, it
 #                                 lists every entry written while it
 #                                 was down
 #   wiped_rejoins_from_snapshot   a follower whose database and Raft log
@@ -68,10 +69,11 @@ lab start "$F" >/dev/null 2>&1
 pid=$(pid_of "$F")
 if [ $arc = 0 ] && wait_until 30 applied_equal 3 && restarted_from_snapshot "$F" &&
    [ -n "$pid" ] && [ "$(pid_of "$F")" = "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = phalanx-store ] &&
    make_leader "$F" && lists_range "$F" 1 24; then
 	pass $t
 else
-	fail $t "expected $F, stopped for 24 writes (adds exit $arc), to restart from $L's snapshot as pid ${pid:-?} and, made leader, list all 24, saw pid now $(pid_of "$F"), leader $(leader_name), status $(status_json | head -c 600)"
+	fail $t "expected $F, stopped for 24 writes (adds exit $arc), to restart from $L's snapshot as pid ${pid:-?} and, made leader, list all 24, saw pid now $(pid_of "$F") named $(cat "/proc/$pid/comm" 2>/dev/null), leader $(leader_name), status $(status_json | head -c 600)"
 	show_log "$F" 20
 fi
 
