@@ -448,21 +448,31 @@ static struct nftnl_expr *x_connlimit(uint64_t count)
 	return e;
 }
 
-/* `add @set { key }' or `update @set { key }' with the key at sreg and an
- * optional per-element expression (taken over); with one, the rule goes
- * on only when that expression matches. */
-static void x_dynset(struct nftnl_rule *r, uint32_t op, const char *set,
-		     uint32_t sreg, struct nftnl_expr *elem_expr)
+/* `add @set { key [timeout T] }' or `update @set { key }' with the key
+ * at sreg and an optional per-element expression (taken over); with
+ * one, the rule goes on only when that expression matches.  timeout_ms
+ * 0: the set's own. */
+static void x_dynset_timeout(struct nftnl_rule *r, uint32_t op,
+			     const char *set, uint32_t sreg,
+			     uint64_t timeout_ms, struct nftnl_expr *elem_expr)
 {
 	struct nftnl_expr *e = expr_new("dynset");
 
 	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, op);
 	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
+	if (timeout_ms)
+		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, timeout_ms);
 	if (elem_expr)
 		nftnl_expr_add_expr(e, NFTNL_EXPR_DYNSET_EXPRESSIONS,
 				    elem_expr);
 	nftnl_rule_add_expr(r, e);
+}
+
+static void x_dynset(struct nftnl_rule *r, uint32_t op, const char *set,
+		     uint32_t sreg, struct nftnl_expr *elem_expr)
+{
+	x_dynset_timeout(r, op, set, sreg, 0, elem_expr);
 }
 
 /* `counter name "NAME"', `limit name "NAME"' */
@@ -1411,23 +1421,6 @@ static void m_tcp_flags(struct nftnl_rule *r, uint8_t mask, uint8_t value)
 	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1, NFT_REG_1);
 	x_bitwise(r, 1, &mask, &zero);
 	x_cmp(r, NFT_CMP_EQ, &value, 1);
-}
-
-/* `update @set { key }' / `add @set { key timeout T }' from sreg. */
-static void x_dynset_timeout(struct nftnl_rule *r, uint32_t op,
-			     const char *set, uint32_t sreg,
-			     uint64_t timeout_ms, struct nftnl_expr *elem)
-{
-	struct nftnl_expr *e = expr_new("dynset");
-
-	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, op);
-	nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set);
-	if (timeout_ms)
-		nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, timeout_ms);
-	if (elem)
-		nftnl_expr_add_expr(e, NFTNL_EXPR_DYNSET_EXPRESSIONS, elem);
-	nftnl_rule_add_expr(r, e);
 }
 
 /* The tuple of family f into consecutive 32-bit registers from reg
