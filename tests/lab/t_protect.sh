@@ -9,14 +9,7 @@
 # a handful of packets.
 set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
-lab_setup 2
-SRV=203.0.113.100
-W=--wait=20
-PY=/usr/bin/python3
-SEND=$REPO/tests/lab/protect_send.py
-FWLOG=$PHALANX_LAB_STATE/fw1/cache.fwlog.jsonl
-
-$PY -c 'import scapy.all' 2>/dev/null || { skip protect "scapy (python3-scapy) is not installed"; exit 0; }
+packet_lab_setup protect protect_send.py
 lab exec server nft -f - <<'EOF' || { fail setup "cannot add the server's probe counter"; exit 1; }
 table inet probe {
 	counter seen { }

@@ -135,3 +135,18 @@ sys.exit(0 if ok else 1)' "$1"
 }
 # has_leader: one store leads and every answering store agrees
 has_leader() { [ -n "$(leader_name)" ]; }
+
+# packet_lab_setup NAME SENDER: `lab_setup 2' for the tests that craft
+# packets with scapy through fw1 (SENDER: tests/lab/SENDER); sets SRV,
+# W, PY, SEND and FWLOG (fw1's firewall log).  Without scapy: SKIP NAME
+# and exit.
+packet_lab_setup() {
+	/usr/bin/python3 -c 'import scapy.all' 2>/dev/null ||
+		{ skip "$1" "scapy (python3-scapy) is not installed"; exit 0; }
+	lab_setup 2
+	SRV=203.0.113.100
+	W=--wait=20
+	PY=/usr/bin/python3
+	SEND=$REPO/tests/lab/$2
+	FWLOG=$PHALANX_LAB_STATE/fw1/cache.fwlog.jsonl
+}
