@@ -801,6 +801,8 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	env.ctl_request = px_ctl_operation(req, &w) ? &w.req : req;
 	if (env.ctl_request == &w.req && ctl->request_id)
 		w.op.request_id = (char *)ctl->request_id;
+	if (env.ctl_request == &w.req)
+		w.op.confirm_s = ctl->confirm_s;
 	/* The store drops a bigger request unread and never answers: say
 	 * so now rather than after --timeout. */
 	size = phalanx__envelope__get_packed_size(&env);
@@ -1341,6 +1343,13 @@ int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 	size_t count[M_OUT + 1] = { 0 };
 	int rc;
 
+	/* With --confirm: say what to run, before any wait (stderr under
+	 * --json, which keeps its one object). */
+	if (ctl->confirm_s)
+		fprintf(ctl->json ? stderr : stdout, "version %llu is reverted "
+			"in %u s unless confirmed: phalanxctl confirm %llu\n",
+			(unsigned long long)version, ctl->confirm_s,
+			(unsigned long long)version);
 	if (!ctl->wait) {
 		if (ctl->json)
 			printf("{\"version\":%llu,\"waited\":false,"

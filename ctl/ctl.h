@@ -78,6 +78,7 @@ typedef struct {
 	bool intra_array;     /* networks add --intra-array */
 	const char *threshold, *window, *block; /* ids set, NULL if not given */
 	const char *request_id; /* --request-id, or NULL: a random one */
+	uint32_t confirm_s;   /* --confirm SECONDS: 0 if not given */
 	bool verbose;         /* --verbose: each store asked, on stderr */
 
 	/* Connection, opened by the first request (client.c). */
@@ -136,6 +137,10 @@ int px_cmd_members_enroll(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_members_revoke(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_keys_gen(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_history(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_diff(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_rollback(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_confirm(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_pending(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_store_status(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_store_transfer(px_ctl_t *ctl, int argc, char **argv);
 /* --since: "30s", "10m", "2h", "1d" ago; "YYYY-MM-DD[THH:MM[:SS]]" local

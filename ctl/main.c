@@ -56,6 +56,42 @@ static const px_ctl_cmd_t commands[] = {
 	  "@SECONDS) starts there.  At most 1000 records a run.  A policy\n"
 	  "change and its record are one transaction.  Viewer and up.\n",
 	  px_cmd_history, PX_OPT_SINCE, 0, 0, 0 },
+	{ "diff", "V1 [V2]",
+	  "what changed from version V1 to V2 (default: the current one)",
+	  "Exception entries added and removed per set (the first 10000 each\n"
+	  "way, with the counts), sets created and destroyed, limits that\n"
+	  "changed (with the tier), rules and services added, removed or\n"
+	  "changed (a rule also when it moved), and whether the attack\n"
+	  "protection changed.  V1 may be the larger.  The store keeps what\n"
+	  "each of its last 1000 versions changed: an older version is refused\n"
+	  "naming the oldest it can compare.  Keys, alerts and members are not\n"
+	  "versioned.  --json: {\"from\", \"to\", \"sets\": [{\"set\", \"created\",\n"
+	  "\"destroyed\", \"added\", \"removed\", counts}], \"limits\", \"rules\",\n"
+	  "\"services\", \"protection_changed\"}.  Viewer and up.\n",
+	  px_cmd_diff, 0, 0, 1, 2 },
+	{ "rollback", "V",
+	  "make the policy what it was at version V (as a new version)",
+	  "One new version whose exception sets, limits, rules, services and\n"
+	  "attack protection equal version V's (keys, alerts and members are\n"
+	  "not versioned and stay).  Within the last 1000 versions.  With\n"
+	  "--confirm SECONDS the rollback itself reverts unless confirmed.\n"
+	  "Admin only.\n" WRITE_DETAILS,
+	  px_cmd_rollback, PX_OPT_WAIT, 0, 1, 1 },
+	{ "confirm", "V",
+	  "keep version V, made with --confirm",
+	  "A write made with --confirm SECONDS is reverted by the store itself\n"
+	  "(only that change: later changes by others stay) unless confirmed\n"
+	  "in time; the deadline is replicated, so a store failover does not\n"
+	  "forget it.  Exit 1 if V waits for no confirmation (confirmed or\n"
+	  "reverted already, or made without --confirm).  Operator and up.\n"
+	  "`pending' lists the versions waiting.\n",
+	  px_cmd_confirm, 0, 0, 1, 1 },
+	{ "pending", "",
+	  "versions made with --confirm that are not confirmed yet",
+	  "Each version waiting for `confirm': who made it, when the store\n"
+	  "reverts it, and in how long.  --json: [{\"version\", \"who\",\n"
+	  "\"confirm_by_ms\"}].  Viewer and up.\n",
+	  px_cmd_pending, 0, 0, 0, 0 },
 	{ "store status", "",
 	  "the stores' Raft view: leader, term, indexes",
 	  "Asks every store (--store's comma-separated list, and the stores\n"
@@ -367,7 +403,7 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY,
        OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT,
        OPT_INTRA_ARRAY, OPT_REQUEST_ID, OPT_VERBOSE, OPT_THRESHOLD,
-       OPT_WINDOW, OPT_BLOCK, NOPTS };
+       OPT_WINDOW, OPT_BLOCK, OPT_CONFIRM, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 /* The store keeps request ids of at most 64 characters (store/fsm.h). */
@@ -428,6 +464,10 @@ static const struct {
 	[OPT_WAIT] = { "wait", ARG_OPTIONAL, "SECONDS", PX_OPT_WAIT,
 		"after the write, wait until every member\n"
 		"that is up has applied it (default 30 s)" },
+	[OPT_CONFIRM] = { "confirm", ARG_REQUIRED, "SECONDS", PX_OPT_WAIT,
+		"revert this change by itself unless\n"
+		"`phalanxctl confirm VERSION' comes within\n"
+		"SECONDS (1..86400)" },
 	[OPT_MODE] = { "mode", ARG_REQUIRED, "enforce|observe", PX_OPT_MODE,
 		"enforce drops what exceeds the limit,\n"
 		"observe only counts" },
@@ -897,6 +937,14 @@ int main(int argc, char **argv)
 	    (rc = parse_seconds(&ctl, "wait", cl.val[OPT_WAIT], 0,
 				&ctl.wait_ms)) != 0)
 		goto out;
+	if (cl.val[OPT_CONFIRM]) {
+		uint64_t ms;
+
+		if ((rc = parse_seconds(&ctl, "confirm", cl.val[OPT_CONFIRM], 1,
+					&ms)) != 0)
+			goto out;
+		ctl.confirm_s = (uint32_t)(ms / 1000);
+	}
 	if (cl.seen[OPT_SKIP_DOWN] && !ctl.wait) {
 		rc = px_ctl_usage(&ctl, "--skip-down needs --wait");
 		goto out;

@@ -173,6 +173,18 @@ bool px_ctl_operation(const Phalanx__CtlRequest *req, px_ctl_op_t *w)
 		o->op_case = PHALANX__OPERATION__OP_MEMBER_REVOKE;
 		o->member_revoke = &w->name;
 		break;
+	case PHALANX__CTL_REQUEST__OP__ROLLBACK:
+	case PHALANX__CTL_REQUEST__OP__CONFIRM:
+		phalanx__version_ref__init(&w->ref);
+		w->ref.version = req->version;
+		if (req->op == PHALANX__CTL_REQUEST__OP__ROLLBACK) {
+			o->op_case = PHALANX__OPERATION__OP_ROLLBACK;
+			o->rollback = &w->ref;
+		} else {
+			o->op_case = PHALANX__OPERATION__OP_CONFIRM;
+			o->confirm = &w->ref;
+		}
+		break;
 	default:
 		return false;
 	}

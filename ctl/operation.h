@@ -19,6 +19,7 @@ typedef struct {
 	Phalanx__AlertDefine define;
 	Phalanx__MemberName member;
 	Phalanx__KeyAdd key;
+	Phalanx__VersionRef ref;
 	char id[33];                /* 128 random bits in hex */
 } px_ctl_op_t;
 

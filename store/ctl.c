@@ -14,6 +14,7 @@
 #include "px.h"
 #include "replicate.h"
 #include "store.h"
+#include "versions.h"
 
 typedef px_ctl_result_t result_t;
 
@@ -64,6 +65,8 @@ static bool legacy_write(const Phalanx__CtlRequest *req)
 	case PHALANX__CTL_REQUEST__OP__ADMIN_DEL:
 	case PHALANX__CTL_REQUEST__OP__MEMBER_ENROLL:
 	case PHALANX__CTL_REQUEST__OP__MEMBER_REVOKE:
+	case PHALANX__CTL_REQUEST__OP__ROLLBACK:
+	case PHALANX__CTL_REQUEST__OP__CONFIRM:
 		return true;
 	case PHALANX__CTL_REQUEST__OP__ALERT_DEFINE:
 		return req->alert_def != NULL;
@@ -415,6 +418,13 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	siv = xcalloc(st->policy.nsets + 1, sizeof(*siv));
 	for (i = 0; i < st->policy.nsets; i++)
 		si[i] = &siv[i];
+	/* The revert of an unconfirmed version is the store's own. */
+	if (env->ctl_request->operation && env->ctl_request->operation->op_case
+	    == PHALANX__OPERATION__OP_REVERT) {
+		fail(&r, PX_EPERM, "revert is proposed by the store itself "
+		     "when a --confirm runs out: use rollback");
+		goto reply;
+	}
 	if (env->ctl_request->operation && st->raft) {
 		/* proposed: answered once committed (the entry holds a
 		 * copy of the operation: env is freed here as ever) */
@@ -524,6 +534,21 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	case PHALANX__CTL_REQUEST__OP__HISTORY:
 		history_reply(st, env->ctl_request, &rep, &hist, &r);
 		break;
+	case PHALANX__CTL_REQUEST__OP__DIFF:
+		r.status = px_versions_diff_reply(st->db,
+						  env->ctl_request->version_from,
+						  env->ctl_request->version,
+						  &rep.diff, r.error,
+						  sizeof(r.error));
+		break;
+	case PHALANX__CTL_REQUEST__OP__PENDING:
+		r.status = px_versions_pending_list(st->db, &rep.pending,
+						    &rep.n_pending);
+		rep.now_ms = px_now_ms();
+		if (r.status < 0)
+			fail(&r, r.status, "pending: %s",
+			     px_db_strerror(r.status));
+		break;
 	case PHALANX__CTL_REQUEST__OP__STORE_STATUS:
 		px_store_replicate_status(st, &rep, &ss);
 		break;
@@ -615,6 +640,9 @@ reply:
 	px_store_log_reply_free(log_mem);
 	free(keys_mem);
 	history_reply_free(&hist);
+	px_versions_diff_reply_free(rep.diff);
+	if (rep.pending)
+		px_versions_pending_free(rep.pending, rep.n_pending);
 	px_lists_free(&lists);
 	quota_reply_free(&quotas);
 	px_limitops_free(tiers, ntiers);

@@ -12,10 +12,12 @@
 #include "db.h"
 #include "dbfit.h"
 #include "px.h"
+#include "wire.h"
 
 struct px_db {
 	MDB_env *env;
 	MDB_dbi meta, sets, entries, members, blocks, history;
+	MDB_dbi versions, confirm; /* what each version changed; --confirm */
 	uint32_t history_seq; /* orders records of one millisecond */
 	/* The last policy commit: µs from the fit check to the writes done,
 	 * and in mdb_txn_commit (the write-out and its fsync). */
@@ -103,8 +105,9 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 		goto fail;
 	}
 	if ((rc = mdb_env_create(&db->env)) != 0 ||
-	    /* meta, sets, entries, members, blocks, history, alerts
-	     * (store/alerts.c), keys (store/auth.c), room */
+	    /* meta, sets, entries, members, blocks, history, versions,
+	     * confirm, alerts (store/alerts.c), keys (store/auth.c), the
+	     * Raft FSM's (store/fsm.c), room */
 	    (rc = mdb_env_set_maxdbs(db->env, 16)) != 0 ||
 	    (rc = mdb_env_set_mapsize(db->env, mapsize)) != 0 ||
 	    (rc = mdb_env_open(db->env, dir, 0, 0600)) != 0 ||
@@ -114,7 +117,9 @@ int px_db_open(px_db_t **out, const char *dir, size_t mapsize)
 	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &db->entries)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "members", MDB_CREATE, &db->members)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &db->blocks)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "history", MDB_CREATE, &db->history)) != 0) {
+	    (rc = mdb_dbi_open(txn, "history", MDB_CREATE, &db->history)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "versions", MDB_CREATE, &db->versions)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "confirm", MDB_CREATE, &db->confirm)) != 0) {
 		rc = px_db_error(rc);
 		goto fail;
 	}
@@ -196,17 +201,12 @@ static int put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t v)
 	return px_db_error(mdb_put(txn, dbi, &k, &d, 0));
 }
 
-static int load_limits(MDB_txn *txn, px_db_t *db, px_policy_t *p)
+int px_db_meta_apply(px_policy_t *p, const void *buf, size_t len)
 {
-	MDB_val k = { 6, "limits" }, d;
 	Phalanx__SnapshotChunk *c;
-	int rc = mdb_get(txn, db->meta, &k, &d);
+	int rc;
 
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return px_db_error(rc);
-	c = phalanx__snapshot_chunk__unpack(NULL, d.mv_size, d.mv_data);
+	c = phalanx__snapshot_chunk__unpack(NULL, len, buf);
 	if (!c)
 		return PX_EDECODE;
 	/* The record holds every tier: start from none. */
@@ -222,16 +222,24 @@ static int load_limits(MDB_txn *txn, px_db_t *db, px_policy_t *p)
 	return rc;
 }
 
-/* Limits, rules and services are small: one record holding a
- * SnapshotChunk with just those. */
-static int save_limits(MDB_txn *txn, px_db_t *db, const px_policy_t *p)
+static int load_limits(MDB_txn *txn, px_db_t *db, px_policy_t *p)
+{
+	MDB_val k = { 6, "limits" }, d;
+	int rc = mdb_get(txn, db->meta, &k, &d);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return px_db_error(rc);
+	return px_db_meta_apply(p, d.mv_data, d.mv_size);
+}
+
+void px_db_meta_pack(const px_policy_t *p, uint8_t **buf, size_t *len)
 {
 	Phalanx__SnapshotChunk c = PHALANX__SNAPSHOT_CHUNK__INIT;
-	MDB_val k = { 6, "limits" }, d;
 	Phalanx__LimitOp **ops;
 	px_lists_t lists;
 	size_t n;
-	int rc;
 
 	px_limitops_build(&p->limits, &ops, &n);
 	px_lists_build(p, &lists);
@@ -243,14 +251,21 @@ static int save_limits(MDB_txn *txn, px_db_t *db, const px_policy_t *p)
 	c.services = lists.services;
 	c.n_services = lists.nservices;
 	c.protection = lists.protection;
-	d.mv_size = phalanx__snapshot_chunk__get_packed_size(&c);
-	d.mv_data = xmalloc(d.mv_size);
-	phalanx__snapshot_chunk__pack(&c, d.mv_data);
-	rc = px_db_error(mdb_put(txn, db->meta, &k, &d, 0));
-	free(d.mv_data);
+	*len = phalanx__snapshot_chunk__get_packed_size(&c);
+	*buf = xmalloc(*len ? *len : 1);
+	phalanx__snapshot_chunk__pack(&c, *buf);
 	px_limitops_free(ops, n);
 	px_lists_free(&lists);
-	return rc;
+}
+
+/* Limits, rules and services are small: one record holding a
+ * SnapshotChunk with just those (px_db_meta_pack). */
+static int save_limits(MDB_txn *txn, px_db_t *db, const uint8_t *buf,
+		       size_t len)
+{
+	MDB_val k = { 6, "limits" }, d = { len, (void *)buf };
+
+	return px_db_error(mdb_put(txn, db->meta, &k, &d, 0));
 }
 
 /* An entry as stored is what px_entry_decode() would have made of its
@@ -457,6 +472,22 @@ int px_db_fits(px_db_t *db, unsigned int dbi, const px_dbfit_t *w,
 	return rc;
 }
 
+/* Bytes of a version record for ops, at most (commit_fits). */
+static size_t record_size(const px_db_op_t *ops, size_t nops,
+			  size_t meta_bytes)
+{
+	size_t i, n = 64 + 2 * meta_bytes;
+
+	for (i = 0; i < nops; i++) {
+		n += PX_SETNAME_MAX + 8;
+		if (ops[i].kind == PX_DB_ADD || ops[i].kind == PX_DB_DEL)
+			n += ops[i].entries->n * (PX_ENTRY_WIRE_MAX + 2);
+		else if (ops[i].kind == PX_DB_DESTROY)
+			n += ops[i].dropped * (PX_ENTRY_WIRE_MAX + 2);
+	}
+	return n;
+}
+
 /* What a commit of ops writes, for px_db_fits. */
 static int commit_fits(px_db_t *db, uint64_t version, const px_db_op_t *ops,
 		       size_t nops, size_t meta_bytes)
@@ -466,9 +497,9 @@ static int commit_fits(px_db_t *db, uint64_t version, const px_db_op_t *ops,
 	size_t i;
 
 	/* entries, sets, meta, history (its record is counted in
-	 * meta_bytes) */
-	w.trees = 4;
-	w.big = meta_bytes;
+	 * meta_bytes), versions and confirm (the version's record) */
+	w.trees = 6;
+	w.big = meta_bytes + record_size(ops, nops, meta_bytes);
 	w.val_max = 0;
 	w.key_max = PX_SETNAME_MAX + 1 + sizeof(px_entry_t);
 	for (i = 0; i < nops; i++) {
@@ -569,32 +600,18 @@ int px_db_commit(px_db_t *db, uint64_t version, uint64_t epoch,
 	return px_db_commit_audited(db, version, epoch, ops, nops, meta, NULL);
 }
 
-/* The limits record's size, as save_limits packs it (0 without meta). */
+/* The limits record's size, as px_db_meta_pack packs it (0 without
+ * meta). */
 static size_t meta_size(const px_policy_t *meta)
 {
-	size_t meta_bytes = 0;
+	uint8_t *buf;
+	size_t len;
 
-	if (meta) {
-		/* The limits record, sized as save_limits packs it. */
-		Phalanx__SnapshotChunk c = PHALANX__SNAPSHOT_CHUNK__INIT;
-		Phalanx__LimitOp **lops;
-		px_lists_t lists;
-		size_t n;
-
-		px_limitops_build(&meta->limits, &lops, &n);
-		px_lists_build(meta, &lists);
-		c.limits = lops;
-		c.n_limits = n;
-		c.rules = lists.rules;
-		c.n_rules = lists.nrules;
-		c.services = lists.services;
-		c.n_services = lists.nservices;
-		c.protection = lists.protection;
-		meta_bytes = phalanx__snapshot_chunk__get_packed_size(&c);
-		px_limitops_free(lops, n);
-		px_lists_free(&lists);
-	}
-	return meta_bytes;
+	if (!meta)
+		return 0;
+	px_db_meta_pack(meta, &buf, &len);
+	free(buf);
+	return len;
 }
 
 int px_db_commit_check(px_db_t *db, uint64_t version, const px_db_op_t *ops,
@@ -603,25 +620,200 @@ int px_db_commit_check(px_db_t *db, uint64_t version, const px_db_op_t *ops,
 	return commit_fits(db, version, ops, nops, meta_size(meta) + audit_len);
 }
 
+/* A set's entries as stored (for the record of a destroy). */
+static int set_entries(MDB_txn *txn, px_db_t *db, const char *set,
+		       px_entries_t *out)
+{
+	MDB_val k = { strlen(set) + 1, (void *)set }, d;
+	size_t nl = strlen(set) + 1;
+	MDB_cursor *cur;
+	px_entry_t e;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, db->entries, &cur)) != 0)
+		return px_db_error(rc);
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != nl + sizeof(e) || memcmp(k.mv_data, set, nl))
+			break;
+		memcpy(&e, (uint8_t *)k.mv_data + nl, sizeof(e));
+		px_entries_push(out, &e);
+	}
+	mdb_cursor_close(cur);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : px_db_error(rc);
+}
+
+static MDB_val version_key(uint8_t k[8], uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		k[i] = (uint8_t)(v >> (56 - 8 * i));
+	return (MDB_val){ 8, k };
+}
+
+static uint64_t version_of_key(const MDB_val *k)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < 8 && i < k->mv_size; i++)
+		v = v << 8 | ((const uint8_t *)k->mv_data)[i];
+	return v;
+}
+
+/* What version changed, read back as px_db_versions gives it: kept in
+ * "versions" (the oldest dropped past PX_VERSIONS_KEPT), and in
+ * "confirm" while it waits for a confirmation. */
+typedef struct {
+	Phalanx__VersionRecord r;
+	Phalanx__SetDelta *d, **dp;
+	ProtobufCBinaryData *bins[PX_DB_OPS_MAX];
+	uint8_t *bufs[PX_DB_OPS_MAX];
+	px_entries_t dropped[PX_DB_OPS_MAX];
+} vrec_t;
+
+static int record_put(MDB_txn *txn, px_db_t *db, uint64_t version,
+		      const px_db_op_t *ops, size_t nops,
+		      const MDB_val *meta_before, const uint8_t *meta_after,
+		      size_t meta_len, const px_db_audit_t *audit)
+{
+	vrec_t v;
+	uint8_t key[8], *buf = NULL;
+	MDB_val k = version_key(key, version), d;
+	MDB_stat st;
+	size_t i;
+	int rc = 0;
+
+	if (nops > PX_DB_OPS_MAX)
+		return -EINVAL;
+	memset(&v, 0, sizeof(v));
+	phalanx__version_record__init(&v.r);
+	v.d = xcalloc(nops + 1, sizeof(*v.d));
+	v.dp = xcalloc(nops + 1, sizeof(*v.dp));
+	v.r.version = version;
+	v.r.sets = v.dp;
+	for (i = 0; i < nops && rc == 0; i++) {
+		Phalanx__SetDelta *sd = &v.d[i];
+		const px_entries_t *e = ops[i].entries;
+
+		phalanx__set_delta__init(sd);
+		sd->set = (char *)ops[i].set;
+		v.dp[v.r.n_sets++] = sd;
+		px_entries_init(&v.dropped[i]);
+		if (ops[i].kind == PX_DB_CREATE) {
+			sd->created = true;
+			continue;
+		}
+		if (ops[i].kind == PX_DB_DESTROY) {
+			sd->destroyed = true;
+			rc = set_entries(txn, db, ops[i].set, &v.dropped[i]);
+			e = &v.dropped[i];
+		}
+		px_wire_pack_entries(e->v, e->n, &v.bins[i], &v.bufs[i]);
+		if (ops[i].kind == PX_DB_ADD) {
+			sd->added = v.bins[i];
+			sd->n_added = e->n;
+		} else {
+			sd->removed = v.bins[i];
+			sd->n_removed = e->n;
+		}
+	}
+	if (meta_after) {
+		v.r.meta_changed = true;
+		if (meta_before)
+			v.r.meta_before = (ProtobufCBinaryData){
+				meta_before->mv_size, meta_before->mv_data };
+		v.r.meta_after = (ProtobufCBinaryData){ meta_len,
+							(uint8_t *)meta_after };
+	}
+	if (audit) {
+		v.r.time_ms = audit->time_ms;
+		v.r.who = (char *)(audit->who ? audit->who : "");
+		v.r.confirm_by_ms = audit->confirm_by_ms;
+	}
+	if (rc == 0) {
+		d.mv_size = phalanx__version_record__get_packed_size(&v.r);
+		buf = xmalloc(d.mv_size ? d.mv_size : 1);
+		phalanx__version_record__pack(&v.r, buf);
+		d.mv_data = buf;
+		rc = px_db_error(mdb_put(txn, db->versions, &k, &d, 0));
+	}
+	if (rc == 0 && (rc = px_db_error(mdb_stat(txn, db->versions, &st))) == 0 &&
+	    st.ms_entries > PX_VERSIONS_KEPT) {
+		MDB_cursor *cur;
+		MDB_val ok, od;
+
+		if ((rc = px_db_error(mdb_cursor_open(txn, db->versions,
+						      &cur))) == 0) {
+			int mrc = mdb_cursor_get(cur, &ok, &od, MDB_FIRST);
+
+			if (mrc == 0)
+				mrc = mdb_cursor_del(cur, 0);
+			mdb_cursor_close(cur);
+			rc = mrc == MDB_NOTFOUND ? 0 : px_db_error(mrc);
+		}
+	}
+	if (rc == 0 && audit && audit->confirm_by_ms) {
+		uint8_t dl[8];
+		MDB_val dv = version_key(dl, audit->confirm_by_ms);
+
+		rc = px_db_error(mdb_put(txn, db->confirm, &k, &dv, 0));
+	}
+	if (rc == 0 && audit && audit->settles) {
+		uint8_t sk[8];
+		MDB_val skv = version_key(sk, audit->settles);
+		int mrc = mdb_del(txn, db->confirm, &skv, NULL);
+
+		rc = mrc == MDB_NOTFOUND ? 0 : px_db_error(mrc);
+	}
+	for (i = 0; i < nops; i++) {
+		free(v.bins[i]);
+		free(v.bufs[i]);
+		px_entries_free(&v.dropped[i]);
+	}
+	free(v.d);
+	free(v.dp);
+	free(buf);
+	return rc;
+}
+
 int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 			 const px_db_op_t *ops, size_t nops,
 			 const px_policy_t *meta, const px_db_audit_t *audit)
 {
 	uint8_t key[PX_SETNAME_MAX + 1 + sizeof(px_entry_t)];
+	MDB_val mk = { 6, "limits" }, before;
 	MDB_txn *txn = NULL;
-	size_t i, j, meta_bytes = meta_size(meta);
+	uint8_t *meta_buf = NULL;
+	size_t i, j, meta_bytes = 0;
 	uint64_t t0 = mono_us(), t1;
+	bool had_before;
 	int rc;
 
 	db->write_us = db->sync_us = 0;
+	if (meta)
+		px_db_meta_pack(meta, &meta_buf, &meta_bytes);
 	/* Refuse before the first write: a write LMDB would stop half way
 	 * must not even start, and every store decides it alike.  The
 	 * store is the only writer, so nothing changes in between. */
 	if ((rc = commit_fits(db, version, ops, nops,
 			      meta_bytes + (audit ? audit->len : 0))) < 0)
-		return rc;
+		goto out;
 	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
-		return rc;
+		goto out;
+	/* The record of what this version changes, before the writes (a
+	 * destroyed set's entries are read from the database). */
+	rc = mdb_get(txn, db->meta, &mk, &before);
+	had_before = rc == 0;
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		rc = px_db_error(rc);
+		goto fail;
+	}
+	if ((rc = record_put(txn, db, version, ops, nops,
+			     had_before ? &before : NULL, meta_buf, meta_bytes,
+			     audit)) < 0)
+		goto fail;
 	for (i = 0; i < nops; i++) {
 		const px_db_op_t *op = &ops[i];
 		MDB_val k = { strlen(op->set), (void *)op->set }, d = { 0, "" };
@@ -653,7 +845,7 @@ int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 		if (rc < 0)
 			goto fail;
 	}
-	if (meta && (rc = save_limits(txn, db, meta)) < 0)
+	if (meta && (rc = save_limits(txn, db, meta_buf, meta_bytes)) < 0)
 		goto fail;
 	if (audit && (rc = history_put(txn, db, audit)) < 0)
 		goto fail;
@@ -665,10 +857,99 @@ int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 	rc = px_db_error(px_db_txn_commit(db, txn));
 	db->write_us = t1 - t0;
 	db->sync_us = mono_us() - t1;
-	return rc;
+	goto out;
 fail:
 	mdb_txn_abort(txn);
+out:
+	free(meta_buf);
 	return rc;
+}
+
+int px_db_versions(px_db_t *db, uint64_t from, uint64_t to,
+		   px_db_version_cb cb, void *arg)
+{
+	uint8_t key[8];
+	MDB_val k = version_key(key, from), d;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int rc, crc = 0;
+
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) < 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, db->versions, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return px_db_error(rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+		Phalanx__VersionRecord *r;
+
+		if (k.mv_size != 8 || version_of_key(&k) > to)
+			break;
+		r = phalanx__version_record__unpack(NULL, d.mv_size, d.mv_data);
+		if (!r || r->version != version_of_key(&k)) {
+			if (r)
+				phalanx__version_record__free_unpacked(r, NULL);
+			crc = PX_EDBCORRUPT;
+			break;
+		}
+		crc = cb(r, arg);
+		phalanx__version_record__free_unpacked(r, NULL);
+		if (crc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (crc != 0)
+		return crc;
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : px_db_error(rc);
+}
+
+int px_db_confirm_list(px_db_t *db, px_db_confirm_cb cb, void *arg)
+{
+	MDB_val k, d;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) < 0)
+		return rc;
+	if ((rc = mdb_cursor_open(txn, db->confirm, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return px_db_error(rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT))
+		if (k.mv_size == 8 && d.mv_size == 8 &&
+		    cb(version_of_key(&k), version_of_key(&d), arg) != 0)
+			break;
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : px_db_error(rc);
+}
+
+int px_db_confirm_del(px_db_t *db, uint64_t version,
+		      const px_db_audit_t *audit)
+{
+	uint8_t key[8];
+	MDB_val k = version_key(key, version);
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
+		return rc;
+	rc = mdb_del(txn, db->confirm, &k, NULL);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return -ENOENT;
+	}
+	if ((rc = px_db_error(rc)) == 0 && audit)
+		rc = history_put(txn, db, audit);
+	if (rc < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return px_db_error(px_db_txn_commit(db, txn));
 }
 
 /* A member record: the u64 version it last reported, then one byte of

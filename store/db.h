@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "dbfit.h"
+#include "phalanx.pb-c.h"
 #include "policy.h"
 #include "px.h"
 
@@ -87,12 +88,46 @@ typedef struct {
 	uint64_t time_ms;
 	const void *rec;   /* the packed record */
 	size_t len;
+	/* For the version's own record ("versions"): who made it, the
+	 * --confirm deadline it waits for (wall ms; 0: none), and the
+	 * version whose pending confirmation this commit ends (0: none). */
+	const char *who;
+	uint64_t confirm_by_ms;
+	uint64_t settles;
 } px_db_audit_t;
 /* px_db_commit that also appends audit (may be NULL) in the same
  * transaction: a change is never committed without its record. */
 int px_db_commit_audited(px_db_t *db, uint64_t version, uint64_t epoch,
 			 const px_db_op_t *ops, size_t nops,
 			 const px_policy_t *meta, const px_db_audit_t *audit);
+/* Every commit also records what it changed (a VersionRecord: each set's
+ * added and removed entries, a destroyed set's whole contents, the meta
+ * record before and after) in "versions", in the same transaction, the
+ * newest PX_VERSIONS_KEPT of them: what `diff', `rollback' and the revert
+ * of an unconfirmed change read (store/versions.c).  A commit has at
+ * most PX_DB_OPS_MAX ops. */
+#define PX_VERSIONS_KEPT 1000
+#define PX_DB_OPS_MAX 4096
+typedef int (*px_db_version_cb)(const Phalanx__VersionRecord *r, void *arg);
+/* cb for each record of a version in [from, to], oldest first, until cb
+ * returns non-zero (returned).  0 or a database error. */
+int px_db_versions(px_db_t *db, uint64_t from, uint64_t to,
+		   px_db_version_cb cb, void *arg);
+/* The versions waiting for `confirm': cb(version, deadline_ms, arg). */
+typedef int (*px_db_confirm_cb)(uint64_t version, uint64_t deadline_ms,
+				void *arg);
+int px_db_confirm_list(px_db_t *db, px_db_confirm_cb cb, void *arg);
+/* Confirm version (no longer reverted by itself), with audit in the same
+ * transaction: 0, -ENOENT if it waits for no confirmation, or a
+ * database error. */
+int px_db_confirm_del(px_db_t *db, uint64_t version,
+		      const px_db_audit_t *audit);
+/* The meta record ("limits": limits, rules, services, protection) of p,
+ * packed: *buf is the caller's to free.  px_db_meta_apply applies one to
+ * p (whose sets must include every tier's and rule's): 0 or an error. */
+void px_db_meta_pack(const px_policy_t *p, uint8_t **buf, size_t *len);
+int px_db_meta_apply(px_policy_t *p, const void *buf, size_t len);
+
 /* The fit check of px_db_commit_audited alone (the Raft leader's,
  * before it proposes; audit_len: the record's bytes): 0 or PX_EDBFULL
  * (logged with the numbers), or a database error. */

@@ -337,6 +337,7 @@ static void on_tick(uv_timer_t *h)
 
 	px_store_pub_rebind(st);
 	px_store_heartbeat(st);
+	px_store_confirm_tick(st);
 	px_metrics_update(st->metrics, st);
 }
 

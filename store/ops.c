@@ -14,9 +14,13 @@
 #include "auth.h"
 #include "codec.h"
 #include "px.h"
+#include "raft.h"
+#include "replicate.h"
 #include "store.h"
+#include "versions.h"
 
 #define FLOOD_EXCEPTIONS "flood-exceptions"
+#define PX_CONFIRM_MAX_S 86400
 
 /* One write being run. */
 typedef struct {
@@ -35,6 +39,7 @@ typedef struct {
 	 * store writes the same one. */
 	bool dry;
 	uint64_t time_ms;
+	uint64_t settles;          /* a revert: the version it settles */
 } op_t;
 
 /* commit() in a dry run: the write was validated and would commit. */
@@ -84,6 +89,7 @@ static void audit_pack(px_db_audit_t *a, uint8_t **buf, const op_t *o,
 {
 	Phalanx__HistoryRecord h = PHALANX__HISTORY_RECORD__INIT;
 
+	memset(a, 0, sizeof(*a));
 	h.time_ms = o->time_ms ? o->time_ms : px_now_ms();
 	h.who = o->who ? (char *)o->who->name : "?";
 	h.role = (char *)px_role_name(o->who ? o->who->role : PX_ROLE_NONE);
@@ -96,6 +102,10 @@ static void audit_pack(px_db_audit_t *a, uint8_t **buf, const op_t *o,
 	phalanx__history_record__pack(&h, *buf);
 	a->rec = *buf;
 	a->time_ms = h.time_ms;
+	a->who = h.who;
+	if (o->op->confirm_s)
+		a->confirm_by_ms = h.time_ms + (uint64_t)o->op->confirm_s * 1000;
+	a->settles = o->settles;
 }
 
 /* Commit the next version: ops, meta's limits, rules and services if
@@ -869,6 +879,272 @@ static int protect(op_t *o)
 	return rc;
 }
 
+/* ---- versions: rollback, revert, confirm (store/versions.c) ---- */
+
+/* The sets the policy will have after plan, with no entries, and the
+ * limits and lists of plan->meta_to on them: the meta to commit. */
+static int plan_meta(op_t *o, const px_vdiff_t *plan, px_policy_t *sk)
+{
+	const px_policy_t *p = &o->st->policy;
+	size_t i, j;
+	int rc;
+
+	px_policy_init(sk);
+	for (i = 0; i < p->nsets; i++) {
+		for (j = 0; j < plan->nsets; j++)
+			if (plan->sets[j].destroyed &&
+			    strcmp(plan->sets[j].name, p->sets[i].name) == 0)
+				break;
+		if (j == plan->nsets && !px_policy_find(sk, p->sets[i].name))
+			px_policy_add_set(sk, p->sets[i].name);
+	}
+	for (j = 0; j < plan->nsets; j++)
+		if (plan->sets[j].created)
+			px_policy_add_set(sk, plan->sets[j].name);
+	if (plan->meta_to_len &&
+	    (rc = px_db_meta_apply(sk, plan->meta_to, plan->meta_to_len)) < 0)
+		return fail(o, rc, "the limits and lists to restore do not "
+			    "apply: %s; nothing changed", px_strerror(rc));
+	return 0;
+}
+
+static void skeleton_free(px_policy_t *sk)
+{
+	size_t i;
+
+	for (i = 0; i < sk->nsets; i++)
+		px_entries_free(&sk->sets[i].entries);
+	free(sk->sets);
+	sk->sets = NULL;
+	sk->nsets = 0;
+}
+
+/* Check plan against the store's sets (the records must agree with
+ * them: anything else refuses, nothing changed) and list its writes. */
+static int plan_check(op_t *o, const px_vdiff_t *plan, px_db_op_t *dbo,
+		      size_t *n)
+{
+	const px_policy_t *p = &o->st->policy;
+	size_t i, j, k = 0, nsets = p->nsets;
+
+	for (i = 0; i < plan->nsets; i++) {
+		const px_vset_t *v = &plan->sets[i];
+		const px_set_t *s = px_policy_find(p, v->name);
+		const px_entry_t *bad = NULL;
+
+		if (v->created ? s != NULL : s == NULL)
+			return fail(o, PX_EDBCORRUPT, "set %s %s: the versions' "
+				    "records disagree with the sets; nothing "
+				    "changed", v->name, s ? "exists" :
+				    "does not exist");
+		if (v->destroyed && strcmp(v->name, FLOOD_EXCEPTIONS) == 0)
+			return fail(o, PX_EPROTECTED, "set %s always exists",
+				    v->name);
+		for (j = 0; s && j < v->del.n && !bad; j++)
+			if (!px_set_has(s, &v->del.v[j]))
+				bad = &v->del.v[j];
+		for (j = 0; s && j < v->add.n && !bad; j++)
+			if (px_set_has(s, &v->add.v[j]) ||
+			    px_set_overlap(s, &v->add.v[j]))
+				bad = &v->add.v[j];
+		if (bad) {
+			char es[PX_ENTRY_STR_MAX];
+
+			px_entry_format(bad, es, sizeof(es));
+			return fail(o, PX_EDBCORRUPT, "set %s, %s: the "
+				    "versions' records disagree with the set; "
+				    "nothing changed", v->name, es);
+		}
+		if (v->created) {
+			dbo[k++] = (px_db_op_t){ PX_DB_CREATE, v->name, NULL, 0 };
+			nsets++;
+		}
+		if (v->destroyed) {
+			dbo[k++] = (px_db_op_t){ PX_DB_DESTROY, v->name, NULL,
+						 px_set_count(s) };
+			continue;
+		}
+		if (v->del.n)
+			dbo[k++] = (px_db_op_t){ PX_DB_DEL, v->name, &v->del, 0 };
+		if (v->add.n)
+			dbo[k++] = (px_db_op_t){ PX_DB_ADD, v->name, &v->add, 0 };
+		if ((s ? px_set_count(s) : 0) + v->add.n - v->del.n >
+		    PX_SET_ENTRIES_MAX)
+			return fail(o, PX_ERANGE, "set %s would hold more than "
+				    "%d entries", v->name, PX_SET_ENTRIES_MAX);
+	}
+	if (nsets > PX_SETS_MAX)
+		return fail(o, PX_ERANGE, "at most %d sets", PX_SETS_MAX);
+	*n = k;
+	return 0;
+}
+
+/* Commit plan (the policy from now on: plan->to's, or a version's undo)
+ * as one version, apply it and leave it to publish. */
+static int plan_apply(op_t *o, px_vdiff_t *plan, const char *what)
+{
+	px_policy_t *p = &o->st->policy, sk;
+	px_op_done_t *d = o->done;
+	px_db_op_t *dbo = xcalloc(3 * plan->nsets + 1, sizeof(*dbo));
+	size_t n = 0, i;
+	int rc;
+
+	memset(&sk, 0, sizeof(sk));
+	if (3 * plan->nsets > PX_DB_OPS_MAX) {
+		rc = fail(o, PX_ERANGE, "%zu sets change: at most %d", plan->nsets,
+			  PX_DB_OPS_MAX / 3);
+		goto out;
+	}
+	if ((rc = plan_check(o, plan, dbo, &n)) < 0)
+		goto out;
+	if (plan->meta && (rc = plan_meta(o, plan, &sk)) < 0)
+		goto out;
+	if (n == 0 && !plan->meta) {
+		px_log(PX_LOG_INFO, "%s: no change, still version %llu "
+		       "(request %s)", what, (unsigned long long)p->version,
+		       req_id(o));
+		rc = 0;
+		goto out;
+	}
+	if ((rc = commit(o, dbo, n, plan->meta ? &sk : NULL, what)) != 0)
+		goto out;
+	for (i = 0; i < plan->nsets; i++) {
+		px_vset_t *v = &plan->sets[i];
+		px_set_t *s;
+
+		if (v->created)
+			px_policy_add_set(p, v->name);
+		if (v->destroyed) {
+			px_policy_del_set(p, v->name);
+			continue;
+		}
+		if ((s = px_policy_find(p, v->name)) && (v->add.n || v->del.n))
+			px_set_change(s, &v->add, &v->del);
+	}
+	if (plan->meta) {
+		d->old_limits = xcalloc(1, sizeof(*d->old_limits));
+		px_limits_copy(d->old_limits, &p->limits);
+		skeleton_free(&sk);
+		sk.version = p->version;
+		sk.epoch = p->epoch;
+		meta_take(p, &sk);
+		d->lists = true;
+	}
+	d->plan = xmalloc(sizeof(*d->plan));
+	*d->plan = *plan;
+	memset(plan, 0, sizeof(*plan));
+	d->publish = true;
+out:
+	if (sk.sets)
+		skeleton_free(&sk);
+	px_policy_free(&sk);
+	free(dbo);
+	return rc;
+}
+
+static int rollback(op_t *o)
+{
+	uint64_t v = o->op->rollback->version, cur = o->st->policy.version;
+	char what[128], err[256] = "";
+	px_vdiff_t plan;
+	int rc;
+
+	if (v >= cur)
+		return fail(o, PX_ERANGE, v == cur ? "version %llu is the "
+			    "current version: nothing to roll back" :
+			    "version %llu is newer than the current version "
+			    "%llu", (unsigned long long)v,
+			    (unsigned long long)cur);
+	rc = px_versions_diff(o->st->db, cur, v, &plan, err, sizeof(err));
+	if (rc < 0) {
+		fail(o, rc, "rollback to version %llu: %s", (unsigned long long)v,
+		     err);
+	} else {
+		snprintf(what, sizeof(what), "rollback to version %llu (from "
+			 "%llu)", (unsigned long long)v, (unsigned long long)cur);
+		rc = plan_apply(o, &plan, what);
+	}
+	px_vdiff_free(&plan);
+	return rc;
+}
+
+/* The store's own revert of a version whose --confirm ran out (proposed
+ * by store/main.c's tick as the store itself; refused from clients in
+ * store/ctl.c). */
+static int revert(op_t *o)
+{
+	uint64_t v = o->op->revert->version;
+	char what[160], err[256] = "";
+	px_db_audit_t a;
+	px_vdiff_t plan;
+	uint8_t *rec;
+	int rc;
+
+	if (!px_versions_pending(o->st->db, v))
+		return fail(o, -ENOENT, "version %llu is not waiting for a "
+			    "confirmation", (unsigned long long)v);
+	rc = px_versions_undo(o->st->db, &o->st->policy, v, &plan, err,
+			      sizeof(err));
+	if (rc < 0) {
+		fail(o, rc, "revert of version %llu: %s", (unsigned long long)v,
+		     err);
+		goto out;
+	}
+	snprintf(what, sizeof(what), "revert of version %llu (not confirmed "
+		 "in time)", (unsigned long long)v);
+	o->settles = v;
+	rc = plan_apply(o, &plan, what);
+	if (rc == 0 && !o->done->publish && !o->dry) {
+		/* Nothing of it is left to undo: only settle it. */
+		snprintf(what, sizeof(what), "revert of version %llu (not "
+			 "confirmed in time): nothing left to undo",
+			 (unsigned long long)v);
+		audit_pack(&a, &rec, o, what, o->st->policy.version,
+			   o->st->policy.version);
+		rc = px_db_confirm_del(o->st->db, v, &a);
+		free(rec);
+		if (rc < 0 && rc != -ENOENT)
+			fail(o, rc, "%s", px_db_strerror(rc));
+		else
+			rc = 0;
+	}
+	if (rc == 0 && !o->dry)
+		px_log(PX_LOG_WARN, "version %llu was not confirmed in time: "
+		       "reverted as version %llu", (unsigned long long)v,
+		       (unsigned long long)o->st->policy.version);
+out:
+	px_vdiff_free(&plan);
+	return rc;
+}
+
+static int confirm(op_t *o)
+{
+	uint64_t v = o->op->confirm->version;
+	char what[64];
+	px_db_audit_t a;
+	uint8_t *rec;
+	int rc;
+
+	if (!px_versions_pending(o->st->db, v))
+		return fail(o, -ENOENT, "version %llu is not waiting for a "
+			    "confirmation (confirmed or reverted already, or "
+			    "made without --confirm)", (unsigned long long)v);
+	if (o->dry)
+		return PX_OP_VALID;
+	snprintf(what, sizeof(what), "confirm version %llu",
+		 (unsigned long long)v);
+	audit_pack(&a, &rec, o, what, o->st->policy.version,
+		   o->st->policy.version);
+	rc = px_db_confirm_del(o->st->db, v, &a);
+	free(rec);
+	if (rc < 0)
+		return fail(o, rc, "confirm version %llu: %s",
+			    (unsigned long long)v, px_db_strerror(rc));
+	px_log(PX_LOG_INFO, "%s, request %s by %s", what, req_id(o),
+	       o->who ? o->who->name : "?");
+	return 0;
+}
+
 /* The table: which role may run each operation is said here and only
  * here (docs/permissions.md is this table in words).  legacy: the
  * CtlRequest.op the operation replaced, whose row in store/auth.c's
@@ -922,6 +1198,12 @@ static const struct {
 	  PHALANX__CTL_REQUEST__OP__MEMBER_REVOKE, member_revoke, false },
 	{ OPC(PROTECT), "protection", PX_ROLE_ADMIN,
 	  PHALANX__CTL_REQUEST__OP__PROTECT, protect, true },
+	{ OPC(ROLLBACK), "rollback", PX_ROLE_ADMIN,
+	  PHALANX__CTL_REQUEST__OP__ROLLBACK, rollback, true },
+	{ OPC(CONFIRM), "confirm", PX_ROLE_OPERATOR,
+	  PHALANX__CTL_REQUEST__OP__CONFIRM, confirm, false },
+	/* the store's own (store/ctl.c refuses it from clients) */
+	{ OPC(REVERT), "revert", PX_ROLE_ADMIN, -1, revert, true },
 };
 #undef OPC
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
@@ -931,13 +1213,15 @@ static const struct {
 static px_role_t role_checked(size_t i)
 {
 	static bool checked;
-	px_role_t other = px_ctl_min_role(ops[i].legacy);
+	px_role_t other = ops[i].legacy < 0 ? ops[i].role :
+			  px_ctl_min_role(ops[i].legacy);
 	size_t j;
 
 	if (!checked) {
 		checked = true;
 		for (j = 0; j < NOPS; j++)
-			if (px_ctl_min_role(ops[j].legacy) != ops[j].role)
+			if (ops[j].legacy >= 0 &&
+			    px_ctl_min_role(ops[j].legacy) != ops[j].role)
 				px_log(PX_LOG_ERR, "permissions: %s needs role %s "
 				       "in store/ops.c but %s in store/auth.c: "
 				       "the stricter applies", ops[j].name,
@@ -976,13 +1260,20 @@ static int op_run(px_store_t *st, const Phalanx__Operation *op,
 		  uint64_t time_ms)
 {
 	op_t o = { st, op, "request", who, rep, r, done, now_us(), 0, dry,
-		   time_ms };
+		   time_ms, 0 };
 	int i = find_op(op), rc;
 
 	if (i < 0)
 		return fail(&o, PX_EBADREQ, "unknown operation %d",
 			    op ? (int)op->op_case : 0);
 	o.name = ops[i].name;
+	if (op->confirm_s && (!ops[i].policy ||
+			      op->op_case == PHALANX__OPERATION__OP_REVERT))
+		return fail(&o, PX_EBADREQ, "--confirm: %s does not change "
+			    "the policy", o.name);
+	if (op->confirm_s > PX_CONFIRM_MAX_S)
+		return fail(&o, PX_ERANGE, "--confirm %u: at most %d seconds",
+			    op->confirm_s, PX_CONFIRM_MAX_S);
 	if ((rc = ops[i].fn(&o)) < 0) {
 		if (ops[i].policy)
 			px_log(PX_LOG_INFO, "%s refused%s, nothing changed "
@@ -1024,11 +1315,79 @@ void px_store_op_apply(px_store_t *st, const Phalanx__Operation *op,
 	op_run(st, op, who, rep, r, done, false, time_ms);
 }
 
+/* A plan's change: each set's ops in order (made, entries out, in,
+ * destroyed), and with new limits every one of them plus a 0 for each
+ * tier the old limits had on a set that stays (a member drops a
+ * destroyed set's tiers with it). */
+static void plan_publish(px_store_t *st, px_op_done_t *done)
+{
+	const px_vdiff_t *plan = done->plan;
+	px_pubop_t *po = xcalloc(3 * plan->nsets + 1, sizeof(*po));
+	Phalanx__LimitOp **lops = NULL, *zero = NULL;
+	px_lists_t lists;
+	size_t n = 0, nl = 0, nz = 0, i, j;
+
+	for (i = 0; i < plan->nsets; i++) {
+		const px_vset_t *v = &plan->sets[i];
+
+		if (v->created)
+			po[n++] = (px_pubop_t){ PHALANX__SET_OP__KIND__CREATE,
+						v->name, NULL, 0 };
+		if (v->destroyed) {
+			po[n++] = (px_pubop_t){ PHALANX__SET_OP__KIND__DESTROY,
+						v->name, NULL, 0 };
+			continue;
+		}
+		if (v->del.n)
+			po[n++] = (px_pubop_t){ PHALANX__SET_OP__KIND__DEL,
+						v->name, v->del.v, v->del.n };
+		if (v->add.n)
+			po[n++] = (px_pubop_t){ PHALANX__SET_OP__KIND__ADD,
+						v->name, v->add.v, v->add.n };
+	}
+	memset(&lists, 0, sizeof(lists));
+	if (done->old_limits) {
+		const px_limits_t *old = done->old_limits;
+
+		px_limitops_build(&st->policy.limits, &lops, &nl);
+		lops = xrealloc(lops, (nl + old->ntiers + 1) * sizeof(*lops));
+		zero = xcalloc(old->ntiers + 1, sizeof(*zero));
+		for (i = 0; i < old->ntiers; i++) {
+			const px_tier_t *t = &old->tiers[i];
+
+			if (!px_policy_find(&st->policy, t->set))
+				continue;
+			for (j = 0; j < st->policy.limits.ntiers; j++)
+				if (st->policy.limits.tiers[j].id == t->id &&
+				    strcmp(st->policy.limits.tiers[j].set,
+					   t->set) == 0)
+					break;
+			if (j < st->policy.limits.ntiers)
+				continue;
+			phalanx__limit_op__init(&zero[nz]);
+			zero[nz].name = (char *)px_limit_defs[t->id].name;
+			zero[nz].tier = (char *)t->set;
+			lops[nl + nz] = &zero[nz];
+			nz++;
+		}
+		px_lists_build(&st->policy, &lists);
+	}
+	px_store_publish(st, done->version, po, n, lops, nl + nz,
+			 done->old_limits ? &lists : NULL);
+	if (done->old_limits)
+		px_lists_free(&lists);
+	px_limitops_free(lops, nl);
+	free(zero);
+	free(po);
+}
+
 void px_store_op_done(px_store_t *st, px_op_done_t *done)
 {
 	px_lists_t lists;
 
-	if (done->publish) {
+	if (done->publish && done->plan) {
+		plan_publish(st, done);
+	} else if (done->publish) {
 		memset(&lists, 0, sizeof(lists));
 		if (done->lists)
 			px_lists_build(&st->policy, &lists);
@@ -1039,8 +1398,63 @@ void px_store_op_done(px_store_t *st, px_op_done_t *done)
 		if (done->lists)
 			px_lists_free(&lists);
 	}
+	if (done->plan) {
+		px_vdiff_free(done->plan);
+		free(done->plan);
+	}
+	if (done->old_limits) {
+		px_limits_free(done->old_limits);
+		free(done->old_limits);
+	}
 	px_entries_free(&done->add);
 	px_entries_free(&done->del);
 	px_store_alerts_reply_free(done->alerts_mem);
 	memset(done, 0, sizeof(*done));
+}
+
+void px_store_confirm_tick(px_store_t *st)
+{
+	Phalanx__Operation op = PHALANX__OPERATION__INIT;
+	Phalanx__VersionRef ref = PHALANX__VERSION_REF__INIT;
+	Phalanx__CtlReply rep = PHALANX__CTL_REPLY__INIT;
+	px_ctl_result_t r = { 0, "", 0 };
+	px_ident_t who;
+	px_raft_status_t rs;
+	px_op_done_t done;
+	char id[40];
+	uint64_t v;
+
+	if (st->raft) {
+		px_raft_status(st->raft, &rs);
+		if (strcmp(rs.role, "leader") != 0)
+			return;
+	}
+	if (!(v = px_versions_due(st->db, px_now_ms())))
+		return;
+	if (v == st->revert_version && px_mono_ms() - st->revert_ms < 5000)
+		return;
+	st->revert_version = v;
+	st->revert_ms = px_mono_ms();
+	memset(&who, 0, sizeof(who));
+	snprintf(who.name, sizeof(who.name), "(store)");
+	who.role = PX_ROLE_ADMIN;
+	/* One request id per version: a second proposal of the same revert
+	 * (a new leader's) is answered from the first. */
+	snprintf(id, sizeof(id), "revert-%llu", (unsigned long long)v);
+	ref.version = v;
+	op.request_id = id;
+	op.op_case = PHALANX__OPERATION__OP_REVERT;
+	op.revert = &ref;
+	px_log(PX_LOG_WARN, "version %llu was not confirmed in time: "
+	       "reverting it", (unsigned long long)v);
+	if (st->raft) {
+		px_store_replicate_self(st, &op, &who);
+		return;
+	}
+	memset(&done, 0, sizeof(done));
+	px_store_op(st, &op, &who, &rep, &r, &done);
+	if (r.status)
+		px_log(PX_LOG_ERR, "revert of version %llu failed: %s",
+		       (unsigned long long)v, r.error);
+	px_store_op_done(st, &done);
 }

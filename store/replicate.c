@@ -272,6 +272,12 @@ static void reply_send(px_store_t *st, const px_rid_t *rid,
 	Phalanx__Envelope out = PHALANX__ENVELOPE__INIT;
 	int rc;
 
+	if (!rid->len) {  /* the store's own write: nobody to answer */
+		if (r->status)
+			px_log(PX_LOG_WARN, "the store's own write: %s",
+			       r->error);
+		return;
+	}
 	rep->status = r->status;
 	rep->error = (char *)r->error;
 	rep->bad_entry = r->bad_entry;
@@ -482,6 +488,26 @@ int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 	rp->pending = p;
 	rp->npending++;
 	return 0;
+}
+
+int px_store_replicate_self(px_store_t *st, const Phalanx__Operation *op,
+			    const px_ident_t *who)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
+	Phalanx__CtlReply rep = PHALANX__CTL_REPLY__INIT;
+	px_ctl_result_t r = { 0, "", 0 };
+	px_rid_t rid;
+	int rc;
+
+	memset(&rid, 0, sizeof(rid));
+	req.operation = (Phalanx__Operation *)op;
+	env.body_case = PHALANX__ENVELOPE__BODY_CTL_REQUEST;
+	env.ctl_request = &req;
+	rc = px_store_replicate_write(st, &rid, &env, who, &rep, &r);
+	if (rc != 0 && r.status)
+		px_log(PX_LOG_WARN, "%s: not proposed: %s", who->name, r.error);
+	return rc < 0 ? rc : r.status;
 }
 
 static void on_transferred(void *arg, int status, const px_raft_peer_t *leader,

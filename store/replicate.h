@@ -47,6 +47,10 @@ bool px_store_replicate_refuse(px_store_t *st, const Phalanx__CtlRequest *req,
  * env taken, the reply comes when it commits.  Else answer now with r
  * and rep (refused by its checks, nothing to change, a request id
  * applied before, or not proposed: PX_ENOTLEADER, PX_EBUSY). */
+/* Propose op as the store itself (who), with no client to answer: the
+ * leader's revert of an unconfirmed version.  0 if proposed. */
+int px_store_replicate_self(px_store_t *st, const Phalanx__Operation *op,
+			    const px_ident_t *who);
 int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 			     Phalanx__Envelope *env, const px_ident_t *who,
 			     Phalanx__CtlReply *rep, px_ctl_result_t *r);

@@ -83,6 +83,8 @@ typedef struct {
 	struct px_raft *raft;
 	struct px_fsm *fsm;         /* fsm.c: Raft's state machine, or NULL */
 	struct px_repl *repl;       /* replicate.c: the write path, or NULL */
+	/* ops.c px_store_confirm_tick: the last revert it asked for */
+	uint64_t revert_version, revert_ms;
 	void *zctx, *ctl, *sync, *pub;
 	px_member_t *members;
 	/* Member liveness (sync.c): the sync socket last read to the end;
@@ -189,6 +191,11 @@ typedef struct {
 	Phalanx__LimitOp *limit;      /* into the request */
 	bool lists;
 	void *alerts_mem;             /* px_store_alerts_reply_free */
+	/* rollback, revert (store/versions.h): the sets' changes to
+	 * publish, and the limits before them (a tier they drop is
+	 * published as 0) */
+	struct px_vdiff *plan;
+	px_limits_t *old_limits;
 } px_op_done_t;
 
 /* The operation's command ("exceptions add") and the least role that
@@ -219,6 +226,10 @@ void px_store_op_apply(px_store_t *st, const Phalanx__Operation *op,
 		       px_op_done_t *done);
 /* After the reply: publish and free what done holds. */
 void px_store_op_done(px_store_t *st, px_op_done_t *done);
+/* Once a second: the leader (or the only store) reverts the oldest
+ * version whose --confirm ran out, as the store itself through the same
+ * write path (asked again after 5 s while it is still pending). */
+void px_store_confirm_tick(px_store_t *st);
 /* Deliberately out of service (drained): not waited for, not "down". */
 bool px_member_out_of_service(const px_store_t *st, const px_member_t *m);
 
