@@ -261,6 +261,21 @@ out:
 }
 
 /* add, del: SET ADDR|PREFIX...; import: SET FILE|-. */
+int px_ctl_read_entries_file(const px_ctl_t *ctl, const char *path,
+			     px_entries_t *out)
+{
+	batch_t b;
+	int rc;
+
+	batch_init(&b);
+	rc = read_entries(ctl, path, &b);
+	px_ctl_progress_end();
+	*out = b.e;
+	px_entries_init(&b.e);
+	batch_free(&b);
+	return rc;
+}
+
 static int write_entries(px_ctl_t *ctl, int argc, char **argv, int op)
 {
 	batch_t b;

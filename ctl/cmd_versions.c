@@ -157,6 +157,15 @@ static void diff_text(const Phalanx__DiffReply *d)
 		printf("no difference\n");
 }
 
+void px_ctl_diff_print(const px_ctl_t *ctl, const Phalanx__DiffReply *d)
+{
+	json_out = ctl->json;
+	if (ctl->json)
+		diff_json(d);
+	else
+		diff_text(d);
+}
+
 int px_cmd_diff(px_ctl_t *ctl, int argc, char **argv)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
@@ -185,11 +194,7 @@ int px_cmd_diff(px_ctl_t *ctl, int argc, char **argv)
 		px_wire_free(env);
 		return PX_EXIT_FAIL;
 	}
-	json_out = ctl->json;
-	if (ctl->json)
-		diff_json(env->ctl_reply->diff);
-	else
-		diff_text(env->ctl_reply->diff);
+	px_ctl_diff_print(ctl, env->ctl_reply->diff);
 	px_wire_free(env);
 	return PX_EXIT_OK;
 }

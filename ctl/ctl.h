@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "phalanx.pb-c.h"
 
 enum { PX_EXIT_OK = 0, PX_EXIT_FAIL = 1, PX_EXIT_USAGE = 2 };
@@ -138,6 +139,15 @@ int px_cmd_members_revoke(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_keys_gen(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_history(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_diff(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_config_export(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_config_plan(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_config_apply(px_ctl_t *ctl, int argc, char **argv);
+/* cmd_versions.c: a DiffReply as `diff' prints it (ctl->json: JSON). */
+void px_ctl_diff_print(const px_ctl_t *ctl, const Phalanx__DiffReply *d);
+/* cmd_exceptions.c: an import file's entries (one a line, # comments),
+ * bad lines reported: the exit status. */
+int px_ctl_read_entries_file(const px_ctl_t *ctl, const char *path,
+			     px_entries_t *out);
 int px_cmd_rollback(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_confirm(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_pending(px_ctl_t *ctl, int argc, char **argv);

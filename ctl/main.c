@@ -69,6 +69,36 @@ static const px_ctl_cmd_t commands[] = {
 	  "\"destroyed\", \"added\", \"removed\", counts}], \"limits\", \"rules\",\n"
 	  "\"services\", \"protection_changed\"}.  Viewer and up.\n",
 	  px_cmd_diff, 0, 0, 1, 2 },
+	{ "config export", "[ENTRIES_DIR]",
+	  "the whole policy as a YAML file, on stdout",
+	  "Writes every exception set with its entries, the limits (with the\n"
+	  "tiers), rules, services and attack protection of one version as\n"
+	  "YAML (libyaml), fields named as in the protocol.  With ENTRIES_DIR,\n"
+	  "a set of more than 1000 entries is written to ENTRIES_DIR/SET.entries\n"
+	  "(one entry a line, as `exceptions import' reads) and the YAML names\n"
+	  "the file ({file: PATH}; a relative PATH is read relative to the\n"
+	  "YAML file).  Keys, alerts and members are not part of it.  If the\n"
+	  "policy changes while the sets are read, it starts again (three\n"
+	  "times at most).  Viewer and up.\n",
+	  px_cmd_config_export, 0, 0, 0, 1 },
+	{ "config plan", "FILE",
+	  "what `config apply FILE' would change; changes nothing",
+	  "Reads FILE (\"-\": stdin) as `config export' writes it, has the\n"
+	  "store check it whole (set names, entries, overlaps, every limit,\n"
+	  "rule, service and protection setting) and prints the difference\n"
+	  "from the current policy as `diff' does (--json too).  A file that\n"
+	  "does not apply is refused naming the line or what is wrong.\n"
+	  "Viewer and up.\n",
+	  px_cmd_config_plan, 0, 0, 1, 1 },
+	{ "config apply", "FILE",
+	  "make FILE's policy the array's, in one version",
+	  "All or nothing: the sets FILE names get exactly its entries, sets\n"
+	  "it does not name are destroyed (flood-exceptions must be named), and\n"
+	  "the limits, rules, services and protection become FILE's; one new\n"
+	  "version, or none when nothing differs (`config export | config\n"
+	  "apply -' changes nothing).  --confirm SECONDS reverts it unless\n"
+	  "confirmed.  Admin only.\n" WRITE_DETAILS,
+	  px_cmd_config_apply, PX_OPT_WAIT, 0, 1, 1 },
 	{ "rollback", "V",
 	  "make the policy what it was at version V (as a new version)",
 	  "One new version whose exception sets, limits, rules, services and\n"

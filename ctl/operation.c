@@ -173,6 +173,10 @@ bool px_ctl_operation(const Phalanx__CtlRequest *req, px_ctl_op_t *w)
 		o->op_case = PHALANX__OPERATION__OP_MEMBER_REVOKE;
 		o->member_revoke = &w->name;
 		break;
+	case PHALANX__CTL_REQUEST__OP__CONFIG_APPLY:
+		o->op_case = PHALANX__OPERATION__OP_CONFIG_APPLY;
+		o->config_apply = req->config_apply;
+		break;
 	case PHALANX__CTL_REQUEST__OP__ROLLBACK:
 	case PHALANX__CTL_REQUEST__OP__CONFIRM:
 		phalanx__version_ref__init(&w->ref);

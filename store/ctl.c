@@ -13,6 +13,7 @@
 #include "logring.h"
 #include "px.h"
 #include "replicate.h"
+#include "config.h"
 #include "store.h"
 #include "versions.h"
 
@@ -67,6 +68,7 @@ static bool legacy_write(const Phalanx__CtlRequest *req)
 	case PHALANX__CTL_REQUEST__OP__MEMBER_REVOKE:
 	case PHALANX__CTL_REQUEST__OP__ROLLBACK:
 	case PHALANX__CTL_REQUEST__OP__CONFIRM:
+	case PHALANX__CTL_REQUEST__OP__CONFIG_APPLY:
 		return true;
 	case PHALANX__CTL_REQUEST__OP__ALERT_DEFINE:
 		return req->alert_def != NULL;
@@ -129,6 +131,75 @@ static void history_reply_free(history_reply_t *h)
 	for (i = 0; i < h->n; i++)
 		phalanx__history_record__free_unpacked(h->v[i], NULL);
 	free(h->v);
+}
+
+/* CONFIG_SHOW: the meta record's parts and the sets' names (each set's
+ * entries come by SET_LIST). */
+typedef struct {
+	Phalanx__SnapshotChunk c;
+	Phalanx__SetOp *ops, **opp;
+	px_lists_t lists;
+	Phalanx__LimitOp **lops;
+	size_t nlops;
+} config_reply_t;
+
+static void config_show(px_store_t *st, Phalanx__CtlReply *rep,
+			config_reply_t *k)
+{
+	const px_policy_t *p = &st->policy;
+	size_t i;
+
+	phalanx__snapshot_chunk__init(&k->c);
+	k->ops = xcalloc(p->nsets + 1, sizeof(*k->ops));
+	k->opp = xcalloc(p->nsets + 1, sizeof(*k->opp));
+	for (i = 0; i < p->nsets; i++) {
+		phalanx__set_op__init(&k->ops[i]);
+		k->ops[i].kind = PHALANX__SET_OP__KIND__CREATE;
+		k->ops[i].set = (char *)p->sets[i].name;
+		k->opp[i] = &k->ops[i];
+	}
+	px_limitops_build(&p->limits, &k->lops, &k->nlops);
+	px_lists_build(p, &k->lists);
+	k->c.version = p->version;
+	k->c.sets = k->opp;
+	k->c.n_sets = p->nsets;
+	k->c.limits = k->lops;
+	k->c.n_limits = k->nlops;
+	k->c.rules_set = k->c.services_set = true;
+	k->c.rules = k->lists.rules;
+	k->c.n_rules = k->lists.nrules;
+	k->c.services = k->lists.services;
+	k->c.n_services = k->lists.nservices;
+	k->c.protection = k->lists.protection;
+	rep->config = &k->c;
+}
+
+static void config_reply_free(config_reply_t *k)
+{
+	if (!k->opp)
+		return;
+	free(k->ops);
+	free(k->opp);
+	px_limitops_free(k->lops, k->nlops);
+	px_lists_free(&k->lists);
+}
+
+static void config_plan(px_store_t *st, const Phalanx__CtlRequest *req,
+			Phalanx__CtlReply *rep, result_t *r)
+{
+	px_vdiff_t d;
+	int rc;
+
+	if (!req->config_apply) {
+		fail(r, PX_EBADREQ, "config plan: no configuration given");
+		return;
+	}
+	rc = px_config_plan(&st->policy, req->config_apply, &d, r->error,
+			    sizeof(r->error));
+	if (rc == 0)
+		rc = px_vdiff_reply(&d, &rep->diff, r->error, sizeof(r->error));
+	r->status = rc;
+	px_vdiff_free(&d);
 }
 
 /* Quota activity of the members for a status reply: one allocation
@@ -388,6 +459,7 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	quota_reply_t quotas;
 	const px_ident_t *who = NULL;
 	history_reply_t hist = { 0 };
+	config_reply_t cfg = { .opp = NULL };
 	px_rid_t rid = *peer;
 	size_t i, ntiers = 0;
 
@@ -541,6 +613,12 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 						  &rep.diff, r.error,
 						  sizeof(r.error));
 		break;
+	case PHALANX__CTL_REQUEST__OP__CONFIG_SHOW:
+		config_show(st, &rep, &cfg);
+		break;
+	case PHALANX__CTL_REQUEST__OP__CONFIG_PLAN:
+		config_plan(st, env->ctl_request, &rep, &r);
+		break;
 	case PHALANX__CTL_REQUEST__OP__PENDING:
 		r.status = px_versions_pending_list(st->db, &rep.pending,
 						    &rep.n_pending);
@@ -641,6 +719,7 @@ reply:
 	free(keys_mem);
 	history_reply_free(&hist);
 	px_versions_diff_reply_free(rep.diff);
+	config_reply_free(&cfg);
 	if (rep.pending)
 		px_versions_pending_free(rep.pending, rep.n_pending);
 	px_lists_free(&lists);

@@ -13,6 +13,7 @@
 #include "alerts.h"
 #include "auth.h"
 #include "codec.h"
+#include "config.h"
 #include "px.h"
 #include "raft.h"
 #include "replicate.h"
@@ -1117,6 +1118,25 @@ out:
 	return rc;
 }
 
+static int config_apply(op_t *o)
+{
+	char what[160], err[512] = "";
+	px_vdiff_t plan;
+	int rc;
+
+	rc = px_config_plan(&o->st->policy, o->op->config_apply, &plan, err,
+			    sizeof(err));
+	if (rc < 0) {
+		fail(o, rc, "config apply: %s; nothing changed", err);
+	} else {
+		snprintf(what, sizeof(what), "config apply (%zu sets)",
+			 o->op->config_apply->n_sets);
+		rc = plan_apply(o, &plan, what);
+	}
+	px_vdiff_free(&plan);
+	return rc;
+}
+
 static int confirm(op_t *o)
 {
 	uint64_t v = o->op->confirm->version;
@@ -1202,6 +1222,8 @@ static const struct {
 	  PHALANX__CTL_REQUEST__OP__ROLLBACK, rollback, true },
 	{ OPC(CONFIRM), "confirm", PX_ROLE_OPERATOR,
 	  PHALANX__CTL_REQUEST__OP__CONFIRM, confirm, false },
+	{ OPC(CONFIG_APPLY), "config apply", PX_ROLE_ADMIN,
+	  PHALANX__CTL_REQUEST__OP__CONFIG_APPLY, config_apply, true },
 	/* the store's own (store/ctl.c refuses it from clients) */
 	{ OPC(REVERT), "revert", PX_ROLE_ADMIN, -1, revert, true },
 };

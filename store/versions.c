@@ -610,9 +610,8 @@ static void lists_diff(const Phalanx__SnapshotChunk *a,
 	free(bnn);
 }
 
-int px_versions_diff_reply(px_db_t *db, uint64_t from, uint64_t to,
-			   Phalanx__DiffReply **out, char *err,
-			   size_t errlen)
+int px_vdiff_reply(const px_vdiff_t *dp, Phalanx__DiffReply **out,
+		   char *err, size_t errlen)
 {
 	Phalanx__DiffReply r = PHALANX__DIFF_REPLY__INIT;
 	Phalanx__SnapshotChunk *a = NULL, *b = NULL;
@@ -621,16 +620,14 @@ int px_versions_diff_reply(px_db_t *db, uint64_t from, uint64_t to,
 	uint8_t **bufs = NULL, *buf = NULL;
 	Phalanx__LimitChange *lc = NULL, **lcp = NULL;
 	names_t ln[2][3];
-	px_vdiff_t d;
+	const px_vdiff_t d = *dp;
 	size_t i, k, len;
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
 	memset(ln, 0, sizeof(ln));
-	if ((rc = px_versions_diff(db, from, to, &d, err, errlen)) < 0)
-		goto out;
-	r.from = from;
-	r.to = to;
+	r.from = d.from;
+	r.to = d.to;
 	sd = xcalloc(d.nsets + 1, sizeof(*sd));
 	sdp = xcalloc(d.nsets + 1, sizeof(*sdp));
 	bins = xcalloc(2 * d.nsets + 1, sizeof(*bins));
@@ -667,8 +664,8 @@ int px_versions_diff_reply(px_db_t *db, uint64_t from, uint64_t to,
 			rc = PX_EDBCORRUPT;
 			snprintf(err, errlen, "a limits and lists record "
 				 "between versions %llu and %llu does not "
-				 "decode", (unsigned long long)from,
-				 (unsigned long long)to);
+				 "decode", (unsigned long long)d.from,
+				 (unsigned long long)d.to);
 			goto out;
 		}
 		limits_diff(a, b, &lc, &r.n_limits);
@@ -717,6 +714,19 @@ out:
 		phalanx__snapshot_chunk__free_unpacked(a, NULL);
 	if (b)
 		phalanx__snapshot_chunk__free_unpacked(b, NULL);
+	return rc;
+}
+
+int px_versions_diff_reply(px_db_t *db, uint64_t from, uint64_t to,
+			   Phalanx__DiffReply **out, char *err,
+			   size_t errlen)
+{
+	px_vdiff_t d;
+	int rc;
+
+	*out = NULL;
+	if ((rc = px_versions_diff(db, from, to, &d, err, errlen)) == 0)
+		rc = px_vdiff_reply(&d, out, err, errlen);
 	px_vdiff_free(&d);
 	return rc;
 }

@@ -55,6 +55,9 @@ int px_versions_diff_reply(px_db_t *db, uint64_t from, uint64_t to,
 			   Phalanx__DiffReply **out, char *err,
 			   size_t errlen);
 void px_versions_diff_reply_free(Phalanx__DiffReply *r);
+/* The same reply for any difference d (config plan's). */
+int px_vdiff_reply(const px_vdiff_t *d, Phalanx__DiffReply **out,
+		   char *err, size_t errlen);
 /* PENDING's reply: *out[0..*n) hold version, who, time_ms and
  * confirm_by_ms; px_versions_pending_free frees them. */
 int px_versions_pending_list(px_db_t *db, Phalanx__VersionRecord ***out,
