@@ -15,7 +15,7 @@ DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
 	libprotobuf-c-dev protobuf-c-compiler libnftnl-dev libmnl-dev \
 	libuv1-dev libnetfilter-conntrack-dev libnetfilter-log-dev \
 	nftables conntrack iproute2 python3 procps curl clang libclang-rt-14-dev \
-	libmicrohttpd-dev keepalived conntrackd libyaml-dev \
+	libmicrohttpd-dev keepalived conntrackd libyaml-dev python3-yaml \
 	debhelper dpkg-dev fakeroot ansible-core ansible-lint
 
 ifeq ($(V),1)
@@ -79,7 +79,7 @@ UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
 	$(BUILD)/store/auth.o $(BUILD)/store/protect.o $(BUILD)/store/raft.o \
-	$(BUILD)/store/fsm.o
+	$(BUILD)/store/fsm.o $(BUILD)/store/versions.o $(BUILD)/store/config.o
 # waiters.c and members.c with ctl.c and sync.c stubbed
 # (tests/unit/test_store_waiters.c, test_store_roles.c).
 UNIT_STORE += $(BUILD)/store/waiters.o $(BUILD)/store/logring.o $(BUILD)/store/members.o

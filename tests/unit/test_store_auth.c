@@ -106,7 +106,8 @@ TEST(store_auth_permission_table)
 TEST(store_db_history_in_commit_and_since)
 {
 	char dir[128];
-	px_db_audit_t a1 = { 1000, "one", 3 }, a2 = { 5000, "two", 3 };
+	px_db_audit_t a1 = { .time_ms = 1000, .rec = "one", .len = 3 },
+		      a2 = { .time_ms = 5000, .rec = "two", .len = 3 };
 	px_db_t *db = NULL;
 	int n = 0;
 

@@ -174,7 +174,7 @@ static int writer(void *arg, uint64_t index, const void *op, size_t len,
 		  px_fsm_result_t *res)
 {
 	writer_t *w = arg;
-	px_db_audit_t a = { 1000 + index, "r", 1 };
+	px_db_audit_t a = { .time_ms = 1000 + index, .rec = "r", .len = 1 };
 	px_fsm_result_t found;
 	unsigned dbi;
 	MDB_txn *txn;
