@@ -10,6 +10,7 @@
 #include "alerting.h"
 #include "blocks.h"
 #include "ct.h"
+#include "ids_syn.h"
 #include "outbox.h"
 #include "px.h"
 #include "vocab.h"
@@ -75,6 +76,7 @@ typedef struct px_alerting {
 	uint64_t disabled;           /* bit i: px_alert_types()[i] */
 	uint64_t untracked_seen;
 	px_every_t untracked_log;
+	px_ids_surge_t syn;          /* intrusion detection's syn-attack */
 } px_alerting_t;
 
 int px_alerting_option(px_node_opts_t *o, const char *key, const char *value)
@@ -384,6 +386,7 @@ void px_alerting_tick(px_node_t *n)
 	if (!px_node_applying(n) && !n->kernel_unknown)
 		observe_ksets(n, now);
 	observe_watcher(n, now);
+	px_ids_syn_tick(n, &a->syn, now);
 	observe_store(n, now);
 	observe_outbox(n, now);
 	px_alert_tick(a->eng, now, &a->out);

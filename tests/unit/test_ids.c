@@ -454,3 +454,31 @@ TEST(ids_ping_of_death_compile)
 	px_policy_free(&p);
 	free(rs);
 }
+
+/* syn-attack's decision: over the threshold raises, at most once a
+ * window while the surge lasts; back at or under it ends the surge and
+ * the next raises at once. */
+TEST(ids_syn_attack_surge)
+{
+	px_ids_surge_t s;
+	px_ids_t def;
+
+	memset(&s, 0, sizeof(s));
+	memset(&def, 0, sizeof(def));
+	CHECK(px_ids_defs[PX_IDS_SYN_ATTACK].built);
+	CHECK_INT(px_ids_threshold(PX_IDS_SYN_ATTACK, &def), 1000);
+	CHECK_INT(px_ids_window(PX_IDS_SYN_ATTACK, &def), 60);
+	CHECK(!px_ids_surge(&s, 30, 30, 60, 1000));   /* at: not over */
+	CHECK(px_ids_surge(&s, 31, 30, 60, 2000));
+	CHECK(!px_ids_surge(&s, 90, 30, 60, 3000));
+	CHECK_INT(s.peak, 90);
+	CHECK(!px_ids_surge(&s, 40, 30, 60, 61999));
+	CHECK(px_ids_surge(&s, 40, 30, 60, 62000));    /* a window later */
+	CHECK(!px_ids_surge(&s, 10, 30, 60, 63000));   /* over */
+	CHECK_INT(s.peak, 0);
+	CHECK(px_ids_surge(&s, 31, 30, 60, 64000));    /* a new surge */
+	/* Not a kernel rule: no meter set even with --block. */
+	def.block_s = 60;
+	def.threshold = 30;
+	CHECK(!px_ids_meter(&def, PX_IDS_SYN_ATTACK));
+}

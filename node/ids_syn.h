@@ -1,0 +1,19 @@
+/* ids_syn.h - intrusion detection's syn-attack on a member (issue 12
+ * item 6, docs/protection.md): the conntrack watcher's count of
+ * half-open TCP connections against the detection's threshold, once a
+ * second.  The decision is lib/ids.c's px_ids_surge; this file acts on
+ * it: the member's log line with TMG's code, the `syn-attack' alert
+ * (the store gathers every member's), and with --block the top sources
+ * into ids_block4, which node/blocks.c reports array-wide. */
+#ifndef PX_IDS_SYN_H
+#define PX_IDS_SYN_H
+
+#include "ids.h"
+#include "node.h"
+
+/* One second of syn-attack on member n at now_ms (monotonic); st is the
+ * caller's, zeroed before the first call.  No-op without a watcher or
+ * with the detection off. */
+void px_ids_syn_tick(px_node_t *n, px_ids_surge_t *st, uint64_t now_ms);
+
+#endif
