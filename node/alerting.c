@@ -271,6 +271,22 @@ static void observe_watcher(px_node_t *n, uint64_t now)
 	}
 }
 
+/* Intrusion detection's syn-attack (ids_syn.h): observed every second
+ * the member is over the threshold, so the alert stays exceeded while
+ * the surge lasts and recovers a window after. */
+static void observe_syn_attack(px_node_t *n, uint64_t now)
+{
+	px_alerting_t *a = n->alerting;
+	px_ids_syn_obs_t so;
+
+	if (px_ids_syn_tick(n, &a->syn, now, &so)) {
+		px_alert_obs_t o = { px_ids_defs[PX_IDS_SYN_ATTACK].name, NULL,
+				     so.count, so.threshold, true, so.text };
+
+		px_alert_observe(a->eng, &o, now, &a->out);
+	}
+}
+
 static void observe_store(px_node_t *n, uint64_t now)
 {
 	px_alerting_t *a = n->alerting;
@@ -386,7 +402,7 @@ void px_alerting_tick(px_node_t *n)
 	if (!px_node_applying(n) && !n->kernel_unknown)
 		observe_ksets(n, now);
 	observe_watcher(n, now);
-	px_ids_syn_tick(n, &a->syn, now);
+	observe_syn_attack(n, now);
 	observe_store(n, now);
 	observe_outbox(n, now);
 	px_alert_tick(a->eng, now, &a->out);

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "alert.h"
-#include "alerting.h"
 #include "ct.h"
 #include "fwlog.h"
 #include "ids_syn.h"
@@ -69,7 +68,8 @@ static size_t block_top(px_node_t *n, const px_entry_t *top,
 	return blocked;
 }
 
-void px_ids_syn_tick(px_node_t *n, px_ids_surge_t *st, uint64_t now_ms)
+bool px_ids_syn_tick(px_node_t *n, px_ids_surge_t *st, uint64_t now_ms,
+		     px_ids_syn_obs_t *out)
 {
 	const px_ids_t *s = &n->applied.protect.ids[PX_IDS_SYN_ATTACK];
 	uint32_t th = px_ids_threshold(PX_IDS_SYN_ATTACK, s);
@@ -77,35 +77,43 @@ void px_ids_syn_tick(px_node_t *n, px_ids_surge_t *st, uint64_t now_ms)
 	px_entry_t top[PX_IDS_SYN_TOP];
 	uint32_t count[PX_IDS_SYN_TOP];
 	char tops[PX_IDS_SYN_TOP * (PX_ENTRY_STR_MAX + 16)];
-	char text[PX_ALERT_TEXT_MAX], code[16], blk[48] = "";
+	char code[16], blk[48] = "";
 	px_watcher_stats_t ws;
 	uint32_t now_half;
 	size_t k, blocked = 0;
+	bool due;
 
 	if (!n->watcher || s->off) {
 		memset(st, 0, sizeof(*st));
-		return;
+		return false;
 	}
 	px_watcher_stats(n->watcher, &ws);
 	now_half = ws.quota.half_open > UINT32_MAX ? UINT32_MAX :
 		   (uint32_t)ws.quota.half_open;
-	if (!px_ids_surge(st, now_half, th, win, now_ms))
-		return;
+	due = px_ids_surge(st, now_half, th, win, now_ms);
+	if (!st->on)
+		return false;
 	k = px_watcher_top_half_open(n->watcher, top, count, PX_IDS_SYN_TOP);
 	format_top(top, count, k, tops, sizeof(tops));
-	if (s->block_s)
-		blocked = block_top(n, top, count, k, now_half, s->block_s);
-	if (s->block_s)
-		snprintf(blk, sizeof(blk), "; %zu blocked for %" PRIu32 " s",
-			 blocked, s->block_s);
-	px_fw_result_code(PX_FWR_SYN_ATTACK, code, sizeof(code));
-	px_log(PX_LOG_WARN, "syn-attack: %" PRIu32 " half-open TCP "
-	       "connections (threshold %" PRIu32 "): %s %s; top sources: "
-	       "%s%s", now_half, th, px_fw_results[PX_FWR_SYN_ATTACK].name,
-	       code, k ? tops : "none tracked", blk);
-	snprintf(text, sizeof(text), "%" PRIu32 " half-open TCP connections "
-		 "(threshold %" PRIu32 "); top: %.120s%s", now_half, th,
-		 k ? tops : "none", blk);
-	px_alerting_observe(n, px_ids_defs[PX_IDS_SYN_ATTACK].name, NULL,
-			    now_half, th, true, text);
+	if (due) {
+		/* Once a window: the log line and the blocks. */
+		if (s->block_s) {
+			blocked = block_top(n, top, count, k, now_half,
+					    s->block_s);
+			snprintf(blk, sizeof(blk), "; %zu blocked for %" PRIu32
+				 " s", blocked, s->block_s);
+		}
+		px_fw_result_code(PX_FWR_SYN_ATTACK, code, sizeof(code));
+		px_log(PX_LOG_WARN, "syn-attack: %" PRIu32 " half-open TCP "
+		       "connections (threshold %" PRIu32 "): %s %s; top "
+		       "sources: %s%s", now_half, th,
+		       px_fw_results[PX_FWR_SYN_ATTACK].name, code,
+		       k ? tops : "none tracked", blk);
+	}
+	out->count = now_half;
+	out->threshold = th;
+	snprintf(out->text, sizeof(out->text), "%" PRIu32 " half-open TCP "
+		 "connections (threshold %" PRIu32 "); top: %.120s%s",
+		 now_half, th, k ? tops : "none", blk);
+	return true;
 }

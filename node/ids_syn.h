@@ -8,12 +8,24 @@
 #ifndef PX_IDS_SYN_H
 #define PX_IDS_SYN_H
 
+#include "alert.h"
 #include "ids.h"
 #include "node.h"
 
+/* What the alert engine is to observe: the member's count, the
+ * threshold and the alert's text. */
+typedef struct {
+	uint32_t count, threshold;
+	char text[PX_ALERT_TEXT_MAX];
+} px_ids_syn_obs_t;
+
 /* One second of syn-attack on member n at now_ms (monotonic); st is the
- * caller's, zeroed before the first call.  No-op without a watcher or
- * with the detection off. */
-void px_ids_syn_tick(px_node_t *n, px_ids_surge_t *st, uint64_t now_ms);
+ * caller's, zeroed before the first call.  True while the member is over
+ * the threshold: *out is the `syn-attack' observation (the engine keeps
+ * it to one alert a window).  Once a window of a surge it logs the line
+ * with TMG's code and, with --block, blocks the top sources.  False
+ * without a watcher or with the detection off. */
+bool px_ids_syn_tick(px_node_t *n, px_ids_surge_t *st, uint64_t now_ms,
+		     px_ids_syn_obs_t *out);
 
 #endif
