@@ -78,9 +78,11 @@ fi
 
 t=syn_attack_off_no_alert
 S=$(client_ip 1 2)
-ctl ids set syn-attack off $W >/dev/null || fail $t "ids set syn-attack off failed"
-flood "$S" || fail $t "scapy could not send"
-if ! wait_until 10 half_open_at_least $N; then
+if ! ctl ids set syn-attack off $W >/dev/null; then
+	fail $t "ids set syn-attack off failed"
+elif ! flood "$S"; then
+	fail $t "scapy could not send"
+elif ! wait_until 10 half_open_at_least $N; then
 	fail $t "expected $N half-open connections in fw1's conntrack, saw fewer"
 else
 	sleep 3 # as above
@@ -92,9 +94,11 @@ wait_until 10 flush_fw1 || fail $t "fw1's conntrack still holds half-open connec
 
 t=syn_attack_flood_alert_once_logged_0xC004002A
 S=$(client_ip 1 3)
-ctl ids set syn-attack on --block 120 $W >/dev/null || fail $t "ids set syn-attack on --block failed"
-flood "$S" || fail $t "scapy could not send"
-if ! wait_until 10 has_syn_alert; then
+if ! ctl ids set syn-attack on --block 120 $W >/dev/null; then
+	fail $t "ids set syn-attack on --block failed"
+elif ! flood "$S"; then
+	fail $t "scapy could not send"
+elif ! wait_until 10 has_syn_alert; then
 	fail $t "expected a syn-attack alert from fw1 for $N half-open connections (threshold $TH), saw none"
 elif ! grep -q "syn-attack: [0-9]* half-open TCP connections (threshold $TH): FWX_E_SYN_ATTACK_START 0xC004002A; top sources: $S ([0-9]*)" "$FW1LOG"; then
 	fail $t "expected fw1's log to name FWX_E_SYN_ATTACK_START 0xC004002A and $S as the top source, saw: $(grep syn-attack "$FW1LOG" | tail -2)"
