@@ -113,7 +113,7 @@ bool px_ids_syn_tick(px_node_t *n, px_ids_surge_t *st, uint64_t now_ms,
 	out->count = now_half;
 	out->threshold = th;
 	snprintf(out->text, sizeof(out->text), "%" PRIu32 " half-open TCP "
-		 "connections (threshold %" PRIu32 "); top: %.120s%s",
+		 "connections (threshold %" PRIu32 "); top: %.80s%.40s",
 		 now_half, th, k ? tops : "none", blk);
 	return true;
 }
