@@ -74,11 +74,19 @@ int px_cmd_networks_list(px_ctl_t *ctl, int argc, char **argv)
 		if (ctl->json) {
 			printf("%s{\"name\":", i ? "," : "");
 			px_json_str(stdout, n->name);
-			printf(",\"intra_array\":%s,\"prefixes\":[",
+			printf(",\"intra_array\":%s,\"dhcp_interface\":",
 			       n->intra_array ? "true" : "false");
+			if (n->dhcp_interface && n->dhcp_interface[0])
+				px_json_str(stdout, n->dhcp_interface);
+			else
+				fputs("null", stdout);
+			fputs(",\"prefixes\":[", stdout);
 		} else {
-			printf("%s%s ", n->name, n->intra_array ?
+			printf("%s%s", n->name, n->intra_array ?
 			       " (intra-array)" : "");
+			if (n->dhcp_interface && n->dhcp_interface[0])
+				printf(" (DHCP on %.15s)", n->dhcp_interface);
+			putchar(' ');
 		}
 		for (size_t j = 0; j < n->n_prefixes; j++) {
 			if (px_entry_decode(n->prefixes[j].data,
@@ -135,6 +143,17 @@ int px_cmd_networks_add(px_ctl_t *ctl, int argc, char **argv)
 	net.prefixes = bins;
 	net.n_prefixes = (size_t)argc - 1;
 	net.intra_array = ctl->intra_array;
+	if (ctl->dhcp_interface) {
+		size_t n = strlen(ctl->dhcp_interface);
+
+		if (n == 0 || n > PX_NET_IFNAME_MAX ||
+		    strpbrk(ctl->dhcp_interface, "/: \t\n")) {
+			px_ctl_quote(q, sizeof(q), ctl->dhcp_interface);
+			return px_ctl_usage(ctl, "--dhcp-interface: not an "
+					    "interface name: `%s'", q);
+		}
+		net.dhcp_interface = (char *)ctl->dhcp_interface;
+	}
 	op.kind = PHALANX__PROTECT_OP__KIND__NETWORK_ADD;
 	op.network = &net;
 	return write_op(ctl, &op);

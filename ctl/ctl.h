@@ -43,7 +43,8 @@ enum {
 	PX_OPT_BY = 1 << 21,        /* --by denied|connections|rate */
 	PX_OPT_ROLE = 1 << 22,      /* --role viewer|operator|admin */
 	PX_OPT_OUT = 1 << 23,       /* --out FILE */
-	PX_OPT_INTRA_ARRAY = 1 << 24, /* --intra-array (networks add) */
+	PX_OPT_INTRA_ARRAY = 1 << 24, /* --intra-array, --dhcp-interface
+				       * (networks add) */
 	PX_OPT_IDS = 1 << 25,  /* --threshold, --window, --block (ids set) */
 };
 
@@ -77,6 +78,7 @@ typedef struct {
 	bool follow;
 	const char *by;       /* --by, or NULL */
 	bool intra_array;     /* networks add --intra-array */
+	const char *dhcp_interface; /* networks add --dhcp-interface, or NULL */
 	const char *threshold, *window, *block; /* ids set, NULL if not given */
 	const char *request_id; /* --request-id, or NULL: a random one */
 	uint32_t confirm_s;   /* --confirm SECONDS: 0 if not given */

@@ -361,7 +361,10 @@ static const px_ctl_cmd_t commands[] = {
 	  "(ip-spoofing) a packet whose source belongs to another network than\n"
 	  "its incoming interface's, or that the routing table would not\n"
 	  "answer through that interface.  --intra-array marks the array's own\n"
-	  "network: its sources are never spoofed.\n\n" WRITE_DETAILS,
+	  "network: its sources are never spoofed.  --dhcp-interface IF: the\n"
+	  "members' interface IF takes its address from DHCP; an offer on it\n"
+	  "for an address outside this network is dropped (invalid-dhcp-offer).\n\n"
+	  WRITE_DETAILS,
 	  px_cmd_networks_add, PX_OPT_WAIT | PX_OPT_INTRA_ARRAY, 0, 2, -1 },
 	{ "networks del", "NAME",
 	  "remove a network",
@@ -433,7 +436,7 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY,
        OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT,
        OPT_INTRA_ARRAY, OPT_REQUEST_ID, OPT_VERBOSE, OPT_THRESHOLD,
-       OPT_WINDOW, OPT_BLOCK, OPT_CONFIRM, NOPTS };
+       OPT_WINDOW, OPT_BLOCK, OPT_DHCP_INTERFACE, OPT_CONFIRM, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 /* The store keeps request ids of at most 64 characters (store/fsm.h). */
@@ -545,6 +548,9 @@ static const struct {
 		"time, or @EPOCH_SECONDS" },
 	[OPT_INTRA_ARRAY] = { "intra-array", ARG_NONE, NULL,
 		PX_OPT_INTRA_ARRAY, "the array's own network: never spoofed" },
+	[OPT_DHCP_INTERFACE] = { "dhcp-interface", ARG_REQUIRED, "IF",
+		PX_OPT_INTRA_ARRAY, "the members' interface whose address\n"
+		"comes from DHCP: offers outside the\nnetwork are dropped" },
 	[OPT_THRESHOLD] = { "threshold", ARG_REQUIRED, "N", PX_OPT_IDS,
 		"how many from one source make an attack" },
 	[OPT_WINDOW] = { "window", ARG_REQUIRED, "SECONDS", PX_OPT_IDS,
@@ -1003,6 +1009,7 @@ int main(int argc, char **argv)
 	ctl.by = cl.val[OPT_BY];
 	ctl.skip_down = cl.seen[OPT_SKIP_DOWN];
 	ctl.intra_array = cl.seen[OPT_INTRA_ARRAY];
+	ctl.dhcp_interface = cl.val[OPT_DHCP_INTERFACE];
 	ctl.threshold = cl.val[OPT_THRESHOLD];
 	ctl.window = cl.val[OPT_WINDOW];
 	ctl.block = cl.val[OPT_BLOCK];

@@ -15,6 +15,7 @@ static const char *const extra_types[] = {
 	/* intrusion detection (lib/ids.h px_ids_defs' names): nflog.c */
 	"port-scan", "half-scan", "land-attack", "ping-of-death", "udp-bomb",
 	"oob-attack", "syn-attack",
+	"invalid-dhcp-offer", /* DHCP poisoning (issue 12): nflog.c */
 };
 #define NEXTRA (sizeof(extra_types) / sizeof(extra_types[0]))
 

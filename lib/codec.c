@@ -331,6 +331,7 @@ void px_protection_build(const px_protect_t *in, px_protection_t *out)
 		phalanx__network__init(o);
 		o->name = (char *)n->name;
 		o->intra_array = n->intra_array;
+		o->dhcp_interface = (char *)n->dhcp_interface;
 		o->prefixes = &out->bins[k];
 		o->n_prefixes = n->nprefixes;
 		for (j = 0; j < n->nprefixes; j++, k++) {
@@ -405,6 +406,7 @@ int px_policy_apply_protection(px_policy_t *p, const Phalanx__Protection *in,
 		px_network_t *o = &pr->networks[i];
 
 		if (strlen(n->name) > PX_SETNAME_MAX ||
+		    strlen(n->dhcp_interface) > PX_NET_IFNAME_MAX ||
 		    n->n_prefixes > PX_NETWORK_PREFIXES_MAX) {
 			if (why && len)
 				snprintf(why, len, "network %zu: name or "
@@ -413,6 +415,7 @@ int px_policy_apply_protection(px_policy_t *p, const Phalanx__Protection *in,
 			break;
 		}
 		strcpy(o->name, n->name);
+		strcpy(o->dhcp_interface, n->dhcp_interface);
 		o->intra_array = n->intra_array;
 		o->nprefixes = n->n_prefixes;
 		for (j = 0; j < n->n_prefixes && rc == 0; j++) {

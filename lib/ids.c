@@ -28,9 +28,10 @@ const px_ids_def_t px_ids_defs[PX_IDS_COUNT] = {
 		"the packet" },
 	[PX_IDS_OOB_ATTACK] = { "oob-attack", 1, 60, true, false, "packets",
 		"Windows out-of-band (WinNuke): TCP with URG to port 139" },
-	[PX_IDS_SYN_ATTACK] = { "syn-attack", 0, 60, false, false,
-		"half-open connections",
-		"an array-wide surge of half-open TCP connections" },
+	[PX_IDS_SYN_ATTACK] = { "syn-attack", 1000, 60, true, false,
+		"half-open connections on a member",
+		"SYN attack: more than the threshold of half-open TCP "
+		"connections through a member at once" },
 };
 
 int px_ids_find(const char *name)
@@ -111,4 +112,21 @@ uint32_t px_ids_count(px_ids_counter_t *c, int id, int family,
 			s->count++;
 		return s->count;
 	}
+}
+
+bool px_ids_surge(px_ids_surge_t *s, uint32_t count, uint32_t threshold,
+		  uint32_t window_s, uint64_t now_ms)
+{
+	if (count <= threshold) {
+		s->on = false;
+		s->peak = 0;
+		return false;
+	}
+	if (count > s->peak)
+		s->peak = count;
+	if (s->on && now_ms - s->raised_ms < (uint64_t)window_s * 1000)
+		return false;
+	s->on = true;
+	s->raised_ms = now_ms;
+	return true;
 }

@@ -88,4 +88,26 @@ typedef struct {
 uint32_t px_ids_count(px_ids_counter_t *c, int id, int family,
 		      const uint8_t *addr, uint32_t window_s, uint64_t now_ms);
 
+/* syn-attack's decision (node/ids_syn.c feeds it once a second): a
+ * surge is the member's half-open TCP connections now over the
+ * threshold; it raises at most once a window while it lasts, and ends
+ * when the count is back at or under the threshold (the next surge
+ * raises at once).  peak is the highest count of the current surge. */
+typedef struct {
+	bool on;             /* a surge is under way */
+	uint64_t raised_ms;  /* when it last raised */
+	uint32_t peak;
+} px_ids_surge_t;
+
+/* True when an alert is due now: count > threshold and no raise in the
+ * last window_s of this surge. */
+bool px_ids_surge(px_ids_surge_t *s, uint32_t count, uint32_t threshold,
+		  uint32_t window_s, uint64_t now_ms);
+
+/* A source holding at least 1/PX_IDS_SYN_SHARE of the half-open
+ * connections of a surge is one of its top sources (at most
+ * PX_IDS_SYN_TOP are blocked with --block). */
+#define PX_IDS_SYN_TOP 4
+#define PX_IDS_SYN_SHARE 10
+
 #endif

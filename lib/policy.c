@@ -546,6 +546,39 @@ const char *px_prot_value_name(int id, unsigned v)
 	return px_prot_defs[id].values[v];
 }
 
+int px_dhcp_interface_check(const px_protect_t *pr, size_t i, char *why,
+			    size_t len)
+{
+	const char *f = pr->networks[i].dhcp_interface;
+	size_t n = strnlen(f, sizeof(pr->networks[i].dhcp_interface));
+
+	if (n == sizeof(pr->networks[i].dhcp_interface))
+		return px_refuse(why, len, PX_ETOOBIG, "network %s: DHCP "
+				 "interface name over %d characters",
+				 pr->networks[i].name, PX_NET_IFNAME_MAX);
+	if (n == 0)
+		return 0;
+	/* The kernel's dev_valid_name(): no `/', `:' or white space, not
+	 * `.' or `..'. */
+	if (strcmp(f, ".") == 0 || strcmp(f, "..") == 0)
+		return px_refuse(why, len, PX_EBADREQ, "network %s: DHCP "
+				 "interface `%s' is not an interface name",
+				 pr->networks[i].name, f);
+	for (size_t k = 0; k < n; k++)
+		if (f[k] == '/' || f[k] == ':' || f[k] <= ' ' || f[k] > '~')
+			return px_refuse(why, len, PX_EBADREQ, "network %s: "
+					 "DHCP interface `%s' is not an "
+					 "interface name", pr->networks[i].name,
+					 f);
+	for (size_t j = 0; j < pr->nnetworks; j++)
+		if (j != i && strcmp(pr->networks[j].dhcp_interface, f) == 0)
+			return px_refuse(why, len, PX_EEXIST, "network %s: "
+					 "DHCP interface %s is network %s's "
+					 "already", pr->networks[i].name, f,
+					 pr->networks[j].name);
+	return 0;
+}
+
 px_network_t *px_protect_network(px_protect_t *pr, const char *name)
 {
 	for (size_t i = 0; i < pr->nnetworks; i++)
@@ -601,6 +634,9 @@ int px_protect_validate(const px_protect_t *pr, char *why, size_t len)
 			if (strcmp(pr->networks[j].name, n->name) == 0)
 				return px_refuse(why, len, PX_EEXIST, "network %s "
 					       "twice", n->name);
+		rc = px_dhcp_interface_check(pr, i, why, len);
+		if (rc < 0)
+			return rc;
 		for (a = 0; a < n->nprefixes; a++)
 			if (!entry_canonical(&n->prefixes[a]))
 				return px_refuse(why, len, PX_EBADADDR, "network "

@@ -58,12 +58,16 @@ typedef struct {
  * Small and bounded, kept inline: a policy copy copies it whole. */
 #define PX_NETWORKS_MAX 32
 #define PX_NETWORK_PREFIXES_MAX 64
+#define PX_NET_IFNAME_MAX 15 /* IFNAMSIZ - 1 */
 
 typedef struct {
 	char name[PX_SETNAME_MAX + 1];
 	px_entry_t prefixes[PX_NETWORK_PREFIXES_MAX]; /* hosts or prefixes */
 	size_t nprefixes;
 	bool intra_array;   /* the array's own network: never spoofed */
+	/* A member interface whose address comes from DHCP ("" none): a
+	 * DHCP offer on it outside this network is invalid (item 7). */
+	char dhcp_interface[PX_NET_IFNAME_MAX + 1];
 } px_network_t;
 
 /* The settings, one table (px_prot_defs) driving parsing, validation,
@@ -103,6 +107,12 @@ int px_prot_find(const char *name);
 /* The index of value among setting id's values, or PX_ERANGE. */
 int px_prot_value(int id, const char *value);
 const char *px_prot_value_name(int id, unsigned v);
+/* Network i's dhcp_interface as hostile input: empty, or an interface
+ * name (at most 15 characters, none of `/', `:', white space) that no
+ * other network names.  0, PX_ETOOBIG, PX_EBADREQ or PX_EEXIST, why
+ * naming the network. */
+int px_dhcp_interface_check(const px_protect_t *pr, size_t i, char *why,
+			    size_t len);
 /* The network named name, or NULL. */
 px_network_t *px_protect_network(px_protect_t *pr, const char *name);
 /* The network holding addr (a host address of family 4 or 6), or NULL. */

@@ -10,6 +10,7 @@
 #include "alerting.h"
 #include "blocks.h"
 #include "ct.h"
+#include "ids_syn.h"
 #include "outbox.h"
 #include "px.h"
 #include "vocab.h"
@@ -75,6 +76,7 @@ typedef struct px_alerting {
 	uint64_t disabled;           /* bit i: px_alert_types()[i] */
 	uint64_t untracked_seen;
 	px_every_t untracked_log;
+	px_ids_surge_t syn;          /* intrusion detection's syn-attack */
 } px_alerting_t;
 
 int px_alerting_option(px_node_opts_t *o, const char *key, const char *value)
@@ -269,6 +271,22 @@ static void observe_watcher(px_node_t *n, uint64_t now)
 	}
 }
 
+/* Intrusion detection's syn-attack (ids_syn.h): observed every second
+ * the member is over the threshold, so the alert stays exceeded while
+ * the surge lasts and recovers a window after. */
+static void observe_syn_attack(px_node_t *n, uint64_t now)
+{
+	px_alerting_t *a = n->alerting;
+	px_ids_syn_obs_t so;
+
+	if (px_ids_syn_tick(n, &a->syn, now, &so)) {
+		px_alert_obs_t o = { px_ids_defs[PX_IDS_SYN_ATTACK].name, NULL,
+				     so.count, so.threshold, true, so.text };
+
+		px_alert_observe(a->eng, &o, now, &a->out);
+	}
+}
+
 static void observe_store(px_node_t *n, uint64_t now)
 {
 	px_alerting_t *a = n->alerting;
@@ -384,6 +402,7 @@ void px_alerting_tick(px_node_t *n)
 	if (!px_node_applying(n) && !n->kernel_unknown)
 		observe_ksets(n, now);
 	observe_watcher(n, now);
+	observe_syn_attack(n, now);
 	observe_store(n, now);
 	observe_outbox(n, now);
 	px_alert_tick(a->eng, now, &a->out);

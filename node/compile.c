@@ -1254,6 +1254,62 @@ static void put_spoof(px_batch_t *b, const char *table, const px_layout_t *l)
 	prot_drop(b, r, PX_CHAIN_RPF, PX_REASON_SPOOF_ROUTE);
 }
 
+/* DHCP poisoning (item 7): on each network's DHCP interface, a BOOTP
+ * reply (UDP 67 -> 68, op 2: an offer or an ack) whose yiaddr (the
+ * address offered, @th,192,32) is not 0 and in none of the network's
+ * IPv4 prefixes is dropped and logged.  One rule: a `!=' per prefix,
+ * all of which must hold.  Chain input: an offer is to the member. */
+#define BOOTP_SERVER_PORT 67
+#define BOOTP_CLIENT_PORT 68
+#define BOOTP_OP_OFF (8 + 0)      /* UDP header, then op */
+#define BOOTP_YIADDR_OFF (8 + 16) /* op htype hlen hops xid secs flags
+				   * ciaddr, then yiaddr */
+static void put_dhcp(px_batch_t *b, const char *table, const px_layout_t *l)
+{
+	const px_protect_t *pr = &l->p->protect;
+
+	for (size_t i = 0; i < pr->nnetworks; i++) {
+		const px_network_t *n = &pr->networks[i];
+		char name[PX_IFNAME_LEN] = { 0 };
+		uint16_t sport = htons(BOOTP_SERVER_PORT);
+		uint8_t reply = 2, zero[4] = { 0 };
+		struct nftnl_rule *r;
+
+		if (!n->dhcp_interface[0])
+			continue;
+		snprintf(name, sizeof(name), "%s", n->dhcp_interface);
+		r = rule_new(table);
+		x_meta(r, NFT_META_IIFNAME);
+		x_cmp(r, NFT_CMP_EQ, name, sizeof(name));
+		m_nfproto(r, 4);
+		m_l4proto(r, IPPROTO_UDP);
+		x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, NFT_REG_1);
+		x_cmp(r, NFT_CMP_EQ, &sport, sizeof(sport));
+		m_dport(r, BOOTP_CLIENT_PORT);
+		x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, BOOTP_OP_OFF, 1,
+			  NFT_REG_1);
+		x_cmp(r, NFT_CMP_EQ, &reply, 1);
+		x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, BOOTP_YIADDR_OFF, 4,
+			  NFT_REG_1);
+		x_cmp(r, NFT_CMP_NEQ, zero, 4);
+		for (size_t j = 0; j < n->nprefixes; j++) {
+			const px_entry_t *e = &n->prefixes[j];
+			uint8_t mask[4], net[4];
+
+			if (e->family != 4)
+				continue;
+			prefix_mask(mask, 4, e->prefix ? e->plen : 32);
+			for (int k = 0; k < 4; k++)
+				net[k] = e->addr[k] & mask[k];
+			x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER,
+				  BOOTP_YIADDR_OFF, 4, NFT_REG_1);
+			x_bitwise(r, 4, mask, zero);
+			x_cmp(r, NFT_CMP_NEQ, net, 4);
+		}
+		prot_drop(b, r, PX_CHAIN_INPUT, PX_REASON_DHCP_OFFER);
+	}
+}
+
 /* The prerouting chain: spoof detection, then fragments. */
 static void put_ids_one(px_batch_t *b, const char *table,
 			const px_layout_t *l, int id, const char *chain);
@@ -1795,6 +1851,7 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	struct nftnl_rule *r;
 
 	put_failover_accept(b, table);
+	put_dhcp(b, table, l);
 	/* Excluded from checksum validation: before the guard, which drops
 	 * invalid TCP to the member. */
 	if (p->protect.csx.n)

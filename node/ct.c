@@ -1065,6 +1065,12 @@ void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out)
 	px_quota_stats(w->q, &out->quota);
 }
 
+size_t px_watcher_top_half_open(px_watcher_t *w, px_entry_t *out,
+				uint32_t *count, size_t k)
+{
+	return px_quota_top_half_open(w->q, out, count, k);
+}
+
 void px_watcher_on_end(px_watcher_t *w, px_ct_end_cb cb, void *arg)
 {
 	w->end_cb = cb;

@@ -74,6 +74,10 @@ struct px_delta;
 void px_watcher_policy_patch(px_watcher_t *w, const struct px_delta *d);
 
 void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out);
+/* The k sources with the most half-open connections now, highest
+ * first (px_quota_top_half_open): how many. */
+size_t px_watcher_top_half_open(px_watcher_t *w, px_entry_t *out,
+				uint32_t *count, size_t k);
 
 /* Set the event socket's receive buffer to bytes from now on (it still
  * doubles on each loss, up to the cap).  For tests of the event-loss path

@@ -285,7 +285,8 @@ static void ids_sets(px_layout_t *l)
 
 bool px_ids_meter(const px_ids_t *s, int id)
 {
-	return !s->off && px_ids_defs[id].built &&
+	/* syn-attack is the watcher's count, not a kernel rule's. */
+	return !s->off && px_ids_defs[id].built && id != PX_IDS_SYN_ATTACK &&
 	       !px_ids_defs[id].kernel_counted && s->block_s &&
 	       px_ids_threshold(id, s) > 1;
 }

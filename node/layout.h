@@ -208,7 +208,8 @@ void px_ids_pod_range(size_t i, uint16_t *len_lo, uint16_t *len_hi,
 
 /* Whether detection id under s counts its packets per source in the
  * kernel (set idsm_NAME4/6) for a block: it blocks, after more than one
- * packet, and the kernel does not count it already (port-scan). */
+ * packet, and the kernel does not count it already (port-scan) nor
+ * the watcher (syn-attack). */
 bool px_ids_meter(const px_ids_t *s, int id);
 
 /* A rule that allows sessions of other protocols than TCP is held to its

@@ -408,14 +408,17 @@ static void denied_rate(px_nflog_t *l, const px_fw_packet_t *pkt)
 /* Attack protection's alerts (issue 12): a spoofed packet raises
  * `ip-spoofing' for its source, naming the reason; the alert engine
  * keeps it to one a source a window (ISA: one per source a minute). */
-static void protect_alert(px_nflog_t *l, const px_fwrec_t *r)
+static void protect_alert(px_nflog_t *l, const px_fwrec_t *r,
+			  const uint8_t *p, size_t len)
 {
 	char text[PX_ALERT_TEXT_MAX], s[PX_ENTRY_STR_MAX], d[PX_ENTRY_STR_MAX];
 	const px_fw_packet_t *pkt = &r->pkt;
 	int ids = px_ids_find(r->why.name);
 	px_entry_t src, dst;
 
-	if ((ids < 0 && strncmp(r->why.name, "spoof-", 6) != 0) ||
+	bool dhcp = strcmp(r->why.name, PX_REASON_DHCP_OFFER) == 0;
+
+	if ((ids < 0 && !dhcp && strncmp(r->why.name, "spoof-", 6) != 0) ||
 	    (pkt->family != 4 && pkt->family != 6))
 		return;
 	memset(&src, 0, sizeof(src));
@@ -447,6 +450,21 @@ static void protect_alert(px_nflog_t *l, const px_fwrec_t *r)
 				    true, text);
 		return;
 	}
+	if (dhcp) {
+		/* DHCP poisoning: the offered address (yiaddr, 16 bytes
+		 * into BOOTP after the UDP header) names the offer. */
+		size_t off = pkt->family == 4 && len >= 20 ?
+			     (size_t)(p[0] & 0x0f) * 4 + 8 + 16 : len;
+		char y[INET_ADDRSTRLEN] = "?";
+
+		if (off + 4 <= len)
+			inet_ntop(AF_INET, p + off, y, sizeof(y));
+		snprintf(text, sizeof(text), "%.49s to %.49s: DHCP offer of "
+			 "%s outside the interface's network", s, d, y);
+		px_alerting_observe(l->n, PX_REASON_DHCP_OFFER, &src, 1, 0,
+				    true, text);
+		return;
+	}
 	/* Addresses are at most 49 bytes each: the text fits the 200. */
 	snprintf(text, sizeof(text), "%.49s to %.49s: spoofed: %s", s, d,
 		 strcmp(r->why.name, PX_REASON_SPOOF_ROUTE) == 0 ?
@@ -466,7 +484,7 @@ static void on_denied(px_nflog_t *l, int family, const char *prefix,
 	}
 	denied_rate(l, &r.pkt);
 	if (r.why.kind == PX_FWD_PROTECT)
-		protect_alert(l, &r);
+		protect_alert(l, &r, p, len);
 	if (r.why.flood && l->flood_off) {
 		l->filtered++;
 		return;

@@ -65,6 +65,7 @@ struct px_quota {
 	struct conn **cb;        /* connection hash buckets, by conntrack id */
 	size_t cmask;
 	size_t nsources, nconns;
+	size_t nhalf;            /* half-open connections tracked */
 	struct source *lru_head, *lru_tail;
 	struct source *dirty;
 	struct source *over;
@@ -280,7 +281,7 @@ static void conn_unhash(px_quota_t *q, struct conn *c)
 	q->nconns--;
 }
 
-static void conn_unlist(struct conn *c)
+static void conn_unlist(px_quota_t *q, struct conn *c)
 {
 	struct source *s = c->src;
 	int k = c->kind;
@@ -295,6 +296,8 @@ static void conn_unlist(struct conn *c)
 		s->tail[k] = c->prev;
 	c->prev = c->next = NULL;
 	s->n[k]--;
+	if (k == PX_Q_HALF_OPEN)
+		q->nhalf--;
 	c->src = NULL;
 }
 
@@ -309,7 +312,7 @@ static void source_free(px_quota_t *q, struct source *s)
 		while (s->head[k]) {
 			struct conn *c = s->head[k];
 
-			conn_unlist(c);
+			conn_unlist(q, c);
 			conn_unhash(q, c);
 			free(c);
 		}
@@ -467,6 +470,8 @@ static struct conn *conn_add(px_quota_t *q, const px_ct_t *ct, int kind)
 		s->head[kind] = c;
 	s->tail[kind] = c;
 	s->n[kind]++;
+	if (kind == PX_Q_HALF_OPEN)
+		q->nhalf++;
 	touch(q, s);
 	mark_dirty(q, s);
 	return c;
@@ -477,7 +482,7 @@ static void conn_del(px_quota_t *q, struct conn *c)
 	if (c->src) {
 		touch(q, c->src);
 		mark_dirty(q, c->src);
-		conn_unlist(c);
+		conn_unlist(q, c);
 	}
 	conn_unhash(q, c);
 	free(c);
@@ -625,7 +630,7 @@ static void decide_udp(px_quota_t *q, struct source *s, uint64_t now,
 	for (i = 0; i < k; i++) {
 		struct conn *c = s->head[PX_Q_UDP];
 
-		conn_unlist(c);
+		conn_unlist(q, c);
 		if (observe)
 			continue; /* a ghost until the kernel ends it */
 		push_session(a, &c->t);
@@ -771,6 +776,7 @@ static void drop_all_conns(px_quota_t *q)
 		}
 	}
 	q->nconns = 0;
+	q->nhalf = 0;
 	for (s = q->lru_head; s; s = s->lru_next) {
 		memset(s->head, 0, sizeof(s->head));
 		memset(s->tail, 0, sizeof(s->tail));
@@ -807,7 +813,7 @@ void px_quota_resync(px_quota_t *q, px_ct_t *v, size_t n)
 		/* Observe mode counted these already: ghosts again, not
 		 * counted twice.  In enforce mode they are ended for real. */
 		if (c && o[i].ghost && observe)
-			conn_unlist(c);
+			conn_unlist(q, c);
 	}
 	free(o);
 	mark_all_dirty(q);
@@ -870,4 +876,29 @@ void px_quota_stats(const px_quota_t *q, px_quota_stats_t *out)
 	*out = q->st;
 	out->sources = q->nsources;
 	out->conns = q->nconns;
+	out->half_open = q->nhalf;
+}
+
+size_t px_quota_top_half_open(const px_quota_t *q, px_entry_t *out,
+			      uint32_t *count, size_t k)
+{
+	size_t n = 0;
+
+	for (const struct source *s = q->lru_head; s && k; s = s->lru_next) {
+		uint32_t c = s->n[PX_Q_HALF_OPEN];
+		size_t i;
+
+		if (!c || (n == k && c <= count[n - 1]))
+			continue;
+		/* insertion into out[0..n), highest first */
+		i = n < k ? n++ : n - 1;
+		while (i > 0 && count[i - 1] < c) {
+			out[i] = out[i - 1];
+			count[i] = count[i - 1];
+			i--;
+		}
+		out[i] = s->key;
+		count[i] = c;
+	}
+	return n;
 }

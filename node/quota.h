@@ -104,6 +104,7 @@ typedef struct {
 	px_quota_count_t q[PX_Q_COUNT];
 	uint64_t sources;         /* tracked now */
 	uint64_t conns;           /* half-open connections + UDP sessions now */
+	uint64_t half_open;       /* of them half-open TCP connections */
 	uint64_t sources_dropped; /* new sources not tracked: table full */
 	uint64_t conns_dropped;   /* connections not tracked: max_conns */
 	uint64_t sources_evicted; /* idle sources dropped for new ones */
@@ -190,6 +191,12 @@ void px_quota_decide(px_quota_t *q, uint64_t now_ms, px_quota_actions_t *a);
 void px_quota_unblock_all(px_quota_t *q, px_quota_actions_t *a);
 
 void px_quota_stats(const px_quota_t *q, px_quota_stats_t *out);
+
+/* The k sources holding the most half-open connections, highest first,
+ * into out[] with their counts (intrusion detection's syn-attack):
+ * returns how many (sources holding none are not listed).  O(sources). */
+size_t px_quota_top_half_open(const px_quota_t *q, px_entry_t *out,
+			      uint32_t *count, size_t k);
 
 /* The source key of an address: host, or IPv6 masked to plen bits. */
 void px_quota_source_of(int family, const uint8_t *addr, unsigned v6_plen,

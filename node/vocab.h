@@ -61,6 +61,7 @@
 #define PX_REASON_BROADCAST "broadcast"
 #define PX_REASON_FRAGMENT "fragment"
 #define PX_REASON_IP_OPTIONS "ip-options"
+#define PX_REASON_DHCP_OFFER "invalid-dhcp-offer" /* also the alert */
 #define PX_REASON_DEFAULT_DENY "default-deny"
 #define PX_REASON_BAD_CHECKSUM "bad-tcp-checksum" /* conntrack's "bad checksum" */
 /* TCP checksum exclusions (KB 911554, lib/csx.h): a base chain at raw

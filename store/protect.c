@@ -40,6 +40,16 @@ static int network_add(px_protect_t *pr, const Phalanx__Network *in,
 	memset(n, 0, sizeof(*n));
 	strcpy(n->name, in->name);
 	n->intra_array = in->intra_array;
+	if (in->dhcp_interface &&
+	    strlen(in->dhcp_interface) > PX_NET_IFNAME_MAX)
+		return px_refuse(err, len, PX_ETOOBIG, "networks add %s: "
+				 "--dhcp-interface: over %d characters",
+				 in->name, PX_NET_IFNAME_MAX);
+	if (in->dhcp_interface)
+		strcpy(n->dhcp_interface, in->dhcp_interface);
+	rc = px_dhcp_interface_check(pr, pr->nnetworks, err, len);
+	if (rc < 0)
+		return rc;
 	for (i = 0; i < in->n_prefixes; i++) {
 		rc = px_entry_decode(in->prefixes[i].data, in->prefixes[i].len,
 				     &n->prefixes[i]);
@@ -68,9 +78,12 @@ int px_store_protect_request(px_policy_t *next, const Phalanx__CtlRequest *req,
 		rc = network_add(pr, op->network, err, len);
 		if (rc < 0)
 			return rc;
-		snprintf(what, wlen, "networks add %s (%zu prefixes%s)",
+		snprintf(what, wlen, "networks add %s (%zu prefixes%s%s%.15s)",
 			 op->network->name, op->network->n_prefixes,
-			 op->network->intra_array ? ", intra-array" : "");
+			 op->network->intra_array ? ", intra-array" : "",
+			 pr->networks[pr->nnetworks - 1].dhcp_interface[0] ?
+			 ", DHCP on " : "",
+			 pr->networks[pr->nnetworks - 1].dhcp_interface);
 		break;
 	case PHALANX__PROTECT_OP__KIND__NETWORK_DEL:
 		n = px_protect_network(pr, op->name);

@@ -89,7 +89,7 @@ got=$(ctl ids show --json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 print(";".join("%s:%s:%d:%d:%d" % (x["name"], x["on"], x["threshold"], x["window_s"], x["block_s"]) for x in d["ids"]))')
-want="port-scan:True:20:60:0;half-scan:True:3:60:0;land-attack:True:1:60:0;ping-of-death:True:1:60:0;udp-bomb:True:1:60:0;oob-attack:True:1:60:0;syn-attack:True:0:60:0"
+want="port-scan:True:20:60:0;half-scan:True:3:60:0;land-attack:True:1:60:0;ping-of-death:True:1:60:0;udp-bomb:True:1:60:0;oob-attack:True:1:60:0;syn-attack:True:1000:60:0"
 [ "$got" = "$want" ] && pass $t || fail $t "expected $want, saw $got"
 
 # --- land attack --------------------------------------------------------------

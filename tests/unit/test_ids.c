@@ -454,3 +454,125 @@ TEST(ids_ping_of_death_compile)
 	px_policy_free(&p);
 	free(rs);
 }
+
+/* syn-attack's decision: over the threshold raises, at most once a
+ * window while the surge lasts; back at or under it ends the surge and
+ * the next raises at once. */
+TEST(ids_syn_attack_surge)
+{
+	px_ids_surge_t s;
+	px_ids_t def;
+
+	memset(&s, 0, sizeof(s));
+	memset(&def, 0, sizeof(def));
+	CHECK(px_ids_defs[PX_IDS_SYN_ATTACK].built);
+	CHECK_INT(px_ids_threshold(PX_IDS_SYN_ATTACK, &def), 1000);
+	CHECK_INT(px_ids_window(PX_IDS_SYN_ATTACK, &def), 60);
+	CHECK(!px_ids_surge(&s, 30, 30, 60, 1000));   /* at: not over */
+	CHECK(px_ids_surge(&s, 31, 30, 60, 2000));
+	CHECK(!px_ids_surge(&s, 90, 30, 60, 3000));
+	CHECK_INT(s.peak, 90);
+	CHECK(!px_ids_surge(&s, 40, 30, 60, 61999));
+	CHECK(px_ids_surge(&s, 40, 30, 60, 62000));    /* a window later */
+	CHECK(!px_ids_surge(&s, 10, 30, 60, 63000));   /* over */
+	CHECK_INT(s.peak, 0);
+	CHECK(px_ids_surge(&s, 31, 30, 60, 64000));    /* a new surge */
+	/* Not a kernel rule: no meter set even with --block. */
+	def.block_s = 60;
+	def.threshold = 30;
+	CHECK(!px_ids_meter(&def, PX_IDS_SYN_ATTACK));
+}
+
+/* DHCP poisoning (item 7): a network's DHCP interface compiles to one
+ * rule at input: iifname, UDP 67 -> 68, BOOTP reply, yiaddr not 0 and
+ * outside each IPv4 prefix of the network, logged and dropped; the
+ * setting round-trips on the wire and the store refuses a bad or
+ * doubled interface. */
+TEST(dhcp_offer_compile_wire_store)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	Phalanx__ProtectOp op = PHALANX__PROTECT_OP__INIT;
+	Phalanx__Network net = PHALANX__NETWORK__INIT;
+	ProtobufCBinaryData bin;
+	uint8_t buf[PX_ENTRY_WIRE_MAX];
+	struct rules *rs = xcalloc(1, sizeof(*rs));
+	px_policy_t p, q;
+	px_protection_t w;
+	px_network_t *n;
+	px_entry_t e;
+	char err[200], what[256];
+	ssize_t i;
+
+	px_policy_init(&p);
+	px_policy_init(&q);
+	compile(&p, rs);
+	CHECK_INT(count_with(rs, "input", "invalid-dhcp-offer"), 0);
+	free(rs);
+	rs = xcalloc(1, sizeof(*rs));
+	n = &p.protect.networks[p.protect.nnetworks++];
+	snprintf(n->name, sizeof(n->name), "lan");
+	snprintf(n->dhcp_interface, sizeof(n->dhcp_interface), "client");
+	CHECK_INT(px_entry_parse("198.51.100.0/27", &n->prefixes[0]), 0);
+	CHECK_INT(px_entry_parse("10.9.0.0/16", &n->prefixes[1]), 0);
+	CHECK_INT(px_entry_parse("2001:db8:1::/64", &n->prefixes[2]), 0);
+	n->nprefixes = 3;
+	compile(&p, rs);
+	CHECK_INT(count_with(rs, "input", "invalid-dhcp-offer"), 1);
+	i = px_test_find_rule(rs, "input", "invalid-dhcp-offer", NULL);
+	CHECK(i >= 0);
+	if (i >= 0) {
+		const char *t = rs->text[i];
+		const char *want[] = {
+			"meta load iifname => reg 1",
+			"cmp eq reg 1 0x65696c63 0x0000746e", /* "client" */
+			"cmp eq reg 1 0x00004300",            /* sport 67 */
+			"cmp eq reg 1 0x00004400",            /* dport 68 */
+			"transport header + 8 => reg 1",      /* op */
+			"cmp eq reg 1 0x00000002",            /* reply */
+			"cmp neq reg 1 0x00000000",           /* yiaddr set */
+			"& 0xe0ffffff )", "cmp neq reg 1 0x006433c6",
+			"& 0x0000ffff )", "cmp neq reg 1 0x0000090a",
+			"drop",
+		};
+
+		for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+			if (!strstr(t, want[k])) {
+				fprintf(stderr, "missing `%s' in:\n%s\n",
+					want[k], t);
+				CHECK(false);
+			}
+		/* The IPv6 prefix takes no part (DHCPv4). */
+		CHECK_INT(count_with(rs, "input", "transport header + 24"), 1);
+		CHECK(strstr(t, "0x00b80d20") == NULL);
+	}
+	/* The wire carries it; a member refuses a bad name. */
+	px_protection_build(&p.protect, &w);
+	CHECK_INT(px_policy_apply_protection(&q, &w.pr, err, sizeof(err)), 0);
+	CHECK_STR(q.protect.networks[0].dhcp_interface, "client");
+	w.nv[0].dhcp_interface = (char *)"a/b";
+	CHECK(px_policy_apply_protection(&q, &w.pr, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "a/b") != NULL);
+	px_protection_free(&w);
+	/* The store: another network on the same interface is refused. */
+	req.protect = &op;
+	op.kind = PHALANX__PROTECT_OP__KIND__NETWORK_ADD;
+	op.network = &net;
+	net.name = (char *)"wan";
+	CHECK_INT(px_entry_parse("192.0.2.128/25", &e), 0);
+	bin.data = buf;
+	bin.len = px_entry_encode(&e, buf);
+	net.prefixes = &bin;
+	net.n_prefixes = 1;
+	net.dhcp_interface = (char *)"client";
+	CHECK(px_store_protect_request(&p, &req, err, sizeof(err), what,
+				       sizeof(what)) < 0);
+	CHECK(strstr(err, "network lan's already") != NULL);
+	net.dhcp_interface = (char *)"ext0";
+	CHECK_INT(px_store_protect_request(&p, &req, err, sizeof(err), what,
+					   sizeof(what)), 0);
+	CHECK(strstr(what, "DHCP on ext0") != NULL);
+	CHECK_STR(p.protect.networks[1].dhcp_interface, "ext0");
+	px_policy_free(&p);
+	px_policy_free(&q);
+	free(rs);
+}

@@ -648,3 +648,46 @@ TEST(quota_observe_resync_counts_once)
 	px_quota_actions_free(&a);
 	px_quota_free(q);
 }
+
+/* syn-attack's inputs: the member's half-open total follows NEW, the
+ * state change to ESTABLISHED, DESTROY and resync; the top sources come
+ * highest first and only those holding some. */
+TEST(quota_half_open_total_and_top_sources)
+{
+	px_quota_t *q = quota(1000, 0, PX_MODE_ENFORCE);
+	px_quota_stats_t st;
+	px_entry_t top[3];
+	uint32_t count[3];
+	px_ct_t ct;
+
+	syns(q, "198.51.100.2", 5, 1);
+	syns(q, "198.51.100.3", 9, 100);
+	syns(q, "198.51.100.4", 2, 200);
+	syns(q, "198.51.100.5", 7, 300);
+	udps(q, "198.51.100.6", 4, 400);
+	px_quota_stats(q, &st);
+	CHECK_INT(st.half_open, 23);
+	CHECK_INT(px_quota_top_half_open(q, top, count, 3), 3);
+	CHECK_STR(fmt(&top[0]), "198.51.100.3");
+	CHECK_INT(count[0], 9);
+	CHECK_STR(fmt(&top[1]), "198.51.100.5");
+	CHECK_INT(count[1], 7);
+	CHECK_STR(fmt(&top[2]), "198.51.100.2");
+	CHECK_INT(count[2], 5);
+	/* A completed handshake is no longer half-open; a destroy ends one. */
+	ct = conn("198.51.100.3", 6, 10100, 100);
+	ct.tcp_state = PX_TCP_ESTABLISHED;
+	px_quota_event(q, PX_CT_UPDATE, &ct);
+	ct = conn("198.51.100.3", 6, 10101, 101);
+	px_quota_event(q, PX_CT_DESTROY, &ct);
+	px_quota_stats(q, &st);
+	CHECK_INT(st.half_open, 21);
+	/* Resync replaces everything: one half-open left. */
+	ct = conn("198.51.100.9", 6, 1, 900);
+	px_quota_resync(q, &ct, 1);
+	px_quota_stats(q, &st);
+	CHECK_INT(st.half_open, 1);
+	CHECK_INT(px_quota_top_half_open(q, top, count, 3), 1);
+	CHECK_STR(fmt(&top[0]), "198.51.100.9");
+	px_quota_free(q);
+}
