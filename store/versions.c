@@ -211,7 +211,8 @@ int px_versions_diff(px_db_t *db, uint64_t from, uint64_t to,
 	}
 	/* An entry's first event says whether it was there at lo (it was
 	 * if it was removed first), its last whether it is at hi. */
-	qsort(w.ev, w.nev, sizeof(*w.ev), event_cmp);
+	if (w.nev)
+		qsort(w.ev, w.nev, sizeof(*w.ev), event_cmp);
 	for (i = 0; i < w.nev; i = j) {
 		bool at_lo, at_hi;
 

@@ -287,6 +287,7 @@ TEST(store_config_plan_checks_the_file_whole)
 	CHECK_INT(px_config_plan(&p, &ca, &d, err, sizeof(err)), PX_ESETNAME);
 	px_vdiff_free(&d);
 	/* overlapping entries in one set */
+	px_entries_free(&es);
 	entries_of(&es, (const char *const[]){ "192.0.2.128/25", "192.0.2.0/24",
 					       NULL });
 	free(bins);
