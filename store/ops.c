@@ -1451,10 +1451,28 @@ void px_store_confirm_tick(px_store_t *st)
 		if (strcmp(rs.role, "leader") != 0)
 			return;
 	}
-	if (!(v = px_versions_due(st->db, px_now_ms())))
+	if (!(v = px_versions_due(st->db, px_now_ms(), 0)))
 		return;
-	if (v == st->revert_version && px_mono_ms() - st->revert_ms < 5000)
-		return;
+	if (v == st->revert_version) {
+		if (px_mono_ms() - st->revert_ms < 5000)
+			return;
+		/* Asked three times and still pending (its revert fails:
+		 * the log says why): the others are not held up by it. */
+		if (++st->revert_tries >= 3) {
+			uint64_t next = px_versions_due(st->db, px_now_ms(), v);
+
+			if (st->revert_tries == 3)
+				px_log(PX_LOG_ERR, "version %llu: its revert "
+				       "failed three times; it stays pending "
+				       "(confirm or roll back by hand)",
+				       (unsigned long long)v);
+			if (!next)
+				return;
+			v = next;
+		}
+	} else {
+		st->revert_tries = 0;
+	}
 	st->revert_version = v;
 	st->revert_ms = px_mono_ms();
 	memset(&who, 0, sizeof(who));

@@ -85,6 +85,7 @@ typedef struct {
 	struct px_repl *repl;       /* replicate.c: the write path, or NULL */
 	/* ops.c px_store_confirm_tick: the last revert it asked for */
 	uint64_t revert_version, revert_ms;
+	unsigned revert_tries;
 	void *zctx, *ctl, *sync, *pub;
 	px_member_t *members;
 	/* Member liveness (sync.c): the sync socket last read to the end;

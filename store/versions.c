@@ -439,7 +439,7 @@ int px_versions_undo(px_db_t *db, const px_policy_t *p, uint64_t v,
 /* ---- pending confirmations ---- */
 
 typedef struct {
-	uint64_t now_ms, version, want;
+	uint64_t now_ms, version, want, skip;
 	bool found;
 } due_t;
 
@@ -452,14 +452,15 @@ static int due_cb(uint64_t version, uint64_t deadline_ms, void *arg)
 			u->found = true;
 		return u->found;
 	}
-	if (deadline_ms <= u->now_ms && (!u->version || version < u->version))
+	if (deadline_ms <= u->now_ms && version != u->skip &&
+	    (!u->version || version < u->version))
 		u->version = version;
 	return 0;
 }
 
-uint64_t px_versions_due(px_db_t *db, uint64_t now_ms)
+uint64_t px_versions_due(px_db_t *db, uint64_t now_ms, uint64_t skip)
 {
-	due_t u = { now_ms, 0, 0, false };
+	due_t u = { now_ms, 0, 0, skip, false };
 
 	if (px_db_confirm_list(db, due_cb, &u) < 0)
 		return 0;
@@ -468,7 +469,7 @@ uint64_t px_versions_due(px_db_t *db, uint64_t now_ms)
 
 bool px_versions_pending(px_db_t *db, uint64_t v)
 {
-	due_t u = { 0, 0, v, false };
+	due_t u = { 0, 0, v, 0, false };
 
 	px_db_confirm_list(db, due_cb, &u);
 	return u.found;

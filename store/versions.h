@@ -64,9 +64,9 @@ int px_versions_pending_list(px_db_t *db, Phalanx__VersionRecord ***out,
 			     size_t *n);
 void px_versions_pending_free(Phalanx__VersionRecord **v, size_t n);
 
-/* Versions waiting for `confirm': the one whose deadline passed first
- * (0: none due at now_ms). */
-uint64_t px_versions_due(px_db_t *db, uint64_t now_ms);
+/* Versions waiting for `confirm': the oldest whose deadline passed at
+ * now_ms, other than skip (0: none). */
+uint64_t px_versions_due(px_db_t *db, uint64_t now_ms, uint64_t skip);
 /* Whether version v waits for a confirmation. */
 bool px_versions_pending(px_db_t *db, uint64_t v);
 

@@ -230,8 +230,9 @@ TEST(store_versions_confirm_pending_due_settled)
 	op = (px_db_op_t){ PX_DB_ADD, "flood-exceptions", &es, 0 };
 	CHECK_INT(px_db_commit_audited(db, 1, 1, &op, 1, NULL, &a), 0);
 	CHECK(px_versions_pending(db, 1));
-	CHECK_INT((int)px_versions_due(db, 4999), 0);
-	CHECK_INT((int)px_versions_due(db, 5000), 1);
+	CHECK_INT((int)px_versions_due(db, 4999, 0), 0);
+	CHECK_INT((int)px_versions_due(db, 5000, 0), 1);
+	CHECK_INT((int)px_versions_due(db, 5000, 1), 0);
 	/* a later commit that settles it (the revert) ends the wait */
 	a.confirm_by_ms = 0;
 	a.settles = 1;
