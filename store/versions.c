@@ -297,29 +297,34 @@ static void part_take(Phalanx__SnapshotChunk *dst,
 	}
 }
 
+static bool msg_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
+{
+	size_t la = protobuf_c_message_get_packed_size(a),
+	       lb = protobuf_c_message_get_packed_size(b);
+	uint8_t *ba, *bb;
+	bool eq;
+
+	if (la != lb)
+		return false;
+	ba = xmalloc(la + 1);
+	bb = xmalloc(lb + 1);
+	protobuf_c_message_pack(a, ba);
+	protobuf_c_message_pack(b, bb);
+	eq = memcmp(ba, bb, la) == 0;
+	free(ba);
+	free(bb);
+	return eq;
+}
+
 static bool part_equal(const Phalanx__SnapshotChunk *a,
 		       const Phalanx__SnapshotChunk *b, int part)
 {
 	Phalanx__SnapshotChunk x = PHALANX__SNAPSHOT_CHUNK__INIT,
 			       y = PHALANX__SNAPSHOT_CHUNK__INIT;
-	size_t lx, ly;
-	uint8_t *bx, *by;
-	bool eq;
 
 	part_take(&x, a, part);
 	part_take(&y, b, part);
-	lx = phalanx__snapshot_chunk__get_packed_size(&x);
-	ly = phalanx__snapshot_chunk__get_packed_size(&y);
-	if (lx != ly)
-		return false;
-	bx = xmalloc(lx + 1);
-	by = xmalloc(ly + 1);
-	phalanx__snapshot_chunk__pack(&x, bx);
-	phalanx__snapshot_chunk__pack(&y, by);
-	eq = memcmp(bx, by, lx) == 0;
-	free(bx);
-	free(by);
-	return eq;
+	return msg_equal(&x.base, &y.base);
 }
 
 /* d->meta_from is the meta after v, d->meta_to before it: each part the
@@ -476,25 +481,6 @@ bool px_versions_pending(px_db_t *db, uint64_t v)
 }
 
 /* ---- DIFF's reply ---- */
-
-static bool msg_equal(const ProtobufCMessage *a, const ProtobufCMessage *b)
-{
-	size_t la = protobuf_c_message_get_packed_size(a),
-	       lb = protobuf_c_message_get_packed_size(b);
-	uint8_t *ba, *bb;
-	bool eq;
-
-	if (la != lb)
-		return false;
-	ba = xmalloc(la + 1);
-	bb = xmalloc(lb + 1);
-	protobuf_c_message_pack(a, ba);
-	protobuf_c_message_pack(b, bb);
-	eq = memcmp(ba, bb, la) == 0;
-	free(ba);
-	free(bb);
-	return eq;
-}
 
 /* Named lists (rules: their order counts too): names added, removed and
  * changed, pointing into a and b. */
