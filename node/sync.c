@@ -440,6 +440,7 @@ static void apply_work(uv_work_t *req)
 
 static void on_inq_idle(uv_idle_t *h);
 static void request_snapshot(px_node_t *n, const char *why);
+static void store_leader_hint(px_node_t *n, const char *ep);
 static void send_heartbeat(px_node_t *n);
 static void send_ack(px_node_t *n);
 
@@ -1107,6 +1108,7 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
 		px_alerting_store_heartbeat(n, env->store_heartbeat);
 		px_vrrp_store_heartbeat(n, env->store_heartbeat);
+		store_leader_hint(n, env->store_heartbeat->leader_endpoint);
 		if (env->store_heartbeat->version < n->applied.version &&
 		    !n->snapping) {
 			char why[96];
@@ -1264,6 +1266,7 @@ static struct {
 	char base[STORES_MAX][256];
 	size_t n, cur;
 	uint64_t switched_ms;
+	size_t hint, hints;  /* the leader the heartbeats name, how often */
 } stores;
 
 static void stores_parse(const char *list)
@@ -1308,25 +1311,65 @@ static void store_reconnect(px_node_t *n, void *s, int which,
 		px_log(PX_LOG_ERR, "connect %s: %s", ep, zmq_strerror(errno));
 }
 
-/* The store followed is silent: follow the next one.  Its epoch may be
- * another number (each store's database has its own): forget ours and
- * take its snapshot; the versions are the same on every store. */
-static void store_switch(px_node_t *n, uint64_t now)
+/* Follow store `to' of the list.  Its epoch may be another number (each
+ * store's database has its own): forget ours and take its snapshot; the
+ * versions are the same on every store. */
+static void store_follow(px_node_t *n, size_t to, uint64_t now)
 {
 	size_t from = stores.cur;
 
-	stores.cur = (stores.cur + 1) % stores.n;
+	stores.cur = to;
 	stores.switched_ms = now;
-	px_log(PX_LOG_WARN, "store %s silent for %llu ms: following store %s "
-	       "instead", stores.base[from],
-	       (unsigned long long)(now - n->store_seen_ms),
-	       stores.base[stores.cur]);
+	stores.hints = 0;
 	store_reconnect(n, n->sync, PX_EP_SYNC, stores.base[from],
 			stores.base[stores.cur]);
 	store_reconnect(n, n->sub, PX_EP_PUB, stores.base[from],
 			stores.base[stores.cur]);
 	n->epoch = 0;
 	request_snapshot(n, "another store followed");
+}
+
+/* The store followed is silent: follow the next one. */
+static void store_switch(px_node_t *n, uint64_t now)
+{
+	px_log(PX_LOG_WARN, "store %s silent for %llu ms: following store %s "
+	       "instead", stores.base[stores.cur],
+	       (unsigned long long)(now - n->store_seen_ms),
+	       stores.base[(stores.cur + 1) % stores.n]);
+	store_follow(n, (stores.cur + 1) % stores.n, now);
+}
+
+/* The store followed is a Raft follower naming its leader: follow the
+ * leader (its --wait needs this member's acks, its history the alerts)
+ * once two heartbeats in a row name the same one of --store's list, so
+ * an election's passing view moves nobody. */
+static void store_leader_hint(px_node_t *n, const char *ep)
+{
+	size_t k;
+
+	if (!ep || !ep[0] || stores.n < 2) {
+		stores.hints = 0;
+		return;
+	}
+	for (k = 0; k < stores.n && strcmp(stores.base[k], ep) != 0; k++)
+		;
+	if (k == stores.n || k == stores.cur) {
+		if (k == stores.n && stores.hints++ == 0)
+			px_log(PX_LOG_WARN, "store %s names leader %s, which "
+			       "is not in --store: staying", stores.base[stores.cur],
+			       ep);
+		return;
+	}
+	if (stores.hint != k) {
+		stores.hint = k;
+		stores.hints = 1;
+		return;
+	}
+	if (++stores.hints < 2)
+		return;
+	px_log(PX_LOG_INFO, "store %s follows the Raft leader %s: following "
+	       "it too", stores.base[stores.cur], stores.base[k]);
+	store_follow(n, k, px_mono_ms());
 }
 
 void px_node_sync_tick(px_node_t *n)

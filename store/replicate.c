@@ -149,6 +149,20 @@ static const char *endpoint_of(const struct px_repl *r,
 	return "";
 }
 
+const char *px_store_replicate_leader_endpoint(px_store_t *st)
+{
+	const px_raft_peer_t *l;
+	px_raft_status_t s;
+
+	if (!st->raft || !st->repl)
+		return NULL;
+	l = px_raft_leader(st->raft);
+	px_raft_status(st->raft, &s);
+	if (!l || l == s.self)
+		return NULL;
+	return endpoint_of(st->repl, l);
+}
+
 /* ---- applying (every store) ---- */
 
 typedef struct {

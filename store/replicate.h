@@ -47,6 +47,9 @@ bool px_store_replicate_refuse(px_store_t *st, const Phalanx__CtlRequest *req,
  * env taken, the reply comes when it commits.  Else answer now with r
  * and rep (refused by its checks, nothing to change, a request id
  * applied before, or not proposed: PX_ENOTLEADER, PX_EBUSY). */
+/* The leader's ctl endpoint when this store follows one it knows, else
+ * NULL (it leads, an election is on, or there is no Raft). */
+const char *px_store_replicate_leader_endpoint(px_store_t *st);
 /* Propose op as the store itself (who), with no client to answer: the
  * leader's revert of an unconfirmed version.  0 if proposed. */
 int px_store_replicate_self(px_store_t *st, const Phalanx__Operation *op,

@@ -12,6 +12,7 @@
 #include "logring.h"
 #include "px.h"
 #include "ratelog.h"
+#include "replicate.h"
 #include "store.h"
 
 /* A snapshot whose peer takes no chunk for this long loses its slot:
@@ -653,6 +654,9 @@ void px_store_heartbeat(px_store_t *st)
 
 	hb.version = st->policy.version;
 	hb.time_ms = now;
+	if (px_store_replicate_leader_endpoint(st))
+		hb.leader_endpoint =
+			(char *)px_store_replicate_leader_endpoint(st);
 	env.epoch = st->policy.epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT;
 	env.store_heartbeat = &hb;
