@@ -14,6 +14,7 @@
 #include "px.h"
 #include "replicate.h"
 #include "store.h"
+#include "stores.h"
 
 typedef px_ctl_result_t result_t;
 
@@ -526,6 +527,13 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		break;
 	case PHALANX__CTL_REQUEST__OP__STORE_STATUS:
 		px_store_replicate_status(st, &rep, &ss);
+		px_store_stores_status(st, &ss);
+		break;
+	case PHALANX__CTL_REQUEST__OP__STORE_ADD:
+	case PHALANX__CTL_REQUEST__OP__STORE_REMOVE:
+		if (px_store_stores_change(st, &rid, env->ctl_request, &rep,
+					   &r) == 0)
+			rid.len = 0;  /* answered when the change committed */
 		break;
 	case PHALANX__CTL_REQUEST__OP__STORE_TRANSFER:
 		if (px_store_replicate_transfer(st, &rid, env->ctl_request,
