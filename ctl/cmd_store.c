@@ -184,12 +184,16 @@ int px_cmd_store_status(px_ctl_t *ctl, int argc, char **argv)
 		for (size_t k = 0; leader && k < n; k++)
 			if (strcmp(rows[k].name, leader) == 0)
 				l = &rows[k];
-		/* the leader's configuration is the one being replicated */
-		rows[i].membership = l ? membership_of(status_of(l),
-						       rows[i].name) : NULL;
-		if (!rows[i].membership && s && s->membership &&
-		    s->membership[0])
+		/* the leader's configuration is the one being replicated:
+		 * a store it does not list is in none (a store joining
+		 * before `store add', or one removed) */
+		if (l && status_of(l))
+			rows[i].membership = membership_of(status_of(l),
+							   rows[i].name);
+		else if (s && s->membership && s->membership[0])
 			rows[i].membership = s->membership;
+		if (!rows[i].membership)
+			rows[i].membership = "none";
 	}
 	if (ctl->json)
 		print_json(rows, n, leader, term);

@@ -328,6 +328,8 @@ static void peers_sync(px_raft_t *r)
 
 const char *px_raft_membership(px_raft_t *r, const px_raft_peer_t *p)
 {
+	if (!r->raft.configuration.n)   /* joining: in no configuration yet */
+		return "none";
 	for (size_t i = 0; p && i < r->npeers; i++)
 		if (r->peers[i].id == p->id)
 			return role_name(r->roles[i]);
@@ -980,7 +982,10 @@ static void promote(px_raft_t *r)
 	    change_may_start(r, NULL, 0) < 0 || !(p = joining(r, &role)))
 		return;
 	if (role == RAFT_STANDBY) {
+		/* match 0: it has not answered yet (a store that is down
+		 * or frozen stays a standby, and may still be removed) */
 		if (raft_match_index(&r->raft, p->id, &match) != 0 ||
+		    match == 0 ||
 		    match + CATCHUP_SLACK < raft_last_index(&r->raft))
 			return;
 		to = RAFT_VOTER;
