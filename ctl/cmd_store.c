@@ -62,6 +62,8 @@ static void print_json(const row_t *rows, size_t n, const char *leader,
 		px_json_str(stdout, rows[i].name);
 		fputs(",\"endpoint\":", stdout);
 		px_json_str(stdout, rows[i].endpoint);
+		fputs(",\"membership\":", stdout);
+		px_json_str(stdout, str(rows[i].membership));
 		if (!s) {
 			fputs(",\"role\":\"unreachable\",\"error\":", stdout);
 			px_json_str(stdout, rows[i].why);
@@ -70,8 +72,6 @@ static void print_json(const row_t *rows, size_t n, const char *leader,
 		}
 		fputs(",\"role\":", stdout);
 		px_json_str(stdout, str(s->role));
-		fputs(",\"membership\":", stdout);
-		px_json_str(stdout, str(rows[i].membership));
 		printf(",\"term\":%llu,\"commit_index\":%llu,"
 		       "\"applied_index\":%llu,\"last_contact_ms\":%llu,"
 		       "\"leader_known\":", (unsigned long long)s->term,
@@ -99,8 +99,9 @@ static void print_text(const row_t *rows, size_t n, const char *leader,
 		char contact[32];
 
 		if (!s) {
-			printf("%-10s %-28s %-12s  %s\n", rows[i].name,
-			       rows[i].endpoint, "unreachable", rows[i].why);
+			printf("%-10s %-28s %-12s %-8s  %s\n", rows[i].name,
+			       rows[i].endpoint, "unreachable",
+			       str(rows[i].membership), rows[i].why);
 			continue;
 		}
 		if (strcmp(str(s->role), "leader") == 0)
