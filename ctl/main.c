@@ -62,9 +62,11 @@ static const px_ctl_cmd_t commands[] = {
 	  "their peer lists name) for its own Raft view: name, ctl endpoint,\n"
 	  "role (leader, follower, candidate, or unreachable when it does not\n"
 	  "answer within about a second), term, commit index, applied index\n"
-	  "and the time since it last heard the leader.  --json: {\"leader\":\n"
-	  "NAME, \"term\": N, \"stores\": [{\"name\": ..., \"endpoint\": ...,\n"
-	  "\"role\": ..., ...}]}.  Exit 1 if no store answers.  Viewer and up.\n",
+	  "and the time since it last heard the leader; and its membership as\n"
+	  "the leader sees it (voter, standby, spare: joining; none).  --json:\n"
+	  "{\"leader\": NAME, \"term\": N, \"stores\": [{\"name\": ...,\n"
+	  "\"endpoint\": ..., \"membership\": ..., \"role\": ..., ...}]}.\n"
+	  "Exit 1 if no store answers.  Viewer and up.\n",
 	  px_cmd_store_status, 0, 0, 0, 0 },
 	{ "store transfer", "[NAME]",
 	  "hand the Raft leadership to store NAME",
