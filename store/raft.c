@@ -1,7 +1,8 @@
 /* raft.c - every call into C-Raft (libraft 0.22.1, legacy API): the
  * engine on the store's loop, its TCP transport behind a guard that
- * drops connections from anything but the configured stores, and the
- * glue between its FSM and the caller's (px_raft_fsm_t). */
+ * drops connections from anything but the configured stores, the glue
+ * between its FSM and the caller's (px_raft_fsm_t), and membership
+ * changes (add as a spare, promote to standby and voter, remove). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>

@@ -10,7 +10,9 @@
  *
  * Peers: 1, 3 or 5 stores, each "name=id@host:port" (the Raft TCP
  * transport's address, an IPv4 address: C-Raft's transport resolves no
- * names).  That transport is not authenticated; this file wraps it and
+ * names); px_raft_add and px_raft_remove change the set at run time
+ * (C-Raft's configuration, kept in its log: from then on the log's set
+ * counts, not --raft-peers).  That transport is not authenticated; this file wraps it and
  * drops every connection whose source address is not the configured
  * address of the server id it claims (after C-Raft's own handshake: the
  * wrapper sees connections only then).  Put the transport on a
