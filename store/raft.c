@@ -768,7 +768,7 @@ int px_raft_transfer(px_raft_t *r, const char *name, px_raft_transfer_cb cb,
 		if (!to)
 			return px_refuse(why, whylen, PX_EBADREQ, "no store "
 					 "named `%.*s'", PX_RAFT_NAME_MAX, name);
-		if (to == r->self)
+		if (to->id == r->self->id)
 			return px_refuse(why, whylen, PX_EBADREQ, "%s is the "
 					 "leader already", to->name);
 		for (unsigned i = 0; i < r->raft.configuration.n; i++)

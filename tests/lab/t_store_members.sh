@@ -24,6 +24,9 @@
 #   refuse_bad_endpoint / refuse_unknown_remove / refuse_operator
 #   refuse_remove_leader      removing the leader: refused, "hand
 #                             leadership ... first"
+#   refuse_transfer_to_leader `store transfer' to the leader still says
+#                             "leader already" (the peer table is the
+#                             configuration's now)
 #   refuse_while_joining      store5 added while frozen stays a standby:
 #                             another add and a remove of a voter are
 #                             refused as a change in progress; removing
@@ -187,6 +190,7 @@ PAT="store9 at 192.0.2.30:7710 is not reachable"; refused refuse_unreachable ctl
 [ "$CMD_MS" -lt 5000 ] || fail refuse_unreachable_time "expected the unreachable store refused within 5 s (a 1 s check), saw $CMD_MS ms"
 L=$(leader_name)
 PAT="$L is the leader: hand leadership to another store first"; refused refuse_remove_leader ctl store remove "$L"
+PAT="$L is the leader already"; refused refuse_transfer_to_leader ctl store transfer "$L"
 
 t=refuse_while_joining
 EP5=$(lab add-store 2>/dev/null)
