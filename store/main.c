@@ -155,8 +155,12 @@ static int set_option(const char *key, const char *value, void *arg)
 		if (strlen(value) >= sizeof(o->raft_peers))
 			return PX_ETOOBIG;
 		if (o->raft_peers[0] &&
-		    o->raft_join != (strcmp(key, "raft-join") == 0))
-			return PX_EBADREQ; /* one or the other */
+		    o->raft_join != (strcmp(key, "raft-join") == 0)) {
+			fprintf(stderr, "phalanx-store: --raft-peers and "
+				"--raft-join: one or the other (--raft-join "
+				"for a store joining a running cluster)\n");
+			return PX_EBADREQ;
+		}
 		o->raft_join = strcmp(key, "raft-join") == 0;
 		strcpy(o->raft_peers, value);
 	} else if (strcmp(key, "raft-ctl-endpoints") == 0) {
