@@ -1,5 +1,6 @@
-/* cmd_store.c - phalanxctl store status (every store's own Raft view)
- * and store transfer (a planned leadership switch). */
+/* cmd_store.c - phalanxctl store status (every store's own Raft view),
+ * store transfer (a planned leadership switch), store add and store
+ * remove (membership changes). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,23 @@ typedef struct {
 	char name[64];
 	char endpoint[PX_CTL_ENDPOINT_MAX];
 	Phalanx__Envelope *env;     /* its answer, or NULL */
+	const char *membership;     /* the leader's view, else its own */
 	char why[512];              /* why there is none */
 } row_t;
 
 static const char *str(const char *s)
 {
 	return s ? s : "";
+}
+
+/* This store's view of name's place in the configuration. */
+static const char *membership_of(const Phalanx__StoreStatus *s,
+				 const char *name)
+{
+	for (size_t k = 0; s && k < s->n_peers && k < s->n_peer_memberships; k++)
+		if (strcmp(s->peers[k], name) == 0)
+			return s->peer_memberships[k];
+	return NULL;
 }
 
 static const Phalanx__StoreStatus *status_of(const row_t *r)
@@ -50,6 +62,8 @@ static void print_json(const row_t *rows, size_t n, const char *leader,
 		px_json_str(stdout, rows[i].name);
 		fputs(",\"endpoint\":", stdout);
 		px_json_str(stdout, rows[i].endpoint);
+		fputs(",\"membership\":", stdout);
+		px_json_str(stdout, str(rows[i].membership));
 		if (!s) {
 			fputs(",\"role\":\"unreachable\",\"error\":", stdout);
 			px_json_str(stdout, rows[i].why);
@@ -77,15 +91,17 @@ static void print_text(const row_t *rows, size_t n, const char *leader,
 
 	printf("leader %s  term %llu\n", leader ? leader : "(none)",
 	       (unsigned long long)term);
-	printf("%-10s %-28s %-12s %6s %8s %8s  %s\n", "store", "endpoint",
-	       "role", "term", "commit", "applied", "last contact");
+	printf("%-10s %-28s %-12s %-8s %6s %8s %8s  %s\n", "store",
+	       "endpoint", "role", "member", "term", "commit", "applied",
+	       "last contact");
 	for (i = 0; i < n; i++) {
 		const Phalanx__StoreStatus *s = status_of(&rows[i]);
 		char contact[32];
 
 		if (!s) {
-			printf("%-10s %-28s %-12s  %s\n", rows[i].name,
-			       rows[i].endpoint, "unreachable", rows[i].why);
+			printf("%-10s %-28s %-12s %-8s  %s\n", rows[i].name,
+			       rows[i].endpoint, "unreachable",
+			       str(rows[i].membership), rows[i].why);
 			continue;
 		}
 		if (strcmp(str(s->role), "leader") == 0)
@@ -93,8 +109,9 @@ static void print_text(const row_t *rows, size_t n, const char *leader,
 		else
 			snprintf(contact, sizeof(contact), "%.1fs ago",
 				 (double)s->last_contact_ms / 1000.0);
-		printf("%-10s %-28s %-12s %6llu %8llu %8llu  %s\n", rows[i].name,
-		       rows[i].endpoint, str(s->role),
+		printf("%-10s %-28s %-12s %-8s %6llu %8llu %8llu  %s\n",
+		       rows[i].name, rows[i].endpoint, str(s->role),
+		       str(rows[i].membership),
 		       (unsigned long long)s->term,
 		       (unsigned long long)s->commit_index,
 		       (unsigned long long)s->applied_index, contact);
@@ -159,9 +176,26 @@ int px_cmd_store_status(px_ctl_t *ctl, int argc, char **argv)
 		}
 	}
 	n = i;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		const Phalanx__StoreStatus *s = status_of(&rows[i]);
+		const row_t *l = NULL;
+
 		if (!rows[i].name[0])
 			snprintf(rows[i].name, sizeof(rows[i].name), "?");
+		for (size_t k = 0; leader && k < n; k++)
+			if (strcmp(rows[k].name, leader) == 0)
+				l = &rows[k];
+		/* the leader's configuration is the one being replicated:
+		 * a store it does not list is in none (a store joining
+		 * before `store add', or one removed) */
+		if (l && status_of(l))
+			rows[i].membership = membership_of(status_of(l),
+							   rows[i].name);
+		else if (s && s->membership && s->membership[0])
+			rows[i].membership = s->membership;
+		if (!rows[i].membership)
+			rows[i].membership = "none";
+	}
 	if (ctl->json)
 		print_json(rows, n, leader, term);
 	else
@@ -215,4 +249,59 @@ int px_cmd_store_transfer(px_ctl_t *ctl, int argc, char **argv)
 out:
 	px_wire_free(env);
 	return rc;
+}
+
+/* The store answers once the change committed; an add first waits
+ * about a second for the new store's address to answer. */
+#define CHANGE_TIMEOUT_MS 10000
+
+static int store_change(px_ctl_t *ctl, int op, const char *name,
+			const char *endpoint)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	Phalanx__Envelope *env = NULL;
+	const Phalanx__StoreStatus *s;
+	const char *m;
+	size_t n;
+
+	req.op = op;
+	req.set = "";
+	req.name = (char *)name;
+	req.store_endpoint = (char *)(endpoint ? endpoint : "");
+	if (!ctl->timeout_given && ctl->timeout_ms < CHANGE_TIMEOUT_MS)
+		ctl->timeout_ms = CHANGE_TIMEOUT_MS;
+	if (px_ctl_request(ctl, &req, &env) < 0)
+		return PX_EXIT_FAIL;
+	s = env->ctl_reply->store;
+	m = membership_of(s, name);
+	n = s ? s->n_peers : 0;
+	if (ctl->json) {
+		fputs("{\"store\":", stdout);
+		px_json_str(stdout, name);
+		fputs(",\"membership\":", stdout);
+		px_json_str(stdout, m ? m : "none");
+		printf(",\"stores\":%zu}\n", n);
+	} else if (endpoint) {
+		printf("%s added (%s) as a %s; the leader makes it a voter once "
+		       "it has caught up (`store status')\n", name, endpoint,
+		       m ? m : "non-voter");
+	} else {
+		printf("%s removed; %zu stores now: stop it\n", name, n);
+	}
+	px_wire_free(env);
+	return PX_EXIT_OK;
+}
+
+int px_cmd_store_add(px_ctl_t *ctl, int argc, char **argv)
+{
+	(void)argc;
+	return store_change(ctl, PHALANX__CTL_REQUEST__OP__STORE_ADD, argv[0],
+			    argv[1]);
+}
+
+int px_cmd_store_remove(px_ctl_t *ctl, int argc, char **argv)
+{
+	(void)argc;
+	return store_change(ctl, PHALANX__CTL_REQUEST__OP__STORE_REMOVE,
+			    argv[0], NULL);
 }

@@ -155,6 +155,8 @@ int px_cmd_confirm(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_pending(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_store_status(px_ctl_t *ctl, int argc, char **argv);
 int px_cmd_store_transfer(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_store_add(px_ctl_t *ctl, int argc, char **argv);
+int px_cmd_store_remove(px_ctl_t *ctl, int argc, char **argv);
 /* --since: "30s", "10m", "2h", "1d" ago; "YYYY-MM-DD[THH:MM[:SS]]" local
  * time; "@SECONDS" since the epoch, into ms since the epoch.  0 or a
  * usage error (cmd_alerts.c). */

@@ -128,9 +128,11 @@ static const px_ctl_cmd_t commands[] = {
 	  "their peer lists name) for its own Raft view: name, ctl endpoint,\n"
 	  "role (leader, follower, candidate, or unreachable when it does not\n"
 	  "answer within about a second), term, commit index, applied index\n"
-	  "and the time since it last heard the leader.  --json: {\"leader\":\n"
-	  "NAME, \"term\": N, \"stores\": [{\"name\": ..., \"endpoint\": ...,\n"
-	  "\"role\": ..., ...}]}.  Exit 1 if no store answers.  Viewer and up.\n",
+	  "and the time since it last heard the leader; and its membership as\n"
+	  "the leader sees it (voter, standby, spare: joining; none).  --json:\n"
+	  "{\"leader\": NAME, \"term\": N, \"stores\": [{\"name\": ...,\n"
+	  "\"endpoint\": ..., \"membership\": ..., \"role\": ..., ...}]}.\n"
+	  "Exit 1 if no store answers.  Viewer and up.\n",
 	  px_cmd_store_status, 0, 0, 0, 0 },
 	{ "store transfer", "[NAME]",
 	  "hand the Raft leadership to store NAME",
@@ -143,6 +145,29 @@ static const px_ctl_cmd_t commands[] = {
 	  "when leadership did not move within about two seconds.  Writes\n"
 	  "sent meanwhile are refused (no leader) and retried.  Admin only.\n",
 	  px_cmd_store_transfer, 0, 0, 0, 1 },
+	{ "store add", "NAME ID@A.B.C.D:PORT",
+	  "add store NAME to the Raft cluster",
+	  "Start the new store first (phalanx-store --raft-join LIST --raft-id\n"
+	  "ID: LIST is the cluster's --raft-peers and the new store's item).\n"
+	  "The leader checks that ID@A.B.C.D:PORT (its Raft id and address)\n"
+	  "answers, adds it as a non-voter and returns; then it replicates\n"
+	  "the log to it and makes it a voter once it has caught up (`store\n"
+	  "status' shows membership spare, standby, voter).  One change at a\n"
+	  "time: refused, with nothing changed, while another change is in\n"
+	  "progress or a store is joining still, for a name, id or address\n"
+	  "that is a store's already, a store that does not answer, or more\n"
+	  "than 5 stores.  Admin only.\n",
+	  px_cmd_store_add, 0, 0, 2, 2 },
+	{ "store remove", "NAME",
+	  "remove store NAME from the Raft cluster",
+	  "The configuration without NAME is committed (by the majority of\n"
+	  "the stores after the change), then the command returns; stop the\n"
+	  "removed store afterwards.  Refused, with nothing changed, for the\n"
+	  "leader (hand leadership over first: `store transfer'), the last\n"
+	  "voter, an unknown name, or while another change is in progress\n"
+	  "(removing a store that is joining still is allowed: that cancels\n"
+	  "its join).  Admin only.\n",
+	  px_cmd_store_remove, 0, 0, 1, 1 },
 	{ "keys gen", "",
 	  "make a CURVE key pair",
 	  "Prints a new public key (z85).  With --out FILE, writes the secret\n"

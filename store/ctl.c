@@ -15,6 +15,7 @@
 #include "replicate.h"
 #include "config.h"
 #include "store.h"
+#include "stores.h"
 #include "versions.h"
 
 typedef px_ctl_result_t result_t;
@@ -629,6 +630,13 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		break;
 	case PHALANX__CTL_REQUEST__OP__STORE_STATUS:
 		px_store_replicate_status(st, &rep, &ss);
+		px_store_stores_status(st, &ss);
+		break;
+	case PHALANX__CTL_REQUEST__OP__STORE_ADD:
+	case PHALANX__CTL_REQUEST__OP__STORE_REMOVE:
+		if (px_store_stores_change(st, &rid, env->ctl_request, &rep,
+					   &r) == 0)
+			rid.len = 0;  /* answered when the change committed */
 		break;
 	case PHALANX__CTL_REQUEST__OP__STORE_TRANSFER:
 		if (px_store_replicate_transfer(st, &rid, env->ctl_request,

@@ -37,6 +37,7 @@ typedef struct {
 	char raft_ctl[1600];
 	uint64_t raft_id;
 	uint64_t snap_threshold, snap_trailing;
+	bool raft_join;             /* --raft-join gave raft_peers */
 } options_t;
 
 /* Entries between snapshots and kept after one (C-Raft's defaults, set
@@ -107,7 +108,14 @@ static void usage(FILE *f)
 "                         Default off.  Every write then goes through Raft:\n"
 "                         the leader answers once a majority has it; the\n"
 "                         others send phalanxctl to the leader\n"
-"  --raft-id N            this store's id in --raft-peers\n"
+"  --raft-join LIST       instead of --raft-peers, for a store joining a\n"
+"                         running cluster: the cluster's stores and this\n"
+"                         one, the same form; nothing is bootstrapped, the\n"
+"                         store waits for the leader's configuration (run\n"
+"                         `phalanxctl store add NAME ID@A.B.C.D:PORT' once it\n"
+"                         listens); after that the Raft log's configuration\n"
+"                         is the one that counts, at every start\n"
+"  --raft-id N            this store's id in --raft-peers (--raft-join)\n"
 "  --raft-ctl-endpoints LIST  each store's ctl endpoint, tcp://H:P,... in\n"
 "                         the order of --raft-peers (the leader hint a\n"
 "                         follower gives); default: each store's Raft\n"
@@ -142,9 +150,18 @@ static int set_option(const char *key, const char *value, void *arg)
 		return px_parse_u64(value, 100, 3600000, &o->member_timeout_ms);
 	else if (strcmp(key, "raft-dir") == 0)
 		snprintf(o->raft_dir, sizeof(o->raft_dir), "%s", value);
-	else if (strcmp(key, "raft-peers") == 0) {
+	else if (strcmp(key, "raft-peers") == 0 ||
+		 strcmp(key, "raft-join") == 0) {
 		if (strlen(value) >= sizeof(o->raft_peers))
 			return PX_ETOOBIG;
+		if (o->raft_peers[0] &&
+		    o->raft_join != (strcmp(key, "raft-join") == 0)) {
+			fprintf(stderr, "phalanx-store: --raft-peers and "
+				"--raft-join: one or the other (--raft-join "
+				"for a store joining a running cluster)\n");
+			return PX_EBADREQ;
+		}
+		o->raft_join = strcmp(key, "raft-join") == 0;
 		strcpy(o->raft_peers, value);
 	} else if (strcmp(key, "raft-ctl-endpoints") == 0) {
 		if (strlen(value) >= sizeof(o->raft_ctl))
@@ -172,7 +189,7 @@ static int parse_args(int argc, char **argv, options_t *o)
 {
 	static const char *const names[] = {
 		"db", "listen", "member-timeout", "map-size", "log", "metrics",
-		"secret-key", "admin-key", "raft-dir", "raft-peers", "raft-id",
+		"secret-key", "admin-key", "raft-dir", "raft-peers", "raft-join", "raft-id",
 		"raft-ctl-endpoints", "raft-snapshot-threshold",
 		"raft-snapshot-trailing", NULL,
 	};
@@ -406,8 +423,12 @@ static int raft_start(px_store_t *st, const options_t *o, px_fsm_t **fsm)
 			       (unsigned long long)o->raft_id);
 		return o->raft_id ? PX_EBADREQ : 0;
 	}
-	if ((rc = px_raft_peers_parse(o->raft_peers, peers, &cfg.npeers, err,
-				      sizeof(err))) < 0) {
+	rc = o->raft_join ?
+	     px_raft_peers_parse_join(o->raft_peers, peers, &cfg.npeers, err,
+				      sizeof(err)) :
+	     px_raft_peers_parse(o->raft_peers, peers, &cfg.npeers, err,
+				 sizeof(err));
+	if (rc < 0) {
 		px_log(PX_LOG_ERR, "%s", err);
 		return rc;
 	}
@@ -429,6 +450,7 @@ static int raft_start(px_store_t *st, const options_t *o, px_fsm_t **fsm)
 	px_fsm_on_replaced(*fsm, reexec, NULL);
 	cfg.dir = o->raft_dir;
 	cfg.id = o->raft_id;
+	cfg.join = o->raft_join;
 	cfg.peers = peers;
 	cfg.snapshot_threshold = (unsigned)o->snap_threshold;
 	cfg.snapshot_trailing = (unsigned)o->snap_trailing;
@@ -463,7 +485,7 @@ int main(int argc, char **argv)
 {
 	options_t o = { "/var/lib/phalanx/store", "tcp://127.0.0.1:7700", "", "",
 			"", "", 3000, 4096, 0, "/var/lib/phalanx/raft", "", "", 0,
-			RAFT_SNAPSHOT_THRESHOLD, RAFT_SNAPSHOT_TRAILING };
+			RAFT_SNAPSHOT_THRESHOLD, RAFT_SNAPSHOT_TRAILING, false };
 	char err[4096 + 256], admin[PX_KEY_Z85_LEN + 1], ep[300];
 	px_keypair_t kp;
 	px_store_t st;

@@ -1,9 +1,11 @@
 /* raft.c - every call into C-Raft (libraft 0.22.1, legacy API): the
  * engine on the store's loop, its TCP transport behind a guard that
- * drops connections from anything but the configured stores, and the
- * glue between its FSM and the caller's (px_raft_fsm_t). */
+ * drops connections from anything but the configured stores, the glue
+ * between its FSM and the caller's (px_raft_fsm_t), and membership
+ * changes (add as a spare, promote to standby and voter, remove). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <linux/magic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,9 +53,19 @@ struct px_raft {
 	raft_uv_transport_close_cb guard_close_cb;
 	struct raft_fsm fsm;
 	px_raft_fsm_t user;
+	/* The stores: C-Raft's configuration as of the last look (its
+	 * log holds it, so it survives restarts), with names; before a
+	 * joining store has one, the --raft-peers list. */
 	px_raft_peer_t peers[PX_RAFT_SERVERS_MAX];
+	int roles[PX_RAFT_SERVERS_MAX];   /* RAFT_VOTER, _STANDBY, _SPARE */
 	size_t npeers;
-	const px_raft_peer_t *self;
+	/* --raft-peers as given: the names of the stores bootstrapped
+	 * with plain addresses */
+	px_raft_peer_t boot[PX_RAFT_SERVERS_MAX];
+	size_t nboot;
+	px_raft_peer_t me;                /* this store, in or out of them */
+	const px_raft_peer_t *self;       /* &me */
+	bool join;                        /* --raft-join: no bootstrap */
 	char dir[4096];
 	uv_timer_t watch;
 	int last_state;
@@ -69,7 +81,21 @@ struct px_raft {
 	uint64_t xfer_known_by;         /* px_mono_ms deadline, 0: not yet */
 	px_raft_transfer_cb xfer_cb;
 	void *xfer_arg;
+	/* membership: one change at a time, the operator's (add, remove)
+	 * or the promotion of a joining store (spare -> standby -> voter) */
+	struct raft_change change;
+	bool change_busy;
+	struct probe *probe;            /* add: the reachability check */
+	px_raft_change_cb change_cb;    /* NULL: a promotion step */
+	void *change_arg;
+	px_raft_peer_t change_peer;     /* the store added or removed */
+	int change_kind;                /* CHANGE_* */
+	uint64_t promote_after;         /* px_mono_ms: retry a failed step */
+	char probe_why[512];
+	bool closing;
 };
+
+enum { CHANGE_ADD = 1, CHANGE_REMOVE, CHANGE_STANDBY, CHANGE_VOTER };
 
 typedef struct {
 	struct raft_apply req;
@@ -107,8 +133,8 @@ static int addr_split(const char *addr, char *host, size_t hostlen,
 	return px_parse_u64(colon + 1, 1, 65535, port) < 0 ? -1 : 0;
 }
 
-int px_raft_peers_parse(const char *list, px_raft_peer_t *out, size_t *n,
-			char *err, size_t errlen)
+static int peers_parse(const char *list, px_raft_peer_t *out, size_t *n,
+		       bool join, char *err, size_t errlen)
 {
 	const char *p = list;
 	size_t k = 0;
@@ -173,8 +199,14 @@ int px_raft_peers_parse(const char *list, px_raft_peer_t *out, size_t *n,
 			p++;
 	}
 	/* An even count adds a store that must answer without adding one
-	 * that may fail: 2 stand as long as 1, 4 as long as 3. */
-	if (k != 1 && k != 3 && k != 5) {
+	 * that may fail: 2 stand as long as 1, 4 as long as 3.  A joining
+	 * store lists the stores there are now and itself: any count. */
+	if (join && k < 2) {
+		snprintf(err, errlen, "--raft-peers with --raft-join: %zu "
+			 "stores; the cluster's stores and this one", k);
+		return PX_EBADREQ;
+	}
+	if (!join && k != 1 && k != 3 && k != 5) {
 		snprintf(err, errlen, "--raft-peers: %zu stores; 1, 3 or 5 "
 			 "(an even number tolerates no more failures than one "
 			 "fewer)", k);
@@ -184,12 +216,125 @@ int px_raft_peers_parse(const char *list, px_raft_peer_t *out, size_t *n,
 	return 0;
 }
 
+int px_raft_peers_parse(const char *list, px_raft_peer_t *out, size_t *n,
+			char *err, size_t errlen)
+{
+	return peers_parse(list, out, n, false, err, errlen);
+}
+
+int px_raft_peers_parse_join(const char *list, px_raft_peer_t *out,
+			     size_t *n, char *err, size_t errlen)
+{
+	return peers_parse(list, out, n, true, err, errlen);
+}
+
 static const px_raft_peer_t *peer_by_id(const px_raft_t *r, uint64_t id)
 {
+	if (id == r->me.id)
+		return &r->me;
 	for (size_t i = 0; i < r->npeers; i++)
 		if (r->peers[i].id == id)
 			return &r->peers[i];
 	return NULL;
+}
+
+/* --- the configuration ------------------------------------------------------------ */
+
+/* C-Raft's address of a store added at run time is "name@a.b.c.d:port":
+ * the name rides in the configuration, which C-Raft keeps in its log
+ * and snapshots, so every store, and every restart, knows it.  The
+ * bootstrapped stores have plain addresses and their names from
+ * --raft-peers.  The transport guard strips the name before C-Raft's
+ * TCP transport sees an address. */
+static const char *addr_part(const char *address)
+{
+	const char *at = strchr(address, '@');
+
+	return at ? at + 1 : address;
+}
+
+static const char *role_name(int role)
+{
+	switch (role) {
+	case RAFT_VOTER: return "voter";
+	case RAFT_STANDBY: return "standby";
+	case RAFT_SPARE: return "spare";
+	default: return "none";
+	}
+}
+
+/* r->peers := C-Raft's configuration (the newest, committed or not: a
+ * store takes part in it from when it is appended), once there is
+ * one; a joining store has none until the leader reaches it. */
+static void peers_sync(px_raft_t *r)
+{
+	const struct raft_configuration *c = &r->raft.configuration;
+	px_raft_peer_t peers[PX_RAFT_SERVERS_MAX];
+	int roles[PX_RAFT_SERVERS_MAX];
+	size_t n = 0;
+	char line[PX_RAFT_SERVERS_MAX * (PX_RAFT_NAME_MAX + 16)] = "";
+	size_t used = 0;
+
+	if (!r->started || c->n == 0)
+		return;
+	memset(peers, 0, sizeof(peers));
+	memset(roles, 0, sizeof(roles));
+	for (unsigned i = 0; i < c->n && n < PX_RAFT_SERVERS_MAX; i++) {
+		const struct raft_server *sv = &c->servers[i];
+		const char *at = strchr(sv->address, '@');
+		px_raft_peer_t *q = &peers[n];
+		const char *name = NULL;
+		int namelen = 0;
+
+		q->id = sv->id;
+		snprintf(q->addr, sizeof(q->addr), "%.*s", PX_RAFT_ADDR_MAX,
+			 addr_part(sv->address));
+		if (at && at > sv->address &&
+		    at - sv->address <= PX_RAFT_NAME_MAX) {
+			name = sv->address;
+			namelen = (int)(at - sv->address);
+		}
+		for (size_t k = 0; !name && k < r->nboot; k++)
+			if (r->boot[k].id == sv->id) {
+				name = r->boot[k].name;
+				namelen = (int)strlen(name);
+			}
+		if (!name && sv->id == r->me.id) {
+			name = r->me.name;
+			namelen = (int)strlen(name);
+		}
+		if (name)
+			snprintf(q->name, sizeof(q->name), "%.*s", namelen, name);
+		else
+			snprintf(q->name, sizeof(q->name), "id%llu",
+				 (unsigned long long)sv->id);
+		roles[n++] = sv->role;
+	}
+	if (n == r->npeers && memcmp(peers, r->peers, n * sizeof(*peers)) == 0 &&
+	    memcmp(roles, r->roles, n * sizeof(*roles)) == 0)
+		return;
+	memcpy(r->peers, peers, sizeof(peers));
+	memcpy(r->roles, roles, sizeof(roles));
+	r->npeers = n;
+	for (size_t i = 0; i < n && used < sizeof(line); i++)
+		used += (size_t)snprintf(line + used, sizeof(line) - used,
+					 "%s%s %s", i ? ", " : "", peers[i].name,
+					 role_name(roles[i]));
+	px_log(PX_LOG_INFO, "raft: the stores are now %s (configuration of "
+	       "index %llu)", line, (unsigned long long)
+	       (r->raft.configuration_uncommitted_index ?
+		r->raft.configuration_uncommitted_index :
+		r->raft.configuration_committed_index));
+}
+
+const char *px_raft_membership(px_raft_t *r, const px_raft_peer_t *p)
+{
+	if (!r->raft.configuration.n)   /* joining: in no configuration yet */
+		return "none";
+	for (size_t i = 0; p && i < r->npeers; i++)
+		if (r->peers[i].id == p->id)
+			return role_name(r->roles[i]);
+	return "none";
 }
 
 /* --- the transport guard ------------------------------------------------------- */
@@ -206,12 +351,15 @@ static void guard_accept(struct raft_uv_transport *t, raft_id id,
 			 const char *address, struct uv_stream_s *stream)
 {
 	px_raft_t *r = t->data;
-	const px_raft_peer_t *p = peer_by_id(r, id);
+	const px_raft_peer_t *p;
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss);
 	char ip[INET6_ADDRSTRLEN] = "?", host[PX_RAFT_ADDR_MAX + 1] = "";
 	uint64_t port;
 
+	/* a store added since the last look may be the one calling */
+	peers_sync(r);
+	p = peer_by_id(r, id);
 	if (uv_tcp_getpeername((uv_tcp_t *)stream, (struct sockaddr *)&ss,
 			       &sslen) == 0) {
 		if (ss.ss_family == AF_INET)
@@ -242,7 +390,7 @@ static int guard_init(struct raft_uv_transport *t, raft_id id,
 		      const char *address)
 {
 	px_raft_t *r = t->impl;
-	int rc = r->tcp.init(&r->tcp, id, address);
+	int rc = r->tcp.init(&r->tcp, id, addr_part(address));
 
 	if (rc != 0)
 		snprintf(t->errmsg, sizeof(t->errmsg), "%s", r->tcp.errmsg);
@@ -267,7 +415,7 @@ static int guard_connect(struct raft_uv_transport *t,
 {
 	px_raft_t *r = t->impl;
 
-	return r->tcp.connect(&r->tcp, req, id, address, cb);
+	return r->tcp.connect(&r->tcp, req, id, addr_part(address), cb);
 }
 
 static void guard_tcp_closed(struct raft_uv_transport *t)
@@ -425,6 +573,7 @@ const px_raft_peer_t *px_raft_leader(px_raft_t *r)
 }
 
 static void transfer_check(px_raft_t *r);
+static void promote(px_raft_t *r);
 
 static void on_watch(uv_timer_t *h)
 {
@@ -435,6 +584,9 @@ static void on_watch(uv_timer_t *h)
 
 	if (r->xfer_known_by)
 		transfer_check(r);
+	peers_sync(r);
+	if (s == RAFT_LEADER)
+		promote(r);
 	if (s == r->last_state && lid == r->last_leader)
 		return;
 	if (s == RAFT_LEADER)
@@ -455,6 +607,7 @@ static void on_watch(uv_timer_t *h)
 
 void px_raft_status(px_raft_t *r, px_raft_status_t *s)
 {
+	peers_sync(r);
 	memset(s, 0, sizeof(*s));
 	s->role = state_name(raft_state(&r->raft));
 	s->term = raft_current_term(&r->raft);
@@ -615,7 +768,7 @@ int px_raft_transfer(px_raft_t *r, const char *name, px_raft_transfer_cb cb,
 		if (!to)
 			return px_refuse(why, whylen, PX_EBADREQ, "no store "
 					 "named `%.*s'", PX_RAFT_NAME_MAX, name);
-		if (to == r->self)
+		if (to->id == r->self->id)
 			return px_refuse(why, whylen, PX_EBADREQ, "%s is the "
 					 "leader already", to->name);
 		for (unsigned i = 0; i < r->raft.configuration.n; i++)
@@ -653,6 +806,436 @@ int px_raft_transfer(px_raft_t *r, const char *name, px_raft_transfer_cb cb,
 	px_log(PX_LOG_INFO, "raft: %s hands leadership to %s (term %llu)",
 	       r->self->name, to ? to->name : "?",
 	       (unsigned long long)raft_current_term(&r->raft));
+	return 0;
+}
+
+/* --- membership ------------------------------------------------------------------- */
+
+/* How long `store add' waits for a TCP connection to the new store's
+ * Raft address: the issue's "about a second" for a store that does
+ * not answer. */
+#define PROBE_MS 1000
+/* A standby is made a voter once its log is within this many entries
+ * of the leader's.  C-Raft's own catch-up (raft_assign VOTER) then
+ * asks for the last stretch in rounds of at most 5 s, 10 of them;
+ * starting it only this close keeps those rounds for the last few
+ * entries, not for a snapshot install or a long log, which could use
+ * them up and fail the promotion.  64: about what a busy leader appends
+ * in one heartbeat's time. */
+#define CATCHUP_SLACK 64
+/* After a failed promotion step (the standby down, leadership lost),
+ * the next try waits this long. */
+#define PROMOTE_RETRY_MS 1000
+
+struct probe {
+	px_raft_t *r;          /* NULL once r is closing */
+	uv_tcp_t tcp;
+	uv_connect_t req;
+	uv_timer_t timer;
+	int open;              /* handles not closed yet */
+	int status;            /* 0: connected, else a libuv error */
+	bool done;
+};
+
+static int change_status(int rc)
+{
+	switch (rc) {
+	case 0: return 0;
+	case RAFT_NOTLEADER: case RAFT_SHUTDOWN: return PX_ENOTLEADER;
+	case RAFT_LEADERSHIPLOST: return PX_ENOQUORUM;
+	case RAFT_CANTCHANGE: return PX_EBUSY;
+	case RAFT_DUPLICATEID: case RAFT_DUPLICATEADDRESS: return PX_EEXIST;
+	case RAFT_NOCONNECTION: return PX_EDOWN;
+	default: return PX_ESTATE;
+	}
+}
+
+static void change_end(px_raft_t *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The operator's change is over: cb once, with the outcome in words. */
+static void change_end(px_raft_t *r, int status, const char *fmt, ...)
+{
+	px_raft_change_cb cb = r->change_cb;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->change_busy = false;
+	r->change_cb = NULL;
+	px_log(status ? PX_LOG_WARN : PX_LOG_INFO, "raft: %s", msg);
+	if (cb)
+		cb(r->change_arg, status, msg);
+}
+
+static const px_raft_peer_t *peer_by_name(const px_raft_t *r, const char *name)
+{
+	for (size_t i = 0; i < r->npeers; i++)
+		if (strcmp(r->peers[i].name, name) == 0)
+			return &r->peers[i];
+	return NULL;
+}
+
+static int role_of(const px_raft_t *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->npeers; i++)
+		if (r->peers[i].id == id)
+			return r->roles[i];
+	return -1;
+}
+
+/* Whether a change may start now; why says what is in the way. */
+static int change_may_start(px_raft_t *r, char *why, size_t whylen)
+{
+	peers_sync(r);
+	if (raft_state(&r->raft) != RAFT_LEADER)
+		return px_refuse(why, whylen, PX_ENOTLEADER, "%s is not the "
+				 "leader", r->self->name);
+	if (r->change_busy)
+		return px_refuse(why, whylen, PX_EBUSY, "a membership change "
+				 "is in progress (%s %s): one at a time; nothing "
+				 "changed", r->change_kind == CHANGE_REMOVE ?
+				 "removing" : r->change_kind == CHANGE_ADD ?
+				 "adding" : "promoting", r->change_peer.name);
+	if (r->raft.configuration_uncommitted_index ||
+	    r->raft.leader_state.promotee_id)
+		return px_refuse(why, whylen, PX_EBUSY, "a configuration change "
+				 "is not committed yet: one at a time; try again "
+				 "in a moment; nothing changed");
+	if (r->xfer_busy)
+		return px_refuse(why, whylen, PX_EBUSY, "a leadership transfer "
+				 "is under way; nothing changed");
+	return 0;
+}
+
+/* A store still joining: the first non-voter, or NULL. */
+static const px_raft_peer_t *joining(const px_raft_t *r, int *role)
+{
+	for (size_t i = 0; i < r->npeers; i++)
+		if (r->roles[i] != RAFT_VOTER) {
+			*role = r->roles[i];
+			return &r->peers[i];
+		}
+	return NULL;
+}
+
+static void on_change(struct raft_change *req, int status)
+{
+	px_raft_t *r = req->data;
+	const px_raft_peer_t *p = &r->change_peer;
+	int kind = r->change_kind;
+
+	if (r->closing) {              /* nobody to tell */
+		r->change_busy = false;
+		return;
+	}
+	peers_sync(r);
+	if (kind == CHANGE_STANDBY || kind == CHANGE_VOTER) {
+		r->change_busy = false;
+		if (status != 0) {
+			r->promote_after = px_mono_ms() + PROMOTE_RETRY_MS;
+			px_log(PX_LOG_WARN, "raft: making %s a %s failed: %s "
+			       "(tried again in %d ms while it is in the "
+			       "configuration)", p->name, kind == CHANGE_VOTER ?
+			       "voter" : "standby", raft_strerror(status),
+			       PROMOTE_RETRY_MS);
+		} else {
+			px_log(PX_LOG_INFO, "raft: %s is a %s now", p->name,
+			       kind == CHANGE_VOTER ? "voter" : "standby");
+		}
+		return;
+	}
+	if (status != 0) {
+		int rc = change_status(status);
+
+		change_end(r, rc, "%s %s (id %llu, %s): %s%s", kind == CHANGE_ADD ?
+			   "adding" : "removing", p->name,
+			   (unsigned long long)p->id, p->addr,
+			   raft_strerror(status), rc == PX_ENOQUORUM ?
+			   ": outcome unknown, it may still commit under the "
+			   "next leader (see `store status')" : "");
+		return;
+	}
+	if (kind == CHANGE_ADD)
+		change_end(r, 0, "%s (id %llu, %s) added as a non-voter; the "
+			   "leader makes it a standby, then a voter once its "
+			   "log is within %d entries of the leader's (`store "
+			   "status' shows when)", p->name,
+			   (unsigned long long)p->id, p->addr, CATCHUP_SLACK);
+	else
+		change_end(r, 0, "%s (id %llu, %s) removed: %zu stores", p->name,
+			   (unsigned long long)p->id, p->addr, r->npeers);
+}
+
+/* Once a step at a time, on the leader's watch: a store added (a spare:
+ * C-Raft does not replicate to spares) becomes a standby, and a standby
+ * within CATCHUP_SLACK of the leader's log a voter.  Any leader does
+ * it, so a promotion cut by a leader change goes on under the next. */
+static void promote(px_raft_t *r)
+{
+	const px_raft_peer_t *p;
+	raft_index match = 0;
+	int role = 0, rc, to;
+
+	if (r->change_busy || r->closing || px_mono_ms() < r->promote_after ||
+	    change_may_start(r, NULL, 0) < 0 || !(p = joining(r, &role)))
+		return;
+	if (role == RAFT_STANDBY) {
+		/* match 0: it has not answered yet (a store that is down
+		 * or frozen stays a standby, and may still be removed) */
+		if (raft_match_index(&r->raft, p->id, &match) != 0 ||
+		    match == 0 ||
+		    match + CATCHUP_SLACK < raft_last_index(&r->raft))
+			return;
+		to = RAFT_VOTER;
+	} else {
+		to = RAFT_STANDBY;
+	}
+	r->change_peer = *p;
+	r->change_kind = to == RAFT_VOTER ? CHANGE_VOTER : CHANGE_STANDBY;
+	r->change_cb = NULL;
+	memset(&r->change, 0, sizeof(r->change));
+	r->change.data = r;
+	rc = raft_assign(&r->raft, &r->change, p->id, to, on_change);
+	if (rc != 0) {
+		r->promote_after = px_mono_ms() + PROMOTE_RETRY_MS;
+		px_log(PX_LOG_WARN, "raft: making %s a %s: %s", p->name,
+		       role_name(to), raft_strerror(rc));
+		return;
+	}
+	r->change_busy = true;
+	px_log(PX_LOG_INFO, "raft: making %s a %s (its log at %llu, the "
+	       "leader's at %llu)", p->name, role_name(to),
+	       (unsigned long long)match,
+	       (unsigned long long)raft_last_index(&r->raft));
+}
+
+/* Checks of add against the configuration; 0 or the refusal. */
+static int add_check(px_raft_t *r, const px_raft_peer_t *q, char *why,
+		     size_t whylen)
+{
+	const px_raft_peer_t *j;
+	int role;
+	int rc;
+
+	if ((rc = change_may_start(r, why, whylen)) < 0)
+		return rc;
+	if ((j = joining(r, &role)))
+		return px_refuse(why, whylen, PX_EBUSY, "%s is joining still (a "
+				 "%s, not yet a voter): one change at a time; "
+				 "wait until it is a voter (`store status') or "
+				 "remove it; nothing changed", j->name,
+				 role_name(role));
+	for (size_t i = 0; i < r->npeers; i++) {
+		const px_raft_peer_t *p = &r->peers[i];
+
+		if (strcmp(p->name, q->name) == 0)
+			return px_refuse(why, whylen, PX_EEXIST, "a store named "
+					 "%s is in the cluster already (id %llu, "
+					 "%s); nothing changed", p->name,
+					 (unsigned long long)p->id, p->addr);
+		if (p->id == q->id)
+			return px_refuse(why, whylen, PX_EEXIST, "id %llu is "
+					 "%s's already; nothing changed",
+					 (unsigned long long)q->id, p->name);
+		if (strcmp(p->addr, q->addr) == 0)
+			return px_refuse(why, whylen, PX_EEXIST, "%s is %s's "
+					 "Raft address already; nothing changed",
+					 q->addr, p->name);
+	}
+	if (r->npeers >= PX_RAFT_SERVERS_MAX)
+		return px_refuse(why, whylen, PX_ETOOBIG, "%zu stores: at most "
+				 "%d; remove one first; nothing changed",
+				 r->npeers, PX_RAFT_SERVERS_MAX);
+	return 0;
+}
+
+static void probe_closed(uv_handle_t *h)
+{
+	struct probe *p = h->data;
+	px_raft_t *r = p->r;
+	char addr[sizeof(r->change_peer.name) + PX_RAFT_ADDR_MAX + 2];
+	int status = p->status, rc;
+
+	if (--p->open > 0)
+		return;
+	free(p);
+	if (!r)
+		return;
+	r->probe = NULL;
+	if (status != 0) {
+		change_end(r, PX_EDOWN, "%s at %s is not reachable (%s): start it "
+			   "first (phalanx-store --raft-join, with the cluster's "
+			   "--raft-peers and itself); nothing changed",
+			   r->change_peer.name, r->change_peer.addr,
+			   uv_strerror(status));
+		return;
+	}
+	/* The wait let other things happen: the checks again. */
+	r->change_busy = false;
+	rc = add_check(r, &r->change_peer, r->probe_why, sizeof(r->probe_why));
+	r->change_busy = true;
+	if (rc < 0) {
+		change_end(r, rc, "%s", r->probe_why);
+		return;
+	}
+	snprintf(addr, sizeof(addr), "%s@%s", r->change_peer.name,
+		 r->change_peer.addr);
+	memset(&r->change, 0, sizeof(r->change));
+	r->change.data = r;
+	rc = raft_add(&r->raft, &r->change, r->change_peer.id, addr, on_change);
+	if (rc != 0) {
+		change_end(r, change_status(rc), "adding %s: C-Raft refused: "
+			   "%s; nothing changed", r->change_peer.name,
+			   raft_strerror(rc));
+		return;
+	}
+	px_log(PX_LOG_INFO, "raft: adding %s (id %llu, %s) as a non-voter",
+	       r->change_peer.name, (unsigned long long)r->change_peer.id,
+	       r->change_peer.addr);
+}
+
+static void probe_end(struct probe *p, int status)
+{
+	if (p->done)
+		return;
+	p->done = true;
+	p->status = status;
+	uv_close((uv_handle_t *)&p->tcp, probe_closed);
+	uv_close((uv_handle_t *)&p->timer, probe_closed);
+}
+
+static void on_probe_connect(uv_connect_t *req, int status)
+{
+	if (status != UV_ECANCELED)
+		probe_end(req->data, status);
+}
+
+static void on_probe_timeout(uv_timer_t *t)
+{
+	probe_end(t->data, UV_ETIMEDOUT);
+}
+
+/* "ID@a.b.c.d:port" -> q's id and addr; 0 or PX_EBADREQ. */
+static int endpoint_parse(const char *ep, px_raft_peer_t *q, char *why,
+			  size_t whylen)
+{
+	const char *at = strchr(ep, '@');
+	char idbuf[24], host[PX_RAFT_ADDR_MAX + 1];
+	uint64_t port;
+
+	if (!at || at == ep || (size_t)(at - ep) >= sizeof(idbuf) ||
+	    strlen(at + 1) > PX_RAFT_ADDR_MAX)
+		return px_refuse(why, whylen, PX_EBADREQ, "endpoint `%.*s' is "
+				 "not ID@a.b.c.d:port (the new store's "
+				 "--raft-id and Raft address, as in its "
+				 "--raft-peers item)", PX_RAFT_ADDR_MAX + 24, ep);
+	memcpy(idbuf, ep, (size_t)(at - ep));
+	idbuf[at - ep] = '\0';
+	if (px_parse_u64(idbuf, 1, UINT32_MAX, &q->id) < 0)
+		return px_refuse(why, whylen, PX_EBADREQ, "endpoint `%.*s': id "
+				 "`%s' is not a number from 1",
+				 PX_RAFT_ADDR_MAX + 24, ep, idbuf);
+	if (addr_split(at + 1, host, sizeof(host), &port) < 0)
+		return px_refuse(why, whylen, PX_EBADREQ, "endpoint `%.*s': "
+				 "`%s' is not an IPv4 address and port (C-Raft's "
+				 "transport resolves no names)",
+				 PX_RAFT_ADDR_MAX + 24, ep, at + 1);
+	snprintf(q->addr, sizeof(q->addr), "%s", at + 1);
+	return 0;
+}
+
+int px_raft_add(px_raft_t *r, const char *name, const char *endpoint,
+		px_raft_change_cb cb, void *arg, char *why, size_t whylen)
+{
+	px_raft_peer_t q;
+	struct sockaddr_in sa;
+	char host[PX_RAFT_ADDR_MAX + 1];
+	uint64_t port;
+	struct probe *p;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	if (!name || !name_ok(name, strlen(name)))
+		return px_refuse(why, whylen, PX_EBADREQ, "store name `%.*s' is "
+				 "not letters, digits and `.-_', 1 to %d of "
+				 "them", PX_RAFT_NAME_MAX + 8, name ? name : "",
+				 PX_RAFT_NAME_MAX);
+	snprintf(q.name, sizeof(q.name), "%s", name);
+	if ((rc = endpoint_parse(endpoint ? endpoint : "", &q, why, whylen)) < 0 ||
+	    (rc = add_check(r, &q, why, whylen)) < 0)
+		return rc;
+	if (addr_split(q.addr, host, sizeof(host), &port) < 0 ||
+	    uv_ip4_addr(host, (int)port, &sa) != 0)
+		return px_refuse(why, whylen, PX_EBADREQ, "endpoint `%s': not "
+				 "an address", q.addr);
+	/* Is something listening there?  C-Raft would add a store that
+	 * is not, and the cluster would carry a member that never
+	 * answers. */
+	p = xcalloc(1, sizeof(*p));
+	p->r = r;
+	uv_tcp_init(r->loop, &p->tcp);
+	uv_timer_init(r->loop, &p->timer);
+	p->tcp.data = p->timer.data = p->req.data = p;
+	p->open = 2;
+	r->probe = p;
+	r->change_busy = true;
+	r->change_kind = CHANGE_ADD;
+	r->change_peer = q;
+	r->change_cb = cb;
+	r->change_arg = arg;
+	uv_timer_start(&p->timer, on_probe_timeout, PROBE_MS, 0);
+	if ((rc = uv_tcp_connect(&p->req, &p->tcp, (struct sockaddr *)&sa,
+				 on_probe_connect)) != 0)
+		probe_end(p, rc);
+	return 0;
+}
+
+int px_raft_remove(px_raft_t *r, const char *name, px_raft_change_cb cb,
+		   void *arg, char *why, size_t whylen)
+{
+	const px_raft_peer_t *p, *j;
+	size_t voters = 0;
+	int rc, role = 0;
+
+	if ((rc = change_may_start(r, why, whylen)) < 0)
+		return rc;
+	if (!name || !(p = peer_by_name(r, name)))
+		return px_refuse(why, whylen, PX_EBADREQ, "no store named `%.*s' "
+				 "in the cluster; nothing changed",
+				 PX_RAFT_NAME_MAX + 8, name ? name : "");
+	if ((j = joining(r, &role)) && j->id != p->id)
+		return px_refuse(why, whylen, PX_EBUSY, "%s is joining still (a "
+				 "%s): one change at a time; wait until it is a "
+				 "voter, or remove it first; nothing changed",
+				 j->name, role_name(role));
+	if (p->id == r->self->id)
+		return px_refuse(why, whylen, PX_EBADREQ, "%s is the leader: "
+				 "hand leadership to another store first "
+				 "(`phalanxctl store transfer'), then remove it; "
+				 "nothing changed", p->name);
+	for (size_t i = 0; i < r->npeers; i++)
+		voters += r->roles[i] == RAFT_VOTER && r->peers[i].id != p->id;
+	if (voters == 0)
+		return px_refuse(why, whylen, PX_EBADREQ, "%s is the last voter; "
+				 "nothing changed", p->name);
+	r->change_peer = *p;
+	r->change_kind = CHANGE_REMOVE;
+	memset(&r->change, 0, sizeof(r->change));
+	r->change.data = r;
+	rc = raft_remove(&r->raft, &r->change, p->id, on_change);
+	if (rc != 0)
+		return px_refuse(why, whylen, change_status(rc), "removing %s: "
+				 "C-Raft refused: %s; nothing changed", p->name,
+				 raft_strerror(rc));
+	r->change_busy = true;
+	r->change_cb = cb;
+	r->change_arg = arg;
+	px_log(PX_LOG_INFO, "raft: removing %s (id %llu, %s, a %s)",
+	       r->change_peer.name, (unsigned long long)r->change_peer.id,
+	       r->change_peer.addr, role_name(role_of(r, r->change_peer.id)));
 	return 0;
 }
 
@@ -696,6 +1279,12 @@ void px_raft_close(px_raft_t *r, void (*done)(void *arg), void *arg)
 	}
 	r->done = done;
 	r->done_arg = arg;
+	r->closing = true;
+	if (r->probe) {                /* `store add' checking: dropped */
+		r->probe->r = NULL;
+		probe_end(r->probe, UV_ECANCELED);
+		r->probe = NULL;
+	}
 	uv_close((uv_handle_t *)&r->watch, on_watch_closed);
 }
 
@@ -741,16 +1330,23 @@ int px_raft_open(px_raft_t **out, uv_loop_t *loop, const px_raft_config_t *cfg)
 	r = xcalloc(1, sizeof(*r));
 	r->loop = loop;
 	r->user = cfg->fsm;
-	r->npeers = cfg->npeers;
+	r->npeers = r->nboot = cfg->npeers;
 	memcpy(r->peers, cfg->peers, cfg->npeers * sizeof(*cfg->peers));
+	memcpy(r->boot, cfg->peers, cfg->npeers * sizeof(*cfg->peers));
+	for (size_t i = 0; i < r->npeers; i++) {
+		r->roles[i] = RAFT_VOTER;
+		if (r->peers[i].id == cfg->id)
+			r->me = r->peers[i];
+	}
+	r->join = cfg->join;
 	snprintf(r->dir, sizeof(r->dir), "%s", cfg->dir);
-	r->self = peer_by_id(r, cfg->id);
-	if (!r->self) {
+	if (!r->me.id) {
 		px_log(PX_LOG_ERR, "--raft-id %llu is not among --raft-peers",
 		       (unsigned long long)cfg->id);
 		free(r);
 		return PX_EBADREQ;
 	}
+	r->self = &r->me;
 	uv_timer_init(loop, &r->watch);
 	r->watch.data = r;
 	r->last_state = -1;
@@ -801,14 +1397,17 @@ int px_raft_open(px_raft_t **out, uv_loop_t *loop, const px_raft_config_t *cfg)
 	raft_set_snapshot_trailing(&r->raft, cfg->snapshot_trailing ?
 				   cfg->snapshot_trailing : 128);
 
-	/* Every store bootstraps the same configuration; on a directory
-	 * that holds a log already C-Raft refuses (CANTBOOTSTRAP) and the
-	 * log's own configuration stands. */
+	/* Every store of the initial set bootstraps the same
+	 * configuration; on a directory that holds a log already C-Raft
+	 * refuses (CANTBOOTSTRAP) and the log's own configuration stands.
+	 * A joining store (--raft-join) bootstraps nothing: it starts
+	 * with no configuration, takes part in none, and learns the
+	 * cluster's from the leader once `store add' put it in. */
 	raft_configuration_init(&conf);
-	for (size_t i = 0; i < r->npeers && rc == 0; i++)
+	for (size_t i = 0; i < r->npeers && rc == 0 && !r->join; i++)
 		rc = raft_configuration_add(&conf, r->peers[i].id,
 					    r->peers[i].addr, RAFT_VOTER);
-	if (rc == 0)
+	if (rc == 0 && !r->join)
 		rc = raft_bootstrap(&r->raft, &conf);
 	raft_configuration_close(&conf);
 	if (rc != 0 && rc != RAFT_CANTBOOTSTRAP) {
@@ -828,10 +1427,13 @@ int px_raft_open(px_raft_t **out, uv_loop_t *loop, const px_raft_config_t *cfg)
 		goto fail;
 	}
 	r->started = true;
+	peers_sync(r);
 	uv_timer_start(&r->watch, on_watch, WATCH_MS, WATCH_MS);
-	px_log(PX_LOG_INFO, "raft: %s (id %llu) on %s, %zu stores, log in %s, "
-	       "applied index %llu", r->self->name,
+	px_log(PX_LOG_INFO, "raft: %s (id %llu) on %s, %zu stores%s, log in "
+	       "%s, applied index %llu", r->self->name,
 	       (unsigned long long)r->self->id, r->self->addr, r->npeers,
+	       r->raft.configuration.n ? "" : " (joining: no configuration "
+	       "yet; `phalanxctl store add' on the leader puts it in)",
 	       r->dir, (unsigned long long)raft_last_applied(&r->raft));
 	*out = r;
 	return 0;

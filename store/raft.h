@@ -10,7 +10,9 @@
  *
  * Peers: 1, 3 or 5 stores, each "name=id@host:port" (the Raft TCP
  * transport's address, an IPv4 address: C-Raft's transport resolves no
- * names).  That transport is not authenticated; this file wraps it and
+ * names); px_raft_add and px_raft_remove change the set at run time
+ * (C-Raft's configuration, kept in its log: from then on the log's set
+ * counts, not --raft-peers).  That transport is not authenticated; this file wraps it and
  * drops every connection whose source address is not the configured
  * address of the server id it claims (after C-Raft's own handshake: the
  * wrapper sees connections only then).  Put the transport on a
@@ -50,6 +52,11 @@ typedef struct {
 int px_raft_peers_parse(const char *list, px_raft_peer_t *out, size_t *n,
 			char *err, size_t errlen);
 
+/* The same for a store joining a running cluster (--raft-join): the
+ * stores there are now and itself, any count from 2. */
+int px_raft_peers_parse_join(const char *list, px_raft_peer_t *out,
+			     size_t *n, char *err, size_t errlen);
+
 /* The state machine, called on the loop thread.
  *   apply    the committed entry `index' holding an operation of len
  *            bytes: apply it once (an index at or below the last one
@@ -75,6 +82,9 @@ typedef struct {
 	uint64_t id;              /* this store's id, one of peers */
 	const px_raft_peer_t *peers;
 	size_t npeers;
+	/* A store joining a running cluster: bootstrap nothing, wait for
+	 * the leader (`store add') to send the configuration. */
+	bool join;
 	/* Entries between snapshots and entries kept after one (C-Raft's
 	 * defaults are 1024 and 128; 0 here means those). */
 	unsigned snapshot_threshold, snapshot_trailing;
@@ -120,8 +130,14 @@ typedef struct {
 	const px_raft_peer_t *self;
 } px_raft_status_t;
 void px_raft_status(px_raft_t *r, px_raft_status_t *s);
-/* The configured peers (n set), in the order --raft-peers gave them. */
+/* The stores (n set): C-Raft's configuration as this store last saw
+ * it (the order of --raft-peers, then the stores added), or before a
+ * joining store has one, --raft-peers. */
 const px_raft_peer_t *px_raft_peers(const px_raft_t *r, size_t *n);
+/* p's place in the configuration: "voter", "standby" (the log is
+ * replicated to it; it does not vote), "spare" (added, not replicated
+ * to yet) or "none". */
+const char *px_raft_membership(px_raft_t *r, const px_raft_peer_t *p);
 /* The leader this store knows of (NULL: none, e.g. an election is on,
  * or this store is cut off): followers answer with its name and
  * address. */
@@ -143,5 +159,32 @@ typedef void (*px_raft_transfer_cb)(void *arg, int status,
  * store of that name, not a voter, the leader itself, no other voter). */
 int px_raft_transfer(px_raft_t *r, const char *name, px_raft_transfer_cb cb,
 		     void *arg, char *why, size_t whylen);
+
+/* Membership (`phalanxctl store add' / `store remove'), on the leader,
+ * one change at a time.  Outcome: status 0 or a negative code, msg the
+ * outcome in words (also logged). */
+typedef void (*px_raft_change_cb)(void *arg, int status, const char *msg);
+/* Add the store name at endpoint "ID@a.b.c.d:port" (its --raft-id and
+ * Raft address) as a non-voter: after a TCP connection to the address
+ * succeeds (within about a second), C-Raft appends the configuration
+ * with it as a spare; cb runs when that committed.  The leader then
+ * makes it a standby (the log is replicated to it) and, once its log
+ * is near the leader's, a voter (C-Raft's catch-up rounds), on its
+ * own: any leader finishes a promotion another started.  0: cb runs
+ * later, once (not if r is closed first).  Else nothing changed and
+ * why says so: PX_ENOTLEADER, PX_EBUSY (a change in progress, a store
+ * joining still, a transfer), PX_EEXIST (the name, id or address is a
+ * store's already), PX_ETOOBIG (PX_RAFT_SERVERS_MAX stores), PX_EBADREQ
+ * (a bad name or endpoint).  A store not reachable is reported through
+ * cb (PX_EDOWN), nothing changed. */
+int px_raft_add(px_raft_t *r, const char *name, const char *endpoint,
+		px_raft_change_cb cb, void *arg, char *why, size_t whylen);
+/* Remove the store name: cb when the configuration without it
+ * committed.  Refused with nothing changed (why says so): not the
+ * leader, a change in progress (or another store joining), no such
+ * store, the leader itself (hand leadership over first: `store
+ * transfer'), the last voter. */
+int px_raft_remove(px_raft_t *r, const char *name, px_raft_change_cb cb,
+		   void *arg, char *why, size_t whylen);
 
 #endif

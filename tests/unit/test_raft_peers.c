@@ -65,3 +65,26 @@ TEST(raft_peers_at_most_five)
 				      sizeof(err)), 0);
 	CHECK_INT(n, 5);
 }
+
+/* --raft-join: the cluster's stores and the new one, an even count too;
+ * a lone store is no join. */
+TEST(raft_peers_join_any_count)
+{
+	px_raft_peer_t p[PX_RAFT_SERVERS_MAX];
+	char err[256] = "";
+	size_t n = 0;
+	const char *four = "store1=1@192.0.2.10:7710,store2=2@192.0.2.11:7710,"
+			   "store3=3@192.0.2.12:7710,store4=4@192.0.2.13:7710";
+
+	CHECK_INT(px_raft_peers_parse_join(four, p, &n, err, sizeof(err)), 0);
+	CHECK_INT(n, 4);
+	CHECK(strcmp(p[3].name, "store4") == 0);
+	CHECK_INT(px_raft_peers_parse(four, p, &n, err, sizeof(err)), PX_EBADREQ);
+	CHECK(strstr(err, "4 stores") != NULL);
+	CHECK_INT(px_raft_peers_parse_join("store4=4@192.0.2.13:7710", p, &n, err,
+					   sizeof(err)), PX_EBADREQ);
+	CHECK(strstr(err, "--raft-join") != NULL);
+	CHECK_INT(px_raft_peers_parse_join("a=1@192.0.2.1:1,a=2@192.0.2.2:1", p, &n,
+					   err, sizeof(err)), PX_EBADREQ);
+	CHECK(strstr(err, "repeats") != NULL);
+}
