@@ -280,8 +280,8 @@ out:
 
 /* ---- the leader ---- */
 
-static void reply_send(px_store_t *st, const px_rid_t *rid,
-		       Phalanx__CtlReply *rep, const px_ctl_result_t *r)
+void px_store_ctl_reply(px_store_t *st, const px_rid_t *rid,
+			Phalanx__CtlReply *rep, const px_ctl_result_t *r)
 {
 	Phalanx__Envelope out = PHALANX__ENVELOPE__INIT;
 	int rc;
@@ -355,7 +355,7 @@ static void on_committed(void *arg, int status, int outcome, uint64_t index)
 		px_lists_build(&st->policy, &lists);
 		rep.protection = lists.protection;
 	}
-	reply_send(st, &p->rid, &rep, &r);
+	px_store_ctl_reply(st, &p->rid, &rep, &r);
 	px_lists_free(&lists);
 	if (rp) {
 		if (p->prev)
@@ -552,7 +552,7 @@ static void on_transferred(void *arg, int status, const px_raft_peer_t *leader,
 		px_log(PX_LOG_WARN, "raft: %s", r.error);
 	}
 	rp->xfer.busy = false;
-	reply_send(st, &rp->xfer.rid, &rep, &r);
+	px_store_ctl_reply(st, &rp->xfer.rid, &rep, &r);
 }
 
 int px_store_replicate_transfer(px_store_t *st, const px_rid_t *rid,

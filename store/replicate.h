@@ -47,6 +47,11 @@ bool px_store_replicate_refuse(px_store_t *st, const Phalanx__CtlRequest *req,
  * env taken, the reply comes when it commits.  Else answer now with r
  * and rep (refused by its checks, nothing to change, a request id
  * applied before, or not proposed: PX_ENOTLEADER, PX_EBUSY). */
+/* Answer a ctl request held past its handler (rid->len 0: none to
+ * answer, a failure is logged): r's status and error, the version and
+ * epoch now unless rep carries a version. */
+void px_store_ctl_reply(px_store_t *st, const px_rid_t *rid,
+			Phalanx__CtlReply *rep, const px_ctl_result_t *r);
 /* The leader's ctl endpoint when this store follows one it knows, else
  * NULL (it leads, an election is on, or there is no Raft). */
 const char *px_store_replicate_leader_endpoint(px_store_t *st);

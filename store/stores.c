@@ -73,18 +73,11 @@ void px_store_stores_status(px_store_t *st, Phalanx__StoreStatus *ss)
 static void reply_send(px_store_t *st, const px_rid_t *rid,
 		       Phalanx__CtlReply *rep, int status, const char *error)
 {
-	Phalanx__Envelope out = PHALANX__ENVELOPE__INIT;
-	int rc;
+	px_ctl_result_t r = { status, "", 0 };
 
-	rep->status = status;
-	rep->error = (char *)error;
-	rep->version = st->policy.version;
-	rep->epoch = st->policy.epoch;
-	out.epoch = st->policy.epoch;
-	out.body_case = PHALANX__ENVELOPE__BODY_CTL_REPLY;
-	out.ctl_reply = rep;
-	if ((rc = px_wire_send(st->ctl, rid, &out)) < 0)
-		px_log(PX_LOG_WARN, "ctl reply lost: %s", px_strerror(rc));
+	snprintf(r.error, sizeof(r.error), "%s", error ? error : "");
+	rep->version = 0; /* the version now */
+	px_store_ctl_reply(st, rid, rep, &r);
 }
 
 static void on_changed(void *arg, int status, const char *msg)
