@@ -45,6 +45,11 @@ static void usage(FILE *f)
 "                         into the state and renamed FILE.migrated\n"
 "  --table NAME           nftables table, family inet (default phalanx)\n"
 "  --store-timeout MS     the store is lost after MS of silence (3000)\n"
+"  --follow-leader yes|no with --store a,b,c: move to the Raft leader a\n"
+"                         follower's heartbeats name (default no: each\n"
+"                         store answers status, alerts and log reads\n"
+"                         from the members that follow it; each move\n"
+"                         costs a snapshot)\n"
 "  --heartbeat-ms MS      send the store a heartbeat every MS (1000,\n"
 "                         rounded up to whole seconds); keep the store's\n"
 "                         --member-timeout well above it\n"
@@ -106,6 +111,12 @@ static int set_option(const char *key, const char *value, void *arg)
 			copy_opt(o->table, sizeof(o->table), value) : PX_EBADREQ;
 	if (strcmp(key, "log") == 0)
 		return copy_opt(o->log, sizeof(o->log), value);
+	if (strcmp(key, "follow-leader") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+			return PX_EBADREQ;
+		o->follow_leader = strcmp(value, "yes") == 0;
+		return 0;
+	}
 	if (strcmp(key, "no-cache-policy") == 0) {
 		if (strcmp(value, "guard") != 0 && strcmp(value, "accept") != 0)
 			return PX_EBADREQ;
@@ -149,7 +160,8 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 		"fwlog-syslog", "log-rate", "log-ended-rate",
 		"log-flood-blocks", "no-cache-policy", "track-file",
 		"track-stale-file", "vrrp-state-file", "resume-hold-ms",
-		"secret-key", "store-key", "state-dir", "heartbeat-ms", NULL,
+		"secret-key", "store-key", "state-dir", "heartbeat-ms",
+		"follow-leader", NULL,
 	};
 	int rc = px_options_parse("phalanx-node", argc, argv, names,
 				  set_option, o, &o->verbose);

@@ -33,6 +33,7 @@ typedef struct {
 	char table[64];
 	char log[4096];
 	uint64_t store_timeout_ms;
+	bool follow_leader;    /* --follow-leader yes: follow the Raft leader */
 	uint64_t heartbeat_ms;   /* --heartbeat-ms, on the 1 s tick */
 	uint64_t alert_window_ms, alert_rate, ct_rcvbuf; /* alerting.c; 0: default */
 	/* nflog.c (the firewall log); "" / 0: default */

@@ -1327,6 +1327,10 @@ static void store_follow(px_node_t *n, size_t to, uint64_t now)
 			stores.base[stores.cur]);
 	n->epoch = 0;
 	request_snapshot(n, "another store followed");
+	/* The request may have gone down the old connection as it closed:
+	 * ask again on the next tick, once the new one is up (ZMQ_IMMEDIATE
+	 * holds it until then). */
+	n->snap_sent = false;
 }
 
 /* The store followed is silent: follow the next one. */
@@ -1347,7 +1351,7 @@ static void store_leader_hint(px_node_t *n, const char *ep)
 {
 	size_t k;
 
-	if (!ep || !ep[0] || stores.n < 2) {
+	if (!n->o.follow_leader || !ep || !ep[0] || stores.n < 2) {
 		stores.hints = 0;
 		return;
 	}

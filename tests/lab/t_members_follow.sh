@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lab tests of issue 9 item 3, members follow the Raft leader (three
-# stores, two members):
+# stores, two members, phalanx-node --follow-leader yes):
 #   members_follow_transfer   after `store transfer` to another store, both
 #                             members heartbeat to the new leader within a
 #                             few seconds (its own status shows them up,
@@ -9,6 +9,7 @@
 #   members_follow_back       a second transfer back: they follow again
 set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
+export PHALANX_NODE_ARGS="${PHALANX_NODE_ARGS:-} --follow-leader yes"
 raft_lab_setup 2
 SET=flood-exceptions
 
