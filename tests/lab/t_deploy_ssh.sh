@@ -151,7 +151,7 @@ for h in fw1 fw2; do
 	done
 done
 for h in store1 store2 store3; do
-	comm_in "$h" | grep -qx phalanx-store || bad+=" $h lacks phalanx-store;"
+	grep -qx phalanx-store <<<"$(comm_in "$h")" || bad+=" $h lacks phalanx-store;"
 done
 if [ -z "$bad" ]; then pass $t
 else fail $t "phalanx-node, keepalived and conntrackd in each member's network namespace, phalanx-store in each store's, saw$bad"; fi
@@ -184,8 +184,9 @@ if [ $rc = 0 ] && [ -z "$bad" ]; then pass $t
 else fail $t "phalanxctl exceptions add $SET 192.0.2.77 --wait on store1 exit 0 and the address in fw1's and fw2's kernel set $SET.v4, saw exit $rc ($out),$bad"; fi
 
 t=one_vrrp_master_holds_the_virtual_address
-# in_vip NS: the member's client side holds the virtual address
-has_vip() { ip -n "$PHALANX_LAB_PREFIX-$1" -o addr show dev vcli | grep -qF " $VIP/"; }
+# has_vip NAME: the member's client side holds the virtual address (no
+# pipe into grep -q: under pipefail, ip's SIGPIPE would fail a match)
+has_vip() { grep -qF " $VIP/" <<<"$(ip -n "$PHALANX_LAB_PREFIX-$1" -o addr show dev vcli)"; }
 vip_holders() { local h; for h in fw1 fw2; do has_vip "$h" && echo "$h"; done; }
 one_holder() { [ "$(vip_holders | wc -l)" = 1 ]; }
 wait_until 15 one_holder
