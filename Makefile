@@ -16,7 +16,7 @@ DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
 	libuv1-dev libnetfilter-conntrack-dev libnetfilter-log-dev \
 	nftables conntrack iproute2 python3 procps curl clang libclang-rt-14-dev \
 	libmicrohttpd-dev keepalived conntrackd libyaml-dev python3-yaml \
-	debhelper dpkg-dev fakeroot ansible-core ansible-lint
+	debhelper dpkg-dev fakeroot ansible-core ansible-lint openssh-server
 
 ifeq ($(V),1)
 Q :=
