@@ -17,6 +17,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -1852,8 +1853,9 @@ static void put_csx(px_batch_t *b, const char *table, const px_layout_t *l)
 }
 
 /* Payload inspection (item 8): both directions of an inspected
- * service's UDP and TCP go to the member's agent (node/nfq.c), `queue
- * num N bypass': with no agent bound the kernel accepts them. */
+ * service's UDP and TCP go to the member's agent (node/nfq.c), `NFQUEUE
+ * --queue-num N --queue-bypass': with no agent bound the kernel accepts
+ * them. */
 static void put_inspect(px_batch_t *b, const char *table,
 			const px_service_t *sv)
 {
@@ -1863,7 +1865,8 @@ static void put_inspect(px_batch_t *b, const char *table,
 	for (size_t k = 0; k < sizeof(protos); k++) {
 		for (int reply = 0; reply <= 1; reply++) {
 			struct nftnl_rule *r = rule_new(table);
-			struct nftnl_expr *q = expr_new("queue");
+			struct nftnl_expr *q = expr_new("target");
+			struct xt_NFQ_info_v3 *qi = calloc(1, sizeof(*qi));
 
 			m_nfproto(r, sv->dst.family);
 			m_l4proto(r, protos[k]);
@@ -1873,11 +1876,18 @@ static void put_inspect(px_batch_t *b, const char *table,
 			x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER,
 				  reply ? 0 : 2, 2, NFT_REG_1);
 			x_cmp(r, NFT_CMP_EQ, &port, sizeof(port));
-			nftnl_expr_set_u16(q, NFTNL_EXPR_QUEUE_NUM,
-					   PX_NFQUEUE_NUM);
-			nftnl_expr_set_u16(q, NFTNL_EXPR_QUEUE_TOTAL, 1);
-			nftnl_expr_set_u16(q, NFTNL_EXPR_QUEUE_FLAGS,
-					   NFT_QUEUE_FLAG_BYPASS);
+			/* xtables' NFQUEUE through nft_compat, as
+			 * iptables-nft writes it: kernels built without
+			 * nft_queue (CONFIG_NFT_QUEUE) still have it.  The
+			 * expression owns qi. */
+			if (!qi)
+				oom();
+			qi->queuenum = PX_NFQUEUE_NUM;
+			qi->queues_total = 1;
+			qi->flags = NFQ_FLAG_BYPASS;
+			nftnl_expr_set_str(q, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+			nftnl_expr_set_u32(q, NFTNL_EXPR_TG_REV, 3);
+			nftnl_expr_set(q, NFTNL_EXPR_TG_INFO, qi, sizeof(*qi));
 			nftnl_rule_add_expr(r, q);
 			rule_put(b, r, PX_CHAIN_INSPECT);
 		}
