@@ -55,7 +55,9 @@ import json, sys
 print(sum(1 for x in json.load(sys.stdin)["alerts"] if x["source"] == sys.argv[1] and x["state"] == "exceeded"))' "$1"
 }
 has_alert() { [ "$(alerts_of "$1")" -ge 1 ]; }
-fw1_has_queue() { lab exec fw1 nft list chain inet phalanx inspect 2>/dev/null | grep -qi "queue"; }
+# nft prints an xtables target it cannot decode as nothing; its netlink
+# debug output names it.
+fw1_has_queue() { [ "$(lab exec fw1 nft --debug=netlink list chain inet phalanx inspect 2>/dev/null | grep -c 'target name NFQUEUE')" = 4 ]; }
 
 if ! ctl exceptions create xfr-ok $W >/dev/null || ! ctl exceptions add xfr-ok $ALLOWED $W >/dev/null ||
    ! ctl services add dns --dst $SRV --port 53 --limit 1000 $W >/dev/null; then
