@@ -172,13 +172,14 @@ int px_cmd_services_add(px_ctl_t *ctl, int argc, char **argv)
 	    px_ctl_check_name(ctl, "--exempt-set", "set", ctl->exempt_set) < 0)
 		return PX_EXIT_FAIL;
 	svc.exempt_set = (char *)(ctl->exempt_set ? ctl->exempt_set : "");
-	if (ctl->inspect && px_inspect_parse(ctl->inspect) != PX_INSPECT_DNS) {
+	if (ctl->inspect && px_inspect_parse(ctl->inspect) <= 0) {
 		px_ctl_quote(q, sizeof(q), ctl->inspect);
-		return px_ctl_fail(ctl, "--inspect: not an inspection (dns): "
-				   "`%s'", q);
+		return px_ctl_fail(ctl, "--inspect: not an inspection (dns, "
+				   "pop3): `%s'", q);
 	}
 	svc.inspect = (char *)(ctl->inspect ? ctl->inspect : "");
-	if (ctl->allow_xfr && !ctl->inspect)
+	if (ctl->allow_xfr &&
+	    (!ctl->inspect || px_inspect_parse(ctl->inspect) != PX_INSPECT_DNS))
 		return px_ctl_fail(ctl, "--allow-zone-transfer: needs "
 				   "--inspect dns");
 	if (ctl->allow_xfr &&

@@ -259,7 +259,9 @@ static const px_ctl_cmd_t commands[] = {
 	  "are not counted.  --inspect dns sends the service's DNS (UDP and\n"
 	  "TCP) through the members' inspection (docs/protection.md): zone\n"
 	  "transfers dropped unless the source is in --allow-zone-transfer\n"
-	  "SET, malformed responses dropped with a `dns-intrusion' alert.\n"
+	  "SET, malformed responses dropped with a `dns-intrusion' alert;\n"
+	  "--inspect pop3: commands longer than RFC 1939 allows dropped\n"
+	  "with a `pop-intrusion' alert.\n"
 	  "Every value is checked before anything is sent.\n"
 	  "\n" WRITE_DETAILS,
 	  px_cmd_services_add, PX_OPT_WAIT | PX_OPT_DST | PX_OPT_PORT |
@@ -540,7 +542,7 @@ static const struct {
 		"the limit does not count sources in this\n"
 		"exception set" },
 	/* services add's own, as --exempt-set. */
-	[OPT_INSPECT] = { "inspect", ARG_REQUIRED, "dns", PX_OPT_EXEMPT_SET,
+	[OPT_INSPECT] = { "inspect", ARG_REQUIRED, "dns|pop3", PX_OPT_EXEMPT_SET,
 		"inspect the service's payload (NFQUEUE)" },
 	[OPT_ALLOW_XFR] = { "allow-zone-transfer", ARG_REQUIRED, "SET",
 		PX_OPT_EXEMPT_SET,

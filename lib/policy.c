@@ -109,12 +109,15 @@ int px_inspect_parse(const char *s)
 		return PX_INSPECT_NONE;
 	if (strcmp(s, "dns") == 0)
 		return PX_INSPECT_DNS;
+	if (strcmp(s, "pop3") == 0)
+		return PX_INSPECT_POP3;
 	return PX_EBADREQ;
 }
 
 const char *px_inspect_name(int inspect)
 {
-	return inspect == PX_INSPECT_DNS ? "dns" : "";
+	return inspect == PX_INSPECT_DNS ? "dns" :
+	       inspect == PX_INSPECT_POP3 ? "pop3" : "";
 }
 
 bool px_policy_set_in_use(const px_policy_t *p, const char *name)
@@ -458,7 +461,8 @@ static int validate_lists(const px_policy_t *p, char *why, size_t len)
 			return px_refuse(why, len, PX_ENOSET, "service %s: no "
 				       "set %.32s", s->name, s->exempt_set);
 		if (s->inspect != PX_INSPECT_NONE &&
-		    s->inspect != PX_INSPECT_DNS)
+		    s->inspect != PX_INSPECT_DNS &&
+		    s->inspect != PX_INSPECT_POP3)
 			return px_refuse(why, len, PX_EBADREQ, "service %s: bad "
 				       "inspection", s->name);
 		if (s->xfr_set[0] && s->inspect != PX_INSPECT_DNS)

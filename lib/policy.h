@@ -51,8 +51,8 @@ typedef struct {
 	char xfr_set[PX_SETNAME_MAX + 1]; /* "" none may */
 } px_service_t;
 
-enum { PX_INSPECT_NONE = 0, PX_INSPECT_DNS = 1 };
-/* "", "dns": the wire's and phalanxctl's names. */
+enum { PX_INSPECT_NONE = 0, PX_INSPECT_DNS = 1, PX_INSPECT_POP3 = 2 };
+/* "", "dns", "pop3": the wire's and phalanxctl's names. */
 int px_inspect_parse(const char *s); /* PX_INSPECT_* or PX_EBADREQ */
 const char *px_inspect_name(int inspect);
 

@@ -1852,18 +1852,21 @@ static void put_csx(px_batch_t *b, const char *table, const px_layout_t *l)
 	}
 }
 
-/* Payload inspection (item 8): both directions of an inspected
- * service's UDP and TCP go to the member's agent (node/nfq.c), `NFQUEUE
+/* Payload inspection (item 8): both directions of an inspected DNS
+ * service's UDP and TCP, a POP3 service's TCP from its clients, go to
+ * the member's agent (node/nfq.c), `NFQUEUE
  * --queue-num N --queue-bypass': with no agent bound the kernel accepts
  * them. */
 static void put_inspect(px_batch_t *b, const char *table,
 			const px_service_t *sv)
 {
-	static const uint8_t protos[] = { IPPROTO_UDP, IPPROTO_TCP };
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
 	uint16_t port = htons(sv->port);
+	/* POP3: TCP, the client's commands only. */
+	bool dns = sv->inspect == PX_INSPECT_DNS;
 
-	for (size_t k = 0; k < sizeof(protos); k++) {
-		for (int reply = 0; reply <= 1; reply++) {
+	for (size_t k = 0; k < (dns ? 2u : 1u); k++) {
+		for (int reply = 0; reply <= (dns ? 1 : 0); reply++) {
 			struct nftnl_rule *r = rule_new(table);
 			struct nftnl_expr *q = expr_new("target");
 			struct xt_NFQ_info_v3 *qi = calloc(1, sizeof(*qi));

@@ -15,6 +15,7 @@
 #include "fwlog.h"
 #include "nflog.h"
 #include "nfq.h"
+#include "pop3.h"
 #include "px.h"
 #include "ratelog.h"
 #include "vocab.h"
@@ -122,7 +123,7 @@ static const px_service_t *service_of(const px_policy_t *p, const pkt_t *k,
 	for (size_t i = 0; i < p->nservices; i++) {
 		const px_service_t *s = &p->services[i];
 
-		if (s->inspect != PX_INSPECT_DNS)
+		if (s->inspect == PX_INSPECT_NONE)
 			continue;
 		if (k->dport == s->port && same_addr(s, k, k->dst)) {
 			*response = false;
@@ -155,27 +156,34 @@ static bool in_set(const px_policy_t *p, const char *name,
 		     px_entries_covering(&s->entries, src));
 }
 
-/* The firewall log's record and the alert of one drop. */
+/* POP3's log reason: the seed's "POP buffer overflow". */
+#define REASON_POP3 "pop-buffer-overflow"
+
+/* The firewall log's record and the alert of one drop (v: DNS's, or
+ * PX_DNS_PASS for POP3's overflow). */
 static void report(px_nfq_t *q, const px_service_t *s, const pkt_t *k,
 		   px_dns_verdict_t v, const uint8_t *p, size_t len)
 {
 	char prefix[64], text[PX_ALERT_TEXT_MAX];
 	char a[PX_ENTRY_STR_MAX], b[PX_ENTRY_STR_MAX];
+	bool pop3 = s->inspect == PX_INSPECT_POP3;
 	px_entry_t src, dst;
 
 	snprintf(prefix, sizeof(prefix), "%s%s", PX_FWLOG_PFX_PROTECT,
-		 px_dns_verdict_name(v));
+		 pop3 ? REASON_POP3 : px_dns_verdict_name(v));
 	px_nflog_denied(q->n, prefix, k->family, p, len);
 	host_of(k, k->src, &src);
 	host_of(k, k->dst, &dst);
 	px_entry_format(&src, a, sizeof(a));
 	px_entry_format(&dst, b, sizeof(b));
 	snprintf(text, sizeof(text), "%.49s to %.49s (service %.32s): %s",
-		 a, b, s->name, v == PX_DNS_ZONE_TRANSFER ?
+		 a, b, s->name, pop3 ? "POP3 command longer than RFC 1939 "
+		 "allows" : v == PX_DNS_ZONE_TRANSFER ?
 		 "zone transfer from a source not allowed" :
 		 v == PX_DNS_NAME_OVERFLOW ? "host name overflow" :
 		 "length overflow");
-	px_alerting_observe(q->n, "dns-intrusion", &src, 1, 0, true, text);
+	px_alerting_observe(q->n, pop3 ? "pop-intrusion" : "dns-intrusion",
+			    &src, 1, 0, true, text);
 }
 
 static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg,
@@ -185,6 +193,7 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg,
 	struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfad);
 	const px_service_t *s;
 	px_dns_verdict_t v = PX_DNS_PASS;
+	bool drop = false;
 	unsigned char *p = NULL;
 	bool response = false;
 	pkt_t k;
@@ -195,8 +204,15 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg,
 		return 0;
 	q->seen++;
 	len = nfq_get_payload(nfad, &p);
-	if (len > 0 && parse(p, (size_t)len, &k) == 0 &&
-	    (s = service_of(&q->n->applied, &k, &response))) {
+	s = len > 0 && parse(p, (size_t)len, &k) == 0 ?
+	    service_of(&q->n->applied, &k, &response) : NULL;
+	if (s && s->inspect == PX_INSPECT_POP3) {
+		/* The client's commands; the server's replies pass. */
+		drop = !response && k.tcp &&
+		       px_pop3_overflow(p + k.off, (size_t)len - k.off);
+		if (drop)
+			report(q, s, &k, PX_DNS_PASS, p, (size_t)len);
+	} else if (s) {
 		v = px_dns_check(p + k.off, (size_t)len - k.off, k.tcp,
 				 response);
 		if (v == PX_DNS_ZONE_TRANSFER) {
@@ -206,13 +222,14 @@ static int on_packet(struct nfq_q_handle *qh, struct nfgenmsg *msg,
 			if (in_set(&q->n->applied, s->xfr_set, &src))
 				v = PX_DNS_PASS;
 		}
-		if (v != PX_DNS_PASS)
+		drop = v != PX_DNS_PASS;
+		if (drop)
 			report(q, s, &k, v, p, (size_t)len);
 	}
-	if (v != PX_DNS_PASS)
+	if (drop)
 		q->dropped++;
 	return nfq_set_verdict(qh, ntohl(ph->packet_id),
-			       v == PX_DNS_PASS ? NF_ACCEPT : NF_DROP, 0, NULL);
+			       drop ? NF_DROP : NF_ACCEPT, 0, NULL);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)

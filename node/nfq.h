@@ -1,12 +1,13 @@
 /* nfq.h - payload inspection of published services on a member (issue
  * 12 item 8, docs/protection.md).  The kernel's inspect chain queues an
- * inspected service's packets (`queue num PX_NFQUEUE_NUM bypass'); this
- * file reads them with libnetfilter_queue on the loop, asks node/dns.c,
- * and gives each packet its verdict at once: a zone transfer from a
- * source outside the service's --allow-zone-transfer set and a response
- * with a host name or length overflow are dropped, logged in the
- * firewall log with their reason and alerted as `dns-intrusion'; every
- * other packet is accepted.  With no agent bound the kernel accepts
+ * inspected service's packets (NFQUEUE PX_NFQUEUE_NUM with bypass); this
+ * file reads them with libnetfilter_queue on the loop, asks node/dns.c
+ * or node/pop3.c, and gives each packet its verdict at once: a zone
+ * transfer from a source outside the service's --allow-zone-transfer
+ * set and a response with a host name or length overflow are dropped,
+ * logged in the firewall log with their reason and alerted as
+ * `dns-intrusion'; a POP3 command over RFC 1939's bounds likewise as
+ * `pop-intrusion'; every other packet is accepted.  With no agent bound the kernel accepts
  * them uninspected (the bypass flag), and a full queue does too
  * (NFQA_CFG_F_FAIL_OPEN): inspection fails open, the service never
  * blackholes. */

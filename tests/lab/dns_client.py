@@ -4,6 +4,10 @@
     dns_client.py query SRC SERVER NAME   prints "answer N" (N bytes of the
                                           first reply, unparsed) or "none"
     dns_client.py axfr SRC SERVER ZONE    prints "records N" or "failed: why"
+    dns_client.py pop3 SRC SERVER ARGLEN  POP3 on port 110: after the
+                                          greeting, `USER' with an argument
+                                          of ARGLEN characters; prints
+                                          "ok" (answered) or "none"
 
 Each waits at most 3 s for the server (a dropped packet is retried by
 nothing: the test asks again if it wants).
@@ -42,5 +46,20 @@ def axfr(src, server, zone):
     print("records %d" % sum(len(r) for _, r in z.iterate_rdatasets()))
 
 
+def pop3(src, server, arglen):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.settimeout(TIMEOUT)
+    try:
+        s.connect((server, 110))
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"USER " + b"a" * int(arglen) + b"\r\n")
+        line = f.readline()
+    except (socket.timeout, OSError):
+        line = b""
+    print("ok" if line.startswith(b"+OK") else "none")
+
+
 if __name__ == "__main__":
-    {"query": query, "axfr": axfr}[sys.argv[1]](*sys.argv[2:5])
+    {"query": query, "axfr": axfr, "pop3": pop3}[sys.argv[1]](*sys.argv[2:5])
