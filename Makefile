@@ -10,10 +10,11 @@ CFLAGS ?= -O2 -g
 PX_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP \
 	-Ilib -I$(BUILD) -Inode
 PKGS := libzmq lmdb libprotobuf-c libnftnl libmnl libuv \
-	libnetfilter_conntrack libnetfilter_log yaml-0.1
+	libnetfilter_conntrack libnetfilter_log libnetfilter_queue yaml-0.1
 DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
 	libprotobuf-c-dev protobuf-c-compiler libnftnl-dev libmnl-dev \
 	libuv1-dev libnetfilter-conntrack-dev libnetfilter-log-dev \
+	libnetfilter-queue-dev \
 	nftables conntrack iproute2 python3 procps curl clang libclang-rt-14-dev \
 	libmicrohttpd-dev keepalived conntrackd libyaml-dev python3-yaml \
 	debhelper dpkg-dev fakeroot ansible-core ansible-lint openssh-server
@@ -67,14 +68,14 @@ $(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 
 $(BUILD)/phalanx-node: $(NODE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl libuv libnetfilter_conntrack libnetfilter_log lmdb)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl libuv libnetfilter_conntrack libnetfilter_log libnetfilter_queue lmdb)
 
 $(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c yaml-0.1)
 
 # Unit tests link the pure logic of the member (no I/O files).
-UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/outbox.c node/fwlog.c node/gate.c node/layout.c node/delta.c node/state.c))
+UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/outbox.c node/fwlog.c node/gate.c node/layout.c node/delta.c node/state.c node/dns.c node/pop3.c))
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \

@@ -12,6 +12,7 @@
 #include "client.h"
 #include "ctl.h"
 #include "json.h"
+#include "policy.h"
 #include "px.h"
 #include "wire.h"
 
@@ -55,18 +56,26 @@ static void list_json(const Phalanx__CtlReply *r, char (*dst)[PX_ENTRY_STR_MAX])
 			px_json_str(stdout, s->exempt_set);
 		else
 			fputs("null", stdout);
+		fputs(",\"inspect\":", stdout);
+		px_json_str(stdout, str(s->inspect));
+		fputs(",\"allow_zone_transfer\":", stdout);
+		if (s->zone_transfer_set && s->zone_transfer_set[0])
+			px_json_str(stdout, s->zone_transfer_set);
+		else
+			fputs("null", stdout);
 		putchar('}');
 	}
 	fputs("]}\n", stdout);
 }
 
-enum { COL_NAME, COL_DST, COL_PORT, COL_LIMIT, COL_EXEMPT, NCOLS };
+enum { COL_NAME, COL_DST, COL_PORT, COL_LIMIT, COL_EXEMPT, COL_INSPECT,
+       NCOLS };
 
 static void list_table(const Phalanx__CtlReply *r,
 		       char (*dst)[PX_ENTRY_STR_MAX])
 {
 	static const char *const head[NCOLS] = { "NAME", "DESTINATION", "PORT",
-		"LIMIT", "EXEMPT" };
+		"LIMIT", "EXEMPT", "INSPECT" };
 	char **cell = xcalloc(r->n_services * NCOLS + 1, sizeof(*cell));
 	size_t i;
 
@@ -82,6 +91,11 @@ static void list_table(const Phalanx__CtlReply *r,
 		row[COL_EXEMPT] = px_ctl_asprintf("%s", s->exempt_set &&
 						  s->exempt_set[0] ?
 						  s->exempt_set : "-");
+		/* "dns" or "dns, zone transfers from SET". */
+		row[COL_INSPECT] = px_ctl_asprintf("%s%s%s",
+			s->inspect && s->inspect[0] ? s->inspect : "-",
+			s->zone_transfer_set && s->zone_transfer_set[0] ?
+			" xfr:" : "", str(s->zone_transfer_set));
 	}
 	px_ctl_table("", head, NCOLS, cell, r->n_services);
 }
@@ -158,9 +172,26 @@ int px_cmd_services_add(px_ctl_t *ctl, int argc, char **argv)
 	    px_ctl_check_name(ctl, "--exempt-set", "set", ctl->exempt_set) < 0)
 		return PX_EXIT_FAIL;
 	svc.exempt_set = (char *)(ctl->exempt_set ? ctl->exempt_set : "");
+	if (ctl->inspect && px_inspect_parse(ctl->inspect) <= 0) {
+		px_ctl_quote(q, sizeof(q), ctl->inspect);
+		return px_ctl_fail(ctl, "--inspect: not an inspection (dns, "
+				   "pop3): `%s'", q);
+	}
+	svc.inspect = (char *)(ctl->inspect ? ctl->inspect : "");
+	if (ctl->allow_xfr &&
+	    (!ctl->inspect || px_inspect_parse(ctl->inspect) != PX_INSPECT_DNS))
+		return px_ctl_fail(ctl, "--allow-zone-transfer: needs "
+				   "--inspect dns");
+	if (ctl->allow_xfr &&
+	    px_ctl_check_name(ctl, "--allow-zone-transfer", "set",
+			      ctl->allow_xfr) < 0)
+		return PX_EXIT_FAIL;
+	svc.zone_transfer_set = (char *)(ctl->allow_xfr ? ctl->allow_xfr : "");
 	req.op = PHALANX__CTL_REQUEST__OP__SERVICE_ADD;
 	req.service = &svc;
-	return px_ctl_write(ctl, &req, "--exempt-set", ctl->exempt_set);
+	return px_ctl_write(ctl, &req, ctl->allow_xfr ? "--allow-zone-transfer"
+			    : "--exempt-set", ctl->allow_xfr ? ctl->allow_xfr :
+			    ctl->exempt_set);
 }
 
 int px_cmd_services_del(px_ctl_t *ctl, int argc, char **argv)

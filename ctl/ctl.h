@@ -70,6 +70,7 @@ typedef struct {
 	/* rules add, services add: each NULL when not given. */
 	const char *action, *proto, *src_set, *dst, *port, *rate, *before;
 	const char *limit, *exempt_set;
+	const char *inspect, *allow_xfr; /* services add --inspect, ... */
 	/* alerts: each NULL / false when not given. */
 	const char *member, *type, *since, *count, *reset;
 	bool active, all, enable, disable;

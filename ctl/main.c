@@ -281,7 +281,13 @@ static const px_ctl_cmd_t commands[] = {
 	  "most --limit (1..1000000) concurrent connections to the address\n"
 	  "--dst (a host, not a prefix) and --port (1..65535).  Connections\n"
 	  "from sources in the exception set --exempt-set, which must exist,\n"
-	  "are not counted.  Every value is checked before anything is sent.\n"
+	  "are not counted.  --inspect dns sends the service's DNS (UDP and\n"
+	  "TCP) through the members' inspection (docs/protection.md): zone\n"
+	  "transfers dropped unless the source is in --allow-zone-transfer\n"
+	  "SET, malformed responses dropped with a `dns-intrusion' alert;\n"
+	  "--inspect pop3: commands longer than RFC 1939 allows dropped\n"
+	  "with a `pop-intrusion' alert.\n"
+	  "Every value is checked before anything is sent.\n"
 	  "\n" WRITE_DETAILS,
 	  px_cmd_services_add, PX_OPT_WAIT | PX_OPT_DST | PX_OPT_PORT |
 	  PX_OPT_LIMIT | PX_OPT_EXEMPT_SET,
@@ -461,7 +467,8 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_ENABLE, OPT_DISABLE, OPT_RESET, OPT_FOLLOW, OPT_BY,
        OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT,
        OPT_INTRA_ARRAY, OPT_REQUEST_ID, OPT_VERBOSE, OPT_THRESHOLD,
-       OPT_WINDOW, OPT_BLOCK, OPT_DHCP_INTERFACE, OPT_CONFIRM, NOPTS };
+       OPT_WINDOW, OPT_BLOCK, OPT_DHCP_INTERFACE, OPT_CONFIRM, OPT_INSPECT,
+       OPT_ALLOW_XFR, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 /* The store keeps request ids of at most 64 characters (store/fsm.h). */
@@ -559,6 +566,13 @@ static const struct {
 		PX_OPT_EXEMPT_SET,
 		"the limit does not count sources in this\n"
 		"exception set" },
+	/* services add's own, as --exempt-set. */
+	[OPT_INSPECT] = { "inspect", ARG_REQUIRED, "dns|pop3", PX_OPT_EXEMPT_SET,
+		"inspect the service's payload (NFQUEUE)" },
+	[OPT_ALLOW_XFR] = { "allow-zone-transfer", ARG_REQUIRED, "SET",
+		PX_OPT_EXEMPT_SET,
+		"sources that may transfer zones (--inspect\n"
+		"dns; default: none)" },
 	[OPT_MEMBER] = { "member", ARG_REQUIRED, "M", PX_OPT_MEMBER,
 		"only alerts (log records) of member M" },
 	[OPT_TYPE] = { "type", ARG_REQUIRED, "T", PX_OPT_TYPE,
@@ -1021,6 +1035,8 @@ int main(int argc, char **argv)
 	ctl.before = cl.val[OPT_BEFORE];
 	ctl.limit = cl.val[OPT_LIMIT];
 	ctl.exempt_set = cl.val[OPT_EXEMPT_SET];
+	ctl.inspect = cl.val[OPT_INSPECT];
+	ctl.allow_xfr = cl.val[OPT_ALLOW_XFR];
 	ctl.member = cl.val[OPT_MEMBER];
 	ctl.type = cl.val[OPT_TYPE];
 	ctl.since = cl.val[OPT_SINCE];

@@ -16,6 +16,7 @@ static const char *const extra_types[] = {
 	"port-scan", "half-scan", "land-attack", "ping-of-death", "udp-bomb",
 	"oob-attack", "syn-attack",
 	"invalid-dhcp-offer", /* DHCP poisoning (issue 12): nflog.c */
+	"dns-intrusion", "pop-intrusion", /* inspection (item 8): nfq.c */
 };
 #define NEXTRA (sizeof(extra_types) / sizeof(extra_types[0]))
 

@@ -199,6 +199,17 @@ int px_service_from_proto(const px_policy_t *p, const Phalanx__Service *in,
 			return PX_ENOSET;
 		strcpy(out->exempt_set, in->exempt_set);
 	}
+	rc = px_inspect_parse(in->inspect);
+	if (rc < 0)
+		return rc;
+	out->inspect = rc;
+	if (in->zone_transfer_set[0]) {
+		if (out->inspect != PX_INSPECT_DNS)
+			return PX_EBADREQ;
+		if (!px_policy_find(p, in->zone_transfer_set))
+			return PX_ENOSET;
+		strcpy(out->xfr_set, in->zone_transfer_set);
+	}
 	return 0;
 }
 
@@ -294,6 +305,8 @@ void px_lists_build(const px_policy_t *p, px_lists_t *l)
 		o->port = s->port;
 		o->limit = s->limit;
 		o->exempt_set = (char *)s->exempt_set;
+		o->inspect = (char *)px_inspect_name(s->inspect);
+		o->zone_transfer_set = (char *)s->xfr_set;
 		l->services[i] = o;
 	}
 	px_protection_build(&p->protect, &l->prot);

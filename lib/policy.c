@@ -103,6 +103,23 @@ void px_policy_del_set(px_policy_t *p, const char *name)
 	px_limits_drop_set(&p->limits, name);
 }
 
+int px_inspect_parse(const char *s)
+{
+	if (!s || !s[0])
+		return PX_INSPECT_NONE;
+	if (strcmp(s, "dns") == 0)
+		return PX_INSPECT_DNS;
+	if (strcmp(s, "pop3") == 0)
+		return PX_INSPECT_POP3;
+	return PX_EBADREQ;
+}
+
+const char *px_inspect_name(int inspect)
+{
+	return inspect == PX_INSPECT_DNS ? "dns" :
+	       inspect == PX_INSPECT_POP3 ? "pop3" : "";
+}
+
 bool px_policy_set_in_use(const px_policy_t *p, const char *name)
 {
 	size_t i;
@@ -111,7 +128,8 @@ bool px_policy_set_in_use(const px_policy_t *p, const char *name)
 		if (strcmp(p->rules[i].src_set, name) == 0)
 			return true;
 	for (i = 0; i < p->nservices; i++)
-		if (strcmp(p->services[i].exempt_set, name) == 0)
+		if (strcmp(p->services[i].exempt_set, name) == 0 ||
+		    strcmp(p->services[i].xfr_set, name) == 0)
 			return true;
 	return false;
 }
@@ -442,6 +460,18 @@ static int validate_lists(const px_policy_t *p, char *why, size_t len)
 		if (s->exempt_set[0] && !px_policy_find(p, s->exempt_set))
 			return px_refuse(why, len, PX_ENOSET, "service %s: no "
 				       "set %.32s", s->name, s->exempt_set);
+		if (s->inspect != PX_INSPECT_NONE &&
+		    s->inspect != PX_INSPECT_DNS &&
+		    s->inspect != PX_INSPECT_POP3)
+			return px_refuse(why, len, PX_EBADREQ, "service %s: bad "
+				       "inspection", s->name);
+		if (s->xfr_set[0] && s->inspect != PX_INSPECT_DNS)
+			return px_refuse(why, len, PX_EBADREQ, "service %s: a "
+				       "zone transfer set needs --inspect dns",
+				       s->name);
+		if (s->xfr_set[0] && !px_policy_find(p, s->xfr_set))
+			return px_refuse(why, len, PX_ENOSET, "service %s: no "
+				       "set %.32s", s->name, s->xfr_set);
 	}
 	return 0;
 }

@@ -45,7 +45,16 @@ typedef struct {
 	uint16_t port;
 	uint64_t limit;
 	char exempt_set[PX_SETNAME_MAX + 1];
+	/* Issue 12 item 8: payload inspection through NFQUEUE (node/nfq.c)
+	 * and, for DNS, the set whose sources may transfer zones. */
+	int inspect;                      /* PX_INSPECT_* */
+	char xfr_set[PX_SETNAME_MAX + 1]; /* "" none may */
 } px_service_t;
+
+enum { PX_INSPECT_NONE = 0, PX_INSPECT_DNS = 1, PX_INSPECT_POP3 = 2 };
+/* "", "dns", "pop3": the wire's and phalanxctl's names. */
+int px_inspect_parse(const char *s); /* PX_INSPECT_* or PX_EBADREQ */
+const char *px_inspect_name(int inspect);
 
 #define PX_RULES_MAX 256
 /* Bounds on what one store serves: a snapshot, a cache file and a list

@@ -17,6 +17,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -189,6 +190,30 @@ void px_compile_eset(px_batch_t *b, const char *table, const char *set,
 		nftnl_udata_buf_free(ud);
 }
 
+/* `add chain' of a filter base chain: creating one that exists with the
+ * same hook and priority changes nothing. */
+static void put_base_chain(px_batch_t *b, const char *table,
+			   const char *name, uint32_t hook, int32_t prio)
+{
+	struct nftnl_chain *c;
+	struct nlmsghdr *nlh;
+
+	c = nftnl_chain_alloc();
+	if (!c)
+		oom();
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = px_batch_msg_start(b, OBJ_MSG_MAX, NFT_MSG_NEWCHAIN, NLM_F_CREATE,
+				 name);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	px_batch_msg_end(b, nlh);
+	nftnl_chain_free(c);
+}
+
 /* The base chains.  Rules will be added here; the chains exist from the
  * first apply so that they can be referenced. */
 void px_compile_base_chains(px_batch_t *b, const char *table)
@@ -207,25 +232,11 @@ void px_compile_base_chains(px_batch_t *b, const char *table)
 		{ PX_CHAIN_RAW, NF_INET_PRE_ROUTING, PX_RAW_PRIO },
 	};
 
-	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
-		struct nftnl_chain *c;
-		struct nlmsghdr *nlh;
-
-		c = nftnl_chain_alloc();
-		if (!c)
-			oom();
-		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
-		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, base[i].name);
-		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, base[i].hook);
-		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, base[i].prio);
-		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-		nlh = px_batch_msg_start(b, OBJ_MSG_MAX, NFT_MSG_NEWCHAIN, NLM_F_CREATE,
-					 base[i].name);
-		nftnl_chain_nlmsg_build_payload(nlh, c);
-		px_batch_msg_end(b, nlh);
-		nftnl_chain_free(c);
-	}
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		put_base_chain(b, table, base[i].name, base[i].hook,
+			       base[i].prio);
+	put_base_chain(b, table, PX_CHAIN_INSPECT, NF_INET_FORWARD,
+		       PX_INSPECT_PRIO);
 }
 
 
@@ -1841,6 +1852,51 @@ static void put_csx(px_batch_t *b, const char *table, const px_layout_t *l)
 	}
 }
 
+/* Payload inspection (item 8): both directions of an inspected DNS
+ * service's UDP and TCP, a POP3 service's TCP from its clients, go to
+ * the member's agent (node/nfq.c), `NFQUEUE
+ * --queue-num N --queue-bypass': with no agent bound the kernel accepts
+ * them. */
+static void put_inspect(px_batch_t *b, const char *table,
+			const px_service_t *sv)
+{
+	static const uint8_t protos[] = { IPPROTO_TCP, IPPROTO_UDP };
+	uint16_t port = htons(sv->port);
+	/* POP3: TCP, the client's commands only. */
+	bool dns = sv->inspect == PX_INSPECT_DNS;
+
+	for (size_t k = 0; k < (dns ? 2u : 1u); k++) {
+		for (int reply = 0; reply <= (dns ? 1 : 0); reply++) {
+			struct nftnl_rule *r = rule_new(table);
+			struct nftnl_expr *q = expr_new("target");
+			struct xt_NFQ_info_v3 *qi = calloc(1, sizeof(*qi));
+
+			m_nfproto(r, sv->dst.family);
+			m_l4proto(r, protos[k]);
+			m_addr(r, sv->dst.family, reply, 0, NFT_REG_1);
+			x_cmp(r, NFT_CMP_EQ, sv->dst.addr,
+			      sv->dst.family == 4 ? 4 : 16);
+			x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER,
+				  reply ? 0 : 2, 2, NFT_REG_1);
+			x_cmp(r, NFT_CMP_EQ, &port, sizeof(port));
+			/* xtables' NFQUEUE through nft_compat, as
+			 * iptables-nft writes it: kernels built without
+			 * nft_queue (CONFIG_NFT_QUEUE) still have it.  The
+			 * expression owns qi. */
+			if (!qi)
+				oom();
+			qi->queuenum = PX_NFQUEUE_NUM;
+			qi->queues_total = 1;
+			qi->flags = NFQ_FLAG_BYPASS;
+			nftnl_expr_set_str(q, NFTNL_EXPR_TG_NAME, "NFQUEUE");
+			nftnl_expr_set_u32(q, NFTNL_EXPR_TG_REV, 3);
+			nftnl_expr_set(q, NFTNL_EXPR_TG_INFO, qi, sizeof(*qi));
+			nftnl_rule_add_expr(r, q);
+			rule_put(b, r, PX_CHAIN_INSPECT);
+		}
+	}
+}
+
 /* Every rule of the layer, chain by chain. */
 void px_compile_rules(px_batch_t *b, const char *table,
 		      const px_layout_t *l)
@@ -1883,6 +1939,9 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	put_broadcast(b, table, l);
 	for (size_t i = 0; i < p->nservices; i++)
 		put_service(b, table, l, &p->services[i]);
+	for (size_t i = 0; i < p->nservices; i++)
+		if (p->services[i].inspect)
+			put_inspect(b, table, &p->services[i]);
 	for (size_t i = 0; i < p->nrules; i++)
 		put_rule(b, table, l, &p->rules[i]);
 	put_default_deny(b, table, l);
@@ -2203,6 +2262,10 @@ void px_compile_layer_delete(px_batch_t *b, const char *table,
 		put_flush(b, table, PX_CHAIN_FORWARD);
 		put_flush(b, table, PX_CHAIN_PREROUTING);
 		put_flush(b, table, PX_CHAIN_RAW);
+		/* A table made before the chain existed gets it here. */
+		put_base_chain(b, table, PX_CHAIN_INSPECT, NF_INET_FORWARD,
+			       PX_INSPECT_PRIO);
+		put_flush(b, table, PX_CHAIN_INSPECT);
 		for (size_t i = 0; i < o->nchains; i++)
 			put_flush(b, table, o->chains[i]);
 	}

@@ -11,6 +11,7 @@
 #include "blocks.h"
 #include "codec.h"
 #include "nflog.h"
+#include "nfq.h"
 #include "node.h"
 #include "pressure.h"
 #include "px.h"
@@ -534,7 +535,9 @@ int main(int argc, char **argv)
 		px_log(PX_LOG_ERR, "conntrack watcher not running: tcp-half-open "
 		       "and udp-concurrent are not enforced");
 	px_nflog_start(&n);
+	px_nfq_start(&n);
 	if (px_node_sync_start(&n) < 0) {
+		px_nfq_stop(&n);
 		px_nflog_stop(&n);
 		px_watcher_stop(n.watcher);
 		px_nft_close(n.nft);
@@ -547,6 +550,7 @@ int main(int argc, char **argv)
 	if (px_vrrp_start(&n) < 0) {
 		px_blocks_stop(&n);
 		px_node_sync_stop(&n);
+		px_nfq_stop(&n);
 		px_nflog_stop(&n);
 		px_watcher_stop(n.watcher);
 		px_nft_close(n.nft);
@@ -569,6 +573,7 @@ int main(int argc, char **argv)
 	uv_close((uv_handle_t *)&n.tick, NULL);
 	px_vrrp_stop(&n);
 	px_blocks_stop(&n);
+	px_nfq_stop(&n);
 	px_nflog_stop(&n);
 	px_node_sync_stop(&n);
 	uv_close((uv_handle_t *)&n.watchdog, NULL);

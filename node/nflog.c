@@ -492,6 +492,13 @@ static void on_denied(px_nflog_t *l, int family, const char *prefix,
 	emit_capped(l, CLS_DENIED, &r);
 }
 
+void px_nflog_denied(px_node_t *n, const char *prefix, int family,
+		     const uint8_t *p, size_t len)
+{
+	if (n->nflog)
+		on_denied(n->nflog, family, prefix, p, len);
+}
+
 static int on_msg(const struct nlmsghdr *nlh, void *data)
 {
 	px_nflog_t *l = data;

@@ -45,5 +45,10 @@ void px_nflog_tick(px_node_t *n);
 /* Write what is due, close everything; the poll handle is freed by the
  * loop (run it once more).  NULL n->nflog is a no-op. */
 void px_nflog_stop(px_node_t *n);
+/* A packet another file dropped (nfq.c), logged as if NFLOG had brought
+ * it with prefix: the same record, cap and alerts.  family 4 or 6, p
+ * the packet from its IP header. */
+void px_nflog_denied(px_node_t *n, const char *prefix, int family,
+		     const uint8_t *p, size_t len);
 
 #endif

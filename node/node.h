@@ -64,6 +64,7 @@ typedef struct px_node {
 	px_watcher_t *watcher;     /* NULL if conntrack is unavailable */
 	struct px_alerting *alerting; /* alerting.c */
 	struct px_nflog *nflog;    /* nflog.c: the firewall log */
+	struct px_nfq *nfq;        /* nfq.c: payload inspection, or NULL */
 	struct px_vrrp *vrrp;      /* vrrp.c: the readiness gate, NULL if off */
 	struct px_blocks *blocks;  /* blocks.c: array-wide blocks */
 	struct px_state *state;    /* state.c: NULL if it cannot be opened */

@@ -70,6 +70,14 @@
 #define PX_CHAIN_RAW "raw"
 #define PX_RAW_PRIO (-300)
 #define PX_SET_CSX "csx"
+/* Payload inspection of published services (issue 12 item 8,
+ * node/nfq.c): a base chain on the forward hook after the filter
+ * (priority 0), so it sees only what the policy let through, queues the
+ * inspected services' packets to the member's agent with the bypass
+ * flag (no agent bound: the packet passes uninspected). */
+#define PX_CHAIN_INSPECT "inspect"
+#define PX_INSPECT_PRIO 10
+#define PX_NFQUEUE_NUM 12 /* issue 12's queue; any unused number */
 /* Intrusion detection (lib/ids.h): the log reason of a detection is its
  * name (px_ids_defs).  Sources a detection blocks (timeout per element:
  * the detection's --block), reported array-wide as the quotas' blocks;
