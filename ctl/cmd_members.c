@@ -141,6 +141,45 @@ static bool drain_done(const Phalanx__CtlReply *r, const char *id, bool drain,
 	return drain ? me && other : me;
 }
 
+/* Ask for the member's role: with several stores, the one the member
+ * reports to (each store hears the members that follow it, and a member
+ * need not follow the leader); the others say they do not know it.  As
+ * px_ctl_request: 0, or below 0 after saying why. */
+static int drain_ask(px_ctl_t *ctl, Phalanx__CtlRequest *req,
+		     Phalanx__Envelope **env)
+{
+	char why[512], tried[1024] = "";
+	size_t i, off = 0;
+
+	if (ctl->nbases <= 1)
+		return px_ctl_request(ctl, req, env);
+	for (i = 0; i < ctl->nbases; i++) {
+		const Phalanx__CtlReply *r;
+
+		if (px_ctl_call_one(ctl, i, req, env, why, sizeof(why)) < 0) {
+			off += (size_t)snprintf(tried + off, off < sizeof(tried) ?
+						sizeof(tried) - off : 0,
+						"%s%s: %s", off ? "; " : "",
+						ctl->bases[i], why);
+			continue;
+		}
+		r = (*env)->ctl_reply;
+		if (r->status == 0)
+			return 0;
+		if (r->status != PX_ENOMEMBER) {
+			px_ctl_fail(ctl, "%s", px_ctl_reply_error(ctl, r));
+			px_wire_free(*env);
+			*env = NULL;
+			return -2;
+		}
+		px_wire_free(*env);
+		*env = NULL;
+	}
+	px_ctl_fail(ctl, "no store hears member %s%s%s", req->member,
+		    tried[0] ? ": " : "", tried);
+	return -1;
+}
+
 /* --wait: one request the store holds until the member's role settles
  * (store/waiters.c runs it again when a heartbeat changes a role), or
  * until what is left of --wait passed; no polling. */
@@ -170,7 +209,7 @@ static int drain_wait(px_ctl_t *ctl, const char *id, bool drain)
 					    0);
 		ctl->timeout_ms = req.timeout_ms + timeout;
 		asked = px_mono_ms();
-		rc = px_ctl_request(ctl, &req, &env);
+		rc = drain_ask(ctl, &req, &env);
 		ctl->timeout_ms = timeout;
 		if (rc < 0) {
 			rc = PX_EXIT_FAIL;

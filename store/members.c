@@ -45,6 +45,30 @@ int px_store_member_drain(px_store_t *st, const Phalanx__CtlRequest *req,
 		m->drained = drain;
 		return 0;
 	}
+	/* Not heard here: with several stores a member reports to one of
+	 * them, and every store applies the committed drain alike.  An
+	 * enrolled member's flag is kept for when it reports here (the
+	 * record shows it down until then). */
+	if (st->auth && px_auth_find_name(st->auth, req->member, true)) {
+		px_member_t *m = px_store_member_get(st, req->member);
+		int rc;
+
+		if (!m) {
+			snprintf(err, errlen, "member %.64s: already %d "
+				 "members", req->member, PX_MEMBERS_MAX);
+			return PX_ERANGE;
+		}
+		if ((rc = px_db_member_drain(st->db, m->id, drain)) < 0) {
+			snprintf(err, errlen, "member %s: the drain flag could "
+				 "not be stored: %s", m->id, px_strerror(rc));
+			return rc;
+		}
+		m->drained = drain;
+		px_log(PX_LOG_INFO, "member %s: %s (it has not reported to this "
+		       "store: kept for when it does)", m->id,
+		       drain ? "drained" : "undrained");
+		return 0;
+	}
 	snprintf(err, errlen, "no member `%.64s' has reported to this store",
 		 req->member);
 	return PX_ENOMEMBER;

@@ -404,6 +404,10 @@ static bool store_local_read(int op)
 	case PHALANX__CTL_REQUEST__OP__STORE_STATUS:
 	case PHALANX__CTL_REQUEST__OP__STATUS:
 	case PHALANX__CTL_REQUEST__OP__WAIT:
+	/* answered by the store the member reports to (phalanxctl asks
+	 * each: ctl/cmd_members.c) */
+	case PHALANX__CTL_REQUEST__OP__DRAINED_WAIT:
+	case PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT:
 	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
 	case PHALANX__CTL_REQUEST__OP__LOG_LIST:
 	case PHALANX__CTL_REQUEST__OP__TOP:

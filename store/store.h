@@ -152,6 +152,9 @@ void px_store_pub_rebind(px_store_t *st);
 /* Load the members the database remembers. */
 void px_store_members_load(px_store_t *st);
 /* Publish the store heartbeat. */
+/* Member id's record, made (not heard yet, not drained) if missing;
+ * NULL past PX_MEMBERS_MAX. */
+px_member_t *px_store_member_get(px_store_t *st, const char *id);
 void px_store_heartbeat(px_store_t *st);
 
 /* One published operation: entries [v, v+n) of a set. */

@@ -118,6 +118,11 @@ static px_member_t *member_get(px_store_t *st, const char *id)
 	return &st->members[st->nmembers++];
 }
 
+px_member_t *px_store_member_get(px_store_t *st, const char *id)
+{
+	return member_get(st, id);
+}
+
 static void member_known(const char *id, uint64_t applied, bool drained,
 			 void *arg)
 {

@@ -59,7 +59,7 @@ kernel_count() { lab exec "$1" "$NFTCOUNT" phalanx $SET.v4 2>/dev/null; }
 stop_pid() { kill -STOP "$1" && echo "$1" >>"$WORK/stopped"; }
 # The ctl's own option: the main-branch binaries have no --verbose.
 VERBOSE=
-"$CTL" --help 2>&1 | grep -q -- --verbose && VERBOSE=--verbose
+"$CTL" --help 2>&1 | grep -- --verbose >/dev/null && VERBOSE=--verbose
 
 wait_until 20 has_leader
 both_at_1() { [ "$(members_at 1)" = "fw1 fw2" ]; }
