@@ -269,8 +269,16 @@ EOF
 	fi
 fi
 
-# ---- Debian packages (built by `make deb') ----
+# ---- Debian packages (built by `make deb', here if not yet: about a
+# minute; a failed build is a FAIL, not a skip) ----
 debs=$(ls "$BUILD"/deb/*.deb 2>/dev/null)
+if [ -z "$debs" ] && command -v dpkg-buildpackage >/dev/null && [ -z "${PHALANX_BUILD:-}" ]; then
+	echo "    building the packages: make deb"
+	if ! (cd "$REPO" && timeout 900 make deb >"$work/deb.log" 2>&1); then
+		fail deb_build "make deb failed: $(tail -5 "$work/deb.log" | tr '\n' ' ')"
+	fi
+	debs=$(ls "$BUILD"/deb/*.deb 2>/dev/null)
+fi
 if [ -z "$debs" ]; then
 	skip deb "no packages in $BUILD/deb (run make deb)"
 else
