@@ -1265,6 +1265,78 @@ static void put_spoof(px_batch_t *b, const char *table, const px_layout_t *l)
 	prot_drop(b, r, PX_CHAIN_RPF, PX_REASON_SPOOF_ROUTE);
 }
 
+/* Spoof detection of the way out (item 1: "outgoing packets are checked
+ * likewise against the destination's network"), on a forwarded
+ * connection's first packet (forward jumps here after the established
+ * accept): an interface bound to network N sends only to N's
+ * destinations (dst_N), an external one to no network's.  Intra-array,
+ * IPv6 link-local and multicast destinations are exempt. */
+static void put_spoof_out(px_batch_t *b, const char *table,
+			  const px_layout_t *l)
+{
+	const px_protect_t *pr = &l->p->protect;
+	static const uint8_t ll6[16] = { 0xfe, 0x80 }, mc6[16] = { 0xff },
+			     mc4[4] = { 224 };
+	char chain[PX_NFT_NAME_LEN];
+	struct nftnl_rule *r;
+	px_entry_t e;
+
+	for (size_t i = 0; i < pr->nnetworks; i++) {
+		if (!pr->networks[i].intra_array)
+			continue;
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			r = rule_new(table);
+			m_daddr(r, &pr->networks[i].prefixes[j]);
+			x_verdict(r, NFT_RETURN, NULL);
+			rule_put(b, r, PX_CHAIN_SPOOF_OUT);
+		}
+	}
+	for (int k = 0; k < 3; k++) {
+		memset(&e, 0, sizeof(e));
+		e.prefix = 1;
+		e.family = k == 2 ? 4 : 6;
+		e.plen = k == 0 ? 10 : k == 1 ? 8 : 4;
+		memcpy(e.addr, k == 0 ? ll6 : k == 1 ? mc6 : mc4,
+		       k == 2 ? sizeof(mc4) : sizeof(ll6));
+		r = rule_new(table);
+		m_daddr(r, &e);
+		x_verdict(r, NFT_RETURN, NULL);
+		rule_put(b, r, PX_CHAIN_SPOOF_OUT);
+	}
+	for (size_t i = 0; i < l->nbinds; i++) {
+		char name[PX_IFNAME_LEN] = { 0 };
+
+		memcpy(name, l->binds[i].name, sizeof(name) - 1);
+		r = rule_new(table);
+		x_meta(r, NFT_META_OIFNAME);
+		x_cmp(r, NFT_CMP_EQ, name, sizeof(name));
+		snprintf(chain, sizeof(chain), "%s%s", PX_CHAIN_DST,
+			 pr->networks[l->binds[i].net].name);
+		x_verdict(r, NFT_GOTO, chain);
+		rule_put(b, r, PX_CHAIN_SPOOF_OUT);
+	}
+	/* External interfaces: no destination of a network is there. */
+	for (size_t i = 0; i < pr->nnetworks; i++)
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			r = rule_new(table);
+			m_daddr(r, &pr->networks[i].prefixes[j]);
+			prot_drop(b, r, PX_CHAIN_SPOOF_OUT, PX_REASON_SPOOF_DEST);
+		}
+	/* dst_N: N's destinations return, any other is spoofed. */
+	for (size_t i = 0; i < pr->nnetworks; i++) {
+		snprintf(chain, sizeof(chain), "%s%s", PX_CHAIN_DST,
+			 pr->networks[i].name);
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			r = rule_new(table);
+			m_daddr(r, &pr->networks[i].prefixes[j]);
+			x_verdict(r, NFT_RETURN, NULL);
+			rule_put(b, r, chain);
+		}
+		r = rule_new(table);
+		prot_drop(b, r, chain, PX_REASON_SPOOF_DEST);
+	}
+}
+
 /* DHCP poisoning (item 7): on each network's DHCP interface, a BOOTP
  * reply (UDP 67 -> 68, op 2: an offer or an ack) whose yiaddr (the
  * address offered, @th,192,32) is not 0 and in none of the network's
@@ -1936,6 +2008,11 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	m_ct_bits(r, NFT_CT_STATE, ok);
 	x_verdict(r, NF_ACCEPT, NULL);
 	rule_put(b, r, PX_CHAIN_FORWARD);
+	if (l->spoof) {
+		put_spoof_out(b, table, l);
+		put_verdict_rule(b, table, PX_CHAIN_FORWARD, NFT_JUMP,
+				 PX_CHAIN_SPOOF_OUT);
+	}
 	put_broadcast(b, table, l);
 	for (size_t i = 0; i < p->nservices; i++)
 		put_service(b, table, l, &p->services[i]);

@@ -314,7 +314,8 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 	l->order = xcalloc(p->nsets + 1, sizeof(*l->order));
 	l->tier_of = xcalloc(p->nsets + 1, sizeof(*l->tier_of));
 	l->tiers = xcalloc(p->nsets + 1, sizeof(*l->tiers));
-	l->chains = xcalloc(p->nsets + 5 + p->protect.nnetworks,
+	/* guard, pressure, tiers, spoof, rpf, net_N, spoof_out, dst_N */
+	l->chains = xcalloc(p->nsets + 6 + 2 * p->protect.nnetworks,
 			    sizeof(*l->chains));
 	l->sets = xcalloc(17 + 9 + 2 * PX_IDS_COUNT + 2 * px_nblock_sets +
 			  2 * COUNT_OF(observed) + 2 * px_nquota_rules +
@@ -376,6 +377,12 @@ int px_layout_build(const px_policy_t *p, bool pressure,
 		for (size_t i = 0; i < p->protect.nnetworks; i++)
 			snprintf(l->chains[l->nchains++], PX_NFT_NAME_LEN,
 				 "%s%s", PX_CHAIN_NET,
+				 p->protect.networks[i].name);
+		snprintf(l->chains[l->nchains++], PX_NFT_NAME_LEN, "%s",
+			 PX_CHAIN_SPOOF_OUT);
+		for (size_t i = 0; i < p->protect.nnetworks; i++)
+			snprintf(l->chains[l->nchains++], PX_NFT_NAME_LEN,
+				 "%s%s", PX_CHAIN_DST,
 				 p->protect.networks[i].name);
 	}
 

@@ -469,6 +469,8 @@ static void protect_alert(px_nflog_t *l, const px_fwrec_t *r,
 	snprintf(text, sizeof(text), "%.49s to %.49s: spoofed: %s", s, d,
 		 strcmp(r->why.name, PX_REASON_SPOOF_ROUTE) == 0 ?
 		 "no route back through its interface" :
+		 strcmp(r->why.name, PX_REASON_SPOOF_DEST) == 0 ?
+		 "destination of another network than its way out" :
 		 "source of another network");
 	px_alerting_observe(l->n, "ip-spoofing", &src, 1, 0, true, text);
 }

@@ -55,9 +55,12 @@
 #define PX_CHAIN_SPOOF "spoof"           /* spoof detection, per packet */
 #define PX_CHAIN_RPF "rpf"               /* the reverse-path check */
 #define PX_CHAIN_NET "net_"              /* net_NAME: source in NAME? */
+#define PX_CHAIN_SPOOF_OUT "spoof_out"   /* a new forwarded packet's way out */
+#define PX_CHAIN_DST "dst_"              /* dst_NAME: destination in NAME? */
 /* Log reasons: PX_FWLOG_PFX_PROTECT (fwlog.h) and one of these. */
 #define PX_REASON_SPOOF_NETWORK "spoof-network" /* source of another network */
 #define PX_REASON_SPOOF_ROUTE "spoof-route"     /* no route back via iif */
+#define PX_REASON_SPOOF_DEST "spoof-destination" /* sent out another network's interface */
 #define PX_REASON_BROADCAST "broadcast"
 #define PX_REASON_FRAGMENT "fragment"
 #define PX_REASON_IP_OPTIONS "ip-options"

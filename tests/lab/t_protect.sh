@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lab tests of attack protection (issue 12, docs/protection.md) with real
 # crafted traffic (scapy in the client namespaces, tests/lab/protect_send.py):
-# spoof detection with networks, the ip-spoofing alert, broadcast
+# spoof detection with networks (sources in, destinations out), the
+# ip-spoofing alert, broadcast
 # protection, default deny, IP fragments and IP options.  Each shows the
 # traffic passing before the setting and dropped after it; the server
 # counts what reaches it (an nft counter in its namespace, at prerouting
@@ -115,6 +116,26 @@ fi
 t=spoof_detection_on_every_member
 expect_arrived $t 0 client2 plain 203.0.113.51 $SRV &&
 expect_arrived $t 3 client2 plain 198.51.100.34 $SRV && pass $t
+
+t=spoofed_destination_dropped_both_ways_out
+# Routes of fw1's own that send a destination out an interface of
+# another network: 198.18.0.0/15 (in no network) out srv (servers), and
+# 198.51.100.200 (clients) out the sync link (in no network: external).
+# Without the way-out check the first reaches the server's segment and
+# the second fw2; with it both are dropped and logged.
+lab exec fw1 ip route add 198.18.0.0/15 via $SRV &&
+lab exec fw1 ip route add 198.51.100.200/32 via 169.254.77.2 || { fail $t "routes on fw1 not added"; }
+lab exec client1 $PY "$SEND" plain 198.51.100.2 198.18.0.1 3 &&
+lab exec client1 $PY "$SEND" plain 198.51.100.3 198.51.100.200 3 || fail $t "send failed"
+if ! wait_until 5 logged spoof-destination FWX_E_FWE_SPOOFING_PACKET_DROPPED 198.51.100.2; then
+	fail $t "expected a spoof-destination record for 198.51.100.2 -> 198.18.0.1 (out srv, network servers) in fw1's log"
+elif ! wait_until 5 logged spoof-destination FWX_E_FWE_SPOOFING_PACKET_DROPPED 198.51.100.3; then
+	fail $t "expected a spoof-destination record for 198.51.100.3 -> 198.51.100.200 (out the sync link, external) in fw1's log"
+else
+	expect_arrived $t 3 client1 plain 198.51.100.4 $SRV && pass $t
+fi
+lab exec fw1 ip route del 198.18.0.0/15 via $SRV 2>/dev/null
+lab exec fw1 ip route del 198.51.100.200/32 via 169.254.77.2 2>/dev/null
 
 t=ip_spoofing_alert_once_per_source_and_window
 # A fresh source, two bursts a few seconds apart (well inside the 60 s

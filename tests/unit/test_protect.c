@@ -296,6 +296,27 @@ TEST(protect_compile_spoof_detection)
 	/* The network broadcast of servers is dropped in forward. */
 	CHECK(px_test_find_rule(&rs, "forward", "network header + 16",
 		   "cmp eq reg 1 0xff7100cb", "px:p:broadcast", NULL) >= 0);
+	/* The way out: forward jumps to spoof_out after the established
+	 * accept; srv sends only to servers' destinations. */
+	CHECK(px_test_find_rule(&rs, "forward", "immediate reg 0 accept", NULL) <
+	      px_test_find_rule(&rs, "forward", "jump -> spoof_out", NULL));
+	CHECK(px_test_find_rule(&rs, "spoof_out", "meta load oifname",
+		   "0x00767273", "goto -> dst_servers", NULL) >= 0);
+	CHECK(px_test_find_rule(&rs, "spoof_out", "0x000200c0",
+		   "immediate reg 0 return", NULL) <
+	      px_test_find_rule(&rs, "spoof_out", "oifname", NULL));
+	CHECK(px_test_find_rule(&rs, "dst_servers", "network header + 16",
+		   "cmp eq reg 1 0x007100cb", "return", NULL) >= 0);
+	CHECK_STR(text(&rs, px_test_find_rule(&rs, "dst_servers", "px:p:",
+				 NULL)),
+		  "inet phalanx dst_servers\n"
+		  "  [ log prefix px:p:spoof-destination group 7 snaplen 80 "
+		  "qthreshold 0 ]\n"
+		  "  [ immediate reg 0 drop ]");
+	/* external interfaces: a network's destination is spoofed there */
+	CHECK(px_test_find_rule(&rs, "spoof_out", "network header + 16",
+		   "cmp eq reg 1 0x006433c6", "px:p:spoof-destination",
+		   NULL) >= 0);
 	px_policy_free(&p);
 }
 
