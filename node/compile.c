@@ -1275,8 +1275,11 @@ static void put_spoof_out(px_batch_t *b, const char *table,
 			  const px_layout_t *l)
 {
 	const px_protect_t *pr = &l->p->protect;
-	static const uint8_t ll6[16] = { 0xfe, 0x80 }, mc6[16] = { 0xff },
-			     mc4[4] = { 224 };
+	/* link-local (IPv6), multicast (IPv6, IPv4) */
+	static const struct {
+		uint8_t family, plen, addr[16];
+	} exempt[] = { { 6, 10, { 0xfe, 0x80 } }, { 6, 8, { 0xff } },
+		       { 4, 4, { 224 } } };
 	char chain[PX_NFT_NAME_LEN];
 	struct nftnl_rule *r;
 	px_entry_t e;
@@ -1291,13 +1294,12 @@ static void put_spoof_out(px_batch_t *b, const char *table,
 			rule_put(b, r, PX_CHAIN_SPOOF_OUT);
 		}
 	}
-	for (int k = 0; k < 3; k++) {
+	for (size_t k = 0; k < sizeof(exempt) / sizeof(exempt[0]); k++) {
 		memset(&e, 0, sizeof(e));
 		e.prefix = 1;
-		e.family = k == 2 ? 4 : 6;
-		e.plen = k == 0 ? 10 : k == 1 ? 8 : 4;
-		memcpy(e.addr, k == 0 ? ll6 : k == 1 ? mc6 : mc4,
-		       k == 2 ? sizeof(mc4) : sizeof(ll6));
+		e.family = exempt[k].family;
+		e.plen = exempt[k].plen;
+		memcpy(e.addr, exempt[k].addr, sizeof(exempt[k].addr));
 		r = rule_new(table);
 		m_daddr(r, &e);
 		x_verdict(r, NFT_RETURN, NULL);
