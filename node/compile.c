@@ -1170,15 +1170,109 @@ static void put_mgmt_return(px_batch_t *b, const char *table,
 	}
 }
 
-/* Spoof detection.  The chain spoof sorts each packet by its incoming
- * interface: one bound to network N goes to net_N, which passes only
- * N's sources on to the reverse-path check (rpf); an external one drops
- * sources of any network, then checks the route back. */
+/* Spoof detection, both ways, on one pattern (docs/protection.md): a
+ * chain sorts each packet by its interface, one bound to network N goes
+ * to N's chain, which passes N's addresses and drops the others; an
+ * external interface drops the addresses of every network.  The way in
+ * checks sources by the incoming interface, the way out destinations by
+ * the outgoing one. */
+typedef struct {
+	bool out;            /* destination and oif; else source and iif */
+	const char *chain;   /* spoof, spoof_out */
+	const char *per_net; /* net_N, dst_N */
+	const char *reason;
+	int pass;            /* N's own address in N's chain: NFT_GOTO rpf
+			      * (the way in) or NFT_RETURN */
+} spoof_way_t;
+
+static const spoof_way_t way_in = { false, PX_CHAIN_SPOOF, PX_CHAIN_NET,
+				    PX_REASON_SPOOF_NETWORK, NFT_GOTO };
+static const spoof_way_t way_out = { true, PX_CHAIN_SPOOF_OUT, PX_CHAIN_DST,
+				     PX_REASON_SPOOF_DEST, NFT_RETURN };
+
+static void m_way_addr(struct nftnl_rule *r, const spoof_way_t *w,
+		       const px_entry_t *e)
+{
+	if (w->out)
+		m_daddr(r, e);
+	else
+		m_saddr(r, e);
+}
+
+/* The intra-array network is exempt (the seed: "spoof detection is not
+ * applied to traffic from an intra-array address"). */
+static void put_way_intra(px_batch_t *b, const char *table,
+			  const px_protect_t *pr, const spoof_way_t *w)
+{
+	for (size_t i = 0; i < pr->nnetworks; i++) {
+		if (!pr->networks[i].intra_array)
+			continue;
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			struct nftnl_rule *r = rule_new(table);
+
+			m_way_addr(r, w, &pr->networks[i].prefixes[j]);
+			x_verdict(r, NFT_RETURN, NULL);
+			rule_put(b, r, w->chain);
+		}
+	}
+}
+
+/* The sorting by interface, then the external interfaces' drops. */
+static void put_way_sort(px_batch_t *b, const char *table,
+			 const px_layout_t *l, const spoof_way_t *w)
+{
+	const px_protect_t *pr = &l->p->protect;
+	char chain[PX_NFT_NAME_LEN];
+	struct nftnl_rule *r;
+
+	for (size_t i = 0; i < l->nbinds; i++) {
+		char name[PX_IFNAME_LEN] = { 0 };
+
+		memcpy(name, l->binds[i].name, sizeof(name) - 1);
+		r = rule_new(table);
+		x_meta(r, w->out ? NFT_META_OIFNAME : NFT_META_IIFNAME);
+		x_cmp(r, NFT_CMP_EQ, name, sizeof(name));
+		snprintf(chain, sizeof(chain), "%s%s", w->per_net,
+			 pr->networks[l->binds[i].net].name);
+		x_verdict(r, NFT_GOTO, chain);
+		rule_put(b, r, w->chain);
+	}
+	for (size_t i = 0; i < pr->nnetworks; i++)
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			r = rule_new(table);
+			m_way_addr(r, w, &pr->networks[i].prefixes[j]);
+			prot_drop(b, r, w->chain, w->reason);
+		}
+}
+
+/* Each network's chain: its addresses pass, any other is spoofed. */
+static void put_way_nets(px_batch_t *b, const char *table,
+			 const px_protect_t *pr, const spoof_way_t *w)
+{
+	char chain[PX_NFT_NAME_LEN];
+	struct nftnl_rule *r;
+
+	for (size_t i = 0; i < pr->nnetworks; i++) {
+		snprintf(chain, sizeof(chain), "%s%s", w->per_net,
+			 pr->networks[i].name);
+		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
+			r = rule_new(table);
+			m_way_addr(r, w, &pr->networks[i].prefixes[j]);
+			x_verdict(r, w->pass, w->pass == NFT_GOTO ?
+				  PX_CHAIN_RPF : NULL);
+			rule_put(b, r, chain);
+		}
+		r = rule_new(table);
+		prot_drop(b, r, chain, w->reason);
+	}
+}
+
+/* The way in: chain spoof, net_N, and the reverse-path check (rpf) every
+ * accepted source goes on to. */
 static void put_spoof(px_batch_t *b, const char *table, const px_layout_t *l)
 {
 	const px_protect_t *pr = &l->p->protect;
 	static const uint8_t ll6[16] = { 0xfe, 0x80 };
-	char chain[PX_NFT_NAME_LEN];
 	uint8_t zero[16] = { 0 };
 	struct nftnl_rule *r;
 	px_entry_t e;
@@ -1197,18 +1291,7 @@ static void put_spoof(px_batch_t *b, const char *table, const px_layout_t *l)
 		x_verdict(r, NFT_RETURN, NULL);
 		rule_put(b, r, PX_CHAIN_SPOOF);
 	}
-	/* The intra-array network is exempt (the seed: "spoof detection is
-	 * not applied to traffic from an intra-array address"). */
-	for (size_t i = 0; i < pr->nnetworks; i++) {
-		if (!pr->networks[i].intra_array)
-			continue;
-		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
-			r = rule_new(table);
-			m_saddr(r, &pr->networks[i].prefixes[j]);
-			x_verdict(r, NFT_RETURN, NULL);
-			rule_put(b, r, PX_CHAIN_SPOOF);
-		}
-	}
+	put_way_intra(b, table, pr, &way_in);
 	/* IPv6 link-local sources belong to the link, not to a network:
 	 * only the route back is checked. */
 	memset(&e, 0, sizeof(e));
@@ -1220,39 +1303,9 @@ static void put_spoof(px_batch_t *b, const char *table, const px_layout_t *l)
 	m_saddr(r, &e);
 	x_verdict(r, NFT_GOTO, PX_CHAIN_RPF);
 	rule_put(b, r, PX_CHAIN_SPOOF);
-	for (size_t i = 0; i < l->nbinds; i++) {
-		char name[PX_IFNAME_LEN] = { 0 };
-
-		memcpy(name, l->binds[i].name, sizeof(name) - 1);
-		r = rule_new(table);
-		x_meta(r, NFT_META_IIFNAME);
-		x_cmp(r, NFT_CMP_EQ, name, sizeof(name));
-		snprintf(chain, sizeof(chain), "%s%s", PX_CHAIN_NET,
-			 pr->networks[l->binds[i].net].name);
-		x_verdict(r, NFT_GOTO, chain);
-		rule_put(b, r, PX_CHAIN_SPOOF);
-	}
-	/* External interfaces: no source of a network comes from there. */
-	for (size_t i = 0; i < pr->nnetworks; i++)
-		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
-			r = rule_new(table);
-			m_saddr(r, &pr->networks[i].prefixes[j]);
-			prot_drop(b, r, PX_CHAIN_SPOOF, PX_REASON_SPOOF_NETWORK);
-		}
+	put_way_sort(b, table, l, &way_in);
 	put_verdict_rule(b, table, PX_CHAIN_SPOOF, NFT_GOTO, PX_CHAIN_RPF);
-	/* net_N: N's sources go on to rpf, any other is spoofed. */
-	for (size_t i = 0; i < pr->nnetworks; i++) {
-		snprintf(chain, sizeof(chain), "%s%s", PX_CHAIN_NET,
-			 pr->networks[i].name);
-		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
-			r = rule_new(table);
-			m_saddr(r, &pr->networks[i].prefixes[j]);
-			x_verdict(r, NFT_GOTO, PX_CHAIN_RPF);
-			rule_put(b, r, chain);
-		}
-		r = rule_new(table);
-		prot_drop(b, r, chain, PX_REASON_SPOOF_NETWORK);
-	}
+	put_way_nets(b, table, pr, &way_in);
 	/* rpf: `fib saddr . iif oif missing': the routing table would not
 	 * send the reply out through the interface the packet came in. */
 	r = rule_new(table);
@@ -1265,12 +1318,10 @@ static void put_spoof(px_batch_t *b, const char *table, const px_layout_t *l)
 	prot_drop(b, r, PX_CHAIN_RPF, PX_REASON_SPOOF_ROUTE);
 }
 
-/* Spoof detection of the way out (item 1: "outgoing packets are checked
- * likewise against the destination's network"), on a forwarded
- * connection's first packet (forward jumps here after the established
- * accept): an interface bound to network N sends only to N's
- * destinations (dst_N), an external one to no network's.  Intra-array,
- * IPv6 link-local and multicast destinations are exempt. */
+/* The way out (item 1: "outgoing packets are checked likewise against
+ * the destination's network"), on a forwarded connection's first packet
+ * (forward jumps here after the established accept): spoof_out and
+ * dst_N.  IPv6 link-local and multicast destinations are exempt too. */
 static void put_spoof_out(px_batch_t *b, const char *table,
 			  const px_layout_t *l)
 {
@@ -1280,20 +1331,10 @@ static void put_spoof_out(px_batch_t *b, const char *table,
 		uint8_t family, plen, addr[16];
 	} exempt[] = { { 6, 10, { 0xfe, 0x80 } }, { 6, 8, { 0xff } },
 		       { 4, 4, { 224 } } };
-	char chain[PX_NFT_NAME_LEN];
 	struct nftnl_rule *r;
 	px_entry_t e;
 
-	for (size_t i = 0; i < pr->nnetworks; i++) {
-		if (!pr->networks[i].intra_array)
-			continue;
-		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
-			r = rule_new(table);
-			m_daddr(r, &pr->networks[i].prefixes[j]);
-			x_verdict(r, NFT_RETURN, NULL);
-			rule_put(b, r, PX_CHAIN_SPOOF_OUT);
-		}
-	}
+	put_way_intra(b, table, pr, &way_out);
 	for (size_t k = 0; k < sizeof(exempt) / sizeof(exempt[0]); k++) {
 		memset(&e, 0, sizeof(e));
 		e.prefix = 1;
@@ -1305,38 +1346,8 @@ static void put_spoof_out(px_batch_t *b, const char *table,
 		x_verdict(r, NFT_RETURN, NULL);
 		rule_put(b, r, PX_CHAIN_SPOOF_OUT);
 	}
-	for (size_t i = 0; i < l->nbinds; i++) {
-		char name[PX_IFNAME_LEN] = { 0 };
-
-		memcpy(name, l->binds[i].name, sizeof(name) - 1);
-		r = rule_new(table);
-		x_meta(r, NFT_META_OIFNAME);
-		x_cmp(r, NFT_CMP_EQ, name, sizeof(name));
-		snprintf(chain, sizeof(chain), "%s%s", PX_CHAIN_DST,
-			 pr->networks[l->binds[i].net].name);
-		x_verdict(r, NFT_GOTO, chain);
-		rule_put(b, r, PX_CHAIN_SPOOF_OUT);
-	}
-	/* External interfaces: no destination of a network is there. */
-	for (size_t i = 0; i < pr->nnetworks; i++)
-		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
-			r = rule_new(table);
-			m_daddr(r, &pr->networks[i].prefixes[j]);
-			prot_drop(b, r, PX_CHAIN_SPOOF_OUT, PX_REASON_SPOOF_DEST);
-		}
-	/* dst_N: N's destinations return, any other is spoofed. */
-	for (size_t i = 0; i < pr->nnetworks; i++) {
-		snprintf(chain, sizeof(chain), "%s%s", PX_CHAIN_DST,
-			 pr->networks[i].name);
-		for (size_t j = 0; j < pr->networks[i].nprefixes; j++) {
-			r = rule_new(table);
-			m_daddr(r, &pr->networks[i].prefixes[j]);
-			x_verdict(r, NFT_RETURN, NULL);
-			rule_put(b, r, chain);
-		}
-		r = rule_new(table);
-		prot_drop(b, r, chain, PX_REASON_SPOOF_DEST);
-	}
+	put_way_sort(b, table, l, &way_out);
+	put_way_nets(b, table, pr, &way_out);
 }
 
 /* DHCP poisoning (item 7): on each network's DHCP interface, a BOOTP
