@@ -150,6 +150,26 @@ static uint64_t clock_ms(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void px_be64_put(uint8_t out[8], uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+uint64_t px_be64_get(const uint8_t in[8])
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | in[i];
+	return v;
+}
+
+uint16_t px_be16_get(const uint8_t in[2])
+{
+	return (uint16_t)(in[0] << 8 | in[1]);
+}
+
 uint64_t px_now_ms(void)
 {
 	return clock_ms(CLOCK_REALTIME);

@@ -87,6 +87,10 @@ int px_file_replace(const char *path, unsigned mode, bool sync,
 
 /* Milliseconds of CLOCK_REALTIME and CLOCK_MONOTONIC. */
 uint64_t px_now_ms(void);
+/* Big-endian (network order, and keys that sort by number). */
+void px_be64_put(uint8_t out[8], uint64_t v);
+uint64_t px_be64_get(const uint8_t in[8]);
+uint16_t px_be16_get(const uint8_t in[2]);
 uint64_t px_mono_ms(void);
 
 /* Parse an unsigned decimal integer in [min, max]; 0 or PX_ERANGE /

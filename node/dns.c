@@ -1,5 +1,6 @@
 /* dns.c - DNS inspection of one payload (dns.h). */
 #include "dns.h"
+#include "px.h"
 
 #define HDR_LEN 12
 #define QTYPE_IXFR 251
@@ -16,10 +17,6 @@
 
 enum { NAME_OK, NAME_LONG, NAME_CUT };
 
-static unsigned be16(const uint8_t *p)
-{
-	return (unsigned)p[0] << 8 | p[1];
-}
 
 /* The name at *off in m[0..len): NAME_OK with *off past its bytes in
  * place, NAME_LONG past 255 bytes or PX_DNS_HOPS_MAX pointers (a loop
@@ -93,8 +90,8 @@ px_dns_verdict_t px_dns_check_msg(const uint8_t *m, size_t len,
 
 	if (len < HDR_LEN)
 		return PX_DNS_PASS;
-	qd = be16(m + 4);
-	nrr = (unsigned long)be16(m + 6) + be16(m + 8) + be16(m + 10);
+	qd = px_be16_get(m + 4);
+	nrr = (unsigned long)px_be16_get(m + 6) + px_be16_get(m + 8) + px_be16_get(m + 10);
 	for (unsigned i = 0; i < qd; i++) {
 		int r = name_skip(m, len, &off);
 
@@ -102,8 +99,8 @@ px_dns_verdict_t px_dns_check_msg(const uint8_t *m, size_t len,
 			return response ? PX_DNS_NAME_OVERFLOW : PX_DNS_PASS;
 		if (r != NAME_OK || len - off < 4)
 			return PX_DNS_PASS;
-		if (!response && (be16(m + off) == QTYPE_AXFR ||
-				  be16(m + off) == QTYPE_IXFR))
+		if (!response && (px_be16_get(m + off) == QTYPE_AXFR ||
+				  px_be16_get(m + off) == QTYPE_IXFR))
 			return PX_DNS_ZONE_TRANSFER;
 		off += 4;
 	}
@@ -120,9 +117,9 @@ px_dns_verdict_t px_dns_check_msg(const uint8_t *m, size_t len,
 			return PX_DNS_NAME_OVERFLOW;
 		if (r != NAME_OK || len - off < 10)
 			return PX_DNS_PASS;
-		type = be16(m + off);
-		cls = be16(m + off + 2);
-		rdlen = be16(m + off + 8);
+		type = px_be16_get(m + off);
+		cls = px_be16_get(m + off + 2);
+		rdlen = px_be16_get(m + off + 8);
 		off += 10;
 		if (rdlen > len - off)
 			return PX_DNS_LENGTH_OVERFLOW;
@@ -149,7 +146,7 @@ static bool tcp_tiles(const uint8_t *p, size_t len)
 
 		if (len - off < 2)
 			return false;
-		n = be16(p + off);
+		n = px_be16_get(p + off);
 		if (n > len - off - 2)
 			return false;
 		off += 2 + n;
@@ -163,7 +160,7 @@ static bool bare_query(const uint8_t *p, size_t len)
 {
 	size_t off = HDR_LEN;
 
-	if (len < HDR_LEN || be16(p + 4) != 1)
+	if (len < HDR_LEN || px_be16_get(p + 4) != 1)
 		return false;
 	if (name_skip(p, len, &off) != NAME_OK)
 		return false;
@@ -181,7 +178,7 @@ px_dns_verdict_t px_dns_check(const uint8_t *p, size_t len, bool tcp,
 		return !response && bare_query(p, len) ?
 		       px_dns_check_msg(p, len, false) : PX_DNS_PASS;
 	while (off < len) {
-		size_t n = be16(p + off);
+		size_t n = px_be16_get(p + off);
 		px_dns_verdict_t v = px_dns_check_msg(p + off + 2, n, response);
 
 		if (v != PX_DNS_PASS)

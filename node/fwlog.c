@@ -169,10 +169,6 @@ int px_fwlog_prefix_parse(const char *prefix, px_fw_prefix_t *out)
 	return 0;
 }
 
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /* The transport header at p[0..len) of protocol proto. */
 static void transport(px_fw_packet_t *out, const uint8_t *p, size_t len)
@@ -182,8 +178,8 @@ static void transport(px_fw_packet_t *out, const uint8_t *p, size_t len)
 		return;
 	if (len < 4)
 		return;
-	out->sport = be16(p);
-	out->dport = be16(p + 2);
+	out->sport = px_be16_get(p);
+	out->dport = px_be16_get(p + 2);
 	out->has_ports = true;
 	if (out->proto == IPPROTO_TCP && len >= 14)
 		out->tcp_flags = p[13];
@@ -207,7 +203,7 @@ int px_fwlog_parse_packet(int family, const uint8_t *p, size_t len,
 		out->proto = p[9];
 		memcpy(out->src, p + 12, 4);
 		memcpy(out->dst, p + 16, 4);
-		frag = be16(p + 6) & 0x1fff;
+		frag = px_be16_get(p + 6) & 0x1fff;
 		/* A later fragment carries no transport header. */
 		if (frag == 0 && len > ihl)
 			transport(out, p + ihl, len - ihl);
@@ -236,7 +232,7 @@ int px_fwlog_parse_packet(int family, const uint8_t *p, size_t len,
 				if (len < off + 8)
 					break;
 				next = p[off];
-				if (be16(p + off + 2) & 0xfff8) {
+				if (px_be16_get(p + off + 2) & 0xfff8) {
 					off = len; /* a later fragment */
 					break;
 				}

@@ -53,10 +53,6 @@ typedef struct {
 	size_t off;
 } pkt_t;
 
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 /* 0, or -1 for anything else (the packet passes): a fragment after the
  * first (conntrack reassembles before forward; a fragment here is not
@@ -72,7 +68,7 @@ static int parse(const uint8_t *p, size_t len, pkt_t *k)
 		if (len < 20)
 			return -1;
 		l3 = (size_t)(p[0] & 0x0f) * 4;
-		if (l3 < 20 || l3 > len || (be16(p + 6) & 0x1fff))
+		if (l3 < 20 || l3 > len || (px_be16_get(p + 6) & 0x1fff))
 			return -1;
 		k->family = 4;
 		proto = p[9];
@@ -103,8 +99,8 @@ static int parse(const uint8_t *p, size_t len, pkt_t *k)
 		return -1;
 	}
 	k->tcp = proto == IPPROTO_TCP;
-	k->sport = be16(p + l3);
-	k->dport = be16(p + l3 + 2);
+	k->sport = px_be16_get(p + l3);
+	k->dport = px_be16_get(p + l3 + 2);
 	k->off = l3 + l4;
 	return 0;
 }

@@ -525,8 +525,7 @@ static int history_put(MDB_txn *txn, px_db_t *db, const px_db_audit_t *a)
 	MDB_cursor *cur;
 	int i, rc;
 
-	for (i = 0; i < 8; i++)
-		key[i] = (uint8_t)(a->time_ms >> (56 - 8 * i));
+	px_be64_put(key, a->time_ms);
 	for (i = 0; i < 4; i++)
 		key[8 + i] = (uint8_t)(seq >> (24 - 8 * i));
 	if ((rc = px_db_error(mdb_stat(txn, db->history, &st))) < 0)
@@ -574,10 +573,9 @@ int px_db_history(px_db_t *db, uint64_t since_ms, px_db_history_cb cb,
 	MDB_val k = { sizeof(key), key }, d;
 	MDB_cursor *cur;
 	MDB_txn *txn;
-	int i, rc;
+	int rc;
 
-	for (i = 0; i < 8; i++)
-		key[i] = (uint8_t)(since_ms >> (56 - 8 * i));
+	px_be64_put(key, since_ms);
 	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn))) < 0)
 		return rc;
 	if ((rc = mdb_cursor_open(txn, db->history, &cur)) != 0) {
@@ -645,21 +643,14 @@ static int set_entries(MDB_txn *txn, px_db_t *db, const char *set,
 
 static MDB_val version_key(uint8_t k[8], uint64_t v)
 {
-	int i;
-
-	for (i = 0; i < 8; i++)
-		k[i] = (uint8_t)(v >> (56 - 8 * i));
+	px_be64_put(k, v);
 	return (MDB_val){ 8, k };
 }
 
+/* Callers check mv_size == 8 first. */
 static uint64_t version_of_key(const MDB_val *k)
 {
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; i < 8 && i < k->mv_size; i++)
-		v = v << 8 | ((const uint8_t *)k->mv_data)[i];
-	return v;
+	return px_be64_get(k->mv_data);
 }
 
 /* What version changed, read back as px_db_versions gives it: kept in

@@ -155,8 +155,7 @@ static int request_put(px_fsm_t *f, MDB_txn *txn, uint64_t index,
 	memcpy(buf + sizeof(rec), res->error, elen);
 	v.mv_size = sizeof(rec) + elen;
 	v.mv_data = buf;
-	for (int i = 0; i < 8; i++)
-		key[i] = (unsigned char)(index >> (56 - 8 * i));
+	px_be64_put(key, index);
 	if ((rc = mdb_put(txn, f->req, &k, &v, 0)) != 0 ||
 	    (rc = mdb_put(txn, f->reqseq, &sk, &k, 0)) != 0 ||
 	    (rc = mdb_stat(txn, f->reqseq, &ms)) != 0)
