@@ -53,7 +53,7 @@ follow_case() { # NAME TARGET ADDR
 	pass $t
 }
 
-T=$(other_than() { for k in 1 2 3; do [ "store$k" != "$1" ] && { echo "store$k"; return; }; done; }; other_than "$L")
+T=$(other_than "$L")
 follow_case members_follow_transfer "$T" 203.0.113.31
 L0=$L
 L=$T

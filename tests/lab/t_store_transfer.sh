@@ -45,12 +45,6 @@ if len(s) == 3 and len(ldr) == 1 and d["leader"] == ldr[0]["name"] and \
 has_agreed() { [ -n "$(agreed)" ]; }
 # agreed_on NAME: every store agrees NAME leads
 agreed_on() { [ "$(agreed | cut -d' ' -f1)" = "$1" ]; }
-other_than() { # a store that is not $1 (nor $2)
-	local k
-	for k in 1 2 3; do
-		[ "store$k" != "$1" ] && [ "store$k" != "${2:-}" ] && { echo "store$k"; return; }
-	done
-}
 
 wait_until 15 has_agreed
 read -r L TERM <<<"$(agreed)"

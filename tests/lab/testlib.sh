@@ -133,6 +133,13 @@ ok = len(up) >= int(sys.argv[1]) and ldr and \
      up[0]["applied_index"] >= ldr[0]["commit_index"]
 sys.exit(0 if ok else 1)' "$1"
 }
+# other_than A [B]: a store of the three that is neither A nor B
+other_than() {
+	local k
+	for k in 1 2 3; do
+		[ "store$k" != "$1" ] && [ "store$k" != "${2:-}" ] && { echo "store$k"; return; }
+	done
+}
 # has_leader: one store leads and every answering store agrees
 has_leader() { [ -n "$(leader_name)" ]; }
 
