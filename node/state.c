@@ -185,7 +185,12 @@ int px_state_policy_decode(const uint8_t *buf, size_t len, px_policy_t *p,
 		snprintf(why, wlen, "policy record: epoch %" PRIu64 " in the "
 			 "header, %" PRIu64 " in the chunk", p->epoch, env->epoch);
 		rc = PX_EDECODE;
+		goto out;
 	}
+	/* Names, limits, rules and services must agree before any entry
+	 * record is read (a tier or rule naming a set the record lacks);
+	 * the loader checks the entries once they are in. */
+	rc = px_policy_validate_shallow(p, why, wlen);
 out:
 	if (env)
 		phalanx__envelope__free_unpacked(env, NULL);

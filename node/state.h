@@ -87,7 +87,7 @@ bool px_state_holds(const px_state_t *st, uint64_t version, uint64_t epoch);
 
 /* The meta "policy" record: encode (malloc'd, *len set) and decode into
  * p (initialized; sets come back empty).  Decode: 0 or PX_EDECODE, or the
- * chunk's refusal, why saying which. */
+ * chunk's or px_policy_validate_shallow's refusal, why saying which. */
 uint8_t *px_state_policy_encode(const px_policy_t *p, size_t *len);
 int px_state_policy_decode(const uint8_t *buf, size_t len, px_policy_t *p,
 			   char *why, size_t wlen);
