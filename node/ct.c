@@ -999,7 +999,7 @@ px_watcher_t *px_watcher_start(uv_loop_t *loop, px_nft_t *nft,
 	conf.refresh_ms = REFRESH_MS;
 	w->q = px_quota_new(&conf);
 	px_quota_set_mgmt(w->q, mgmt);
-	px_quota_set_policy(w->q, policy);
+	px_quota_use_policy(w->q, policy);
 	refresh_local(w);
 	write_sysctl_on("nf_conntrack_acct", "bytes and packets");
 	write_sysctl_on("nf_conntrack_timestamp", "durations");
@@ -1039,23 +1039,15 @@ fail:
 
 void px_watcher_policy(px_watcher_t *w, const px_policy_t *policy)
 {
-	px_policy_t copy;
-
-	px_policy_copy(&copy, policy);
-	px_watcher_policy_take(w, &copy);
-}
-
-void px_watcher_policy_take(px_watcher_t *w, px_policy_t *policy)
-{
-	if (px_quota_take_policy(w->q, policy))
+	if (px_quota_use_policy(w->q, policy))
 		schedule_resync(w, "policy", "conntrack watcher: the IPv6 "
 				"source prefix or the udp-concurrent mode changed");
 	act(w);
 }
 
-void px_watcher_policy_patch(px_watcher_t *w, const struct px_delta *d)
+void px_watcher_policy_patched(px_watcher_t *w)
 {
-	px_quota_patch_policy(w->q, d);
+	px_quota_policy_changed(w->q);
 	act(w);
 }
 

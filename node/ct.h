@@ -56,22 +56,20 @@ typedef struct {
 /* Subscribe to conntrack events, take the first dump and start watching
  * on loop.  nft: the member's table handle (the caller keeps it open
  * until px_watcher_stop).  mgmt: management prefixes, never limited
- * (copied; NULL for none).  policy: copied (see px_watcher_policy).
+ * (copied; NULL for none).  policy: borrowed (see px_watcher_policy).
  * Returns NULL after logging why (no CAP_NET_ADMIN, no conntrack). */
 px_watcher_t *px_watcher_start(uv_loop_t *loop, px_nft_t *nft,
 			       const px_entries_t *mgmt,
 			       const px_policy_t *policy);
 
 /* A new policy was applied: limits, modes, tiers and exception sets are
- * copied from it (the caller may free it afterwards); every source is
- * decided again at once. */
+ * read from it from now on (borrowed, not copied: the member's applied
+ * policy, which the caller keeps until px_watcher_stop and tells the
+ * watcher of every change to); every source is decided again at once. */
 void px_watcher_policy(px_watcher_t *w, const px_policy_t *policy);
-/* The same, taking policy (left empty): for a copy made off the loop. */
-void px_watcher_policy_take(px_watcher_t *w, px_policy_t *policy);
-/* An entry-only change applied in place (delta.h): only exception-set
- * entries changed, so tiers are decided again, nothing resyncs. */
-struct px_delta;
-void px_watcher_policy_patch(px_watcher_t *w, const struct px_delta *d);
+/* An entry-only change was applied in place to that policy (delta.h):
+ * tiers are decided again, nothing resyncs. */
+void px_watcher_policy_patched(px_watcher_t *w);
 
 void px_watcher_stats(px_watcher_t *w, px_watcher_stats_t *out);
 /* The k sources with the most half-open connections now, highest

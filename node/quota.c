@@ -5,7 +5,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "delta.h"
 #include "px.h"
 #include "quota.h"
 #include "ratelog.h"
@@ -69,8 +68,10 @@ struct px_quota {
 	struct source *lru_head, *lru_tail;
 	struct source *dirty;
 	struct source *over;
-	px_policy_t policy;
+	const px_policy_t *policy; /* own, or the caller's (px_quota_use_policy) */
+	px_policy_t own;
 	unsigned v6_plen;
+	bool udp_observe;        /* udp-concurrent's mode when last told */
 	uint32_t gen;
 	px_entries_t mgmt, local;
 	px_quota_stats_t st;
@@ -375,9 +376,9 @@ static void source_limits(px_quota_t *q, struct source *s)
 
 	if (s->gen == q->gen)
 		return;
-	set = px_policy_tier_of(&q->policy, s->key.family, s->key.addr);
+	set = px_policy_tier_of(q->policy, s->key.family, s->key.addr);
 	for (k = 0; k < PX_Q_COUNT; k++)
-		s->limit[k] = px_policy_tier_limit(&q->policy, set,
+		s->limit[k] = px_policy_tier_limit(q->policy, set,
 						   limit_ids[k]);
 	s->gen = q->gen;
 }
@@ -552,7 +553,7 @@ static void log_due(const px_quota_t *q, struct source *s, int k,
 
 static bool observing(const px_quota_t *q, int k)
 {
-	return q->policy.limits.mode[limit_ids[k]] == PX_MODE_OBSERVE;
+	return q->policy->limits.mode[limit_ids[k]] == PX_MODE_OBSERVE;
 }
 
 static void unblock(px_quota_t *q, struct source *s, px_quota_actions_t *a,
@@ -699,31 +700,34 @@ bool px_quota_set_policy(px_quota_t *q, const px_policy_t *p)
 	px_policy_t copy;
 
 	px_policy_copy(&copy, p);
-	return px_quota_take_policy(q, &copy);
+	px_policy_free(&q->own);
+	q->own = copy;
+	return px_quota_use_policy(q, &q->own);
 }
 
-bool px_quota_take_policy(px_quota_t *q, px_policy_t *p)
+bool px_quota_use_policy(px_quota_t *q, const px_policy_t *p)
 {
 	uint64_t plen = p->limits.value[PX_LIM_IPV6_PREFIX];
+	bool udp_observe = p->limits.mode[PX_LIM_UDP_CONCURRENT] ==
+			   PX_MODE_OBSERVE;
 	bool resync;
 
 	if (plen == 0 || plen > 128)
 		plen = 128;
-	resync = plen != q->v6_plen ||
-		 (observing(q, PX_Q_UDP) &&
-		  p->limits.mode[PX_LIM_UDP_CONCURRENT] == PX_MODE_ENFORCE);
-	px_policy_free(&q->policy);
-	q->policy = *p;
-	memset(p, 0, sizeof(*p));
+	resync = plen != q->v6_plen || (q->udp_observe && !udp_observe);
+	if (p != &q->own) {
+		px_policy_free(&q->own);
+		px_policy_init(&q->own);
+	}
+	q->policy = p;
 	q->v6_plen = (unsigned)plen;
-	q->gen++;
-	mark_all_dirty(q);
+	q->udp_observe = udp_observe;
+	px_quota_policy_changed(q);
 	return resync;
 }
 
-void px_quota_patch_policy(px_quota_t *q, const px_delta_t *d)
+void px_quota_policy_changed(px_quota_t *q)
 {
-	px_delta_apply(&q->policy, d);
 	q->gen++;
 	mark_all_dirty(q);
 }
@@ -844,8 +848,11 @@ px_quota_t *px_quota_new(const px_quota_conf_t *conf)
 	q->sb = xcalloc(q->smask + 1, sizeof(*q->sb));
 	q->cmask = pow2_at_least(q->c.max_conns) - 1;
 	q->cb = xcalloc(q->cmask + 1, sizeof(*q->cb));
-	px_policy_init(&q->policy);
-	q->v6_plen = (unsigned)q->policy.limits.value[PX_LIM_IPV6_PREFIX];
+	px_policy_init(&q->own);
+	q->policy = &q->own;
+	q->v6_plen = (unsigned)q->own.limits.value[PX_LIM_IPV6_PREFIX];
+	q->udp_observe = q->own.limits.mode[PX_LIM_UDP_CONCURRENT] ==
+			 PX_MODE_OBSERVE;
 	q->gen = 1;
 	px_entries_init(&q->mgmt);
 	px_entries_init(&q->local);
@@ -865,7 +872,7 @@ void px_quota_free(px_quota_t *q)
 	}
 	free(q->sb);
 	free(q->cb);
-	px_policy_free(&q->policy);
+	px_policy_free(&q->own);
 	px_entries_free(&q->mgmt);
 	px_entries_free(&q->local);
 	free(q);

@@ -154,13 +154,15 @@ void px_quota_free(px_quota_t *q); /* NULL is a no-op */
  * observe to enforce (observe mode stopped following the sessions it
  * would have ended). */
 bool px_quota_set_policy(px_quota_t *q, const px_policy_t *p);
-/* The same, taking p (left empty) instead of copying it: a 1M-entry
- * copy is made off the loop thread by the caller. */
-bool px_quota_take_policy(px_quota_t *q, px_policy_t *p);
-/* An entry-only change applied in place (delta.h): the exception sets
- * of q's copy follow it, limits stay; every source is decided again. */
-struct px_delta;
-void px_quota_patch_policy(px_quota_t *q, const struct px_delta *d);
+/* The same, borrowing p instead of copying it (a 1M-entry set is 19 MB
+ * the member need not hold twice): p must stay valid until the next
+ * px_quota_use_policy/px_quota_set_policy or px_quota_free, and the
+ * caller calls this again after any change to p but one to exception
+ * entries alone, and px_quota_policy_changed after those. */
+bool px_quota_use_policy(px_quota_t *q, const px_policy_t *p);
+/* The exception-set entries of the borrowed policy changed in place
+ * (delta.h): every source's tier is decided again, nothing resyncs. */
+void px_quota_policy_changed(px_quota_t *q);
 /* Never-limited addresses: management prefixes and the member's own
  * addresses (copied).  Loopback is always exempt.  Applies to
  * connections seen from now on. */

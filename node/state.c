@@ -43,6 +43,11 @@ struct px_state {
 	/* What the environment holds, when known: the delta base. */
 	bool in_sync;
 	uint64_t version, epoch;
+	/* Records written or deleted since the environment was opened: LMDB
+	 * keeps every page a write transaction dirtied, malloc'd, in a free
+	 * list of its own until the environment closes (mdb_page_free), ~50
+	 * MB after a 1M-entry import (px_state_release). */
+	uint64_t dirtied;
 };
 
 struct px_state_txn {
@@ -362,13 +367,47 @@ static int check_env(const char *dir, char *why, size_t len)
 	return rc;
 }
 
+/* Open st->dir's environment and its sub-databases: 0 or LMDB's code
+ * (st->env NULL). */
+static int attach(px_state_t *st)
+{
+	MDB_txn *txn = NULL;
+	int rc = env_create(&st->env, st->dir, 0), i;
+
+	if (rc == 0)
+		rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	for (i = 0; rc == 0 && i < NDBS; i++)
+		rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &st->dbi[i]);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	if (rc != 0 && st->env) {
+		mdb_env_close(st->env);
+		st->env = NULL;
+	}
+	st->dirtied = 0;
+	return rc;
+}
+
+/* Every transaction begins here: an environment that could not be opened
+ * again (px_state_release) is tried once more. */
+static int txn_begin(px_state_t *st, unsigned flags, MDB_txn **txn)
+{
+	int rc = st->env ? 0 : attach(st);
+
+	*txn = NULL;
+	return rc ? rc : mdb_txn_begin(st->env, NULL, flags, txn);
+}
+
 int px_state_open(px_state_t **out, const char *dir, char *why, size_t len)
 {
 	px_state_t *st = NULL;
-	MDB_txn *txn = NULL;
 	char data[4200];
 	struct stat sb;
-	int rc, i;
+	int rc;
 
 	*out = NULL;
 	if (why && len)
@@ -383,24 +422,35 @@ int px_state_open(px_state_t **out, const char *dir, char *why, size_t len)
 		return rc;
 	st = xcalloc(1, sizeof(*st));
 	st->dir = xstrdup(dir);
-	rc = env_create(&st->env, dir, 0);
-	if (rc == 0)
-		rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-	for (i = 0; rc == 0 && i < NDBS; i++)
-		rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &st->dbi[i]);
-	if (rc == 0) {
-		rc = mdb_txn_commit(txn);
-		txn = NULL;
-	}
+	rc = attach(st);
 	if (rc != 0) {
 		snprintf(why, len, "%s", mdb_strerror(rc));
-		if (txn)
-			mdb_txn_abort(txn);
-		rc = map_rc(rc);
 		px_state_close(st);
-		return rc;
+		return map_rc(rc);
 	}
 	*out = st;
+	return 0;
+}
+
+int px_state_release(px_state_t *st, uint64_t min_records)
+{
+	uint64_t n = st->dirtied;
+	int rc;
+
+	if (n < min_records || !st->env)
+		return 0;
+	mdb_env_close(st->env);
+	st->env = NULL;
+	rc = attach(st);
+	if (rc != 0) {
+		px_log(PX_LOG_ERR, "state %s: cannot open the environment "
+		       "again: %s (tried again at its next use)", st->dir,
+		       mdb_strerror(rc));
+		return map_rc(rc);
+	}
+	px_log(PX_LOG_INFO, "state %s: environment opened again after %"
+	       PRIu64 " records written, to give back the pages LMDB kept",
+	       st->dir, n);
 	return 0;
 }
 
@@ -458,7 +508,7 @@ int px_state_load(px_state_t *st, px_policy_t *p, char *why, size_t len)
 	if (why && len)
 		why[0] = '\0';
 	st->in_sync = false;
-	rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	rc = txn_begin(st, MDB_RDONLY, &txn);
 	if (rc == 0)
 		rc = mdb_get(txn, st->dbi[PX_STATE_META], &k, &v);
 	if (rc == MDB_NOTFOUND) {
@@ -720,6 +770,7 @@ static int save_finish(px_state_t *st, MDB_txn *txn, int rc,
 	if (txn)
 		mdb_txn_abort(txn);
 	free(rec);
+	st->dirtied += s->puts + s->dels;
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	s->usec = (uint64_t)(end.tv_sec - start->tv_sec) * 1000000 +
 		  (uint64_t)((end.tv_nsec - start->tv_nsec) / 1000);
@@ -755,7 +806,7 @@ int px_state_save(px_state_t *st, const px_policy_t *base,
 
 		s->full = changes * DELTA_COST > total;
 	}
-	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	rc = txn_begin(st, 0, &txn);
 	if (rc == 0)
 		rc = s->full ? write_full(txn, st->dbi[PX_STATE_ENTRIES], target, s)
 			     : write_delta(txn, st->dbi[PX_STATE_ENTRIES], base,
@@ -784,7 +835,7 @@ int px_state_save_delta(px_state_t *st, const px_policy_t *base,
 	if (!px_state_holds(st, base->version, base->epoch))
 		return PX_ESTATE;
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	rc = txn_begin(st, 0, &txn);
 	for (i = 0; rc == 0 && i < d->n; i++) {
 		const px_set_delta_t *sd = &d->v[i];
 
@@ -806,7 +857,7 @@ int px_state_get(px_state_t *st, int db, const void *key, size_t klen,
 {
 	MDB_txn *txn;
 	MDB_val k = { klen, (void *)key }, v;
-	int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	int rc = txn_begin(st, MDB_RDONLY, &txn);
 
 	*val = NULL;
 	*vlen = 0;
@@ -825,7 +876,7 @@ int px_state_get(px_state_t *st, int db, const void *key, size_t klen,
 int px_state_begin(px_state_t *st, px_state_txn_t **t)
 {
 	MDB_txn *txn;
-	int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	int rc = txn_begin(st, 0, &txn);
 
 	*t = NULL;
 	if (rc != 0)
@@ -873,7 +924,7 @@ int px_state_each(px_state_t *st, int db, px_state_record_cb cb, void *arg)
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
+	int rc = txn_begin(st, MDB_RDONLY, &txn);
 
 	if (rc != 0)
 		return map_rc(rc);

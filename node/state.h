@@ -50,6 +50,14 @@ typedef struct {
  * error.  Not to be called after threads were started (it forks). */
 int px_state_open(px_state_t **out, const char *dir, char *why, size_t len);
 void px_state_close(px_state_t *st); /* NULL is a no-op */
+/* Close the environment and open it again if min_records or more entry
+ * records were written since it was opened: LMDB keeps every page a
+ * write transaction dirtied in a malloc'd free list until the
+ * environment closes (~50 MB after a 1M-entry import, all RssAnon).  No
+ * transaction may be open, nor another thread using st.  0, or the
+ * reopen's error (logged; the next use tries again, failing until it
+ * can). */
+int px_state_release(px_state_t *st, uint64_t min_records);
 const char *px_state_dir(const px_state_t *st);
 
 /* Move a damaged environment's files aside (dir.bad, replacing an older

@@ -43,15 +43,16 @@ enum { DRAIN_SYNC = 1, DRAIN_SUB = 2 }; /* n->drain_more */
 /* One apply off the loop thread.  The job owns the collected messages
  * and the policy the worker makes of them (target): a change's parts on
  * top of a copy of n->applied, or a snapshot's chunks.  The worker
- * builds and sends the netlink batch through n->nft, writes the cache
- * and copies target for the conntrack watcher; the loop neither uses
- * n->nft nor changes n->applied while n->apply_job is set
- * (px_node_applying()).  Results come back in the job, read by the loop
- * in apply_after().
+ * builds and sends the netlink batch through n->nft and writes the
+ * state; the loop neither uses n->nft nor changes n->applied while
+ * n->apply_job is set (px_node_applying()).  Results come back in the
+ * job, read by the loop in apply_after().  The conntrack watcher reads
+ * n->applied itself (borrowed, on the loop: the worker only reads it)
+ * and is told of every change.
  *
  * An entry-only change (delta.h) goes in place instead: the worker plans
  * it against n->applied (read only) and sends its elements alone; the
- * loop patches n->applied and the watcher's copy (apply_after); a second
+ * loop patches n->applied and tells the watcher (apply_after); a second
  * turn of the worker writes the cache from n->applied, which nobody
  * changes meanwhile because the job is still set. */
 enum { STAGE_APPLY, STAGE_CACHE };
@@ -68,8 +69,6 @@ typedef struct apply_job {
 	size_t nenvs;
 	uint64_t version, epoch;
 	px_policy_t target;
-	px_policy_t watch;      /* copy for the watcher, if it runs */
-	bool watch_ready;
 	int refused;            /* assembling failed: nothing applied */
 	uint32_t refused_part;
 	char refused_why[160];  /* validation's reason, "" for others */
@@ -248,9 +247,7 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 	n->applied = *target;
 	memset(target, 0, sizeof(*target));
 	n->seq.applied = n->applied.version;
-	if (n->watcher && j->watch_ready)
-		px_watcher_policy_take(n->watcher, &j->watch);
-	else if (n->watcher)
+	if (n->watcher)
 		px_watcher_policy(n->watcher, &n->applied);
 	applied_after(n, j);
 	return 0;
@@ -431,10 +428,6 @@ static void apply_work(uv_work_t *req)
 	if (j->refused < 0)
 		return;
 	apply_kernel(n, j);
-	if (j->rc == 0 && n->watcher) {
-		px_policy_copy(&j->watch, &j->target);
-		j->watch_ready = true;
-	}
 	j->work_ns = uv_hrtime() - t0;
 }
 
@@ -449,7 +442,6 @@ static void job_free(apply_job_t *j)
 	envs_free(j);
 	px_delta_free(&j->delta);
 	px_policy_free(&j->target);
-	px_policy_free(&j->watch);
 	free(j);
 }
 
@@ -498,7 +490,7 @@ static void state_retry(px_node_t *n, uint64_t now)
 	j->save_only = true;
 	j->stage = STAGE_CACHE;
 	/* version 0: the heartbeat says "applying" nothing new; target
-	 * and watch stay zeroed (empty policies to free). */
+	 * stays zeroed (an empty policy to free). */
 	j->started_ns = uv_hrtime();
 	n->apply_job = j;
 	j->req.data = j;
@@ -528,7 +520,7 @@ static void apply_after(uv_work_t *req, int status)
 		px_delta_apply(&n->applied, &j->delta);
 		n->applied.version = j->version;
 		if (n->watcher)
-			px_watcher_policy_patch(n->watcher, &j->delta);
+			px_watcher_policy_patched(n->watcher);
 		j->stage = STAGE_CACHE;
 		if (j->cache_rc == PX_ESTATE) {
 			if (uv_queue_work(n->loop, &j->req, apply_work,
@@ -633,7 +625,7 @@ static void apply_start(px_node_t *n, bool snapshot, uint64_t version)
 	j->nenvs = n->ncollect;
 	n->collect = NULL;
 	n->ncollect = n->collect_cap = 0;
-	/* target and watch stay zeroed: an empty policy to free, and what
+	/* target stays zeroed: an empty policy to free, and what
 	 * px_policy_copy() and the first chunk expect. */
 	n->apply_job = j;
 	rc = uv_queue_work(n->loop, &j->req, apply_work, apply_after);

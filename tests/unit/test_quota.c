@@ -217,6 +217,48 @@ TEST(quota_tier_limits)
 	px_quota_free(q);
 }
 
+/* The member's quota borrows its applied policy (no 19 MB copy of a 1M
+ * set): an entry added to a tier's set in place is followed once the
+ * quota is told, and a later policy borrowed releases nothing it does
+ * not own. */
+TEST(quota_borrowed_policy_follows_entries_in_place)
+{
+	px_quota_t *q = px_quota_new(NULL);
+	px_quota_actions_t a;
+	px_policy_t p, later;
+	px_set_t *set;
+
+	px_quota_actions_init(&a);
+	px_policy_init(&p);
+	set = px_policy_add_set(&p, "partners");
+	px_limits_set_tier(&p.limits, PX_LIM_TCP_HALF_OPEN, "partners", 5);
+	CHECK(!px_quota_use_policy(q, &p));
+	syns(q, "192.0.2.1", 6, 1);
+	px_quota_decide(q, 0, &a);
+	CHECK_INT(a.n, 0); /* not in partners: the default 80 */
+	px_entries_push(&set->entries, &(px_entry_t){ 0 });
+	set->entries.v[0] = E("192.0.2.0/24");
+	px_quota_decide(q, 0, &a);
+	CHECK_INT(a.n, 0); /* not told yet: decided on the old tier */
+	px_quota_policy_changed(q);
+	px_quota_decide(q, 0, &a);
+	CHECK_INT(a.n, 1);
+	CHECK_STR(fmt(&a.v[0].src), "192.0.2.1");
+	CHECK_INT(a.v[0].limit, 5);
+	/* Another borrowed policy: partners gone, 80 again, p untouched. */
+	px_policy_init(&later);
+	CHECK(!px_quota_use_policy(q, &later));
+	px_quota_actions_clear(&a);
+	px_quota_decide(q, 0, &a);
+	CHECK_INT(a.n, 1);
+	CHECK_INT(a.v[0].kind, PX_QA_UNBLOCK);
+	CHECK_INT(px_policy_find(&p, "partners")->entries.n, 1);
+	px_quota_actions_free(&a);
+	px_quota_free(q);
+	px_policy_free(&later);
+	px_policy_free(&p);
+}
+
 TEST(quota_limit_change_applies_to_tracked_sources)
 {
 	px_quota_t *q = quota(10, 0, PX_MODE_ENFORCE);
