@@ -745,22 +745,40 @@ static uint64_t count_changes(const px_policy_t *b, const px_policy_t *t,
 /* The common end of both saves: the policy record of `meta' (its
  * version and epoch become the environment's) put in txn, which holds
  * the entry writes of a save that began at *start, then the commit.
- * rc is the entry writes' outcome; on any failure txn is aborted.
- * The in-memory view is invalid until the commit succeeds: a failed
- * save leaves the old version, or (a failed commit) maybe not, so the
- * next save writes everything. */
+ * rc is the entry writes' outcome; on any failure txn is aborted.  A
+ * gate (may be NULL) is asked before the commit: non-zero aborts, the
+ * environment as it was (its view kept), and is returned.  The in-memory
+ * view is invalid until the commit succeeds: a failed save leaves the
+ * old version, or (a failed commit) maybe not, so the next save writes
+ * everything. */
 static int save_finish(px_state_t *st, MDB_txn *txn, int rc,
 		       const px_policy_t *meta, const struct timespec *start,
-		       px_state_stats_t *s)
+		       const px_state_gate_t *gate, px_state_stats_t *s)
 {
 	MDB_val k = { sizeof(POLICY_KEY) - 1, (void *)POLICY_KEY }, v;
 	uint8_t *rec = NULL;
-	struct timespec end;
+	struct timespec end, waited = { 0, 0 };
+	int refused = 0;
 
 	if (rc == 0) {
 		rec = px_state_policy_encode(meta, &v.mv_size);
 		v.mv_data = rec;
 		rc = mdb_put(txn, st->dbi[PX_STATE_META], &k, &v, 0);
+	}
+	if (rc == 0 && gate && gate->fn) {
+		struct timespec a, b;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		refused = gate->fn(gate->arg);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		waited.tv_sec = b.tv_sec - a.tv_sec;
+		waited.tv_nsec = b.tv_nsec - a.tv_nsec;
+	}
+	if (refused) {
+		mdb_txn_abort(txn);
+		free(rec);
+		st->dirtied += s->puts + s->dels;
+		return refused;
 	}
 	st->in_sync = false;
 	if (rc == 0) {
@@ -772,8 +790,9 @@ static int save_finish(px_state_t *st, MDB_txn *txn, int rc,
 	free(rec);
 	st->dirtied += s->puts + s->dels;
 	clock_gettime(CLOCK_MONOTONIC, &end);
-	s->usec = (uint64_t)(end.tv_sec - start->tv_sec) * 1000000 +
-		  (uint64_t)((end.tv_nsec - start->tv_nsec) / 1000);
+	s->usec = (uint64_t)(end.tv_sec - start->tv_sec - waited.tv_sec) *
+		  1000000 + (uint64_t)((end.tv_nsec - start->tv_nsec -
+					waited.tv_nsec) / 1000);
 	if (rc != 0) {
 		px_log(PX_LOG_ERR, "state %s: version %" PRIu64 " not written: "
 		       "%s", st->dir, meta->version, mdb_strerror(rc));
@@ -787,6 +806,13 @@ static int save_finish(px_state_t *st, MDB_txn *txn, int rc,
 
 int px_state_save(px_state_t *st, const px_policy_t *base,
 		  const px_policy_t *target, px_state_stats_t *stats)
+{
+	return px_state_save_gated(st, base, target, NULL, stats);
+}
+
+int px_state_save_gated(px_state_t *st, const px_policy_t *base,
+			const px_policy_t *target, const px_state_gate_t *gate,
+			px_state_stats_t *stats)
 {
 	px_state_stats_t local;
 	px_state_stats_t *s = stats ? stats : &local;
@@ -811,7 +837,7 @@ int px_state_save(px_state_t *st, const px_policy_t *base,
 		rc = s->full ? write_full(txn, st->dbi[PX_STATE_ENTRIES], target, s)
 			     : write_delta(txn, st->dbi[PX_STATE_ENTRIES], base,
 					   target, s);
-	return save_finish(st, txn, rc, target, &a, s);
+	return save_finish(st, txn, rc, target, &a, gate, s);
 }
 
 /* An entry-only change as it was applied in place (node/delta.c): the
@@ -847,7 +873,7 @@ int px_state_save_delta(px_state_t *st, const px_policy_t *base,
 		s->puts += sd->add.n;
 	}
 	meta.version = version;
-	return save_finish(st, txn, rc, &meta, &a, s);
+	return save_finish(st, txn, rc, &meta, &a, NULL, s);
 }
 
 /* ---- raw records (outbox.c) ---- */

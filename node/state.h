@@ -80,6 +80,18 @@ int px_state_load(px_state_t *st, px_policy_t *p, char *why, size_t len);
  * a time. */
 int px_state_save(px_state_t *st, const px_policy_t *base,
 		  const px_policy_t *target, px_state_stats_t *stats);
+/* The same, asking gate->fn(gate->arg) once everything is written and
+ * before the commit: non-zero aborts the transaction (the environment
+ * keeps its version, and knows it) and is returned.  A member writes its
+ * state while the kernel loads the same version on another thread and
+ * commits only what the kernel took.  stats->usec leaves out the wait. */
+typedef struct {
+	int (*fn)(void *arg);
+	void *arg;
+} px_state_gate_t;
+int px_state_save_gated(px_state_t *st, const px_policy_t *base,
+			const px_policy_t *target, const px_state_gate_t *gate,
+			px_state_stats_t *stats);
 
 /* An entry-only change applied in place (node/delta.c): d's entry
  * records and base's policy record at version, one transaction.  The

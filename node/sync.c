@@ -1,5 +1,6 @@
 /* sync.c - the member's side of the store protocol. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,10 +168,58 @@ static int change_sets_acceptable(const px_policy_t *p, apply_job_t *j)
 	return 0;
 }
 
+/* The state's write of a whole apply, on a thread of its own: written
+ * while the kernel loads, committed once the kernel took it. */
+typedef struct {
+	px_node_t *n;
+	apply_job_t *j;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool kernel_done;
+	int kernel_rc, rc;
+} state_write_t;
+
+static int kernel_verdict(void *arg)
+{
+	state_write_t *w = arg;
+	int rc;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->kernel_done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	rc = w->kernel_rc;
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+static void *state_write(void *arg)
+{
+	state_write_t *w = arg;
+	px_state_gate_t gate = { kernel_verdict, w };
+
+	/* The state's delta base is what the kernel held before. */
+	w->rc = px_state_save_gated(w->n->state, &w->n->applied, &w->j->target,
+				    &gate, &w->j->sst);
+	return NULL;
+}
+
 /* The kernel part of an apply: any thread, as long as it alone uses
- * n->nft and nobody changes n->applied meanwhile. */
+ * n->nft and nobody changes n->applied meanwhile.  The state is written
+ * at the same time by a second thread (both only read applied and
+ * target), which commits only once the kernel took the version and
+ * aborts if it did not: a 1M-entry import's LMDB write (1-2 s) no longer
+ * waits for its kernel batch (2-6 s). */
 static void apply_kernel(px_node_t *n, apply_job_t *j)
 {
+	state_write_t w = { .n = n, .j = j };
+	pthread_t th;
+	bool threaded = false;
+
+	if (n->state) {
+		pthread_mutex_init(&w.mu, NULL);
+		pthread_cond_init(&w.cv, NULL);
+		threaded = pthread_create(&th, NULL, state_write, &w) == 0;
+	}
 	memset(&j->st, 0, sizeof(j->st));
 	j->rc = px_nft_apply(n->nft, j->rebuild ? NULL : &n->applied,
 			     &j->target, &j->st);
@@ -178,9 +227,23 @@ static void apply_kernel(px_node_t *n, apply_job_t *j)
 		j->fell_back = true;
 		j->rc = px_nft_apply(n->nft, NULL, &j->target, &j->st);
 	}
-	/* The state's delta base is what the kernel held before. */
-	j->cache_rc = j->rc == 0 && n->state ?
-		px_state_save(n->state, &n->applied, &j->target, &j->sst) : 0;
+	if (threaded) {
+		pthread_mutex_lock(&w.mu);
+		w.kernel_rc = j->rc;
+		w.kernel_done = true;
+		pthread_cond_signal(&w.cv);
+		pthread_mutex_unlock(&w.mu);
+		pthread_join(th, NULL);
+	} else if (n->state && j->rc == 0) {
+		w.kernel_done = true;
+		state_write(&w);
+	}
+	if (n->state) {
+		pthread_cond_destroy(&w.cv);
+		pthread_mutex_destroy(&w.mu);
+	}
+	/* A version the kernel refused was not written: nothing to say. */
+	j->cache_rc = j->rc == 0 ? w.rc : 0;
 }
 
 /* After n->applied became the kernel's policy, by either path. */

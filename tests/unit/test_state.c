@@ -259,6 +259,52 @@ TEST(state_release_gives_back_lmdb_pages)
 	rm_state(dir);
 }
 
+static int gate_says(void *arg)
+{
+	return *(int *)arg;
+}
+
+/* A member writes its state beside the kernel's load and commits only
+ * what the kernel took: a gate that refuses leaves the environment at
+ * its version (still a delta base), one that agrees commits. */
+TEST(state_gated_save_commits_only_when_the_gate_agrees)
+{
+	char dir[64], why[200];
+	px_state_t *st;
+	px_policy_t p = sample_policy(), n2, q;
+	px_state_stats_t s;
+	int verdict = PX_EKERNEL;
+	px_state_gate_t gate = { gate_says, &verdict };
+
+	tmpdir(dir, sizeof(dir));
+	CHECK_INT(px_state_open(&st, dir, why, sizeof(why)), 0);
+	CHECK_INT(px_state_save(st, NULL, &p, &s), 0);
+	px_policy_copy(&n2, &p);
+	n2.version = 8;
+	fill(&n2, "fresh", 3, 100);
+	CHECK_INT(px_state_save_gated(st, &p, &n2, &gate, &s), PX_EKERNEL);
+	CHECK(px_state_holds(st, 7, 3));
+	px_state_close(st);
+	CHECK_INT(px_state_open(&st, dir, why, sizeof(why)), 0);
+	px_policy_init(&q);
+	CHECK_INT(px_state_load(st, &q, why, sizeof(why)), 0);
+	CHECK(same_policy(&p, &q));
+	px_policy_free(&q);
+	verdict = 0;
+	CHECK_INT(px_state_save_gated(st, &p, &n2, &gate, &s), 0);
+	CHECK(!s.full);
+	CHECK_INT(s.puts, 100);
+	CHECK(px_state_holds(st, 8, 3));
+	px_policy_init(&q);
+	CHECK_INT(px_state_load(st, &q, why, sizeof(why)), 0);
+	CHECK(same_policy(&n2, &q));
+	px_policy_free(&q);
+	px_state_close(st);
+	px_policy_free(&n2);
+	px_policy_free(&p);
+	rm_state(dir);
+}
+
 /* Overwrite len bytes at off of dir's data.mdb with garbage. */
 static void damage(const char *dir, off_t off, size_t len)
 {
