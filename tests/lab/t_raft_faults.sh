@@ -100,7 +100,12 @@ nack=$(wc -l <"$ACKS")
 echo "    $((i - 1)) writes in $(( $(date +%s) - t_start )) s: $nack acknowledged, $nfail not; the slowest took $slowest ms: $slowest_at"
 
 t=history_acked_everywhere
-wait_until 30 applied_equal 3
+converged=yes
+wait_until 30 applied_equal 3 ||
+	converged="no: $(status_json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join("%s=%s/%s" % (s["name"], s.get("role"), s.get("applied_index")) for s in d["stores"]))' 2>&1 | head -c 300)"
 cut -d' ' -f1 "$ACKS" | sort >"$WORK/acked"
 missing=
 for k in 1 2 3; do
@@ -120,7 +125,7 @@ done
 if [ "$nack" -ge 100 ] && [ -z "$missing" ]; then
 	pass $t
 else
-	fail $t "expected at least 100 acknowledged adds, each in every store's own list and every member's kernel, saw $nack acknowledged, missing:${missing:- none}"
+	fail $t "expected at least 100 acknowledged adds, each in every store's own list and every member's kernel, saw $nack acknowledged, missing:${missing:- none} (three stores at one applied index within 30 s after the faults: $converged)"
 fi
 
 t=history_versions_unique
