@@ -101,6 +101,10 @@ typedef struct px_node {
 	px_canary_gate_t canary;
 	uint64_t failed_version;
 	uint64_t canary_logged;   /* the held version last logged */
+	/* The kernel refused the last apply: what its table holds is in
+	 * doubt (someone else may have changed it), so the next apply
+	 * rebuilds it rather than diff against applied. */
+	bool rebuild_next;
 
 	/* Resource protection (pressure.c). */
 	int pressure;

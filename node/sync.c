@@ -294,6 +294,7 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 		set_health(n, 1, d);
 		n->failed_version = target->version ? target->version :
 				    j->version;
+		n->rebuild_next = true;
 		px_vrrp_applied(n, j->rc);
 		return j->rc;
 	}
@@ -313,6 +314,7 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 	memset(target, 0, sizeof(*target));
 	n->seq.applied = n->applied.version;
 	n->failed_version = 0;
+	n->rebuild_next = false;
 	if (n->watcher)
 		px_watcher_policy(n->watcher, &n->applied);
 	applied_after(n, j);
@@ -686,7 +688,7 @@ static void apply_start(px_node_t *n, bool snapshot, uint64_t version)
 	j->snapshot = snapshot;
 	/* The kernel holds a kept table or the guard (main.c), not
 	 * n->applied: a diff against it would be wrong. */
-	j->rebuild = n->kernel_unknown;
+	j->rebuild = n->kernel_unknown || n->rebuild_next;
 	j->version = version;
 	j->epoch = n->epoch;
 	j->started_ns = uv_hrtime();
