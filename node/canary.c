@@ -24,6 +24,21 @@ bool px_canary_holds(const px_canary_gate_t *g, const char *me,
 	return g->version < version || g->canary_version == version;
 }
 
+bool px_canary_holds_snapshot(const px_canary_gate_t *g, const char *me,
+			      uint64_t version)
+{
+	return g->canary_version && strcmp(g->canary_member, me) != 0 &&
+	       version >= g->canary_version;
+}
+
+uint64_t px_canary_store_version(const px_canary_gate_t *g, const char *me,
+				 uint64_t store_version)
+{
+	if (px_canary_holds_snapshot(g, me, store_version))
+		return g->canary_version - 1;
+	return store_version;
+}
+
 bool px_canary_behind_held(const px_canary_gate_t *g, const char *me,
 			   uint64_t applied)
 {

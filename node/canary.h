@@ -28,6 +28,16 @@ void px_canary_gate_heard(px_canary_gate_t *g, uint64_t version,
  * NULL: none) now. */
 bool px_canary_holds(const px_canary_gate_t *g, const char *me,
 		     uint64_t version, const char *canary);
+/* Whether member me holds a snapshot of version now: one that holds a
+ * canary in progress on another member (after a failover a member
+ * resnapshots from the store it follows next). */
+bool px_canary_holds_snapshot(const px_canary_gate_t *g, const char *me,
+			      uint64_t version);
+/* The store's version as member me's readiness gate should count it:
+ * while it holds a canary for another member, the version before it
+ * (held on purpose is not behind). */
+uint64_t px_canary_store_version(const px_canary_gate_t *g, const char *me,
+				 uint64_t store_version);
 /* Whether member me, at applied, is behind the store only by versions
  * it holds for a canary in progress (so nothing was lost). */
 bool px_canary_behind_held(const px_canary_gate_t *g, const char *me,

@@ -1090,9 +1090,24 @@ static bool inq_held(const px_node_t *n)
 	if (!n->inq_n)
 		return false;
 	env = n->inq[n->inq_head];
+	/* A member with no policy yet (version 0: the guard) takes the
+	 * snapshot rather than refuse everything until the verdict. */
+	if (env->body_case == PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK)
+		return n->applied.version &&
+		       px_canary_holds_snapshot(&n->canary, n->o.id,
+						env->snapshot_chunk->version);
 	return env->body_case == PHALANX__ENVELOPE__BODY_CHANGE &&
 	       px_canary_holds(&n->canary, n->o.id, env->change->version,
 			       env->change->canary);
+}
+
+/* The version at the head of inq (a change's or a snapshot's). */
+static uint64_t inq_head_version(const px_node_t *n)
+{
+	const Phalanx__Envelope *env = n->inq[n->inq_head];
+
+	return env->body_case == PHALANX__ENVELOPE__BODY_CHANGE ?
+	       env->change->version : env->snapshot_chunk->version;
 }
 
 static void inq_run(px_node_t *n, uint64_t t0)
@@ -1106,14 +1121,15 @@ static void inq_run(px_node_t *n, uint64_t t0)
 		if (!dispatch(n, env))
 			px_wire_free(env);
 	}
-	if (inq_held(n)) {
-		const Phalanx__Change *c = n->inq[n->inq_head]->change;
-
-		if (c->version != n->canary_logged)
-			px_log(PX_LOG_INFO, "version %llu: held until the "
-			       "store's verdict on canary %s",
-			       (unsigned long long)c->version, c->canary);
-		n->canary_logged = c->version;
+	if (inq_held(n) && inq_head_version(n) != n->canary_logged) {
+		n->canary_logged = inq_head_version(n);
+		px_log(PX_LOG_INFO, "version %llu%s: held until the store's "
+		       "verdict on canary %s (version %llu)",
+		       (unsigned long long)n->canary_logged,
+		       n->inq[n->inq_head]->body_case ==
+		       PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK ? " (snapshot)" :
+		       "", n->canary.canary_member,
+		       (unsigned long long)n->canary.canary_version);
 	}
 }
 
@@ -1164,8 +1180,8 @@ static bool canary_heard(px_node_t *n, const Phalanx__StoreHeartbeat *hb)
 			     hb->canary_member);
 	if (was_held && !inq_held(n)) {
 		px_log(PX_LOG_INFO, "version %llu: the canary's verdict is in: "
-		       "applying what was held", (unsigned long long)
-		       n->inq[n->inq_head]->change->version);
+		       "applying what was held",
+		       (unsigned long long)inq_head_version(n));
 		if (!n->stopping)
 			uv_idle_start(&n->inq_idle, on_inq_idle);
 	}
@@ -1210,11 +1226,14 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 	case PHALANX__ENVELOPE__BODY_BLOCK_LIST:
 		px_blocks_in(n, env->block_list);
 		break;
-	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
+	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT: {
+		/* first: the readiness gate counts what is held as current */
+		bool held = canary_heard(n, env->store_heartbeat);
+
 		px_alerting_store_heartbeat(n, env->store_heartbeat);
 		px_vrrp_store_heartbeat(n, env->store_heartbeat);
 		store_leader_hint(n, env->store_heartbeat->leader_endpoint);
-		if (canary_heard(n, env->store_heartbeat)) {
+		if (held) {
 			/* Holding for a canary in progress: not lost. */
 			n->behind_since_ms = 0;
 		} else if (env->store_heartbeat->version < n->applied.version &&
@@ -1247,6 +1266,7 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 			request_snapshot(n, why);
 		}
 		break;
+	}
 	default:
 		px_log(PX_LOG_WARN, "refused a message of type %d from the store",
 		       env->body_case);

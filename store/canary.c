@@ -9,6 +9,8 @@ px_canary_verdict_t px_canary_decide(const px_canary_t *c,
 				     uint64_t now_ms, uint64_t *ok_since_ms,
 				     char *why, size_t len)
 {
+	if ((!m->known || !m->up) && m->fresh)
+		return PX_CANARY_WAIT;
 	if (!m->known || !m->up) {
 		snprintf(why, len, "%s is down", c->member);
 		return PX_CANARY_REVERT;
@@ -24,14 +26,16 @@ px_canary_verdict_t px_canary_decide(const px_canary_t *c,
 			 m->detail && m->detail[0] ? m->detail : "apply failed");
 		return PX_CANARY_REVERT;
 	}
-	if (m->applied >= c->version && m->health != 0) {
+	if (m->applied >= c->version && m->health != 0 && m->store_lost) {
+		*ok_since_ms = 0;
+	} else if (m->applied >= c->version && m->health != 0) {
 		snprintf(why, len, "%s applied it, then its health went "
 			 "%s: %s", c->member, m->health == 1 ? "degraded" :
 			 "failed", m->detail && m->detail[0] ? m->detail : "?");
 		*ok_since_ms = 0;
 		return PX_CANARY_REVERT;
 	}
-	if (m->applied >= c->version) {
+	if (m->applied >= c->version && m->health == 0) {
 		if (!*ok_since_ms)
 			*ok_since_ms = now_ms;
 		if (now_ms - *ok_since_ms >= (uint64_t)c->for_s * 1000)

@@ -21,6 +21,10 @@
 /* What the member gets on top of its seconds to apply the version and
  * say so: past it, the change is reverted. */
 #define PX_CANARY_GRACE_S 30
+/* A member finds a new leader after its old store went silent for ~4 s
+ * (node/sync.c), then follows a hint: seen taking 5 s in
+ * t_canary_raft.sh; three times that before "down" counts. */
+#define PX_CANARY_FRESH_MS 15000
 
 typedef struct px_canary_s {
 	uint64_t version;
@@ -32,6 +36,13 @@ typedef struct px_canary_s {
 /* The canary member as the store last heard it. */
 typedef struct {
 	bool known, up, drained;
+	/* This store has not watched the canary for PX_CANARY_FRESH_MS
+	 * yet (it just became leader, or started): a member it has not
+	 * heard may only not have found it yet, so not down. */
+	bool fresh;
+	/* Its last heartbeat says it lost the store: unhealthy for a
+	 * reason that is not the change's (the healthy count restarts). */
+	bool store_lost;
 	uint64_t applied;
 	uint64_t failed_version;  /* its heartbeat: an apply that failed */
 	int health;               /* Heartbeat.Health */

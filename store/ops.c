@@ -1630,6 +1630,7 @@ static size_t verdict_next;
  * healthy (for_s counts from it), and the last release or revert it
  * proposed (not again within 5 s). */
 static uint64_t ok_version, ok_since_ms, asked_version, asked_ms;
+static uint64_t watch_since_ms;  /* px_mono_ms(): leading with it since */
 
 static int canary_of(const Phalanx__VersionRecord *r, px_canary_t *c)
 {
@@ -1744,16 +1745,20 @@ void px_store_canary_tick(px_store_t *st)
 
 	if (st->raft) {
 		px_raft_status(st->raft, &rs);
-		if (strcmp(rs.role, "leader") != 0)
+		if (strcmp(rs.role, "leader") != 0) {
+			ok_version = 0;  /* watched afresh when leading again */
 			return;
+		}
 	}
 	if (px_store_canary_current(st, &c) <= 0)
 		return;
 	if (c.version != ok_version) {
 		ok_version = c.version;
 		ok_since_ms = 0;
+		watch_since_ms = px_mono_ms();
 	}
 	memset(&cm, 0, sizeof(cm));
+	cm.fresh = px_mono_ms() - watch_since_ms < PX_CANARY_FRESH_MS;
 	if ((m = member_find(st, c.member))) {
 		cm.known = true;
 		cm.up = px_member_up(st, m, now);
@@ -1762,6 +1767,7 @@ void px_store_canary_tick(px_store_t *st)
 		cm.failed_version = m->failed_version;
 		cm.health = m->health;
 		cm.detail = m->detail;
+		cm.store_lost = m->store_lost;
 	}
 	verdict = px_canary_decide(&c, &cm, now, &ok_since_ms, why,
 				   sizeof(why));

@@ -30,6 +30,27 @@ TEST(canary_hold_until_released)
 	CHECK(!px_canary_behind_held(&g, "fw2", 6));
 }
 
+TEST(canary_hold_snapshot_and_readiness)
+{
+	px_canary_gate_t g;
+
+	memset(&g, 0, sizeof(g));
+	CHECK(!px_canary_holds_snapshot(&g, "fw2", 7));
+	CHECK_INT(px_canary_store_version(&g, "fw2", 7), 7);
+	px_canary_gate_heard(&g, 8, 7, "fw1");
+	/* A snapshot that holds the canary's version waits like it ... */
+	CHECK(px_canary_holds_snapshot(&g, "fw2", 7));
+	CHECK(px_canary_holds_snapshot(&g, "fw2", 8));
+	CHECK(!px_canary_holds_snapshot(&g, "fw2", 6));
+	CHECK(!px_canary_holds_snapshot(&g, "fw1", 8));
+	/* ... and the readiness gate counts the version before it. */
+	CHECK_INT(px_canary_store_version(&g, "fw2", 8), 6);
+	CHECK_INT(px_canary_store_version(&g, "fw1", 8), 8);
+	px_canary_gate_heard(&g, 8, 0, "");
+	CHECK(!px_canary_holds_snapshot(&g, "fw2", 8));
+	CHECK_INT(px_canary_store_version(&g, "fw2", 8), 8);
+}
+
 TEST(canary_hold_reverted_and_next_canary)
 {
 	px_canary_gate_t g;
@@ -64,7 +85,7 @@ static px_canary_t canary7(void)
 TEST(canary_verdict_released_after_healthy_seconds)
 {
 	px_canary_t c = canary7();
-	px_canary_member_t m = { true, true, false, 6, 0, 0, "" };
+	px_canary_member_t m = { true, true, false, false, false, 6, 0, 0, "" };
 	uint64_t since = 0;
 	char why[200] = "";
 
@@ -84,7 +105,7 @@ TEST(canary_verdict_released_after_healthy_seconds)
 TEST(canary_verdict_reverted)
 {
 	px_canary_t c = canary7();
-	px_canary_member_t m = { true, true, false, 6, 7, 1,
+	px_canary_member_t m = { true, true, false, false, false, 6, 7, 1,
 				 "apply of version 7 failed: not permitted" };
 	uint64_t since = 0;
 	char why[200] = "";
@@ -104,6 +125,12 @@ TEST(canary_verdict_reverted)
 	CHECK_INT(px_canary_decide(&c, &m, 100500, &since, why, sizeof(why)),
 		  PX_CANARY_REVERT);
 	CHECK_STR(why, "fw1 is down");
+	/* Not while the store (a new leader) has not watched it long
+	 * enough to have heard the member. */
+	m.fresh = true;
+	CHECK_INT(px_canary_decide(&c, &m, 100500, &since, why, sizeof(why)),
+		  PX_CANARY_WAIT);
+	m.fresh = false;
 	m.up = true;
 	m.drained = true;
 	CHECK_INT(px_canary_decide(&c, &m, 100500, &since, why, sizeof(why)),
@@ -115,9 +142,17 @@ TEST(canary_verdict_reverted)
 		  PX_CANARY_WAIT);
 	m.health = 1;
 	m.detail = "store lost";
+	/* It lost the store (a failover): not the change's fault, but the
+	 * healthy seconds count again from its recovery. */
+	m.store_lost = true;
+	CHECK_INT(px_canary_decide(&c, &m, 102000, &since, why, sizeof(why)),
+		  PX_CANARY_WAIT);
+	CHECK_INT(since, 0);
+	m.store_lost = false;
+	m.detail = "apply of version 9 failed";
 	CHECK_INT(px_canary_decide(&c, &m, 102000, &since, why, sizeof(why)),
 		  PX_CANARY_REVERT);
-	CHECK(strstr(why, "degraded: store lost") != NULL);
+	CHECK(strstr(why, "degraded: apply of version 9 failed") != NULL);
 	/* Stuck below the version past the deadline. */
 	m.applied = 6;
 	m.health = 0;
