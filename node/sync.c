@@ -1122,14 +1122,15 @@ static void inq_run(px_node_t *n, uint64_t t0)
 			px_wire_free(env);
 	}
 	if (inq_held(n) && inq_head_version(n) != n->canary_logged) {
+		const Phalanx__Envelope *env = n->inq[n->inq_head];
+		bool snap = env->body_case ==
+			    PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
+
 		n->canary_logged = inq_head_version(n);
 		px_log(PX_LOG_INFO, "version %llu%s: held until the store's "
-		       "verdict on canary %s (version %llu)",
-		       (unsigned long long)n->canary_logged,
-		       n->inq[n->inq_head]->body_case ==
-		       PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK ? " (snapshot)" :
-		       "", n->canary.canary_member,
-		       (unsigned long long)n->canary.canary_version);
+		       "verdict on canary %s", (unsigned long long)
+		       n->canary_logged, snap ? " (a snapshot)" : "",
+		       snap ? n->canary.canary_member : env->change->canary);
 	}
 }
 

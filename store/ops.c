@@ -1375,8 +1375,11 @@ static int canary_refused(op_t *o, bool policy, bool live)
 		return fail(o, PX_ENOMEMBER, "--canary %.63s: no such member; "
 			    "nothing changed", op->canary);
 	if (!px_member_up(o->st, m, px_now_ms()))
-		return fail(o, PX_EDOWN, "--canary %s: the member is down; "
-			    "nothing changed", m->id);
+		return fail(o, PX_EDOWN, "--canary %s: %s; nothing changed",
+			    m->id, o->st->raft ? "the leader does not hear "
+			    "the member (down, or it reports to another store: "
+			    "run members with --follow-leader yes)" :
+			    "the member is down");
 	if (m->drained || px_member_out_of_service(o->st, m))
 		return fail(o, PX_EBADREQ, "--canary %s: the member is "
 			    "drained; nothing changed", m->id);

@@ -14,6 +14,9 @@
 # Every wait is bounded polling.
 set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
+# The verdict is the leader's: it must hear the canary member, so the
+# members follow the leader (as t_members_follow.sh runs them).
+export PHALANX_NODE_ARGS="${PHALANX_NODE_ARGS:-} --follow-leader yes"
 raft_lab_setup 2
 FE=flood-exceptions
 KSET=$FE.v4
