@@ -15,6 +15,10 @@
 #                                 phalanxctl waited; afterwards both
 #                                 members are at the store's version and
 #                                 the entry is in neither kernel
+#   canary_operator_json          an operator's canary (its role is the
+#                                 write's; the wait for the verdict is a
+#                                 read) with --json: one object saying
+#                                 it was released
 #   canary_refused_unknown_member --canary nope, and --canary naming a
 #                                 member while another canary is in
 #                                 progress: each exits 1 and the version
@@ -132,6 +136,22 @@ else
 	fail $t "expected exit 1 naming fw1, its failed apply and the revert as version $((V0 + 2)), Y in none of fw2's samples, then both members synced at $((V0 + 2)) with Y in neither and X in both; saw exit $rc, fw2 samples with Y: $seen of $n, synced: $conv at version $V1, Y gone: $gone, X kept: $keep, output: $(tr '\n' ' ' <"$OUT")"
 	show_log fw1 10
 	show_log store1 10
+fi
+
+# --- an operator's canary, --json ------------------------------------------
+t=canary_operator_json
+W4=203.0.113.75
+V0=$(ver)
+js=$(lab ctl-as operator --json exceptions add $FE $W4 --canary fw2 --canary-for 1 2>&1)
+rc=$?
+ok=$(python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+print("yes" if d == {"version": int(sys.argv[2]), "canary": "fw2", "released": True} else "no")' "$js" $((V0 + 1)) 2>/dev/null)
+if [ $rc = 0 ] && [ "$ok" = yes ] && wait_until 10 every_member in_set $KSET $W4; then
+	pass $t
+else
+	fail $t "expected an operator's --json canary on fw2 to exit 0 with {\"version\": $((V0 + 1)), \"canary\": \"fw2\", \"released\": true} and the entry in both kernels; saw exit $rc: $js"
 fi
 
 # --- refusals ---------------------------------------------------------------
