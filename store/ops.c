@@ -1646,17 +1646,43 @@ static int canary_of(const Phalanx__VersionRecord *r, px_canary_t *c)
 	return 1;
 }
 
+/* The canary in progress as last read from the database: reading it
+ * decodes each pending version's record (a 1M-entry import's is ~18
+ * MB), and the heartbeat asks every second.  It changes only with a
+ * commit (a new version) or a settlement (cache_gen). */
+static struct {
+	bool valid;
+	uint64_t version, gen;
+	int found;
+	px_canary_t c;
+} cache;
+static uint64_t cache_gen;
+
 int px_store_canary_current(px_store_t *st, px_canary_t *c)
 {
 	Phalanx__VersionRecord **v = NULL;
 	size_t n = 0, i;
 	int rc, found = 0;
 
+	if (cache.valid && cache.version == st->policy.version &&
+	    cache.gen == cache_gen) {
+		if (cache.found > 0)
+			*c = cache.c;
+		return cache.found;
+	}
 	rc = px_versions_pending_list(st->db, &v, &n);
 	for (i = 0; rc >= 0 && i < n && !found; i++)
 		found = canary_of(v[i], c);
 	px_versions_pending_free(v, n);
-	return rc < 0 ? rc : found;
+	if (rc < 0)
+		return rc;
+	cache.valid = true;
+	cache.version = st->policy.version;
+	cache.gen = cache_gen;
+	cache.found = found;
+	if (found)
+		cache.c = *c;
+	return found;
 }
 
 int px_store_canary_member(px_store_t *st, uint64_t version, char *member,
@@ -1687,6 +1713,7 @@ void px_store_canary_settled(px_store_t *st, uint64_t version, bool reverted,
 {
 	size_t k = verdict_next++ % VERDICTS_KEPT;
 
+	cache_gen++;
 	verdicts[k].version = version;
 	verdicts[k].reverted = reverted;
 	verdicts[k].revert_version = revert_version;
