@@ -7,6 +7,7 @@
 void px_canary_gate_heard(px_canary_gate_t *g, uint64_t version,
 			  uint64_t canary_version, const char *canary_member)
 {
+	g->heard = true;
 	g->version = version;
 	g->canary_version = canary_version;
 	snprintf(g->canary_member, sizeof(g->canary_member), "%s",
@@ -27,6 +28,8 @@ bool px_canary_holds(const px_canary_gate_t *g, const char *me,
 bool px_canary_holds_snapshot(const px_canary_gate_t *g, const char *me,
 			      uint64_t version)
 {
+	if (!g->heard)
+		return true;
 	return g->canary_version && strcmp(g->canary_member, me) != 0 &&
 	       version >= g->canary_version;
 }
@@ -34,7 +37,7 @@ bool px_canary_holds_snapshot(const px_canary_gate_t *g, const char *me,
 uint64_t px_canary_store_version(const px_canary_gate_t *g, const char *me,
 				 uint64_t store_version)
 {
-	if (px_canary_holds_snapshot(g, me, store_version))
+	if (g->heard && px_canary_holds_snapshot(g, me, store_version))
 		return g->canary_version - 1;
 	return store_version;
 }

@@ -16,6 +16,7 @@
 
 /* What the last store heartbeat said (zeroed: none heard yet). */
 typedef struct {
+	bool heard;               /* a store heartbeat since the start */
 	uint64_t version;         /* the store's version */
 	uint64_t canary_version;  /* 0: no canary in progress */
 	char canary_member[PX_MEMBER_ID_MAX + 1];
@@ -28,9 +29,11 @@ void px_canary_gate_heard(px_canary_gate_t *g, uint64_t version,
  * NULL: none) now. */
 bool px_canary_holds(const px_canary_gate_t *g, const char *me,
 		     uint64_t version, const char *canary);
-/* Whether member me holds a snapshot of version now: one that holds a
- * canary in progress on another member (after a failover a member
- * resnapshots from the store it follows next). */
+/* Whether member me, which enforces a policy already, holds a snapshot
+ * of version now: one that holds a canary in progress on another member
+ * (after a failover a member resnapshots from the store it follows
+ * next), or any before the first store heartbeat says whether a canary
+ * is in progress (a restarted member: a second at most). */
 bool px_canary_holds_snapshot(const px_canary_gate_t *g, const char *me,
 			      uint64_t version);
 /* The store's version as member me's readiness gate should count it:

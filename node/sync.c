@@ -1127,10 +1127,17 @@ static void inq_run(px_node_t *n, uint64_t t0)
 			    PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
 
 		n->canary_logged = inq_head_version(n);
-		px_log(PX_LOG_INFO, "version %llu%s: held until the store's "
-		       "verdict on canary %s", (unsigned long long)
-		       n->canary_logged, snap ? " (a snapshot)" : "",
-		       snap ? n->canary.canary_member : env->change->canary);
+		if (snap && !n->canary.heard)
+			px_log(PX_LOG_INFO, "version %llu (a snapshot): held "
+			       "until a store heartbeat says whether a canary "
+			       "is in progress",
+			       (unsigned long long)n->canary_logged);
+		else
+			px_log(PX_LOG_INFO, "version %llu%s: held until the "
+			       "store's verdict on canary %s",
+			       (unsigned long long)n->canary_logged,
+			       snap ? " (a snapshot)" : "", snap ?
+			       n->canary.canary_member : env->change->canary);
 	}
 }
 

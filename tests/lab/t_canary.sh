@@ -15,6 +15,11 @@
 #                                 phalanxctl waited; afterwards both
 #                                 members are at the store's version and
 #                                 the entry is in neither kernel
+#   canary_member_restarted_holds fw2 restarted during a canary on fw1
+#                                 takes a snapshot that holds the
+#                                 canary's version: it waits (logged),
+#                                 the entry in none of fw2's samples
+#                                 until the release, then in both
 #   canary_operator_json          an operator's canary (its role is the
 #                                 write's; the wait for the verdict is a
 #                                 read) with --json: one object saying
@@ -136,6 +141,36 @@ else
 	fail $t "expected exit 1 naming fw1, its failed apply and the revert as version $((V0 + 2)), Y in none of fw2's samples, then both members synced at $((V0 + 2)) with Y in neither and X in both; saw exit $rc, fw2 samples with Y: $seen of $n, synced: $conv at version $V1, Y gone: $gone, X kept: $keep, output: $(tr '\n' ' ' <"$OUT")"
 	show_log fw1 10
 	show_log store1 10
+fi
+
+# --- a member restarted while it holds ---------------------------------------
+t=canary_member_restarted_holds
+R=203.0.113.76
+V0=$(ver)
+ctl exceptions add $FE $R --canary fw1 --canary-for 8 >"$OUT" 2>&1 &
+cpid=$!
+fw1_had=no
+wait_until 10 in_set fw1 $KSET $R && fw1_had=yes
+# fw2 restarts from its state and asks the store for a snapshot, which
+# holds the canary's version: it must wait like the change did.
+lab stop fw2 >/dev/null 2>&1
+lab start fw2 >/dev/null 2>&1
+up2() { ctl --json status | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(m["member"] == "fw2" and m["up"] for m in d["members"]) else 1)'; }
+wait_until 15 up2
+read -r seen n < <(watch_fw2 $cpid $R)
+wait $cpid
+rc=$?
+both=no
+wait_until 10 every_member in_set $KSET $R && both=yes
+if [ $rc = 0 ] && [ $fw1_had = yes ] && [ "$seen" = 0 ] && [ "${n:-0}" -gt 1 ] &&
+   [ $both = yes ] && grep -q "version $((V0 + 1)) (a snapshot): held until" "$PHALANX_LAB_STATE/fw2.log"; then
+	pass $t
+else
+	fail $t "expected fw2, restarted while version $((V0 + 1)) was a canary on fw1, to hold its snapshot (logged) with R in none of its samples, then R in both after exit 0; saw exit $rc, fw1 had it: $fw1_had, fw2 samples with it: $seen of $n, in both after: $both, output: $(tr '\n' ' ' <"$OUT")"
+	show_log fw2 12
 fi
 
 # --- an operator's canary, --json ------------------------------------------
