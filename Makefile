@@ -75,12 +75,13 @@ $(BUILD)/phalanxctl: $(CTL_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c yaml-0.1)
 
 # Unit tests link the pure logic of the member (no I/O files).
-UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/outbox.c node/fwlog.c node/gate.c node/layout.c node/delta.c node/state.c node/dns.c node/pop3.c))
+UNIT_NODE := $(patsubst %.c,$(BUILD)/%.o,$(wildcard node/seq.c node/quota.c node/pressure_level.c node/outbox.c node/fwlog.c node/gate.c node/layout.c node/delta.c node/state.c node/dns.c node/pop3.c node/canary.c))
 
 # ... and the store's LMDB file, run on a database in a temporary directory.
 UNIT_STORE := $(BUILD)/store/db.o $(BUILD)/store/dbfit.o $(BUILD)/store/alerts.o \
 	$(BUILD)/store/auth.o $(BUILD)/store/protect.o $(BUILD)/store/raft.o \
-	$(BUILD)/store/fsm.o $(BUILD)/store/versions.o $(BUILD)/store/config.o
+	$(BUILD)/store/fsm.o $(BUILD)/store/versions.o $(BUILD)/store/config.o \
+	$(BUILD)/store/canary.o
 # waiters.c and members.c with ctl.c and sync.c stubbed
 # (tests/unit/test_store_waiters.c, test_store_roles.c).
 UNIT_STORE += $(BUILD)/store/waiters.o $(BUILD)/store/logring.o $(BUILD)/store/members.o

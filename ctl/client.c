@@ -756,6 +756,7 @@ static bool held_request(const Phalanx__CtlRequest *req)
 {
 	return req->timeout_ms &&
 	       (req->op == PHALANX__CTL_REQUEST__OP__WAIT ||
+		req->op == PHALANX__CTL_REQUEST__OP__CANARY_WAIT ||
 		req->op == PHALANX__CTL_REQUEST__OP__DRAINED_WAIT ||
 		req->op == PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT);
 }
@@ -801,8 +802,11 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	env.ctl_request = px_ctl_operation(req, &w) ? &w.req : req;
 	if (env.ctl_request == &w.req && ctl->request_id)
 		w.op.request_id = (char *)ctl->request_id;
-	if (env.ctl_request == &w.req)
+	if (env.ctl_request == &w.req) {
 		w.op.confirm_s = ctl->confirm_s;
+		w.op.canary = (char *)(ctl->canary ? ctl->canary : "");
+		w.op.canary_s = ctl->canary_s;
+	}
 	/* The store drops a bigger request unread and never answers: say
 	 * so now rather than after --timeout. */
 	size = phalanx__envelope__get_packed_size(&env);
@@ -1336,12 +1340,73 @@ out:
 	return rc;
 }
 
+/* --canary: the store's verdict on version, held by the store until
+ * it is in (store/ctl.c CANARY_WAIT): released, or reverted and why.
+ * PX_EXIT_OK or PX_EXIT_FAIL, printed. */
+static int canary_verdict(px_ctl_t *ctl, uint64_t version)
+{
+	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
+	Phalanx__Envelope *env = NULL;
+	const Phalanx__CtlReply *r;
+	uint32_t s = ctl->canary_s ? ctl->canary_s : 10;
+	uint64_t timeout = ctl->timeout_ms;
+	int rc = PX_EXIT_FAIL;
+
+	if (!ctl->json)
+		printf("version %llu: on canary %s, waiting for its verdict "
+		       "(healthy for %u s)\n", (unsigned long long)version,
+		       ctl->canary, s);
+	fflush(stdout);
+	req.op = PHALANX__CTL_REQUEST__OP__CANARY_WAIT;
+	req.set = "";
+	req.version = version;
+	/* The store reverts a canary with no verdict after s + 30 s: the
+	 * wait covers that and a failover's few seconds. */
+	req.timeout_ms = (s + 40) * 1000;
+	ctl->timeout_ms = req.timeout_ms + timeout;
+	if (px_ctl_call(ctl, &req, &env) < 0)
+		goto out;
+	r = env->ctl_reply;
+	if (r->status == 0) {
+		if (ctl->json)
+			printf("{\"version\":%llu,\"canary\":\"%s\","
+			       "\"released\":true}\n",
+			       (unsigned long long)version, ctl->canary);
+		else
+			printf("version %llu: %s: released to every member\n",
+			       (unsigned long long)version, r->error);
+		rc = PX_EXIT_OK;
+	} else if (r->status == PX_ECANARY) {
+		if (ctl->json)
+			printf("{\"version\":%llu,\"canary\":\"%s\","
+			       "\"released\":false,\"reverted_as\":%llu}\n",
+			       (unsigned long long)version, ctl->canary,
+			       (unsigned long long)r->version);
+		px_ctl_fail(ctl, "version %llu: canary %s failed: %s",
+			    (unsigned long long)version, ctl->canary,
+			    r->error);
+	} else {
+		px_ctl_fail(ctl, "version %llu: canary %s: no verdict: %s",
+			    (unsigned long long)version, ctl->canary,
+			    px_ctl_reply_error(ctl, r));
+	}
+out:
+	ctl->timeout_ms = timeout;
+	px_wire_free(env);
+	return rc;
+}
+
 int px_ctl_write_done(px_ctl_t *ctl, uint64_t version)
 {
 	Phalanx__CtlRequest req = PHALANX__CTL_REQUEST__INIT;
 	uint64_t timeout = ctl->timeout_ms;
 	size_t count[M_OUT + 1] = { 0 };
 	int rc;
+
+	if (ctl->canary && (rc = canary_verdict(ctl, version)) != PX_EXIT_OK)
+		return rc;
+	if (ctl->canary && !ctl->wait)
+		return PX_EXIT_OK;
 
 	/* With --confirm: say what to run, before any wait (stderr under
 	 * --json, which keeps its one object). */

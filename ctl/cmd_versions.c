@@ -267,14 +267,23 @@ int px_cmd_pending(px_ctl_t *ctl, int argc, char **argv)
 			printf("%s{\"version\":%llu,\"who\":", i ? "," : "",
 			       (unsigned long long)v->version);
 			px_json_str(stdout, v->who);
-			printf(",\"confirm_by_ms\":%llu}",
+			printf(",\"confirm_by_ms\":%llu",
 			       (unsigned long long)v->confirm_by_ms);
+			if (v->canary_member[0]) {
+				printf(",\"canary\":");
+				px_json_str(stdout, v->canary_member);
+				printf(",\"canary_for_s\":%u", v->canary_s);
+			}
+			printf("}");
 			continue;
 		}
 		px_ctl_time_text(v->confirm_by_ms, when, sizeof(when));
-		printf("%-10llu %-16s %-23s %llds\n",
+		printf("%-10llu %-16s %-23s %llds%s%s%s\n",
 		       (unsigned long long)v->version, v->who, when,
-		       left > 0 ? (left + 999) / 1000 : 0);
+		       left > 0 ? (left + 999) / 1000 : 0,
+		       v->canary_member[0] ? "  canary on " : "",
+		       v->canary_member, v->canary_member[0] ?
+		       " (released once healthy)" : "");
 	}
 	if (ctl->json)
 		printf("]\n");

@@ -83,6 +83,8 @@ typedef struct {
 	const char *threshold, *window, *block; /* ids set, NULL if not given */
 	const char *request_id; /* --request-id, or NULL: a random one */
 	uint32_t confirm_s;   /* --confirm SECONDS: 0 if not given */
+	const char *canary;   /* --canary MEMBER, or NULL */
+	uint32_t canary_s;    /* --canary-for SECONDS: 0 if not given */
 	bool verbose;         /* --verbose: each store asked, on stderr */
 
 	/* Connection, opened by the first request (client.c). */

@@ -117,10 +117,12 @@ static const px_ctl_cmd_t commands[] = {
 	  "`pending' lists the versions waiting.\n",
 	  px_cmd_confirm, 0, 0, 1, 1 },
 	{ "pending", "",
-	  "versions made with --confirm that are not confirmed yet",
+	  "versions made with --confirm not confirmed yet, and canaries",
 	  "Each version waiting for `confirm': who made it, when the store\n"
-	  "reverts it, and in how long.  --json: [{\"version\", \"who\",\n"
-	  "\"confirm_by_ms\"}].  Viewer and up.\n",
+	  "reverts it, and in how long; a --canary in progress too, with its\n"
+	  "member (reverted at that time unless released before).  --json:\n"
+	  "[{\"version\", \"who\", \"confirm_by_ms\"[, \"canary\",\n"
+	  "\"canary_for_s\"]}].  Viewer and up.\n",
 	  px_cmd_pending, 0, 0, 0, 0 },
 	{ "store status", "",
 	  "the stores' Raft view: leader, term, indexes",
@@ -468,7 +470,7 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT,
        OPT_INTRA_ARRAY, OPT_REQUEST_ID, OPT_VERBOSE, OPT_THRESHOLD,
        OPT_WINDOW, OPT_BLOCK, OPT_DHCP_INTERFACE, OPT_CONFIRM, OPT_INSPECT,
-       OPT_ALLOW_XFR, NOPTS };
+       OPT_ALLOW_XFR, OPT_CANARY, OPT_CANARY_FOR, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 /* The store keeps request ids of at most 64 characters (store/fsm.h). */
@@ -533,6 +535,14 @@ static const struct {
 		"revert this change by itself unless\n"
 		"`phalanxctl confirm VERSION' comes within\n"
 		"SECONDS (1..86400)" },
+	[OPT_CANARY] = { "canary", ARG_REQUIRED, "MEMBER", PX_OPT_WAIT,
+		"apply this change on MEMBER first: the\n"
+		"others get it once MEMBER applied it and\n"
+		"stayed healthy, else it is reverted and\n"
+		"the command fails saying why" },
+	[OPT_CANARY_FOR] = { "canary-for", ARG_REQUIRED, "SECONDS", PX_OPT_WAIT,
+		"how long the --canary member must stay\n"
+		"healthy (1..3600, default 10)" },
 	[OPT_MODE] = { "mode", ARG_REQUIRED, "enforce|observe", PX_OPT_MODE,
 		"enforce drops what exceeds the limit,\n"
 		"observe only counts" },
@@ -1019,6 +1029,24 @@ int main(int argc, char **argv)
 					&ms)) != 0)
 			goto out;
 		ctl.confirm_s = (uint32_t)(ms / 1000);
+	}
+	ctl.canary = cl.val[OPT_CANARY];
+	if (cl.val[OPT_CANARY_FOR]) {
+		uint64_t ms;
+
+		if (!ctl.canary) {
+			rc = px_ctl_usage(&ctl, "--canary-for needs --canary");
+			goto out;
+		}
+		if ((rc = parse_seconds(&ctl, "canary-for",
+					cl.val[OPT_CANARY_FOR], 1, &ms)) != 0)
+			goto out;
+		ctl.canary_s = (uint32_t)(ms / 1000);
+	}
+	if (ctl.canary && ctl.confirm_s) {
+		rc = px_ctl_usage(&ctl, "--canary and --confirm: one or the "
+				  "other");
+		goto out;
 	}
 	if (cl.seen[OPT_SKIP_DOWN] && !ctl.wait) {
 		rc = px_ctl_usage(&ctl, "--skip-down needs --wait");

@@ -43,6 +43,7 @@ static const struct {
 	{ PX_EPERM, "not permitted for this key" },
 	{ PX_ENOTLEADER, "this store is not the leader" },
 	{ PX_ENOQUORUM, "no quorum: a majority of the stores is not reachable" },
+	{ PX_ECANARY, "the canary failed: the change was reverted" },
 };
 
 const char *px_strerror(int err)

@@ -39,6 +39,7 @@ enum {
 	PX_EPERM = PX_ERR_BASE - 26,         /* the key's role may not do it */
 	PX_ENOTLEADER = PX_ERR_BASE - 27,    /* this store is not the Raft leader */
 	PX_ENOQUORUM = PX_ERR_BASE - 28,     /* no majority of stores: not committed */
+	PX_ECANARY = PX_ERR_BASE - 29,       /* a --canary failed: reverted */
 };
 
 const char *px_strerror(int err);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "canary.h"
 #include "ct.h"
 #include "keys.h"
 #include "nft.h"
@@ -94,6 +95,16 @@ typedef struct px_node {
 	uint64_t heartbeat_sent_ms; /* the last heartbeat (0: none yet) */
 	bool store_lost;
 	uint64_t behind_since_ms;
+	/* --canary (canary.h): what the store heartbeats say of the
+	 * canary in progress, and the last version whose apply failed here
+	 * (0 once one succeeded since): the store's verdict reads it. */
+	px_canary_gate_t canary;
+	uint64_t failed_version;
+	uint64_t canary_logged;   /* the held version last logged */
+	/* The kernel refused the last apply: what its table holds is in
+	 * doubt (someone else may have changed it), so the next apply
+	 * rebuilds it rather than diff against applied. */
+	bool rebuild_next;
 
 	/* Resource protection (pressure.c). */
 	int pressure;

@@ -292,6 +292,9 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 		px_log(PX_LOG_ERR, "%s; kernel keeps version %llu", d,
 		       (unsigned long long)n->applied.version);
 		set_health(n, 1, d);
+		n->failed_version = target->version ? target->version :
+				    j->version;
+		n->rebuild_next = true;
 		px_vrrp_applied(n, j->rc);
 		return j->rc;
 	}
@@ -310,6 +313,8 @@ static int apply_finish(px_node_t *n, apply_job_t *j)
 	n->applied = *target;
 	memset(target, 0, sizeof(*target));
 	n->seq.applied = n->applied.version;
+	n->failed_version = 0;
+	n->rebuild_next = false;
 	if (n->watcher)
 		px_watcher_policy(n->watcher, &n->applied);
 	applied_after(n, j);
@@ -329,6 +334,7 @@ static void in_place_finish(px_node_t *n, apply_job_t *j)
 	       j->st.batch_bytes, j->st.usec / 1000.0, j->work_ns / 1e6,
 	       j->cache_ns / 1e6, (uv_hrtime() - j->started_ns) / 1e6);
 	n->seq.applied = n->applied.version;
+	n->failed_version = 0;
 	applied_after(n, j);
 }
 
@@ -602,6 +608,7 @@ static void apply_after(uv_work_t *req, int status)
 		       why, j->refused_part,
 		       (unsigned long long)n->applied.version);
 		set_health(n, 1, why);
+		n->failed_version = j->version;
 		/* The store's policy cannot be enforced here: not ready. */
 		px_vrrp_applied(n, j->refused);
 	} else if (j->refused < 0) {
@@ -609,6 +616,7 @@ static void apply_after(uv_work_t *req, int status)
 			 "before apply: %s%s%s", (unsigned long long)j->version,
 			 j->refused_part, px_strerror(j->refused),
 			 j->refused_why[0] ? ": " : "", j->refused_why);
+		n->failed_version = j->version;
 		request_snapshot(n, why);
 	} else if (j->in_place) {
 		in_place_finish(n, j);
@@ -680,7 +688,7 @@ static void apply_start(px_node_t *n, bool snapshot, uint64_t version)
 	j->snapshot = snapshot;
 	/* The kernel holds a kept table or the guard (main.c), not
 	 * n->applied: a diff against it would be wrong. */
-	j->rebuild = n->kernel_unknown;
+	j->rebuild = n->kernel_unknown || n->rebuild_next;
 	j->version = version;
 	j->epoch = n->epoch;
 	j->started_ns = uv_hrtime();
@@ -923,6 +931,7 @@ static void send_heartbeat(px_node_t *n)
 	}
 	hb.ct_count = n->ct_count;
 	hb.ct_max = n->ct_max;
+	hb.failed_version = n->failed_version;
 	env.epoch = n->epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
@@ -1072,9 +1081,38 @@ static bool dispatch(px_node_t *n, Phalanx__Envelope *env)
 
 /* Queued messages in order, until t0 + INQ_SLICE_MS, and none while an
  * apply runs (apply_after() starts the idle handle again). */
+/* Whether the change at the head of inq waits for a canary's verdict
+ * (canary.h): then it and all behind it stay queued, in order. */
+static bool inq_held(const px_node_t *n)
+{
+	const Phalanx__Envelope *env;
+
+	if (!n->inq_n)
+		return false;
+	env = n->inq[n->inq_head];
+	/* A member with no policy yet (version 0: the guard) takes the
+	 * snapshot rather than refuse everything until the verdict. */
+	if (env->body_case == PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK)
+		return n->applied.version &&
+		       px_canary_holds_snapshot(&n->canary, n->o.id,
+						env->snapshot_chunk->version);
+	return env->body_case == PHALANX__ENVELOPE__BODY_CHANGE &&
+	       px_canary_holds(&n->canary, n->o.id, env->change->version,
+			       env->change->canary);
+}
+
+/* The version at the head of inq (a change's or a snapshot's). */
+static uint64_t inq_head_version(const px_node_t *n)
+{
+	const Phalanx__Envelope *env = n->inq[n->inq_head];
+
+	return env->body_case == PHALANX__ENVELOPE__BODY_CHANGE ?
+	       env->change->version : env->snapshot_chunk->version;
+}
+
 static void inq_run(px_node_t *n, uint64_t t0)
 {
-	while (n->inq_n && !n->apply_job && !n->stopping &&
+	while (n->inq_n && !n->apply_job && !n->stopping && !inq_held(n) &&
 	       px_mono_ms() - t0 < INQ_SLICE_MS) {
 		Phalanx__Envelope *env = n->inq[n->inq_head];
 
@@ -1082,6 +1120,24 @@ static void inq_run(px_node_t *n, uint64_t t0)
 		n->inq_n--;
 		if (!dispatch(n, env))
 			px_wire_free(env);
+	}
+	if (inq_held(n) && inq_head_version(n) != n->canary_logged) {
+		const Phalanx__Envelope *env = n->inq[n->inq_head];
+		bool snap = env->body_case ==
+			    PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
+
+		n->canary_logged = inq_head_version(n);
+		if (snap && !n->canary.heard)
+			px_log(PX_LOG_INFO, "version %llu (a snapshot): held "
+			       "until a store heartbeat says whether a canary "
+			       "is in progress",
+			       (unsigned long long)n->canary_logged);
+		else
+			px_log(PX_LOG_INFO, "version %llu%s: held until the "
+			       "store's verdict on canary %s",
+			       (unsigned long long)n->canary_logged,
+			       snap ? " (a snapshot)" : "", snap ?
+			       n->canary.canary_member : env->change->canary);
 	}
 }
 
@@ -1102,7 +1158,7 @@ static void on_inq_idle(uv_idle_t *h)
 		drain(n, n->sub);
 	inq_run(n, px_mono_ms());
 	if (!n->drain_more &&
-	    (!n->inq_n || n->apply_job || n->stopping))
+	    (!n->inq_n || n->apply_job || n->stopping || inq_held(n)))
 		uv_idle_stop(h);
 }
 
@@ -1120,6 +1176,24 @@ static void inq_push(px_node_t *n, Phalanx__Envelope *env)
 	n->inq_n++;
 	if (!n->stopping)
 		uv_idle_start(&n->inq_idle, on_inq_idle);
+}
+
+/* A store heartbeat's word on the canary: changes held for one that it
+ * settled go on.  True if the member is behind only by what it holds. */
+static bool canary_heard(px_node_t *n, const Phalanx__StoreHeartbeat *hb)
+{
+	bool was_held = inq_held(n);
+
+	px_canary_gate_heard(&n->canary, hb->version, hb->canary_version,
+			     hb->canary_member);
+	if (was_held && !inq_held(n)) {
+		px_log(PX_LOG_INFO, "version %llu: the canary's verdict is in: "
+		       "applying what was held",
+		       (unsigned long long)inq_head_version(n));
+		if (!n->stopping)
+			uv_idle_start(&n->inq_idle, on_inq_idle);
+	}
+	return px_canary_behind_held(&n->canary, n->o.id, n->applied.version);
 }
 
 /* Returns true if it kept env (the caller must not free it). */
@@ -1160,11 +1234,17 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 	case PHALANX__ENVELOPE__BODY_BLOCK_LIST:
 		px_blocks_in(n, env->block_list);
 		break;
-	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT:
+	case PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT: {
+		/* first: the readiness gate counts what is held as current */
+		bool held = canary_heard(n, env->store_heartbeat);
+
 		px_alerting_store_heartbeat(n, env->store_heartbeat);
 		px_vrrp_store_heartbeat(n, env->store_heartbeat);
 		store_leader_hint(n, env->store_heartbeat->leader_endpoint);
-		if (env->store_heartbeat->version < n->applied.version &&
+		if (held) {
+			/* Holding for a canary in progress: not lost. */
+			n->behind_since_ms = 0;
+		} else if (env->store_heartbeat->version < n->applied.version &&
 		    !n->snapping) {
 			char why[96];
 
@@ -1194,6 +1274,7 @@ static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 			request_snapshot(n, why);
 		}
 		break;
+	}
 	default:
 		px_log(PX_LOG_WARN, "refused a message of type %d from the store",
 		       env->body_case);

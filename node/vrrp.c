@@ -362,7 +362,11 @@ void px_vrrp_store_heartbeat(px_node_t *n, const Phalanx__StoreHeartbeat *hb)
 
 	if (!n->vrrp)
 		return;
-	px_gate_heartbeat(&n->vrrp->gate, hb->version);
+	/* A version held for a canary on another member (canary.h) is not
+	 * one this member is behind. */
+	px_gate_heartbeat(&n->vrrp->gate,
+			  px_canary_store_version(&n->canary, n->o.id,
+						  hb->version));
 	for (size_t i = 0; i < hb->n_drained; i++)
 		if (strcmp(hb->drained[i], n->o.id) == 0)
 			drained = true;

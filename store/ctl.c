@@ -9,6 +9,7 @@
 
 #include "alerts.h"
 #include "auth.h"
+#include "canary.h"
 #include "codec.h"
 #include "logring.h"
 #include "px.h"
@@ -383,6 +384,9 @@ static int hold_kind(const Phalanx__CtlRequest *req,
 		*ms = req->timeout_ms;
 		return px_store_member_settled(st, req->member, req->op) ? -1 :
 			PX_WAIT_ROLES;
+	case PHALANX__CTL_REQUEST__OP__CANARY_WAIT:
+		*ms = req->timeout_ms;
+		return rep->status == PX_EBUSY ? PX_WAIT_CANARY : -1;
 	default:
 		return -1;
 	}
@@ -426,6 +430,39 @@ static void wait_answered(const px_store_t *st, const px_rid_t *rid,
 
 static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		    Phalanx__Envelope *env, int rc, uint64_t deadline);
+
+/* CANARY_WAIT: the verdict on the canary of version v.  While it is in
+ * progress, rep->status is PX_EBUSY (held by ctl_run: answered so only
+ * at its deadline); released: 0, the why in error; reverted: PX_ECANARY
+ * and the revert's version. */
+static void canary_wait(px_store_t *st, uint64_t v, Phalanx__CtlReply *rep,
+			result_t *r)
+{
+	px_canary_t c;
+	uint64_t rv = 0;
+	const char *why = "";
+	bool reverted = false;
+
+	if (px_store_canary_current(st, &c) > 0 && c.version == v) {
+		rep->status = PX_EBUSY;
+		snprintf(r->error, sizeof(r->error), "version %llu: canary %s "
+			 "still in progress", (unsigned long long)v, c.member);
+		return;
+	}
+	if (!px_store_canary_verdict(st, v, &reverted, &rv, &why)) {
+		fail(r, -ENOENT, "version %llu: no canary in progress, and "
+		     "this store does not know its verdict: see phalanxctl "
+		     "history", (unsigned long long)v);
+		return;
+	}
+	if (reverted) {
+		fail(r, PX_ECANARY, "%s; reverted as version %llu", why,
+		     (unsigned long long)rv);
+		rep->version = rv;
+		return;
+	}
+	snprintf(r->error, sizeof(r->error), "%s", why);
+}
 
 void px_store_ctl_in(px_store_t *st, const px_rid_t *peer,
 		     Phalanx__Envelope *env, int rc)
@@ -496,6 +533,12 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 	    == PHALANX__OPERATION__OP_REVERT) {
 		fail(&r, PX_EPERM, "revert is proposed by the store itself "
 		     "when a --confirm runs out: use rollback");
+		goto reply;
+	}
+	if (env->ctl_request->operation && env->ctl_request->operation->op_case
+	    == PHALANX__OPERATION__OP_CANARY_RELEASE) {
+		fail(&r, PX_EPERM, "a canary is released by the store itself "
+		     "once its member stayed healthy");
 		goto reply;
 	}
 	if (env->ctl_request->operation && st->raft) {
@@ -653,6 +696,15 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		status_reply(st, &rep, ms, si);
 		rep.n_sets = 0;
 		break;
+	case PHALANX__CTL_REQUEST__OP__CANARY_WAIT:
+		if (env->ctl_request->timeout_ms > WAIT_MAX_MS) {
+			fail(&r, PX_EBADREQ, "CANARY_WAIT: timeout_ms %u is "
+			     "over the most, %u", env->ctl_request->timeout_ms,
+			     WAIT_MAX_MS);
+			break;
+		}
+		canary_wait(st, env->ctl_request->version, &rep, &r);
+		break;
 	case PHALANX__CTL_REQUEST__OP__DRAINED_WAIT:
 	case PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT:
 		if (px_store_member_wait_check(env->ctl_request, WAIT_MAX_MS,
@@ -676,10 +728,12 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		bool roles =
 			req->op == PHALANX__CTL_REQUEST__OP__DRAINED_WAIT ||
 			req->op == PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT;
+		bool canary = req->op == PHALANX__CTL_REQUEST__OP__CANARY_WAIT;
 
 		if (kind >= 0 && !deadline)
 			deadline = px_mono_ms() + (ms < LIST_WAIT_MAX_MS ||
-				   is_wait || roles ? ms : LIST_WAIT_MAX_MS);
+				   is_wait || roles || canary ? ms :
+				   LIST_WAIT_MAX_MS);
 		if (kind >= 0 && px_mono_ms() < deadline) {
 			int hr = px_store_waiter_hold(st, &rid, env, kind,
 						      deadline, r.error,
@@ -692,7 +746,7 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 			if (hr == 0) {
 				env = NULL; /* the waiters' now */
 				rid.len = 0; /* no reply yet */
-			} else if (is_wait || roles) {
+			} else if (is_wait || roles || canary) {
 				r.status = hr;
 			} else {
 				r.error[0] = '\0'; /* a list: answered now */
@@ -700,6 +754,9 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 		}
 		if (env && is_wait)
 			wait_answered(st, &rid, req, deadline, r.status);
+		/* a canary still in progress at the wait's deadline */
+		if (env && canary && rep.status == PX_EBUSY)
+			r.status = PX_ETIMEOUT;
 		if (env && roles)
 			px_store_member_wait_answered(st, &rid, req, deadline,
 						      r.status);

@@ -722,6 +722,9 @@ static int record_put(MDB_txn *txn, px_db_t *db, uint64_t version,
 		v.r.time_ms = audit->time_ms;
 		v.r.who = (char *)(audit->who ? audit->who : "");
 		v.r.confirm_by_ms = audit->confirm_by_ms;
+		v.r.canary_member = (char *)(audit->canary_member ?
+					     audit->canary_member : "");
+		v.r.canary_s = audit->canary_s;
 	}
 	if (rc == 0) {
 		d.mv_size = phalanx__version_record__get_packed_size(&v.r);

@@ -94,6 +94,10 @@ typedef struct {
 	const char *who;
 	uint64_t confirm_by_ms;
 	uint64_t settles;
+	/* --canary (store/canary.h): its member ("" or NULL: none) and
+	 * seconds; confirm_by_ms is then the canary's last deadline. */
+	const char *canary_member;
+	uint32_t canary_s;
 } px_db_audit_t;
 /* px_db_commit that also appends audit (may be NULL) in the same
  * transaction: a change is never committed without its record. */

@@ -354,6 +354,9 @@ static void on_tick(uv_timer_t *h)
 
 	px_store_pub_rebind(st);
 	px_store_heartbeat(st);
+	/* before the confirm tick: a canary past its deadline is reverted
+	 * with its own reason */
+	px_store_canary_tick(st);
 	px_store_confirm_tick(st);
 	px_metrics_update(st->metrics, st);
 }

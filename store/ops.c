@@ -12,6 +12,7 @@
 
 #include "alerts.h"
 #include "auth.h"
+#include "canary.h"
 #include "codec.h"
 #include "config.h"
 #include "px.h"
@@ -106,6 +107,15 @@ static void audit_pack(px_db_audit_t *a, uint8_t **buf, const op_t *o,
 	a->who = h.who;
 	if (o->op->confirm_s)
 		a->confirm_by_ms = h.time_ms + (uint64_t)o->op->confirm_s * 1000;
+	if (o->op->canary && o->op->canary[0]) {
+		uint32_t s = o->op->canary_s ? o->op->canary_s :
+			     PX_CANARY_DEFAULT_S;
+
+		a->canary_member = o->op->canary;
+		a->canary_s = s;
+		a->confirm_by_ms = h.time_ms +
+			(uint64_t)(s + PX_CANARY_GRACE_S) * 1000;
+	}
 	a->settles = o->settles;
 }
 
@@ -1081,6 +1091,9 @@ static int revert(op_t *o)
 	uint8_t *rec;
 	int rc;
 
+	const char *why = o->op->revert->why;
+	bool canary = why && why[0];
+
 	if (!px_versions_pending(o->st->db, v))
 		return fail(o, -ENOENT, "version %llu is not waiting for a "
 			    "confirmation", (unsigned long long)v);
@@ -1091,15 +1104,19 @@ static int revert(op_t *o)
 		     err);
 		goto out;
 	}
-	snprintf(what, sizeof(what), "revert of version %llu (not confirmed "
-		 "in time)", (unsigned long long)v);
+	if (canary)
+		snprintf(what, sizeof(what), "revert of canary version %llu "
+			 "(%.100s)", (unsigned long long)v, why);
+	else
+		snprintf(what, sizeof(what), "revert of version %llu (not "
+			 "confirmed in time)", (unsigned long long)v);
 	o->settles = v;
 	rc = plan_apply(o, &plan, what);
 	if (rc == 0 && !o->done->publish && !o->dry) {
 		/* Nothing of it is left to undo: only settle it. */
-		snprintf(what, sizeof(what), "revert of version %llu (not "
-			 "confirmed in time): nothing left to undo",
-			 (unsigned long long)v);
+		snprintf(what, sizeof(what), "revert of version %llu (%.100s): "
+			 "nothing left to undo", (unsigned long long)v,
+			 canary ? why : "not confirmed in time");
 		audit_pack(&a, &rec, o, what, o->st->policy.version,
 			   o->st->policy.version);
 		rc = px_db_confirm_del(o->st->db, v, &a);
@@ -1109,10 +1126,14 @@ static int revert(op_t *o)
 		else
 			rc = 0;
 	}
-	if (rc == 0 && !o->dry)
-		px_log(PX_LOG_WARN, "version %llu was not confirmed in time: "
-		       "reverted as version %llu", (unsigned long long)v,
-		       (unsigned long long)o->st->policy.version);
+	if (rc == 0 && !o->dry) {
+		px_log(PX_LOG_WARN, "version %llu %s%s: reverted as version "
+		       "%llu", (unsigned long long)v, canary ? "failed as a "
+		       "canary: " : "was not confirmed in time", canary ? why :
+		       "", (unsigned long long)o->st->policy.version);
+		px_store_canary_settled(o->st, v, true, o->st->policy.version,
+					canary ? why : "no verdict in time");
+	}
 out:
 	px_vdiff_free(&plan);
 	return rc;
@@ -1149,6 +1170,10 @@ static int confirm(op_t *o)
 		return fail(o, -ENOENT, "version %llu is not waiting for a "
 			    "confirmation (confirmed or reverted already, or "
 			    "made without --confirm)", (unsigned long long)v);
+	if (px_store_canary_member(o->st, v, what, sizeof(what)) > 0)
+		return fail(o, PX_EBADREQ, "version %llu is a canary on %s: "
+			    "the store releases it once that member stayed "
+			    "healthy", (unsigned long long)v, what);
 	if (o->dry)
 		return PX_OP_VALID;
 	snprintf(what, sizeof(what), "confirm version %llu",
@@ -1162,6 +1187,37 @@ static int confirm(op_t *o)
 			    (unsigned long long)v, px_db_strerror(rc));
 	px_log(PX_LOG_INFO, "%s, request %s by %s", what, req_id(o),
 	       o->who ? o->who->name : "?");
+	return 0;
+}
+
+/* The store's own release of a canary that stayed healthy (proposed by
+ * px_store_canary_tick; refused from clients in store/ctl.c): it no
+ * longer waits, and members other than its own apply it. */
+static int canary_release(op_t *o)
+{
+	uint64_t v = o->op->canary_release->version;
+	const char *why = o->op->canary_release->why;
+	char what[200];
+	px_db_audit_t a;
+	uint8_t *rec;
+	int rc;
+
+	if (!px_versions_pending(o->st->db, v))
+		return fail(o, -ENOENT, "version %llu is not a canary in "
+			    "progress", (unsigned long long)v);
+	if (o->dry)
+		return PX_OP_VALID;
+	snprintf(what, sizeof(what), "release of canary version %llu "
+		 "(%.100s)", (unsigned long long)v, why ? why : "");
+	audit_pack(&a, &rec, o, what, o->st->policy.version,
+		   o->st->policy.version);
+	rc = px_db_confirm_del(o->st->db, v, &a);
+	free(rec);
+	if (rc < 0)
+		return fail(o, rc, "release of version %llu: %s",
+			    (unsigned long long)v, px_db_strerror(rc));
+	px_log(PX_LOG_INFO, "%s: to every member", what);
+	px_store_canary_settled(o->st, v, false, 0, why ? why : "");
 	return 0;
 }
 
@@ -1226,6 +1282,8 @@ static const struct {
 	  PHALANX__CTL_REQUEST__OP__CONFIG_APPLY, config_apply, true },
 	/* the store's own (store/ctl.c refuses it from clients) */
 	{ OPC(REVERT), "revert", PX_ROLE_ADMIN, -1, revert, true },
+	{ OPC(CANARY_RELEASE), "canary release", PX_ROLE_ADMIN, -1,
+	  canary_release, false },
 };
 #undef OPC
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
@@ -1276,6 +1334,58 @@ int px_store_op_role(const Phalanx__Operation *op, const char **name,
 	return 0;
 }
 
+static const px_member_t *member_find(const px_store_t *st, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < st->nmembers; i++)
+		if (strcmp(st->members[i].id, id) == 0)
+			return &st->members[i];
+	return NULL;
+}
+
+/* --canary's refusals: nothing changes.  live: also those that depend
+ * on the members' liveness (the leader's or the only store's view). */
+static int canary_refused(op_t *o, bool policy, bool live)
+{
+	const Phalanx__Operation *op = o->op;
+	const px_member_t *m;
+	px_canary_t c;
+
+	if (!op->canary || !op->canary[0])
+		return fail(o, PX_EBADREQ, "--canary-for: only with --canary");
+	if (!policy || op->op_case == PHALANX__OPERATION__OP_REVERT ||
+	    op->op_case == PHALANX__OPERATION__OP_CANARY_RELEASE)
+		return fail(o, PX_EBADREQ, "--canary: %s does not change the "
+			    "policy", o->name);
+	if (op->confirm_s)
+		return fail(o, PX_EBADREQ, "--canary and --confirm: one or the "
+			    "other");
+	if (op->canary_s > PX_CANARY_MAX_S)
+		return fail(o, PX_ERANGE, "--canary-for %u: at most %d seconds",
+			    op->canary_s, PX_CANARY_MAX_S);
+	if (px_store_canary_current(o->st, &c) > 0)
+		return fail(o, PX_EBUSY, "--canary %.63s: version %llu is a "
+			    "canary on %s still: one at a time; nothing "
+			    "changed", op->canary,
+			    (unsigned long long)c.version, c.member);
+	if (!live)
+		return 0;
+	if (!(m = member_find(o->st, op->canary)))
+		return fail(o, PX_ENOMEMBER, "--canary %.63s: no such member; "
+			    "nothing changed", op->canary);
+	if (!px_member_up(o->st, m, px_now_ms()))
+		return fail(o, PX_EDOWN, "--canary %s: %s; nothing changed",
+			    m->id, o->st->raft ? "the leader does not hear "
+			    "the member (down, or it reports to another store: "
+			    "run members with --follow-leader yes)" :
+			    "the member is down");
+	if (m->drained || px_member_out_of_service(o->st, m))
+		return fail(o, PX_EBADREQ, "--canary %s: the member is "
+			    "drained; nothing changed", m->id);
+	return 0;
+}
+
 static int op_run(px_store_t *st, const Phalanx__Operation *op,
 		  const px_ident_t *who, Phalanx__CtlReply *rep,
 		  px_ctl_result_t *r, px_op_done_t *done, bool dry,
@@ -1296,6 +1406,14 @@ static int op_run(px_store_t *st, const Phalanx__Operation *op,
 	if (op->confirm_s > PX_CONFIRM_MAX_S)
 		return fail(&o, PX_ERANGE, "--confirm %u: at most %d seconds",
 			    op->confirm_s, PX_CONFIRM_MAX_S);
+	if ((op->canary && op->canary[0]) || op->canary_s) {
+		/* Member liveness is the leader's (or the only store's)
+		 * view: a committed entry applies on every store alike. */
+		bool live = dry || !time_ms;
+
+		if ((rc = canary_refused(&o, ops[i].policy, live)) < 0)
+			return rc;
+	}
 	if ((rc = ops[i].fn(&o)) < 0) {
 		if (ops[i].policy)
 			px_log(PX_LOG_INFO, "%s refused%s, nothing changed "
@@ -1497,4 +1615,221 @@ void px_store_confirm_tick(px_store_t *st)
 		px_log(PX_LOG_ERR, "revert of version %llu failed: %s",
 		       (unsigned long long)v, r.error);
 	px_store_op_done(st, &done);
+}
+
+/* ---- --canary (store/canary.h) ---- */
+
+/* Verdicts of the last canaries, as this store applied them: what a
+ * CANARY_WAIT is answered with.  A store that restarted since (or
+ * applied them before it ran) does not know them, and says so. */
+#define VERDICTS_KEPT 16
+static struct {
+	uint64_t version, revert_version;
+	bool reverted;
+	char why[200];
+} verdicts[VERDICTS_KEPT];
+static size_t verdict_next;
+/* The leader's: since when the canary in progress has been applied and
+ * healthy (for_s counts from it), and the last release or revert it
+ * proposed (not again within 5 s). */
+static uint64_t ok_version, ok_since_ms, asked_version, asked_ms;
+static uint64_t watch_since_ms;  /* px_mono_ms(): leading with it since */
+
+static int canary_of(const Phalanx__VersionRecord *r, px_canary_t *c)
+{
+	if (!r->canary_member || !r->canary_member[0])
+		return 0;
+	c->version = r->version;
+	snprintf(c->member, sizeof(c->member), "%s", r->canary_member);
+	c->for_s = r->canary_s ? r->canary_s : PX_CANARY_DEFAULT_S;
+	c->deadline_ms = r->confirm_by_ms;
+	return 1;
+}
+
+/* The canary in progress as last read from the database: reading it
+ * decodes each pending version's record (a 1M-entry import's is ~18
+ * MB), and the heartbeat asks every second.  It changes only with a
+ * commit (a new version) or a settlement (cache_gen). */
+static struct {
+	bool valid;
+	uint64_t version, gen;
+	int found;
+	px_canary_t c;
+} cache;
+static uint64_t cache_gen;
+
+int px_store_canary_current(px_store_t *st, px_canary_t *c)
+{
+	Phalanx__VersionRecord **v = NULL;
+	size_t n = 0, i;
+	int rc, found = 0;
+
+	if (cache.valid && cache.version == st->policy.version &&
+	    cache.gen == cache_gen) {
+		if (cache.found > 0)
+			*c = cache.c;
+		return cache.found;
+	}
+	rc = px_versions_pending_list(st->db, &v, &n);
+	for (i = 0; rc >= 0 && i < n && !found; i++)
+		found = canary_of(v[i], c);
+	px_versions_pending_free(v, n);
+	if (rc < 0)
+		return rc;
+	cache.valid = true;
+	cache.version = st->policy.version;
+	cache.gen = cache_gen;
+	cache.found = found;
+	if (found)
+		cache.c = *c;
+	return found;
+}
+
+int px_store_canary_member(px_store_t *st, uint64_t version, char *member,
+			   size_t len)
+{
+	px_canary_t c;
+
+	if (px_store_canary_current(st, &c) <= 0 || c.version != version)
+		return 0;
+	snprintf(member, len, "%s", c.member);
+	return 1;
+}
+
+void px_store_canary_heartbeat(px_store_t *st, Phalanx__StoreHeartbeat *hb,
+			       char *member, size_t len)
+{
+	px_canary_t c;
+
+	if (px_store_canary_current(st, &c) <= 0)
+		return;
+	snprintf(member, len, "%s", c.member);
+	hb->canary_version = c.version;
+	hb->canary_member = member;
+}
+
+void px_store_canary_settled(px_store_t *st, uint64_t version, bool reverted,
+			     uint64_t revert_version, const char *why)
+{
+	size_t k = verdict_next++ % VERDICTS_KEPT;
+
+	cache_gen++;
+	verdicts[k].version = version;
+	verdicts[k].reverted = reverted;
+	verdicts[k].revert_version = revert_version;
+	snprintf(verdicts[k].why, sizeof(verdicts[k].why), "%s", why);
+	px_store_waiters_wake(st, PX_WAIT_CANARY, reverted ?
+			      "a canary's revert" : "a canary's release");
+}
+
+int px_store_canary_verdict(const px_store_t *st, uint64_t version,
+			    bool *reverted, uint64_t *revert_version,
+			    const char **why)
+{
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < VERDICTS_KEPT; i++)
+		if (verdicts[i].version == version) {
+			*reverted = verdicts[i].reverted;
+			*revert_version = verdicts[i].revert_version;
+			*why = verdicts[i].why;
+			return 1;
+		}
+	return 0;
+}
+
+/* Propose (Raft) or run (one store) the store's own write op. */
+static void store_write(px_store_t *st, Phalanx__Operation *op)
+{
+	Phalanx__CtlReply rep = PHALANX__CTL_REPLY__INIT;
+	px_ctl_result_t r = { 0, "", 0 };
+	px_ident_t who;
+	px_op_done_t done;
+
+	memset(&who, 0, sizeof(who));
+	snprintf(who.name, sizeof(who.name), "(store)");
+	who.role = PX_ROLE_ADMIN;
+	if (st->raft) {
+		px_store_replicate_self(st, op, &who);
+		return;
+	}
+	memset(&done, 0, sizeof(done));
+	px_store_op(st, op, &who, &rep, &r, &done);
+	if (r.status)
+		px_log(PX_LOG_ERR, "%s failed: %s", op->request_id, r.error);
+	px_store_op_done(st, &done);
+}
+
+void px_store_canary_tick(px_store_t *st)
+{
+	Phalanx__Operation op = PHALANX__OPERATION__INIT;
+	Phalanx__VersionRef ref = PHALANX__VERSION_REF__INIT;
+	px_canary_member_t cm;
+	const px_member_t *m;
+	px_raft_status_t rs;
+	px_canary_verdict_t verdict;
+	px_canary_t c;
+	char why[400], id[40], text[200];
+	uint64_t now = px_now_ms();
+
+	if (st->raft) {
+		px_raft_status(st->raft, &rs);
+		if (strcmp(rs.role, "leader") != 0) {
+			ok_version = 0;  /* watched afresh when leading again */
+			return;
+		}
+	}
+	if (px_store_canary_current(st, &c) <= 0)
+		return;
+	if (c.version != ok_version) {
+		ok_version = c.version;
+		ok_since_ms = 0;
+		watch_since_ms = px_mono_ms();
+	}
+	memset(&cm, 0, sizeof(cm));
+	cm.fresh = px_mono_ms() - watch_since_ms < PX_CANARY_FRESH_MS;
+	if ((m = member_find(st, c.member))) {
+		cm.known = true;
+		cm.up = px_member_up(st, m, now);
+		cm.drained = m->drained;
+		cm.applied = m->applied;
+		cm.failed_version = m->failed_version;
+		cm.health = m->health;
+		cm.detail = m->detail;
+		cm.store_lost = m->store_lost;
+	}
+	verdict = px_canary_decide(&c, &cm, now, &ok_since_ms, why,
+				   sizeof(why));
+	if (verdict == PX_CANARY_WAIT)
+		return;
+	if (asked_version == c.version && px_mono_ms() - asked_ms < 5000)
+		return;
+	asked_version = c.version;
+	asked_ms = px_mono_ms();
+	ref.version = c.version;
+	op.request_id = id;
+	if (verdict == PX_CANARY_RELEASE) {
+		snprintf(text, sizeof(text), "canary %s healthy for %u s",
+			 c.member, c.for_s);
+		ref.why = text;
+		/* One request id per version and verdict: a new leader's
+		 * second proposal is answered from the first. */
+		snprintf(id, sizeof(id), "release-%llu",
+			 (unsigned long long)c.version);
+		op.op_case = PHALANX__OPERATION__OP_CANARY_RELEASE;
+		op.canary_release = &ref;
+		px_log(PX_LOG_INFO, "version %llu: %s: releasing it",
+		       (unsigned long long)c.version, text);
+	} else {
+		ref.why = why;
+		snprintf(id, sizeof(id), "revert-%llu",
+			 (unsigned long long)c.version);
+		op.op_case = PHALANX__OPERATION__OP_REVERT;
+		op.revert = &ref;
+		px_log(PX_LOG_WARN, "version %llu: canary %s failed: %s: "
+		       "reverting it", (unsigned long long)c.version, c.member,
+		       why);
+	}
+	store_write(st, &op);
 }

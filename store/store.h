@@ -34,6 +34,7 @@ typedef struct {
 	uint64_t ct_count, ct_max; /* conntrack table fill */
 	uint64_t applied;
 	uint64_t applying;   /* version its last heartbeat was applying, 0 */
+	uint64_t failed_version; /* its heartbeat: an apply that failed, 0 */
 	uint64_t last_hb_ms;
 	int health;
 	char detail[256];
@@ -234,6 +235,28 @@ void px_store_op_done(px_store_t *st, px_op_done_t *done);
  * version whose --confirm ran out, as the store itself through the same
  * write path (asked again after 5 s while it is still pending). */
 void px_store_confirm_tick(px_store_t *st);
+/* --canary (ops.c; store/canary.h).  The canary in progress: 1 and *c,
+ * 0 if none, or a database error. */
+struct px_canary_s;
+int px_store_canary_current(px_store_t *st, struct px_canary_s *c);
+/* 1 and member := the canary member if version is the canary in
+ * progress, else 0. */
+int px_store_canary_member(px_store_t *st, uint64_t version, char *member,
+			   size_t len);
+/* The store heartbeat's canary fields (member: their memory). */
+void px_store_canary_heartbeat(px_store_t *st, Phalanx__StoreHeartbeat *hb,
+			       char *member, size_t len);
+/* A canary was released or reverted (as revert_version): kept for the
+ * CANARY_WAITs, which are woken. */
+void px_store_canary_settled(px_store_t *st, uint64_t version, bool reverted,
+			     uint64_t revert_version, const char *why);
+/* 1 and the verdict on version if this store applied it, else 0. */
+int px_store_canary_verdict(const px_store_t *st, uint64_t version,
+			    bool *reverted, uint64_t *revert_version,
+			    const char **why);
+/* Once a second, the leader (or the only store): release or revert the
+ * canary in progress as the member's heartbeats say (canary.c). */
+void px_store_canary_tick(px_store_t *st);
 /* Deliberately out of service (drained): not waited for, not "down". */
 bool px_member_out_of_service(const px_store_t *st, const px_member_t *m);
 
@@ -281,7 +304,7 @@ void px_store_member_wait_answered(const px_store_t *st, const px_rid_t *rid,
 #define PX_WAITERS_MAX 1024
 #define PX_WAITERS_PER_PEER 16
 enum { PX_WAIT_APPLIED, PX_WAIT_ALERTS, PX_WAIT_LOG, PX_WAIT_ROLES,
-       PX_WAIT_KINDS };
+       PX_WAIT_CANARY, PX_WAIT_KINDS };
 typedef struct px_waiters px_waiters_t;
 /* Hold env (taken on success) from rid until its kind wakes or deadline
  * (px_mono_ms()) passes.  0, or PX_EBUSY (over a cap) / PX_ETOOBIG (a

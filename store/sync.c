@@ -277,6 +277,7 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 					    hb->applying_version :
 					    hb->applied_version));
 	m->applying = hb->applying_version;
+	m->failed_version = hb->failed_version;
 	m->last_hb_ms = now;
 	/* Only a heartbeat that moves what a WAIT looks at wakes it (the
 	 * applied version, the member being up): one that says "applying"
@@ -654,10 +655,11 @@ void px_store_heartbeat(px_store_t *st)
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__StoreHeartbeat hb = PHALANX__STORE_HEARTBEAT__INIT;
 	uint64_t now = px_now_ms();
-	char **drained = NULL;
+	char **drained = NULL, canary[PX_MEMBER_ID_MAX + 1];
 	size_t i;
 
 	hb.version = st->policy.version;
+	px_store_canary_heartbeat(st, &hb, canary, sizeof(canary));
 	hb.time_ms = now;
 	if (px_store_replicate_leader_endpoint(st))
 		hb.leader_endpoint =
@@ -731,6 +733,7 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		      const px_lists_t *lists)
 {
 	Phalanx__Change c = PHALANX__CHANGE__INIT;
+	char canary[PX_MEMBER_ID_MAX + 1];
 	Phalanx__SetOp *sops = xcalloc(nops ? nops : 1, sizeof(*sops));
 	Phalanx__SetOp **sptr = xcalloc(nops ? nops : 1, sizeof(*sptr));
 	ProtobufCBinaryData **bins = xcalloc(nops ? nops : 1, sizeof(*bins));
@@ -745,6 +748,9 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		nparts = 1;
 	c.version = version;
 	c.nparts = nparts;
+	/* --canary: every part names its member (node/canary.c) */
+	if (px_store_canary_member(st, version, canary, sizeof(canary)) > 0)
+		c.canary = canary;
 	c.limits = limits;
 	c.n_limits = nlimits;
 	if (lists) {

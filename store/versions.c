@@ -739,6 +739,8 @@ static int pend_rec(const Phalanx__VersionRecord *r, void *arg)
 
 	o->who = xstrdup(r->who);
 	o->time_ms = r->time_ms;
+	o->canary_member = xstrdup(r->canary_member);
+	o->canary_s = r->canary_s;
 	return 1;
 }
 
@@ -782,6 +784,8 @@ void px_versions_pending_free(Phalanx__VersionRecord **v, size_t n)
 
 	for (i = 0; i < n; i++) {
 		free(v[i]->who);
+		if (v[i]->canary_member != protobuf_c_empty_string)
+			free(v[i]->canary_member);
 		free(v[i]);
 	}
 	free(v);

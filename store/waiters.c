@@ -49,6 +49,7 @@ struct px_waiters {
 static const char *const kind_names[PX_WAIT_KINDS] = {
 	[PX_WAIT_APPLIED] = "WAIT", [PX_WAIT_ALERTS] = "ALERT_LIST",
 	[PX_WAIT_LOG] = "LOG_LIST", [PX_WAIT_ROLES] = "DRAINED_WAIT",
+	[PX_WAIT_CANARY] = "CANARY_WAIT",
 };
 
 static bool rid_eq(const px_rid_t *a, const px_rid_t *b)
