@@ -1079,8 +1079,6 @@ static bool dispatch(px_node_t *n, Phalanx__Envelope *env)
 	return true;
 }
 
-/* Queued messages in order, until t0 + INQ_SLICE_MS, and none while an
- * apply runs (apply_after() starts the idle handle again). */
 /* Whether the change at the head of inq waits for a canary's verdict
  * (canary.h): then it and all behind it stay queued, in order. */
 static bool inq_held(const px_node_t *n)
@@ -1110,6 +1108,9 @@ static uint64_t inq_head_version(const px_node_t *n)
 	       env->change->version : env->snapshot_chunk->version;
 }
 
+/* Queued messages in order, until t0 + INQ_SLICE_MS, none while an
+ * apply runs (apply_after() starts the idle handle again) and none
+ * while the head is held for a canary (canary_heard() starts it). */
 static void inq_run(px_node_t *n, uint64_t t0)
 {
 	while (n->inq_n && !n->apply_job && !n->stopping && !inq_held(n) &&

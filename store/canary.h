@@ -49,6 +49,38 @@ typedef struct {
 	const char *detail;
 } px_canary_member_t;
 
+/* A store's own bookkeeping of canaries (ops.c), in px_store_t. */
+#define PX_CANARY_VERDICTS_KEPT 16
+typedef struct {
+	/* Verdicts of the last canaries, as this store applied them: what
+	 * a CANARY_WAIT is answered with.  A store that restarted since
+	 * (or applied them before it ran) does not know them, and says
+	 * so. */
+	struct {
+		uint64_t version, revert_version;
+		bool reverted;
+		char why[200];
+	} verdicts[PX_CANARY_VERDICTS_KEPT];
+	size_t verdict_next;
+	/* The leader's: since when the canary in progress has been applied
+	 * and healthy (for_s counts from it), the last release or revert
+	 * it proposed (not again within 5 s), and since when it watches
+	 * (px_mono_ms). */
+	uint64_t ok_version, ok_since_ms, asked_version, asked_ms;
+	uint64_t watch_since_ms;
+	/* The canary in progress as last read from the database: reading
+	 * it decodes each pending version's record (a 1M-entry import's
+	 * is ~18 MB), and the heartbeat asks every second.  It changes
+	 * only with a commit (a new version) or a settlement (gen). */
+	struct {
+		bool valid;
+		uint64_t version, gen;
+		int found;
+		px_canary_t c;
+	} cache;
+	uint64_t gen;
+} px_canary_book_t;
+
 typedef enum { PX_CANARY_WAIT, PX_CANARY_RELEASE, PX_CANARY_REVERT }
 	px_canary_verdict_t;
 

@@ -1619,22 +1619,6 @@ void px_store_confirm_tick(px_store_t *st)
 
 /* ---- --canary (store/canary.h) ---- */
 
-/* Verdicts of the last canaries, as this store applied them: what a
- * CANARY_WAIT is answered with.  A store that restarted since (or
- * applied them before it ran) does not know them, and says so. */
-#define VERDICTS_KEPT 16
-static struct {
-	uint64_t version, revert_version;
-	bool reverted;
-	char why[200];
-} verdicts[VERDICTS_KEPT];
-static size_t verdict_next;
-/* The leader's: since when the canary in progress has been applied and
- * healthy (for_s counts from it), and the last release or revert it
- * proposed (not again within 5 s). */
-static uint64_t ok_version, ok_since_ms, asked_version, asked_ms;
-static uint64_t watch_since_ms;  /* px_mono_ms(): leading with it since */
-
 static int canary_of(const Phalanx__VersionRecord *r, px_canary_t *c)
 {
 	if (!r->canary_member || !r->canary_member[0])
@@ -1646,29 +1630,18 @@ static int canary_of(const Phalanx__VersionRecord *r, px_canary_t *c)
 	return 1;
 }
 
-/* The canary in progress as last read from the database: reading it
- * decodes each pending version's record (a 1M-entry import's is ~18
- * MB), and the heartbeat asks every second.  It changes only with a
- * commit (a new version) or a settlement (cache_gen). */
-static struct {
-	bool valid;
-	uint64_t version, gen;
-	int found;
-	px_canary_t c;
-} cache;
-static uint64_t cache_gen;
-
 int px_store_canary_current(px_store_t *st, px_canary_t *c)
 {
+	px_canary_book_t *k = &st->canary;
 	Phalanx__VersionRecord **v = NULL;
 	size_t n = 0, i;
 	int rc, found = 0;
 
-	if (cache.valid && cache.version == st->policy.version &&
-	    cache.gen == cache_gen) {
-		if (cache.found > 0)
-			*c = cache.c;
-		return cache.found;
+	if (k->cache.valid && k->cache.version == st->policy.version &&
+	    k->cache.gen == k->gen) {
+		if (k->cache.found > 0)
+			*c = k->cache.c;
+		return k->cache.found;
 	}
 	rc = px_versions_pending_list(st->db, &v, &n);
 	for (i = 0; rc >= 0 && i < n && !found; i++)
@@ -1676,12 +1649,12 @@ int px_store_canary_current(px_store_t *st, px_canary_t *c)
 	px_versions_pending_free(v, n);
 	if (rc < 0)
 		return rc;
-	cache.valid = true;
-	cache.version = st->policy.version;
-	cache.gen = cache_gen;
-	cache.found = found;
+	k->cache.valid = true;
+	k->cache.version = st->policy.version;
+	k->cache.gen = k->gen;
+	k->cache.found = found;
 	if (found)
-		cache.c = *c;
+		k->cache.c = *c;
 	return found;
 }
 
@@ -1711,13 +1684,14 @@ void px_store_canary_heartbeat(px_store_t *st, Phalanx__StoreHeartbeat *hb,
 void px_store_canary_settled(px_store_t *st, uint64_t version, bool reverted,
 			     uint64_t revert_version, const char *why)
 {
-	size_t k = verdict_next++ % VERDICTS_KEPT;
+	px_canary_book_t *k = &st->canary;
+	size_t i = k->verdict_next++ % PX_CANARY_VERDICTS_KEPT;
 
-	cache_gen++;
-	verdicts[k].version = version;
-	verdicts[k].reverted = reverted;
-	verdicts[k].revert_version = revert_version;
-	snprintf(verdicts[k].why, sizeof(verdicts[k].why), "%s", why);
+	k->gen++;
+	k->verdicts[i].version = version;
+	k->verdicts[i].reverted = reverted;
+	k->verdicts[i].revert_version = revert_version;
+	snprintf(k->verdicts[i].why, sizeof(k->verdicts[i].why), "%s", why);
 	px_store_waiters_wake(st, PX_WAIT_CANARY, reverted ?
 			      "a canary's revert" : "a canary's release");
 }
@@ -1726,14 +1700,14 @@ int px_store_canary_verdict(const px_store_t *st, uint64_t version,
 			    bool *reverted, uint64_t *revert_version,
 			    const char **why)
 {
+	const px_canary_book_t *k = &st->canary;
 	size_t i;
 
-	(void)st;
-	for (i = 0; i < VERDICTS_KEPT; i++)
-		if (verdicts[i].version == version) {
-			*reverted = verdicts[i].reverted;
-			*revert_version = verdicts[i].revert_version;
-			*why = verdicts[i].why;
+	for (i = 0; i < PX_CANARY_VERDICTS_KEPT; i++)
+		if (k->verdicts[i].version == version) {
+			*reverted = k->verdicts[i].reverted;
+			*revert_version = k->verdicts[i].revert_version;
+			*why = k->verdicts[i].why;
 			return 1;
 		}
 	return 0;
@@ -1776,19 +1750,19 @@ void px_store_canary_tick(px_store_t *st)
 	if (st->raft) {
 		px_raft_status(st->raft, &rs);
 		if (strcmp(rs.role, "leader") != 0) {
-			ok_version = 0;  /* watched afresh when leading again */
+			st->canary.ok_version = 0;  /* watched afresh when leading again */
 			return;
 		}
 	}
 	if (px_store_canary_current(st, &c) <= 0)
 		return;
-	if (c.version != ok_version) {
-		ok_version = c.version;
-		ok_since_ms = 0;
-		watch_since_ms = px_mono_ms();
+	if (c.version != st->canary.ok_version) {
+		st->canary.ok_version = c.version;
+		st->canary.ok_since_ms = 0;
+		st->canary.watch_since_ms = px_mono_ms();
 	}
 	memset(&cm, 0, sizeof(cm));
-	cm.fresh = px_mono_ms() - watch_since_ms < PX_CANARY_FRESH_MS;
+	cm.fresh = px_mono_ms() - st->canary.watch_since_ms < PX_CANARY_FRESH_MS;
 	if ((m = member_find(st, c.member))) {
 		cm.known = true;
 		cm.up = px_member_up(st, m, now);
@@ -1799,14 +1773,15 @@ void px_store_canary_tick(px_store_t *st)
 		cm.detail = m->detail;
 		cm.store_lost = m->store_lost;
 	}
-	verdict = px_canary_decide(&c, &cm, now, &ok_since_ms, why,
+	verdict = px_canary_decide(&c, &cm, now, &st->canary.ok_since_ms, why,
 				   sizeof(why));
 	if (verdict == PX_CANARY_WAIT)
 		return;
-	if (asked_version == c.version && px_mono_ms() - asked_ms < 5000)
+	if (st->canary.asked_version == c.version &&
+	    px_mono_ms() - st->canary.asked_ms < 5000)
 		return;
-	asked_version = c.version;
-	asked_ms = px_mono_ms();
+	st->canary.asked_version = c.version;
+	st->canary.asked_ms = px_mono_ms();
 	ref.version = c.version;
 	op.request_id = id;
 	if (verdict == PX_CANARY_RELEASE) {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "canary.h"
 #include "db.h"
 #include "policy.h"
 #include "px.h"
@@ -103,6 +104,7 @@ typedef struct {
 	char pub_ep[300];           /* where pub listens (sync.c re-binds) */
 	bool pub_unbound;           /* a re-bind failed: retried each second */
 	struct px_waiters *waiters; /* waiters.c: requests answered later */
+	px_canary_book_t canary;    /* ops.c: --canary */
 } px_store_t;
 
 /* Handle one message waiting on the ctl socket. */
@@ -237,8 +239,7 @@ void px_store_op_done(px_store_t *st, px_op_done_t *done);
 void px_store_confirm_tick(px_store_t *st);
 /* --canary (ops.c; store/canary.h).  The canary in progress: 1 and *c,
  * 0 if none, or a database error. */
-struct px_canary_s;
-int px_store_canary_current(px_store_t *st, struct px_canary_s *c);
+int px_store_canary_current(px_store_t *st, px_canary_t *c);
 /* 1 and member := the canary member if version is the canary in
  * progress, else 0. */
 int px_store_canary_member(px_store_t *st, uint64_t version, char *member,
