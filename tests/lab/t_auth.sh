@@ -213,3 +213,33 @@ elif [ -e "$PHALANX_LAB_STATE/loose-db" ]; then
 else
 	pass $t
 fi
+
+# --- a member talks only to a store holding a key it pinned ------------------
+# fw2 restarted pinning a key no store holds: the handshake fails, so it
+# takes no change from the real store (nor would it from an impostor
+# holding that endpoint); pinned again to the store's key, it catches up.
+t=member_refuses_a_store_key_it_did_not_pin
+cmdf=$PHALANX_LAB_STATE/fw2.cmd
+keep=$(mktemp)
+cp "$cmdf" "$keep"
+lab stop fw2 >/dev/null
+lab exec store1 "$bin/phalanxctl" keys gen --out "$KEYS/impostor.sec" >"$KEYS/impostor.pub" 2>"$out"
+sed -i "s|--store-key [^ ]*|--store-key $KEYS/impostor.pub|" "$cmdf"
+lines=$(wc -l <"$PHALANX_LAB_STATE/fw2.log")
+lab start fw2 >/dev/null
+lab ctl exceptions add $SET 192.0.2.35 >/dev/null
+fw2_refused() { tail -n +"$lines" "$PHALANX_LAB_STATE/fw2.log" | grep -q "refused the handshake"; }
+if ! grep -q -- "--store-key $KEYS/impostor.pub" "$cmdf" || [ ! -s "$KEYS/impostor.pub" ]; then
+	fail $t "expected fw2's command to pin $KEYS/impostor.pub, saw: $(cat "$cmdf") $(head -c 200 "$out")"
+elif wait_until 5 in_set fw2 $SET.v4 192.0.2.35; then
+	fail $t "expected fw2, pinning a key the store does not hold, never to get 192.0.2.35, saw it in its kernel"
+elif ! wait_until 5 fw2_refused; then
+	fail $t "expected fw2's log to say the handshake failed"; show_log fw2
+else
+	lab stop fw2 >/dev/null
+	cp "$keep" "$cmdf"
+	lab start fw2 >/dev/null
+	if wait_until 15 in_set fw2 $SET.v4 192.0.2.35; then pass $t
+	else fail $t "expected fw2 pinning the store's key again to get 192.0.2.35"; show_log fw2; fi
+fi
+rm -f "$keep"
