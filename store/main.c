@@ -323,6 +323,9 @@ static void on_prepare(uv_prepare_t *h)
 	loop_t *l = h->data;
 	bool more = drain_sockets(l->st);
 
+	/* A heartbeat asked for meanwhile (a canary's verdict). */
+	px_store_heartbeat_flush(l->st);
+
 	/* Held requests whose answer came or whose time is up
 	 * (waiters.c); the timer wakes the loop at the next deadline. */
 	uv_timer_start(&l->waiters, on_pump,

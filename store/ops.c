@@ -1694,6 +1694,9 @@ void px_store_canary_settled(px_store_t *st, uint64_t version, bool reverted,
 	snprintf(k->verdicts[i].why, sizeof(k->verdicts[i].why), "%s", why);
 	px_store_waiters_wake(st, PX_WAIT_CANARY, reverted ?
 			      "a canary's revert" : "a canary's release");
+	/* The members holding the version hear the verdict now, not on
+	 * the next tick. */
+	px_store_heartbeat_soon(st);
 }
 
 int px_store_canary_verdict(const px_store_t *st, uint64_t version,

@@ -105,6 +105,7 @@ typedef struct {
 	bool pub_unbound;           /* a re-bind failed: retried each second */
 	struct px_waiters *waiters; /* waiters.c: requests answered later */
 	px_canary_book_t canary;    /* ops.c: --canary */
+	bool heartbeat_soon;        /* sync.c: px_store_heartbeat_soon */
 } px_store_t;
 
 /* Handle one message waiting on the ctl socket. */
@@ -159,6 +160,12 @@ void px_store_members_load(px_store_t *st);
  * NULL past PX_MEMBERS_MAX. */
 px_member_t *px_store_member_get(px_store_t *st, const char *id);
 void px_store_heartbeat(px_store_t *st);
+/* A heartbeat before the next tick (a canary's verdict: members holding
+ * its version learn it at once): flagged here, sent by
+ * px_store_heartbeat_flush on the loop's next turn (main.c on_prepare),
+ * never inside the write that settled it. */
+void px_store_heartbeat_soon(px_store_t *st);
+void px_store_heartbeat_flush(px_store_t *st);
 
 /* One published operation: entries [v, v+n) of a set. */
 typedef struct {

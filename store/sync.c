@@ -650,14 +650,15 @@ void px_store_sync_in(px_store_t *st, const px_rid_t *peer,
 	px_wire_free(env);
 }
 
-void px_store_heartbeat(px_store_t *st)
+/* The store heartbeat itself: version, leader, canary, disabled alert
+ * types, drained members.  Nothing else is done here. */
+static void publish_heartbeat(px_store_t *st, uint64_t now)
 {
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__StoreHeartbeat hb = PHALANX__STORE_HEARTBEAT__INIT;
-	uint64_t now = px_now_ms();
 	char **drained = NULL, canary[PX_MEMBER_ID_MAX + 1];
-	size_t i;
 
+	st->heartbeat_soon = false;
 	hb.version = st->policy.version;
 	px_store_canary_heartbeat(st, &hb, canary, sizeof(canary));
 	hb.time_ms = now;
@@ -667,6 +668,28 @@ void px_store_heartbeat(px_store_t *st)
 	env.epoch = st->policy.epoch;
 	env.body_case = PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT;
 	env.store_heartbeat = &hb;
+	px_store_alerts_heartbeat(st, &hb);
+	px_store_member_drained(st, &hb, &drained);
+	px_wire_send(st->pub, NULL, &env);
+	free(drained);
+}
+
+void px_store_heartbeat_soon(px_store_t *st)
+{
+	st->heartbeat_soon = true;
+}
+
+void px_store_heartbeat_flush(px_store_t *st)
+{
+	if (st->heartbeat_soon)
+		publish_heartbeat(st, px_now_ms());
+}
+
+void px_store_heartbeat(px_store_t *st)
+{
+	uint64_t now = px_now_ms();
+	size_t i;
+
 	if (st->tick_ms && now - st->tick_ms > STORE_STALL_MS) {
 		px_log(PX_LOG_WARN, "store loop stood still for %llu ms: members "
 		       "get %d ms to be heard before any is marked down",
@@ -675,11 +698,8 @@ void px_store_heartbeat(px_store_t *st)
 		st->resumed_ms = now;
 	}
 	st->tick_ms = now;
-	px_store_alerts_heartbeat(st, &hb);
-	px_store_member_drained(st, &hb, &drained);
-	px_wire_send(st->pub, NULL, &env);
+	publish_heartbeat(st, now);
 	px_refused_flush();
-	free(drained);
 	px_store_blocks_tick(st);
 	/* A member may have gone down: a WAIT no longer waits for it. */
 	px_store_waiters_wake(st, PX_WAIT_APPLIED, "the store's tick");
