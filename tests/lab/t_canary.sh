@@ -56,17 +56,9 @@ ok = len(ms) == 2 and all(m["up"] and m["applied_version"] == d["version"] and
                           m.get("health", "ok") in ("ok", 0) for m in ms)
 sys.exit(0 if ok else 1)'
 }
-# watch_fw2 PID ADDR: sample fw2's kernel for ADDR until PID exits
-# (bounded: 60 s); prints how many samples saw it, then how many in all
-watch_fw2() {
-	local seen=0 n=0 end=$(( $(date +%s) + 60 ))
-	while kill -0 "$1" 2>/dev/null && [ "$(date +%s)" -lt $end ]; do
-		in_set fw2 $KSET "$2" && seen=$((seen + 1))
-		n=$((n + 1))
-		sleep 0.1
-	done
-	echo "$seen $n"
-}
+# watch_fw2 PID ADDR VERSION: fw2's samples of ADDR while PID runs, and
+# those taken before the store's verdict on VERSION (held_samples)
+watch_fw2() { held_samples "$1" fw2 $KSET "$2" "$3"; }
 
 if ! wait_until 20 synced; then
 	fail setup "expected both members up at the store's version, saw $(ctl --json status | head -c 400)"
@@ -81,7 +73,7 @@ cpid=$!
 fw1_had=no listed=no
 wait_until 10 in_set fw1 $KSET $X && fw1_had=yes
 canary_pending fw1 && listed=yes
-read -r seen n < <(watch_fw2 $cpid $X)
+read -r seen n < <(watch_fw2 $cpid $X $((V0 + 1)))
 wait $cpid
 rc=$?
 both=no
@@ -91,7 +83,7 @@ if [ $rc = 0 ] && [ $fw1_had = yes ] && [ "$seen" = 0 ] && [ "${n:-0}" -gt 1 ] &
    grep -q "version $((V0 + 1)): canary fw1 healthy for 3 s: released to every member" "$OUT"; then
 	pass $t
 else
-	fail $t "expected exit 0 saying version $((V0 + 1)) was released, X in fw1 while held and in none of fw2's samples, the canary in pending, then X in both; saw exit $rc, fw1 had it: $fw1_had, fw2 samples with it: $seen of $n, pending listed it: $listed, in both after: $both, output: $(tr '\n' ' ' <"$OUT")"
+	fail $t "expected exit 0 saying version $((V0 + 1)) was released, X in fw1 while held and in none of fw2's samples, the canary in pending, then X in both; saw exit $rc, fw1 had it: $fw1_had, fw2 samples with it before the verdict: $seen of $n, pending listed it: $listed, in both after: $both, output: $(tr '\n' ' ' <"$OUT")"
 	show_log fw2 10
 fi
 
@@ -117,7 +109,7 @@ fi
 V0=$(ver)
 ctl exceptions add $FE $Y --canary fw1 --canary-for 3 >"$OUT" 2>&1 &
 cpid=$!
-read -r seen n < <(watch_fw2 $cpid $Y)
+read -r seen n < <(watch_fw2 $cpid $Y $((V0 + 1)))
 wait $cpid
 rc=$?
 # Give the table back: fw1 rebuilds it from the store.
@@ -138,7 +130,7 @@ if [ $rc = 1 ] && [ "$seen" = 0 ] && [ "${n:-0}" -gt 0 ] && [ $conv = yes ] &&
    grep -q "version $((V0 + 1)): canary fw1 failed: fw1 could not apply it: apply of version $((V0 + 1)) failed: .*; reverted as version $((V0 + 2))" "$OUT"; then
 	pass $t
 else
-	fail $t "expected exit 1 naming fw1, its failed apply and the revert as version $((V0 + 2)), Y in none of fw2's samples, then both members synced at $((V0 + 2)) with Y in neither and X in both; saw exit $rc, fw2 samples with Y: $seen of $n, synced: $conv at version $V1, Y gone: $gone, X kept: $keep, output: $(tr '\n' ' ' <"$OUT")"
+	fail $t "expected exit 1 naming fw1, its failed apply and the revert as version $((V0 + 2)), Y in none of fw2's samples, then both members synced at $((V0 + 2)) with Y in neither and X in both; saw exit $rc, fw2 samples with Y before the verdict: $seen of $n, synced: $conv at version $V1, Y gone: $gone, X kept: $keep, output: $(tr '\n' ' ' <"$OUT")"
 	show_log fw1 10
 	show_log store1 10
 fi
@@ -160,7 +152,7 @@ import json, sys
 d = json.load(sys.stdin)
 sys.exit(0 if any(m["member"] == "fw2" and m["up"] for m in d["members"]) else 1)'; }
 wait_until 15 up2
-read -r seen n < <(watch_fw2 $cpid $R)
+read -r seen n < <(watch_fw2 $cpid $R $((V0 + 1)))
 wait $cpid
 rc=$?
 both=no
@@ -169,7 +161,7 @@ if [ $rc = 0 ] && [ $fw1_had = yes ] && [ "$seen" = 0 ] && [ "${n:-0}" -gt 1 ] &
    [ $both = yes ] && grep -q "version $((V0 + 1)) (a snapshot): held until" "$PHALANX_LAB_STATE/fw2.log"; then
 	pass $t
 else
-	fail $t "expected fw2, restarted while version $((V0 + 1)) was a canary on fw1, to hold its snapshot (logged) with R in none of its samples, then R in both after exit 0; saw exit $rc, fw1 had it: $fw1_had, fw2 samples with it: $seen of $n, in both after: $both, output: $(tr '\n' ' ' <"$OUT")"
+	fail $t "expected fw2, restarted while version $((V0 + 1)) was a canary on fw1, to hold its snapshot (logged) with R in none of its samples, then R in both after exit 0; saw exit $rc, fw1 had it: $fw1_had, fw2 samples with it before the verdict: $seen of $n, in both after: $both, output: $(tr '\n' ' ' <"$OUT")"
 	show_log fw2 12
 fi
 

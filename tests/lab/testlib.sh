@@ -74,6 +74,40 @@ in_set() {
 	lab exec "$1" "$REPO/build/nftcount" phalanx "$2" --has "$3" 2>/dev/null | grep -q " yes$"
 }
 
+# held_samples PID NS SET ADDR VERSION: sample NS's kernel SET for ADDR
+# every 0.1 s while PID runs (at most 90 s); prints "EARLY N": the
+# samples that had ADDR before any store logged its verdict on the
+# canary of VERSION (its release or its revert: after it, the members
+# holding VERSION apply it, which may be before PID hears the verdict),
+# and N, every sample taken.  No verdict logged: every sample with ADDR
+# counts as early.
+held_samples() {
+	local pid=$1 ns=$2 set=$3 addr=$4 v=$5 n=0 end=$(( $(date +%s) + 90 ))
+	local had
+	had=$(mktemp)
+	while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt $end ]; do
+		in_set "$ns" "$set" "$addr" && date +%s%3N >>"$had"
+		n=$((n + 1))
+		sleep 0.1
+	done
+	python3 - "$had" "$v" "$PHALANX_LAB_STATE"/store*.log <<'PY'
+import datetime, re, sys
+had = [int(l) for l in open(sys.argv[1]) if l.strip()]
+pat = re.compile(r"^(\S+Z) .*(release|revert) of canary version %s \(" % sys.argv[2])
+verdict = None
+for path in sys.argv[3:]:
+    for line in open(path, errors="replace"):
+        m = pat.match(line)
+        if m:
+            t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ")
+            ms = int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+            verdict = ms if verdict is None else min(verdict, ms)
+print(sum(1 for t in had if verdict is None or t < verdict), end="")
+PY
+	echo " $n"
+	rm -f "$had"
+}
+
 # client_ip K I: the I-th (0-based) source address of clientK.
 client_ip() { echo "198.51.100.$(( ($1 - 1) * 32 + 2 + $2 ))"; }
 
