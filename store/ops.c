@@ -1079,6 +1079,22 @@ static int rollback(op_t *o)
 	return rc;
 }
 
+/* Take version v off the pending list (confirmed, released, or a revert
+ * with nothing left to undo), recording what in the audit trail; the
+ * policy's version stays.  0 or the database's code. */
+static int settle_pending(op_t *o, uint64_t v, const char *what)
+{
+	px_db_audit_t a;
+	uint8_t *rec;
+	int rc;
+
+	audit_pack(&a, &rec, o, what, o->st->policy.version,
+		   o->st->policy.version);
+	rc = px_db_confirm_del(o->st->db, v, &a);
+	free(rec);
+	return rc;
+}
+
 /* The store's own revert of a version whose --confirm ran out (proposed
  * by store/main.c's tick as the store itself; refused from clients in
  * store/ctl.c). */
@@ -1086,9 +1102,7 @@ static int revert(op_t *o)
 {
 	uint64_t v = o->op->revert->version;
 	char what[160], err[256] = "";
-	px_db_audit_t a;
 	px_vdiff_t plan;
-	uint8_t *rec;
 	int rc;
 
 	const char *why = o->op->revert->why;
@@ -1117,10 +1131,7 @@ static int revert(op_t *o)
 		snprintf(what, sizeof(what), "revert of version %llu (%.100s): "
 			 "nothing left to undo", (unsigned long long)v,
 			 canary ? why : "not confirmed in time");
-		audit_pack(&a, &rec, o, what, o->st->policy.version,
-			   o->st->policy.version);
-		rc = px_db_confirm_del(o->st->db, v, &a);
-		free(rec);
+		rc = settle_pending(o, v, what);
 		if (rc < 0 && rc != -ENOENT)
 			fail(o, rc, "%s", px_db_strerror(rc));
 		else
@@ -1162,8 +1173,6 @@ static int confirm(op_t *o)
 {
 	uint64_t v = o->op->confirm->version;
 	char what[64];
-	px_db_audit_t a;
-	uint8_t *rec;
 	int rc;
 
 	if (!px_versions_pending(o->st->db, v))
@@ -1178,10 +1187,7 @@ static int confirm(op_t *o)
 		return PX_OP_VALID;
 	snprintf(what, sizeof(what), "confirm version %llu",
 		 (unsigned long long)v);
-	audit_pack(&a, &rec, o, what, o->st->policy.version,
-		   o->st->policy.version);
-	rc = px_db_confirm_del(o->st->db, v, &a);
-	free(rec);
+	rc = settle_pending(o, v, what);
 	if (rc < 0)
 		return fail(o, rc, "confirm version %llu: %s",
 			    (unsigned long long)v, px_db_strerror(rc));
@@ -1198,8 +1204,6 @@ static int canary_release(op_t *o)
 	uint64_t v = o->op->canary_release->version;
 	const char *why = o->op->canary_release->why;
 	char what[200];
-	px_db_audit_t a;
-	uint8_t *rec;
 	int rc;
 
 	if (!px_versions_pending(o->st->db, v))
@@ -1209,10 +1213,7 @@ static int canary_release(op_t *o)
 		return PX_OP_VALID;
 	snprintf(what, sizeof(what), "release of canary version %llu "
 		 "(%.100s)", (unsigned long long)v, why ? why : "");
-	audit_pack(&a, &rec, o, what, o->st->policy.version,
-		   o->st->policy.version);
-	rc = px_db_confirm_del(o->st->db, v, &a);
-	free(rec);
+	rc = settle_pending(o, v, what);
 	if (rc < 0)
 		return fail(o, rc, "release of version %llu: %s",
 			    (unsigned long long)v, px_db_strerror(rc));
