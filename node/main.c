@@ -236,14 +236,8 @@ static void watchdog_start(px_node_t *n)
  * malloc_stats, tests/bench/rss.sh).  malloc_trim(0) returns them
  * (MADV_DONTNEED); it walks the free lists, about a millisecond, and runs
  * once per applied version at most once a tick.  Not while the worker
- * applies: its allocations are in flight, and it writes the state.
- *
- * LMDB holds on to more: every page a write transaction dirtied stays
- * in its own free list until the environment closes (~50 MB after a 1M
- * import), so the state is opened again first once RELEASE_RECORDS entry
- * records were written (px_state_release: well under a millisecond). */
-#define RELEASE_RECORDS 65536
-
+ * applies: its allocations are in flight.  (LMDB's own kept pages are
+ * given back by the worker: node/sync.c apply_work.) */
 static void trim_heap(px_node_t *n)
 {
 	static uint64_t trimmed = UINT64_MAX;
@@ -251,8 +245,6 @@ static void trim_heap(px_node_t *n)
 	if (n->applied.version == trimmed || px_node_applying(n))
 		return;
 	trimmed = n->applied.version;
-	if (n->state)
-		px_state_release(n->state, RELEASE_RECORDS);
 	malloc_trim(0);
 }
 
