@@ -17,7 +17,8 @@ DEB_PKGS := build-essential pkg-config libzmq3-dev liblmdb-dev \
 	libnetfilter-queue-dev \
 	nftables conntrack iproute2 python3 procps curl clang libclang-rt-14-dev \
 	libmicrohttpd-dev keepalived conntrackd libyaml-dev python3-yaml \
-	debhelper dpkg-dev fakeroot ansible-core ansible-lint openssh-server
+	debhelper dpkg-dev fakeroot ansible-core ansible-lint openssh-server \
+	python3-scapy systemd
 
 ifeq ($(V),1)
 Q :=
