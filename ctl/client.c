@@ -799,6 +799,7 @@ int px_ctl_call(px_ctl_t *ctl, Phalanx__CtlRequest *req,
 	env.body_case = PHALANX__ENVELOPE__BODY_CTL_REQUEST;
 	/* A write goes as one Operation (operation.c); a retry on another
 	 * store keeps its request id, so the store applies it once. */
+	req->local = ctl->local;
 	env.ctl_request = px_ctl_operation(req, &w) ? &w.req : req;
 	if (env.ctl_request == &w.req && ctl->request_id)
 		w.op.request_id = (char *)ctl->request_id;

@@ -74,10 +74,12 @@ static void print_json(const row_t *rows, size_t n, const char *leader,
 		px_json_str(stdout, str(s->role));
 		printf(",\"term\":%llu,\"commit_index\":%llu,"
 		       "\"applied_index\":%llu,\"last_contact_ms\":%llu,"
-		       "\"leader_known\":", (unsigned long long)s->term,
+		       "\"members_heard\":%u,\"leader_known\":",
+		       (unsigned long long)s->term,
 		       (unsigned long long)s->commit_index,
 		       (unsigned long long)s->applied_index,
-		       (unsigned long long)s->last_contact_ms);
+		       (unsigned long long)s->last_contact_ms,
+		       s->members_heard);
 		px_json_str(stdout, str(s->leader));
 		fputs("}", stdout);
 	}
@@ -91,9 +93,9 @@ static void print_text(const row_t *rows, size_t n, const char *leader,
 
 	printf("leader %s  term %llu\n", leader ? leader : "(none)",
 	       (unsigned long long)term);
-	printf("%-10s %-28s %-12s %-8s %6s %8s %8s  %s\n", "store",
+	printf("%-10s %-28s %-12s %-8s %6s %8s %8s %7s  %s\n", "store",
 	       "endpoint", "role", "member", "term", "commit", "applied",
-	       "last contact");
+	       "members", "last contact");
 	for (i = 0; i < n; i++) {
 		const Phalanx__StoreStatus *s = status_of(&rows[i]);
 		char contact[32];
@@ -109,12 +111,13 @@ static void print_text(const row_t *rows, size_t n, const char *leader,
 		else
 			snprintf(contact, sizeof(contact), "%.1fs ago",
 				 (double)s->last_contact_ms / 1000.0);
-		printf("%-10s %-28s %-12s %-8s %6llu %8llu %8llu  %s\n",
+		printf("%-10s %-28s %-12s %-8s %6llu %8llu %8llu %7u  %s\n",
 		       rows[i].name, rows[i].endpoint, str(s->role),
 		       str(rows[i].membership),
 		       (unsigned long long)s->term,
 		       (unsigned long long)s->commit_index,
-		       (unsigned long long)s->applied_index, contact);
+		       (unsigned long long)s->applied_index,
+		       s->members_heard, contact);
 	}
 }
 

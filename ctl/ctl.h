@@ -61,6 +61,7 @@ typedef struct {
 	const char *store_key; /* --store-key: the store's public key file */
 	const char *role, *out; /* --role, --out, or NULL */
 	bool json;
+	bool local;         /* --local: reads not redirected to the leader */
 	uint64_t timeout_ms;
 	bool wait;
 	bool skip_down;       /* --skip-down: down members do not fail --wait */

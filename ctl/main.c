@@ -470,7 +470,7 @@ enum { OPT_STORE, OPT_CONFIG, OPT_JSON, OPT_TIMEOUT, OPT_HELP, OPT_WAIT,
        OPT_SKIP_DOWN, OPT_KEY, OPT_STORE_KEY, OPT_ROLE, OPT_OUT,
        OPT_INTRA_ARRAY, OPT_REQUEST_ID, OPT_VERBOSE, OPT_THRESHOLD,
        OPT_WINDOW, OPT_BLOCK, OPT_DHCP_INTERFACE, OPT_CONFIRM, OPT_INSPECT,
-       OPT_ALLOW_XFR, OPT_CANARY, OPT_CANARY_FOR, NOPTS };
+       OPT_ALLOW_XFR, OPT_CANARY, OPT_CANARY_FOR, OPT_LOCAL, NOPTS };
 enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 /* The store keeps request ids of at most 64 characters (store/fsm.h). */
@@ -519,6 +519,10 @@ static const struct {
 		"bits): a write sent again with the id of one\n"
 		"the stores applied is answered with its first\n"
 		"outcome and not applied twice" },
+	[OPT_LOCAL] = { "local", ARG_NONE, NULL, 0,
+		"a read answered by the store given itself,\n"
+		"from its own state (a Raft follower's may\n"
+		"be behind the leader's): no leader followed" },
 	[OPT_VERBOSE] = { "verbose", ARG_NONE, NULL, 0,
 		"say on stderr, with the time, which store\n"
 		"each request went to and what came back" },
@@ -1002,6 +1006,7 @@ int main(int argc, char **argv)
 	ctl.json = cl.seen[OPT_JSON];
 	ctl.request_id = cl.val[OPT_REQUEST_ID];
 	ctl.verbose = cl.seen[OPT_VERBOSE];
+	ctl.local = cl.seen[OPT_LOCAL];
 	if (ctl.request_id && !request_id_valid(ctl.request_id)) {
 		char q[PX_CTL_QUOTE_MAX];
 

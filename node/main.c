@@ -47,10 +47,10 @@ static void usage(FILE *f)
 "  --table NAME           nftables table, family inet (default phalanx)\n"
 "  --store-timeout MS     the store is lost after MS of silence (3000)\n"
 "  --follow-leader yes|no with --store a,b,c: move to the Raft leader a\n"
-"                         follower's heartbeats name (default no: each\n"
-"                         store answers status, alerts and log reads\n"
-"                         from the members that follow it; each move\n"
-"                         costs a snapshot)\n"
+"                         follower's heartbeats name (default yes: the\n"
+"                         leader commits the member's alerts, answers\n"
+"                         status and log reads and judges a canary; with\n"
+"                         no, alerts wait until the store followed leads)\n"
 "  --heartbeat-ms MS      send the store a heartbeat every MS (1000,\n"
 "                         rounded up to whole seconds); keep the store's\n"
 "                         --member-timeout well above it\n"
@@ -472,6 +472,7 @@ int main(int argc, char **argv)
 	strcpy(n.o.cache, "/var/lib/phalanx/node.cache");
 	strcpy(n.o.table, PX_NFT_TABLE);
 	n.o.store_timeout_ms = 3000;
+	n.o.follow_leader = true;
 	n.o.heartbeat_ms = 1000;
 	n.o.pressure_idle_s = PX_PRESSURE_IDLE_S;
 	px_entries_init(&n.o.mgmt);

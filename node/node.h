@@ -73,6 +73,7 @@ typedef struct px_node {
 	px_policy_t pending;       /* change being assembled */
 	px_seq_t seq;
 	uint64_t epoch;            /* highest store epoch seen */
+	uint64_t term;             /* Raft: the newest store term heard */
 
 	void *zctx, *sync, *sub;
 	void *sync_mon, *sub_mon; /* PAIRs: the sockets' handshake results */

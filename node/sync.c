@@ -1214,26 +1214,60 @@ static bool canary_heard(px_node_t *n, const Phalanx__StoreHeartbeat *hb)
 	return px_canary_behind_held(&n->canary, n->o.id, n->applied.version);
 }
 
+/* A store with another database: its versions say nothing about ours.
+ * Take its snapshot, whatever its version. */
+static void epoch_moved(px_node_t *n, uint64_t epoch)
+{
+	px_log(PX_LOG_WARN, "store epoch changed from %llu to %llu: a new "
+	       "store database; resyncing from a snapshot",
+	       (unsigned long long)n->epoch, (unsigned long long)epoch);
+	n->epoch = epoch;
+	n->seq.applied = 0;
+	store_seen(n);
+	request_snapshot(n, "new store epoch");
+}
+
+/* A message of a store with Raft (env->term set).  The stores share one
+ * database and its versions: a move between them costs no snapshot, a
+ * gap in the versions does (seq, heartbeats).  A term older than one
+ * heard in the same epoch is a deposed leader's, or a store cut off
+ * from the majority: ignored.  Another epoch is another database (the
+ * array's first entry gives the stores theirs; a rebuilt array): its
+ * snapshot, whatever its version.  False if env goes no further. */
+static bool raft_heard(px_node_t *n, const Phalanx__Envelope *env)
+{
+	if (n->epoch && env->epoch == n->epoch && env->term < n->term) {
+		px_refused(n->o.store, "a message of Raft term %llu, older than "
+			   "term %llu heard already: a deposed leader's",
+			   (unsigned long long)env->term,
+			   (unsigned long long)n->term);
+		return false;
+	}
+	if (env->term > n->term && n->term)
+		px_log(PX_LOG_INFO, "store %s: Raft term %llu (was %llu)",
+		       n->o.store, (unsigned long long)env->term,
+		       (unsigned long long)n->term);
+	n->term = env->term;
+	if (n->epoch && env->epoch != n->epoch) {
+		epoch_moved(n, env->epoch);
+		return false;
+	}
+	return true;
+}
+
 /* Returns true if it kept env (the caller must not free it). */
 static bool on_message(px_node_t *n, Phalanx__Envelope *env)
 {
-	if (env->epoch < n->epoch) {
+	if (env->term) {
+		if (!raft_heard(n, env))
+			return false;
+	} else if (env->epoch < n->epoch) {
 		px_refused(n->o.store, "a message of an older store epoch "
 			   "(current epoch %llu)",
 			   (unsigned long long)n->epoch);
 		return false;
-	}
-	if (n->epoch && env->epoch > n->epoch) {
-		/* A store with a new database: its versions say nothing
-		 * about ours.  Take its snapshot, whatever its version. */
-		px_log(PX_LOG_WARN, "store epoch changed from %llu to %llu: a "
-		       "new store database; resyncing from a snapshot",
-		       (unsigned long long)n->epoch,
-		       (unsigned long long)env->epoch);
-		n->epoch = env->epoch;
-		n->seq.applied = 0;
-		store_seen(n);
-		request_snapshot(n, "new store epoch");
+	} else if (n->epoch && env->epoch > n->epoch) {
+		epoch_moved(n, env->epoch);
 		return false;
 	}
 	n->epoch = env->epoch;
@@ -1479,6 +1513,17 @@ static void store_follow(px_node_t *n, size_t to, uint64_t now)
 			stores.base[stores.cur]);
 	store_reconnect(n, n->sub, PX_EP_PUB, stores.base[from],
 			stores.base[stores.cur]);
+	if (n->term && n->epoch) {
+		/* Raft's stores share one database and its versions: the
+		 * new store's change stream goes on from ours.  A gap in
+		 * it, or its heartbeat ahead of us past the grace, asks
+		 * for a snapshot (on_message); another epoch too. */
+		px_log(PX_LOG_INFO, "following store %s from version %llu "
+		       "(epoch %llu)", stores.base[stores.cur],
+		       (unsigned long long)n->applied.version,
+		       (unsigned long long)n->epoch);
+		return;
+	}
 	n->epoch = 0;
 	request_snapshot(n, "another store followed");
 	/* The request may have gone down the old connection as it closed:

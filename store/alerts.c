@@ -12,6 +12,7 @@
 
 #include "alert.h"
 #include "alerts.h"
+#include "replicate.h"
 #include "px.h"
 #include "ratelog.h"
 
@@ -625,41 +626,72 @@ static int batch_fits(px_alertdb_t *a, const Phalanx__AlertBatch *b)
 	return px_db_fits(a->db, a->dbi, &w, RESERVE_FRAC, "alert batch");
 }
 
-static void send_ack(px_store_t *st, const px_rid_t *rid, char **ids, size_t n)
+/* The ids of b the member may forget once b is committed: every one
+ * it can name (a malformed alert is refused for good, and acknowledged
+ * so that it does not come back every second).  ids has b's room. */
+static size_t ack_ids(const Phalanx__AlertBatch *b, char **ids)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->n_alerts; i++)
+		if (b->alerts[i]->id[0] && strlen(b->alerts[i]->id) <= ID_MAX)
+			ids[n++] = b->alerts[i]->id;
+	return n;
+}
+
+void px_store_alerts_ack(px_store_t *st, const px_rid_t *rid,
+			 const Phalanx__AlertBatch *b)
 {
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	Phalanx__AlertAck ack = PHALANX__ALERT_ACK__INIT;
+	char **ids = xcalloc(b->n_alerts ? b->n_alerts : 1, sizeof(*ids));
 	int rc;
 
 	ack.ids = ids;
-	ack.n_ids = n;
-	env.epoch = st->policy.epoch;
+	ack.n_ids = ack_ids(b, ids);
+	px_store_stamp(st, &env);
 	env.body_case = PHALANX__ENVELOPE__BODY_ALERT_ACK;
 	env.alert_ack = &ack;
 	rc = px_wire_send(st->sync, rid, &env);
 	if (rc < 0)
 		px_peer_warn(rid->peer, "alert ack lost (the member sends "
 			     "again): %s", px_strerror(rc));
+	free(ids);
 }
 
-void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
-			const Phalanx__AlertBatch *b)
+int px_store_alerts_fit(px_store_t *st, const Phalanx__AlertBatch *b)
 {
-	px_alertdb_t *a = st->alerts;
-	char **ids;
-	size_t i, nids = 0, nnew = 0, nbad = 0;
-	const char *why = NULL;
+	return st->alerts ? batch_fits(st->alerts, b) : PX_EBADREQ;
+}
+
+static void log_pruned(const px_alertdb_t *a, const struct pruned *pr)
+{
+	if (pr->active)
+		px_log(PX_LOG_INFO, "alerts: pruned %" PRIu64 " oldest history "
+		       "records and %" PRIu64 " oldest active alerts (at most %zu "
+		       "records, %zu bytes, %zu active)", pr->hist, pr->active,
+		       a->max, a->budget, a->active_max);
+	else if (pr->hist)
+		px_log(PX_LOG_DEBUG, "alerts: pruned %" PRIu64 " oldest history "
+		       "records (at most %zu records, %zu bytes)", pr->hist,
+		       a->max, a->budget);
+}
+
+/* Admit every new alert of b (a resend is here already, a malformed one
+ * is skipped: *why says which), prune, commit: 0, or the project's
+ * error code with nothing kept. */
+static int batch_commit(px_alertdb_t *a, const Phalanx__AlertBatch *b,
+			const char **why)
+{
+	size_t i, nnew = 0, nbad = 0;
 	struct pruned pr = { 0, 0 };
 	MDB_txn *txn;
-	int rc, err;
+	int rc;
 
-	if (!a || b->n_alerts == 0)
-		return;
-	ids = xcalloc(b->n_alerts, sizeof(*ids));
-	if ((err = batch_fits(a, b)) < 0)
-		goto refused;
+	if ((rc = batch_fits(a, b)) < 0)
+		return rc;
 	if ((rc = mdb_txn_begin(a->env, NULL, 0, &txn)) != 0)
-		goto fail_begin;
+		return px_db_error(rc);
 	for (i = 0; i < b->n_alerts; i++) {
 		Phalanx__Alert *al = b->alerts[i];
 		uint8_t ik[ID_MAX + 2];
@@ -667,74 +699,85 @@ void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
 		const char *w = invalid(a, al);
 
 		if (w) {
-			/* Refused for good: acknowledged, so a broken
-			 * alert does not come back every second. */
-			why = w;
+			*why = w;
 			nbad++;
-			if (al->id[0] && strlen(al->id) <= ID_MAX)
-				ids[nids++] = al->id;
 			continue;
 		}
 		k = str_key(ik, 'i', al->id);
 		rc = mdb_get(txn, a->dbi, &k, &v);
-		if (rc == 0) {
-			ids[nids++] = al->id; /* a resend: already here */
-			continue;
-		}
+		if (rc == 0)
+			continue; /* a resend: already here */
 		if (rc != MDB_NOTFOUND || (rc = admit(a, txn, al)) != 0)
 			goto fail;
-		ids[nids++] = al->id;
 		nnew++;
 	}
 	if ((rc = prune(a, txn, &pr)) != 0)
 		goto fail;
 	if ((rc = px_db_txn_commit(a->db, txn)) != 0)
 		goto fail_commit;
-	if (pr.active)
-		px_log(PX_LOG_INFO, "alerts: pruned %" PRIu64 " oldest history "
-		       "records and %" PRIu64 " oldest active alerts (at most %zu "
-		       "records, %zu bytes, %zu active)", pr.hist, pr.active,
-		       a->max, a->budget, a->active_max);
-	else if (pr.hist)
-		px_log(PX_LOG_DEBUG, "alerts: pruned %" PRIu64 " oldest history "
-		       "records (at most %zu records, %zu bytes)", pr.hist,
-		       a->max, a->budget);
-	if (nbad)
-		px_refused(rid->peer, "alerts: malformed alerts in a batch (%s)",
-			   why);
+	log_pruned(a, &pr);
 	if (nnew)
 		px_log(PX_LOG_DEBUG, "alerts: %zu new of %zu, newest %" PRIu64,
 		       nnew, b->n_alerts, a->next_seq - 1);
-	send_ack(st, rid, ids, nids);
-	free(ids);
-	return;
+	return nbad ? 1 : 0;
 fail:
 	mdb_txn_abort(txn);
 fail_commit:
-	/* The memory may have run ahead of the database: read it again.
-	 * No ack: the member sends the batch again. */
+	/* The memory may have run ahead of the database: read it again. */
 	load(a);
-fail_begin:
-	err = px_db_error(rc);
-refused:
-	/* The member sends it again at its own rate: one line a window. */
-	px_peer_warn(rid->peer, "alerts: a batch not stored (the member keeps "
-		     "it and sends it again): %s", px_strerror(err));
-	free(ids);
+	return px_db_error(rc);
 }
 
-/* The store's own alert about a member: "member-down" exceeded when it
- * went silent, recovered when it is heard again.  The active alert in
- * the database is the dedup: a second "down" while one is active, or a
- * "recovered" with none active, records nothing, across store restarts
- * too. */
-int px_store_alerts_member_down(px_store_t *st, const char *member, bool down,
-				const char *text)
+void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
+			const Phalanx__AlertBatch *b)
 {
-	px_alertdb_t *a = st->alerts;
-	Phalanx__Alert al = PHALANX__ALERT__INIT;
-	Phalanx__Alert *alp = &al;
+	const char *why = NULL;
+	int rc;
+
+	if (!st->alerts || b->n_alerts == 0)
+		return;
+	if (st->raft) {
+		px_store_replicate_alerts(st, rid, b);
+		return;
+	}
+	if ((rc = batch_commit(st->alerts, b, &why)) < 0) {
+		/* No ack: the member keeps it and sends it again at its
+		 * own rate (one line a window). */
+		px_peer_warn(rid->peer, "alerts: a batch not stored (the "
+			     "member keeps it and sends it again): %s",
+			     px_strerror(rc));
+		return;
+	}
+	if (rc == 1)
+		px_refused(rid->peer, "alerts: malformed alerts in a batch (%s)",
+			   why);
+	px_store_alerts_ack(st, rid, b);
+}
+
+int px_store_alerts_apply(px_store_t *st, const Phalanx__AlertBatch *b)
+{
+	const char *why = NULL;
+	int rc;
+
+	if (!st->alerts)
+		return 0;
+	rc = batch_commit(st->alerts, b, &why);
+	if (rc == 1)
+		px_log(PX_LOG_WARN, "alerts: malformed alerts in a committed "
+		       "batch skipped (%s)", why);
+	return rc < 0 ? rc : 0;
+}
+
+/* al (member, state, time, text set) recorded unless it is so already:
+ * "member-down" exceeded when the member went silent, recovered when it
+ * is heard again.  The active alert in the database is the dedup: a
+ * second "down" while one is active, or a "recovered" with none active,
+ * records nothing, across store restarts and leaders too.  0 recorded,
+ * 1 nothing to record, or the project's error code. */
+static int member_down_commit(px_alertdb_t *a, Phalanx__Alert *al)
+{
 	Phalanx__AlertBatch b = PHALANX__ALERT_BATCH__INIT;
+	bool down = strcmp(al->state, "exceeded") == 0;
 	char id[ID_MAX + 1];
 	uint8_t ak[KEY_MAX + 1];
 	struct pruned pr = { 0, 0 };
@@ -742,50 +785,85 @@ int px_store_alerts_member_down(px_store_t *st, const char *member, bool down,
 	MDB_val k, v;
 	int rc;
 
-	if (!a)
+	al->type = (char *)"member-down";
+	/* "store:" keeps it apart from the members' "member:boot:seq" ids;
+	 * the next sequence number makes it unique. */
+	snprintf(id, sizeof(id), "store:%s:member-down:%" PRIu64, al->member,
+		 a->next_seq);
+	al->id = id;
+	if (invalid(a, al))
+		return PX_EBADREQ;
+	b.alerts = &al;
+	b.n_alerts = 1;
+	if ((rc = batch_fits(a, &b)) < 0)
+		return rc;
+	if ((rc = px_db_error(mdb_txn_begin(a->env, NULL, 0, &txn))) < 0)
+		return rc;
+	k = active_key(ak, al);
+	rc = mdb_get(txn, a->dbi, &k, &v);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail;
+	if ((rc == 0) == down) {
+		mdb_txn_abort(txn); /* already so: nothing to record */
+		return 1;
+	}
+	if ((rc = admit(a, txn, al)) != 0 || (rc = prune(a, txn, &pr)) != 0)
+		goto fail;
+	if ((rc = px_db_txn_commit(a->db, txn)) != 0)
+		goto fail_commit;
+	log_pruned(a, &pr);
+	px_log(PX_LOG_INFO, "alerts: member-down %s of member %s (seq %" PRIu64
+	       ")", al->state, al->member, al->seq);
+	return 0;
+fail:
+	mdb_txn_abort(txn);
+fail_commit:
+	load(a); /* the memory may have run ahead of the database */
+	return px_db_error(rc);
+}
+
+int px_store_alerts_member_down(px_store_t *st, const char *member, bool down,
+				const char *text)
+{
+	Phalanx__Alert al = PHALANX__ALERT__INIT;
+	int rc;
+
+	if (!st->alerts)
 		return 0;
 	al.member = (char *)member;
 	al.type = (char *)"member-down";
 	al.state = (char *)(down ? "exceeded" : "recovered");
 	al.time_ms = px_now_ms();
 	al.text = (char *)text;
-	/* "store:" keeps it apart from the members' "member:boot:seq" ids;
-	 * the next sequence number makes it unique. */
-	snprintf(id, sizeof(id), "store:%s:member-down:%" PRIu64, member,
-		 a->next_seq);
-	al.id = id;
-	if (invalid(a, &al))
-		return PX_EBADREQ;
-	b.alerts = &alp;
-	b.n_alerts = 1;
-	if ((rc = batch_fits(a, &b)) < 0)
-		goto refused;
-	if ((rc = px_db_error(mdb_txn_begin(a->env, NULL, 0, &txn))) < 0)
-		goto refused;
-	k = active_key(ak, &al);
-	rc = mdb_get(txn, a->dbi, &k, &v);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		goto fail;
-	if ((rc == 0) == down) {
-		mdb_txn_abort(txn); /* already so: nothing to record */
+	if (st->raft)
+		return px_store_replicate_member_down(st, &al);
+	rc = member_down_commit(st->alerts, &al);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "alerts: member-down %s of member %s not "
+		       "stored: %s", al.state, member, px_strerror(rc));
+	return rc < 0 ? rc : 0;
+}
+
+int px_store_alerts_member_down_apply(px_store_t *st, const Phalanx__Alert *in)
+{
+	Phalanx__Alert al = PHALANX__ALERT__INIT;
+	int rc;
+
+	if (!st->alerts)
 		return 0;
-	}
-	if ((rc = admit(a, txn, &al)) != 0 || (rc = prune(a, txn, &pr)) != 0)
-		goto fail;
-	if ((rc = px_db_txn_commit(a->db, txn)) != 0)
-		goto fail_commit;
-	px_log(PX_LOG_INFO, "alerts: member-down %s of member %s (seq %" PRIu64
-	       ")", al.state, member, al.seq);
-	return 0;
-fail:
-	mdb_txn_abort(txn);
-fail_commit:
-	load(a); /* the memory may have run ahead of the database */
-	rc = px_db_error(rc);
-refused:
-	px_log(PX_LOG_ERR, "alerts: member-down %s of member %s not stored: %s",
-	       al.state, member, px_strerror(rc));
-	return rc;
+	al.member = in->member;
+	al.state = in->state;
+	al.time_ms = in->time_ms;
+	al.text = in->text;
+	if (!al.member || !al.state || !al.text ||
+	    (strcmp(al.state, "exceeded") != 0 &&
+	     strcmp(al.state, "recovered") != 0))
+		return PX_EBADREQ;
+	rc = member_down_commit(st->alerts, &al);
+	if (rc < 0)
+		px_log(PX_LOG_ERR, "alerts: member-down %s of member %s not "
+		       "stored: %s", al.state, al.member, px_strerror(rc));
+	return rc < 0 ? rc : 0;
 }
 
 void px_store_alerts_heartbeat(px_store_t *st, Phalanx__StoreHeartbeat *hb)

@@ -47,9 +47,20 @@ void px_alerts_close(px_alertdb_t *a); /* NULL is a no-op */
 
 /* An AlertBatch from a member on the sync socket (peer rid): commit
  * what is new, then acknowledge every id that is now in the database or
- * refused for good (malformed). */
+ * refused for good (malformed).  With Raft the batch is one entry
+ * (replicate.c): the leader acknowledges it once committed and applied,
+ * a follower not at all (the member sends it again to the leader). */
 void px_store_alerts_in(px_store_t *st, const px_rid_t *rid,
 			const Phalanx__AlertBatch *b);
+/* Acknowledge b's ids to the member at rid. */
+void px_store_alerts_ack(px_store_t *st, const px_rid_t *rid,
+			 const Phalanx__AlertBatch *b);
+/* 0 if b fits the map with the policy's reserve left free, else the
+ * error (checked before b is proposed). */
+int px_store_alerts_fit(px_store_t *st, const Phalanx__AlertBatch *b);
+/* A committed batch, on every store alike: 0, or the project's error
+ * code with nothing kept. */
+int px_store_alerts_apply(px_store_t *st, const Phalanx__AlertBatch *b);
 
 /* ALERT_LIST, ALERT_RESET, ALERT_DEFINE: fill rep (alerts, alert_seq,
  * alerts_more, alert_defs, alerts_reset).  Returns 0, or a negative error
@@ -63,9 +74,13 @@ void px_store_alerts_reply_free(void *mem);
 /* The store's alert "member-down" about member: exceeded (down) or
  * recovered, recorded only on a change of the active state (at most one
  * active per member, kept across store restarts).  0, or a negative
- * error (logged). */
+ * error (logged).  With Raft only the leader raises it, as an entry
+ * (0: proposed; PX_ENOTLEADER on a follower). */
 int px_store_alerts_member_down(px_store_t *st, const char *member, bool down,
 				const char *text);
+/* A committed member-down entry (member, state, time, text of in; its
+ * id and sequence given here), on every store alike. */
+int px_store_alerts_member_down_apply(px_store_t *st, const Phalanx__Alert *in);
 
 /* The alert types that are disabled, for the store heartbeat: points
  * hb->alerts_disabled at static storage valid until the next call. */

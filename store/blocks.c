@@ -139,7 +139,7 @@ static void publish(px_store_t *st, struct blk *const *v, size_t n)
 	}
 	l.blocks = bp;
 	l.n_blocks = n;
-	env.epoch = st->policy.epoch;
+	px_store_stamp(st, &env);
 	env.body_case = PHALANX__ENVELOPE__BODY_BLOCK_LIST;
 	env.block_list = &l;
 	rc = px_wire_send(st->pub, NULL, &env);

@@ -770,7 +770,7 @@ reply:
 	if (!rep.version)
 		rep.version = st->policy.version;
 	rep.epoch = st->policy.epoch;
-	out.epoch = st->policy.epoch;
+	px_store_stamp(st, &out);
 	out.body_case = PHALANX__ENVELOPE__BODY_CTL_REPLY;
 	out.ctl_reply = &rep;
 	if (rc != -EAGAIN && rid.len) {

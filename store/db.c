@@ -281,6 +281,29 @@ static bool entry_valid(const px_entry_t *e)
 	       px_entry_cmp(e, &d) == 0;
 }
 
+int px_db_raft_epoch(px_db_t *db, uint64_t proposed, uint64_t *epoch)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = px_db_error(mdb_txn_begin(db->env, NULL, 0, &txn))) < 0)
+		return rc;
+	rc = get_u64(txn, db->meta, "raft_epoch", epoch);
+	if (rc == 1) {
+		*epoch = proposed;
+		if ((rc = put_u64(txn, db->meta, "raft_epoch", proposed)) < 0 ||
+		    (rc = put_u64(txn, db->meta, "epoch", proposed)) < 0) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
+		/* Not through the commit hook: this is no entry's write
+		 * (applying the entry again finds it and changes nothing). */
+		return px_db_error(mdb_txn_commit(txn));
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 int px_db_load(px_db_t *db, px_policy_t *p)
 {
 	MDB_cursor *cur = NULL;

@@ -68,6 +68,10 @@ int px_db_named(px_db_t *db, const char *name, unsigned *dbi);
 /* Read the whole policy.  A new database gets version 0, epoch 1 and
  * the set flood-exceptions. */
 int px_db_load(px_db_t *db, px_policy_t *p);
+/* With Raft, the epoch is the cluster's, not each store's: the first
+ * entry applied sets it (proposed: that entry's leader clock, the same
+ * on every store), later calls read it.  0 and *epoch, or an error. */
+int px_db_raft_epoch(px_db_t *db, uint64_t proposed, uint64_t *epoch);
 /* Commit ops and (if meta != NULL) meta's limits, rules and services
  * as version, in one durable transaction: all or nothing.  A write that
  * may not fit the map is refused before it starts (PX_EDBFULL, logged

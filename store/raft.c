@@ -627,6 +627,11 @@ void px_raft_status(px_raft_t *r, px_raft_status_t *s)
 	}
 }
 
+uint64_t px_raft_term(px_raft_t *r)
+{
+	return raft_current_term(&r->raft);
+}
+
 const px_raft_peer_t *px_raft_peers(const px_raft_t *r, size_t *n)
 {
 	*n = r->npeers;

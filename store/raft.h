@@ -130,6 +130,8 @@ typedef struct {
 	const px_raft_peer_t *self;
 } px_raft_status_t;
 void px_raft_status(px_raft_t *r, px_raft_status_t *s);
+/* This store's current term: what every message it sends carries. */
+uint64_t px_raft_term(px_raft_t *r);
 /* The stores (n set): C-Raft's configuration as this store last saw
  * it (the order of --raft-peers, then the stores added), or before a
  * joining store has one, --raft-peers. */

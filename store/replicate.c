@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "auth.h"
 #include "fsm.h"
 #include "px.h"
 #include "raft.h"
+#include "ratelog.h"
 #include "replicate.h"
 #include "store.h"
 
@@ -26,6 +28,10 @@ typedef struct pending {
 	bool protect;               /* answer with the protection settings */
 	char request_id[PX_FSM_REQID_MAX + 1];
 	uint64_t t0;                /* px_mono_ms() when proposed */
+	/* A member's alert batch: its packed entry, acknowledged to rid
+	 * (the sync socket) once applied; NULL for a ctl write. */
+	uint8_t *alerts;
+	size_t alerts_len;
 } pending_t;
 
 struct px_repl {
@@ -46,6 +52,9 @@ struct px_repl {
 		uint64_t t0;      /* px_mono_ms() when asked */
 	} xfer;
 	bool first_applied;   /* an entry was applied since the start */
+	bool epoch_known;     /* the cluster's epoch is st->policy.epoch */
+	bool leads;           /* at the last px_store_replicate_judges */
+	uint64_t lead_since;  /* px_mono_ms() when it became the leader */
 };
 
 static px_fsm_t *fsm_of(const px_store_t *st)
@@ -134,6 +143,7 @@ void px_store_replicate_free(px_store_t *st)
 		pending_t *p = r->pending;
 
 		r->pending = p->next;
+		free(p->alerts);
 		free(p);
 	}
 	free(r);
@@ -161,6 +171,12 @@ const char *px_store_replicate_leader_endpoint(px_store_t *st)
 	if (!l || l == s.self)
 		return NULL;
 	return endpoint_of(st->repl, l);
+}
+
+void px_store_stamp(px_store_t *st, Phalanx__Envelope *env)
+{
+	env->epoch = st->policy.epoch;
+	env->term = st->raft ? px_raft_term(st->raft) : 0;
 }
 
 /* ---- applying (every store) ---- */
@@ -220,11 +236,48 @@ int px_store_replicate_apply(void *arg, uint64_t index, const void *buf,
 
 	memset(&done, 0, sizeof(done));
 	memset(&who, 0, sizeof(who));
-	if (!e || !e->operation) {
+	if (!e) {
 		/* The same bytes on every store: the same outcome. */
 		res->outcome = PX_EDECODE;
+		snprintf(res->error, sizeof(res->error), "raft entry %llu does "
+			 "not decode", (unsigned long long)index);
+		px_log(PX_LOG_ERR, "%s: skipped", res->error);
+		goto out;
+	}
+	if (st->repl && !st->repl->epoch_known) {
+		uint64_t epoch, was = st->policy.epoch;
+
+		if ((rc = px_db_raft_epoch(st->db, e->time_ms ? e->time_ms :
+					    index, &epoch)) < 0)
+			goto out; /* the database failed: the FSM stops */
+		st->policy.epoch = epoch;
+		st->repl->epoch_known = true;
+		if (epoch != was)
+			px_log(PX_LOG_INFO, "raft entry %llu: the array's epoch is "
+			       "%llu from now on (this store's database had %llu)",
+			       (unsigned long long)index,
+			       (unsigned long long)epoch,
+			       (unsigned long long)was);
+	}
+	if (e->alerts || e->member_down) {
+		if (st->repl)
+			st->repl->first_applied = true;
+		rc = e->alerts ? px_store_alerts_apply(st, e->alerts) :
+		     px_store_alerts_member_down_apply(st, e->member_down);
+		res->outcome = rc;
+		res->version = st->policy.version;
+		if (rc)
+			snprintf(res->error, sizeof(res->error), "alerts not "
+				 "stored: %s", px_strerror(rc));
+		/* As for an operation: a failed database stops the FSM. */
+		rc = rc == PX_EDB || rc == PX_EDBCORRUPT ? rc : 0;
+		goto out;
+	}
+	if (!e->operation) {
+		res->outcome = PX_EDECODE;
 		snprintf(res->error, sizeof(res->error), "raft entry %llu is "
-			 "not an operation", (unsigned long long)index);
+			 "neither an operation nor alerts",
+			 (unsigned long long)index);
 		px_log(PX_LOG_ERR, "%s: skipped", res->error);
 		goto out;
 	}
@@ -298,7 +351,7 @@ void px_store_ctl_reply(px_store_t *st, const px_rid_t *rid,
 	if (!rep->version)
 		rep->version = st->policy.version;
 	rep->epoch = st->policy.epoch;
-	out.epoch = st->policy.epoch;
+	px_store_stamp(st, &out);
 	out.body_case = PHALANX__ENVELOPE__BODY_CTL_REPLY;
 	out.ctl_reply = rep;
 	if ((rc = px_wire_send(st->ctl, rid, &out)) < 0)
@@ -315,6 +368,28 @@ static void from_result(const px_fsm_result_t *res, Phalanx__CtlReply *rep,
 	snprintf(r->error, sizeof(r->error), "%s", res->error);
 }
 
+/* A member's alert batch committed (outcome 0: applied here): the
+ * member forgets its ids.  Else no ack: it sends the batch again. */
+static void alerts_committed(pending_t *p, int status, int outcome)
+{
+	Phalanx__RaftEntry *e;
+
+	if (status < 0 || outcome) {
+		px_peer_warn(p->rid.peer, "alerts: a batch not committed (the "
+			     "member sends it again): %s",
+			     px_strerror(status < 0 ? status : outcome));
+		return;
+	}
+	e = phalanx__raft_entry__unpack(NULL, p->alerts_len, p->alerts);
+	if (e && e->alerts)
+		px_store_alerts_ack(p->st, &p->rid, e->alerts);
+	if (e)
+		phalanx__raft_entry__free_unpacked(e, NULL);
+	px_log(PX_LOG_DEBUG, "alerts: a batch of %s committed and applied in "
+	       "%llu ms", p->rid.peer,
+	       (unsigned long long)(px_mono_ms() - p->t0));
+}
+
 static void on_committed(void *arg, int status, int outcome, uint64_t index)
 {
 	pending_t *p = arg;
@@ -325,6 +400,12 @@ static void on_committed(void *arg, int status, int outcome, uint64_t index)
 	px_lists_t lists;
 
 	memset(&lists, 0, sizeof(lists));
+	if (p->alerts) {
+		alerts_committed(p, status, status < 0 ? status :
+				 rp && rp->results[index % RESULTS].index == index ?
+				 rp->results[index % RESULTS].res.outcome : outcome);
+		goto done;
+	}
 	if (status < 0) {
 		r.status = status;
 		if (status == PX_ENOQUORUM)
@@ -357,6 +438,7 @@ static void on_committed(void *arg, int status, int outcome, uint64_t index)
 	}
 	px_store_ctl_reply(st, &p->rid, &rep, &r);
 	px_lists_free(&lists);
+done:
 	if (rp) {
 		if (p->prev)
 			p->prev->next = p->next;
@@ -366,6 +448,7 @@ static void on_committed(void *arg, int status, int outcome, uint64_t index)
 			p->next->prev = p->prev;
 		rp->npending--;
 	}
+	free(p->alerts);
 	free(p);
 }
 
@@ -393,24 +476,20 @@ static void leader_hint(px_store_t *st, Phalanx__CtlReply *rep,
 		 (unsigned long long)s.term);
 }
 
-/* Reads of what this store alone holds, answered by any store: its
- * Raft view, and the members that heartbeat to it (their state, WAIT
- * on their acks, their alerts and firewall logs: members send those to
- * the store they follow, not through Raft yet).  Reads of the policy
- * must be current: the leader's. */
+/* Reads any store answers: its own Raft view, and the waits on the
+ * members that heartbeat to it (phalanxctl asks each store for those
+ * and merges: a member moving to a new leader reports to one or the
+ * other meanwhile; ctl/client.c, ctl/cmd_members.c).  Every other read
+ * must be current, the leader's: the policy, the members' status (they
+ * follow the leader: --follow-leader), the alerts it commits and the
+ * firewall logs the members send it. */
 static bool store_local_read(int op)
 {
 	switch (op) {
 	case PHALANX__CTL_REQUEST__OP__STORE_STATUS:
-	case PHALANX__CTL_REQUEST__OP__STATUS:
 	case PHALANX__CTL_REQUEST__OP__WAIT:
-	/* answered by the store the member reports to (phalanxctl asks
-	 * each: ctl/cmd_members.c) */
 	case PHALANX__CTL_REQUEST__OP__DRAINED_WAIT:
 	case PHALANX__CTL_REQUEST__OP__UNDRAINED_WAIT:
-	case PHALANX__CTL_REQUEST__OP__ALERT_LIST:
-	case PHALANX__CTL_REQUEST__OP__LOG_LIST:
-	case PHALANX__CTL_REQUEST__OP__TOP:
 		return true;
 	default:
 		return false;
@@ -422,13 +501,60 @@ bool px_store_replicate_refuse(px_store_t *st, const Phalanx__CtlRequest *req,
 {
 	px_raft_status_t s;
 
-	if (!st->raft || (!req->operation && store_local_read(req->op)))
+	if (!st->raft ||
+	    (!req->operation && (req->local || store_local_read(req->op))))
 		return false;
 	px_raft_status(st->raft, &s);
 	if (strcmp(s.role, "leader") == 0)
 		return false;
 	leader_hint(st, rep, r);
 	return true;
+}
+
+static pending_t *pending_new(px_store_t *st, const px_rid_t *rid,
+			      const char *request_id)
+{
+	pending_t *p = xcalloc(1, sizeof(*p));
+
+	p->st = st;
+	p->rid = *rid;
+	snprintf(p->request_id, sizeof(p->request_id), "%s", request_id);
+	p->t0 = px_mono_ms();
+	return p;
+}
+
+/* Propose e (stamped with the leader's clock) for p, which is the
+ * callback's (freed here if it is not proposed).  An alert batch's p
+ * (p->alerts set) keeps the packed entry for its ack. */
+static int propose(px_store_t *st, Phalanx__RaftEntry *e, pending_t *p)
+{
+	struct px_repl *rp = st->repl;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	e->time_ms = px_now_ms();
+	len = phalanx__raft_entry__get_packed_size(e);
+	buf = xmalloc(len ? len : 1);
+	phalanx__raft_entry__pack(e, buf);
+	rc = px_raft_propose(st->raft, buf, len, on_committed, p);
+	if (rc < 0) {
+		free(buf);
+		free(p);
+		return rc;
+	}
+	if (p->alerts) {
+		p->alerts = buf;
+		p->alerts_len = len;
+	} else {
+		free(buf);
+	}
+	p->next = rp->pending;
+	if (p->next)
+		p->next->prev = p;
+	rp->pending = p;
+	rp->npending++;
+	return 0;
 }
 
 int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
@@ -441,8 +567,6 @@ int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 	const char *id = op->request_id ? op->request_id : "";
 	px_fsm_result_t prev;
 	pending_t *p;
-	uint8_t *buf;
-	size_t len;
 	int rc;
 
 	memset(&prev, 0, sizeof(prev));
@@ -477,20 +601,9 @@ int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 	e.operation = (Phalanx__Operation *)op;
 	e.who = (char *)(who ? who->name : "?");
 	e.role = who ? (uint32_t)who->role : 0;
-	e.time_ms = px_now_ms();
-	len = phalanx__raft_entry__get_packed_size(&e);
-	buf = xmalloc(len ? len : 1);
-	phalanx__raft_entry__pack(&e, buf);
-	p = xcalloc(1, sizeof(*p));
-	p->st = st;
-	p->rid = *rid;
+	p = pending_new(st, rid, id[0] ? id : "-");
 	p->protect = op->op_case == PHALANX__OPERATION__OP_PROTECT;
-	snprintf(p->request_id, sizeof(p->request_id), "%s", id[0] ? id : "-");
-	p->t0 = px_mono_ms();
-	rc = px_raft_propose(st->raft, buf, len, on_committed, p);
-	free(buf);
-	if (rc < 0) {
-		free(p);
+	if ((rc = propose(st, &e, p)) < 0) {
 		if (rc == PX_ENOTLEADER) {
 			leader_hint(st, rep, r);
 			return r->status;
@@ -500,12 +613,89 @@ int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 			 px_strerror(rc));
 		return rc;
 	}
-	p->next = rp->pending;
-	if (p->next)
-		p->next->prev = p;
-	rp->pending = p;
-	rp->npending++;
 	return 0;
+}
+
+void px_store_replicate_alerts(px_store_t *st, const px_rid_t *rid,
+			       const Phalanx__AlertBatch *b)
+{
+	Phalanx__RaftEntry e = PHALANX__RAFT_ENTRY__INIT;
+	px_raft_status_t s;
+	pending_t *p;
+	int rc;
+
+	px_raft_status(st->raft, &s);
+	if (strcmp(s.role, "leader") != 0) {
+		/* No ack: the member keeps the batch and sends it again, to
+		 * the leader once it follows it. */
+		px_peer_warn(rid->peer, "alerts: %s is a %s: the member's "
+			     "batch waits until it reaches the leader (%s)",
+			     s.self->name, s.role,
+			     s.leader ? s.leader->name : "none known");
+		return;
+	}
+	if (st->repl->npending >= PX_REPL_PENDING_MAX)
+		rc = PX_EBUSY;
+	else
+		rc = px_store_alerts_fit(st, b); /* the limit before the log */
+	if (rc < 0) {
+		px_peer_warn(rid->peer, "alerts: a batch not proposed (the "
+			     "member keeps it and sends it again): %s",
+			     px_strerror(rc));
+		return;
+	}
+	e.alerts = (Phalanx__AlertBatch *)b;
+	e.who = (char *)rid->peer;
+	p = pending_new(st, rid, "-");
+	p->alerts = (uint8_t *)1; /* propose() keeps the packed entry */
+	if ((rc = propose(st, &e, p)) < 0)
+		px_peer_warn(rid->peer, "alerts: a batch not proposed (the "
+			     "member sends it again): %s", px_strerror(rc));
+}
+
+int px_store_replicate_member_down(px_store_t *st, const Phalanx__Alert *al)
+{
+	Phalanx__RaftEntry e = PHALANX__RAFT_ENTRY__INIT;
+	px_rid_t none;
+	int rc;
+
+	if (!px_store_replicate_judges(st, px_mono_ms(), 0))
+		return PX_ENOTLEADER;
+	if (st->repl->npending >= PX_REPL_PENDING_MAX)
+		return PX_EBUSY;
+	memset(&none, 0, sizeof(none));
+	e.member_down = (Phalanx__Alert *)al;
+	e.who = (char *)"store";
+	rc = propose(st, &e, pending_new(st, &none, "-"));
+	if (rc < 0)
+		px_log(PX_LOG_WARN, "alerts: member-down %s of member %s not "
+		       "proposed: %s", al->state, al->member, px_strerror(rc));
+	return rc < 0 ? rc : 0;
+}
+
+bool px_store_replicate_judges(px_store_t *st, uint64_t now, uint64_t grace)
+{
+	struct px_repl *rp = st->repl;
+	px_raft_status_t s;
+	bool leads;
+	size_t i;
+
+	if (!st->raft || !rp)
+		return true;
+	px_raft_status(st->raft, &s);
+	leads = strcmp(s.role, "leader") == 0;
+	if (leads && !rp->leads) {
+		/* What an earlier term left in memory says nothing now: the
+		 * replicated active alerts decide each member's next entry. */
+		rp->lead_since = now;
+		for (i = 0; i < st->nmembers; i++)
+			st->members[i].down_alert = PX_MEMBER_ALERT_UNKNOWN;
+		px_log(PX_LOG_INFO, "raft: this store leads (term %llu): it "
+		       "judges members down after %llu ms", (unsigned long long)
+		       s.term, (unsigned long long)grace);
+	}
+	rp->leads = leads;
+	return leads && now - rp->lead_since >= grace;
 }
 
 int px_store_replicate_self(px_store_t *st, const Phalanx__Operation *op,
@@ -601,10 +791,14 @@ int px_store_replicate_transfer(px_store_t *st, const px_rid_t *rid,
 void px_store_replicate_status(px_store_t *st, Phalanx__CtlReply *rep,
 			       Phalanx__StoreStatus *ss)
 {
+	uint64_t now = px_now_ms();
 	px_raft_status_t s;
+	size_t i;
 
 	phalanx__store_status__init(ss);
 	rep->store = ss;
+	for (i = 0; i < st->nmembers; i++)
+		ss->members_heard += px_member_up(st, &st->members[i], now);
 	if (!st->raft) {
 		ss->name = "store";
 		ss->role = "leader";  /* one store, no Raft: it decides */

@@ -59,6 +59,20 @@ const char *px_store_replicate_leader_endpoint(px_store_t *st);
  * leader's revert of an unconfirmed version.  0 if proposed. */
 int px_store_replicate_self(px_store_t *st, const Phalanx__Operation *op,
 			    const px_ident_t *who);
+/* alerts.c: a member's alert batch from rid (the sync socket).  The
+ * leader proposes it (if it fits) and acknowledges it to the member once
+ * committed and applied; a follower drops it unacknowledged (the member
+ * sends it again, to the leader once it follows it). */
+void px_store_replicate_alerts(px_store_t *st, const px_rid_t *rid,
+			       const Phalanx__AlertBatch *b);
+/* alerts.c: the leader's member-down alert al (member, state, time,
+ * text) as an entry: 0 proposed, PX_ENOTLEADER on a follower. */
+int px_store_replicate_member_down(px_store_t *st, const Phalanx__Alert *al);
+/* Whether this store judges its members down now (sync.c's tick, every
+ * second): no Raft, or the leader for grace ms already (members move to
+ * a new leader within a few heartbeats).  On becoming the leader every
+ * member's alert state is looked at again. */
+bool px_store_replicate_judges(px_store_t *st, uint64_t now, uint64_t grace);
 int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 			     Phalanx__Envelope *env, const px_ident_t *who,
 			     Phalanx__CtlReply *rep, px_ctl_result_t *r);

@@ -165,6 +165,9 @@ void px_store_heartbeat(px_store_t *st);
  * px_store_heartbeat_flush on the loop's next turn (main.c on_prepare),
  * never inside the write that settled it. */
 void px_store_heartbeat_soon(px_store_t *st);
+/* Every envelope a store sends carries its database's epoch and, with
+ * Raft, its current term (replicate.c). */
+void px_store_stamp(px_store_t *st, Phalanx__Envelope *env);
 void px_store_heartbeat_flush(px_store_t *st);
 
 /* One published operation: entries [v, v+n) of a set. */

@@ -52,6 +52,10 @@ void px_store_sync_sockopts(void *s)
  * their heartbeats may still be in the kernel's buffers. */
 #define STORE_STALL_MS 1500
 #define RESUME_GRACE_MS 1500
+/* A new Raft leader judges no member down before --member-timeout and
+ * this much more: members find it within a few seconds (their store
+ * timeout, then two heartbeats naming it, node/sync.c). */
+#define LEAD_GRACE_MS 5000
 
 /* The time up to which the store has read every heartbeat that reached
  * it.  While its loop was busy (a large import holds it for seconds),
@@ -350,7 +354,7 @@ static int pump_chunk(Phalanx__SnapshotChunk *c, void *arg)
 
 	if (c->seq < a->f->next)
 		return 0;
-	env.epoch = a->st->policy.epoch;
+	px_store_stamp(a->st, &env);
 	env.body_case = PHALANX__ENVELOPE__BODY_SNAPSHOT_CHUNK;
 	env.snapshot_chunk = c;
 	rc = px_wire_send(a->st->sync, &a->f->rid, &env);
@@ -665,7 +669,7 @@ static void publish_heartbeat(px_store_t *st, uint64_t now)
 	if (px_store_replicate_leader_endpoint(st))
 		hb.leader_endpoint =
 			(char *)px_store_replicate_leader_endpoint(st);
-	env.epoch = st->policy.epoch;
+	px_store_stamp(st, &env);
 	env.body_case = PHALANX__ENVELOPE__BODY_STORE_HEARTBEAT;
 	env.store_heartbeat = &hb;
 	px_store_alerts_heartbeat(st, &hb);
@@ -688,6 +692,7 @@ void px_store_heartbeat_flush(px_store_t *st)
 void px_store_heartbeat(px_store_t *st)
 {
 	uint64_t now = px_now_ms();
+	bool judges;
 	size_t i;
 
 	if (st->tick_ms && now - st->tick_ms > STORE_STALL_MS) {
@@ -698,6 +703,10 @@ void px_store_heartbeat(px_store_t *st)
 		st->resumed_ms = now;
 	}
 	st->tick_ms = now;
+	/* With Raft the leader alone raises member-down, and only once its
+	 * members had the time to follow it. */
+	judges = px_store_replicate_judges(st, px_mono_ms(),
+					   st->member_timeout_ms + LEAD_GRACE_MS);
 	publish_heartbeat(st, now);
 	px_refused_flush();
 	px_store_blocks_tick(st);
@@ -716,7 +725,7 @@ void px_store_heartbeat(px_store_t *st)
 			       (unsigned long long)m->applied);
 		/* The central alert: once per transition (down_alert),
 		 * tried again next tick if the database refused it. */
-		if (!px_member_up(st, m, now) &&
+		if (judges && !px_member_up(st, m, now) &&
 		    m->down_alert != PX_MEMBER_ALERT_DOWN) {
 			char text[200];
 
@@ -738,7 +747,7 @@ static void publish_part(px_store_t *st, Phalanx__Change *c)
 	Phalanx__Envelope env = PHALANX__ENVELOPE__INIT;
 	int rc;
 
-	env.epoch = st->policy.epoch;
+	px_store_stamp(st, &env);
 	env.body_case = PHALANX__ENVELOPE__BODY_CHANGE;
 	env.change = c;
 	rc = px_wire_send(st->pub, NULL, &env);

@@ -36,7 +36,12 @@ has_case() { [[ " $CASES " == *" $1 "* ]]; }
 trap 'for p in $(cat "$WORK/stopped" 2>/dev/null); do kill -CONT "$p" 2>/dev/null; done; lab_teardown; cp "$WORK"/*.out "$WORK"/*.err "$LOGS_KEEP"/ 2>/dev/null; rm -rf "$WORK"' EXIT
 
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
-at_store() { lab exec "store$1" "$CTL" --store "$(ep "$1")" "${@:2}"; }
+# --local (a store's own state, not the leader's): binaries before it
+# answered these reads from any store
+LOCAL=
+"$CTL" --help 2>&1 | grep -- --local >/dev/null && LOCAL=--local
+# shellcheck disable=SC2086
+at_store() { lab exec "store$1" "$CTL" --store "$(ep "$1")" $LOCAL "${@:2}"; }
 other_than() {
 	local k
 	for k in 1 2 3; do [ "store$k" != "$1" ] && [ "store$k" != "${2:-}" ] && { echo "$k"; return; }; done

@@ -17,10 +17,12 @@ wait_until 15 has_leader
 L=$(leader_name)
 if [ -z "$L" ]; then fail lab_leader "no leader: $(status_json | head -c 400)"; exit 1; fi
 num() { echo "${1#store}"; }
-# heard_by K: store K's own status shows both members up and heard in
-# the last 2 s (members heartbeat once a second to the store they follow)
+# heard_by K: store K leads, and its status (a follower's sends phalanxctl
+# to the leader) shows both members up and heard in the last 2 s (members
+# heartbeat once a second to the store they follow)
 heard_by() {
-	lab exec ops "$CTL" --store "$(ep "$1")" --store-key "$(key_of "$1")" --json status 2>/dev/null | python3 -c '
+	[ "$(leader_name)" = "store$1" ] || return 1
+	ctl --json status 2>/dev/null | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 m = {x["member"]: x for x in d["members"]}
@@ -28,12 +30,14 @@ ok = all(k in m and m[k]["up"] and (m[k]["heartbeat_age_ms"] or 10**9) < 2000
          for k in ("fw1", "fw2"))
 sys.exit(0 if ok else 1)'
 }
-# not_heard_by K: store K heard neither member in the last 3 s
+# not_heard_by K: store K hears no member now (`store status`: each store
+# counts the members whose heartbeats it hears within --member-timeout)
 not_heard_by() {
-	lab exec ops "$CTL" --store "$(ep "$1")" --store-key "$(key_of "$1")" --json status 2>/dev/null | python3 -c '
+	status_json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-sys.exit(0 if all((x["heartbeat_age_ms"] or 10**9) > 3000 for x in d["members"]) else 1)'
+s = [x for x in d["stores"] if x["name"] == sys.argv[1]]
+sys.exit(0 if s and s[0].get("members_heard") == 0 else 1)' "store$1"
 }
 
 wait_until 20 heard_by "$(num "$L")"
@@ -43,7 +47,7 @@ follow_case() { # NAME TARGET ADDR
 	if ! out=$(ctl store transfer "$T" 2>&1); then fail $t "store transfer $T: $out"; return; fi
 	if ! wait_until 15 heard_by "$(num "$T")"; then
 		fail $t "the members did not follow the new leader $T within 15 s"
-		lab exec ops "$CTL" --store "$(ep "$(num "$T")")" --store-key "$(key_of "$(num "$T")")" status 2>&1 | sed 's/^/    /'
+		ctl status 2>&1 | sed 's/^/    /'
 		grep -h "follow" "$ST"/fw*.log | tail -4 | sed 's/^/    /'
 		return
 	fi

@@ -38,7 +38,12 @@ other_than() {
 	for k in 1 2 3; do [ "store$k" != "$1" ] && { echo "$k"; return; }; done
 }
 # at_store K ARGS...: phalanxctl in storeK's namespace against storeK alone
-at_store() { lab exec "store$1" "$CTL" --store "$(ep "$1")" "${@:2}"; }
+# --local (a store's own state, not the leader's): binaries before it
+# answered these reads from any store
+LOCAL=
+"$CTL" --help 2>&1 | grep -- --local >/dev/null && LOCAL=--local
+# shellcheck disable=SC2086
+at_store() { lab exec "store$1" "$CTL" --store "$(ep "$1")" $LOCAL "${@:2}"; }
 
 # --- 1. a history of single writes under leader faults -------------------------
 wait_until 15 has_leader

@@ -66,8 +66,13 @@ is_standby() { [ "$(membership "$1")" = standby ]; }
 # stores_listed: the names store status lists, sorted
 stores_listed() { status_json | python3 -c 'import json,sys; print(" ".join(sorted(s["name"] for s in json.load(sys.stdin)["stores"])))' 2>/dev/null; }
 # version_of K: store K's own policy version and set count ("V N")
+# --local (a store's own state, not the leader's): binaries before it
+# answered these reads from any store
+LOCAL=
+"$CTL" --help 2>&1 | grep -- --local >/dev/null && LOCAL=--local
+# shellcheck disable=SC2086
 version_of() {
-	lab exec ops "$CTL" --store "$(ep "$1")" --store-key "$(key_of "$1")" --json status 2>/dev/null |
+	lab exec ops "$CTL" --store "$(ep "$1")" --store-key "$(key_of "$1")" $LOCAL --json status 2>/dev/null |
 		python3 -c '
 import json, sys
 d = json.load(sys.stdin)
