@@ -712,6 +712,14 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 			r.status = PX_EBADREQ;
 			break;
 		}
+		/* With several stores the one the member reports to answers
+		 * (phalanxctl asks each): another one's view of it is old. */
+		if (st->raft && !px_store_member_heard(st,
+						       env->ctl_request->member)) {
+			fail(&r, PX_ENOMEMBER, "member %.64s does not report to "
+			     "this store now", env->ctl_request->member);
+			break;
+		}
 		status_reply(st, &rep, ms, si);
 		rep.n_sets = 0;
 		break;

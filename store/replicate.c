@@ -150,13 +150,32 @@ void px_store_replicate_free(px_store_t *st)
 	st->repl = NULL;
 }
 
+/* p's ctl endpoint: as configured for the stores of --raft-peers; for
+ * a store added at run time (`store add'), its Raft host with this
+ * store's ctl port, as `store status' lists it (store/stores.c).  The
+ * derived one is in static storage, valid until the next call. */
 static const char *endpoint_of(const struct px_repl *r,
 			       const px_raft_peer_t *p)
 {
+	static char derived[EP_MAX];
+	const char *colon;
+	uint64_t port;
+
 	for (size_t i = 0; p && i < r->npeers; i++)
 		if (r->peers[i].id == p->id)
 			return r->endpoints[i];
-	return "";
+	if (!p || !r->npeers || !(port = endpoint_port(r->endpoints[0])) ||
+	    !(colon = strrchr(p->addr, ':')))
+		return "";
+	snprintf(derived, sizeof(derived), "tcp://%.*s:%llu",
+		 (int)(colon - p->addr), p->addr, (unsigned long long)port);
+	return derived;
+}
+
+const char *px_store_replicate_endpoint(px_store_t *st,
+				       const px_raft_peer_t *p)
+{
+	return st->repl ? endpoint_of(st->repl, p) : "";
 }
 
 const char *px_store_replicate_leader_endpoint(px_store_t *st)

@@ -55,6 +55,12 @@ void px_store_ctl_reply(px_store_t *st, const px_rid_t *rid,
 /* The leader's ctl endpoint when this store follows one it knows, else
  * NULL (it leads, an election is on, or there is no Raft). */
 const char *px_store_replicate_leader_endpoint(px_store_t *st);
+/* Store p's ctl endpoint: as configured (--raft-ctl-endpoints, or each
+ * peer's Raft host with the ctl port of --listen), for a store added at
+ * run time its Raft host with this store's ctl port ("" if neither).
+ * Valid until the next call. */
+const char *px_store_replicate_endpoint(px_store_t *st,
+					const px_raft_peer_t *p);
 /* Propose op as the store itself (who), with no client to answer: the
  * leader's revert of an unconfirmed version.  0 if proposed. */
 int px_store_replicate_self(px_store_t *st, const Phalanx__Operation *op,

@@ -185,6 +185,9 @@ void px_store_publish(px_store_t *st, uint64_t version, const px_pubop_t *ops,
 		      size_t nops, Phalanx__LimitOp **limits, size_t nlimits,
 		      const px_lists_t *lists);
 bool px_member_up(const px_store_t *st, const px_member_t *m, uint64_t now);
+/* Whether member id reports to this store now (heard within
+ * --member-timeout). */
+bool px_store_member_heard(const px_store_t *st, const char *id);
 
 /* ---- ops.c: the writes, one Operation each ---- */
 

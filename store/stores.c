@@ -30,34 +30,16 @@ static struct {
 void px_store_stores_status(px_store_t *st, Phalanx__StoreStatus *ss)
 {
 	const px_raft_peer_t *peers;
-	const char *colon;
 	px_raft_status_t s;
-	uint64_t port = 0;
 	size_t n, i;
 
 	if (!st->raft)
 		return;
 	px_raft_status(st->raft, &s);
 	peers = px_raft_peers(st->raft, &n);
-	/* this store's ctl port, for the stores added at run time (the
-	 * default --raft-ctl-endpoints derives theirs the same way) */
-	colon = ss->endpoint ? strrchr(ss->endpoint, ':') : NULL;
-	if (colon && px_parse_u64(colon + 1, 1, 65535, &port) < 0)
-		port = 0;
 	for (i = 0; i < n && i < PX_RAFT_SERVERS_MAX; i++) {
-		const char *known = NULL;
-
-		for (size_t k = 0; k < ss->n_peers && k < ss->n_peer_endpoints; k++)
-			if (strcmp(ss->peers[k], peers[i].name) == 0)
-				known = ss->peer_endpoints[k];
-		if (known)
-			snprintf(view.ep[i], EP_MAX, "%s", known);
-		else if (port)
-			snprintf(view.ep[i], EP_MAX, "tcp://%.*s:%llu",
-				 (int)(strrchr(peers[i].addr, ':') - peers[i].addr),
-				 peers[i].addr, (unsigned long long)port);
-		else
-			view.ep[i][0] = '\0';
+		snprintf(view.ep[i], EP_MAX, "%s",
+			 px_store_replicate_endpoint(st, &peers[i]));
 		snprintf(view.name[i], sizeof(view.name[i]), "%s", peers[i].name);
 		view.names[i] = view.name[i];
 		view.eps[i] = view.ep[i];

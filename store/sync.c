@@ -509,6 +509,14 @@ static void snapshot_request(px_store_t *st, const px_rid_t *rid,
 	pump_one(st, f, now);
 }
 
+bool px_store_member_heard(const px_store_t *st, const char *id)
+{
+	const px_member_t *m = px_member_id_valid(id) ? member_find(st, id) :
+			       NULL;
+
+	return m && px_member_up(st, m, px_now_ms());
+}
+
 int px_store_member_removable(px_store_t *st, const char *id, char *err,
 			      size_t errlen)
 {

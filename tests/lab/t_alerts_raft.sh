@@ -16,6 +16,10 @@
 #                        still active after a leadership transfer, no
 #                        second one from the new leader or a follower;
 #                        back: recovered once
+#   restart_all_stores_state_intact
+#                        the three stores stopped and started: the
+#                        version, sets, alert history and active alerts
+#                        are as before, and a write with --wait succeeds
 # The alert window is 5 s (--alert-window-ms), tcp-connect-rate 20/minute;
 # every flood is bounded in count and time.  Each wait is bounded polling.
 set -u -o pipefail
@@ -154,4 +158,30 @@ print(len(json.load(sys.stdin)["alerts"]))')
 else
 	fail $t "no single member-down exceeded of fw2 within 20 s of its kill (saw $(count member-down fw2 exceeded))"
 	lab start fw2 >/dev/null
+fi
+
+# ---- every store restarted: the policy and the alerts are intact -----------
+t=restart_all_stores_state_intact
+snap() { # the leader's version, sets and alert history, as one line
+	printf '%s|%s|%s' "$(ctl --json status 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["version"], sorted((s["name"], s["count"]) for s in d["sets"]))' 2>/dev/null)" \
+		"$(alerts_json | python3 -c '
+import json, sys
+print(sorted(a["id"] for a in json.load(sys.stdin)["alerts"]))' 2>/dev/null | md5sum | cut -c1-12)" \
+		"$(ctl --json alerts list --active | python3 -c '
+import json, sys
+print(len(json.load(sys.stdin)["alerts"]))' 2>/dev/null)"
+}
+wait_until 20 applied_equal 3
+before=$(snap)
+for k in 1 2 3; do lab stop "store$k" >/dev/null; done
+for k in 1 2 3; do lab start "store$k" >/dev/null; done
+same_after() { has_leader && [ "$(snap)" = "$before" ]; }
+if [ -n "$before" ] && wait_until 20 same_after &&
+   ctl exceptions add flood-exceptions 192.0.2.222 --wait=15 >/dev/null 2>&1; then
+	pass "$t (version, sets, alert history and active alerts as before; a write with --wait after)"
+else
+	fail $t "expected the leader's version, sets and alerts as before the restart ('$before'), then a write to succeed, saw '$(snap)'"
 fi

@@ -2,16 +2,20 @@
 # Lab test of `members drain|undrain --wait' with three stores when the
 # leader is not the store the members report to (issue 10 with issue 9;
 # found running upgrade.yml in t_deploy_ssh.sh):
-#   drain_wait_other_leader   leadership moved off the members' store:
-#                             drain --wait returns "fw1 drained" once fw2
-#                             is master, undrain --wait once fw1 is back
+#   drain_wait_other_leader   leadership moved off the first store of
+#                             --store: drain --wait returns "fw1 drained"
+#                             once fw2 is master, undrain --wait once fw1
+#                             is back (a store the member no longer
+#                             reports to answers that it does not)
 set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
 raft_lab_setup 2
 
 wait_until 15 has_leader
 L=$(leader_name)
-# members follow the first store of --store (store1): lead elsewhere
+# the lab's store1 leads and the members report to it: move the
+# leadership (they follow it), so that store1, asked first, holds an old
+# view of them
 T=store2
 [ "$L" = store2 ] && T=store3
 t=drain_wait_other_leader

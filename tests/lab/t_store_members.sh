@@ -18,6 +18,9 @@
 #   config_survives_restart   the killed store restarted with its old
 #                             --raft-peers (three stores) lists store4 as
 #                             a voter: the configuration is C-Raft's log's
+#   hint_names_added_store    store4 leads: a write sent to a follower
+#                             alone follows its hint to store4 (the
+#                             endpoint of a store added at run time)
 #   refuse_duplicate_name / refuse_duplicate_id / refuse_duplicate_addr
 #   refuse_unreachable        nothing listens at the endpoint: refused
 #                             within a few seconds, saying so
@@ -183,6 +186,26 @@ else
 fi
 wait_until 10 has_leader
 wait_until 10 applied_equal 4
+
+# --- a follower's hint names an added store ----------------------------------------
+t=hint_names_added_store
+L0=$(leader_name)
+leads() { [ "$(leader_name)" = "$1" ]; }
+ctl store transfer store4 >/dev/null 2>&1
+if wait_until 10 leads store4; then
+	F=$(other_than "$L0" store4 | tr -dc 0-9)
+	out=$(lab exec ops "$CTL" --store "$(ep "$F")" exceptions add $SET 192.0.2.204 2>&1)
+	rc=$?
+	if [ $rc = 0 ] && ctl exceptions list $SET 2>/dev/null | grep -qx "192.0.2.204"; then
+		pass "$t (a write to store$F alone followed its hint to store4)"
+	else
+		fail $t "expected a write sent to follower store$F alone to follow its hint to the leader store4 (added at run time), saw exit $rc '$out'"
+	fi
+	ctl store transfer "$L0" >/dev/null 2>&1
+	wait_until 10 leads "$L0" || fail $t "leadership did not move back to $L0"
+else
+	fail $t "leadership did not move to store4: $(status_json | head -c 300)"
+fi
 
 # --- refusals, nothing changed ---------------------------------------------------------
 PAT="a store named store2 is in the cluster already"; refused refuse_duplicate_name ctl store add store2 9@192.0.2.30:7710
