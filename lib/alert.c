@@ -12,6 +12,8 @@ static const char *const extra_types[] = {
 	"conntrack-headroom", "state-unusable", "readiness-gate", "vrrp-master",
 	"member-down", /* raised by the store (store/alerts.c) */
 	"ip-spoofing", /* attack protection (issue 12): node/nflog.c */
+	PX_ALERT_BROADCAST, PX_ALERT_FRAGMENT, PX_ALERT_IP_OPTIONS,
+	PX_ALERT_DEFAULT_DENY, PX_ALERT_BAD_CHECKSUM,
 	/* intrusion detection (lib/ids.h px_ids_defs' names): nflog.c */
 	"port-scan", "half-scan", "land-attack", "ping-of-death", "udp-bomb",
 	"oob-attack", "syn-attack",

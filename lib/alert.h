@@ -41,7 +41,9 @@
 
 #define PX_ALERT_TYPE_MAX 32  /* with the NUL */
 #define PX_ALERT_TEXT_MAX 200 /* with the NUL */
-#define PX_ALERT_TYPES 32     /* distinct types one engine interns */
+/* Distinct types one engine interns: px_alert_types() holds 32 today;
+ * room for more (test_alert.c checks every type fits). */
+#define PX_ALERT_TYPES 48
 
 typedef enum {
 	PX_ALERT_EXCEEDED = 0,
@@ -54,9 +56,18 @@ const char *px_alert_state_name(px_alert_state_t s);
 /* The state named s, or -1. */
 int px_alert_state_parse(const char *s);
 
+/* Attack protection's drops that TMG names no alert for (issue 12,
+ * docs/protection.md): one type each, raised by node/nflog.c from the
+ * drop's log record, one per source per window like "ip-spoofing". */
+#define PX_ALERT_BROADCAST "broadcast-dropped"
+#define PX_ALERT_FRAGMENT "fragment-dropped"
+#define PX_ALERT_IP_OPTIONS "ip-options-dropped"
+#define PX_ALERT_DEFAULT_DENY "default-deny"
+#define PX_ALERT_BAD_CHECKSUM "bad-tcp-checksum"
+
 /* Whether t names an alert type: a quota of px_limit_defs (not a
  * setting), or one of "events-lost", "store-lost", "alerts-suppressed",
- * "alerts-dropped". */
+ * "alerts-dropped", ... (extra_types in alert.c). */
 bool px_alert_type_valid(const char *t);
 /* The types, for listings: *n set; a static array. */
 const char *const *px_alert_types(size_t *n);

@@ -405,20 +405,43 @@ static void denied_rate(px_nflog_t *l, const px_fw_packet_t *pkt)
 	}
 }
 
-/* Attack protection's alerts (issue 12): a spoofed packet raises
- * `ip-spoofing' for its source, naming the reason; the alert engine
- * keeps it to one a source a window (ISA: one per source a minute). */
+/* Attack protection's drops that TMG names no alert for: one type each
+ * (lib/alert.h), the text saying what was dropped. */
+static const struct {
+	const char *reason, *alert, *what;
+} drop_alerts[] = {
+	{ PX_REASON_BROADCAST, PX_ALERT_BROADCAST,
+	  "broadcast not forwarded between interfaces" },
+	{ PX_REASON_FRAGMENT, PX_ALERT_FRAGMENT,
+	  "IP fragment dropped (fragments block)" },
+	{ PX_REASON_IP_OPTIONS, PX_ALERT_IP_OPTIONS, "IP options dropped" },
+	{ PX_REASON_DEFAULT_DENY, PX_ALERT_DEFAULT_DENY,
+	  "forwarded, no rule allowed it (policy default deny)" },
+	{ PX_REASON_BAD_CHECKSUM, PX_ALERT_BAD_CHECKSUM,
+	  "TCP segment with a bad checksum dropped" },
+};
+#define NDROP_ALERTS (sizeof(drop_alerts) / sizeof(drop_alerts[0]))
+
+/* Attack protection's alerts (issue 12): every drop raises an alert for
+ * its source (a spoofed packet `ip-spoofing', naming the reason; an
+ * intrusion its detection's; the others drop_alerts' type); the alert
+ * engine keeps each to one a source a window (ISA: one per source a
+ * minute). */
 static void protect_alert(px_nflog_t *l, const px_fwrec_t *r,
 			  const uint8_t *p, size_t len)
 {
 	char text[PX_ALERT_TEXT_MAX], s[PX_ENTRY_STR_MAX], d[PX_ENTRY_STR_MAX];
 	const px_fw_packet_t *pkt = &r->pkt;
 	int ids = px_ids_find(r->why.name);
+	bool dhcp = strcmp(r->why.name, PX_REASON_DHCP_OFFER) == 0;
+	bool spoof = strncmp(r->why.name, "spoof-", 6) == 0;
+	size_t drop = 0;
 	px_entry_t src, dst;
 
-	bool dhcp = strcmp(r->why.name, PX_REASON_DHCP_OFFER) == 0;
-
-	if ((ids < 0 && !dhcp && strncmp(r->why.name, "spoof-", 6) != 0) ||
+	while (drop < NDROP_ALERTS &&
+	       strcmp(r->why.name, drop_alerts[drop].reason) != 0)
+		drop++;
+	if ((ids < 0 && !dhcp && !spoof && drop == NDROP_ALERTS) ||
 	    (pkt->family != 4 && pkt->family != 6))
 		return;
 	memset(&src, 0, sizeof(src));
@@ -429,6 +452,14 @@ static void protect_alert(px_nflog_t *l, const px_fwrec_t *r,
 	memcpy(dst.addr, pkt->dst, pkt->family == 4 ? 4 : 16);
 	px_entry_format(&src, s, sizeof(s));
 	px_entry_format(&dst, d, sizeof(d));
+	if (drop < NDROP_ALERTS) {
+		/* Addresses are at most 49 bytes each: the text fits. */
+		snprintf(text, sizeof(text), "%.49s to %.49s: %s", s, d,
+			 drop_alerts[drop].what);
+		px_alerting_observe(l->n, drop_alerts[drop].alert, &src, 1, 0,
+				    true, text);
+		return;
+	}
 	if (ids >= 0) {
 		/* Intrusion detection: an attack once threshold packets of
 		 * it came from the source within the window; the engine

@@ -3,7 +3,8 @@
 # (issue 12 item 5, docs/protection.md): crafted SYNs with a wrong TCP
 # checksum (scapy in client1, sent through fw1) are dropped and logged
 # as FWX_E_BAD_TCP_CHECKSUM_DROPPED 0xC0040031 unless their tuple is on
-# the list; a good SYN passes either way; a whole connection on an
+# the list, and raise one bad-tcp-checksum alert per source per window; a
+# good SYN passes either way; a whole connection on an
 # excluded tuple completes (the reply direction is excluded too); the
 # list round-trips exactly through set/show, malformed lists are
 # refused naming the entry and the position with the store's version
@@ -105,17 +106,38 @@ if expect $t 1 GOOD $SRC 7777 && expect $t 0 BAD $SRC 7777; then
 	else fail $t "expected a denied record bad-tcp-checksum FWX_E_BAD_TCP_CHECKSUM_DROPPED 0xC0040031 from $SRC to port 7777 in $FWLOG, saw: $(grep -c . "$FWLOG" 2>/dev/null) records, none such"; fi
 fi
 
+t=bad_checksum_alert_once_per_source_and_window
+got=$(alert_once_per_window bad-tcp-checksum 198.51.100.21 198.51.100.22 send_syn BAD @SRC 7777)
+if [ "${got%% *}" = 1 ] && grep -q "TCP segment with a bad checksum dropped" <<<"$got"; then pass $t
+else fail $t "expected one exceeded bad-tcp-checksum alert for 198.51.100.21 (two bad SYNs), saw: $got"; fi
+
 t=local_bad_checksum_dropped_and_logged
 # TCP to the member itself: conntrack checks it at prerouting too, and
 # the guard (input, after the management returns) drops invalid TCP.
+# fw1 counts the SYNs to it that get past its input chain (a probe on
+# the input hook at priority 100, after the member's at 0): the good
+# one does, the bad one must not.
 FW1=198.51.100.1
+lab exec fw1 nft -f - <<'NFT' || fail $t "cannot add fw1's probe counter"
+table inet probe {
+	counter local_syns { }
+	chain local_in { type filter hook input priority 100; tcp dport 7777 tcp flags syn counter name local_syns; }
+}
+NFT
+local_syns() { lab exec fw1 nft list counter inet probe local_syns | awk '/packets/ { print $2 }'; }
+local_syns_above() { [ "$(local_syns)" -gt "$1" ]; }
 guard=$(lab exec fw1 nft list chain inet phalanx guard)
-if ! grep -q 'meta l4proto tcp ct state invalid drop' <<<"$guard"; then
-	fail $t "expected \`meta l4proto tcp ct state invalid drop' in fw1's guard chain, saw: $(tr '\n' ' ' <<<"$guard")"
-elif ! send_syn BAD $SRC 7777 $FW1; then
+l0=$(local_syns)
+if ! send_syn GOOD $SRC 7777 $FW1 || ! wait_until 5 local_syns_above "$l0"; then
+	fail $t "expected a good SYN to fw1 ($FW1) port 7777 past its input chain, saw $(( $(local_syns) - l0 ))"
+elif ! l1=$(local_syns) || ! send_syn BAD $SRC 7777 $FW1; then
 	fail $t "scapy could not send"
 elif ! wait_until 5 bad_logged $SRC 7777 $FW1; then
 	fail $t "expected a bad-tcp-checksum record from $SRC to fw1 ($FW1) port 7777"
+elif [ "$(local_syns)" != "$l1" ]; then
+	fail $t "expected the bad SYN to fw1 dropped in its input chain, saw it past (probe $l1 -> $(local_syns))"
+elif ! grep -q 'meta l4proto tcp ct state invalid drop' <<<"$guard"; then
+	fail $t "expected \`meta l4proto tcp ct state invalid drop' in fw1's guard chain, saw: $(tr '\n' ' ' <<<"$guard")"
 else
 	pass $t
 fi

@@ -238,13 +238,31 @@ t=ping_of_death_logged_0xC0040019
 # Legitimate fragments pass (the server counts each datagram by its
 # first fragment).  The kernel's defragmentation would drop a ping of
 # death silently anyway: the member drops it before (prerouting, -450)
-# and says so.
+# and says so.  The drop is seen on fw1 itself (the server would see
+# nothing either way): a probe right behind the member's chain (priority
+# -449, still before defragmentation at -400) counts the pings' first
+# fragments, which pass, and none of the last ones, which the member
+# dropped.
+lab exec fw1 nft -f - <<'NFT' || fail $t "cannot add fw1's probe counters"
+table inet probe {
+	counter pod_first { }
+	counter pod_last { }
+	chain behind {
+		type filter hook prerouting priority -449;
+		ip saddr 198.51.100.14 ip protocol icmp ip frag-off & 0x1fff == 0 counter name pod_first
+		ip saddr 198.51.100.14 ip protocol icmp ip frag-off & 0x1fff != 0 counter name pod_last
+	}
+}
+NFT
+fw1_count() { lab exec fw1 nft list counter inet probe "$1" | awk '/packets/ { print $2 }'; }
 expect_arrived $t 3 client1 frag 198.51.100.13 7060 &&
 lab exec client1 $PY "$SEND" pod 198.51.100.14 $SRV 0 2 &&
-if wait_until 5 logged ping-of-death FWX_E_PING_OF_DEATH_PACKET_DROPPED 0xC0040019 198.51.100.14; then
-	pass $t
-else
+if ! wait_until 5 logged ping-of-death FWX_E_PING_OF_DEATH_PACKET_DROPPED 0xC0040019 198.51.100.14; then
 	fail $t "expected a ping-of-death record with FWX_E_PING_OF_DEATH_PACKET_DROPPED 0xC0040019 in fw1's log"
+elif [ "$(fw1_count pod_first)" != 2 ] || [ "$(fw1_count pod_last)" != 0 ]; then
+	fail $t "expected behind fw1's prerouting chain the 2 pings' first fragments and none of their last, saw $(fw1_count pod_first) first and $(fw1_count pod_last) last"
+else
+	pass $t
 fi
 
 t=ping_of_death_alert_once_per_source_and_window

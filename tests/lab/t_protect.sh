@@ -4,7 +4,8 @@
 # spoof detection with networks (sources in, destinations out), the
 # ip-spoofing alert, broadcast
 # protection, default deny, IP fragments and IP options.  Each shows the
-# traffic passing before the setting and dropped after it; the server
+# traffic passing before the setting and dropped after it, and one alert
+# per source per window for each kind of drop (`alerts list'); the server
 # counts what reaches it (an nft counter in its namespace, at prerouting
 # priority -500: before anything of its own could drop it).  Every send is
 # a handful of packets.
@@ -98,10 +99,14 @@ t=spoofed_source_without_route_back_dropped
 # 198.51.100.40 is in network clients, but fw1 routes it nowhere (it is
 # client2's segment behind fw2): the reverse-path check drops it.
 expect_arrived $t 0 client1 plain 198.51.100.40 $SRV &&
-if wait_until 5 logged spoof-route FWX_E_FWE_SPOOFING_PACKET_DROPPED 198.51.100.40; then
-	pass $t
-else
+if ! wait_until 5 logged spoof-route FWX_E_FWE_SPOOFING_PACKET_DROPPED 198.51.100.40; then
 	fail $t "expected a spoof-route record for 198.51.100.40 in fw1's log"
+elif ! wait_until 10 has_exceeded ip-spoofing 198.51.100.40; then
+	fail $t "expected an ip-spoofing alert for 198.51.100.40, saw none"
+elif ! grep -q "spoofed: no route back through its interface" <<<"$(alerts_exceeded ip-spoofing 198.51.100.40)"; then
+	fail $t "expected the ip-spoofing alert for 198.51.100.40 to name the reason (no route back through its interface), saw: $(alerts_exceeded ip-spoofing 198.51.100.40)"
+else
+	pass $t
 fi
 
 t=spoofed_ipv6_source_dropped
@@ -138,19 +143,9 @@ lab exec fw1 ip route del 198.18.0.0/15 via $SRV 2>/dev/null
 lab exec fw1 ip route del 198.51.100.200/32 via 169.254.77.2 2>/dev/null
 
 t=ip_spoofing_alert_once_per_source_and_window
-# A fresh source, two bursts a few seconds apart (well inside the 60 s
+# A fresh source, two bursts a second or so apart (well inside the 60 s
 # window): one alert, naming the reason.
-arrived client1 plain 203.0.113.52 $SRV 3 >/dev/null
-arrived client1 plain 203.0.113.52 $SRV 5 >/dev/null
-alerts_of() {
-	ctl alerts list --json --type ip-spoofing | python3 -c '
-import json, sys
-a = [x for x in json.load(sys.stdin)["alerts"] if x["source"] == sys.argv[1] and x["state"] == "exceeded"]
-print(len(a), a[0]["text"] if a else "")' "$1"
-}
-wait_until 10 bash -c "[ \"\$($LAB ctl alerts list --json --type ip-spoofing | grep -c 203.0.113.52)\" -ge 1 ]"
-sleep 2 # a second alert, if the engine raised one, would be in by now
-got=$(alerts_of 203.0.113.52)
+got=$(alert_once_per_window ip-spoofing 203.0.113.52 203.0.113.53 arrived client1 plain @SRC $SRV)
 if [ "${got%% *}" = 1 ] && grep -q "source of another network" <<<"$got"; then
 	pass $t
 else
@@ -166,8 +161,52 @@ lab exec fw1 sysctl -qw net.ipv4.conf.all.bc_forwarding=1 net.ipv4.conf.srv.bc_f
 expect_arrived $t 0 client1 plain 198.51.100.2 203.0.113.255 &&
 if wait_until 5 logged broadcast "" 198.51.100.2; then pass $t
 else fail $t "expected a broadcast record in fw1's log"; fi
+
+t=broadcast_alert_once_per_source_and_window
+got=$(alert_once_per_window broadcast-dropped 198.51.100.20 198.51.100.21 arrived client1 plain @SRC 203.0.113.255)
+if [ "${got%% *}" = 1 ] && grep -q "broadcast not forwarded" <<<"$got"; then pass $t
+else fail $t "expected one exceeded broadcast-dropped alert for 198.51.100.20, saw: $got"; fi
 lab exec fw1 sysctl -qw net.ipv4.conf.all.bc_forwarding=0 net.ipv4.conf.srv.bc_forwarding=0 \
 	net.ipv4.conf.client.bc_forwarding=0
+
+t=limited_broadcast_not_forwarded
+# 255.255.255.255 from client1, framed as a broadcast and as a unicast
+# to fw1's MAC (the form a router would route): it reaches fw1 (a probe
+# counter at fw1's prerouting, -500) but neither fw1's forward hook (a
+# probe at -10, before the member's chain) nor the server.  The kernel
+# never routes a limited broadcast (it delivers it locally); the member's
+# forward chain drops one all the same, the part of this test that fails
+# without it.
+lab exec fw1 nft -f - <<'NFT' || fail $t "cannot add fw1's probe counters"
+table inet probe {
+	counter lbc_in { }
+	counter lbc_fwd { }
+	chain lbc_pre { type filter hook prerouting priority -500; ip daddr 255.255.255.255 udp dport 9 counter name lbc_in; }
+	chain lbc_forward { type filter hook forward priority -10; ip daddr 255.255.255.255 udp dport 9 counter name lbc_fwd; }
+}
+NFT
+fw1_count() { lab exec fw1 nft list counter inet probe "$1" | awk '/packets/ { print $2 }'; }
+lbc_arrived() { [ "$(fw1_count lbc_in)" -ge 6 ]; }
+s0=$(seen)
+mac=$(lab exec fw1 cat /sys/class/net/client/address)
+lab exec client1 $PY - "$mac" <<'PY' || fail $t "scapy could not send"
+import sys
+from scapy.all import Ether, IP, UDP, Raw, conf, send, sendp
+conf.verb = 0
+p = IP(src="198.51.100.2", dst="255.255.255.255") / UDP(sport=40009, dport=9) / Raw(b"x" * 20)
+send([p] * 3, iface="eth0")
+sendp([Ether(dst=sys.argv[1]) / p] * 3, iface="eth0")
+PY
+rule=$(lab exec fw1 nft list chain inet phalanx forward | grep -c 'ip daddr 255.255.255.255 .*log prefix "px:p:broadcast".* drop')
+if ! wait_until 5 lbc_arrived; then
+	fail $t "expected fw1 to receive the 6 limited broadcasts, saw $(fw1_count lbc_in)"
+elif [ "$(fw1_count lbc_fwd)" != 0 ] || [ "$(seen)" != "$s0" ]; then
+	fail $t "expected no limited broadcast forwarded, saw $(fw1_count lbc_fwd) at fw1's forward hook and $(( $(seen) - s0 )) at the server"
+elif [ "$rule" != 1 ]; then
+	fail $t "expected fw1's forward chain to drop and log ip daddr 255.255.255.255 (px:p:broadcast), saw $rule such rules"
+else
+	pass $t
+fi
 
 # --- default policy -----------------------------------------------------------
 t=default_deny_cuts_unmatched_forwarded_traffic
@@ -184,6 +223,11 @@ if expect_arrived $t 0 client1 plain 198.51.100.3 $SRV; then
 		pass $t
 	fi
 fi
+
+t=default_deny_alert_once_per_source_and_window
+got=$(alert_once_per_window default-deny 198.51.100.22 198.51.100.23 arrived client1 plain @SRC $SRV)
+if [ "${got%% *}" = 1 ] && grep -q "no rule allowed it" <<<"$got"; then pass $t
+else fail $t "expected one exceeded default-deny alert for 198.51.100.22, saw: $got"; fi
 
 t=default_deny_never_cuts_management_vrrp_sync
 # Members keep their heartbeats (management), one keepalived stays master
@@ -204,10 +248,13 @@ expect_arrived $t 3 client1 frag 198.51.100.4 $SRV &&
 { ctl protection set fragments block $W >/dev/null || fail $t "protection set failed"; } &&
 expect_arrived $t 0 client1 frag 198.51.100.4 $SRV &&
 expect_arrived $t 3 client1 plain 198.51.100.4 $SRV &&
+got=$(alert_once_per_window fragment-dropped 198.51.100.24 198.51.100.25 arrived client1 frag @SRC $SRV) &&
 { ctl protection set fragments allow $W >/dev/null; } &&
 expect_arrived $t 3 client1 frag 198.51.100.4 $SRV &&
-if logged fragment "" 198.51.100.4; then pass $t
-else fail $t "expected a fragment record in fw1's log"; fi
+if ! logged fragment "" 198.51.100.4; then fail $t "expected a fragment record in fw1's log"
+elif [ "${got%% *}" != 1 ] || ! grep -q "IP fragment dropped" <<<"$got"; then
+	fail $t "expected one exceeded fragment-dropped alert for 198.51.100.24 (3 datagrams of 3 fragments, twice), saw: $got"
+else pass $t; fi
 
 # --- IP preferences: options --------------------------------------------------
 t=source_route_option_dropped_by_default
@@ -221,6 +268,11 @@ expect_arrived $t 0 client1 lsrr 198.51.100.5 $SRV &&
 expect_arrived $t 3 client1 rr 198.51.100.5 $SRV &&
 if logged ip-options "" 198.51.100.5; then pass $t
 else fail $t "expected an ip-options record in fw1's log"; fi
+
+t=ip_options_alert_once_per_source_and_window
+got=$(alert_once_per_window ip-options-dropped 198.51.100.26 198.51.100.27 arrived client1 lsrr @SRC $SRV)
+if [ "${got%% *}" = 1 ] && grep -q "IP options dropped" <<<"$got"; then pass $t
+else fail $t "expected one exceeded ip-options-dropped alert for 198.51.100.26, saw: $got"; fi
 
 t=ip_options_block_all
 ctl protection set ip-options block-all $W >/dev/null &&

@@ -191,3 +191,31 @@ packet_lab_setup() {
 	SEND=$REPO/tests/lab/$2
 	FWLOG=$PHALANX_LAB_STATE/fw1/cache.fwlog.jsonl
 }
+
+# alerts_exceeded TYPE SRC: "N TEXT": how many `exceeded' alerts of TYPE
+# for SRC the store holds, and the first one's text.
+alerts_exceeded() {
+	ctl alerts list --json --type "$1" | python3 -c '
+import json, sys
+a = [x for x in json.load(sys.stdin)["alerts"] if x["source"] == sys.argv[1] and x["state"] == "exceeded"]
+print(len(a), a[0]["text"] if a else "")' "$2"
+}
+has_exceeded() { [ "$(alerts_exceeded "$1" "$2" | cut -d' ' -f1)" -ge 1 ]; }
+# alert_once_per_window TYPE SRC MARK CMD...: run CMD twice with each
+# word @SRC replaced by SRC (two bursts from one source, seconds apart,
+# inside one alert window), then once with MARK, a fresh source; prints
+# alerts_exceeded TYPE SRC once MARK's alert is in the store (a member
+# sends its alerts in the order raised: a second alert for SRC would
+# be in before it), or "no alert for MARK" after 10 s.
+alert_once_per_window() {
+	local type=$1 src=$2 mark=$3
+	shift 3
+	"${@//@SRC/$src}" >/dev/null
+	"${@//@SRC/$src}" >/dev/null
+	"${@//@SRC/$mark}" >/dev/null
+	if wait_until 10 has_exceeded "$type" "$mark"; then
+		alerts_exceeded "$type" "$src"
+	else
+		echo "no alert for $mark"
+	fi
+}

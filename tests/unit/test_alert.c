@@ -267,6 +267,74 @@ TEST(alert_types_and_states)
 	CHECK_INT(px_alert_state_parse("exceed"), -1);
 }
 
+/* Attack protection's drops each have a type (issue 12): valid for the
+ * store and ctl, and the engine keeps them to one a source a window. */
+TEST(alert_protection_drop_types_one_per_source_and_window)
+{
+	static const char *const types[] = {
+		PX_ALERT_BROADCAST, PX_ALERT_FRAGMENT, PX_ALERT_IP_OPTIONS,
+		PX_ALERT_DEFAULT_DENY, PX_ALERT_BAD_CHECKSUM,
+	};
+	px_alert_engine_t *e = px_alert_new(NULL);
+	px_alerts_t out;
+	px_entry_t a = host("198.51.100.7"), b = host("198.51.100.8");
+	size_t i;
+
+	px_alerts_init(&out);
+	CHECK_STR(PX_ALERT_BROADCAST, "broadcast-dropped");
+	CHECK_STR(PX_ALERT_FRAGMENT, "fragment-dropped");
+	CHECK_STR(PX_ALERT_IP_OPTIONS, "ip-options-dropped");
+	CHECK_STR(PX_ALERT_DEFAULT_DENY, "default-deny");
+	CHECK_STR(PX_ALERT_BAD_CHECKSUM, "bad-tcp-checksum");
+	for (i = 0; i < 5; i++) {
+		px_alert_obs_t o = { types[i], &a, 1, 0, true, NULL };
+
+		CHECK(px_alert_type_valid(types[i]));
+		px_alerts_clear(&out);
+		px_alert_observe(e, &o, i * 10 * W, &out);
+		px_alert_observe(e, &o, i * 10 * W + 1000, &out);
+		px_alert_observe(e, &o, i * 10 * W + W - 1, &out);
+		o.source = &b;
+		px_alert_observe(e, &o, i * 10 * W + 2000, &out);
+		CHECK_INT(out.n, 2);        /* a's once, b's once */
+		CHECK_STR(out.v[0].type, types[i]);
+		CHECK_INT(px_entry_cmp(&out.v[0].source, &a), 0);
+		CHECK_INT(px_entry_cmp(&out.v[1].source, &b), 0);
+		o.source = &a;
+		px_alert_observe(e, &o, i * 10 * W + W, &out);
+		CHECK_INT(out.n, 3);        /* the next window: again */
+		px_alert_tick(e, i * 10 * W + 5 * W, &out); /* recovered */
+	}
+	px_alerts_free(&out);
+	px_alert_free(e);
+}
+
+/* An engine interns every type there is: a type past its table would
+ * raise nothing (the store's disabled list interns them all). */
+TEST(alert_engine_holds_every_type)
+{
+	px_alert_engine_t *e = px_alert_new(NULL);
+	px_alerts_t out;
+	px_entry_t a = host("198.51.100.7");
+	size_t i, n;
+	const char *const *types = px_alert_types(&n);
+
+	CHECK(n <= PX_ALERT_TYPES);
+	px_alerts_init(&out);
+	for (i = 0; i < n; i++)
+		px_alert_set_enabled(e, types[i], true);
+	for (i = 0; i < n; i++) {
+		px_alert_obs_t o = { types[i], &a, 1, 0, true, NULL };
+
+		px_alerts_clear(&out);
+		px_alert_observe(e, &o, (i + 1) * 1000, &out);
+		CHECK_INT(out.n, 1);
+		CHECK_STR(out.v[0].type, types[i]);
+	}
+	px_alerts_free(&out);
+	px_alert_free(e);
+}
+
 TEST(alert_recent_new_finds_sources_acted_on)
 {
 	px_entry_t a = host("198.51.100.1"), b = host("198.51.100.2"),
