@@ -142,6 +142,26 @@ sys.exit(0 if names == ["store1", "store2", "store3"] and len(leaders) == 1 and 
 then pass $t
 else fail $t "phalanxctl store status on store1 (the play's admin key) shows store1..3 and one leader, saw: $out"; fi
 
+t=secret_keys_only_on_their_hosts
+# every host holds its own secret key, no secret key is on two hosts, and
+# none is on the controller (the play collects public keys only)
+bad=
+declare -A seen=()
+for h in $HOSTS; do
+	keys=$(on "$h" 'cd /etc/phalanx && find . -name "*.key" -type f | sort | while read -r f; do echo "$f $(sha256sum <"$f" | cut -c1-16)"; done' </dev/null 2>&1)
+	case $h in store*) want=./store.key ;; *) want=./node.key ;; esac
+	grep -q "^$want [0-9a-f]" <<<"$keys" || bad+=" $h lacks $want ($keys);"
+	while read -r f sum; do
+		[ -n "${sum:-}" ] || continue
+		[ -n "${seen[$sum]:-}" ] && bad+=" $h's $f is ${seen[$sum]} too;"
+		seen[$sum]="$h:$f"
+	done <<<"$keys"
+done
+left=$(find "$SSH_LAB" "$REPO/deploy/ansible" -path "$SSH_LAB/hosts" -prune -o -name '*.key' -print 2>/dev/null | head -3)
+[ -n "$left" ] && bad+=" on the controller: $left;"
+if [ -z "$bad" ]; then pass "$t (${#seen[@]} secret keys, each on one host)"
+else fail $t "each host its own secret key, none on two hosts or the controller, saw$bad"; fi
+
 t=every_member_runs_agent_keepalived_conntrackd
 bad=
 for h in fw1 fw2; do
