@@ -713,9 +713,11 @@ static void ctl_run(px_store_t *st, const px_rid_t *peer,
 			break;
 		}
 		/* With several stores the one the member reports to answers
-		 * (phalanxctl asks each): another one's view of it is old. */
-		if (st->raft && !px_store_member_heard(st,
-						       env->ctl_request->member)) {
+		 * (phalanxctl asks each): a follower's view of a member that
+		 * does not report to it is old.  The leader holds the wait,
+		 * heard or not (members come to it: an agent restarting). */
+		if (st->raft && !px_store_replicate_leads(st) &&
+		    !px_store_member_heard(st, env->ctl_request->member)) {
 			fail(&r, PX_ENOMEMBER, "member %.64s does not report to "
 			     "this store now", env->ctl_request->member);
 			break;

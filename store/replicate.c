@@ -692,17 +692,25 @@ int px_store_replicate_member_down(px_store_t *st, const Phalanx__Alert *al)
 	return rc < 0 ? rc : 0;
 }
 
+bool px_store_replicate_leads(px_store_t *st)
+{
+	px_raft_status_t s;
+
+	if (!st->raft)
+		return true;
+	px_raft_status(st->raft, &s);
+	return strcmp(s.role, "leader") == 0;
+}
+
 bool px_store_replicate_judges(px_store_t *st, uint64_t now, uint64_t grace)
 {
 	struct px_repl *rp = st->repl;
-	px_raft_status_t s;
 	bool leads;
 	size_t i;
 
 	if (!st->raft || !rp)
 		return true;
-	px_raft_status(st->raft, &s);
-	leads = strcmp(s.role, "leader") == 0;
+	leads = px_store_replicate_leads(st);
 	if (leads && !rp->leads) {
 		/* What an earlier term left in memory says nothing now: the
 		 * replicated active alerts decide each member's next entry. */
@@ -711,7 +719,7 @@ bool px_store_replicate_judges(px_store_t *st, uint64_t now, uint64_t grace)
 			st->members[i].down_alert = PX_MEMBER_ALERT_UNKNOWN;
 		px_log(PX_LOG_INFO, "raft: this store leads (term %llu): it "
 		       "judges members down after %llu ms", (unsigned long long)
-		       s.term, (unsigned long long)grace);
+		       px_raft_term(st->raft), (unsigned long long)grace);
 	}
 	rp->leads = leads;
 	return leads && now - rp->lead_since >= grace;

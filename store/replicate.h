@@ -79,6 +79,8 @@ int px_store_replicate_member_down(px_store_t *st, const Phalanx__Alert *al);
  * a new leader within a few heartbeats).  On becoming the leader every
  * member's alert state is looked at again. */
 bool px_store_replicate_judges(px_store_t *st, uint64_t now, uint64_t grace);
+/* Whether this store leads (true without Raft). */
+bool px_store_replicate_leads(px_store_t *st);
 int px_store_replicate_write(px_store_t *st, const px_rid_t *rid,
 			     Phalanx__Envelope *env, const px_ident_t *who,
 			     Phalanx__CtlReply *rep, px_ctl_result_t *r);
