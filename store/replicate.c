@@ -543,8 +543,8 @@ static pending_t *pending_new(px_store_t *st, const px_rid_t *rid,
 }
 
 /* Propose e (stamped with the leader's clock) for p, which is the
- * callback's (freed here if it is not proposed).  An alert batch's p
- * (p->alerts set) keeps the packed entry for its ack. */
+ * callback's (freed here if it is not proposed).  A member's alert
+ * batch (e->alerts) keeps the packed entry in p for its ack. */
 static int propose(px_store_t *st, Phalanx__RaftEntry *e, pending_t *p)
 {
 	struct px_repl *rp = st->repl;
@@ -562,7 +562,7 @@ static int propose(px_store_t *st, Phalanx__RaftEntry *e, pending_t *p)
 		free(p);
 		return rc;
 	}
-	if (p->alerts) {
+	if (e->alerts) {
 		p->alerts = buf;
 		p->alerts_len = len;
 	} else {
@@ -666,7 +666,6 @@ void px_store_replicate_alerts(px_store_t *st, const px_rid_t *rid,
 	e.alerts = (Phalanx__AlertBatch *)b;
 	e.who = (char *)rid->peer;
 	p = pending_new(st, rid, "-");
-	p->alerts = (uint8_t *)1; /* propose() keeps the packed entry */
 	if ((rc = propose(st, &e, p)) < 0)
 		px_peer_warn(rid->peer, "alerts: a batch not proposed (the "
 			     "member sends it again): %s", px_strerror(rc));
