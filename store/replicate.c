@@ -32,6 +32,9 @@ typedef struct pending {
 	 * (the sync socket) once applied; NULL for a ctl write. */
 	uint8_t *alerts;
 	size_t alerts_len;
+	/* The leader's member-down entry: its member, whose alert state is
+	 * looked at again if the entry does not commit. */
+	char member[PX_MEMBER_ID_MAX + 1];
 } pending_t;
 
 struct px_repl {
@@ -457,6 +460,13 @@ static void on_committed(void *arg, int status, int outcome, uint64_t index)
 	}
 	px_store_ctl_reply(st, &p->rid, &rep, &r);
 	px_lists_free(&lists);
+	if (p->member[0] && r.status) {
+		px_member_t *m = px_store_member_get(st, p->member);
+
+		/* Not kept: the next tick or heartbeat proposes it again. */
+		if (m)
+			m->down_alert = PX_MEMBER_ALERT_UNKNOWN;
+	}
 done:
 	if (rp) {
 		if (p->prev)
@@ -643,10 +653,10 @@ void px_store_replicate_alerts(px_store_t *st, const px_rid_t *rid,
 	pending_t *p;
 	int rc;
 
-	px_raft_status(st->raft, &s);
-	if (strcmp(s.role, "leader") != 0) {
+	if (!px_store_replicate_leads(st)) {
 		/* No ack: the member keeps the batch and sends it again, to
 		 * the leader once it follows it. */
+		px_raft_status(st->raft, &s);
 		px_peer_warn(rid->peer, "alerts: %s is a %s: the member's "
 			     "batch waits until it reaches the leader (%s)",
 			     s.self->name, s.role,
@@ -675,6 +685,7 @@ int px_store_replicate_member_down(px_store_t *st, const Phalanx__Alert *al)
 {
 	Phalanx__RaftEntry e = PHALANX__RAFT_ENTRY__INIT;
 	px_rid_t none;
+	pending_t *p;
 	int rc;
 
 	if (!px_store_replicate_judges(st, px_mono_ms(), 0))
@@ -684,7 +695,10 @@ int px_store_replicate_member_down(px_store_t *st, const Phalanx__Alert *al)
 	memset(&none, 0, sizeof(none));
 	e.member_down = (Phalanx__Alert *)al;
 	e.who = (char *)"store";
-	rc = propose(st, &e, pending_new(st, &none, "-"));
+	p = pending_new(st, &none, "-");
+	snprintf(p->member, sizeof(p->member), "%.*s", PX_MEMBER_ID_MAX,
+		 al->member);
+	rc = propose(st, &e, p);
 	if (rc < 0)
 		px_log(PX_LOG_WARN, "alerts: member-down %s of member %s not "
 		       "proposed: %s", al->state, al->member, px_strerror(rc));
