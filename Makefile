@@ -112,7 +112,7 @@ $(BUILD)/tests/bench/storewrite.o: PX_CFLAGS += -Ictl
 $(BUILD)/storewrite: $(BUILD)/tests/bench/storewrite.o \
 		$(filter-out $(BUILD)/ctl/main.o,$(CTL_SRC:%.c=$(BUILD)/%.o)) $(LIB_OBJ)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c yaml-0.1)
 
 $(BUILD)/nftcount: $(BUILD)/tests/tools/nftcount.o $(NFT_OBJ) $(LIB_OBJ)
 	@echo "  LD      $@"
@@ -219,7 +219,16 @@ check: deps
 lab: deps all $(BUILD)/pxgen $(BUILD)/nftcount
 	tests/lab/lab up
 
-bench: deps all $(BUILD)/nftload $(BUILD)/pxgen $(BUILD)/nftcount $(BUILD)/ctlstart $(BUILD)/storewrite
+# What only the benchmarks use (tests/bench/forward.sh: iperf3).
+BENCH_PKGS := iperf3
+
+bench-deps: deps
+	@dpkg-query -W -f='$${db:Status-Abbrev}' $(BENCH_PKGS) 2>/dev/null | grep -q '^ii' || { \
+		echo "  DEPS    apt-get install $(BENCH_PKGS)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -q --no-install-recommends $(BENCH_PKGS); }
+
+bench: bench-deps all $(BUILD)/nftload $(BUILD)/pxgen $(BUILD)/nftcount $(BUILD)/ctlstart $(BUILD)/storewrite
 	tests/bench/run
 
 # Binaries, man pages, systemd units (ExecStart under $(SBINDIR)), the
@@ -274,6 +283,6 @@ deb:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check lab bench fuzz fuzz-seeds asan install deb clean
+.PHONY: all deps bench-deps check lab bench fuzz fuzz-seeds asan install deb clean
 
 -include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)

@@ -1846,11 +1846,9 @@ static void put_ids_one(px_batch_t *b, const char *table,
 	}
 }
 
-/* At the top of forward, before conntrack's invalid drop takes what it
- * knows (half-scan flags, udp-bomb) unlogged and before any accept (a
- * connection gives URG to 139 no pass): sources a detection blocked,
- * then each detection that is on (ping of death: chain prerouting). */
-static void put_ids(px_batch_t *b, const char *table, const px_layout_t *l)
+/* At the top of forward, after the IP option drops: sources a detection
+ * blocked lose every packet, their connections' too. */
+static void put_ids_blocked(px_batch_t *b, const char *table)
 {
 	char set[PX_NFT_NAME_LEN];
 	struct nftnl_rule *r;
@@ -1864,6 +1862,57 @@ static void put_ids(px_batch_t *b, const char *table, const px_layout_t *l)
 		x_verdict(r, NF_DROP, NULL);
 		rule_put(b, r, PX_CHAIN_FORWARD);
 	}
+}
+
+/* The bulk of forwarded traffic, the segments of established TCP
+ * connections, skips what cannot act on it (issue 8: forwarding at
+ * >= 0.95 of no table):
+ *   tcp flags & (syn|ack|rst|urg) == ack ct state established
+ *       ct direction reply accept
+ *   tcp flags & (syn|ack|rst|urg) == ack ct state established
+ *       ct mark & 0x1 == 0x1 tcp dport != 80 accept
+ * What comes after them and sees a connection's packets: the detections
+ * (a RST before the handshake completed, URG to 139, flags without ACK:
+ * all left to them by the flags test), the guard's meters (the first
+ * original-direction packet after the handshake, until it set ct mark
+ * bit 0x1, and requests to port 80 in the original direction) and the
+ * RST marks of the firewall log (RST is left to them).  Refusals match
+ * new connections; IP options and detection blocks come before. */
+static void put_established_early(px_batch_t *b, const char *table)
+{
+	uint32_t est = NF_CT_STATE_BIT(IP_CT_ESTABLISHED);
+	uint32_t counted = PX_CT_MARK_COUNTED;
+	uint16_t http = htons(HTTP_PORT);
+	uint8_t reply = 1; /* IP_CT_DIR_REPLY */
+
+	for (int k = 0; k < 2; k++) {
+		struct nftnl_rule *r = rule_new(table);
+
+		m_tcp_flags(r, TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_URG,
+			    TCPF_ACK);
+		m_ct_bits(r, NFT_CT_STATE, est);
+		if (k == 0) {
+			x_ct(r, NFT_CT_DIRECTION);
+			x_cmp(r, NFT_CMP_EQ, &reply, sizeof(reply));
+		} else {
+			x_ct(r, NFT_CT_MARK);
+			x_bitwise(r, sizeof(counted), &counted, &(uint32_t){0});
+			x_cmp(r, NFT_CMP_EQ, &counted, sizeof(counted));
+			x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2,
+				  sizeof(http), NFT_REG_1);
+			x_cmp(r, NFT_CMP_NEQ, &http, sizeof(http));
+		}
+		x_verdict(r, NF_ACCEPT, NULL);
+		rule_put(b, r, PX_CHAIN_FORWARD);
+	}
+}
+
+/* Before conntrack's invalid drop takes what it knows (half-scan flags,
+ * udp-bomb) unlogged and before the accept of established traffic (a
+ * connection gives URG to 139 no pass): each detection that is on
+ * (ping of death: chain prerouting). */
+static void put_ids(px_batch_t *b, const char *table, const px_layout_t *l)
+{
 	for (int id = 0; id < PX_IDS_COUNT; id++)
 		if (id != PX_IDS_PING_OF_DEATH)
 			put_ids_one(b, table, l, id, PX_CHAIN_FORWARD);
@@ -2003,6 +2052,8 @@ void px_compile_rules(px_batch_t *b, const char *table,
 	if (l->spoof)
 		put_spoof(b, table, l);
 	put_ip_options(b, table, l);
+	put_ids_blocked(b, table);
+	put_established_early(b, table);
 	put_ids(b, table, l);
 	if (p->protect.csx.n)
 		put_untracked_accept(b, table, PX_CHAIN_FORWARD);

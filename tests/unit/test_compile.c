@@ -264,3 +264,46 @@ TEST(compile_fail_closed_guard)
 		   "0xb80d0120 0x00000500 0x00000000 0x07000000", "accept",
 		   NULL) >= 0);
 }
+
+/* The segments of established TCP connections that nothing after them
+ * acts on are accepted near the top of forward (docs/nft-layout.md):
+ * after the IP option drops and the detection blocks, before the
+ * detections, `jump guard' and the reset marks; both test the flags
+ * (SYN, ACK, RST, URG: ACK alone) and ct state established; one takes
+ * the reply direction, the other connections already counted (ct mark
+ * 0x1) not to port 80. */
+TEST(compile_forward_established_skips_guard)
+{
+	static struct rules rs;
+	px_policy_t p;
+	int opts, blk, reply, counted, scan, guard, rst, est;
+
+	policy_with_rules(&p);
+	CHECK_INT(compile(&p, false, &rs), 0);
+	px_policy_free(&p);
+	opts = px_test_find_rule(&rs, "forward", "px:p:ip-options", NULL);
+	blk = px_test_find_rule(&rs, "forward", "lookup reg 1 set ids_block4", NULL);
+	reply = px_test_find_rule(&rs, "forward", "transport header + 13",
+		     "& 0x00000036 )", "cmp eq reg 1 0x00000010",
+		     "ct load state", "& 0x00000002 )",
+		     "ct load direction", "cmp eq reg 1 0x00000001",
+		     "immediate reg 0 accept", NULL);
+	counted = px_test_find_rule(&rs, "forward", "transport header + 13",
+		       "& 0x00000036 )", "cmp eq reg 1 0x00000010",
+		       "ct load state", "& 0x00000002 )", "ct load mark",
+		       "bitwise reg 1 = ( reg 1 & 0x00000001 ) ^ 0x00000000",
+		       "cmp eq reg 1 0x00000001",
+		       "transport header + 2", "cmp neq reg 1 0x00005000",
+		       "immediate reg 0 accept", NULL);
+	scan = px_test_find_rule(&rs, "forward", "px:p:half-scan", NULL);
+	guard = px_test_find_rule(&rs, "forward", "immediate reg 0 jump -> guard", NULL);
+	rst = px_test_find_rule(&rs, "forward", "transport header + 13", "ct set mark",
+		   NULL);
+	est = px_test_find_rule(&rs, "forward", "ct load state", "& 0x00000006 )",
+		   "immediate reg 0 accept", NULL);
+	CHECK(opts >= 0 && opts < blk);
+	CHECK(blk >= 0 && blk < reply);
+	CHECK(reply >= 0 && reply < counted);
+	CHECK(counted >= 0 && counted < scan);
+	CHECK(scan < guard && guard < rst && rst < est);
+}
