@@ -1909,8 +1909,9 @@ static void put_established_early(px_batch_t *b, const char *table)
 
 /* Before conntrack's invalid drop takes what it knows (half-scan flags,
  * udp-bomb) unlogged and before the accept of established traffic (a
- * connection gives URG to 139 no pass): each detection that is on
- * (ping of death: chain prerouting). */
+ * connection gives URG to 139 no pass; the early accepts leave URG, RST
+ * and flags without ACK to these): each detection that is on (ping of
+ * death: chain prerouting). */
 static void put_ids(px_batch_t *b, const char *table, const px_layout_t *l)
 {
 	for (int id = 0; id < PX_IDS_COUNT; id++)
