@@ -282,25 +282,33 @@ TEST(compile_forward_established_skips_guard)
 	CHECK_INT(compile(&p, false, &rs), 0);
 	px_policy_free(&p);
 	opts = px_test_find_rule(&rs, "forward", "px:p:ip-options", NULL);
-	blk = px_test_find_rule(&rs, "forward", "lookup reg 1 set ids_block4", NULL);
+	blk = px_test_find_rule(&rs, "forward", "lookup reg 1 set ids_block4",
+				NULL);
 	reply = px_test_find_rule(&rs, "forward", "transport header + 13",
-		     "& 0x00000036 )", "cmp eq reg 1 0x00000010",
-		     "ct load state", "& 0x00000002 )",
-		     "ct load direction", "cmp eq reg 1 0x00000001",
-		     "immediate reg 0 accept", NULL);
+				  "& 0x00000036 )", "cmp eq reg 1 0x00000010",
+				  "ct load state", "& 0x00000002 )",
+				  "ct load direction",
+				  "cmp eq reg 1 0x00000001",
+				  "immediate reg 0 accept", NULL);
 	counted = px_test_find_rule(&rs, "forward", "transport header + 13",
-		       "& 0x00000036 )", "cmp eq reg 1 0x00000010",
-		       "ct load state", "& 0x00000002 )", "ct load mark",
-		       "bitwise reg 1 = ( reg 1 & 0x00000001 ) ^ 0x00000000",
-		       "cmp eq reg 1 0x00000001",
-		       "transport header + 2", "cmp neq reg 1 0x00005000",
-		       "immediate reg 0 accept", NULL);
+				    "& 0x00000036 )",
+				    "cmp eq reg 1 0x00000010",
+				    "ct load state", "& 0x00000002 )",
+				    "ct load mark",
+				    "bitwise reg 1 = ( reg 1 & 0x00000001 ) "
+				    "^ 0x00000000",
+				    "cmp eq reg 1 0x00000001",
+				    "transport header + 2",
+				    "cmp neq reg 1 0x00005000",
+				    "immediate reg 0 accept", NULL);
 	scan = px_test_find_rule(&rs, "forward", "px:p:half-scan", NULL);
-	guard = px_test_find_rule(&rs, "forward", "immediate reg 0 jump -> guard", NULL);
-	rst = px_test_find_rule(&rs, "forward", "transport header + 13", "ct set mark",
-		   NULL);
-	est = px_test_find_rule(&rs, "forward", "ct load state", "& 0x00000006 )",
-		   "immediate reg 0 accept", NULL);
+	guard = px_test_find_rule(&rs, "forward",
+				  "immediate reg 0 jump -> guard", NULL);
+	rst = px_test_find_rule(&rs, "forward", "transport header + 13",
+				"ct set mark", NULL);
+	est = px_test_find_rule(&rs, "forward", "ct load state",
+				"& 0x00000006 )", "immediate reg 0 accept",
+				NULL);
 	CHECK(opts >= 0 && opts < blk);
 	CHECK(blk >= 0 && blk < reply);
 	CHECK(reply >= 0 && reply < counted);
