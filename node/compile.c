@@ -1419,6 +1419,20 @@ static void put_prerouting(px_batch_t *b, const char *table,
 	if (!l->spoof && pr->setting[PX_PROT_FRAGMENTS] != PX_FRAG_BLOCK &&
 	    pr->ids[PX_IDS_PING_OF_DEATH].off)
 		return;
+	if (!l->spoof) {
+		/* Without spoof detection only fragments concern this chain:
+		 * an IPv4 packet that is none (`ip frag-off & 0x3fff == 0':
+		 * no offset, no MF) leaves before the lookups. */
+		uint16_t mask = htons(0x3fff), zero = 0;
+
+		r = rule_new(table);
+		m_nfproto(r, 4);
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 6, 2, NFT_REG_1);
+		x_bitwise(r, 2, &mask, &zero);
+		x_cmp(r, NFT_CMP_EQ, &zero, sizeof(zero));
+		x_verdict(r, NFT_RETURN, NULL);
+		rule_put(b, r, PX_CHAIN_PREROUTING);
+	}
 	r = rule_new(table);
 	m_iif_lo(r);
 	x_verdict(r, NFT_RETURN, NULL);

@@ -13,6 +13,11 @@
 # varies by 2x, more than the table costs.  A table round starts once
 # the member has gone quiet after rebuilding its table (its CPU time
 # still for a second; bounded: 30 s).
+# A third leg in each round, the floor any stateful layout pays: the
+# member stopped and a table of two rules in its place (`ct state
+# invalid drop', `ct state established,related accept' in forward), so
+# conntrack runs in fw1's namespace as it does under the full table; the
+# no-table leg has no conntrack there at all.
 #   tests/bench/forward.sh [ROUNDS=7] [SECONDS=5]
 # PHALANX_BIN_DIR=/work/main/build measures another build the same way.
 set -u -o pipefail
@@ -78,24 +83,40 @@ quiet() {
 		((t1 - t0 < 2)) && return 0
 	done
 }
-with=() none=() ratios=()
+ctonly='table inet pxfwd_ct {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ct state invalid drop
+		ct state established,related accept
+	}
+}'
+with=() none=() ct=() ratios=() ctratios=()
 quiet
 for ((r = 1; r <= ROUNDS; r++)); do
 	w=$(run)
 	$LAB stop fw1 >/dev/null || exit 1
 	$LAB exec fw1 nft delete table inet phalanx 2>/dev/null
 	n=$(run)
+	printf '%s\n' "$ctonly" | $LAB exec fw1 nft -f - || exit 1
+	c=$(run)
+	$LAB exec fw1 nft delete table inet pxfwd_ct || exit 1
 	table_back || { echo "forward: fw1 did not rebuild its table" >&2; exit 1; }
-	echo "forward_round_$r table_mbps=${w:-?} none_mbps=${n:-?}"
+	echo "forward_round_$r table_mbps=${w:-?} none_mbps=${n:-?} conntrack_only_mbps=${c:-?}"
 	[ -n "$w" ] && with+=("$w")
 	[ -n "$n" ] && none+=("$n")
+	[ -n "$c" ] && ct+=("$c")
 	[ -n "$w" ] && [ -n "$n" ] && ratios+=("$(python3 -c "print(round($w / $n, 3))")")
+	[ -n "$c" ] && [ -n "$n" ] && ctratios+=("$(python3 -c "print(round($c / $n, 3))")")
 done
 [ ${#with[@]} -gt 0 ] && [ ${#none[@]} -gt 0 ] || { echo "forward: no complete run" >&2; exit 1; }
 med() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-mw=$(med "${with[@]}") mn=$(med "${none[@]}")
+mw=$(med "${with[@]}") mn=$(med "${none[@]}") mc=$(med "${ct[@]}")
 echo "forward_setup=iperf3 TCP 4 streams ${SECS}s, client1 -> fw1 -> server, iperf3 -A ${AFF:-unpinned}, $ROUNDS interleaved rounds, medians"
 echo "forward_table_mbps=$mw"
 echo "forward_no_table_mbps=$mn"
 echo "forward_ratio=$(python3 -c "print(round($mw / $mn, 2))")"
 echo "forward_round_ratio_median=$(med "${ratios[@]}")"
+[ ${#ct[@]} -gt 0 ] || exit 0
+echo "forward_conntrack_only_mbps=$mc"
+echo "forward_conntrack_only_ratio=$(python3 -c "print(round($mc / $mn, 2))")"
+echo "forward_conntrack_only_round_ratio_median=$(med "${ctratios[@]}")"

@@ -217,18 +217,27 @@ TEST(protect_bind_interfaces)
 
 /* Without networks and with the defaults: no spoof chains, a
  * prerouting chain with only ping of death (and the loopback and
- * management returns before it, test_ids.c), broadcast and source-route drops at the top of
+ * management returns before it, test_ids.c) after the return of IPv4
+ * packets that are not fragments, first: without spoof detection they
+ * pay no lookup there; broadcast and source-route drops at the top of
  * forward, no default deny. */
 TEST(protect_compile_defaults)
 {
 	static struct rules rs;
 	px_policy_t p;
+	int whole;
 
 	px_policy_init(&p);
 	compile(&p, NULL, &rs);
-	CHECK_INT((int)count_in(&rs, "prerouting"), 4);
+	CHECK_INT((int)count_in(&rs, "prerouting"), 5);
+	whole = px_test_find_rule(&rs, "prerouting", "cmp eq reg 1 0x00000002",
+				  "payload load 2b @ network header + 6",
+				  "& 0x0000ff3f )", "cmp eq reg 1 0x00000000",
+				  "immediate reg 0 return", NULL);
+	CHECK(whole >= 0 &&
+	      whole < px_test_find_rule(&rs, "prerouting", "set mgmt4", NULL));
 	CHECK(px_test_find_rule(&rs, "prerouting", "px:p:ping-of-death",
-				NULL) >= 0);
+				NULL) > whole);
 	CHECK_INT((int)count_in(&rs, "spoof"), 0);
 	CHECK_STR(text(&rs, px_test_find_rule(&rs, "forward", "pkttype", NULL)),
 		  "inet phalanx forward\n"
@@ -262,9 +271,12 @@ TEST(protect_compile_spoof_detection)
 
 	lab_policy(&p, &ifs);
 	compile(&p, &ifs, &rs);
-	/* prerouting: loopback and management return, then spoof. */
+	/* prerouting: loopback and management return, then spoof; every
+	 * packet is checked, fragment or not. */
 	CHECK(px_test_find_rule(&rs, "prerouting", "immediate reg 0 jump -> spoof",
 		   NULL) >= 0);
+	CHECK(px_test_find_rule(&rs, "prerouting", "network header + 6",
+				"immediate reg 0 return", NULL) < 0);
 	/* The intra-array network returns before any binding. */
 	CHECK_STR(text(&rs, px_test_find_rule(&rs, "spoof", "0x000200c0", NULL)),
 		  "inet phalanx spoof\n"
@@ -335,7 +347,7 @@ TEST(protect_compile_fragments_options_default_deny)
 	compile(&p, NULL, &rs);
 	/* `ip frag-off & 0x3fff != 0' before defragmentation */
 	CHECK_STR(text(&rs, px_test_find_rule(&rs, "prerouting", "network header + 6",
-				 NULL)),
+				 "px:p:fragment", NULL)),
 		  "inet phalanx prerouting\n"
 		  "  [ meta load nfproto => reg 1 ]\n"
 		  "  [ cmp eq reg 1 0x00000002 ]\n"
