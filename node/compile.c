@@ -1410,6 +1410,18 @@ static void put_dhcp(px_batch_t *b, const char *table, const px_layout_t *l)
 static void put_ids_one(px_batch_t *b, const char *table,
 			const px_layout_t *l, int id, const char *chain);
 
+/* `meta nfproto ipv4 ip frag-off & 0x3fff != 0' (is: a fragment, MF set
+ * or an offset, first or not) or `== 0' (!is: not a fragment). */
+static void m_ipv4_fragment(struct nftnl_rule *r, bool is)
+{
+	uint16_t mask = htons(0x3fff), zero = 0;
+
+	m_nfproto(r, 4);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 6, 2, NFT_REG_1);
+	x_bitwise(r, 2, &mask, &zero);
+	x_cmp(r, is ? NFT_CMP_NEQ : NFT_CMP_EQ, &zero, sizeof(zero));
+}
+
 static void put_prerouting(px_batch_t *b, const char *table,
 			   const px_layout_t *l)
 {
@@ -1421,15 +1433,9 @@ static void put_prerouting(px_batch_t *b, const char *table,
 		return;
 	if (!l->spoof) {
 		/* Without spoof detection only fragments concern this chain:
-		 * an IPv4 packet that is none (`ip frag-off & 0x3fff == 0':
-		 * no offset, no MF) leaves before the lookups. */
-		uint16_t mask = htons(0x3fff), zero = 0;
-
+		 * an IPv4 packet that is none leaves before the lookups. */
 		r = rule_new(table);
-		m_nfproto(r, 4);
-		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 6, 2, NFT_REG_1);
-		x_bitwise(r, 2, &mask, &zero);
-		x_cmp(r, NFT_CMP_EQ, &zero, sizeof(zero));
+		m_ipv4_fragment(r, false);
 		x_verdict(r, NFT_RETURN, NULL);
 		rule_put(b, r, PX_CHAIN_PREROUTING);
 	}
@@ -1444,15 +1450,8 @@ static void put_prerouting(px_batch_t *b, const char *table,
 	/* Ping of death before the fragments' drop: logged as what it is. */
 	put_ids_one(b, table, l, PX_IDS_PING_OF_DEATH, PX_CHAIN_PREROUTING);
 	if (pr->setting[PX_PROT_FRAGMENTS] == PX_FRAG_BLOCK) {
-		/* `ip frag-off & 0x3fff != 0': a fragment (MF set or an
-		 * offset), first or not. */
-		uint16_t mask = htons(0x3fff), zero = 0;
-
 		r = rule_new(table);
-		m_nfproto(r, 4);
-		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 6, 2, NFT_REG_1);
-		x_bitwise(r, 2, &mask, &zero);
-		x_cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero));
+		m_ipv4_fragment(r, true);
 		prot_drop(b, r, PX_CHAIN_PREROUTING, PX_REASON_FRAGMENT);
 		/* `exthdr frag exists' (IPv6 fragment header, 44) */
 		r = rule_new(table);
