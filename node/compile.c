@@ -154,7 +154,7 @@ void px_compile_table(px_batch_t *b, const char *table, uint16_t type,
 }
 
 void px_compile_eset(px_batch_t *b, const char *table, const char *set,
-		     int k, uint16_t type, uint32_t id)
+		     int k, uint16_t type, uint32_t id, uint32_t size)
 {
 	struct nftnl_udata_buf *ud = NULL;
 	char name[PX_KSET_NAME_MAX + 1];
@@ -177,6 +177,8 @@ void px_compile_eset(px_batch_t *b, const char *table, const char *set,
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, px_kinds[k].key_type);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, px_kinds[k].key_len);
 		nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+		if (size)
+			nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, size);
 		nftnl_set_set_data(s, NFTNL_SET_USERDATA,
 				   nftnl_udata_buf_data(ud),
 				   nftnl_udata_buf_len(ud));

@@ -55,10 +55,10 @@ void px_batch_msg_end(px_batch_t *b, struct nlmsghdr *nlh);
 /* NEWTABLE or DELTABLE of table (family inet). */
 void px_compile_table(px_batch_t *b, const char *table, uint16_t type,
 		      uint16_t flags);
-/* NEWSET (with set id id) or DELSET of kind k's kernel set of exception
- * set `set'. */
+/* NEWSET (with set id id and, unless 0, size size: px_kset_capacity())
+ * or DELSET of kind k's kernel set of exception set `set'. */
 void px_compile_eset(px_batch_t *b, const char *table, const char *set,
-		     int k, uint16_t type, uint32_t id);
+		     int k, uint16_t type, uint32_t id, uint32_t size);
 /* The base chains input and forward, policy accept. */
 void px_compile_base_chains(px_batch_t *b, const char *table);
 

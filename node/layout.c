@@ -113,6 +113,18 @@ void px_kset_name(char *buf, const char *set, int k)
 	snprintf(buf, PX_KSET_NAME_MAX + 1, "%s%s", set, px_kinds[k].suffix);
 }
 
+uint32_t px_kset_capacity(int k, size_t n)
+{
+	uint64_t cap;
+
+	if (px_kinds[k].interval || n < PX_KSET_SIZED_MIN)
+		return 0;
+	cap = (uint64_t)n + n / 2;
+	cap = (cap + PX_KSET_SIZE_STEP - 1) / PX_KSET_SIZE_STEP *
+	      PX_KSET_SIZE_STEP;
+	return cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+}
+
 bool px_addr_next(uint8_t *a, size_t len)
 {
 	for (size_t i = len; i-- > 0;)

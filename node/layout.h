@@ -40,6 +40,19 @@ void px_kset_name(char *buf, const char *set, int k);
  * [*first, *end) of s (s is sorted). */
 void px_kind_span(const px_entries_t *s, int k, size_t *first, size_t *end);
 
+/* A hash kind's kernel set holding n elements is created with a size
+ * (NFTA_SET_DESC_SIZE) once n reaches PX_KSET_SIZED_MIN: the kernel then
+ * picks its fixed-size hash, which loads a million elements in about half
+ * the time of the resizable hash it picks for a set without a size
+ * (docs/bench.md), but refuses an element past the size (ENFILE).
+ * px_kset_capacity(n) is that size: n and half again, rounded up to a
+ * multiple of PX_KSET_SIZE_STEP; 0 (no size: resizable, unbounded)
+ * below PX_KSET_SIZED_MIN, and for an interval kind, whose tree a size
+ * does not speed up. */
+#define PX_KSET_SIZED_MIN 65536u
+#define PX_KSET_SIZE_STEP 4096u
+uint32_t px_kset_capacity(int k, size_t n);
+
 /* out[k] := the number of entries of s of kind k (s may be NULL: all 0). */
 void px_count_kinds(const px_entries_t *s, size_t out[PX_KIND_COUNT]);
 

@@ -71,6 +71,15 @@ struct px_nft {
 	bool pressure_applied; /* what the kernel's rules say */
 	px_ifaddrs_t ifs_applied; /* interface addresses at the last apply
 				   * (spoof detection's bindings) */
+	struct sized *sized; /* the kernel sets made here with a size */
+	size_t nsized;
+};
+/* An exception's hash set created with a size (px_kset_capacity()): the
+ * kernel refuses elements past it, so a change that would outgrow it
+ * makes the set again, bigger. */
+struct sized {
+	char kset[PX_KSET_NAME_MAX + 1];
+	uint32_t cap;
 };
 struct change {
 	const char *name;
@@ -78,6 +87,8 @@ struct change {
 	const px_entries_t *add, *del;
 	px_entries_t own_add, own_del;
 	bool create, drop;
+	bool remake[PX_KIND_COUNT]; /* deleted and created with size[k] */
+	uint32_t size[PX_KIND_COUNT]; /* of a created or remade set */
 	size_t nnew[PX_KIND_COUNT];
 	size_t nadd[PX_KIND_COUNT], ndel[PX_KIND_COUNT];
 	uint32_t set_id[PX_KIND_COUNT];
@@ -751,6 +762,84 @@ int px_nft_set_mgmt(px_nft_t *nft, const px_entries_t *mgmt)
 
 /* --- apply ------------------------------------------------------------- */
 
+static struct sized *sized_find(px_nft_t *nft, const char *kset)
+{
+	for (size_t i = 0; i < nft->nsized; i++)
+		if (strcmp(nft->sized[i].kset, kset) == 0)
+			return &nft->sized[i];
+	return NULL;
+}
+
+/* Remember that kset now has size cap (0: none, or gone). */
+static void sized_note(px_nft_t *nft, const char *kset, uint32_t cap)
+{
+	struct sized *z = sized_find(nft, kset);
+
+	if (!z && cap) {
+		nft->sized = xrealloc(nft->sized,
+				      (nft->nsized + 1) * sizeof(*z));
+		z = &nft->sized[nft->nsized++];
+		snprintf(z->kset, sizeof(z->kset), "%s", kset);
+	}
+	if (z && cap)
+		z->cap = cap;
+	else if (z)
+		*z = nft->sized[--nft->nsized];
+}
+
+static void sized_forget_all(px_nft_t *nft)
+{
+	free(nft->sized);
+	nft->sized = NULL;
+	nft->nsized = 0;
+}
+
+/* The size each hash set of c is created with; and whether one that
+ * exists is made again: when the change would outgrow its size, or when
+ * it loads PX_KSET_SIZED_MIN elements or more into a set without one (an
+ * import: loading the whole set into a new sized one is the faster). */
+static void plan_sizes(px_nft_t *nft, struct change *c)
+{
+	char kset[PX_KSET_NAME_MAX + 1];
+
+	for (int k = 0; k < PX_KIND_COUNT; k++) {
+		const struct sized *z;
+
+		if (c->drop || px_kinds[k].interval)
+			continue;
+		if (c->create) {
+			c->size[k] = px_kset_capacity(k, c->nnew[k]);
+			continue;
+		}
+		px_kset_name(kset, c->name, k);
+		z = sized_find(nft, kset);
+		if (z ? c->nnew[k] <= z->cap : c->nadd[k] < PX_KSET_SIZED_MIN)
+			continue;
+		c->remake[k] = true;
+		c->size[k] = px_kset_capacity(k, c->nnew[k]);
+		c->nadd[k] = c->nnew[k];
+		c->ndel[k] = 0;
+	}
+}
+
+/* After the batch committed: what the kernel's sets were made with. */
+static void sized_commit(px_nft_t *nft, bool rebuild,
+			 const struct change *ch, size_t nch)
+{
+	char kset[PX_KSET_NAME_MAX + 1];
+
+	if (rebuild)
+		sized_forget_all(nft);
+	for (size_t i = 0; i < nch; i++) {
+		for (int k = 0; k < PX_KIND_COUNT; k++) {
+			if (!ch[i].drop && !ch[i].create && !ch[i].remake[k])
+				continue;
+			px_kset_name(kset, ch[i].name, k);
+			sized_note(nft, kset, ch[i].drop ? 0 : ch[i].size[k]);
+		}
+	}
+}
+
 static void changes_free(struct change *ch, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -762,8 +851,8 @@ static void changes_free(struct change *ch, size_t n)
 
 /* Work out what each logical set needs: created with all its entries,
  * dropped, or the diff between old and new. */
-static size_t plan(const px_policy_t *old, const px_policy_t *new_,
-		   struct change **out)
+static size_t plan(px_nft_t *nft, const px_policy_t *old,
+		   const px_policy_t *new_, struct change **out)
 {
 	size_t max = new_->nsets + (old ? old->nsets : 0), n = 0;
 	struct change *ch = xcalloc(max ? max : 1, sizeof(*ch));
@@ -789,6 +878,7 @@ static size_t plan(const px_policy_t *old, const px_policy_t *new_,
 		}
 		px_count_kinds(c->add, c->nadd);
 		px_count_kinds(c->del, c->ndel);
+		plan_sizes(nft, c);
 	}
 	for (size_t i = 0; old && i < old->nsets; i++) {
 		const px_set_t *os = &old->sets[i];
@@ -825,14 +915,14 @@ static void build(px_nft_t *nft, px_batch_t *b, bool rebuild,
 	px_compile_layer_delete(b, nft->table, lp);
 	for (size_t i = 0; i < nch; i++) {
 		for (int k = 0; k < PX_KIND_COUNT; k++) {
-			if (ch[i].drop)
+			if (ch[i].drop || ch[i].remake[k])
 				px_compile_eset(b, nft->table, ch[i].name, k,
-						NFT_MSG_DELSET, 0);
-			if (!ch[i].create)
+						NFT_MSG_DELSET, 0, 0);
+			if (!ch[i].create && !ch[i].remake[k])
 				continue;
 			ch[i].set_id[k] = b->next_set_id++;
 			px_compile_eset(b, nft->table, ch[i].name, k, NFT_MSG_NEWSET,
-					ch[i].set_id[k]);
+					ch[i].set_id[k], ch[i].size[k]);
 		}
 	}
 	if (rebuild)
@@ -856,7 +946,8 @@ static void build(px_nft_t *nft, px_batch_t *b, bool rebuild,
 				continue;
 			px_kset_name(kset, ch[i].name, k);
 			px_compile_elems(b, NFT_MSG_NEWSETELEM, nft->table, kset,
-					 ch[i].set_id[k], k, ch[i].add);
+					 ch[i].set_id[k], k,
+					 ch[i].remake[k] ? ch[i].now : ch[i].add);
 		}
 	}
 	if (lp->rules)
@@ -992,7 +1083,11 @@ int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 			   nft->pressure, &nft->ifs_applied, ifs, &lp);
 	if (rc < 0)
 		goto out;
-	nch = plan(old, new_, &ch);
+	nch = plan(nft, old, new_, &ch);
+	/* A set made again must first lose the rules that reference it. */
+	for (size_t i = 0; i < nch; i++)
+		for (int k = 0; k < PX_KIND_COUNT; k++)
+			lp.rules |= ch[i].remake[k];
 	ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
 	if (!ud || !nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_ELEM_FLAGS,
 					NFTNL_SET_ELEM_F_INTERVAL_OPEN))
@@ -1004,6 +1099,7 @@ int px_nft_apply(px_nft_t *nft, const px_policy_t *old,
 	nft->seq += (uint32_t)b.n + 2;
 	rc = b.n ? batch_commit(nft, &b, 0) : 0;
 	if (rc == 0) {
+		sized_commit(nft, old == NULL, ch, nch);
 		nft->mgmt_dirty = false;
 		nft->pressure_applied = nft->pressure;
 		nft->ifs_applied = *ifs;
@@ -1080,7 +1176,9 @@ int px_nft_apply_elems(px_nft_t *nft, const px_nft_elems_t *d, size_t n,
 	st.elems_added = batch_elems(nft, &b, d, n, false);
 	px_batch_finish(&b);
 	nft->seq += (uint32_t)b.n + 2;
-	rc = b.n ? batch_commit(nft, &b, 0) : 0;
+	/* ENFILE: a set made with a size would outgrow it (the caller
+	 * takes the whole path, which makes it again). */
+	rc = b.n ? batch_commit(nft, &b, -ENFILE) : 0;
 	st.messages = (uint32_t)b.n;
 	st.batch_bytes = b.len;
 	st.usec = now_usec() - t0;
@@ -1137,6 +1235,8 @@ int px_nft_delete_table(px_nft_t *nft)
 	rc = batch_commit(nft, &b, -ENOENT);
 	if (rc == -ENOENT)
 		rc = 0;
+	if (rc == 0)
+		sized_forget_all(nft);
 	px_batch_free(&b);
 	return rc;
 }
@@ -1205,6 +1305,7 @@ void px_nft_close(px_nft_t *nft)
 	if (nft->nl)
 		mnl_socket_close(nft->nl);
 	px_entries_free(&nft->mgmt);
+	sized_forget_all(nft);
 	free(nft);
 }
 

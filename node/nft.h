@@ -47,7 +47,11 @@ void px_nft_close(px_nft_t *nft); /* NULL is a no-op */
  * only when they change (limits, modes, tiers, rules, services, the
  * names of the sets); meters and other dynamic sets are made again only
  * when their definition changes, and the block sets keep their elements
- * unless block-time or ipv6-source-prefix changes.  PX_ENOSET if a rule
+ * unless block-time or ipv6-source-prefix changes.  An exception's hash
+ * set is made with a size (px_kset_capacity()) when it is created with
+ * PX_KSET_SIZED_MIN entries or more, and made again, whole, when a
+ * change loads that many into one without a size or outgrows its size
+ * (the rules are then added again too).  PX_ENOSET if a rule
  * or service names a set new_ lacks (nothing is sent).  On any error the kernel keeps the old policy
  * (the batch is atomic) and a negative error is returned; PX_EKERNEL
  * means the kernel accepted but a post-load size check failed (the
@@ -66,7 +70,9 @@ typedef struct {
 /* Send the elements of n entry-only changes as ONE atomic batch (each
  * set's deletions, then its additions): no layout, rules or diff.  For
  * sets that exist in the kernel as px_nft_apply() left them.  0, or a
- * negative error and the kernel unchanged.  stats may be NULL. */
+ * negative error and the kernel unchanged (-ENFILE: a set made with a
+ * size would outgrow it; px_nft_apply() makes it again).  stats may be
+ * NULL. */
 int px_nft_apply_elems(px_nft_t *nft, const px_nft_elems_t *d, size_t n,
 		       px_nft_stats_t *stats);
 /* Whether the next apply must also rewrite the rules or the management

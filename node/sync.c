@@ -451,10 +451,15 @@ static bool apply_in_place(px_node_t *n, apply_job_t *j)
 					 &j->delta.v[i].del };
 	j->rc = px_nft_apply_elems(n->nft, e, j->delta.n, &j->st);
 	free(e);
-	if (j->rc < 0) {
+	if (j->rc == -ENFILE)
+		px_log(PX_LOG_INFO, "version %llu: a set would outgrow its "
+		       "kernel size; applying the whole policy, which makes "
+		       "it again, bigger", (unsigned long long)j->version);
+	else if (j->rc < 0)
 		px_log(PX_LOG_WARN, "version %llu: in-place apply refused: %s; "
 		       "applying the whole policy", (unsigned long long)j->version,
 		       px_strerror(j->rc));
+	if (j->rc < 0) {
 		px_delta_free(&j->delta);
 		j->rc = 0;
 		return false;

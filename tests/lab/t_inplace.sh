@@ -90,3 +90,70 @@ else
 	fail $t "expected fw1 back at version $v from its cache with 198.51.100.0/24 and $b, without 10.0.0.1"
 	show_log fw1
 fi
+
+# kset_size NS KSET: the size NS's kernel set KSET was made with (nothing
+# if none: the kernel's resizable hash).  -t: without the elements.
+kset_size() {
+	lab exec "$1" nft -t list set inet phalanx "$2" 2>/dev/null |
+		awk '$1 == "size" { print $2; exit }'
+}
+# kset_count NS KSET: the kernel's element count.
+kset_count() {
+	lab exec "$1" "$REPO/build/nftcount" phalanx "$2" 2>/dev/null |
+		awk '{ print $NF; exit }'
+}
+# sized_everywhere KSET N: every member holds N elements in KSET, made
+# with a size above N.
+sized_everywhere() {
+	local k z c
+	for ((k = 1; k <= MEMBERS; k++)); do
+		z=$(kset_size fw$k "$1") c=$(kset_count fw$k "$1")
+		[ "$c" = "$2" ] && [ -n "$z" ] && [ "$z" -gt "$2" ] || return 1
+	done
+}
+
+# The import of 100,000 hosts made big.v4 again with a size (the
+# kernel's fixed-size hash: docs/bench.md), with the rules that use it
+# added again (structural_change_takes_the_whole_path gave the set a
+# tcp-connect-rate tier: rules use it); an interval set keeps none.
+t=import_makes_the_set_with_a_size
+n4=$(kset_count fw1 $SET.v4)
+if [ "${n4:-0}" -ge 100000 ] && sized_everywhere $SET.v4 "$n4" &&
+   [ -z "$(kset_size fw1 $SET.n4)" ] &&
+   [ "$(lab exec fw1 nft -t list table inet phalanx 2>/dev/null | grep -c "@$SET.v4 ")" -gt 0 ] &&
+   in_set fw2 $SET.v4 10.1.134.159; then
+	pass "$t (fw1: $n4 elements, size $(kset_size fw1 $SET.v4))"
+else
+	fail $t "expected $SET.v4 with a size above its ${n4:-?} elements on every member and a rule using it; fw1 size '$(kset_size fw1 $SET.v4)', fw2 size '$(kset_size fw2 $SET.v4)' count '$(kset_count fw2 $SET.v4)'"
+fi
+
+# An add that fills the set to just under its size keeps the set; one
+# of 1,000 more (in place: under PX_DELTA_MAX) would take it past, is
+# refused by the kernel (ENFILE), and the whole path makes the set again,
+# bigger, with every entry, on every member (fw2 shows the path: fw1,
+# restarted above, may take the version from a snapshot).
+t=outgrown_set_is_made_again
+z0=$(kset_size fw1 $SET.v4)
+fill=$(( ${z0:-0} - ${n4:-0} - 500 ))
+python3 - "$big" "$fill" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2]) + 1000):
+        f.write("172.%d.%d.%d\n" % (16 + (i >> 16), (i >> 8) & 255, i & 255))
+PY
+ctl exceptions add $SET $(head -n "$fill" "$big") --wait=120 >/dev/null
+z1=$(kset_size fw2 $SET.v4)
+ctl exceptions add $SET $(tail -n 1000 "$big") --wait=60 >/dev/null
+v=$(store_version)
+want=$(( ${n4:-0} + fill + 1000 ))
+if [ -n "$z0" ] && [ "$z1" = "$z0" ] && sized_everywhere $SET.v4 "$want" &&
+   [ "$(kset_size fw1 $SET.v4)" -gt "$z0" ] &&
+   grep -q "version $v: a set would outgrow its kernel size" "$PHALANX_LAB_STATE/fw2.log" &&
+   applied_line 2 "$v" | grep -q "+$want -0 elements" &&
+   every_member has_elem $SET.v4 172.16.0.5 &&
+   every_member has_elem $SET.v4 10.1.134.159; then
+	pass "$t (size $z0 -> $(kset_size fw1 $SET.v4), $want elements)"
+else
+	fail $t "expected $SET.v4 to keep size ${z0:-?} at $((want - 1000)) elements (fw2: '$z1'), then version $v to make it again, bigger, with $want elements on every member; fw2 size '$(kset_size fw2 $SET.v4)' count '$(kset_count fw2 $SET.v4)': $(applied_line 2 "$v")"
+	show_log fw2
+fi

@@ -235,3 +235,17 @@ TEST(layout_kinds)
 	CHECK(!px_addr_next(top, 4));
 	px_entries_free(&s);
 }
+
+/* Hash sets of PX_KSET_SIZED_MIN elements or more get a size with room
+ * for half as many again; smaller ones and interval sets none. */
+TEST(layout_kset_capacity)
+{
+	CHECK_INT(px_kset_capacity(PX_KIND_V4, 0), 0);
+	CHECK_INT(px_kset_capacity(PX_KIND_V4, PX_KSET_SIZED_MIN - 1), 0);
+	CHECK_INT(px_kset_capacity(PX_KIND_V4, PX_KSET_SIZED_MIN),
+		  PX_KSET_SIZED_MIN + PX_KSET_SIZED_MIN / 2);
+	CHECK_INT(px_kset_capacity(PX_KIND_V6, 1000000), 1503232);
+	CHECK_INT(px_kset_capacity(PX_KIND_N4, 1000000), 0);
+	CHECK_INT(px_kset_capacity(PX_KIND_N6, 1000000), 0);
+	CHECK_INT(px_kset_capacity(PX_KIND_V4, (size_t)UINT32_MAX), UINT32_MAX);
+}
