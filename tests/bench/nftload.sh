@@ -140,5 +140,22 @@ if [ -n "$ours_ms" ] && [ -n "$nft_ms" ]; then
 		printf "speedup=%.1f\n", (a > 0 ? b / a : 0)
 	}'
 fi
+# A second peer for hosts: the same file with the size the member gives
+# a hash set of n entries (node/layout.h px_kset_capacity: n and half
+# again), so the kernel picks the same fixed-size hash for both.
+if [ -z "$mode" ] && [ "$n" -ge 65536 ]; then
+	ip netns exec "$ns" nft delete table inet pxpeer 2>/dev/null
+	sed "s/^\t\ttype ipv4_addr\$/&\n\t\tsize $((n + n / 2))/" \
+		"$tmp/peer.nft" >"$tmp/peer_sized.nft"
+	t0=$(now_ms)
+	if ip netns exec "$ns" nft -f "$tmp/peer_sized.nft"; then
+		nft_sized_ms=$(($(now_ms) - t0))
+		echo "nft_sized_ms=$nft_sized_ms"
+		[ -n "$ours_ms" ] && awk -v a="$ours_ms" -v b="$nft_sized_ms" \
+			'BEGIN { printf "speedup_sized=%.1f\n", (a > 0 ? b / a : 0) }'
+	else
+		status=1
+	fi
+fi
 echo "result=$([ $status -eq 0 ] && echo ok || echo failed)"
 exit $status
