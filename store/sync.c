@@ -185,12 +185,19 @@ static void quotas_in(px_member_t *m, const Phalanx__Heartbeat *hb)
 
 /* Whether the peer rid may speak as member id: 0, or PX_EIDCLAIMED
  * while another connection holds the id (it heartbeats within the
- * member timeout).  Until members have keys, the first connection to
- * claim an id keeps it while it lives. */
-static int claim_check(const px_store_t *st, const px_rid_t *rid,
-		       const char *id, uint64_t now, const char *what)
+ * member timeout): the connection that holds an id keeps it while it
+ * lives.  With take (a snapshot request: a member process asks for one
+ * first when it starts), a new connection with the member's own key
+ * takes the id over at once: that is the member restarted, whose old
+ * connection the store would otherwise count up until the member
+ * timeout, refusing the new one's snapshot and holding its changes
+ * meanwhile.  (A second process with the same key takes it over the
+ * same way when it starts; the first one's messages are then refused,
+ * in the log.) */
+static int claim_check(px_store_t *st, const px_rid_t *rid, const char *id,
+		       uint64_t now, const char *what, bool take)
 {
-	const px_member_t *m = member_find(st, id);
+	px_member_t *m = member_find(st, id);
 	const px_ident_t *key = px_auth_find(st->auth, rid->user);
 
 	/* A member's key speaks for its own id only. */
@@ -203,6 +210,15 @@ static int claim_check(const px_store_t *st, const px_rid_t *rid,
 	if (!m || !m->rid.len || rid_eq(&m->rid, rid) ||
 	    !px_member_up(st, m, now))
 		return 0;
+	if (take) {
+		px_log(PX_LOG_INFO, "member %s: %s from peer %s with its key "
+		       "while peer %s holds the id (heard %llu ms ago): the "
+		       "member restarted, now on peer %s", m->id, what,
+		       rid->peer, m->rid.peer,
+		       (unsigned long long)(now - m->last_hb_ms), rid->peer);
+		m->rid = *rid;
+		return 0;
+	}
 	px_refused(rid->peer, "%s as member %s: %s (peer %s)", what, m->id,
 		   px_strerror(PX_EIDCLAIMED), m->rid.peer);
 	return PX_EIDCLAIMED;
@@ -231,7 +247,7 @@ static void heartbeat_in(px_store_t *st, const px_rid_t *rid,
 		px_refused(rid->peer, "a heartbeat with an invalid member id");
 		return;
 	}
-	if (claim_check(st, rid, hb->member, now, "a heartbeat") < 0)
+	if (claim_check(st, rid, hb->member, now, "a heartbeat", false) < 0)
 		return;
 	m = member_get(st, hb->member);
 	if (!m) {
@@ -315,7 +331,7 @@ static void ack_in(px_store_t *st, const px_rid_t *rid, const Phalanx__Ack *a)
 		px_refused(rid->peer, "an ack with an invalid member id");
 		return;
 	}
-	if (claim_check(st, rid, a->member, px_now_ms(), "an ack") < 0)
+	if (claim_check(st, rid, a->member, px_now_ms(), "an ack", false) < 0)
 		return;
 	m = member_find(st, a->member);
 	if (!m || !rid_eq(&m->rid, rid)) {
@@ -471,7 +487,7 @@ static void snapshot_request(px_store_t *st, const px_rid_t *rid,
 	size_t i;
 
 	if (member[0] && claim_check(st, rid, member, px_now_ms(),
-				      "a snapshot request") < 0)
+				      "a snapshot request", true) < 0)
 		return;
 	for (i = 0; i < PX_SNAPSHOTS_MAX && !f; i++) {
 		px_snapflight_t *g = &st->snaps[i];
@@ -592,7 +608,7 @@ static bool alerts_claim_ok(px_store_t *st, const px_rid_t *rid,
 	for (i = 0; i < b->n_alerts; i++)
 		if (px_member_id_valid(b->alerts[i]->member) &&
 		    claim_check(st, rid, b->alerts[i]->member, now,
-				"an alert") < 0)
+				"an alert", false) < 0)
 			return false;
 	return true;
 }
@@ -649,7 +665,7 @@ void px_store_sync_in(px_store_t *st, const px_rid_t *peer,
 	case PHALANX__ENVELOPE__BODY_LOG_BATCH:
 		if (!px_member_id_valid(env->log_batch->member) ||
 		    claim_check(st, &rid, env->log_batch->member,
-				px_now_ms(), "a log batch") == 0)
+				px_now_ms(), "a log batch", false) == 0)
 			px_store_log_in(st, env->log_batch);
 		break;
 	case PHALANX__ENVELOPE__BODY_BLOCK_REPORT:
