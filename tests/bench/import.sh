@@ -53,8 +53,9 @@ peer_ms() {
 	ip netns del "$ns"
 }
 for r in $(seq "$ROUNDS"); do
-	nft_ms=$(peer_ms "$tmp/peer.nft")
-	sized_ms=$(peer_ms "$tmp/peer_sized.nft")
+	# (In a subshell: its exit ends only it; an empty result ends us.)
+	nft_ms=$(peer_ms "$tmp/peer.nft") && [ -n "$nft_ms" ] || exit 1
+	sized_ms=$(peer_ms "$tmp/peer_sized.nft") && [ -n "$sized_ms" ] || exit 1
 	mark_s=$(wc -l <"$PHALANX_LAB_STATE/store1.log")
 	mark_1=$(wc -l <"$PHALANX_LAB_STATE/fw1.log")
 	mark_2=$(wc -l <"$PHALANX_LAB_STATE/fw2.log")
