@@ -795,8 +795,11 @@ static void sized_forget_all(px_nft_t *nft)
 }
 
 /* The size each hash set of c is created with; and whether one that
- * exists is made again: when the change would outgrow its size, or when
- * it loads PX_KSET_SIZED_MIN elements or more into a set without one (an
+ * exists is made again: when the change would outgrow its size; when it
+ * leaves a quarter of the size or less in use (the kernel keeps the
+ * buckets of the size: 16 MB for 1M, for a set now holding a few
+ * entries), with the size the entries left need, or none; or when it
+ * loads PX_KSET_SIZED_MIN elements or more into a set without one (an
  * import: loading the whole set into a new sized one is the faster). */
 static void plan_sizes(px_nft_t *nft, struct change *c)
 {
@@ -813,7 +816,8 @@ static void plan_sizes(px_nft_t *nft, struct change *c)
 		}
 		px_kset_name(kset, c->name, k);
 		z = sized_find(nft, kset);
-		if (z ? c->nnew[k] <= z->cap : c->nadd[k] < PX_KSET_SIZED_MIN)
+		if (z ? c->nnew[k] <= z->cap && c->nnew[k] > z->cap / 4 :
+			c->nadd[k] < PX_KSET_SIZED_MIN)
 			continue;
 		c->remake[k] = true;
 		c->size[k] = px_kset_capacity(k, c->nnew[k]);

@@ -50,8 +50,9 @@ void px_nft_close(px_nft_t *nft); /* NULL is a no-op */
  * unless block-time or ipv6-source-prefix changes.  An exception's hash
  * set is made with a size (px_kset_capacity()) when it is created with
  * PX_KSET_SIZED_MIN entries or more, and made again, whole, when a
- * change loads that many into one without a size or outgrows its size
- * (the rules are then added again too).  PX_ENOSET if a rule
+ * change loads that many into one without a size, outgrows its size or
+ * leaves a quarter of it or less in use (the rules are then added again
+ * too).  PX_ENOSET if a rule
  * or service names a set new_ lacks (nothing is sent).  On any error the kernel keeps the old policy
  * (the batch is atomic) and a negative error is returned; PX_EKERNEL
  * means the kernel accepted but a post-load size check failed (the

@@ -10,7 +10,7 @@ SRV=203.0.113.100
 W=--wait=30
 SET=big
 big=$(mktemp)
-trap 'rm -f "$big"; lab_teardown' EXIT
+trap 'rm -f "$big" "$big.small"; lab_teardown' EXIT
 
 python3 - "$big" <<'PY'
 import sys
@@ -174,3 +174,19 @@ else
 	fail $t "expected $SET.v4 to keep size ${z0:-?} at $((want - 1000)) elements (fw2: '$z1'), then version $v to make it again, bigger, with $want elements on every member; fw2 size '$(kset_size fw2 $SET.v4)' count '$(kset_count fw2 $SET.v4)': $(applied_line 2 "$v")"
 	show_log fw2
 fi
+
+# An import that leaves a quarter of the size or less in use makes the
+# set again with the size its entries need: none for 1,000 (the kernel
+# would otherwise keep the big set's buckets).
+t=shrunk_set_is_made_again_without_a_size
+head -n 1000 "$big" >"$big.small"
+ctl exceptions import $SET "$big.small" --wait=60 >/dev/null
+if [ -z "$(kset_size fw1 $SET.v4)" ] && [ -z "$(kset_size fw2 $SET.v4)" ] &&
+   [ "$(kset_count fw1 $SET.v4)" = 1000 ] && [ "$(kset_count fw2 $SET.v4)" = 1000 ] &&
+   every_member has_elem $SET.v4 172.16.0.5 &&
+   ! in_set fw2 $SET.v4 10.1.134.159; then
+	pass $t
+else
+	fail $t "expected $SET.v4 without a size holding 1000 entries on every member; fw1 size '$(kset_size fw1 $SET.v4)' count '$(kset_count fw1 $SET.v4)', fw2 size '$(kset_size fw2 $SET.v4)' count '$(kset_count fw2 $SET.v4)'"
+fi
+rm -f "$big.small"
