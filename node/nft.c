@@ -807,21 +807,22 @@ static void plan_sizes(px_nft_t *nft, struct change *c)
 
 	for (int k = 0; k < PX_KIND_COUNT; k++) {
 		const struct sized *z;
+		size_t n = c->nnew[k];
 
 		if (c->drop || px_kinds[k].interval)
 			continue;
 		if (c->create) {
-			c->size[k] = px_kset_capacity(k, c->nnew[k]);
+			c->size[k] = px_kset_capacity(k, n);
 			continue;
 		}
 		px_kset_name(kset, c->name, k);
 		z = sized_find(nft, kset);
-		if (z ? c->nnew[k] <= z->cap && c->nnew[k] > z->cap / 4 :
-			c->nadd[k] < PX_KSET_SIZED_MIN)
+		c->remake[k] = z ? n > z->cap || n <= z->cap / 4 :
+				   c->nadd[k] >= PX_KSET_SIZED_MIN;
+		if (!c->remake[k])
 			continue;
-		c->remake[k] = true;
-		c->size[k] = px_kset_capacity(k, c->nnew[k]);
-		c->nadd[k] = c->nnew[k];
+		c->size[k] = px_kset_capacity(k, n);
+		c->nadd[k] = n;
 		c->ndel[k] = 0;
 	}
 }

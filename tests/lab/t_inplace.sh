@@ -115,20 +115,15 @@ kset_size() {
 	lab exec "$1" nft -t list set inet phalanx "$2" 2>/dev/null |
 		awk '$1 == "size" { print $2; exit }'
 }
-# kset_count NS KSET: the kernel's element count.
-kset_count() {
-	lab exec "$1" "$REPO/build/nftcount" phalanx "$2" 2>/dev/null |
-		awk '{ print $NF; exit }'
+# sized_on NS KSET N: NS holds N elements in KSET, made with a size
+# above N.
+sized_on() {
+	local z
+	z=$(kset_size "$1" "$2")
+	[ "$(kset_count "$1" "$2")" = "$3" ] && [ -n "$z" ] && [ "$z" -gt "$3" ]
 }
-# sized_everywhere KSET N: every member holds N elements in KSET, made
-# with a size above N.
-sized_everywhere() {
-	local k z c
-	for ((k = 1; k <= MEMBERS; k++)); do
-		z=$(kset_size fw$k "$1") c=$(kset_count fw$k "$1")
-		[ "$c" = "$2" ] && [ -n "$z" ] && [ "$z" -gt "$2" ] || return 1
-	done
-}
+# sized_everywhere KSET N: sized_on for every member.
+sized_everywhere() { every_member sized_on "$@"; }
 
 # The import of 100,000 hosts made big.v4 again with a size (the
 # kernel's fixed-size hash: docs/bench.md), with the rules that use it

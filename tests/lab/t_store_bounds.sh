@@ -53,7 +53,7 @@ for m in json.load(sys.stdin).get("members", []):
 member_listed() { [ -n "$(member_field "$1" member)" ]; }
 member_down() { [ "$(member_field "$1" up)" = False ]; }
 member_at() { [ "$(member_field "$1" applied_version)" = "$2" ]; }
-bulk_count() { lab exec "$1" "$REPO/build/nftcount" phalanx bulk.v4 2>/dev/null | awk '{ print $NF; exit }'; }
+bulk_count() { kset_count "$1" bulk.v4; }
 bulk_count_is() { [ "$(bulk_count "$1")" = "$2" ]; }
 
 # --- snapshot flood ----------------------------------------------------------------

@@ -13,12 +13,10 @@ S=integ
 TMP=$(mktemp -d /tmp/t_store_integrity.XXXXXX)
 trap 'rm -rf "$TMP"; lab_teardown' EXIT
 
-# kcount NS KSET: entries of kernel set KSET on member NS ("" if none).
-kcount() { lab exec "$1" "$REPO/build/nftcount" phalanx "$2" 2>/dev/null | awk '{print $NF; exit}'; }
 # every_kcount KSET: "fw1=N fw2=M"
 every_kcount() {
 	local k out=
-	for ((k = 1; k <= MEMBERS; k++)); do out="$out fw$k=$(kcount fw$k "$1")"; done
+	for ((k = 1; k <= MEMBERS; k++)); do out="$out fw$k=$(kset_count fw$k "$1")"; done
 	echo "${out# }"
 }
 set_count() {

@@ -74,6 +74,13 @@ in_set() {
 	lab exec "$1" "$REPO/build/nftcount" phalanx "$2" --has "$3" 2>/dev/null | grep -q " yes$"
 }
 
+# kset_count NS KSET: the element count of NS's kernel set KSET (the
+# kernel's own count: one request; nothing if the set is missing).
+kset_count() {
+	lab exec "$1" "$REPO/build/nftcount" phalanx "$2" 2>/dev/null |
+		awk '{ print $NF; exit }'
+}
+
 # held_samples PID NS SET ADDR VERSION: sample NS's kernel SET for ADDR
 # every 0.1 s while PID runs (at most 90 s); prints "EARLY N": the
 # samples that had ADDR before any store logged its verdict on the
