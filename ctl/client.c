@@ -652,6 +652,11 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 			/* Before the handshake nothing was sent: ZeroMQ
 			 * reconnects and sends it then. */
 			if (ev == ZMQ_EVENT_DISCONNECTED) {
+				if (!ctl->handshaken)
+					verbose(ctl, "the store at %s closed the "
+						"connection before the handshake "
+						"ended: ZeroMQ connects again",
+						ctl->base);
 				dropped = dropped || ctl->handshaken;
 				continue;
 			}
@@ -659,6 +664,10 @@ static int call_one(px_ctl_t *ctl, Phalanx__Envelope *env, char *why,
 			 * on a new socket (the request was never sent). */
 			if (ev != ZMQ_EVENT_HANDSHAKE_FAILED_AUTH &&
 			    key_next(ctl)) {
+				verbose(ctl, "the store at %s does not hold the "
+					"key pinned for it (handshake failed, "
+					"code %u): trying the next key",
+					ctl->base, (unsigned)value);
 				retry = true;
 				break;
 			}

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <linux/magic.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,19 @@
  * API has no callback for them): the heartbeat's period, so a change
  * is in the log within a tenth of an election timeout. */
 #define WATCH_MS PX_RAFT_HEARTBEAT_MS
+
+/* How long a message sent to another store may stay unacknowledged
+ * before the kernel drops the connection (TCP_USER_TIMEOUT), so that
+ * C-Raft's next send on it fails and it connects again.  Without it a
+ * connection that carried a message while the peer was cut off keeps
+ * retransmitting with TCP's doubling backoff after the link is back:
+ * after a 40 s cut the next try came 12 s later, and two stores that
+ * needed each other's votes elected no leader meanwhile (CI, the
+ * import kill after t_raft_faults' cut).  A store that is alive acks
+ * in milliseconds, whatever its loop is doing (the kernel acks); only
+ * a full receive window of a store that reads nothing for this long
+ * (frozen) also ends the connection, as it should. */
+#define TCP_UNACKED_MS 5000
 
 /* One operation is at most this big: an entry C-Raft must hold in
  * memory and send whole to each follower.  Operations are deltas
@@ -409,13 +424,61 @@ static int guard_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 	return rc;
 }
 
+/* A connection C-Raft makes to another store: C-Raft's request and
+ * callback, behind ours (guard_connected). */
+struct guard_connect {
+	struct raft_uv_connect req;     /* what C-Raft's TCP transport gets */
+	struct raft_uv_connect *outer;  /* C-Raft's own request */
+	raft_uv_connect_cb cb;
+};
+
+/* The connection C-Raft sends on (its transport reads only on the
+ * ones it accepts): bounded unacknowledged time (TCP_UNACKED_MS). */
+static void guard_connected(struct raft_uv_connect *req,
+			    struct uv_stream_s *stream, int status)
+{
+	struct guard_connect *g = req->data;
+	struct raft_uv_connect *outer = g->outer;
+	raft_uv_connect_cb cb = g->cb;
+	unsigned ms = TCP_UNACKED_MS;
+	uv_os_fd_t fd;
+	int rc = 0;
+
+	free(g);
+	if (status == 0 && stream) {
+		if ((rc = uv_fileno((uv_handle_t *)stream, &fd)) == 0 &&
+		    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms,
+			       sizeof(ms)) != 0)
+			rc = -errno;
+		if (rc != 0)
+			px_log(PX_LOG_WARN, "raft transport: TCP_USER_TIMEOUT: "
+			       "%s: a connection to a store cut off and back "
+			       "may stay silent for TCP's retransmission "
+			       "backoff", uv_strerror(rc));
+	}
+	cb(outer, stream, status);
+}
+
 static int guard_connect(struct raft_uv_transport *t,
 			 struct raft_uv_connect *req, raft_id id,
 			 const char *address, raft_uv_connect_cb cb)
 {
 	px_raft_t *r = t->impl;
+	struct guard_connect *g = malloc(sizeof(*g));
+	int rc;
 
-	return r->tcp.connect(&r->tcp, req, id, addr_part(address), cb);
+	if (!g)
+		return RAFT_NOMEM;
+	g->req.data = g;
+	g->outer = req;
+	g->cb = cb;
+	rc = r->tcp.connect(&r->tcp, &g->req, id, addr_part(address),
+			    guard_connected);
+	if (rc != 0) {
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s", r->tcp.errmsg);
+		free(g);
+	}
+	return rc;
 }
 
 static void guard_tcp_closed(struct raft_uv_transport *t)

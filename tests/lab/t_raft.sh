@@ -15,12 +15,18 @@
 #   frozen leader        SIGSTOP: a new leader within 3 s; thawed, it follows
 #   cut leader           links down: it commits nothing ("no quorum"), the
 #                        other two elect and commit; healed, it converges
+#   long cut             a leader cut off for 40 s, healed, follows; the
+#                        leader elected meanwhile is killed: the healed
+#                        store and the third elect within 3 s (their
+#                        connections to each other carried messages
+#                        during the cut: without a bound on unacked
+#                        time they wait out TCP's retransmission backoff)
 #   restart all          every store stopped and started: state intact
 #   wiped store          its data removed: it rejoins from a snapshot
 # Every wait is bounded polling.
 set -u -o pipefail
 . "$(dirname "$0")/testlib.sh"
-PROBE=$REPO/build/raftprobe
+PROBE=${PHALANX_BIN_DIR:-$REPO/build}/raftprobe
 [ -x "$PROBE" ] || { fail setup "no $PROBE (make build/raftprobe)"; exit 1; }
 P=$PHALANX_LAB_PREFIX
 ST=$PHALANX_LAB_STATE
@@ -108,17 +114,23 @@ ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # failover OLD T0: NEW = the store other than OLD that leads (polled,
 # bounded: 10 s), DT = ms from T0 (the fault) to the line in NEW's log
 # saying it leads: the daemon's own time, not the poll's (each status
-# is a process; on a loaded machine polling alone costs seconds).
+# is a process; on a loaded machine polling alone costs seconds).  The
+# line is the first of NEW's stamped at or after T0: its status can say
+# "leader" before its watch (every 100 ms) logs it, and an older line
+# is an earlier term's.
 failover() {
-	local t0=$2 l ts
+	local t0=$2 l ts since
+	since=$(date -u -d "@$((t0 / 1000)).$(printf %03d $((t0 % 1000)))" +%Y-%m-%dT%H:%M:%S.%3NZ)
 	NEW= DT=10000
 	while [ $(( $(ms) - t0 )) -lt 10000 ]; do
 		if l=$(leader "$1"); then
-			NEW=$l
-			ts=$(grep "raft: store$l is the leader in term" "$ST/store$l.log" | tail -1 | cut -d' ' -f1)
-			ts=$(date -d "$ts" +%s%3N 2>/dev/null) || ts=$(ms)
-			DT=$(( ts - t0 ))
-			return 0
+			ts=$(awk -v since="$since" -v want="raft: store$l is the leader in term" \
+				'$1 >= since && index($0, want) { print $1; exit }' "$ST/store$l.log")
+			if [ -n "$ts" ]; then
+				NEW=$l
+				DT=$(( $(date -d "$ts" +%s%3N) - t0 ))
+				return 0
+			fi
 		fi
 		sleep 0.05
 	done
@@ -247,6 +259,38 @@ if [[ $out == "error no quorum"* ]] && [ $ok = 0 ] && [[ $out2 == "ok index="* ]
 	pass $t
 else
 	fail $t "expected 'error no quorum...' from the cut store$L, a new leader taking writes, then store$L following with the same state; saw '$out', new leader after $dt ms: '$out2', cut key on store$L: '$v_old', store$L $(field "$L" role)"
+fi
+
+# --- long cut, then the leader elected meanwhile killed ----------------------------
+t=healed_store_and_third_elect_after_a_long_cut
+wait_until 10 agreed 1 2 3
+A=$(leader) || A=1
+sleep 1
+tcut=$(ms)
+ip -n "$P-r$A" link set eth0 down
+failover "$A" "$tcut"
+B=$NEW
+# 40 s: TCP's backoff on the messages sent to the cut store meanwhile
+# then has a gap of 11 s or more after the heal.
+sleep $(( 40 - ($(ms) - tcut) / 1000 ))
+ip -n "$P-r$A" link set eth0 up
+ok=0 dt=- out=- stage="store$A following store${B:-?} within 15 s of the heal"
+if [ -n "$B" ] && wait_until 15 agreed 1 2 3 && [ "$(leader)" = "$B" ]; then
+	stage="a new leader within 10 s of the kill"
+	sleep 1
+	t0=$(ms)
+	kill -9 "$(pid "$B")"
+	if failover "$B" "$t0"; then
+		dt=$DT stage="a new leader within 3000 ms, taking a write"
+		out=$(q "$NEW" put long_cut 1 2>&1)
+		[ "$dt" -lt 3000 ] && [[ $out == "ok index="* ]] && ok=1
+	fi
+	start "$B"
+fi
+if [ $ok = 1 ] && wait_until 10 agreed 1 2 3; then
+	pass $t
+else
+	fail $t "expected store$A (cut 40 s, healed, following store${B:-?}) and the third store to elect within 3000 ms of store${B:-?}'s kill and take a write; failed at: $stage; saw ${dt} ms, put '$out'; roles $(for k in 1 2 3; do echo -n "store$k:$(field $k role)/$(field $k term) "; done)"
 fi
 
 # --- restart all ----------------------------------------------------------------------------

@@ -73,7 +73,8 @@ fi
 # --- a write sent to a follower alone --------------------------------------------
 t=follower_write_via_hint
 F=$(follower_of "$L")
-out=$(lab exec store1 "$CTL" --store "$(ep "$F")" exceptions add $SET 192.0.2.212 2>&1)
+# --verbose: a failure shows each handshake and answer, with its time
+out=$(lab exec store1 "$CTL" --verbose --store "$(ep "$F")" exceptions add $SET 192.0.2.212 2>&1)
 rc=$?
 if [ $rc = 0 ] && wait_until 5 every_member has_elem $SET.v4 192.0.2.212 && in_store 192.0.2.212; then
 	pass $t
