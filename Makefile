@@ -40,6 +40,8 @@ PROTO_C := $(BUILD)/phalanx.pb-c.c
 LIB_SRC := lib/px.c lib/addr.c lib/limit.c lib/policy.c lib/wire.c \
 	lib/codec.c lib/ratelog.c lib/keys.c lib/alert.c lib/csx.c lib/ids.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/phalanx.pb-c.o
+# Shared by the two daemons, on their libuv loops (phalanxctl has none).
+LIB_UV_OBJ := $(BUILD)/lib/watchdog.o
 STORE_SRC := $(wildcard store/*.c)
 NODE_SRC := $(wildcard node/*.c)
 CTL_SRC := $(wildcard ctl/*.c)
@@ -63,11 +65,11 @@ $(BUILD)/phalanx.pb-c.o: $(BUILD)/phalanx.pb-c.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -std=c11 -I$(BUILD) $(PKG_CFLAGS) -c $< -o $@
 
-$(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+$(BUILD)/phalanx-store: $(STORE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ) $(LIB_UV_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq lmdb libprotobuf-c libmicrohttpd libuv raft) -lpthread
 
-$(BUILD)/phalanx-node: $(NODE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ)
+$(BUILD)/phalanx-node: $(NODE_SRC:%.c=$(BUILD)/%.o) $(LIB_OBJ) $(LIB_UV_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(call pc,libzmq libprotobuf-c libnftnl libmnl libuv libnetfilter_conntrack libnetfilter_log libnetfilter_queue lmdb)
 

@@ -184,41 +184,13 @@ static int parse_args(int argc, char **argv, px_node_opts_t *o)
 	return rc;
 }
 
-/* Loop watchdog: a timer every WATCHDOG_MS that comes late by more than
- * STALL_MS means a callback held the loop that long (heartbeats, the
- * change stream and conntrack events all wait meanwhile).  Logged at
- * most once per STALL_LOG_GAP_MS, all counted. */
-#define WATCHDOG_MS 20
+/* The loop watchdog's bound (lib/watchdog.h): the member's heartbeats,
+ * change stream and conntrack events wait while a callback runs. */
 #define STALL_MS 50
-#define STALL_LOG_GAP_MS 6000
 
-static void on_watchdog(uv_timer_t *t)
+static const char *doing(void *arg)
 {
-	px_node_t *n = t->data;
-	uint64_t now = px_mono_ms(), late;
-
-	late = now > n->watchdog_due_ms ? now - n->watchdog_due_ms : 0;
-	n->watchdog_due_ms = now + WATCHDOG_MS;
-	if (late <= STALL_MS)
-		return;
-	n->stalls++;
-	if (late > n->stall_max_ms)
-		n->stall_max_ms = late;
-	if (!px_every(&n->stall_log, now, STALL_LOG_GAP_MS, 1, NULL))
-		return;
-	px_log(PX_LOG_WARN, "loop stalled for %llu ms (%llu stalls over %d ms "
-	       "so far, longest %llu ms)%s", (unsigned long long)late,
-	       (unsigned long long)n->stalls, STALL_MS,
-	       (unsigned long long)n->stall_max_ms,
-	       px_node_applying(n) ? "; an apply is running" : "");
-}
-
-static void watchdog_start(px_node_t *n)
-{
-	uv_timer_init(n->loop, &n->watchdog);
-	n->watchdog.data = n;
-	n->watchdog_due_ms = px_mono_ms() + WATCHDOG_MS;
-	uv_timer_start(&n->watchdog, on_watchdog, WATCHDOG_MS, WATCHDOG_MS);
+	return px_node_applying(arg) ? "; an apply is running" : "";
 }
 
 /* The member's once-a-second schedule, in one place: resource
@@ -563,7 +535,7 @@ int main(int argc, char **argv)
 	sigterm.data = sigint.data = &n;
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	uv_signal_start(&sigint, on_signal, SIGINT);
-	watchdog_start(&n);
+	px_watchdog_start(&n.watchdog, n.loop, STALL_MS, doing, &n);
 	uv_timer_init(n.loop, &n.tick);
 	n.tick.data = &n;
 	uv_timer_start(&n.tick, on_tick, TICK_MS, TICK_MS);
@@ -578,10 +550,7 @@ int main(int argc, char **argv)
 	px_nfq_stop(&n);
 	px_nflog_stop(&n);
 	px_node_sync_stop(&n);
-	uv_close((uv_handle_t *)&n.watchdog, NULL);
-	px_log(PX_LOG_INFO, "loop: %llu stalls over %d ms, longest %llu ms",
-	       (unsigned long long)n.stalls, STALL_MS,
-	       (unsigned long long)n.stall_max_ms);
+	px_watchdog_stop(&n.watchdog);
 	px_pressure_stop(&n);
 	px_watcher_stop(n.watcher);
 	uv_close((uv_handle_t *)&sigterm, NULL);

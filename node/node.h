@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "ratelog.h"
 #include "seq.h"
+#include "watchdog.h"
 
 typedef struct {
 	char id[64];
@@ -128,9 +129,7 @@ typedef struct px_node {
 	size_t ncollect, collect_cap;
 
 	/* Loop watchdog (main.c): iterations late by more than 50 ms. */
-	uv_timer_t watchdog;
-	uint64_t watchdog_due_ms, stalls, stall_max_ms;
-	px_every_t stall_log;
+	px_watchdog_t watchdog;
 
 	int health; /* PHALANX__HEARTBEAT__HEALTH__* */
 	char detail[256];

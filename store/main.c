@@ -19,6 +19,7 @@
 #include "raft.h"
 #include "replicate.h"
 #include "store.h"
+#include "watchdog.h"
 
 #define HEARTBEAT_MS 1000
 
@@ -257,6 +258,7 @@ typedef struct {
 	uv_prepare_t drain;  /* before blocking: read every socket dry */
 	uv_idle_t more;      /* a drain stopped at its bound: no blocking */
 	uv_signal_t sigterm, sigint;
+	px_watchdog_t watchdog;
 } loop_t;
 
 /* One turn reads the sockets round-robin, one message each a round as
@@ -409,6 +411,10 @@ static int loop_start(loop_t *l, px_store_t *st)
 		return -EINVAL;
 	uv_prepare_start(&l->drain, on_prepare);
 	uv_timer_start(&l->tick, on_tick, HEARTBEAT_MS, HEARTBEAT_MS);
+	/* A store that holds its loop longer than a Raft heartbeat period
+	 * is late to its followers or its leader: an operator hunting a
+	 * slow answer or an election reads it here. */
+	px_watchdog_start(&l->watchdog, loop, PX_RAFT_HEARTBEAT_MS, NULL, NULL);
 	uv_signal_start(&l->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&l->sigint, on_signal, SIGINT);
 	return 0;
@@ -580,6 +586,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.policy.version,
 	       (unsigned long long)st.policy.epoch, st.policy.nsets);
 	uv_run(st.loop, UV_RUN_DEFAULT);
+	px_watchdog_stop(&lp.watchdog);
 	if (!stopping)
 		goto out;
 	px_log(PX_LOG_INFO, "stopping at version %llu",
