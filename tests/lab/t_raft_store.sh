@@ -27,6 +27,8 @@
 #   frozen_leader_write         SIGSTOP the leader: a write succeeds through
 #                               the new leader and reaches the members;
 #                               thawed, the old leader catches up
+#   frozen_store_logs_its_stall the thawed store's log says its loop was
+#                               held (loop stalled for N ms, N >= 1000)
 #   each_store_its_own_key      the three stores hold three different key
 #                               pairs: phalanxctl pinning store1's key is
 #                               refused at the handshake by store2, pinning
@@ -186,6 +188,18 @@ else
 	else
 		fail $t "expected a write within 10 s of freezing $L, in every member's kernel, and $L caught up once thawed, saw exit $rc after ${ms} ms '$out', status $(status_json | head -c 600)"
 	fi
+fi
+
+# --- the frozen store says how long its loop was held ------------------------------
+t=frozen_store_logs_its_stall
+# its watchdog's timer ran that much late: the line names at least the
+# seconds the write above took while it was frozen
+if [ -n "$L" ] && wait_until 5 grep -q "loop stalled for" "$ST/$L.log"; then
+	st_ms=$(grep -o 'loop stalled for [0-9]*' "$ST/$L.log" | awk '{print $4}' | sort -n | tail -1)
+	if [ "${st_ms:-0}" -ge 1000 ]; then pass $t
+	else fail $t "expected a stall of 1000 ms or more in $L's log after its freeze, saw ${st_ms} ms"; fi
+else
+	fail $t "expected 'loop stalled for' in ${L:-the frozen store}'s log after its freeze, saw none"
 fi
 
 # --- each store its own key pair (issue 11) -------------------------------------------
