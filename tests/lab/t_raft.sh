@@ -284,6 +284,7 @@ if [ -n "$B" ] && wait_until 15 agreed 1 2 3 && [ "$(leader)" = "$B" ]; then
 		dt=$DT stage="a new leader within 3000 ms, taking a write"
 		out=$(q "$NEW" put long_cut 1 2>&1)
 		[ "$dt" -lt 3000 ] && [[ $out == "ok index="* ]] && ok=1
+		echo "    store$A cut 40 s, healed; store$B killed: store$NEW elected after $dt ms"
 	fi
 	start "$B"
 fi
