@@ -173,6 +173,9 @@ L=$(leader_name)
 if [ -z "$L" ]; then
 	fail $t "expected a leader before freezing it, saw $(status_json | head -c 600)"
 else
+	# the log's length before the freeze: frozen_store_logs_its_stall
+	# reads only what came after
+	frozen_at=$(wc -l <"$ST/$L.log")
 	lab freeze "$L"
 	t0=$(date +%s%N)
 	out=$(ctl exceptions add $SET 192.0.2.217 2>&1)
@@ -194,8 +197,10 @@ fi
 t=frozen_store_logs_its_stall
 # its watchdog's timer ran that much late: the line names at least the
 # seconds the write above took while it was frozen
-if [ -n "$L" ] && wait_until 5 grep -q "loop stalled for" "$ST/$L.log"; then
-	st_ms=$(grep -o 'loop stalled for [0-9]*' "$ST/$L.log" | awk '{print $4}' | sort -n | tail -1)
+since_freeze() { tail -n +"$(( ${frozen_at:-0} + 1 ))" "$ST/$L.log"; }
+stall_logged() { since_freeze | grep -q 'loop stalled for'; }
+if [ -n "$L" ] && wait_until 5 stall_logged; then
+	st_ms=$(since_freeze | grep -o 'loop stalled for [0-9]*' | awk '{print $4}' | sort -n | tail -1)
 	if [ "${st_ms:-0}" -ge 1000 ]; then pass $t
 	else fail $t "expected a stall of 1000 ms or more in $L's log after its freeze, saw ${st_ms} ms"; fi
 else
